@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import type { Config } from '../../config/schema.ts';
+import { configFrom, print } from '../shared.ts';
+
+const SECRET_KEYS = /secret|token|password|authtoken|apikey|key$/i;
+
+/** A copy of the configuration with every credential replaced, for printing and logs. */
+export function redactConfig(value: unknown, key = ''): unknown {
+  if (typeof value === 'string') {
+    if (SECRET_KEYS.test(key)) return '[redacted]';
+    // URLs can carry credentials (redis://:password@host).
+    return value.replace(/\/\/([^/@:]*):([^/@]*)@/, '//$1:[redacted]@');
+  }
+  if (Array.isArray(value)) return value.map((v) => redactConfig(v, key));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k)]));
+  }
+  return value;
+}
+
+/** What this configuration exposes to the network, in one screen. */
+export function exposure(cfg: Config): string[] {
+  return [
+    `environment:        ${cfg.env}`,
+    `listen:             ${cfg.server.host}:${cfg.server.port}`,
+    `store:              ${cfg.store.kind}`,
+    `channels enabled:   ${cfg.channels.join(', ') || 'none'}`,
+    `senders:            ${cfg.senders.map((s) => String(s.name ?? s.type)).join(', ') || 'none'}`,
+    `captcha provider:   ${cfg.captcha ? String(cfg.captcha.provider) : 'off'}`,
+    `CORS origins:       ${cfg.cors.origins.join(', ') || 'none (browser endpoints same-origin only)'}`,
+    `trusted proxies:    ${cfg.server.trustedProxies.join(', ') || 'none (X-Forwarded-For ignored)'}`,
+    `admin IP allowlist: ${cfg.admin.ipAllowlist.join(', ') || 'any address (set admin.ipAllowlist in production)'}`,
+    `test numbers:       ${cfg.testNumbers.length}`,
+    `code secret:        ${cfg.secrets.codeSecret ? 'configured' : 'generated in the data folder (development only)'}`,
+  ];
+}
+
+export function registerConfig(program: Command): void {
+  const config = program.command('config').description('inspect the configuration');
+  config
+    .command('check')
+    .description('validate the configuration and list what it exposes (credentials redacted)')
+    .option('--json', 'print the effective configuration as JSON')
+    .action((opts: { json?: boolean }, cmd: Command) => {
+      const cfg = configFrom(cmd);
+      if (opts.json) return print(JSON.stringify(redactConfig(cfg), null, 2));
+      print('configuration is valid');
+      for (const line of exposure(cfg)) print(line);
+    });
+}

@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { createApiKey, keyView } from '../../service/api-keys.ts';
+import type { ApiScope } from '../../store/interface.ts';
+import { configFrom, print, storeFrom } from '../shared.ts';
+
+const SCOPES: ApiScope[] = ['verify', 'admin'];
+
+export function registerKeys(program: Command): void {
+  const keys = program.command('keys').description('manage API keys (stored hashed; shown once)');
+
+  keys
+    .command('create')
+    .description('create an API key and print it once')
+    .option('-s, --scope <scope...>', 'scopes: verify, admin', ['verify'])
+    .option('-n, --name <name>', 'a name to recognise the key by')
+    .option('--expires-in-days <days>', 'expire the key after this many days')
+    .option('--json', 'print JSON')
+    .action(async (opts: { scope: string[]; name?: string; expiresInDays?: string; json?: boolean }, cmd: Command) => {
+      const scopes = opts.scope.flatMap((s) => s.split(','));
+      const bad = scopes.filter((s) => !SCOPES.includes(s as ApiScope));
+      if (bad.length) throw Object.assign(new Error(`unknown scope: ${bad.join(', ')} (use verify or admin)`), { name: 'ConfigError' });
+      const days = opts.expiresInDays ? Number(opts.expiresInDays) : null;
+      if (days !== null && !(days > 0)) throw Object.assign(new Error('--expires-in-days must be a positive number'), { name: 'ConfigError' });
+      const store = await storeFrom(configFrom(cmd));
+      const now = Date.now();
+      const { key, record } = await createApiKey(store, { scopes: scopes as ApiScope[], name: opts.name ?? null, expiresAt: days ? now + days * 86_400_000 : null, now });
+      await store.close();
+      if (opts.json) print(JSON.stringify({ key, ...keyView(record) }));
+      else {
+        print(key);
+        process.stderr.write(`Created key ${record.id} with scopes ${record.scopes.join(', ')}. It is shown only once: store it now.\n`);
+      }
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (never their secrets)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const store = await storeFrom(configFrom(cmd));
+      const list = (await store.listApiKeys()).map(keyView);
+      await store.close();
+      if (opts.json) return print(JSON.stringify(list));
+      for (const k of list) print(`${k.id}  ${k.scopes.join(',').padEnd(12)}  ${k.revokedAt ? 'revoked' : k.expiresAt && Date.parse(k.expiresAt) < Date.now() ? 'expired' : 'active '}  ${k.name ?? ''}`);
+    });
+
+  keys
+    .command('revoke <id>')
+    .description('revoke an API key at once')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const store = await storeFrom(configFrom(cmd));
+      const ok = await store.revokeApiKey(id, Date.now());
+      await store.close();
+      if (!ok) throw Object.assign(new Error(`no such key: ${id}`), { name: 'ConfigError' });
+      print(`revoked ${id}`);
+    });
+}

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { buildContext } from '../../service/context.ts';
+import { buildServer } from '../../http/server.ts';
+import { configFrom, print } from '../shared.ts';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the HTTP service')
+    .option('-p, --port <port>', 'port to listen on (default 8080, or OTPSHIELD_PORT)')
+    .action(async (opts: { port?: string }, cmd: Command) => {
+      const cfg = configFrom(cmd);
+      if (opts.port) cfg.server.port = Number(opts.port);
+      const ctx = await buildContext(cfg);
+      const app = await buildServer(ctx);
+      const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
+      const keys = await ctx.store.listApiKeys();
+      print(`OTP Shield ${ctx.version} listening on ${address} (${cfg.env}, store: ${ctx.store.kind}, senders: ${cfg.senders.map((s) => String(s.type)).join(', ') || 'none'})`);
+      if (keys.length === 0) print('No API keys yet. Create one with:  npx otp-shield keys create --scope verify');
+      print(`OpenAPI document: ${address}/openapi.json`);
+      let closing = false;
+      const shutdown = async (signal: string) => {
+        if (closing) return;
+        closing = true;
+        ctx.log.info({ signal }, 'shutting down');
+        await app.close();
+        await ctx.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void shutdown('SIGINT'));
+      process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    });
+}

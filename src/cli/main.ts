@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+/**
+ * `otp-shield` — the command line. Each command lives in `commands/` and only parses arguments,
+ * builds what it needs from the configuration, and prints.
+ */
+import { Command } from 'commander';
+import { registerServe } from './commands/serve.ts';
+import { registerKeys } from './commands/keys.ts';
+import { registerConfig } from './commands/config.ts';
+import { VERSION } from '../service/context.ts';
+import { extraCommands } from './registry.ts';
+
+const program = new Command();
+program
+  .name('otp-shield')
+  .description('Send one-time codes only when it is safe and necessary, and check them.')
+  .version(VERSION)
+  .option('-c, --config <file>', 'configuration file (YAML or JSON); also OTPSHIELD_CONFIG');
+
+registerServe(program);
+registerKeys(program);
+registerConfig(program);
+for (const register of extraCommands) register(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const e = err as Error;
+  process.stderr.write(`otp-shield: ${e.name === 'ConfigError' ? e.message : e.stack ?? e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+/**
+ * Load configuration: defaults ← file (YAML/JSON) ← environment, then validate.
+ * A bad value stops start-up with a message that names the key.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { Value } from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { deepMerge as merge } from '../lib/merge.ts';
+import { ConfigSchema, defaultConfig, type Config } from './schema.ts';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables and the config path they set. Numbers and lists are parsed. */
+const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'int' | 'list' | 'bool' }> = {
+  OTPSHIELD_PORT: { path: ['server', 'port'], type: 'int' },
+  PORT: { path: ['server', 'port'], type: 'int' },
+  OTPSHIELD_HOST: { path: ['server', 'host'], type: 'string' },
+  OTPSHIELD_DATA_DIR: { path: ['dataDir'], type: 'string' },
+  OTPSHIELD_APP_NAME: { path: ['appName'], type: 'string' },
+  OTPSHIELD_STORE: { path: ['store', 'kind'], type: 'string' },
+  OTPSHIELD_SQLITE_PATH: { path: ['store', 'sqlitePath'], type: 'string' },
+  OTPSHIELD_REDIS_URL: { path: ['store', 'redisUrl'], type: 'string' },
+  OTPSHIELD_POSTGRES_URL: { path: ['store', 'postgresUrl'], type: 'string' },
+  OTPSHIELD_CODE_SECRET: { path: ['secrets', 'codeSecret'], type: 'string' },
+  OTPSHIELD_PREVIOUS_CODE_SECRETS: { path: ['secrets', 'previousCodeSecrets'], type: 'list' },
+  OTPSHIELD_TRUSTED_PROXIES: { path: ['server', 'trustedProxies'], type: 'list' },
+  OTPSHIELD_CORS_ORIGINS: { path: ['cors', 'origins'], type: 'list' },
+  OTPSHIELD_ADMIN_IP_ALLOWLIST: { path: ['admin', 'ipAllowlist'], type: 'list' },
+  OTPSHIELD_CHANNELS: { path: ['channels'], type: 'list' },
+  OTPSHIELD_POLICY_FILE: { path: ['policyFile'], type: 'string' },
+  OTPSHIELD_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
+  OTPSHIELD_MASK_NUMBERS: { path: ['privacy', 'maskNumbersInLogs'], type: 'bool' },
+};
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Applied last: used by tests and the CLI to set values directly. */
+  overrides?: Partial<Config> & Record<string, unknown>;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const mode = env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development';
+  let cfg: Record<string, unknown> = defaultConfig(mode) as unknown as Record<string, unknown>;
+
+  const file = opts.file ?? env.OTPSHIELD_CONFIG ?? (existsSync('otp-shield.yaml') ? 'otp-shield.yaml' : undefined);
+  if (file) {
+    if (!existsSync(file)) throw new ConfigError(`config file not found: ${file}`);
+    const text = readFileSync(file, 'utf8');
+    let doc: unknown;
+    try {
+      doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`cannot parse ${file}: ${(err as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file}: the top level must be a mapping`);
+      cfg = merge(cfg, doc as Record<string, unknown>);
+    }
+  }
+
+  for (const [name, spec] of Object.entries(ENV_MAP)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (spec.type === 'int') {
+      value = Number(raw);
+      if (!Number.isInteger(value)) throw new ConfigError(`${name}: expected an integer, got "${raw}"`);
+    } else if (spec.type === 'list') value = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (spec.type === 'bool') value = /^(1|true|yes|on)$/i.test(raw);
+    setPath(cfg, spec.path, value);
+  }
+  if (env.OTPSHIELD_REDIS_URL && !env.OTPSHIELD_STORE) setPath(cfg, ['store', 'kind'], 'redis');
+  if (opts.overrides) cfg = merge(cfg, opts.overrides as Record<string, unknown>);
+
+  if (!Value.Check(ConfigSchema, cfg)) {
+    const first = [...Value.Errors(ConfigSchema, cfg)][0];
+    const key = (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    throw new ConfigError(`invalid configuration at "${key}": ${first?.message ?? 'invalid'}`);
+  }
+  const config = cfg as unknown as Config;
+  if (config.store.kind === 'redis' && !config.store.redisUrl) throw new ConfigError('invalid configuration at "store.redisUrl": required when store.kind is redis');
+  if (config.store.kind === 'postgres' && !config.store.postgresUrl) throw new ConfigError('invalid configuration at "store.postgresUrl": required when store.kind is postgres');
+  if (config.env === 'production' && !config.secrets.codeSecret) {
+    throw new ConfigError('invalid configuration at "secrets.codeSecret": required in production (set OTPSHIELD_CODE_SECRET to 32+ random characters)');
+  }
+  if (config.env === 'production' && config.codes.length < 6) {
+    throw new ConfigError('invalid configuration at "codes.length": production requires at least 6 digits (NIST SP 800-63B)');
+  }
+  return config;
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of path.slice(0, -1)) {
+    const next = cur[k];
+    if (!next || typeof next !== 'object') cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}

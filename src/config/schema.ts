@@ -1,0 +1,104 @@
+/**
+ * Service configuration (how OTP Shield runs), as opposed to the policy (how it decides).
+ * One YAML or JSON file plus `OTPSHIELD_*` environment overrides, validated at start-up.
+ */
+import { Type, type Static } from 'typebox';
+
+const Channel = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
+
+export const ConfigSchema = Type.Object(
+  {
+    env: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')]),
+    appName: Type.String({ minLength: 1, maxLength: 40 }),
+    dataDir: Type.String({ minLength: 1 }),
+    server: Type.Object(
+      {
+        host: Type.String(),
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        /** Maximum request body in bytes. */
+        bodyLimit: Type.Integer({ minimum: 1024, maximum: 10 * 1024 * 1024 }),
+        /** CIDRs of proxies whose X-Forwarded-For is trusted (browser-facing endpoints only). */
+        trustedProxies: Type.Array(Type.String()),
+        requestTimeoutMs: Type.Integer({ minimum: 1000 }),
+      },
+      { additionalProperties: false },
+    ),
+    store: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('sqlite'), Type.Literal('redis'), Type.Literal('memory'), Type.Literal('postgres')]),
+        sqlitePath: Type.Optional(Type.String()),
+        redisUrl: Type.Optional(Type.String()),
+        postgresUrl: Type.Optional(Type.String()),
+        prefix: Type.Optional(Type.String({ maxLength: 64 })),
+      },
+      { additionalProperties: false },
+    ),
+    secrets: Type.Object(
+      {
+        /** HMAC key for codes. Required in production; generated into dataDir in development. */
+        codeSecret: Type.Optional(Type.String({ minLength: 32 })),
+        /** Older code secrets that still verify codes issued under them until those expire. */
+        previousCodeSecrets: Type.Array(Type.String({ minLength: 32 })),
+      },
+      { additionalProperties: false },
+    ),
+    codes: Type.Object(
+      {
+        length: Type.Integer({ minimum: 4, maximum: 10 }),
+        ttlSeconds: Type.Integer({ minimum: 30, maximum: 3600 }),
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+        /** How many of a verification's codes stay valid after resends (newest first). */
+        codesKept: Type.Integer({ minimum: 1, maximum: 5 }),
+      },
+      { additionalProperties: false },
+    ),
+    channels: Type.Array(Channel),
+    senders: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+    templates: Type.Record(Type.String({ maxLength: 16 }), Type.String({ maxLength: 500 })),
+    /** Numbers with a fixed code that never send (QA, app-store review). */
+    testNumbers: Type.Array(
+      Type.Object({ number: Type.String(), code: Type.String({ pattern: '^[0-9]{4,10}$' }) }, { additionalProperties: false }),
+    ),
+    policyFile: Type.Optional(Type.String()),
+    privacy: Type.Object(
+      {
+        maskNumbersInLogs: Type.Boolean(),
+        eventRetentionDays: Type.Integer({ minimum: 1, maximum: 3650 }),
+      },
+      { additionalProperties: false },
+    ),
+    cors: Type.Object({ origins: Type.Array(Type.String()) }, { additionalProperties: false }),
+    captcha: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    admin: Type.Object(
+      {
+        /** CIDRs allowed to use admin-scoped endpoints. Empty = any address. */
+        ipAllowlist: Type.Array(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
+    logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+export function defaultConfig(env: Config['env']): Config {
+  return {
+    env,
+    appName: 'OTP Shield',
+    dataDir: './data',
+    server: { host: '0.0.0.0', port: 8080, bodyLimit: 16 * 1024, trustedProxies: [], requestTimeoutMs: 10_000 },
+    store: { kind: 'sqlite' },
+    secrets: { previousCodeSecrets: [] },
+    codes: { length: 6, ttlSeconds: 600, maxAttempts: 5, codesKept: 2 },
+    channels: ['sms'],
+    senders: env === 'production' ? [] : [{ type: 'console' }],
+    templates: {},
+    testNumbers: [],
+    privacy: { maskNumbersInLogs: true, eventRetentionDays: 90 },
+    cors: { origins: [] },
+    admin: { ipAllowlist: [] },
+    logLevel: env === 'test' ? 'silent' : 'info',
+  };
+}

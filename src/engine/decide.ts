@@ -1,0 +1,138 @@
+/**
+ * The risk decision: facts + policy → allow | challenge | block | tarpit, with reasons and a score.
+ *
+ * Pure and synchronous: no I/O, no clock (time is `facts.now`). The HTTP service and the replay CLI call
+ * this same function; only how they gather facts differs.
+ *
+ * Order of precedence (docs/policy.md):
+ *  1. `paused` (emergency switch) blocks, even allow-listed numbers: it exists for the moment of an attack.
+ *  2. allow-list hits allow at once (QA numbers, partners), skipping every other rule.
+ *  3. hard rules with action `block`, then `tarpit`.
+ *  4. soft rules add weights; solved proof-of-work / passed CAPTCHA subtract their credit;
+ *     effective score ≥ blockAt → block, ≥ challengeAt → challenge.
+ *  5. forced challenges (throttling, escalation, quarantine) need a solved challenge to pass.
+ * Rules in `shadow` mode are evaluated and reported as `shadow:<rule>` but change nothing.
+ */
+import type { SendFacts } from './facts.ts';
+import { ruleConfig, type Policy } from './policy.ts';
+
+export type DecisionKind = 'allow' | 'challenge' | 'block' | 'tarpit';
+
+export interface Decision {
+  decision: DecisionKind;
+  /** Rule ids that drove the decision (live rules only), in evaluation order. */
+  reasons: string[];
+  /** Rules in shadow mode that would have fired. */
+  shadow: string[];
+  /** Score after credits for solved challenges. */
+  score: number;
+  /** Proof-of-work difficulty level to ask for when the decision is `challenge`. */
+  powLevel: 'normal' | 'elevated' | 'high';
+}
+
+/** Which rules fire for these facts (policy-independent except for thresholds carried in the policy). */
+export function triggeredRules(f: SendFacts, p: Policy): string[] {
+  const out: string[] = [];
+  const ev = f.evidence;
+  if (f.state.paused) out.push('paused');
+  for (const hit of f.lists) out.push(hit.list === 'allow' ? 'list.allow' : 'list.block');
+
+  const nums = p.numbers;
+  if (nums.allowCountries.length > 0 && !nums.allowCountries.includes(f.number.region)) out.push('country.number');
+  else if (nums.denyCountries.includes(f.number.region)) out.push('country.number');
+  const ipCountry = f.ip?.country ?? null;
+  if (ipCountry) {
+    if (nums.allowIpCountries.length > 0 && !nums.allowIpCountries.includes(ipCountry)) out.push('country.ip');
+    else if (nums.denyIpCountries.includes(ipCountry)) out.push('country.ip');
+  }
+  const allowedTypes = nums.allowedLineTypes[f.channel] as string[];
+  if (f.channel !== 'email' && !allowedTypes.includes(f.number.type)) out.push('line_type');
+
+  if (f.state.escalation === 2) out.push('escalation.block');
+  if (f.state.quarantine?.mode === 'block') out.push('quarantine.block');
+  if (ev.honeypot) out.push('honeypot');
+
+  if (ev.formToken !== 'valid') out.push(`form_token.${ev.formToken}`);
+  if (ev.pow === 'missing') out.push('pow.missing');
+  else if (ev.pow !== 'solved') out.push('pow.invalid');
+  if (ev.captcha === 'failed') out.push('captcha.failed');
+  if (ev.elapsedMs !== null && ev.elapsedMs < p.risk.minHumanMs) out.push('too_fast');
+  if (ev.headless) out.push('headless');
+  if (ev.scriptUserAgent) out.push('script_user_agent');
+  if (!ev.acceptLanguage) out.push('no_accept_language');
+
+  if (f.ip) {
+    if (f.ip.hosting) out.push('ip.hosting');
+    if (f.ip.tor) out.push('ip.tor');
+    if (f.ip.proxy) out.push('ip.proxy');
+    if (f.ip.vpn) out.push('ip.vpn');
+    if (f.ip.country && f.ip.country !== f.number.region) out.push('ip.country_mismatch');
+  }
+  if (f.number.disposable) out.push('number.disposable');
+  if (f.state.velocity.device > p.risk.deviceVelocity) out.push('device_velocity');
+  if (f.state.velocity.ip > p.risk.ipVelocity) out.push('ip_velocity');
+  if (f.state.trusted) out.push('trusted_context');
+
+  if (f.state.throttled.length > 0) out.push('throttled');
+  if (f.state.escalation === 1) out.push('escalation.challenge');
+  if (f.state.quarantine?.mode === 'challenge') out.push('quarantine.challenge');
+  return out;
+}
+
+export function decideSend(f: SendFacts, p: Policy): Decision {
+  const fired = triggeredRules(f, p);
+  const shadow: string[] = [];
+  const blocks: string[] = [];
+  const tarpits: string[] = [];
+  const forced: string[] = [];
+  const scored: string[] = [];
+  let allowListed = false;
+  let score = 0;
+
+  for (const id of fired) {
+    const cfg = ruleConfig(p, id);
+    const mode = cfg.mode ?? 'live';
+    if (mode === 'off') continue;
+    if (mode === 'shadow') {
+      shadow.push(id);
+      continue;
+    }
+    switch (cfg.action) {
+      case 'allow':
+        allowListed = true;
+        break;
+      case 'block':
+        blocks.push(id);
+        break;
+      case 'tarpit':
+        tarpits.push(id);
+        break;
+      case 'challenge':
+        forced.push(id);
+        break;
+      case 'score': {
+        const w = cfg.weight ?? 0;
+        score += w;
+        if (w > 0) scored.push(id);
+        break;
+      }
+    }
+  }
+
+  const ev = f.evidence;
+  const powSolved = ev.pow === 'solved';
+  const captchaPassed = ev.captcha === 'passed';
+  const credit = (powSolved ? p.risk.powCredit : 0) + (captchaPassed ? p.risk.captchaCredit : 0);
+  const effective = score - credit;
+  const powLevel: Decision['powLevel'] = f.state.throttled.length > 0 || f.state.escalation > 0 ? 'high' : score >= p.risk.challengeAt ? 'elevated' : 'normal';
+  const base = { shadow, score: effective, powLevel };
+
+  if (blocks.includes('paused')) return { decision: 'block', reasons: ['paused'], ...base };
+  if (allowListed) return { decision: 'allow', reasons: ['list.allow'], ...base };
+  if (blocks.length > 0) return { decision: 'block', reasons: blocks, ...base };
+  if (tarpits.length > 0) return { decision: 'tarpit', reasons: tarpits, ...base };
+  if (effective >= p.risk.blockAt) return { decision: 'block', reasons: ['score', ...scored], ...base };
+  if (effective >= p.risk.challengeAt) return { decision: 'challenge', reasons: [...scored, ...forced], ...base };
+  if (forced.length > 0 && !powSolved && !captchaPassed) return { decision: 'challenge', reasons: [...forced, ...scored], ...base };
+  return { decision: 'allow', reasons: score >= p.risk.challengeAt || forced.length > 0 ? ['challenge_passed'] : [], ...base };
+}

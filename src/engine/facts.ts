@@ -1,0 +1,88 @@
+/**
+ * Facts: everything the engine knows about one send request, already verified by `src/signals/`.
+ * The server builds them from live evidence; the replay CLI builds them from recorded outcomes.
+ * Both then call the same `decideSend` — that is what makes a backtest mean something.
+ */
+import type { Channel } from '../store/interface.ts';
+
+export type FormTokenOutcome = 'valid' | 'invalid' | 'expired' | 'reused' | 'missing';
+export type PowOutcome = 'solved' | 'invalid' | 'missing' | 'expired' | 'reused';
+export type CaptchaOutcome = 'passed' | 'failed' | 'missing' | 'error';
+
+/** The verified outcome of each piece of client evidence (also the replay input format). */
+export interface EvidenceFacts {
+  formToken: FormTokenOutcome;
+  pow: PowOutcome;
+  captcha: CaptchaOutcome;
+  honeypot: boolean;
+  elapsedMs: number | null;
+  headless: boolean;
+  scriptUserAgent: boolean;
+  deviceId: string | null;
+  acceptLanguage: string | null;
+}
+
+export interface NumberFacts {
+  e164: string;
+  region: string;
+  callingCode: string;
+  type: string;
+  /** Calling code + the first `prefixDigits` national digits: the unit of range attacks. */
+  prefix: string;
+  disposable: boolean;
+  sources: string[];
+}
+
+export interface IpFacts {
+  ip: string;
+  /** IPv4 /24 or IPv6 /64. */
+  subnet: string;
+  country: string | null;
+  asn: number | null;
+  hosting: boolean;
+  tor: boolean;
+  proxy: boolean;
+  vpn: boolean;
+  sources: string[];
+}
+
+export interface ListHit {
+  list: 'block' | 'allow';
+  kind: string;
+  value: string;
+}
+
+/** State of the adaptive layers, read from the store before deciding. */
+export interface StateFacts {
+  /** Scopes currently tightened by dynamic throttling, e.g. `country:ID`. */
+  throttled: string[];
+  /** Active quarantine of the number's prefix or country (SMS-pumping defense). */
+  quarantine: { scope: string; mode: 'challenge' | 'block' } | null;
+  /** Escalation level of the worst key involved: 0 none, 1 always challenge, 2 blocked. */
+  escalation: 0 | 1 | 2;
+  /** Sends are paused by the emergency switch for this scope (`all`, `country:ID`, `prefix:+62812`). */
+  paused: string | null;
+  /** Request counts (all outcomes) in the last 10 minutes. */
+  velocity: { device: number; ip: number };
+  /** The device and network of this request verified this number before. */
+  trusted: boolean;
+}
+
+export interface SendFacts {
+  now: number;
+  channel: Channel;
+  number: NumberFacts;
+  ip: IpFacts | null;
+  evidence: EvidenceFacts;
+  lists: ListHit[];
+  state: StateFacts;
+}
+
+export const NO_STATE: StateFacts = {
+  throttled: [],
+  quarantine: null,
+  escalation: 0,
+  paused: null,
+  velocity: { device: 0, ip: 0 },
+  trusted: false,
+};

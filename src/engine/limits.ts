@@ -1,0 +1,134 @@
+/**
+ * Which counters a request touches, as `LimitSpec`s the store evaluates atomically in one step.
+ *
+ * Three families:
+ *  - send limits: consumed only when a message is about to be sent (all-or-nothing), so a request that
+ *    any layer denies costs nothing of the budgets after it, and the victim's budget is not spent by
+ *    requests that were challenged or blocked;
+ *  - observation counters: every send request, whatever its outcome (velocity, throttling, escalation);
+ *  - check counters: failed checks per number and per IP (brute force across verifications).
+ */
+import type { LimitSpec } from '../store/interface.ts';
+import type { SendFacts } from './facts.ts';
+import type { Policy, Rate } from './policy.ts';
+
+/** Observation counters use a limit nobody reaches: they count, they never deny. */
+export const UNLIMITED = 1_000_000_000;
+export const OBSERVE_WINDOW_MS = 10 * 60_000;
+const TRUST_WINDOW_MS = 90 * 86_400_000;
+
+function win(r: Rate): string {
+  const s = r.windowSeconds;
+  if (s % 86_400 === 0) return `${s / 86_400}d`;
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+function ratesToSpecs(reason: string, key: string, rates: Rate[]): LimitSpec[] {
+  return rates.map((r) => ({ reason, key: `${key}:${win(r)}`, limit: r.limit, windowMs: r.windowSeconds * 1000 }));
+}
+
+/** Cooldown before the (sends+1)-th message of a verification: 30 s, 60 s, 120 s … capped. */
+export function cooldownMs(p: Policy, sendsSoFar: number): number {
+  const c = p.limits.cooldown;
+  if (c.firstSeconds <= 0) return 0;
+  const seconds = Math.min(c.maxSeconds, c.firstSeconds * Math.pow(c.factor, Math.max(0, sendsSoFar - 1)));
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * Send limits for one request. `sendsSoFar` is the number of messages of the pending verification for
+ * this number (0 when none): it sets the cooldown, which is itself a limit of 1 per cooldown period so that
+ * parallel resends cannot slip through together.
+ */
+export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): LimitSpec[] {
+  const L = p.limits;
+  const n = f.number.e164;
+  const specs: LimitSpec[] = [];
+  const cd = cooldownMs(p, sendsSoFar);
+  if (cd > 0) specs.push({ reason: 'cooldown', key: `cd:${n}:${f.channel}`, limit: 1, windowMs: cd });
+  // The trusted budget is separate so that an attacker who exhausts a number's budget does not lock its
+  // owner out (docs/rate-limits.md, "Limits that do not lock out the owner").
+  specs.push(...(f.state.trusted ? ratesToSpecs('rate_limited.number', `nt:${n}`, L.trustedNumber) : ratesToSpecs('rate_limited.number', `n:${n}`, L.number)));
+  if (f.ip) {
+    specs.push(...ratesToSpecs('rate_limited.ip', `ip:${f.ip.ip}`, L.ip));
+    specs.push(...ratesToSpecs('rate_limited.subnet', `sn:${f.ip.subnet}`, L.subnet));
+  }
+  if (f.evidence.deviceId) specs.push(...ratesToSpecs('rate_limited.device', `dv:${f.evidence.deviceId}`, L.device));
+  specs.push(...ratesToSpecs('rate_limited.prefix', `px:${f.number.prefix}`, L.prefix));
+  specs.push(...ratesToSpecs('rate_limited.country', `cc:${f.number.region}`, L.country));
+  specs.push(...ratesToSpecs('rate_limited.global', 'gl', L.global));
+  return specs;
+}
+
+/** The trust key of a device + network pair for a number (hashing is the caller's business). */
+export function trustKey(e164: string, contextHash: string): string {
+  return `tr:${e164}:${contextHash}`;
+}
+
+export interface ObservationLayout {
+  specs: LimitSpec[];
+  /** Index of each named counter in `specs` (and so in the store's returned counts). */
+  index: { ip?: number; device?: number; global: number; country: number; prefix: number; trust?: number; escalation: number[] };
+}
+
+/**
+ * Observation counters for one send request, counted whatever the outcome. Trust and escalation counters
+ * are read here with cost 0, so the whole observation is one store call (one Redis round trip).
+ */
+export function observationSpecs(
+  f: Pick<SendFacts, 'number' | 'ip' | 'evidence'>,
+  p: Policy,
+  trustContextHash: string | null,
+): ObservationLayout {
+  const specs: LimitSpec[] = [];
+  const push = (s: LimitSpec) => specs.push(s) - 1;
+  const obs = (key: string): LimitSpec => ({ reason: 'observe', key: `ob:${key}`, limit: UNLIMITED, windowMs: OBSERVE_WINDOW_MS });
+  const index: ObservationLayout['index'] = {
+    global: push(obs('gl')),
+    country: push(obs(`cc:${f.number.region}`)),
+    prefix: push(obs(`px:${f.number.prefix}`)),
+    escalation: [],
+  };
+  if (f.ip) index.ip = push(obs(`ip:${f.ip.ip}`));
+  if (f.evidence.deviceId) index.device = push(obs(`dv:${f.evidence.deviceId}`));
+  if (trustContextHash) index.trust = push({ reason: 'observe', key: trustKey(f.number.e164, trustContextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS, cost: 0 });
+  for (const k of escalationKeys(f)) index.escalation.push(push({ ...escalationSpec(k, p), cost: 0 }));
+  return { specs, index };
+}
+
+/** Keys whose repeated rule trips escalate: the IP, the device and the number. */
+export function escalationKeys(f: Pick<SendFacts, 'number' | 'ip' | 'evidence'>): string[] {
+  const keys = [`n:${f.number.e164}`];
+  if (f.ip) keys.push(`ip:${f.ip.ip}`);
+  if (f.evidence.deviceId) keys.push(`dv:${f.evidence.deviceId}`);
+  return keys;
+}
+
+export function escalationSpec(key: string, p: Policy): LimitSpec {
+  return { reason: 'escalation', key: `es:${key}`, limit: UNLIMITED, windowMs: p.escalation.windowSeconds * 1000 };
+}
+
+/** Escalation level from trip counts: 0 none, 1 always challenge, 2 blocked (both expire as trips age out). */
+export function escalationLevel(trips: number[], p: Policy): 0 | 1 | 2 {
+  const worst = trips.length ? Math.max(...trips) : 0;
+  if (worst >= p.escalation.blockAfter) return 2;
+  if (worst >= p.escalation.challengeAfter) return 1;
+  return 0;
+}
+
+export function trustSpec(e164: string, contextHash: string): LimitSpec {
+  return { reason: 'trust', key: trustKey(e164, contextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS };
+}
+
+/** Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. */
+export function checkFailureSpecs(p: Policy, e164: string, ip: string | null, trusted: boolean): LimitSpec[] {
+  const c = p.limits.check;
+  const rate = trusted ? c.trustedFailuresPerNumber : c.failuresPerNumber;
+  const specs: LimitSpec[] = [
+    { reason: 'locked.number', key: `${trusted ? 'cft' : 'cf'}:${e164}:${win(rate)}`, limit: rate.limit, windowMs: rate.windowSeconds * 1000 },
+  ];
+  if (ip) specs.push({ reason: 'locked.ip', key: `cfi:${ip}:${win(c.failuresPerIp)}`, limit: c.failuresPerIp.limit, windowMs: c.failuresPerIp.windowSeconds * 1000 });
+  return specs;
+}

@@ -1,0 +1,309 @@
+/**
+ * The policy document: every number OTP Shield decides with. Validated with TypeBox, versioned in the
+ * store, replaceable through `/v1/admin/policy`, and the input of `otp-shield replay --policy`.
+ *
+ * Defaults are chosen so that a deployment that does nothing is safe (docs/policy.md explains each one).
+ */
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { deepMerge } from '../lib/merge.ts';
+
+const Rate = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 0, maximum: 100_000_000 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
+  },
+  { additionalProperties: false },
+);
+export type Rate = Static<typeof Rate>;
+const Rates = Type.Array(Rate, { maxItems: 8 });
+
+const RuleMode = Type.Union([Type.Literal('live'), Type.Literal('shadow'), Type.Literal('off')]);
+const RuleAction = Type.Union([
+  Type.Literal('score'),
+  Type.Literal('challenge'),
+  Type.Literal('block'),
+  Type.Literal('tarpit'),
+  Type.Literal('allow'),
+]);
+export type RuleAction = Static<typeof RuleAction>;
+
+const RuleConfig = Type.Object(
+  {
+    /** `score` adds `weight`; the others decide at once (strongest wins: allow-list first, then block, tarpit, challenge). */
+    action: RuleAction,
+    weight: Type.Optional(Type.Number({ minimum: -1000, maximum: 1000 })),
+    /** `shadow`: evaluated and logged as `shadow:<rule>`, never enforced. */
+    mode: Type.Optional(RuleMode),
+  },
+  { additionalProperties: false },
+);
+export type RuleConfig = Static<typeof RuleConfig>;
+
+export const LINE_TYPES = ['MOBILE', 'FIXED_LINE', 'FIXED_LINE_OR_MOBILE', 'VOIP', 'PREMIUM_RATE', 'TOLL_FREE', 'SHARED_COST', 'UAN', 'PAGER', 'PERSONAL_NUMBER', 'VOICEMAIL', 'UNKNOWN'] as const;
+const LineType = Type.Enum(LINE_TYPES);
+const Country = Type.String({ pattern: '^[A-Z]{2}$' });
+
+export const PolicySchema = Type.Object(
+  {
+    name: Type.String({ maxLength: 100, default: 'default' }),
+    limits: Type.Object(
+      {
+        number: Rates,
+        /** Separate number budget for requests from the device and network that verified this number before. */
+        trustedNumber: Rates,
+        ip: Rates,
+        /** IPv4 /24 and IPv6 /64 aggregates. */
+        subnet: Rates,
+        device: Rates,
+        prefix: Rates,
+        country: Rates,
+        global: Rates,
+        /** Digits of the national number, after the country calling code, that form a prefix. */
+        prefixDigits: Type.Integer({ minimum: 1, maximum: 8 }),
+        cooldown: Type.Object(
+          {
+            firstSeconds: Type.Integer({ minimum: 0, maximum: 3600 }),
+            factor: Type.Number({ minimum: 1, maximum: 10 }),
+            maxSeconds: Type.Integer({ minimum: 0, maximum: 86_400 }),
+          },
+          { additionalProperties: false },
+        ),
+        check: Type.Object(
+          {
+            /** Failed checks per number across all its verifications; reaching it locks checks for the number. */
+            failuresPerNumber: Rate,
+            /** Separate failure budget for checks from the device and network that verified the number before. */
+            trustedFailuresPerNumber: Rate,
+            failuresPerIp: Rate,
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    numbers: Type.Object(
+      {
+        /** Line types allowed per channel; everything else is blocked with `line_type.<type>`. */
+        allowedLineTypes: Type.Object(
+          {
+            sms: Type.Array(LineType),
+            whatsapp: Type.Array(LineType),
+            voice: Type.Array(LineType),
+            email: Type.Array(LineType),
+          },
+          { additionalProperties: false },
+        ),
+        /** Empty = every region allowed. Regions are the number's region (IM, JE, GG are not GB). */
+        allowCountries: Type.Array(Country),
+        denyCountries: Type.Array(Country),
+        /** The IP's country, separately from the number's. */
+        allowIpCountries: Type.Array(Country),
+        denyIpCountries: Type.Array(Country),
+      },
+      { additionalProperties: false },
+    ),
+    risk: Type.Object(
+      {
+        /** Score at or above which a send needs a solved challenge (proof-of-work or CAPTCHA). */
+        challengeAt: Type.Number(),
+        /** Score at or above which a send is blocked even with a solved challenge. */
+        blockAt: Type.Number(),
+        /** A solved proof-of-work subtracts this from the score: it is evidence of a real browser that paid CPU. */
+        powCredit: Type.Number({ minimum: 0 }),
+        /** A passed CAPTCHA subtracts this: stronger evidence of a person than proof-of-work. */
+        captchaCredit: Type.Number({ minimum: 0 }),
+        /** Requests faster than this since the form token was issued are `too_fast`. */
+        minHumanMs: Type.Integer({ minimum: 0, maximum: 60_000 }),
+        /** Requests per device in 10 minutes (all outcomes) above which `device_velocity` fires. */
+        deviceVelocity: Type.Integer({ minimum: 1 }),
+        /** Distinct-number pressure from one IP: requests per IP in 10 minutes above which `ip_velocity` fires. */
+        ipVelocity: Type.Integer({ minimum: 1 }),
+        rules: Type.Record(Type.String({ pattern: '^[a-z0-9_.]+$' }), RuleConfig),
+      },
+      { additionalProperties: false },
+    ),
+    throttle: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        /** Tighten a scope when its 10-minute count exceeds factor × baseline and the floor. */
+        factor: Type.Number({ minimum: 1 }),
+        /** Relax when the count falls below relaxFactor × baseline. */
+        relaxFactor: Type.Number({ minimum: 0 }),
+        floors: Type.Object(
+          { global: Type.Integer({ minimum: 0 }), country: Type.Integer({ minimum: 0 }), prefix: Type.Integer({ minimum: 0 }) },
+          { additionalProperties: false },
+        ),
+        /** Half-life of the baseline's exponentially weighted average. */
+        baselineHalfLifeMinutes: Type.Integer({ minimum: 10, maximum: 7 * 24 * 60 }),
+        /** A scope stays tightened at least this long (hysteresis). */
+        minTightenedMinutes: Type.Integer({ minimum: 1, maximum: 24 * 60 }),
+      },
+      { additionalProperties: false },
+    ),
+    escalation: Type.Object(
+      {
+        /** Rule trips per IP/device/number in the window that lead to "always challenge", then "block". */
+        challengeAfter: Type.Integer({ minimum: 1 }),
+        blockAfter: Type.Integer({ minimum: 1 }),
+        /** Trips are counted over a sliding window, so an escalation expires by itself when trips stop. */
+        windowSeconds: Type.Integer({ minimum: 60 }),
+      },
+      { additionalProperties: false },
+    ),
+    responses: Type.Object(
+      {
+        /** Include reason codes in 429/403 responses for the API key holder. */
+        exposeReasons: Type.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Policy = Static<typeof PolicySchema>;
+
+const MIN = 60;
+const HOUR = 3600;
+const DAY = 86_400;
+
+/**
+ * The rule catalogue and its defaults. Rule ids are the reason codes that appear in responses and events.
+ * docs/policy.md lists every rule with its meaning; a rule missing from a policy falls back to this table.
+ */
+export const DEFAULT_RULES: Record<string, RuleConfig> = {
+  // hard rules
+  'list.allow': { action: 'allow' },
+  'list.block': { action: 'block' },
+  'country.number': { action: 'block' },
+  'country.ip': { action: 'block' },
+  'line_type': { action: 'block' },
+  'paused': { action: 'block' },
+  'escalation.block': { action: 'block' },
+  'quarantine.block': { action: 'block' },
+  // confident bot signals: the bot gets a success it cannot use
+  'honeypot': { action: 'tarpit' },
+  // soft signals (weights add up to the score)
+  'form_token.missing': { action: 'score', weight: 10 },
+  'form_token.invalid': { action: 'score', weight: 40 },
+  'form_token.expired': { action: 'score', weight: 25 },
+  'form_token.reused': { action: 'score', weight: 45 },
+  'pow.missing': { action: 'score', weight: 10 },
+  'pow.invalid': { action: 'score', weight: 40 },
+  'captcha.failed': { action: 'score', weight: 40 },
+  'too_fast': { action: 'score', weight: 30 },
+  'headless': { action: 'score', weight: 70 },
+  'script_user_agent': { action: 'score', weight: 50 },
+  'no_accept_language': { action: 'score', weight: 5 },
+  'ip.hosting': { action: 'score', weight: 25 },
+  'ip.tor': { action: 'score', weight: 45 },
+  'ip.proxy': { action: 'score', weight: 30 },
+  'ip.vpn': { action: 'score', weight: 10 },
+  'ip.country_mismatch': { action: 'score', weight: 10 },
+  'number.disposable': { action: 'score', weight: 50 },
+  'device_velocity': { action: 'score', weight: 25 },
+  'ip_velocity': { action: 'score', weight: 20 },
+  'trusted_context': { action: 'score', weight: -30 },
+  // adaptive layers: never block by themselves
+  'throttled': { action: 'challenge' },
+  'escalation.challenge': { action: 'challenge' },
+  'quarantine.challenge': { action: 'challenge' },
+};
+
+export const DEFAULT_POLICY: Policy = {
+  name: 'default',
+  limits: {
+    number: [
+      { limit: 3, windowSeconds: 10 * MIN },
+      { limit: 10, windowSeconds: DAY },
+    ],
+    trustedNumber: [
+      { limit: 3, windowSeconds: 10 * MIN },
+      { limit: 10, windowSeconds: DAY },
+    ],
+    // Carrier-grade NAT: one mobile IP can front hundreds of subscribers, so IP limits are generous and the
+    // per-number limit does the fine-grained work (docs/rate-limits.md).
+    ip: [
+      { limit: 10, windowSeconds: 10 * MIN },
+      { limit: 100, windowSeconds: DAY },
+    ],
+    subnet: [
+      { limit: 60, windowSeconds: 10 * MIN },
+      { limit: 600, windowSeconds: DAY },
+    ],
+    device: [
+      { limit: 5, windowSeconds: 10 * MIN },
+      { limit: 20, windowSeconds: DAY },
+    ],
+    prefix: [{ limit: 300, windowSeconds: HOUR }],
+    country: [{ limit: 5000, windowSeconds: HOUR }],
+    global: [{ limit: 20_000, windowSeconds: HOUR }],
+    prefixDigits: 3,
+    cooldown: { firstSeconds: 30, factor: 2, maxSeconds: 600 },
+    check: {
+      failuresPerNumber: { limit: 10, windowSeconds: HOUR },
+      trustedFailuresPerNumber: { limit: 10, windowSeconds: HOUR },
+      failuresPerIp: { limit: 30, windowSeconds: HOUR },
+    },
+  },
+  numbers: {
+    allowedLineTypes: {
+      sms: ['MOBILE', 'FIXED_LINE_OR_MOBILE'],
+      whatsapp: ['MOBILE', 'FIXED_LINE_OR_MOBILE'],
+      voice: ['MOBILE', 'FIXED_LINE_OR_MOBILE', 'FIXED_LINE'],
+      email: [],
+    },
+    allowCountries: [],
+    denyCountries: [],
+    allowIpCountries: [],
+    denyIpCountries: [],
+  },
+  risk: {
+    challengeAt: 30,
+    blockAt: 120,
+    powCredit: 30,
+    captchaCredit: 60,
+    minHumanMs: 1500,
+    deviceVelocity: 8,
+    ipVelocity: 20,
+    rules: {},
+  },
+  throttle: {
+    enabled: true,
+    factor: 4,
+    relaxFactor: 2,
+    floors: { global: 300, country: 100, prefix: 30 },
+    baselineHalfLifeMinutes: 180,
+    minTightenedMinutes: 15,
+  },
+  escalation: { challengeAfter: 3, blockAfter: 10, windowSeconds: 6 * HOUR },
+  responses: { exposeReasons: true },
+};
+
+export type PolicyResult = { ok: true; policy: Policy } | { ok: false; errors: { path: string; message: string }[] };
+
+/** Validate a policy document; missing sections are filled from the defaults (deep merge of objects). */
+export function parsePolicy(doc: unknown): PolicyResult {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    return { ok: false, errors: [{ path: '/', message: 'policy must be an object' }] };
+  }
+  const merged = deepMerge(structuredClone(DEFAULT_POLICY) as unknown as Record<string, unknown>, doc as Record<string, unknown>);
+  if (!Value.Check(PolicySchema, merged)) {
+    const errors = [...Value.Errors(PolicySchema, merged)].slice(0, 20).map((e) => ({ path: e.instancePath || '/', message: e.message }));
+    return { ok: false, errors };
+  }
+  const policy = merged as unknown as Policy;
+  if (policy.risk.blockAt <= policy.risk.challengeAt) {
+    return { ok: false, errors: [{ path: '/risk/blockAt', message: 'must be greater than challengeAt' }] };
+  }
+  for (const id of Object.keys(policy.risk.rules)) {
+    if (!(id in DEFAULT_RULES)) return { ok: false, errors: [{ path: `/risk/rules/${id}`, message: `unknown rule "${id}"` }] };
+  }
+  return { ok: true, policy };
+}
+
+/** The effective configuration of one rule: the policy's override, else the catalogue default. */
+export function ruleConfig(policy: Policy, id: string): RuleConfig {
+  return policy.risk.rules[id] ?? DEFAULT_RULES[id] ?? { action: 'score', weight: 0, mode: 'off' };
+}

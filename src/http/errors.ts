@@ -1,0 +1,57 @@
+/**
+ * One place turns every failure into `{ "error": { "code", "message" } }` with the right status.
+ * Client mistakes never become 500s; server faults become a generic 500 that names no internals
+ * (the detail goes to the log with the request id).
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ApiError, ERRORS, type ErrorCode } from '../service/errors.ts';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_EMPTY_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
+  FST_ERR_BAD_URL: 'invalid_request',
+  FST_ERR_ASYNC_CONSTRAINT: 'invalid_request',
+};
+
+export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  return { error: { ...extra, code, message } };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    if (err instanceof ApiError) {
+      if (err.retryAfter !== null) reply.header('retry-after', String(Math.max(1, err.retryAfter)));
+      return reply.status(err.status).send(errorBody(err.code, err.message, err.extra));
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const first = fe.validation[0];
+      const where = fe.validationContext ?? 'body';
+      const path = first?.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
+      const message =
+        first?.keyword === 'additionalProperties'
+          ? `${path} has an unknown field "${String((first.params as { additionalProperty?: string }).additionalProperty)}"`
+          : `${path} ${first?.message ?? 'is invalid'}`;
+      return reply.status(400).send(errorBody('invalid_request', message));
+    }
+    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped) return reply.status(ERRORS[mapped].status).send(errorBody(mapped, ERRORS[mapped].message));
+    const status = fe.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // JSON syntax errors, prototype poisoning, bad encodings: the client's fault, described generically.
+      const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+      const message = code === 'invalid_request' ? 'The request body is not valid JSON.' : ERRORS[code].message;
+      return reply.status(ERRORS[code].status).send(errorBody(code, message));
+    }
+    if (status === 503) return reply.status(503).header('retry-after', '5').send(errorBody('unavailable', ERRORS.unavailable.message));
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send(errorBody('internal', ERRORS.internal.message));
+  });
+
+  app.setNotFoundHandler((_req, reply) => reply.status(404).send(errorBody('not_found', ERRORS.not_found.message)));
+}

@@ -1,0 +1,20 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { errorResponses } from '../schemas.ts';
+
+/** `/healthz`: the process answers. `/readyz`: the store answers too (load balancers use this one). */
+export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function health(app) {
+    const Ok = Type.Object({ status: Type.String() });
+    app.get('/healthz', { schema: { tags: ['health'], response: { 200: Ok } } }, async () => ({ status: 'ok' }));
+    app.get('/readyz', { schema: { tags: ['health'], response: { 200: Ok, ...errorResponses(503) } } }, async (_req, reply) => {
+      try {
+        await ctx.store.ping();
+        return { status: 'ready' };
+      } catch {
+        return reply.code(503 as 200).header('retry-after', '5').send({ error: { code: 'unavailable', message: 'The store is not reachable.' } });
+      }
+    });
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Request and response schemas (TypeBox → JSON Schema). Fastify validates requests with them and
+ * @fastify/swagger turns the same objects into /openapi.json, so the document cannot drift from the code.
+ */
+import { Type } from 'typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object(
+      {
+        code: Type.String(),
+        message: Type.String(),
+        reasons: Type.Optional(Type.Array(Type.String())),
+        challenge: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        attemptsLeft: Type.Optional(Type.Integer()),
+        details: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
+      },
+      { additionalProperties: true },
+    ),
+  },
+  { $id: 'Error', description: 'Every error has this shape.' },
+);
+
+export const ChannelSchema = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
+
+/** The end user's evidence, forwarded by the integrator's backend (or filled by widget.js). */
+export const ClientEvidence = Type.Object(
+  {
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    userAgent: Type.Optional(Type.String({ maxLength: 512 })),
+    deviceId: Type.Optional(Type.String({ maxLength: 128 })),
+    formToken: Type.Optional(Type.String({ maxLength: 4096 })),
+    pow: Type.Optional(Type.String({ maxLength: 4096 })),
+    captchaToken: Type.Optional(Type.String({ maxLength: 4096 })),
+    honeypot: Type.Optional(Type.String({ maxLength: 1024 })),
+    elapsedMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+    automation: Type.Optional(
+      Type.Object(
+        {
+          webdriver: Type.Optional(Type.Boolean()),
+          headless: Type.Optional(Type.Boolean()),
+          flags: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    acceptLanguage: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+
+export const SendBody = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 64, description: 'Phone number as typed; normalised to E.164.' }),
+    channel: Type.Optional(ChannelSchema),
+    locale: Type.Optional(Type.String({ maxLength: 16, pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$' })),
+    defaultRegion: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$', description: 'Region for numbers typed in national format.' })),
+    client: Type.Optional(ClientEvidence),
+  },
+  { additionalProperties: false },
+);
+
+export const VerificationView = Type.Object({
+  id: Type.String(),
+  to: Type.String(),
+  channel: ChannelSchema,
+  status: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  resendAfter: Type.String({ format: 'date-time' }),
+  attemptsLeft: Type.Integer(),
+  sends: Type.Integer(),
+});
+
+export const CheckBody = Type.Object(
+  {
+    id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    channel: Type.Optional(ChannelSchema),
+    code: Type.String({ minLength: 1, maxLength: 64 }),
+    client: Type.Optional(
+      Type.Object(
+        { ip: Type.Optional(Type.String({ maxLength: 64 })), deviceId: Type.Optional(Type.String({ maxLength: 128 })) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const CheckResponse = Type.Object({
+  status: Type.Union([Type.Literal('approved'), Type.Literal('denied')]),
+  attemptsLeft: Type.Optional(Type.Integer()),
+});
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
+
+export const errorResponses = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ErrorBody]));

@@ -1,0 +1,90 @@
+/**
+ * The HTTP surface: one Fastify instance, JSON only, every route schema-validated, one error shape.
+ * Routes live in `routes/`, each a Fastify plugin that only translates HTTP ↔ service calls.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import type { AppContext } from '../service/context.ts';
+import { installErrorHandling } from './errors.ts';
+import { clientIp } from './client-ip.ts';
+import { healthRoutes } from './routes/health.ts';
+import { verificationRoutes } from './routes/verifications.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Client address for browser-facing endpoints: the socket, or X-Forwarded-For from trusted proxies. */
+    clientIp: string;
+    apiKey: import('../store/interface.ts').ApiKeyRecord | null;
+  }
+  interface FastifyContextConfig {
+    /** Scope an API key needs for this route; absent = public. */
+    scope?: import('../store/interface.ts').ApiScope;
+  }
+}
+
+/**
+ * Two validators: request bodies are validated strictly (no type coercion: `"to": 123` is an error, not
+ * "123"), while query strings and path params are strings on the wire and are coerced to the schema's types.
+ */
+function makeValidators() {
+  const base = { allErrors: false, removeAdditional: false as const, useDefaults: true, strict: false };
+  const strictAjv = addFormats.default(new Ajv.default({ ...base, coerceTypes: false }));
+  const coercingAjv = addFormats.default(new Ajv.default({ ...base, coerceTypes: true }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+}
+
+export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
+  const cfg = ctx.config;
+  const app = Fastify({
+    loggerInstance: ctx.log as unknown as FastifyBaseLogger,
+    bodyLimit: cfg.server.bodyLimit,
+    connectionTimeout: cfg.server.requestTimeoutMs,
+    requestTimeout: cfg.server.requestTimeoutMs,
+    keepAliveTimeout: 5000,
+    // Bodies with __proto__ or constructor.prototype are refused at parse time.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    disableRequestLogging: true,
+    routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
+    genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
+    requestIdHeader: false,
+  });
+  app.setValidatorCompiler(makeValidators());
+  app.decorateRequest('clientIp', '');
+  app.decorateRequest('apiKey', null);
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    req.clientIp = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
+  });
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'OTP Shield',
+        version: ctx.version,
+        description: 'Sends one-time codes only when it is safe and necessary, and checks them.',
+      },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'osk_… API key' } },
+      },
+    },
+  });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(verificationRoutes(ctx));
+  for (const plugin of ctx.extraRoutes) await app.register(plugin(ctx));
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

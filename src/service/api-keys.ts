@@ -1,0 +1,68 @@
+/**
+ * API keys: `osk_<id>_<secret>`. Only SHA-256 of the secret is stored; the secret has 256 bits of entropy,
+ * so a slow password hash would add latency to every request without adding security. Lookup is by id,
+ * comparison in constant time. Keys carry scopes, can expire and can be revoked.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRecord, ApiScope, Store } from '../store/interface.ts';
+
+const KEY_RE = /^osk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+export interface CreatedKey {
+  key: string;
+  record: ApiKeyRecord;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export async function createApiKey(
+  store: Store,
+  opts: { scopes: ApiScope[]; name?: string | null; expiresAt?: number | null; now: number },
+): Promise<CreatedKey> {
+  const id = randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').slice(0, 12);
+  const secret = randomBytes(32).toString('base64url');
+  const record: ApiKeyRecord = {
+    id,
+    name: opts.name ?? null,
+    secretHash: hashSecret(secret),
+    scopes: [...new Set(opts.scopes)],
+    createdAt: opts.now,
+    expiresAt: opts.expiresAt ?? null,
+    revokedAt: null,
+    lastUsedAt: null,
+  };
+  await store.putApiKey(record);
+  return { key: `osk_${id}_${secret}`, record };
+}
+
+export type KeyCheck = { ok: true; record: ApiKeyRecord } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' | 'mismatch' };
+
+export async function verifyApiKey(store: Store, presented: string, now: number): Promise<KeyCheck> {
+  const m = KEY_RE.exec(presented);
+  if (!m) return { ok: false, reason: 'malformed' };
+  const record = await store.getApiKey(m[1]!);
+  // Compare even when the id is unknown, so timing does not tell which ids exist.
+  const expected = Buffer.from(record?.secretHash ?? '0'.repeat(64), 'hex');
+  const actual = Buffer.from(hashSecret(m[2]!), 'hex');
+  const equal = timingSafeEqual(expected, actual);
+  if (!record) return { ok: false, reason: 'unknown' };
+  if (!equal) return { ok: false, reason: 'mismatch' };
+  if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
+  if (record.expiresAt !== null && record.expiresAt <= now) return { ok: false, reason: 'expired' };
+  return { ok: true, record };
+}
+
+/** The public view of a key: never the hash. */
+export function keyView(r: ApiKeyRecord) {
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: r.scopes,
+    createdAt: new Date(r.createdAt).toISOString(),
+    expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(),
+    revokedAt: r.revokedAt === null ? null : new Date(r.revokedAt).toISOString(),
+    lastUsedAt: r.lastUsedAt === null ? null : new Date(r.lastUsedAt).toISOString(),
+  };
+}

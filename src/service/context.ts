@@ -1,0 +1,178 @@
+/**
+ * The application context: every long-lived part built once at start-up from the configuration and
+ * handed to the HTTP routes and CLI commands. Nothing else constructs stores, senders or secrets.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyPluginAsync } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import type { Config } from '../config/schema.ts';
+import { ConfigError } from '../config/load.ts';
+import { DEFAULT_POLICY, parsePolicy, type Policy } from '../engine/policy.ts';
+import { buildSenders, type SenderConfig } from '../delivery/build.ts';
+import { createDispatcher } from '../delivery/dispatcher.ts';
+import { createTemplates, renderMessage } from '../delivery/templates.ts';
+import { openStore } from '../store/factory.ts';
+import type { Channel, Store } from '../store/interface.ts';
+import { compileCidrs } from '../http/client-ip.ts';
+import type { CidrParsed } from '../signals/ip.ts';
+import { makeKeyring, type Keyring } from './codes.ts';
+import { SharedState } from './state.ts';
+import { VerificationService } from './verifications.ts';
+import { buildSignals, buildChallenger } from './signals.ts';
+import type { Delivery, Signals } from './ports.ts';
+
+export interface AppContext {
+  config: Config;
+  version: string;
+  store: Store;
+  clock: () => number;
+  log: Logger;
+  policy: () => Policy;
+  setPolicy: (p: Policy) => void;
+  keyring: Keyring;
+  signals: Signals;
+  state: SharedState;
+  verifications: VerificationService;
+  trustedProxies: CidrParsed[];
+  adminAllowlist: CidrParsed[];
+  /** Route plugins added by later layers (admin, challenges, dashboard…). */
+  extraRoutes: ((ctx: AppContext) => FastifyPluginAsync)[];
+  close(): Promise<void>;
+}
+
+export interface ContextOverrides {
+  store?: Store;
+  clock?: () => number;
+  log?: Logger;
+  delivery?: Delivery;
+}
+
+export const VERSION = '0.1.0';
+
+/** Development secret: generated once and kept in the data folder so codes survive restarts. */
+function resolveCodeSecret(cfg: Config, log: Logger): string {
+  if (cfg.secrets.codeSecret) return cfg.secrets.codeSecret;
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const file = join(cfg.dataDir, 'code-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  log.warn({ file }, 'generated a development code secret; set OTPSHIELD_CODE_SECRET in production');
+  return secret;
+}
+
+export function loadPolicyFile(file: string): Policy {
+  if (!existsSync(file)) throw new ConfigError(`policy file not found: ${file}`);
+  const text = readFileSync(file, 'utf8');
+  let doc: unknown;
+  try {
+    doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`cannot parse policy ${file}: ${(err as Error).message}`);
+  }
+  const res = parsePolicy(doc ?? {});
+  if (!res.ok) throw new ConfigError(`invalid policy ${file}: ${res.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
+  return res.policy;
+}
+
+export function makeLogger(cfg: Config): Logger {
+  return pino({
+    level: cfg.logLevel,
+    // Secrets and codes must never reach a log line, even through a careless `log.info(obj)`.
+    redact: { paths: ['code', '*.code', 'secret', '*.secret', 'authToken', '*.authToken', 'req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+  });
+}
+
+export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promise<AppContext> {
+  const log = o.log ?? makeLogger(cfg);
+  const clock = o.clock ?? Date.now;
+  const store =
+    o.store ??
+    (await openStore({
+      kind: cfg.store.kind,
+      sqlitePath: cfg.store.sqlitePath ?? join(cfg.dataDir, 'otp-shield.db'),
+      ...(cfg.store.redisUrl ? { redisUrl: cfg.store.redisUrl } : {}),
+      ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
+      ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),
+    }));
+
+  const codeSecret = resolveCodeSecret(cfg, log);
+  const keyring = makeKeyring(codeSecret, cfg.secrets.previousCodeSecrets);
+
+  // Policy: the stored current version wins (it was set through the admin API), then the file, then defaults.
+  let policy: Policy = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : DEFAULT_POLICY;
+  const stored = await store.getSetting<unknown>('policy:current');
+  if (stored && !cfg.policyFile) {
+    const res = parsePolicy(stored);
+    if (res.ok) policy = res.policy;
+    else log.error({ errors: res.errors }, 'stored policy is invalid; using defaults');
+  }
+
+  const templates = createTemplates(cfg.templates);
+  let delivery = o.delivery;
+  if (!delivery) {
+    const senders = buildSenders(cfg.senders as unknown as SenderConfig[], cfg.env, { now: clock });
+    for (const ch of cfg.channels) {
+      if (!senders.some((s) => s.channels.has(ch))) log.warn({ channel: ch }, 'channel enabled but no sender supports it');
+    }
+    const dispatcher = createDispatcher(senders);
+    delivery = {
+      async deliver(m) {
+        const text = renderMessage(templates, { locale: m.locale, code: m.code, app: cfg.appName, minutes: Math.round(cfg.codes.ttlSeconds / 60) });
+        const out = await dispatcher.deliver({ ...m, text });
+        return out.ok ? { ok: true, sender: out.sender, providerId: out.providerId } : { ok: false, reason: out.reason };
+      },
+    };
+  }
+
+  const signals = await buildSignals(cfg, store, clock, codeSecret);
+  const challenger = buildChallenger(cfg, codeSecret);
+  const state = new SharedState(store, clock);
+  const testNumbers = new Map<string, string>();
+  for (const t of cfg.testNumbers) {
+    const p = signals.parsePhone(t.number);
+    if (!p.ok) throw new ConfigError(`invalid configuration at "testNumbers": ${t.number} is not a valid number`);
+    if (t.code.length !== cfg.codes.length) throw new ConfigError(`invalid configuration at "testNumbers": code for ${t.number} must have ${cfg.codes.length} digits`);
+    testNumbers.set(p.e164, t.code);
+  }
+
+  const ctx: AppContext = {
+    config: cfg,
+    version: VERSION,
+    store,
+    clock,
+    log,
+    policy: () => policy,
+    setPolicy: (p) => {
+      policy = p;
+    },
+    keyring,
+    signals,
+    state,
+    verifications: null as unknown as VerificationService,
+    trustedProxies: compileCidrs(cfg.server.trustedProxies),
+    adminAllowlist: compileCidrs(cfg.admin.ipAllowlist),
+    extraRoutes: [],
+    close: async () => {
+      await store.close();
+    },
+  };
+  ctx.verifications = new VerificationService({
+    store,
+    clock,
+    policy: () => policy,
+    keyring: () => keyring,
+    signals,
+    delivery,
+    challenger,
+    state,
+    log,
+    codes: cfg.codes,
+    channels: cfg.channels as Channel[],
+    testNumbers,
+  });
+  return ctx;
+}

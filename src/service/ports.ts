@@ -1,0 +1,46 @@
+/**
+ * What the verification service needs from the outside world, as small interfaces.
+ * `src/service/context.ts` wires the real implementations; tests and the replay CLI wire their own.
+ */
+import type { EvidenceFacts, IpFacts } from '../engine/facts.ts';
+import type { Channel } from '../store/interface.ts';
+
+export type ParsedPhone =
+  | { ok: true; e164: string; region: string; callingCode: string; national: string; type: string }
+  | { ok: false; reason: string; message: string };
+
+/** The `client` block of a send request: the end user's raw evidence, as the integrator forwards it. */
+export interface ClientEvidenceInput {
+  ip?: string;
+  userAgent?: string;
+  deviceId?: string;
+  formToken?: string;
+  pow?: string;
+  captchaToken?: string;
+  honeypot?: string;
+  elapsedMs?: number;
+  automation?: { webdriver?: boolean; headless?: boolean; flags?: string[] };
+  acceptLanguage?: string;
+}
+
+export interface Signals {
+  parsePhone(input: unknown, defaultRegion?: string): ParsedPhone;
+  /** Calling code + first `digits` national digits, e.g. `+62812`. */
+  prefixOf(e164: string, digits: number): string;
+  /** Everything known about an IP (null when the string is not an IP). */
+  ipFacts(ip: string): IpFacts | null;
+  numberFacts(e164: string): { disposable: boolean; sources: string[] };
+  /** Verify the client evidence; `consume` marks one-time tokens used (false for lookups). */
+  verifyEvidence(client: ClientEvidenceInput, ctx: { ip: string | null; userAgent: string | null; consume: boolean; now: number }): Promise<EvidenceFacts>;
+}
+
+export interface Delivery {
+  deliver(msg: { verificationId: string; to: string; channel: Channel; locale: string | null; code: string }): Promise<
+    { ok: true; sender: string; providerId: string | null } | { ok: false; reason: string }
+  >;
+}
+
+/** Creates the challenge a `challenge` decision returns (form token + proof-of-work). */
+export interface Challenger {
+  issue(opts: { ip: string | null; userAgent: string | null; level: 'normal' | 'elevated' | 'high'; now: number }): Promise<Record<string, unknown>>;
+}

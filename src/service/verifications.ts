@@ -1,0 +1,500 @@
+/**
+ * The verification service: the I/O around the pure engine.
+ *
+ *   send:  parse number → verify evidence → observe (one store call) → decideSend (pure) →
+ *          send limits (one atomic store call, only for sends) → verification + code → deliver → audit
+ *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
+ *          approve (atomic, exactly once) → audit
+ *
+ * Every branch records exactly one audit event. The code exists only in this function's locals and in
+ * the message handed to the sender.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { decideSend, type Decision } from '../engine/decide.ts';
+import { NO_STATE, type EvidenceFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
+import {
+  checkFailureSpecs,
+  cooldownMs,
+  escalationLevel,
+  escalationSpec,
+  escalationKeys,
+  observationSpecs,
+  sendLimitSpecs,
+  trustSpec,
+} from '../engine/limits.ts';
+import type { Policy } from '../engine/policy.ts';
+import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
+import type { AuditEvent, Channel, Store, Verification } from '../store/interface.ts';
+import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
+import { ApiError } from './errors.ts';
+import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
+import { SETTING, type SharedState } from './state.ts';
+
+export interface VerificationDeps {
+  store: Store;
+  clock: () => number;
+  policy: () => Policy;
+  keyring: () => Keyring;
+  signals: Signals;
+  delivery: Delivery;
+  challenger: Challenger;
+  state: SharedState;
+  log: Logger;
+  codes: { length: number; ttlSeconds: number; maxAttempts: number; codesKept: number };
+  channels: readonly Channel[];
+  testNumbers: ReadonlyMap<string, string>;
+  /** Hook for metrics: called once per send decision and per check outcome. */
+  observe?: (e: AuditEvent) => void;
+}
+
+export interface SendInput {
+  to: unknown;
+  channel: Channel;
+  locale?: string | null;
+  defaultRegion?: string;
+  client?: ClientEvidenceInput;
+}
+
+export interface PublicVerification {
+  id: string;
+  to: string;
+  channel: Channel;
+  status: Verification['status'];
+  createdAt: string;
+  expiresAt: string;
+  resendAfter: string;
+  attemptsLeft: number;
+  sends: number;
+}
+
+export interface SendResult {
+  verification: PublicVerification;
+  decision: Decision;
+  /** True when the verification already existed and this was a resend. */
+  resend: boolean;
+}
+
+export type CheckResult = { status: 'approved' } | { status: 'denied'; attemptsLeft: number };
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function publicView(v: Verification): PublicVerification {
+  return {
+    id: v.id,
+    to: v.to,
+    channel: v.channel,
+    status: v.status === 'pending' && v.tarpit ? 'pending' : v.status,
+    createdAt: iso(v.createdAt),
+    expiresAt: iso(v.expiresAt),
+    resendAfter: iso(v.resendAfter),
+    attemptsLeft: Math.max(0, v.maxAttempts - v.attempts),
+    sends: v.sends,
+  };
+}
+
+/** Verification ids: 128 random bits, URL-safe, prefixed so they are recognisable in logs. */
+export function newVerificationId(): string {
+  return `vf_${randomBytes(16).toString('base64url')}`;
+}
+
+function contextHash(deviceId: string | null, subnet: string | null): string | null {
+  if (!deviceId || !subnet) return null;
+  return createHash('sha256').update(`${deviceId}|${subnet}`).digest('base64url').slice(0, 16);
+}
+
+export class VerificationService {
+  /** Moving average of real delivery time, so tarpitted responses take as long as real ones. */
+  private deliveryMs = 50;
+
+  constructor(private readonly d: VerificationDeps) {}
+
+  // ------------------------------------------------------------------ send
+
+  async send(input: SendInput): Promise<SendResult> {
+    const d = this.d;
+    const now = d.clock();
+    const policy = d.policy();
+    if (!d.channels.includes(input.channel)) throw new ApiError('channel_disabled');
+
+    const phone = d.signals.parsePhone(input.to, input.defaultRegion);
+    if (!phone.ok) throw new ApiError('invalid_phone_number', { message: phone.message });
+    const client = input.client ?? {};
+    const e164 = phone.e164;
+
+    const testCode = d.testNumbers.get(e164);
+    if (testCode !== undefined) return this.sendTestNumber(e164, input, testCode, now);
+
+    const ipFacts = client.ip ? d.signals.ipFacts(client.ip) : null;
+    const evidence = await d.signals.verifyEvidence(client, { ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, consume: true, now });
+    await d.state.fresh();
+
+    const numberFacts = d.signals.numberFacts(e164);
+    const facts: SendFacts = {
+      now,
+      channel: input.channel,
+      number: {
+        e164,
+        region: phone.region,
+        callingCode: phone.callingCode,
+        type: phone.type,
+        prefix: d.signals.prefixOf(e164, policy.limits.prefixDigits),
+        disposable: numberFacts.disposable,
+        sources: numberFacts.sources,
+      },
+      ip: ipFacts,
+      evidence,
+      lists: [],
+      state: NO_STATE,
+    };
+    facts.lists = d.state.listHits({ e164, region: phone.region, ip: ipFacts?.ip ?? null, ipCountry: ipFacts?.country ?? null, deviceId: evidence.deviceId }, now);
+    const { state, throttleChanges } = await this.observe(facts, policy, now);
+    facts.state = state;
+
+    let decision = decideSend(facts, policy);
+    const event = this.sendEvent(facts, now);
+
+    if (decision.decision === 'allow' || decision.decision === 'tarpit') {
+      const pending = await d.store.findPending(e164, input.channel, now);
+      if (decision.decision === 'allow') {
+        const limits = await d.store.consumeLimits(sendLimitSpecs(facts, policy, pending?.sends ?? 0), now);
+        if (!limits.allowed) {
+          const reasons = [...new Set(limits.denied.map((x) => x.reason))];
+          decision = { ...decision, decision: 'block', reasons };
+          const retryAfter = Math.ceil(Math.max(...limits.denied.map((x) => x.retryAfterMs)) / 1000);
+          await this.finishSend(event, decision, { retryAfter }, facts, policy);
+          throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
+        }
+      }
+      const result = await this.issue(facts, input, pending, decision, policy, now, event);
+      await this.finishSend(event, decision, {}, facts, policy, throttleChanges);
+      return result;
+    }
+
+    await this.finishSend(event, decision, {}, facts, policy, throttleChanges);
+    const extra: Record<string, unknown> = policy.responses.exposeReasons ? { reasons: decision.reasons } : {};
+    if (decision.decision === 'challenge') {
+      extra.challenge = await d.challenger.issue({ ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, level: decision.powLevel, now });
+      throw new ApiError('challenge_required', { extra });
+    }
+    throw new ApiError('request_blocked', { extra });
+  }
+
+  /** Create or extend the verification and deliver the code (or, for tarpit, pretend to). */
+  private async issue(
+    facts: SendFacts,
+    input: SendInput,
+    pending: Verification | null,
+    decision: Decision,
+    policy: Policy,
+    now: number,
+    event: AuditEvent,
+  ): Promise<SendResult> {
+    const d = this.d;
+    const tarpit = decision.decision === 'tarpit';
+    const ttlMs = d.codes.ttlSeconds * 1000;
+    const e164 = facts.number.e164;
+
+    if (tarpit) {
+      // Same shape and about the same latency as a real send; no code exists that could match.
+      const v = this.newVerification(facts, input, now, ttlMs, policy, true);
+      await d.store.createVerification(v);
+      await sleep(this.deliveryMs * (0.8 + Math.random() * 0.4));
+      event.data = { ...event.data, verificationId: v.id, tarpit: true };
+      return { verification: publicView(v), decision, resend: false };
+    }
+
+    const code = generateCode(d.codes.length);
+    let v: Verification;
+    let resend = false;
+    if (pending && !pending.tarpit) {
+      const id = pending.id;
+      const stored = hashCode(d.keyring(), { id, to: e164, channel: input.channel }, code, now + ttlMs);
+      const updated = await d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
+      if (updated) {
+        v = updated;
+        resend = true;
+      } else {
+        v = await this.createWithCode(facts, input, now, ttlMs, policy, code);
+      }
+    } else {
+      v = await this.createWithCode(facts, input, now, ttlMs, policy, code);
+    }
+
+    const started = performance.now();
+    const outcome = await d.delivery.deliver({ verificationId: v.id, to: e164, channel: input.channel, locale: input.locale ?? null, code });
+    this.deliveryMs = this.deliveryMs * 0.9 + (performance.now() - started) * 0.1;
+    event.data = { ...event.data, verificationId: v.id, resend, sends: v.sends };
+    if (!outcome.ok) {
+      await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
+      event.data = { ...event.data, delivery: { ok: false, reason: outcome.reason } };
+      event.type = 'send.failed';
+      event.decision = decision.decision;
+      event.reasons = decision.reasons;
+      await this.appendEvent(event);
+      throw new ApiError('delivery_failed');
+    }
+    event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };
+    return { verification: publicView(v), decision, resend };
+  }
+
+  private async createWithCode(facts: SendFacts, input: SendInput, now: number, ttlMs: number, policy: Policy, code: string): Promise<Verification> {
+    const v = this.newVerification(facts, input, now, ttlMs, policy, false);
+    v.codes = [hashCode(this.d.keyring(), { id: v.id, to: v.to, channel: v.channel }, code, now + ttlMs)];
+    await this.d.store.createVerification(v);
+    return v;
+  }
+
+  private newVerification(facts: SendFacts, input: SendInput, now: number, ttlMs: number, policy: Policy, tarpit: boolean): Verification {
+    const c = input.client ?? {};
+    return {
+      id: newVerificationId(),
+      to: facts.number.e164,
+      channel: input.channel,
+      locale: input.locale ?? null,
+      status: 'pending',
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: now + ttlMs,
+      attempts: 0,
+      maxAttempts: this.d.codes.maxAttempts,
+      sends: 1,
+      lastSentAt: now,
+      resendAfter: now + cooldownMs(policy, 1),
+      codes: [],
+      // Evidence as received, minus the bulky one-time tokens (already verified and recorded as outcomes).
+      client: {
+        ip: facts.ip?.ip ?? c.ip ?? null,
+        userAgent: c.userAgent ?? null,
+        deviceId: c.deviceId ?? null,
+        subnet: facts.ip?.subnet ?? null,
+        evidence: facts.evidence,
+      },
+      tarpit,
+      sender: null,
+      failureReason: null,
+    };
+  }
+
+  private async sendTestNumber(e164: string, input: SendInput, code: string, now: number): Promise<SendResult> {
+    const d = this.d;
+    const ttlMs = d.codes.ttlSeconds * 1000;
+    const v: Verification = {
+      id: newVerificationId(),
+      to: e164,
+      channel: input.channel,
+      locale: input.locale ?? null,
+      status: 'pending',
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: now + ttlMs,
+      attempts: 0,
+      maxAttempts: d.codes.maxAttempts,
+      sends: 1,
+      lastSentAt: now,
+      resendAfter: now,
+      codes: [],
+      client: { testNumber: true },
+      tarpit: false,
+      sender: 'test-number',
+      failureReason: null,
+    };
+    v.codes = [hashCode(d.keyring(), { id: v.id, to: e164, channel: input.channel }, code, now + ttlMs)];
+    await d.store.createVerification(v);
+    const decision: Decision = { decision: 'allow', reasons: ['test_number'], shadow: [], score: 0, powLevel: 'normal' };
+    await this.appendEvent({ id: eventId(), at: now, type: 'send', to: e164, decision: 'allow', reasons: ['test_number'], data: { verificationId: v.id, testNumber: true } });
+    return { verification: publicView(v), decision, resend: false };
+  }
+
+  /**
+   * One store call for every observation counter of this request (velocity, throttling, trust and
+   * escalation read), then the throttle state machine for the request's scopes.
+   */
+  private async observe(f: SendFacts, p: Policy, now: number): Promise<{ state: StateFacts; throttleChanges: ThrottleChange[] }> {
+    const d = this.d;
+    const ctx = contextHash(f.evidence.deviceId, f.ip?.subnet ?? null);
+    const layout = observationSpecs(f, p, ctx);
+    const out = await d.store.consumeLimits(layout.specs, now);
+    const c = out.counts;
+    const idx = layout.index;
+
+    const scopes: [string, number][] = [
+      ['global', c[idx.global] ?? 0],
+      [`country:${f.number.region}`, c[idx.country] ?? 0],
+      [`prefix:${f.number.prefix}`, c[idx.prefix] ?? 0],
+    ];
+    const throttled: string[] = [];
+    const changes: ThrottleChange[] = [];
+    for (const [scope, count] of scopes) {
+      const prev = d.state.throttle(scope);
+      const { state, change } = stepThrottle(scope, prev, count, p, now);
+      if (state !== prev && state !== null) {
+        d.state.setThrottleLocal(scope, state);
+        // Baselines are kept for a week of silence; a scope nobody uses costs nothing after that.
+        await d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000);
+      }
+      if (change) changes.push(change);
+      if (state.tightenedSince !== null) throttled.push(scope);
+    }
+
+    const q = d.state.quarantineFor(f.number.prefix, f.number.region, now);
+    return {
+      state: {
+        throttled,
+        quarantine: q ? { scope: q.scope, mode: q.mode } : null,
+        escalation: escalationLevel(idx.escalation.map((i) => c[i] ?? 0), p),
+        paused: d.state.pausedFor(f.number.e164, f.number.region),
+        velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
+        trusted: idx.trust !== undefined && (c[idx.trust] ?? 0) > 0,
+      },
+      throttleChanges: changes,
+    };
+  }
+
+  private sendEvent(f: SendFacts, now: number): AuditEvent {
+    return {
+      id: eventId(),
+      at: now,
+      type: 'send',
+      to: f.number.e164,
+      prefix: f.number.prefix,
+      country: f.number.region,
+      ip: f.ip?.ip ?? null,
+      deviceId: f.evidence.deviceId,
+      data: {
+        channel: f.channel,
+        number: { region: f.number.region, type: f.number.type, disposable: f.number.disposable, sources: f.number.sources },
+        ipFacts: f.ip,
+        evidence: f.evidence,
+        lists: f.lists,
+      },
+    };
+  }
+
+  private async finishSend(
+    event: AuditEvent,
+    decision: Decision,
+    extra: Record<string, unknown>,
+    facts: SendFacts,
+    policy: Policy,
+    throttleChanges: ThrottleChange[] = [],
+  ): Promise<void> {
+    event.decision = decision.decision;
+    event.reasons = decision.reasons;
+    event.data = { ...event.data, score: decision.score, shadow: decision.shadow, state: facts.state, ...extra };
+    const events: AuditEvent[] = [event];
+    for (const ch of throttleChanges) {
+      events.push({ id: eventId(), at: event.at, type: `throttle.${ch.to}`, decision: null, reasons: [], data: { ...ch } });
+    }
+    // Rule trips feed escalation: a key that keeps getting refused is treated more strictly.
+    if (decision.decision !== 'allow' && !decision.reasons.every((r) => r === 'paused')) {
+      await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
+    }
+    await this.appendEvents(events);
+  }
+
+  // ------------------------------------------------------------------ check
+
+  async check(input: { id?: string; to?: unknown; channel?: Channel; code: string; client?: { ip?: string; deviceId?: string } }): Promise<CheckResult> {
+    const d = this.d;
+    const now = d.clock();
+    const policy = d.policy();
+    const code = normalizeCodeInput(input.code, d.codes.length);
+
+    let v: Verification | null;
+    if (input.id !== undefined) v = await d.store.getVerification(input.id);
+    else {
+      const phone = d.signals.parsePhone(input.to);
+      if (!phone.ok) throw new ApiError('invalid_phone_number', { message: phone.message });
+      v = await d.store.findPending(phone.e164, input.channel ?? 'sms', now);
+    }
+    const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: input.client?.ip ?? null, deviceId: input.client?.deviceId ?? null };
+    if (!v) {
+      await this.appendEvent({ ...base, decision: 'not_found', reasons: [] });
+      throw new ApiError('verification_not_found');
+    }
+    if (code === null) throw new ApiError('invalid_code');
+
+    const ipFacts = input.client?.ip ? d.signals.ipFacts(input.client.ip) : null;
+    const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
+    const trusted = ctx !== null && ((await d.store.peekLimits([trustSpec(v.to, ctx)], now))[0] ?? 0) > 0;
+    const failureSpecs = checkFailureSpecs(policy, v.to, ipFacts?.ip ?? null, trusted);
+    const failures = await d.store.peekLimits(failureSpecs, now);
+    const lockedBy = failureSpecs.find((s, i) => (failures[i] ?? 0) >= s.limit);
+    if (lockedBy) {
+      await this.appendEvent({ ...base, decision: 'locked', reasons: [lockedBy.reason], data: { verificationId: v.id } });
+      throw new ApiError('rate_limited', { retryAfter: Math.ceil(lockedBy.windowMs / 1000), extra: policy.responses.exposeReasons ? { reasons: [lockedBy.reason] } : {} });
+    }
+
+    const reserved = await d.store.reserveAttempt(v.id, now);
+    if (!reserved.ok) {
+      await this.appendEvent({ ...base, decision: reserved.reason, reasons: [], data: { verificationId: v.id } });
+      if (reserved.reason === 'expired') throw new ApiError('verification_expired');
+      if (reserved.reason === 'locked') throw new ApiError('verification_locked');
+      if (reserved.reason === 'not_found') throw new ApiError('verification_not_found');
+      throw new ApiError('verification_not_pending');
+    }
+    const rv = reserved.verification;
+    const ok = !rv.tarpit && matchCode(d.keyring(), { id: rv.id, to: rv.to, channel: rv.channel }, rv.codes, code, now);
+    const data = { verificationId: rv.id, attempt: rv.attempts };
+
+    if (ok) {
+      const won = await d.store.transition(rv.id, 'approved', now);
+      if (!won) {
+        await this.appendEvent({ ...base, decision: 'not_pending', reasons: [], data });
+        throw new ApiError('verification_not_pending');
+      }
+      const client = rv.client as { deviceId?: string | null; subnet?: string | null };
+      const trustCtx = contextHash(client.deviceId ?? null, client.subnet ?? null);
+      if (trustCtx) await d.store.consumeLimits([trustSpec(rv.to, trustCtx)], now);
+      await this.appendEvent({ ...base, decision: 'approved', reasons: [], data });
+      return { status: 'approved' };
+    }
+
+    await d.store.consumeLimits(failureSpecs, now);
+    const attemptsLeft = Math.max(0, rv.maxAttempts - rv.attempts);
+    if (attemptsLeft === 0) await d.store.transition(rv.id, 'locked', now);
+    await this.appendEvent({ ...base, decision: 'denied', reasons: rv.tarpit ? ['tarpit'] : [], data: { ...data, attemptsLeft } });
+    return { status: 'denied', attemptsLeft };
+  }
+
+  // ------------------------------------------------------------------ read / cancel
+
+  async get(id: string): Promise<PublicVerification> {
+    const v = await this.d.store.getVerification(id);
+    if (!v) throw new ApiError('verification_not_found');
+    const now = this.d.clock();
+    if (v.status === 'pending' && v.expiresAt <= now) return { ...publicView(v), status: 'expired' };
+    return publicView(v);
+  }
+
+  async cancel(id: string): Promise<PublicVerification> {
+    const now = this.d.clock();
+    const v = await this.d.store.getVerification(id);
+    if (!v) throw new ApiError('verification_not_found');
+    if (!(await this.d.store.transition(id, 'canceled', now))) throw new ApiError('verification_not_pending');
+    await this.appendEvent({ id: eventId(), at: now, type: 'cancel', to: v.to, data: { verificationId: id } });
+    return publicView({ ...v, status: 'canceled' });
+  }
+
+  // ------------------------------------------------------------------ audit
+
+  private async appendEvent(e: AuditEvent): Promise<void> {
+    await this.appendEvents([e]);
+  }
+
+  private async appendEvents(events: AuditEvent[]): Promise<void> {
+    await this.d.store.appendEvents(events);
+    if (this.d.observe) for (const e of events) this.d.observe(e);
+  }
+}
+
+export function eventId(): string {
+  return `ev_${randomBytes(12).toString('base64url')}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export type { EvidenceFacts };

@@ -1,0 +1,218 @@
+/**
+ * The bot-filtering evidence layer, end to end:
+ * - `issueChallenge` backs `POST /v1/challenges` (called by the browser widget): a form token plus a PoW
+ *   challenge bound to it.
+ * - `verifyClientEvidence` turns the `client` block of `POST /v1/verifications` (forwarded by the
+ *   customer's backend) into `VerifiedEvidence`, the verified outcomes the risk engine scores and the
+ *   replay format records.
+ *
+ * Nothing here decides allow/deny; it only says what is true about the request.
+ */
+import { Type, type Static } from 'typebox';
+import type { CaptchaResult, CaptchaVerifier } from './captcha.ts';
+import {
+  type FormTokenOutcome,
+  type OnceStore,
+  type Secrets,
+  formTokenOutcome,
+  issueFormToken,
+  verifyFormToken,
+} from './form-token.ts';
+import { type PowChallenge, type PowLevel, type PowOutcome, createPowChallenge, powDifficulty, powKeys, verifyPow } from './pow.ts';
+import { DEFAULT_MIN_HUMAN_MS, classifyUserAgent, effectiveElapsedMs, invisibleSignals, isHeadless } from './invisible.ts';
+
+// ---- input ----
+
+export const ClientEvidenceSchema = Type.Object(
+  {
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    userAgent: Type.Optional(Type.String({ maxLength: 512 })),
+    deviceId: Type.Optional(Type.String({ maxLength: 128 })),
+    formToken: Type.Optional(Type.String({ maxLength: 4096 })),
+    pow: Type.Optional(Type.String({ maxLength: 4096 })),
+    captchaToken: Type.Optional(Type.String({ maxLength: 4096 })),
+    honeypot: Type.Optional(Type.String({ maxLength: 1024 })),
+    /** Milliseconds; a year is far beyond any form token's life, anything bigger is garbage. */
+    elapsedMs: Type.Optional(Type.Number({ minimum: 0, maximum: 31_536_000_000 })),
+    automation: Type.Optional(
+      Type.Object(
+        {
+          webdriver: Type.Optional(Type.Boolean()),
+          headless: Type.Optional(Type.Boolean()),
+          flags: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    acceptLanguage: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+
+export type ClientEvidence = Static<typeof ClientEvidenceSchema>;
+
+// ---- output ----
+
+export interface VerifiedEvidence {
+  formToken: FormTokenOutcome;
+  pow: PowOutcome;
+  captcha: CaptchaResult['outcome'];
+  honeypot: boolean;
+  /** See invisible.ts `effectiveElapsedMs`: the smaller of client-reported and signed server-measured time. */
+  elapsedMs: number | null;
+  headless: boolean;
+  scriptUserAgent: boolean;
+  /** Sanitised device id (FingerprintJS visitorId from the widget), or null. */
+  deviceId: string | null;
+  acceptLanguage: string | null;
+  /**
+   * Why, in short strings, for audit events and debugging: `formToken` (e.g. `wrong_ip`), `pow`,
+   * `captcha`, `captchaScore`, `signals` (comma-separated invisible signal names), `automationFlags`, ...
+   */
+  details: Record<string, string>;
+}
+
+export interface EvidenceContext {
+  secrets: Secrets;
+  store: OnceStore;
+  now: number;
+  captcha?: CaptchaVerifier;
+  /**
+   * The end user's IP and User-Agent to check the form token against. Default to `input.ip` /
+   * `input.userAgent` (the customer's backend reports them in the client block).
+   */
+  ip?: string | null;
+  userAgent?: string | null;
+  /** false = check without burning single-use tokens (previews, dry runs). CAPTCHA providers consume theirs regardless. */
+  consume: boolean;
+  minHumanMs?: number;
+}
+
+/** Device ids are opaque to us, but they end up in lists and logs: printable ASCII without spaces only. */
+const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
+
+function sanitizeDeviceId(id: string | undefined): string | null {
+  if (typeof id !== 'string') return null;
+  const t = id.trim();
+  return DEVICE_ID_RE.test(t) ? t : null;
+}
+
+function sanitizeText(v: string | undefined, max: number): string | null {
+  if (typeof v !== 'string') return null;
+  // Control characters have no business in a header value and would garble logs.
+  const t = v.replace(/[\x00-\x1f\x7f]/g, '').trim().slice(0, max);
+  return t === '' ? null : t;
+}
+
+export async function verifyClientEvidence(input: ClientEvidence, ctx: EvidenceContext): Promise<VerifiedEvidence> {
+  const ip = ctx.ip ?? input.ip ?? null;
+  const userAgent = ctx.userAgent ?? input.userAgent ?? null;
+  const details: Record<string, string> = {};
+  const once = ctx.consume ? { consume: true as const, store: ctx.store } : { consume: false as const, store: ctx.store };
+
+  // Independent checks run concurrently: the CAPTCHA round trip dominates and the rest is local.
+  const [ft, pow, captcha] = await Promise.all([
+    verifyFormToken(ctx.secrets, input.formToken, { ip, userAgent, now: ctx.now, ...once }),
+    verifyPow(powKeys(ctx.secrets), input.pow, { now: ctx.now, ...once }),
+    verifyCaptcha(ctx.captcha, input.captchaToken, ip),
+  ]);
+
+  const formToken = formTokenOutcome(ft.outcome);
+  if (ft.outcome !== formToken) details.formToken = ft.outcome;
+
+  // The PoW challenge carries the jti of the form token it was issued with (`ft` param). A solution for
+  // another session's challenge is still work done, but pairing it with this token is not how our
+  // widget behaves, so it does not count.
+  let powOutcome = pow.outcome;
+  if (pow.detail) details.pow = pow.detail;
+  if (powOutcome === 'solved' && ft.jti !== undefined && pow.params?.ft !== undefined && pow.params.ft !== ft.jti) {
+    powOutcome = 'invalid';
+    details.pow = 'form_token_mismatch';
+  }
+
+  if (captcha.detail) details.captcha = captcha.detail;
+  if (captcha.score !== undefined) details.captchaScore = String(captcha.score);
+
+  const acceptLanguage = sanitizeText(input.acceptLanguage, 256);
+  const signals = invisibleSignals({
+    now: ctx.now,
+    honeypot: input.honeypot ?? null,
+    elapsedMs: input.elapsedMs ?? null,
+    formTokenIssuedAt: ft.issuedAt ?? null,
+    minHumanMs: ctx.minHumanMs ?? DEFAULT_MIN_HUMAN_MS,
+    automation: input.automation ?? null,
+    userAgent,
+    acceptLanguage,
+  });
+  if (signals.length > 0) {
+    details.signals = signals.map((s) => (s.detail ? `${s.signal}:${s.detail}` : s.signal)).join(',');
+  }
+  const flags = input.automation?.flags;
+  if (flags && flags.length > 0) details.automationFlags = flags.slice(0, 16).map((f) => f.slice(0, 64)).join(',');
+
+  const deviceId = sanitizeDeviceId(input.deviceId);
+  if (input.deviceId !== undefined && deviceId === null) details.deviceId = 'rejected';
+
+  return {
+    formToken,
+    pow: powOutcome,
+    captcha: captcha.outcome,
+    honeypot: signals.some((s) => s.signal === 'honeypot_filled'),
+    elapsedMs: effectiveElapsedMs(input.elapsedMs, ft.issuedAt, ctx.now),
+    headless: isHeadless(signals),
+    scriptUserAgent: classifyUserAgent(userAgent).script !== null,
+    deviceId,
+    acceptLanguage,
+    details,
+  };
+}
+
+async function verifyCaptcha(verifier: CaptchaVerifier | undefined, token: string | undefined, ip: string | null): Promise<CaptchaResult> {
+  if (token === undefined || token === '') return { outcome: 'missing' };
+  // A token we cannot check proves nothing; say so instead of pretending it failed.
+  if (!verifier) return { outcome: 'missing', detail: 'not_configured' };
+  return verifier.verify(token, ip);
+}
+
+// ---- challenge issuance ----
+
+export interface IssuedChallenge {
+  formToken: string;
+  jti: string;
+  issuedAt: number;
+  expiresAt: number;
+  pow: PowChallenge;
+  powDifficulty: number;
+}
+
+/**
+ * Everything `POST /v1/challenges` returns (drop `jti` from the response if you like; it is also inside
+ * the token). `difficulty` is a level or an explicit maxnumber.
+ */
+export async function issueChallenge(opts: {
+  secrets: Secrets;
+  ip?: string | null;
+  userAgent?: string | null;
+  now: number;
+  difficulty?: PowLevel | number;
+  ttlMs?: number;
+  origin?: string;
+}): Promise<IssuedChallenge> {
+  const difficulty = typeof opts.difficulty === 'number' ? opts.difficulty : powDifficulty(opts.difficulty ?? 'normal');
+  const ft = issueFormToken(opts.secrets, {
+    ip: opts.ip ?? null,
+    userAgent: opts.userAgent ?? null,
+    now: opts.now,
+    ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
+    ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+  });
+  const [powKey = ''] = powKeys(opts.secrets);
+  // Same lifetime as the form token, and bound to it through the `ft` param (see verifyClientEvidence).
+  const { expiresAt: _sameAsToken, ...pow } = await createPowChallenge(powKey, {
+    difficulty,
+    now: opts.now,
+    ttlMs: ft.expiresAt - opts.now,
+    params: { ft: ft.jti },
+  });
+  return { formToken: ft.token, jti: ft.jti, issuedAt: ft.issuedAt, expiresAt: ft.expiresAt, pow, powDifficulty: difficulty };
+}

@@ -1,0 +1,57 @@
+/**
+ * Open the configured store. Backends are imported lazily so that, e.g., a Redis deployment never loads
+ * the native SQLite module and a SQLite one never needs `pg`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Store } from './interface.ts';
+
+export interface StoreConfig {
+  kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
+  /** SQLite file (parent directories are created); ':memory:' allowed. Required for kind 'sqlite'. */
+  sqlitePath?: string;
+  /** Required for kind 'redis'. */
+  redisUrl?: string;
+  /** Required for kind 'postgres'. */
+  postgresUrl?: string;
+  /** Redis key prefix (default `otps:`). */
+  prefix?: string;
+  /** PostgreSQL schema (default `otpshield`). */
+  postgresSchema?: string;
+}
+
+export async function openStore(cfg: StoreConfig): Promise<Store> {
+  switch (cfg.kind) {
+    case 'memory': {
+      const { MemoryStore } = await import('./memory.ts');
+      return new MemoryStore();
+    }
+    case 'sqlite': {
+      if (!cfg.sqlitePath) throw new Error('store.kind is sqlite but no sqlitePath is configured');
+      if (cfg.sqlitePath !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(cfg.sqlitePath)), { recursive: true });
+      const { SqliteStore } = await import('./sqlite.ts');
+      return new SqliteStore(cfg.sqlitePath);
+    }
+    case 'redis': {
+      if (!cfg.redisUrl) throw new Error('store.kind is redis but no redisUrl is configured');
+      const { RedisStore } = await import('./redis.ts');
+      return new RedisStore(cfg.redisUrl, cfg.prefix !== undefined ? { prefix: cfg.prefix } : {});
+    }
+    case 'postgres': {
+      if (!cfg.postgresUrl) throw new Error('store.kind is postgres but no postgresUrl is configured');
+      const { PostgresStore } = await import('./postgres.ts');
+      const store = new PostgresStore(cfg.postgresUrl, cfg.postgresSchema !== undefined ? { schema: cfg.postgresSchema } : {});
+      try {
+        await store.init();
+      } catch (err) {
+        await store.close().catch(() => {});
+        throw err;
+      }
+      return store;
+    }
+    default: {
+      const kind: never = cfg.kind;
+      throw new Error(`unknown store kind ${String(kind)}`);
+    }
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The one async interface for all of OTP Shield's state.
+ *
+ * Every implementation (memory, SQLite, Redis) must pass the shared contract suite in
+ * `test/store/contract.ts`. Operations that guard money or security (rate limits, check attempts,
+ * approvals, one-time tokens) are single atomic operations here, never read-modify-write in the caller:
+ * that is what makes counts exact under concurrency and across processes.
+ *
+ * Times are epoch milliseconds passed in by the caller (`now`), never read from a clock inside the
+ * store, so tests and the replay CLI drive time themselves.
+ */
+
+export type Channel = 'sms' | 'whatsapp' | 'voice' | 'email';
+export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'voice', 'email'];
+
+export type VerificationStatus = 'pending' | 'approved' | 'canceled' | 'expired' | 'failed' | 'locked';
+
+/** One code that was sent for a verification. Only its keyed hash is kept, never the code. */
+export interface StoredCode {
+  /** Which code secret (key id) produced the hash, so rotated secrets keep verifying old codes. */
+  kid: string;
+  /** base64url HMAC-SHA256 of the code bound to the verification id, destination and channel. */
+  hash: string;
+  /** When this code stops being accepted (epoch ms). */
+  expiresAt: number;
+}
+
+export interface Verification {
+  id: string;
+  /** E.164 destination. */
+  to: string;
+  channel: Channel;
+  locale: string | null;
+  status: VerificationStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** The verification expires when its newest code does. */
+  expiresAt: number;
+  /** Check attempts used so far (correct or not): counted before the code is compared. */
+  attempts: number;
+  maxAttempts: number;
+  /** Messages sent (first send + resends). */
+  sends: number;
+  lastSentAt: number;
+  /** Earliest time another send for this verification may be requested. */
+  resendAfter: number;
+  /** Newest last. Resends add a code; only the newest `codesKept` stay valid (see service/codes.ts). */
+  codes: StoredCode[];
+  /** The end user's evidence as received (sanitised); later layers give it meaning. */
+  client: Record<string, unknown>;
+  /** True when the risk decision was `tarpit`: looks pending, nothing was sent, no code can match. */
+  tarpit: boolean;
+  sender: string | null;
+  failureReason: string | null;
+}
+
+/** Result of reserving one check attempt. The compare happens in the caller after this, in constant time. */
+export type AttemptResult =
+  | { ok: true; verification: Verification }
+  | { ok: false; reason: 'not_found' | 'expired' | 'locked' | 'not_pending'; verification: Verification | null };
+
+/** A limit to enforce atomically together with the others of the same request. */
+export interface LimitSpec {
+  /** Stable reason code reported when this limit denies, e.g. `rate_limited.number`. */
+  reason: string;
+  /** Storage key, e.g. `n:+6281234567890:10m`. Callers namespace keys; the store treats them as opaque. */
+  key: string;
+  /** Maximum events in any window of `windowMs`. 0 denies everything. */
+  limit: number;
+  windowMs: number;
+  /** Events this request adds (usually 1). */
+  cost?: number;
+}
+
+export interface LimitOutcome {
+  allowed: boolean;
+  /** Limits that denied (empty when allowed). Nothing is counted unless all limits allow. */
+  denied: { reason: string; key: string; retryAfterMs: number }[];
+  /** Count in the window for every spec after this request (before it, when denied), in spec order. */
+  counts: number[];
+}
+
+export type ListAction = 'block' | 'allow';
+export type ListKind = 'number' | 'prefix' | 'ip' | 'cidr' | 'device' | 'country';
+
+export interface ListEntry {
+  id: string;
+  list: ListAction;
+  kind: ListKind;
+  /** Normalised value: E.164 number, `+62812` prefix, IP, CIDR, device id, ISO country code. */
+  value: string;
+  note: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export type ApiScope = 'verify' | 'admin';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string | null;
+  /** Hex SHA-256 of the secret part. The secret has 256 bits of entropy, so a fast hash is enough. */
+  secretHash: string;
+  scopes: ApiScope[];
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+/** One audit event. `data` never contains a code. */
+export interface AuditEvent {
+  /** Assigned by the store when appended: monotonically increasing within one store. */
+  seq?: number;
+  id: string;
+  at: number;
+  type: string;
+  /** E.164 number when the event concerns one (masked on export if configured). */
+  to?: string | null;
+  prefix?: string | null;
+  country?: string | null;
+  ip?: string | null;
+  deviceId?: string | null;
+  decision?: string | null;
+  reasons?: string[];
+  data?: Record<string, unknown>;
+}
+
+export interface EventQuery {
+  /** Events with `at >= from` (inclusive). */
+  from?: number;
+  /** Events with `at < to` (exclusive). */
+  to?: number;
+  type?: string;
+  /** Exact match on the event's `to`. */
+  number?: string;
+  /** Exact match on the event's `prefix` field. */
+  prefix?: string;
+  ip?: string;
+  deviceId?: string;
+  decision?: string;
+  /** Events whose `reasons` contain this reason. */
+  reason?: string;
+  /** Return events with seq strictly lower than this (newest first paging). */
+  before?: number;
+  /** Return events with seq strictly greater than this (oldest first paging, used by export). */
+  after?: number;
+  order?: 'asc' | 'desc';
+  limit: number;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
+
+  /** Reachability probe for /readyz. Throws when the backend cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // ---- verifications ----
+  /** Insert a new verification. The caller guarantees a fresh id. */
+  createVerification(v: Verification): Promise<void>;
+  getVerification(id: string): Promise<Verification | null>;
+  /** The newest verification for this destination and channel that is still pending and unexpired at `now`. */
+  findPending(to: string, channel: Channel, now: number): Promise<Verification | null>;
+  /**
+   * Atomically record a resend: append `code`, keep the newest `keep` codes, bump sends, set
+   * lastSentAt/resendAfter/expiresAt. Fails (returns null) unless the verification is pending and unexpired.
+   */
+  addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null>;
+  /**
+   * Reserve one check attempt: atomically increments `attempts` when the verification is pending, unexpired
+   * and below `maxAttempts`. When the last attempt was already used, the status becomes `locked`.
+   */
+  reserveAttempt(id: string, now: number): Promise<AttemptResult>;
+  /**
+   * Move a verification from `pending` to `status` (approved, canceled, failed, locked). Returns true for
+   * exactly one caller when several race: that is what makes approval single-use.
+   */
+  transition(id: string, status: Exclude<VerificationStatus, 'pending' | 'expired'>, now: number, extra?: { failureReason?: string; sender?: string }): Promise<boolean>;
+
+  // ---- rate-limit counters ----
+  /**
+   * Evaluate every limit of one request in one atomic step. Either all limits allow and each is
+   * incremented by its cost, or nothing is counted and the denying limits are returned.
+   * Semantics: at most `limit` events in any interval of `windowMs` (see engine/window.ts).
+   */
+  consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome>;
+  /** Current counts without consuming (for velocity signals and the lookup CLI). */
+  peekLimits(specs: LimitSpec[], now: number): Promise<number[]>;
+  /** Forget counters (admin unlock, tests). */
+  resetLimits(keys: string[]): Promise<void>;
+
+  // ---- one-time tokens ----
+  /** Returns true the first time `key` is used within `ttlMs`, false on every later call. */
+  useOnce(key: string, ttlMs: number, now: number): Promise<boolean>;
+
+  // ---- API keys ----
+  putApiKey(k: ApiKeyRecord): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  revokeApiKey(id: string, now: number): Promise<boolean>;
+  touchApiKey(id: string, now: number): Promise<void>;
+
+  // ---- block/allow lists ----
+  putListEntry(e: ListEntry): Promise<void>;
+  removeListEntry(id: string): Promise<boolean>;
+  /** Entries not expired at `now`. */
+  listEntries(now: number, filter?: { list?: ListAction; kind?: ListKind }): Promise<ListEntry[]>;
+  /** Increases on every list change; lets instances cache lists and notice changes cheaply. */
+  listsVersion(): Promise<number>;
+
+  // ---- settings (policy versions, pauses, quarantines, secrets) ----
+  // `now` (optional, additive) lets tests and replay drive setting expiry like every other expiry;
+  // when omitted the store uses its clock option (default Date.now).
+  getSetting<T = unknown>(key: string, now?: number): Promise<T | null>;
+  /** `ttlMs` makes the setting expire (temporary quarantines, throttles). */
+  putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void>;
+  deleteSetting(key: string): Promise<void>;
+  /** Settings whose key starts with `prefix`, unexpired. */
+  listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]>;
+
+  // ---- audit events ----
+  appendEvents(events: AuditEvent[]): Promise<void>;
+  queryEvents(q: EventQuery): Promise<AuditEvent[]>;
+  /** Delete events older than `before`; returns how many were removed. */
+  purgeEvents(before: number): Promise<number>;
+}

@@ -1,0 +1,410 @@
+/**
+ * In-process store for tests, the replay CLI and single-process trials.
+ *
+ * Every method runs synchronously inside its async function (no await before it returns), so each call
+ * is atomic with respect to the others: that is the whole concurrency story here.
+ *
+ * Memory is bounded even under an attack that rotates keys: counters, one-time tokens and settings with
+ * a TTL are expired lazily on access, swept by `sweep(now)`, and capped (`maxKeys` per map) by evicting
+ * the least recently used entry. A Map iterates in insertion order, so "delete then set" on every touch
+ * keeps the least recently used key first. Evicting a counter forgets a rate limit (fails open for that
+ * key) and evicting a token allows its reuse: acceptable for the store that is not meant for production,
+ * and strictly better than running out of memory.
+ */
+import type {
+  ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction, ListEntry,
+  ListKind, Store, StoredCode, Verification, VerificationStatus,
+} from './interface.ts';
+import type { WindowState } from '../engine/window.ts';
+import { applyLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest, peekCounts } from './codec.ts';
+
+export interface MemoryStoreOptions {
+  /** Cap for each of: counters, one-time tokens, settings with a TTL. Default 2,000,000. */
+  maxKeys?: number;
+  /** Cap for stored audit events; the oldest are dropped. Default 100,000. */
+  maxEvents?: number;
+  /** Cap for stored verifications; the oldest are dropped. Default 1,000,000. */
+  maxVerifications?: number;
+  /** How long a verification stays readable after it expired. Default 24 h. */
+  verificationRetentionMs?: number;
+  /** When set, `sweep(clock())` runs on an unref'ed timer at this interval. */
+  sweepIntervalMs?: number;
+  /** Clock for the methods whose `now` is optional (settings). Default Date.now. */
+  clock?: () => number;
+}
+
+interface Counter {
+  state: WindowState;
+  expiresAt: number;
+}
+
+interface Setting {
+  value: unknown;
+  expiresAt: number | null;
+}
+
+const pendingKey = (to: string, channel: Channel): string => `${to}\u0000${channel}`;
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+
+  private readonly maxKeys: number;
+  private readonly maxEvents: number;
+  private readonly maxVerifications: number;
+  private readonly retentionMs: number;
+  private readonly clock: () => number;
+  private timer: NodeJS.Timeout | null = null;
+
+  private readonly verifications = new Map<string, Verification>();
+  /** to+channel -> verification ids, oldest first; stale ids are dropped lazily. */
+  private readonly pending = new Map<string, string[]>();
+  private readonly counters = new Map<string, Counter>();
+  private readonly tokens = new Map<string, number>();
+  private readonly apiKeys = new Map<string, ApiKeyRecord>();
+  private readonly lists = new Map<string, ListEntry>();
+  private version = 0;
+  private readonly settings = new Map<string, Setting>();
+  /** Keys of settings that have a TTL, least recently written first (what the cap evicts). */
+  private readonly ttlSettings = new Map<string, true>();
+  /** Events in seq order; `eventsHead` is the first live index (dropping from the front is O(1)). */
+  private events: AuditEvent[] = [];
+  private eventsHead = 0;
+  private seq = 0;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.maxKeys = opts.maxKeys ?? 2_000_000;
+    this.maxEvents = opts.maxEvents ?? 100_000;
+    this.maxVerifications = opts.maxVerifications ?? 1_000_000;
+    this.retentionMs = opts.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
+    this.clock = opts.clock ?? Date.now;
+    if (opts.sweepIntervalMs !== undefined && opts.sweepIntervalMs > 0) {
+      this.timer = setInterval(() => this.sweep(this.clock()), opts.sweepIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Sizes, for the memory-bound tests and metrics. */
+  stats(): { counters: number; tokens: number; settings: number; verifications: number; events: number } {
+    return {
+      counters: this.counters.size,
+      tokens: this.tokens.size,
+      settings: this.settings.size,
+      verifications: this.verifications.size,
+      events: this.events.length - this.eventsHead,
+    };
+  }
+
+  /** Drop everything that has expired at `now`. Returns how many entries were removed. */
+  sweep(now: number): number {
+    let n = 0;
+    for (const [k, c] of this.counters) if (c.expiresAt <= now) { this.counters.delete(k); n++; }
+    for (const [k, exp] of this.tokens) if (exp <= now) { this.tokens.delete(k); n++; }
+    for (const k of this.ttlSettings.keys()) {
+      const s = this.settings.get(k);
+      if (!s || (s.expiresAt !== null && s.expiresAt <= now)) { this.settings.delete(k); this.ttlSettings.delete(k); n++; }
+    }
+    for (const [id, v] of this.verifications) {
+      if (v.expiresAt + this.retentionMs <= now) { this.verifications.delete(id); n++; }
+    }
+    for (const [k, ids] of this.pending) {
+      const live = ids.filter((id) => this.verifications.get(id)?.status === 'pending');
+      if (live.length === 0) this.pending.delete(k);
+      else if (live.length !== ids.length) this.pending.set(k, live);
+    }
+    for (const [id, e] of this.lists) if (e.expiresAt !== null && e.expiresAt <= now) { this.lists.delete(id); n++; }
+    return n;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  // ---- verifications ----
+
+  async createVerification(v: Verification): Promise<void> {
+    this.verifications.delete(v.id);
+    this.verifications.set(v.id, structuredClone(v));
+    if (v.status === 'pending') {
+      const k = pendingKey(v.to, v.channel);
+      const ids = this.pending.get(k) ?? [];
+      ids.push(v.id);
+      this.pending.set(k, ids);
+    }
+    while (this.verifications.size > this.maxVerifications) {
+      const oldest = this.verifications.keys().next().value as string;
+      this.verifications.delete(oldest);
+    }
+  }
+
+  async getVerification(id: string): Promise<Verification | null> {
+    const v = this.verifications.get(id);
+    return v ? structuredClone(v) : null;
+  }
+
+  async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
+    const k = pendingKey(to, channel);
+    const ids = this.pending.get(k);
+    if (!ids) return null;
+    let best: Verification | null = null;
+    const live: string[] = [];
+    for (const id of ids) {
+      const v = this.verifications.get(id);
+      // Once not pending (or expired: addCode cannot revive it) it never matches again.
+      if (!v || v.status !== 'pending' || v.expiresAt <= now) continue;
+      live.push(id);
+      // Newest by createdAt; on a tie the later insert wins.
+      if (!best || v.createdAt >= best.createdAt) best = v;
+    }
+    if (live.length === 0) this.pending.delete(k);
+    else if (live.length !== ids.length) this.pending.set(k, live);
+    return best ? structuredClone(best) : null;
+  }
+
+  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+    const v = this.verifications.get(id);
+    if (!v || v.status !== 'pending' || v.expiresAt <= opts.now) return null;
+    v.codes = keepNewest([...v.codes, { ...code }], opts.keep);
+    v.sends += 1;
+    v.lastSentAt = opts.now;
+    v.resendAfter = opts.resendAfter;
+    v.expiresAt = code.expiresAt;
+    v.updatedAt = opts.now;
+    return structuredClone(v);
+  }
+
+  async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
+    const v = this.verifications.get(id);
+    if (!v) return { ok: false, reason: 'not_found', verification: null };
+    if (v.status !== 'pending') {
+      const reason = v.status === 'locked' ? 'locked' : v.status === 'expired' ? 'expired' : 'not_pending';
+      return { ok: false, reason, verification: structuredClone(v) };
+    }
+    if (v.expiresAt <= now) return { ok: false, reason: 'expired', verification: structuredClone(v) };
+    if (v.attempts >= v.maxAttempts) {
+      v.status = 'locked';
+      v.updatedAt = now;
+      return { ok: false, reason: 'locked', verification: structuredClone(v) };
+    }
+    v.attempts += 1;
+    v.updatedAt = now;
+    return { ok: true, verification: structuredClone(v) };
+  }
+
+  async transition(
+    id: string,
+    status: Exclude<VerificationStatus, 'pending' | 'expired'>,
+    now: number,
+    extra?: { failureReason?: string; sender?: string },
+  ): Promise<boolean> {
+    const v = this.verifications.get(id);
+    if (!v || v.status !== 'pending') return false;
+    v.status = status;
+    v.updatedAt = now;
+    if (extra?.failureReason !== undefined) v.failureReason = extra.failureReason;
+    if (extra?.sender !== undefined) v.sender = extra.sender;
+    return true;
+  }
+
+  // ---- rate-limit counters ----
+
+  /** `touch` refreshes LRU position: a key under attack keeps being denied and must not be evicted for it. */
+  private loadStates(specs: LimitSpec[], now: number, touch: boolean): Map<string, WindowState> {
+    const states = new Map<string, WindowState>();
+    for (const s of specs) {
+      if (states.has(s.key)) continue;
+      const c = this.counters.get(s.key);
+      if (!c) continue;
+      if (c.expiresAt <= now) {
+        this.counters.delete(s.key);
+        continue;
+      }
+      states.set(s.key, c.state);
+      if (touch) {
+        this.counters.delete(s.key);
+        this.counters.set(s.key, c);
+      }
+    }
+    return states;
+  }
+
+  async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
+    const { outcome, writes } = applyLimits(specs, now, this.loadStates(specs, now, true));
+    for (const w of writes) {
+      this.counters.delete(w.key); // re-insert at the end: most recently used
+      this.counters.set(w.key, { state: w.state, expiresAt: w.expiresAt });
+    }
+    this.evict(this.counters);
+    return outcome;
+  }
+
+  async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
+    return peekCounts(specs, now, this.loadStates(specs, now, false));
+  }
+
+  async resetLimits(keys: string[]): Promise<void> {
+    for (const k of keys) this.counters.delete(k);
+  }
+
+  // ---- one-time tokens ----
+
+  async useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
+    const exp = this.tokens.get(key);
+    if (exp !== undefined && exp > now) return false;
+    this.tokens.delete(key);
+    this.tokens.set(key, now + ttlMs);
+    this.evict(this.tokens);
+    return true;
+  }
+
+  // ---- API keys ----
+
+  async putApiKey(k: ApiKeyRecord): Promise<void> {
+    this.apiKeys.set(k.id, structuredClone(k));
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const k = this.apiKeys.get(id);
+    return k ? structuredClone(k) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return [...this.apiKeys.values()].sort(byCreated).map((k) => structuredClone(k));
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    const k = this.apiKeys.get(id);
+    if (!k || k.revokedAt !== null) return false;
+    k.revokedAt = now;
+    return true;
+  }
+
+  async touchApiKey(id: string, now: number): Promise<void> {
+    const k = this.apiKeys.get(id);
+    if (k) k.lastUsedAt = Math.max(k.lastUsedAt ?? now, now);
+  }
+
+  // ---- block/allow lists ----
+
+  async putListEntry(e: ListEntry): Promise<void> {
+    this.lists.set(e.id, structuredClone(e));
+    this.version++;
+  }
+
+  async removeListEntry(id: string): Promise<boolean> {
+    if (!this.lists.delete(id)) return false;
+    this.version++;
+    return true;
+  }
+
+  async listEntries(now: number, filter?: { list?: ListAction; kind?: ListKind }): Promise<ListEntry[]> {
+    const out: ListEntry[] = [];
+    for (const e of this.lists.values()) {
+      if (e.expiresAt !== null && e.expiresAt <= now) continue;
+      if (filter?.list !== undefined && e.list !== filter.list) continue;
+      if (filter?.kind !== undefined && e.kind !== filter.kind) continue;
+      out.push(structuredClone(e));
+    }
+    return out.sort(byCreated);
+  }
+
+  async listsVersion(): Promise<number> {
+    return this.version;
+  }
+
+  // ---- settings ----
+
+  private liveSetting(key: string, now: number): Setting | null {
+    const s = this.settings.get(key);
+    if (!s) return null;
+    if (s.expiresAt !== null && s.expiresAt <= now) {
+      this.settings.delete(key);
+      this.ttlSettings.delete(key);
+      return null;
+    }
+    return s;
+  }
+
+  async getSetting<T = unknown>(key: string, now?: number): Promise<T | null> {
+    const s = this.liveSetting(key, now ?? this.clock());
+    return s ? (structuredClone(s.value) as T) : null;
+  }
+
+  async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
+    const expiresAt = ttlMs !== undefined ? (now ?? this.clock()) + ttlMs : null;
+    this.settings.set(key, { value: structuredClone(value), expiresAt });
+    this.ttlSettings.delete(key);
+    if (expiresAt !== null) {
+      this.ttlSettings.set(key, true);
+      while (this.ttlSettings.size > this.maxKeys) {
+        const oldest = this.ttlSettings.keys().next().value as string;
+        this.ttlSettings.delete(oldest);
+        this.settings.delete(oldest);
+      }
+    }
+  }
+
+  async deleteSetting(key: string): Promise<void> {
+    this.settings.delete(key);
+    this.ttlSettings.delete(key);
+  }
+
+  async listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]> {
+    const t = now ?? this.clock();
+    const out: { key: string; value: T }[] = [];
+    for (const key of [...this.settings.keys()].sort()) {
+      if (!key.startsWith(prefix)) continue;
+      const s = this.liveSetting(key, t);
+      if (s) out.push({ key, value: structuredClone(s.value) as T });
+    }
+    return out;
+  }
+
+  // ---- audit events ----
+
+  async appendEvents(events: AuditEvent[]): Promise<void> {
+    for (const e of events) this.events.push({ ...structuredClone(e), seq: ++this.seq });
+    const live = this.events.length - this.eventsHead;
+    if (live > this.maxEvents) this.eventsHead += live - this.maxEvents;
+    // Compact once the dropped prefix dominates, so the array does not grow forever.
+    if (this.eventsHead > 1024 && this.eventsHead * 2 > this.events.length) {
+      this.events = this.events.slice(this.eventsHead);
+      this.eventsHead = 0;
+    }
+  }
+
+  async queryEvents(q: EventQuery): Promise<AuditEvent[]> {
+    const out: AuditEvent[] = [];
+    if (q.limit <= 0) return out;
+    const asc = q.order === 'asc';
+    const n = this.events.length;
+    for (let k = 0; k < n - this.eventsHead; k++) {
+      const e = this.events[asc ? this.eventsHead + k : n - 1 - k]!;
+      if (!eventMatches(e, q)) continue;
+      out.push(structuredClone(e));
+      if (out.length >= q.limit) break;
+    }
+    return out;
+  }
+
+  async purgeEvents(before: number): Promise<number> {
+    const live = this.events.slice(this.eventsHead);
+    const kept = live.filter((e) => e.at >= before);
+    this.events = kept;
+    this.eventsHead = 0;
+    return live.length - kept.length;
+  }
+
+  private evict<V>(m: Map<string, V>): void {
+    while (m.size > this.maxKeys) {
+      const oldest = m.keys().next().value as string;
+      m.delete(oldest);
+    }
+  }
+}
+
+function byCreated(a: { createdAt: number; id: string }, b: { createdAt: number; id: string }): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

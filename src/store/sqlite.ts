@@ -1,0 +1,587 @@
+/**
+ * SQLite store (better-sqlite3): the single-node production store.
+ *
+ * Durability: WAL with `synchronous = FULL`. A WAL commit is written to the OS before the call returns, so
+ * a `kill -9` of the process loses nothing even with NORMAL; FULL additionally fsyncs the WAL on every
+ * commit so that an OS crash or power cut right after we answered 201 does not lose the verification the
+ * client was told exists (NORMAL may roll back the last commits then). The cost is one fsync per write
+ * transaction, which is small next to the price of the SMS that the row accounts for.
+ *
+ * Atomicity: every read-modify-write runs in `BEGIN IMMEDIATE` (`transaction(...).immediate()`), which
+ * takes the write lock before reading, so two processes sharing one file (e.g. the server and an admin CLI)
+ * are exact too; `busy_timeout` makes the second one wait instead of failing. Within one process,
+ * better-sqlite3 is synchronous, so calls never interleave anyway.
+ *
+ * Growth: expired counters, tokens, settings, list entries and long-expired verifications are deleted by
+ * `sweep(now)`, which also runs in small batches every few hundred writes (with the `now` of that write).
+ * Events are removed by `purgeEvents` (the retention job).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
+  ListEntry, ListKind, Store, StoredCode, Verification, VerificationStatus,
+} from './interface.ts';
+import type { WindowState } from '../engine/window.ts';
+import {
+  applyLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, keepNewest, peekCounts, VERIFICATION_COLUMNS,
+  verificationFromRow, verificationValues, type VerificationRow,
+} from './codec.ts';
+
+export interface SqliteStoreOptions {
+  /** How long a verification stays readable after it expired. Default 24 h. */
+  verificationRetentionMs?: number;
+  /** How long a writer waits for another process's lock before failing. Default 5000 ms. */
+  busyTimeoutMs?: number;
+  /** Clock for the methods whose `now` is optional (settings). Default Date.now. */
+  clock?: () => number;
+  /** Run a sweep batch every this many writes. Default 500. 0 disables opportunistic sweeping. */
+  sweepEveryWrites?: number;
+}
+
+/** Each entry migrates from user_version = index to index + 1. Never edit a shipped entry: append. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE verifications (
+    id TEXT PRIMARY KEY,
+    to_number TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    locale TEXT,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    sends INTEGER NOT NULL,
+    last_sent_at INTEGER NOT NULL,
+    resend_after INTEGER NOT NULL,
+    codes TEXT NOT NULL,
+    client TEXT NOT NULL,
+    tarpit INTEGER NOT NULL,
+    sender TEXT,
+    failure_reason TEXT
+  );
+  -- findPending: only pending rows are indexed, so the index stays small.
+  CREATE INDEX verifications_pending ON verifications (to_number, channel, created_at) WHERE status = 'pending';
+  CREATE INDEX verifications_expires ON verifications (expires_at);
+
+  CREATE TABLE counters (key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX counters_expires ON counters (expires_at);
+
+  CREATE TABLE once_tokens (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX once_tokens_expires ON once_tokens (expires_at);
+
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    secret_hash TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+  );
+
+  CREATE TABLE list_entries (
+    id TEXT PRIMARY KEY,
+    list TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    note TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+  );
+  CREATE INDEX list_entries_list_kind ON list_entries (list, kind);
+  CREATE INDEX list_entries_expires ON list_entries (expires_at) WHERE expires_at IS NOT NULL;
+
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('lists_version', 0);
+
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER) WITHOUT ROWID;
+  CREATE INDEX settings_expires ON settings (expires_at) WHERE expires_at IS NOT NULL;
+
+  -- AUTOINCREMENT: seq is never reused, even after the newest events were purged (export cursors rely on it).
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    to_number TEXT,
+    prefix TEXT,
+    ip TEXT,
+    device_id TEXT,
+    decision TEXT,
+    body TEXT NOT NULL
+  );
+  CREATE INDEX events_at ON events (at);
+  CREATE INDEX events_type ON events (type, seq);
+  CREATE INDEX events_to ON events (to_number, seq) WHERE to_number IS NOT NULL;
+  CREATE INDEX events_prefix ON events (prefix, seq) WHERE prefix IS NOT NULL;
+  CREATE INDEX events_ip ON events (ip, seq) WHERE ip IS NOT NULL;
+  CREATE INDEX events_device ON events (device_id, seq) WHERE device_id IS NOT NULL;
+  CREATE INDEX events_decision ON events (decision, seq) WHERE decision IS NOT NULL;
+  -- One row per (reason, event): filtering by reason is an index range, not a LIKE over JSON.
+  CREATE TABLE event_reasons (reason TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (reason, seq)) WITHOUT ROWID;
+  CREATE INDEX event_reasons_seq ON event_reasons (seq);
+  `,
+];
+
+const SWEEP_BATCH = 2000;
+
+interface ApiKeyRow {
+  id: string;
+  name: string | null;
+  secret_hash: string;
+  scopes: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+interface ListRow {
+  id: string;
+  list: string;
+  kind: string;
+  value: string;
+  note: string | null;
+  created_at: number;
+  expires_at: number | null;
+}
+
+const apiKeyFromRow = (r: ApiKeyRow): ApiKeyRecord => ({
+  id: r.id,
+  name: r.name,
+  secretHash: r.secret_hash,
+  scopes: JSON.parse(r.scopes) as ApiScope[],
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+  lastUsedAt: r.last_used_at,
+});
+
+const listFromRow = (r: ListRow): ListEntry => ({
+  id: r.id,
+  list: r.list as ListAction,
+  kind: r.kind as ListKind,
+  value: r.value,
+  note: r.note,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+});
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly db: Database.Database;
+
+  private readonly retentionMs: number;
+  private readonly clock: () => number;
+  private readonly sweepEvery: number;
+  private writes = 0;
+  private readonly st: ReturnType<SqliteStore['prepareAll']>;
+  private readonly eventQueries = new Map<string, Database.Statement>();
+
+  private readonly txReserve: (id: string, now: number) => AttemptResult;
+  private readonly txAddCode: (id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }) => Verification | null;
+  private readonly txConsume: (specs: LimitSpec[], now: number) => LimitOutcome;
+  private readonly txAppend: (events: AuditEvent[]) => void;
+  private readonly txPurge: (before: number) => number;
+  private readonly txSweep: (now: number, batch: number) => number;
+  private readonly txPutList: (e: ListEntry) => void;
+  private readonly txRemoveList: (id: string) => boolean;
+  private readonly txReset: (keys: string[]) => void;
+
+  constructor(file: string, opts: SqliteStoreOptions = {}) {
+    this.retentionMs = opts.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
+    this.clock = opts.clock ?? Date.now;
+    this.sweepEvery = opts.sweepEveryWrites ?? 500;
+    if (file !== ':memory:' && file !== '') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    // busy_timeout first: the WAL switch itself may need to wait for another process.
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.migrate();
+    this.st = this.prepareAll();
+
+    // Transaction wrappers are built once; `.immediate` = BEGIN IMMEDIATE (write lock before the first read).
+    const db = this.db;
+    const reserve = db.transaction((id: string, now: number) => this.reserveInTx(id, now));
+    const addCode = db.transaction((id: string, code: StoredCode, o: { now: number; resendAfter: number; keep: number }) => this.addCodeInTx(id, code, o));
+    const consume = db.transaction((specs: LimitSpec[], now: number) => this.consumeInTx(specs, now));
+    const append = db.transaction((events: AuditEvent[]) => this.appendInTx(events));
+    const purge = db.transaction((before: number) => this.purgeInTx(before));
+    const sweep = db.transaction((now: number, batch: number) => this.sweepInTx(now, batch));
+    const putList = db.transaction((e: ListEntry) => {
+      this.st.putListEntry.run(e.id, e.list, e.kind, e.value, e.note, e.createdAt, e.expiresAt);
+      this.st.bumpListsVersion.run();
+    });
+    const removeList = db.transaction((id: string): boolean => {
+      if (this.st.removeListEntry.run(id).changes === 0) return false;
+      this.st.bumpListsVersion.run();
+      return true;
+    });
+    const reset = db.transaction((keys: string[]) => {
+      for (const k of keys) this.st.deleteCounter.run(k);
+    });
+    this.txReserve = (id, now) => reserve.immediate(id, now);
+    this.txAddCode = (id, code, o) => addCode.immediate(id, code, o);
+    this.txConsume = (specs, now) => consume.immediate(specs, now);
+    this.txAppend = (events) => append.immediate(events);
+    this.txPurge = (before) => purge.immediate(before);
+    this.txSweep = (now, batch) => sweep.immediate(now, batch);
+    this.txPutList = (e) => putList.immediate(e);
+    this.txRemoveList = (id) => removeList.immediate(id);
+    this.txReset = (keys) => reset.immediate(keys);
+  }
+
+  private migrate(): void {
+    // Inside BEGIN IMMEDIATE: two processes opening a new file at once migrate it exactly once.
+    this.db.transaction(() => {
+      let version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > MIGRATIONS.length) {
+        throw new Error(`SQLite schema version ${version} is newer than this OTP Shield (${MIGRATIONS.length}); upgrade the service`);
+      }
+      for (; version < MIGRATIONS.length; version++) this.db.exec(MIGRATIONS[version]!);
+      this.db.pragma(`user_version = ${version}`);
+    }).immediate();
+  }
+
+  private prepareAll() {
+    const db = this.db;
+    const cols = VERIFICATION_COLUMNS.join(', ');
+    const params = VERIFICATION_COLUMNS.map(() => '?').join(', ');
+    return {
+      ping: db.prepare('SELECT 1'),
+      insertVerification: db.prepare(`INSERT OR REPLACE INTO verifications (${cols}) VALUES (${params})`),
+      getVerification: db.prepare('SELECT * FROM verifications WHERE id = ?'),
+      findPending: db.prepare(
+        `SELECT * FROM verifications WHERE to_number = ? AND channel = ? AND status = 'pending' AND expires_at > ?
+         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      ),
+      updateAttempt: db.prepare('UPDATE verifications SET attempts = ?, status = ?, updated_at = ? WHERE id = ?'),
+      updateCodes: db.prepare(
+        `UPDATE verifications SET codes = ?, sends = sends + 1, last_sent_at = ?, resend_after = ?, expires_at = ?,
+         updated_at = ? WHERE id = ?`,
+      ),
+      transition: db.prepare(
+        `UPDATE verifications SET status = ?, updated_at = ?, failure_reason = coalesce(?, failure_reason),
+         sender = coalesce(?, sender) WHERE id = ? AND status = 'pending'`,
+      ),
+      getCounter: db.prepare('SELECT state, expires_at FROM counters WHERE key = ?'),
+      putCounter: db.prepare(
+        `INSERT INTO counters (key, state, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
+      ),
+      deleteCounter: db.prepare('DELETE FROM counters WHERE key = ?'),
+      // One statement: inserted, or replaced only if the old token had expired; `changes` says which.
+      useOnce: db.prepare(
+        `INSERT INTO once_tokens (key, expires_at) VALUES (?, ?)
+         ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE once_tokens.expires_at <= ?`,
+      ),
+      putApiKey: db.prepare(
+        `INSERT OR REPLACE INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, revoked_at, last_used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getApiKey: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+      listApiKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      touchApiKey: db.prepare('UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?), ?) WHERE id = ?'),
+      putListEntry: db.prepare(
+        `INSERT OR REPLACE INTO list_entries (id, list, kind, value, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      removeListEntry: db.prepare('DELETE FROM list_entries WHERE id = ?'),
+      listEntries: db.prepare(
+        `SELECT * FROM list_entries WHERE (expires_at IS NULL OR expires_at > @now)
+         AND (@list IS NULL OR list = @list) AND (@kind IS NULL OR kind = @kind) ORDER BY created_at, id`,
+      ),
+      bumpListsVersion: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'lists_version'`),
+      listsVersion: db.prepare(`SELECT value FROM meta WHERE key = 'lists_version'`),
+      getSetting: db.prepare('SELECT value FROM settings WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      putSetting: db.prepare('INSERT OR REPLACE INTO settings (key, value, expires_at) VALUES (?, ?, ?)'),
+      deleteSetting: db.prepare('DELETE FROM settings WHERE key = ?'),
+      // substr, not LIKE/GLOB: setting keys may contain % _ * ? and must match literally.
+      listSettings: db.prepare(
+        `SELECT key, value FROM settings WHERE substr(key, 1, length(@prefix)) = @prefix AND (expires_at IS NULL OR expires_at > @now)
+         ORDER BY key`,
+      ),
+      insertEvent: db.prepare(
+        'INSERT INTO events (id, at, type, to_number, prefix, ip, device_id, decision, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertReason: db.prepare('INSERT OR IGNORE INTO event_reasons (reason, seq) VALUES (?, ?)'),
+      purgeReasons: db.prepare('DELETE FROM event_reasons WHERE seq IN (SELECT seq FROM events WHERE at < ?)'),
+      purgeEvents: db.prepare('DELETE FROM events WHERE at < ?'),
+      sweepCounters: db.prepare('DELETE FROM counters WHERE key IN (SELECT key FROM counters WHERE expires_at <= ? LIMIT ?)'),
+      sweepTokens: db.prepare('DELETE FROM once_tokens WHERE key IN (SELECT key FROM once_tokens WHERE expires_at <= ? LIMIT ?)'),
+      sweepSettings: db.prepare(
+        'DELETE FROM settings WHERE key IN (SELECT key FROM settings WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)',
+      ),
+      sweepLists: db.prepare(
+        'DELETE FROM list_entries WHERE id IN (SELECT id FROM list_entries WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)',
+      ),
+      sweepVerifications: db.prepare('DELETE FROM verifications WHERE id IN (SELECT id FROM verifications WHERE expires_at <= ? LIMIT ?)'),
+    };
+  }
+
+  /**
+   * Delete everything expired at `now` (verifications once they are `verificationRetentionMs` past expiry).
+   * Returns the number of rows removed. Runs in batches so other writers are not blocked for long.
+   */
+  sweep(now: number): number {
+    let total = 0;
+    for (;;) {
+      const n = this.txSweep(now, SWEEP_BATCH);
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  private sweepInTx(now: number, batch: number): number {
+    const st = this.st;
+    return (
+      st.sweepCounters.run(now, batch).changes +
+      st.sweepTokens.run(now, batch).changes +
+      st.sweepSettings.run(now, batch).changes +
+      st.sweepLists.run(now, batch).changes +
+      st.sweepVerifications.run(now - this.retentionMs, batch).changes
+    );
+  }
+
+  /** Called after writes: one small sweep batch every `sweepEveryWrites` writes, with that write's `now`. */
+  private wrote(now: number): void {
+    if (this.sweepEvery <= 0) return;
+    if (++this.writes % this.sweepEvery === 0) this.txSweep(now, SWEEP_BATCH);
+  }
+
+  async ping(): Promise<void> {
+    this.st.ping.get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- verifications ----
+
+  async createVerification(v: Verification): Promise<void> {
+    this.st.insertVerification.run(...verificationValues(v, (b) => (b ? 1 : 0)));
+  }
+
+  private getRow(id: string): Verification | null {
+    const r = this.st.getVerification.get(id) as VerificationRow | undefined;
+    return r ? verificationFromRow(r) : null;
+  }
+
+  async getVerification(id: string): Promise<Verification | null> {
+    return this.getRow(id);
+  }
+
+  async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
+    const r = this.st.findPending.get(to, channel, now) as VerificationRow | undefined;
+    return r ? verificationFromRow(r) : null;
+  }
+
+  private addCodeInTx(id: string, code: StoredCode, o: { now: number; resendAfter: number; keep: number }): Verification | null {
+    const v = this.getRow(id);
+    if (!v || v.status !== 'pending' || v.expiresAt <= o.now) return null;
+    const codes = keepNewest([...v.codes, code], o.keep);
+    this.st.updateCodes.run(JSON.stringify(codes), o.now, o.resendAfter, code.expiresAt, o.now, id);
+    return this.getRow(id);
+  }
+
+  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+    return this.txAddCode(id, code, opts);
+  }
+
+  private reserveInTx(id: string, now: number): AttemptResult {
+    const v = this.getRow(id);
+    if (!v) return { ok: false, reason: 'not_found', verification: null };
+    if (v.status !== 'pending') {
+      return { ok: false, reason: v.status === 'locked' ? 'locked' : v.status === 'expired' ? 'expired' : 'not_pending', verification: v };
+    }
+    if (v.expiresAt <= now) return { ok: false, reason: 'expired', verification: v };
+    if (v.attempts >= v.maxAttempts) {
+      this.st.updateAttempt.run(v.attempts, 'locked', now, id);
+      return { ok: false, reason: 'locked', verification: { ...v, status: 'locked', updatedAt: now } };
+    }
+    this.st.updateAttempt.run(v.attempts + 1, 'pending', now, id);
+    return { ok: true, verification: { ...v, attempts: v.attempts + 1, updatedAt: now } };
+  }
+
+  async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
+    return this.txReserve(id, now);
+  }
+
+  async transition(
+    id: string,
+    status: Exclude<VerificationStatus, 'pending' | 'expired'>,
+    now: number,
+    extra?: { failureReason?: string; sender?: string },
+  ): Promise<boolean> {
+    // A single conditional UPDATE: SQLite serialises writers, so exactly one racer sees status = 'pending'.
+    return this.st.transition.run(status, now, extra?.failureReason ?? null, extra?.sender ?? null, id).changes === 1;
+  }
+
+  // ---- rate-limit counters ----
+
+  private loadStates(specs: LimitSpec[]): Map<string, WindowState> {
+    const states = new Map<string, WindowState>();
+    for (const s of specs) {
+      if (states.has(s.key)) continue;
+      const r = this.st.getCounter.get(s.key) as { state: string } | undefined;
+      if (r) states.set(s.key, JSON.parse(r.state) as WindowState);
+    }
+    return states;
+  }
+
+  private consumeInTx(specs: LimitSpec[], now: number): LimitOutcome {
+    const { outcome, writes } = applyLimits(specs, now, this.loadStates(specs));
+    for (const w of writes) this.st.putCounter.run(w.key, JSON.stringify(w.state), w.expiresAt);
+    return outcome;
+  }
+
+  async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
+    if (specs.length === 0) return { allowed: true, denied: [], counts: [] };
+    const out = this.txConsume(specs, now);
+    this.wrote(now);
+    return out;
+  }
+
+  async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
+    return peekCounts(specs, now, this.loadStates(specs));
+  }
+
+  async resetLimits(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    this.txReset(keys);
+  }
+
+  // ---- one-time tokens ----
+
+  async useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
+    const first = this.st.useOnce.run(key, now + ttlMs, now).changes === 1;
+    this.wrote(now);
+    return first;
+  }
+
+  // ---- API keys ----
+
+  async putApiKey(k: ApiKeyRecord): Promise<void> {
+    this.st.putApiKey.run(k.id, k.name, k.secretHash, JSON.stringify(k.scopes), k.createdAt, k.expiresAt, k.revokedAt, k.lastUsedAt);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const r = this.st.getApiKey.get(id) as ApiKeyRow | undefined;
+    return r ? apiKeyFromRow(r) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.st.listApiKeys.all() as ApiKeyRow[]).map(apiKeyFromRow);
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    return this.st.revokeApiKey.run(now, id).changes === 1;
+  }
+
+  async touchApiKey(id: string, now: number): Promise<void> {
+    this.st.touchApiKey.run(now, now, id);
+  }
+
+  // ---- block/allow lists ----
+
+  async putListEntry(e: ListEntry): Promise<void> {
+    this.txPutList(e);
+  }
+
+  async removeListEntry(id: string): Promise<boolean> {
+    return this.txRemoveList(id);
+  }
+
+  async listEntries(now: number, filter?: { list?: ListAction; kind?: ListKind }): Promise<ListEntry[]> {
+    return (this.st.listEntries.all({ now, list: filter?.list ?? null, kind: filter?.kind ?? null }) as ListRow[]).map(listFromRow);
+  }
+
+  async listsVersion(): Promise<number> {
+    return (this.st.listsVersion.get() as { value: number }).value;
+  }
+
+  // ---- settings ----
+
+  async getSetting<T = unknown>(key: string, now?: number): Promise<T | null> {
+    const r = this.st.getSetting.get(key, now ?? this.clock()) as { value: string } | undefined;
+    return r ? (JSON.parse(r.value) as T) : null;
+  }
+
+  async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
+    const t = now ?? this.clock();
+    this.st.putSetting.run(key, JSON.stringify(value ?? null), ttlMs === undefined ? null : t + ttlMs);
+    if (ttlMs !== undefined) this.wrote(t);
+  }
+
+  async deleteSetting(key: string): Promise<void> {
+    this.st.deleteSetting.run(key);
+  }
+
+  async listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]> {
+    const rows = this.st.listSettings.all({ prefix, now: now ?? this.clock() }) as { key: string; value: string }[];
+    return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as T }));
+  }
+
+  // ---- audit events ----
+
+  private appendInTx(events: AuditEvent[]): void {
+    for (const e of events) {
+      const seq = this.st.insertEvent.run(
+        e.id, e.at, e.type, e.to ?? null, e.prefix ?? null, e.ip ?? null, e.deviceId ?? null, e.decision ?? null,
+        JSON.stringify(eventBody(e)),
+      ).lastInsertRowid;
+      for (const r of e.reasons ?? []) this.st.insertReason.run(r, seq);
+    }
+  }
+
+  async appendEvents(events: AuditEvent[]): Promise<void> {
+    if (events.length > 0) this.txAppend(events);
+  }
+
+  async queryEvents(q: EventQuery): Promise<AuditEvent[]> {
+    if (q.limit <= 0) return [];
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const eq = (col: string, v: string | undefined): void => {
+      if (v === undefined) return;
+      where.push(`${col} = ?`);
+      args.push(v);
+    };
+    if (q.from !== undefined) { where.push('at >= ?'); args.push(q.from); }
+    if (q.to !== undefined) { where.push('at < ?'); args.push(q.to); }
+    eq('type', q.type);
+    eq('to_number', q.number);
+    eq('prefix', q.prefix);
+    eq('ip', q.ip);
+    eq('device_id', q.deviceId);
+    eq('decision', q.decision);
+    if (q.reason !== undefined) { where.push('seq IN (SELECT seq FROM event_reasons WHERE reason = ?)'); args.push(q.reason); }
+    if (q.before !== undefined) { where.push('seq < ?'); args.push(q.before); }
+    if (q.after !== undefined) { where.push('seq > ?'); args.push(q.after); }
+    const sql = `SELECT seq, body FROM events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${q.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`;
+    args.push(Math.floor(q.limit));
+    let stmt = this.eventQueries.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      // The set of shapes is finite (one per filter combination); the cap is only a guard.
+      if (this.eventQueries.size < 512) this.eventQueries.set(sql, stmt);
+    }
+    return (stmt.all(...args) as { seq: number; body: string }[]).map((r) => ({ ...(JSON.parse(r.body) as AuditEvent), seq: r.seq }));
+  }
+
+  private purgeInTx(before: number): number {
+    this.st.purgeReasons.run(before);
+    return this.st.purgeEvents.run(before).changes;
+  }
+
+  async purgeEvents(before: number): Promise<number> {
+    return this.txPurge(before);
+  }
+}

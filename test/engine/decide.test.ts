@@ -1,0 +1,94 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideSend } from '../../src/engine/decide.ts';
+import { NO_STATE, type SendFacts } from '../../src/engine/facts.ts';
+import { DEFAULT_POLICY, parsePolicy, type Policy } from '../../src/engine/policy.ts';
+
+function facts(over: Partial<SendFacts> & { evidence?: Partial<SendFacts['evidence']>; state?: Partial<SendFacts['state']> } = {}): SendFacts {
+  return {
+    now: 0,
+    channel: 'sms',
+    number: { e164: '+6281234567890', region: 'ID', callingCode: '62', type: 'MOBILE', prefix: '+62812', disposable: false, sources: [] },
+    ip: { ip: '36.72.10.5', subnet: '36.72.10.0/24', country: 'ID', asn: 7713, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
+    lists: [],
+    ...over,
+    evidence: { formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 5400, headless: false, scriptUserAgent: false, deviceId: 'dev-1', acceptLanguage: 'id-ID', ...over.evidence },
+    state: { ...NO_STATE, ...over.state },
+  };
+}
+
+function policy(doc: unknown): Policy {
+  const r = parsePolicy(doc);
+  assert.ok(r.ok, JSON.stringify(r));
+  return r.policy;
+}
+
+describe('decideSend', () => {
+  const P = DEFAULT_POLICY;
+
+  it('allows a clean browser request', () => {
+    assert.equal(decideSend(facts(), P).decision, 'allow');
+  });
+
+  it('allows a server-to-server request without widget evidence', () => {
+    const d = decideSend(facts({ evidence: { formToken: 'missing', pow: 'missing', elapsedMs: null } }), P);
+    assert.equal(d.decision, 'allow', JSON.stringify(d));
+  });
+
+  it('tarpits a filled honeypot', () => {
+    const d = decideSend(facts({ evidence: { honeypot: true } }), P);
+    assert.equal(d.decision, 'tarpit');
+    assert.deepEqual(d.reasons, ['honeypot']);
+  });
+
+  it('challenges a headless browser even with solved proof-of-work', () => {
+    const d = decideSend(facts({ evidence: { headless: true } }), P);
+    assert.equal(d.decision, 'challenge');
+    assert.ok(d.reasons.includes('headless'));
+  });
+
+  it('a passed CAPTCHA lets a challenged request through', () => {
+    const d = decideSend(facts({ evidence: { headless: true, captcha: 'passed' } }), P);
+    assert.equal(d.decision, 'allow');
+  });
+
+  it('blocks by line type, country and lists; the allow list wins over blocks but not over a pause', () => {
+    assert.deepEqual(decideSend(facts({ number: { ...facts().number, type: 'FIXED_LINE' } }), P).reasons, ['line_type']);
+    assert.equal(decideSend(facts({ number: { ...facts().number, type: 'FIXED_LINE' }, channel: 'voice' }), P).decision, 'allow');
+    const p = policy({ numbers: { allowCountries: ['GB'] } });
+    assert.deepEqual(decideSend(facts(), p).reasons, ['country.number']);
+    const blocked = facts({ lists: [{ list: 'block', kind: 'prefix', value: '+62812' }] });
+    assert.equal(decideSend(blocked, P).decision, 'block');
+    const both = facts({ lists: [{ list: 'block', kind: 'prefix', value: '+62812' }, { list: 'allow', kind: 'number', value: '+6281234567890' }] });
+    assert.equal(decideSend(both, P).decision, 'allow');
+    assert.equal(decideSend({ ...both, state: { ...both.state, paused: 'all' } }, P).decision, 'block');
+  });
+
+  it('IP country mismatch is a signal, not a verdict', () => {
+    const d = decideSend(facts({ ip: { ...facts().ip!, country: 'US' } }), P);
+    assert.equal(d.decision, 'allow');
+    assert.equal(d.score, 10 - 30);
+  });
+
+  it('throttling and escalation force a challenge, which a solved proof-of-work satisfies; never a block', () => {
+    const throttled = facts({ state: { throttled: ['country:ID'] }, evidence: { pow: 'missing' } });
+    assert.equal(decideSend(throttled, P).decision, 'challenge');
+    assert.equal(decideSend(facts({ state: { throttled: ['country:ID'] } }), P).decision, 'allow');
+    assert.equal(decideSend(facts({ state: { escalation: 2 } }), P).decision, 'block');
+  });
+
+  it('shadow rules are reported but not enforced', () => {
+    const p = policy({ risk: { rules: { 'line_type': { action: 'block', mode: 'shadow' } } } });
+    const d = decideSend(facts({ number: { ...facts().number, type: 'VOIP' } }), p);
+    assert.equal(d.decision, 'allow');
+    assert.deepEqual(d.shadow, ['line_type']);
+  });
+
+  it('rejects invalid policies with a path', () => {
+    const r = parsePolicy({ limits: { number: [{ limit: -1, windowSeconds: 60 }] } });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.errors[0]!.path.startsWith('/limits/number'));
+    assert.equal(parsePolicy({ risk: { rules: { nope: { action: 'block' } } } }).ok, false);
+    assert.equal(parsePolicy({ risk: { challengeAt: 50, blockAt: 40 } }).ok, false);
+  });
+});

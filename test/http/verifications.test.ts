@@ -1,0 +1,160 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const TO = '+6281234567890';
+const client = (ip = '36.72.10.5') => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
+
+describe('verification API over HTTP (SQLite store)', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  it('sends a code and approves the right one', async () => {
+    const res = await t.request('POST', '/v1/verifications', { to: '+62 812-3456-7890', channel: 'sms', locale: 'id', client: client() });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.to, TO);
+    assert.equal(res.body.status, 'pending');
+    assert.match(res.body.id, /^vf_/);
+    assert.ok(Date.parse(res.body.expiresAt) - t.clock() === 600_000);
+    assert.ok(Date.parse(res.body.resendAfter) > t.clock());
+    const code = t.lastCode(TO);
+    assert.match(code ?? '', /^\d{6}$/);
+    assert.ok(!JSON.stringify(res.body).includes(code!), 'the code never appears in a response');
+
+    const wrong = code === '000000' ? '111111' : '000000';
+    const denied = await t.request('POST', '/v1/verifications/check', { id: res.body.id, code: wrong });
+    assert.deepEqual(denied.body, { status: 'denied', attemptsLeft: 4 });
+    const ok = await t.request('POST', '/v1/verifications/check', { id: res.body.id, code });
+    assert.deepEqual(ok.body, { status: 'approved' });
+    const again = await t.request('POST', '/v1/verifications/check', { id: res.body.id, code });
+    assert.equal(again.status, 409, 'single use');
+    assert.equal(again.body.error.code, 'verification_not_pending');
+    const got = await t.request('GET', `/v1/verifications/${res.body.id}`);
+    assert.equal(got.body.status, 'approved');
+  });
+
+  it('webhook deliveries are signed', async () => {
+    const req = t.receiver.requests.at(-1)!;
+    assert.match(String(req.headers['x-otpshield-signature']), /^t=\d+,v1=[0-9a-f]{64}$/);
+  });
+
+  it('checks by number, and distinguishes unknown, expired and locked verifications', async () => {
+    const to = '+6281234567891';
+    const s = await t.request('POST', '/v1/verifications', { to, client: client('36.72.10.6') });
+    assert.equal(s.status, 201, s.text);
+    const code = t.lastCode(to)!;
+    const wrong = code === '123456' ? '654321' : '123456';
+    for (let i = 4; i >= 1; i--) {
+      const r = await t.request('POST', '/v1/verifications/check', { to, code: wrong });
+      assert.deepEqual(r.body, { status: 'denied', attemptsLeft: i });
+    }
+    const last = await t.request('POST', '/v1/verifications/check', { to, code: wrong });
+    assert.deepEqual(last.body, { status: 'denied', attemptsLeft: 0 });
+    const locked = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code });
+    assert.equal(locked.status, 423);
+    assert.equal(locked.body.error.code, 'verification_locked');
+
+    const unknown = await t.request('POST', '/v1/verifications/check', { id: 'vf_doesnotexist', code: '123456' });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error.code, 'verification_not_found');
+
+    const to2 = '+6281234567892';
+    const s2 = await t.request('POST', '/v1/verifications', { to: to2, client: client('36.72.10.7') });
+    t.clock.advance(600_001);
+    const expired = await t.request('POST', '/v1/verifications/check', { id: s2.body.id, code: t.lastCode(to2) });
+    assert.equal(expired.status, 410);
+    assert.equal(expired.body.error.code, 'verification_expired');
+  });
+
+  it('cancels a pending verification', async () => {
+    const to = '+6281234567893';
+    const s = await t.request('POST', '/v1/verifications', { to, client: client('36.72.10.8') });
+    const c = await t.request('POST', `/v1/verifications/${s.body.id}/cancel`);
+    assert.equal(c.status, 200);
+    assert.equal(c.body.status, 'canceled');
+    const check = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: t.lastCode(to) });
+    assert.equal(check.status, 409);
+  });
+
+  it('rejects invalid input with a clear error, never a 500', async () => {
+    const cases: [unknown, number, string][] = [
+      [{ to: 'not a number' }, 422, 'invalid_phone_number'],
+      [{ to: 6281234567890 }, 400, 'invalid_request'],
+      [{ to: ['+6281234567890'] }, 400, 'invalid_request'],
+      [{ to: { $gt: '' } }, 400, 'invalid_request'],
+      [{ to: TO, extra: 1 }, 400, 'invalid_request'],
+      [{ to: TO, channel: 'pigeon' }, 400, 'invalid_request'],
+      [{ to: TO, channel: 'voice' }, 422, 'channel_disabled'],
+      [{}, 400, 'invalid_request'],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await t.request('POST', '/v1/verifications', body);
+      assert.equal(r.status, status, `${JSON.stringify(body)} → ${r.text}`);
+      assert.equal(r.body.error.code, code);
+      assert.equal(typeof r.body.error.message, 'string');
+      assert.ok(!/at .*\.ts:\d+/.test(r.text), 'no stack trace');
+    }
+    const raw = await t.request('POST', '/v1/verifications', '{"to": ', {});
+    assert.equal(raw.status, 400);
+    assert.equal(raw.body.error.code, 'invalid_request');
+    const proto = await t.request('POST', '/v1/verifications', '{"to":"+6281234567890","__proto__":{"admin":true}}');
+    assert.equal(proto.status, 400);
+    const text = await t.request('POST', '/v1/verifications', 'to=1', { headers: { 'content-type': 'text/plain' } });
+    assert.equal(text.status, 415);
+    assert.equal(text.body.error.code, 'unsupported_media_type');
+    const nf = await t.request('GET', '/v1/nothing-here');
+    assert.equal(nf.status, 404);
+    assert.equal(nf.body.error.code, 'not_found');
+    const badCode = await t.request('POST', '/v1/verifications/check', { id: 'vf_x', code: '0x1E240' });
+    assert.ok([404, 422].includes(badCode.status));
+  });
+
+  it('requires an API key with the right scope', async () => {
+    const none = await t.request('POST', '/v1/verifications', { to: TO }, { key: null });
+    assert.equal(none.status, 401);
+    assert.equal(none.body.error.code, 'unauthorized');
+    const bogus = await t.request('POST', '/v1/verifications', { to: TO }, { key: 'osk_AAAAAAAAAAAA_' + 'A'.repeat(43) });
+    assert.equal(bogus.status, 401);
+  });
+
+  it('serves health, readiness and an OpenAPI document listing every route', async () => {
+    assert.equal((await t.request('GET', '/healthz', undefined, { key: null })).body.status, 'ok');
+    assert.equal((await t.request('GET', '/readyz', undefined, { key: null })).body.status, 'ready');
+    const doc = (await t.request('GET', '/openapi.json', undefined, { key: null })).body;
+    assert.match(doc.openapi, /^3\./);
+    for (const p of ['/v1/verifications', '/v1/verifications/check', '/v1/verifications/{id}', '/v1/verifications/{id}/cancel', '/healthz', '/readyz']) {
+      assert.ok(doc.paths[p], `${p} in OpenAPI`);
+    }
+    assert.equal(doc.paths['/v1/verifications'].post.requestBody.content['application/json'].schema.properties.to.type, 'string');
+  });
+});
+
+describe('concurrency is exact', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  it('50 parallel wrong checks evaluate at most 5; 20 parallel correct checks approve once', async () => {
+    const to = '+6281234567894';
+    const s = await t.request('POST', '/v1/verifications', { to, client: client('36.72.11.1') });
+    const code = t.lastCode(to)!;
+    const wrong = code === '999999' ? '888888' : '999999';
+    const results = await Promise.all(Array.from({ length: 50 }, () => t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong })));
+    const evaluated = results.filter((r) => r.status === 200);
+    assert.equal(evaluated.length, 5);
+    assert.ok(results.every((r) => r.status === 200 || r.status === 423), results.map((r) => r.status).join(','));
+    const v = await t.ctx.store.getVerification(s.body.id);
+    assert.equal(v?.attempts, 5);
+
+    const to2 = '+6281234567895';
+    const s2 = await t.request('POST', '/v1/verifications', { to: to2, client: client('36.72.11.2') });
+    const code2 = t.lastCode(to2)!;
+    const approvals = await Promise.all(Array.from({ length: 20 }, () => t.request('POST', '/v1/verifications/check', { id: s2.body.id, code: code2 })));
+    assert.equal(approvals.filter((r) => r.body?.status === 'approved').length, 1);
+  });
+});

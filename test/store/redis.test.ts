@@ -1,0 +1,187 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { RedisStore } from '../../src/store/redis.ts';
+import type { Store } from '../../src/store/interface.ts';
+import { slotMsFor } from '../../src/engine/window.ts';
+import { describeWithService, randomTag } from '../helpers/services.ts';
+import { storeContract, T0, makeVerification } from './contract.ts';
+
+/** Delete every key of a store's prefix, then close it. */
+async function destroy(s: Store): Promise<void> {
+  const r = s as RedisStore;
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.redis.scan(cursor, 'MATCH', `${r.prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await r.redis.del(...keys);
+  } while (cursor !== '0');
+  await r.close();
+}
+
+async function keysOf(r: RedisStore): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.redis.scan(cursor, 'MATCH', `${r.prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out;
+}
+
+await describeWithService('redis', 'RedisStore', (url) => {
+  storeContract('redis', async () => new RedisStore(url, { prefix: `otps-test:${randomTag()}:` }), {
+    dispose: destroy,
+    makePair: async () => {
+      const prefix = `otps-test:${randomTag()}:`;
+      return [new RedisStore(url, { prefix }), new RedisStore(url, { prefix })];
+    },
+  });
+
+  const fresh = (opts: { maxEvents?: number } = {}) => new RedisStore(url, { prefix: `otps-test:${randomTag()}:`, ...opts });
+
+  it('consumeLimits is one round trip for all specs; peek is one too', async () => {
+    const s = fresh();
+    try {
+      const specs = [1, 2, 3, 4].map((i) => ({ reason: `r${i}`, key: `k${i}`, limit: 5, windowMs: 60_000 * i }));
+      const before = s.roundTrips;
+      await s.consumeLimits(specs, T0);
+      assert.equal(s.roundTrips - before, 1);
+      await s.peekLimits(specs, T0);
+      assert.equal(s.roundTrips - before, 2);
+      await s.consumeLimits(specs, T0);
+      await s.reserveAttempt('nope', T0);
+      assert.equal(s.roundTrips - before, 4);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('counters carry a TTL of at most window + slot, so rotating keys cannot pile up', async () => {
+    const s = fresh();
+    try {
+      const windowMs = 600_000;
+      const n = 2000;
+      // Batches in parallel; each request is one script call.
+      for (let b = 0; b < n; b += 200) {
+        await Promise.all(Array.from({ length: 200 }, (_, i) => s.consumeLimits([{ reason: 'r', key: `rot:${b + i}`, limit: 3, windowMs }], T0 + b + i)));
+      }
+      const keys = (await keysOf(s)).filter((k) => k.startsWith(`${s.prefix}c:`));
+      assert.equal(keys.length, n);
+      const pipe = s.redis.pipeline();
+      for (const k of keys) pipe.pttl(k);
+      const ttls = (await pipe.exec())!.map(([, v]) => Number(v));
+      for (const t of ttls) assert.ok(t > 0 && t <= windowMs + slotMsFor(windowMs), `pttl ${t}`);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('every temporary key has a TTL: verifications, pending index, tokens', async () => {
+    const s = fresh();
+    try {
+      const v = makeVerification({ createdAt: T0, expiresAt: T0 + 600_000 });
+      await s.createVerification(v);
+      await s.addCode(v.id, { kid: 'k', hash: 'h', expiresAt: T0 + 1_200_000 }, { now: T0 + 1000, resendAfter: T0 + 31_000, keep: 3 });
+      await s.useOnce('tok', 300_000, T0);
+      const day = 24 * 3_600_000;
+      const vt = await s.redis.pttl(`${s.prefix}v:${v.id}`);
+      assert.ok(vt > day && vt <= 1_200_000 - 1000 + day, `verification pttl ${vt}`);
+      const pt = await s.redis.pttl(`${s.prefix}p:${v.to}:${v.channel}`);
+      assert.ok(pt > day && pt <= 1_200_000 - 1000 + day, `pending index pttl ${pt}`);
+      const ot = await s.redis.pttl(`${s.prefix}o:tok`);
+      assert.ok(ot > 0 && ot <= 300_000);
+      // Permanent structures are few and known.
+      const permanent = new Set(['settings', 'settings:exp', 'lists', 'lists:v', 'keys', 'events', 'events:last']);
+      for (const k of await keysOf(s)) {
+        const rel = k.slice(s.prefix.length);
+        if (permanent.has(rel) || rel.startsWith('k:')) continue;
+        assert.ok((await s.redis.pttl(k)) > 0, `${rel} has no TTL`);
+      }
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('the event stream is capped (approximate MAXLEN)', async () => {
+    const s = fresh({ maxEvents: 100 });
+    try {
+      for (let b = 0; b < 20; b++) {
+        await s.appendEvents(Array.from({ length: 100 }, (_, i) => ({ id: `e${b}-${i}`, at: T0 + b * 100 + i, type: 't' })));
+      }
+      const len = await s.redis.xlen(`${s.prefix}events`);
+      assert.ok(len >= 100 && len < 400, `xlen ${len}`);
+      const newest = await s.queryEvents({ limit: 1 });
+      assert.equal(newest[0]!.id, 'e19-99');
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('events with the same `at` (more than 1000 per ms) and out of order keep increasing seq', async () => {
+    const s = fresh();
+    try {
+      await s.appendEvents(Array.from({ length: 2500 }, (_, i) => ({ id: `s${i}`, at: T0, type: 't' })));
+      await s.appendEvents([{ id: 'late', at: T0 - 5000, type: 't' }]);
+      const asc = await s.queryEvents({ limit: 5000, order: 'asc' });
+      assert.equal(asc.length, 2501);
+      for (let i = 1; i < asc.length; i++) assert.ok(asc[i]!.seq! > asc[i - 1]!.seq!);
+      assert.equal(asc[2500]!.id, 'late');
+      assert.equal(asc[2500]!.at, T0 - 5000);
+      // `from` filters on `at`, also for the out-of-order one.
+      assert.equal((await s.queryEvents({ limit: 10, from: T0 + 1 })).length, 0);
+      assert.deepEqual((await s.queryEvents({ limit: 10, to: T0 })).map((e) => e.id), ['late']);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('scripts are reloaded after SCRIPT FLUSH', async () => {
+    const s = fresh();
+    const admin = new Redis(url);
+    try {
+      await s.consumeLimits([{ reason: 'r', key: 'f', limit: 3, windowMs: 60_000 }], T0);
+      await admin.script('FLUSH');
+      const r = await s.consumeLimits([{ reason: 'r', key: 'f', limit: 3, windowMs: 60_000 }], T0);
+      assert.deepEqual(r.counts, [2]);
+    } finally {
+      admin.disconnect();
+      await destroy(s);
+    }
+  });
+
+  it('prefixes isolate stores; a shared client can be passed in and is not closed', async () => {
+    const client = new Redis(url);
+    const a = new RedisStore(client, { prefix: `otps-test:${randomTag()}:` });
+    const b = new RedisStore(client, { prefix: `otps-test:${randomTag()}:` });
+    try {
+      const spec = [{ reason: 'r', key: 'same', limit: 1, windowMs: 60_000 }];
+      assert.equal((await a.consumeLimits(spec, T0)).allowed, true);
+      assert.equal((await b.consumeLimits(spec, T0)).allowed, true);
+      assert.equal((await a.consumeLimits(spec, T0)).allowed, false);
+      await a.close();
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      await destroy(a);
+      await destroy(b);
+      client.disconnect();
+    }
+  });
+
+  it('sweep(now) removes expired settings and list entries', async () => {
+    const s = fresh();
+    try {
+      await s.putSetting('q:1', 1, 1000, T0);
+      await s.putSetting('keep', 1, undefined, T0);
+      await s.putListEntry({ id: 'l1', list: 'block', kind: 'ip', value: '1.1.1.1', note: null, createdAt: T0, expiresAt: T0 + 1000 });
+      await s.putListEntry({ id: 'l2', list: 'block', kind: 'ip', value: '1.1.1.2', note: null, createdAt: T0, expiresAt: null });
+      assert.equal(await s.sweep(T0), 0);
+      assert.equal(await s.sweep(T0 + 1000), 2);
+      assert.deepEqual(await s.redis.hkeys(`${s.prefix}settings`), ['keep']);
+      assert.deepEqual(await s.redis.hkeys(`${s.prefix}lists`), ['l2']);
+    } finally {
+      await destroy(s);
+    }
+  });
+});
