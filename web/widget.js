@@ -417,6 +417,11 @@
         /* submit without evidence rather than never */
       })
       .then(function () {
+        // A new task, not a microtask: when the evidence is already at hand this chain settles before the
+        // original submission finishes, and the HTML spec ignores a submit requested during that time.
+        return sleep(0);
+      })
+      .then(function () {
         passThrough = true;
         try {
           if (typeof form.requestSubmit === 'function') form.requestSubmit(submitter || undefined);

@@ -69,6 +69,15 @@ export const ConfigSchema = Type.Object(
     ),
     cors: Type.Object({ origins: Type.Array(Type.String()) }, { additionalProperties: false }),
     captcha: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    web: Type.Object(
+      {
+        /** Serve /widget.js (and its worker and /fp.js) for browser integrations. */
+        widget: Type.Boolean(),
+        /** Serve the /demo sign-in page and its backend. Off in production unless asked for. */
+        demo: Type.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
     admin: Type.Object(
       {
         /** CIDRs allowed to use admin-scoped endpoints. Empty = any address. */
@@ -98,6 +107,7 @@ export function defaultConfig(env: Config['env']): Config {
     testNumbers: [],
     privacy: { maskNumbersInLogs: true, eventRetentionDays: 90 },
     cors: { origins: [] },
+    web: { widget: true, demo: env !== 'production' },
     admin: { ipAllowlist: [] },
     logLevel: env === 'test' ? 'silent' : 'info',
   };

@@ -49,7 +49,9 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
   if (f.channel !== 'email' && !allowedTypes.includes(f.number.type)) out.push('line_type');
 
   if (f.state.escalation === 2) out.push('escalation.block');
-  if (f.state.quarantine?.mode === 'block') out.push('quarantine.block');
+  // Real users of a quarantined range keep working: a number that verified before is not pumping.
+  const quarantine = f.state.numberVerifiedBefore ? null : f.state.quarantine;
+  if (quarantine?.mode === 'block') out.push('quarantine.block');
   if (ev.honeypot) out.push('honeypot');
 
   if (ev.formToken !== 'valid') out.push(`form_token.${ev.formToken}`);
@@ -75,7 +77,7 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
 
   if (f.state.throttled.length > 0) out.push('throttled');
   if (f.state.escalation === 1) out.push('escalation.challenge');
-  if (f.state.quarantine?.mode === 'challenge') out.push('quarantine.challenge');
+  if (quarantine?.mode === 'challenge') out.push('quarantine.challenge');
   return out;
 }
 

@@ -66,6 +66,8 @@ export interface StateFacts {
   velocity: { device: number; ip: number };
   /** The device and network of this request verified this number before. */
   trusted: boolean;
+  /** This number completed a verification before (from any device): quarantines do not apply to it. */
+  numberVerifiedBefore: boolean;
 }
 
 export interface SendFacts {
@@ -85,4 +87,5 @@ export const NO_STATE: StateFacts = {
   paused: null,
   velocity: { device: 0, ip: 0 },
   trusted: false,
+  numberVerifiedBefore: false,
 };

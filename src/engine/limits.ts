@@ -70,7 +70,7 @@ export function trustKey(e164: string, contextHash: string): string {
 export interface ObservationLayout {
   specs: LimitSpec[];
   /** Index of each named counter in `specs` (and so in the store's returned counts). */
-  index: { ip?: number; device?: number; global: number; country: number; prefix: number; trust?: number; escalation: number[] };
+  index: { ip?: number; device?: number; global: number; country: number; prefix: number; trust?: number; verified: number; escalation: number[] };
 }
 
 /**
@@ -89,6 +89,7 @@ export function observationSpecs(
     global: push(obs('gl')),
     country: push(obs(`cc:${f.number.region}`)),
     prefix: push(obs(`px:${f.number.prefix}`)),
+    verified: push({ ...verifiedNumberSpec(f.number.e164), cost: 0 }),
     escalation: [],
   };
   if (f.ip) index.ip = push(obs(`ip:${f.ip.ip}`));
@@ -116,6 +117,11 @@ export function escalationLevel(trips: number[], p: Policy): 0 | 1 | 2 {
   if (worst >= p.escalation.blockAfter) return 2;
   if (worst >= p.escalation.challengeAfter) return 1;
   return 0;
+}
+
+/** Counts approvals per number (90 days): a number that verified before is exempt from quarantines. */
+export function verifiedNumberSpec(e164: string): LimitSpec {
+  return { reason: 'verified', key: `vn:${e164}`, limit: UNLIMITED, windowMs: TRUST_WINDOW_MS };
 }
 
 export function trustSpec(e164: string, contextHash: string): LimitSpec {

@@ -11,6 +11,10 @@ import { installErrorHandling } from './errors.ts';
 import { clientIp } from './client-ip.ts';
 import { healthRoutes } from './routes/health.ts';
 import { verificationRoutes } from './routes/verifications.ts';
+import { challengeRoutes } from './routes/challenges.ts';
+import { webRoutes } from './routes/web.ts';
+import { adminListRoutes } from './routes/admin-lists.ts';
+import { adminPolicyRoutes } from './routes/admin-policy.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,12 +52,13 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-    disableRequestLogging: true,
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
     requestIdHeader: false,
   });
   app.setValidatorCompiler(makeValidators());
+  // JSON only: anything else is refused with 415 before a handler sees it.
+  app.removeContentTypeParser(['text/plain']);
   app.decorateRequest('clientIp', '');
   app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (req: FastifyRequest) => {
@@ -83,6 +88,10 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
 
   await app.register(healthRoutes(ctx));
   await app.register(verificationRoutes(ctx));
+  await app.register(challengeRoutes(ctx));
+  await app.register(webRoutes(ctx));
+  await app.register(adminListRoutes(ctx));
+  await app.register(adminPolicyRoutes(ctx));
   for (const plugin of ctx.extraRoutes) await app.register(plugin(ctx));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

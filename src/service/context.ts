@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
 import { DEFAULT_POLICY, parsePolicy, type Policy } from '../engine/policy.ts';
+import { refreshPolicy } from './policy-store.ts';
 import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { createDispatcher } from '../delivery/dispatcher.ts';
 import { createTemplates, renderMessage } from '../delivery/templates.ts';
@@ -20,9 +21,10 @@ import { compileCidrs } from '../http/client-ip.ts';
 import type { CidrParsed } from '../signals/ip.ts';
 import { makeKeyring, type Keyring } from './codes.ts';
 import { SharedState } from './state.ts';
-import { VerificationService } from './verifications.ts';
+import { VerificationService, type ServiceHooks } from './verifications.ts';
 import { buildSignals, buildChallenger } from './signals.ts';
-import type { Delivery, Signals } from './ports.ts';
+import { layers } from './layers.ts';
+import type { Challenger, Delivery, Signals } from './ports.ts';
 
 export interface AppContext {
   config: Config;
@@ -31,7 +33,9 @@ export interface AppContext {
   clock: () => number;
   log: Logger;
   policy: () => Policy;
-  setPolicy: (p: Policy) => void;
+  policyVersion: () => number;
+  setPolicy: (p: Policy, version: number) => void;
+  challenger: Challenger;
   keyring: Keyring;
   signals: Signals;
   state: SharedState;
@@ -40,6 +44,8 @@ export interface AppContext {
   adminAllowlist: CidrParsed[];
   /** Route plugins added by later layers (admin, challenges, dashboard…). */
   extraRoutes: ((ctx: AppContext) => FastifyPluginAsync)[];
+  /** Listeners on the verification flow (SMS-pumping defense, alerts, metrics). */
+  hooks: ServiceHooks[];
   close(): Promise<void>;
 }
 
@@ -103,12 +109,12 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   const keyring = makeKeyring(codeSecret, cfg.secrets.previousCodeSecrets);
 
   // Policy: the stored current version wins (it was set through the admin API), then the file, then defaults.
+  // A policy file pins the policy (GitOps style); otherwise the stored version wins and is followed.
   let policy: Policy = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : DEFAULT_POLICY;
-  const stored = await store.getSetting<unknown>('policy:current');
-  if (stored && !cfg.policyFile) {
-    const res = parsePolicy(stored);
-    if (res.ok) policy = res.policy;
-    else log.error({ errors: res.errors }, 'stored policy is invalid; using defaults');
+  let policyVersion = 0;
+  if (!cfg.policyFile) {
+    const stored = await refreshPolicy(store, 0);
+    if (stored) ({ policy, version: policyVersion } = stored);
   }
 
   const templates = createTemplates(cfg.templates);
@@ -131,6 +137,12 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   const signals = await buildSignals(cfg, store, clock, codeSecret);
   const challenger = buildChallenger(cfg, codeSecret);
   const state = new SharedState(store, clock);
+  if (!cfg.policyFile) {
+    state.addRefresher(async () => {
+      const next = await refreshPolicy(store, policyVersion);
+      if (next) ({ policy, version: policyVersion } = next);
+    });
+  }
   const testNumbers = new Map<string, string>();
   for (const t of cfg.testNumbers) {
     const p = signals.parsePhone(t.number);
@@ -146,9 +158,12 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     clock,
     log,
     policy: () => policy,
-    setPolicy: (p) => {
+    policyVersion: () => policyVersion,
+    setPolicy: (p, version) => {
       policy = p;
+      policyVersion = version;
     },
+    challenger,
     keyring,
     signals,
     state,
@@ -156,6 +171,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     trustedProxies: compileCidrs(cfg.server.trustedProxies),
     adminAllowlist: compileCidrs(cfg.admin.ipAllowlist),
     extraRoutes: [],
+    hooks: [],
     close: async () => {
       await store.close();
     },
@@ -173,6 +189,8 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     codes: cfg.codes,
     channels: cfg.channels as Channel[],
     testNumbers,
+    hooks: ctx.hooks,
   });
+  for (const install of layers) await install(ctx);
   return ctx;
 }

@@ -35,6 +35,7 @@ interface Snapshot {
 export class SharedState {
   private snap: Snapshot = { lists: [], listsVersion: -1, pauses: new Map(), quarantines: new Map(), throttles: new Map(), loadedAt: -Infinity };
   private loading: Promise<void> | null = null;
+  private readonly refreshers: (() => Promise<void>)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -49,8 +50,14 @@ export class SharedState {
     await this.loading;
   }
 
+  /** Other shared documents (the policy) refreshed on the same schedule. */
+  addRefresher(fn: () => Promise<void>): void {
+    this.refreshers.push(fn);
+  }
+
   async reload(): Promise<void> {
     const now = this.clock();
+    await Promise.all(this.refreshers.map((fn) => fn()));
     const version = await this.store.listsVersion();
     const lists = version === this.snap.listsVersion ? this.snap.lists : await this.store.listEntries(now);
     const [pauses, quarantines, throttles] = await Promise.all([

@@ -22,6 +22,7 @@ import {
   observationSpecs,
   sendLimitSpecs,
   trustSpec,
+  verifiedNumberSpec,
 } from '../engine/limits.ts';
 import type { Policy } from '../engine/policy.ts';
 import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
@@ -46,6 +47,17 @@ export interface VerificationDeps {
   testNumbers: ReadonlyMap<string, string>;
   /** Hook for metrics: called once per send decision and per check outcome. */
   observe?: (e: AuditEvent) => void;
+  /** Later layers (SMS-pumping defense, alerts) listen here; errors in hooks propagate. */
+  hooks: ServiceHooks[];
+}
+
+export interface ServiceHooks {
+  /** A message was handed to a sender (not for tarpit or test numbers). */
+  afterSent?(facts: SendFacts, v: Verification, now: number): Promise<void> | void;
+  /** A verification was approved. */
+  afterApproved?(v: Verification, now: number): Promise<void> | void;
+  /** Every send decision, after it was recorded. */
+  afterDecision?(facts: SendFacts, decision: Decision, now: number): Promise<void> | void;
 }
 
 export interface SendInput {
@@ -235,6 +247,7 @@ export class VerificationService {
       throw new ApiError('delivery_failed');
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };
+    for (const h of d.hooks) await h.afterSent?.(facts, v, now);
     return { verification: publicView(v), decision, resend };
   }
 
@@ -346,6 +359,7 @@ export class VerificationService {
         paused: d.state.pausedFor(f.number.e164, f.number.region),
         velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
         trusted: idx.trust !== undefined && (c[idx.trust] ?? 0) > 0,
+        numberVerifiedBefore: (c[idx.verified] ?? 0) > 0,
       },
       throttleChanges: changes,
     };
@@ -391,6 +405,7 @@ export class VerificationService {
       await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
     }
     await this.appendEvents(events);
+    for (const h of this.d.hooks) await h.afterDecision?.(facts, decision, event.at);
   }
 
   // ------------------------------------------------------------------ check
@@ -446,7 +461,8 @@ export class VerificationService {
       }
       const client = rv.client as { deviceId?: string | null; subnet?: string | null };
       const trustCtx = contextHash(client.deviceId ?? null, client.subnet ?? null);
-      if (trustCtx) await d.store.consumeLimits([trustSpec(rv.to, trustCtx)], now);
+      await d.store.consumeLimits(trustCtx ? [verifiedNumberSpec(rv.to), trustSpec(rv.to, trustCtx)] : [verifiedNumberSpec(rv.to)], now);
+      for (const h of d.hooks) await h.afterApproved?.(rv, now);
       await this.appendEvent({ ...base, decision: 'approved', reasons: [], data });
       return { status: 'approved' };
     }

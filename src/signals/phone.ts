@@ -90,8 +90,9 @@ const INVISIBLE_RE = /[\p{Cf}\p{Z}\s]/gu;
 // Visual separators people type between digit groups. NFKC has already
 // turned full-width forms into ASCII. \p{Pd} covers hyphen, en/em dash etc.
 const SEPARATORS_RE = /[\p{Pd}\u2212.()[\]/~]/gu;
-// An extension marker followed by a digit. Runs after spaces are removed.
-const EXTENSION_RE = /(?:ext(?:ension|n)?|x|#|,|;)[.:=]?\d/i;
+// Digit, optional separators, an extension marker, digit. Runs after spaces
+// are removed. Requiring a digit before keeps USSD codes like *#06# out.
+const EXTENSION_RE = /\d[\p{Pd}\u2212.()[\]/~]*(?:ext(?:ension|n)?|x|#|,|;)[.:=]?\d/iu;
 const CLEAN_RE = /^\+?\d+$/;
 
 const digitCache = new Map<string, string>();

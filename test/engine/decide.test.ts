@@ -4,7 +4,9 @@ import { decideSend } from '../../src/engine/decide.ts';
 import { NO_STATE, type SendFacts } from '../../src/engine/facts.ts';
 import { DEFAULT_POLICY, parsePolicy, type Policy } from '../../src/engine/policy.ts';
 
-function facts(over: Partial<SendFacts> & { evidence?: Partial<SendFacts['evidence']>; state?: Partial<SendFacts['state']> } = {}): SendFacts {
+type Over = Partial<Omit<SendFacts, 'evidence' | 'state'>> & { evidence?: Partial<SendFacts['evidence']>; state?: Partial<SendFacts['state']> };
+
+function facts(over: Over = {}): SendFacts {
   return {
     now: 0,
     channel: 'sms',

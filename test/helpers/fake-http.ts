@@ -60,6 +60,7 @@ export async function startFakeServer(handler: FakeHandler = defaultHandler): Pr
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const waiters = new Set<() => void>();
+  let closed = false;
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -87,6 +88,11 @@ export async function startFakeServer(handler: FakeHandler = defaultHandler): Pr
     } catch (err) {
       errors.push(err);
       reply = { status: 500, json: { error: 'fake handler threw' } };
+    }
+    // The handler may have resolved after close(): never schedule work on a closed server.
+    if (closed) {
+      res.socket?.destroy();
+      return;
     }
     const send = (): void => {
       if (res.destroyed) return;
@@ -152,6 +158,7 @@ export async function startFakeServer(handler: FakeHandler = defaultHandler): Pr
       });
     },
     async close(): Promise<void> {
+      closed = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       // Pending (delayed) responses and keep-alive sockets would otherwise hold close() open.

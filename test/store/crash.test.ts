@@ -46,9 +46,9 @@ describe('SQLite durability and multi-process exactness', () => {
       child.on('exit', () => (ids.length >= 300 ? resolve() : reject(new Error(`writer exited early: ${stderr}`))));
     });
     assert.equal(await exited, 'SIGKILL');
-    // Lines that arrived after the kill was sent were committed too: read everything that is left.
+    // Lines that arrive after the kill was sent were committed too: the data handler keeps collecting them
+    // until the pipe ends (a trailing partial line stays in `buf` and is not counted).
     await new Promise<void>((r) => (child.stdout.readableEnded ? r() : child.stdout.on('end', () => r())));
-    for (const line of buf.split('\n')) if (line && buf.endsWith('\n')) ids.push(line);
     assert.ok(ids.length >= 300);
 
     const store = new SqliteStore(file);
@@ -63,11 +63,11 @@ describe('SQLite durability and multi-process exactness', () => {
     }
   });
 
-  it('three processes sharing one file allow exactly `limit` in total', async () => {
+  it('three processes sharing one file allow exactly `limit` in total (3 x 600 requests, limit 1000)', async () => {
     const file = path.join(dir, 'shared.db');
-    new SqliteStore(file).close(); // create + migrate once up front
+    await new SqliteStore(file).close(); // create + migrate once up front
     const startAt = Date.now() + 2500; // after every child has loaded tsx
-    const children = [0, 1, 2].map(() => run([file, 'consume', '150', '100', String(startAt)]));
+    const children = [0, 1, 2].map(() => run([file, 'consume', '600', '1000', String(startAt)]));
     const outputs = await Promise.all(
       children.map(
         (c) =>
@@ -81,9 +81,10 @@ describe('SQLite durability and multi-process exactness', () => {
       ),
     );
     const allowed = outputs.map((o) => Number(/allowed (\d+)/.exec(o)?.[1] ?? NaN));
-    assert.equal(allowed.reduce((a, b) => a + b, 0), 100, `per process: ${allowed.join(', ')}`);
+    assert.equal(allowed.reduce((a, b) => a + b, 0), 1000, `per process: ${allowed.join(', ')}`);
+    if (process.env.OTPSHIELD_TEST_VERBOSE) console.log(`# allowed per process: ${allowed.join(', ')}`);
     const store = new SqliteStore(file);
-    assert.deepEqual(await store.peekLimits([{ reason: 'r', key: 'shared', limit: 100, windowMs: 3_600_000 }], 1_700_000_000_000), [100]);
+    assert.deepEqual(await store.peekLimits([{ reason: 'r', key: 'shared', limit: 1000, windowMs: 3_600_000 }], 1_700_000_000_000), [1000]);
     await store.close();
   });
 });

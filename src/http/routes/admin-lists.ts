@@ -1,0 +1,92 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { addListEntry, listView } from '../../service/lists.ts';
+import { ApiError } from '../../service/errors.ts';
+import { authenticate } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+const Action = Type.Union([Type.Literal('block'), Type.Literal('allow')]);
+
+export const ListEntryBody = Type.Object(
+  {
+    list: Action,
+    kind: Type.Union([Type.Literal('number'), Type.Literal('prefix'), Type.Literal('ip'), Type.Literal('cidr'), Type.Literal('device'), Type.Literal('country')]),
+    value: Type.String({ minLength: 1, maxLength: 128 }),
+    note: Type.Optional(Type.String({ maxLength: 500 })),
+    expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 86_400 })),
+  },
+  { additionalProperties: false },
+);
+
+const ListEntryView = Type.Object({
+  id: Type.String(),
+  list: Type.String(),
+  kind: Type.String(),
+  value: Type.String(),
+  note: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** Block and allow lists: numbers, prefixes, IPs, CIDRs, devices and countries, with expiry and note. */
+export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function adminLists(app) {
+    app.addHook('preHandler', authenticate(ctx));
+    const common = { config: { scope: 'admin' as const } };
+    const security = [{ apiKey: [] }];
+
+    app.get<{ Querystring: { list?: 'block' | 'allow'; kind?: string } }>(
+      '/v1/admin/lists',
+      {
+        ...common,
+        schema: {
+          tags: ['admin'],
+          summary: 'List block/allow entries',
+          security,
+          querystring: Type.Object({ list: Type.Optional(Action), kind: Type.Optional(ListEntryBody.properties.kind) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ entries: Type.Array(ListEntryView) }), ...errorResponses(401, 403) },
+        },
+      },
+      async (req) => {
+        const filter = { ...(req.query.list ? { list: req.query.list } : {}), ...(req.query.kind ? { kind: req.query.kind as never } : {}) };
+        return { entries: (await ctx.store.listEntries(ctx.clock(), filter)).map(listView) };
+      },
+    );
+
+    app.post<{ Body: Static<typeof ListEntryBody> }>(
+      '/v1/admin/lists',
+      { ...common, schema: { tags: ['admin'], summary: 'Add a block/allow entry', security, body: ListEntryBody, response: { 201: ListEntryView, ...errorResponses(400, 401, 403, 422) } } },
+      async (req, reply) => {
+        const b = req.body;
+        const now = ctx.clock();
+        const expiresAt = b.expiresAt ? Date.parse(b.expiresAt) : b.ttlSeconds ? now + b.ttlSeconds * 1000 : null;
+        const res = await addListEntry(ctx, { list: b.list, kind: b.kind, value: b.value, note: b.note ?? null, expiresAt }, now);
+        if (!res.ok) throw new ApiError('invalid_request', { message: res.message });
+        return reply.status(201).send(listView(res.entry));
+      },
+    );
+
+    app.delete<{ Params: { id: string } }>(
+      '/v1/admin/lists/:id',
+      {
+        ...common,
+        schema: {
+          tags: ['admin'],
+          summary: 'Remove a block/allow entry',
+          security,
+          params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+          response: { 200: Type.Object({ removed: Type.Boolean() }), ...errorResponses(401, 403, 404) },
+        },
+      },
+      async (req) => {
+        const removed = await ctx.store.removeListEntry(req.params.id);
+        if (!removed) throw new ApiError('not_found', { message: 'No such list entry.' });
+        ctx.state.invalidate();
+        await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: ctx.clock(), type: 'list.remove', data: { id: req.params.id, by: req.apiKey?.id ?? null } }]);
+        return { removed };
+      },
+    );
+  };
+}

@@ -1,0 +1,52 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { parsePolicy, DEFAULT_POLICY } from '../../engine/policy.ts';
+import { policyHistory, savePolicy } from '../../service/policy-store.ts';
+import { ApiError } from '../../service/errors.ts';
+import { authenticate } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+/** View, validate, replace and list versions of the policy document. */
+export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function adminPolicy(app) {
+    app.addHook('preHandler', authenticate(ctx));
+    const common = { config: { scope: 'admin' as const } };
+    const security = [{ apiKey: [] }];
+    const Doc = Type.Record(Type.String(), Type.Unknown(), { description: 'A policy document (docs/policy.md). Missing sections take the defaults.' });
+
+    app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, response: { ...errorResponses(401, 403) } } }, async () => ({
+      version: ctx.policyVersion(),
+      policy: ctx.policy(),
+      defaults: DEFAULT_POLICY,
+    }));
+
+    app.post(
+      '/v1/admin/policy/validate',
+      { ...common, schema: { tags: ['admin'], summary: 'Validate a policy without saving it', security, body: Doc, response: { ...errorResponses(400, 401, 403) } } },
+      async (req) => {
+        const res = parsePolicy(req.body);
+        return res.ok ? { valid: true, policy: res.policy } : { valid: false, errors: res.errors };
+      },
+    );
+
+    app.put<{ Body: Record<string, unknown> }>(
+      '/v1/admin/policy',
+      { ...common, schema: { tags: ['admin'], summary: 'Replace the policy (new version)', security, body: Doc, response: { ...errorResponses(400, 401, 403, 422) } } },
+      async (req) => {
+        const { note, ...doc } = req.body as { note?: unknown };
+        const res = parsePolicy(doc);
+        if (!res.ok) throw new ApiError('invalid_request', { message: 'The policy is not valid.', extra: { details: res.errors } });
+        const now = ctx.clock();
+        const saved = await savePolicy(ctx.store, res.policy, { now, by: req.apiKey?.id ?? null, note: typeof note === 'string' ? note.slice(0, 500) : null });
+        ctx.setPolicy(res.policy, saved.version);
+        await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: now, type: 'policy.update', data: { version: saved.version, by: saved.savedBy } }]);
+        return { version: saved.version, policy: res.policy };
+      },
+    );
+
+    app.get('/v1/admin/policy/versions', { ...common, schema: { tags: ['admin'], summary: 'Policy version history', security, response: { ...errorResponses(401, 403) } } }, async () => ({
+      versions: (await policyHistory(ctx.store)).map((v) => ({ version: v.version, savedAt: new Date(v.savedAt).toISOString(), savedBy: v.savedBy, note: v.note, policy: v.policy })),
+    }));
+  };
+}

@@ -1,0 +1,44 @@
+import type { FastifyPluginAsync } from 'fastify';
+import cors from '@fastify/cors';
+import { Type } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { ApiError } from '../../service/errors.ts';
+import { errorResponses } from '../schemas.ts';
+
+const CHALLENGE_RATE = { limit: 30, windowMs: 10 * 60_000 };
+
+/**
+ * `POST /v1/challenges`: called by widget.js from the end user's browser, so no API key. The client
+ * address is the socket's (or a trusted proxy's X-Forwarded-For), CORS is limited to configured origins,
+ * and the endpoint is rate limited per address. Proof-of-work difficulty rises while any scope is throttled.
+ */
+export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function challenges(app) {
+    const origins = ctx.config.cors.origins;
+    await app.register(cors, { origin: origins.length ? origins : false, methods: ['POST'], maxAge: 600 });
+
+    app.post(
+      '/v1/challenges',
+      {
+        schema: {
+          tags: ['bot filtering'],
+          summary: 'Get a signed one-time form token and a proof-of-work challenge (browser)',
+          body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+          response: { ...errorResponses(403, 429) },
+        },
+      },
+      async (req, reply) => {
+        const now = ctx.clock();
+        const origin = req.headers.origin;
+        if (origin && origins.length > 0 && !origins.includes(origin)) throw new ApiError('forbidden', { message: 'This origin is not allowed.' });
+        const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientIp}`, ...CHALLENGE_RATE }], now);
+        if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });
+        await ctx.state.fresh();
+        const level = [...ctx.state.throttles.values()].some((t) => t.tightenedSince !== null) ? 'high' : 'normal';
+        const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
+        const challenge = await ctx.challenger.issue({ ip: req.clientIp, userAgent: ua, level, now });
+        return reply.status(201).send(challenge);
+      },
+    );
+  };
+}

@@ -1,0 +1,64 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { loadWebAssets, type WebAsset } from '../../signals/web-assets.ts';
+import { ClientEvidence, errorResponses } from '../schemas.ts';
+
+/** Strict CSP for every HTML page we serve: no inline script or style, nothing from other origins. */
+export const HTML_SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+function serve(asset: WebAsset, req: FastifyRequest, reply: FastifyReply) {
+  if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send();
+  reply.header('content-type', asset.type).header('etag', asset.etag);
+  if (asset.type.startsWith('text/html')) {
+    for (const [k, v] of Object.entries(HTML_SECURITY_HEADERS)) reply.header(k, v);
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+  } else {
+    // Scripts may be loaded by customers' pages on other origins.
+    reply.header('cross-origin-resource-policy', 'cross-origin');
+  }
+  return reply.send(asset.body);
+}
+
+/**
+ * The browser widget (`/widget.js`, its worker, FingerprintJS at `/fp.js`) and the `/demo` sign-in page
+ * with its backend-for-frontend (`/demo/api/send`, `/demo/api/check`), which plays the integrator's
+ * backend: it forwards the end user's evidence with the socket address and User-Agent it saw.
+ */
+export function webRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function web(app) {
+    const assets = await loadWebAssets();
+    for (const [path, asset] of assets) {
+      if (path === '/demo' || path.startsWith('/demo.')) {
+        if (!ctx.config.web.demo) continue;
+      } else if (!ctx.config.web.widget) continue;
+      app.get(path, { schema: { hide: true } }, (req, reply) => serve(asset, req, reply));
+    }
+    if (!ctx.config.web.demo) return;
+
+    const SendBody = Type.Object({ to: Type.String({ maxLength: 64 }), client: Type.Optional(ClientEvidence) }, { additionalProperties: false });
+    const CheckBody = Type.Object({ to: Type.String({ maxLength: 64 }), code: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
+    app.post<{ Body: Static<typeof SendBody> }>(
+      '/demo/api/send',
+      { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { ...errorResponses(400, 403, 422, 429) } } },
+      async (req, reply) => {
+        const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : undefined;
+        const lang = typeof req.headers['accept-language'] === 'string' ? req.headers['accept-language'].slice(0, 256) : undefined;
+        const client = { ...(req.body.client ?? {}), ip: req.clientIp, ...(ua ? { userAgent: ua } : {}), ...(lang && !req.body.client?.acceptLanguage ? { acceptLanguage: lang } : {}) };
+        const r = await ctx.verifications.send({ to: req.body.to, channel: 'sms', locale: null, client });
+        return reply.status(201).send({ status: r.verification.status, resendAfter: r.verification.resendAfter });
+      },
+    );
+    app.post<{ Body: Static<typeof CheckBody> }>(
+      '/demo/api/check',
+      { schema: { tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { ...errorResponses(400, 404, 410, 422, 423, 429) } } },
+      async (req) => ctx.verifications.check({ to: req.body.to, code: req.body.code, client: { ip: req.clientIp } }),
+    );
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Block/allow list entries: validation and normalisation of values (so that `+62 812…` and `+62812…`
+ * are one entry), shared by the admin API and `otp-shield lists`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ListAction, ListEntry, ListKind } from '../store/interface.ts';
+import { parseCidr, parseIp } from '../signals/ip.ts';
+import type { Signals } from './ports.ts';
+
+export const LIST_KINDS: readonly ListKind[] = ['number', 'prefix', 'ip', 'cidr', 'device', 'country'];
+
+export type NormalizedValue = { ok: true; value: string } | { ok: false; message: string };
+
+export function normalizeListValue(kind: ListKind, raw: string, signals: Pick<Signals, 'parsePhone'>): NormalizedValue {
+  const v = raw.trim();
+  switch (kind) {
+    case 'number': {
+      const p = signals.parsePhone(v);
+      return p.ok ? { ok: true, value: p.e164 } : { ok: false, message: `"${v}" is not a valid phone number` };
+    }
+    case 'prefix': {
+      const digits = v.replace(/[\s().-]/g, '');
+      return /^\+[1-9]\d{0,14}$/.test(digits) ? { ok: true, value: digits } : { ok: false, message: `"${v}" is not a number prefix like +62812` };
+    }
+    case 'ip': {
+      const p = parseIp(v);
+      return p.ok ? { ok: true, value: p.ip } : { ok: false, message: `"${v}" is not an IP address` };
+    }
+    case 'cidr': {
+      const p = parseCidr(v);
+      return p.ok ? { ok: true, value: v.toLowerCase() } : { ok: false, message: `"${v}" is not a CIDR like 203.0.113.0/24` };
+    }
+    case 'device':
+      return /^[\x21-\x7e]{1,128}$/.test(v) ? { ok: true, value: v } : { ok: false, message: 'device ids are 1-128 printable characters' };
+    case 'country':
+      return /^[A-Za-z]{2}$/.test(v) ? { ok: true, value: v.toUpperCase() } : { ok: false, message: `"${v}" is not a two-letter country code` };
+  }
+}
+
+export async function addListEntry(
+  ctx: { store: import('../store/interface.ts').Store; signals: Pick<Signals, 'parsePhone'>; state: { invalidate(): void } },
+  e: { list: ListAction; kind: ListKind; value: string; note: string | null; expiresAt: number | null },
+  now: number,
+): Promise<{ ok: true; entry: ListEntry } | { ok: false; message: string }> {
+  const norm = normalizeListValue(e.kind, e.value, ctx.signals);
+  if (!norm.ok) return norm;
+  if (e.expiresAt !== null && !(e.expiresAt > now)) return { ok: false, message: 'expiresAt must be in the future' };
+  const entry: ListEntry = { id: `le_${randomBytes(9).toString('base64url')}`, list: e.list, kind: e.kind, value: norm.value, note: e.note, createdAt: now, expiresAt: e.expiresAt };
+  await ctx.store.putListEntry(entry);
+  await ctx.store.appendEvents([{ id: `ev_${randomBytes(12).toString('base64url')}`, at: now, type: 'list.add', data: { entry } }]);
+  ctx.state.invalidate();
+  return { ok: true, entry };
+}
+
+export function listView(e: ListEntry) {
+  return {
+    id: e.id,
+    list: e.list,
+    kind: e.kind,
+    value: e.value,
+    note: e.note,
+    createdAt: new Date(e.createdAt).toISOString(),
+    expiresAt: e.expiresAt === null ? null : new Date(e.expiresAt).toISOString(),
+  };
+}

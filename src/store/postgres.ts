@@ -1,0 +1,672 @@
+/**
+ * PostgreSQL store (pg): for deployments that already run PostgreSQL and want several instances.
+ *
+ * Atomicity without read-modify-write in JS, one round trip per operation on the hot paths:
+ * - reserveAttempt / transition / addCode / useOnce are single conditional UPDATE / INSERT ... ON CONFLICT
+ *   statements. Under READ COMMITTED a concurrent update of the same row makes PostgreSQL wait and
+ *   re-check the WHERE clause against the newest row version, so exactly one racer wins each step.
+ *   (reserveAttempt needs a second SELECT only when it refuses, to say why.)
+ * - consumeLimits is one call of a PL/pgSQL function (`consume_limits`) that takes transaction-scoped
+ *   advisory locks on the keys in a fixed order (no deadlocks), then applies the rule of engine/window.ts
+ *   exactly as codec.ts applyLimits does. One round trip per decision.
+ * - appendEvents is one function call that serialises appenders with an advisory lock, so `seq` values
+ *   become visible in increasing order (export cursors `after=seq` never skip a late-committing event).
+ *
+ * BIGINT columns are parsed to JS numbers by a pool-local type parser (epoch ms and counts are far below
+ * 2^53); no global pg type state is touched.
+ *
+ * Schema: everything lives in one schema (default `otpshield`), created and migrated by `init()` under an
+ * advisory lock (several instances may start at once). Versions are recorded in `<schema>.meta`.
+ */
+import pg from 'pg';
+import type {
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
+  ListEntry, ListKind, Store, StoredCode, Verification, VerificationStatus,
+} from './interface.ts';
+import type { WindowState } from '../engine/window.ts';
+import {
+  DEFAULT_VERIFICATION_RETENTION_MS, eventBody, peekCounts, validateSpecs, VERIFICATION_COLUMNS, verificationFromRow,
+  verificationValues, type VerificationRow,
+} from './codec.ts';
+
+export interface PostgresStoreOptions {
+  /** Schema holding every table (created if missing). Default `otpshield`. Letters, digits, `_` only. */
+  schema?: string;
+  /** Pool size. Default 10. */
+  poolSize?: number;
+  /** How long a verification stays readable after it expired. Default 24 h. */
+  verificationRetentionMs?: number;
+  /** Clock for the methods whose `now` is optional (settings). Default Date.now. */
+  clock?: () => number;
+  /** Run `sweep(now)` in the background every this many writes. Default 1000; 0 disables. */
+  sweepEveryWrites?: number;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+function migrations(s: string): string[] {
+  return [
+    `
+    CREATE TABLE ${s}.verifications (
+      id text PRIMARY KEY,
+      to_number text NOT NULL,
+      channel text NOT NULL,
+      locale text,
+      status text NOT NULL,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      expires_at bigint NOT NULL,
+      attempts integer NOT NULL,
+      max_attempts integer NOT NULL,
+      sends integer NOT NULL,
+      last_sent_at bigint NOT NULL,
+      resend_after bigint NOT NULL,
+      codes jsonb NOT NULL,
+      client json NOT NULL,
+      tarpit boolean NOT NULL,
+      sender text,
+      failure_reason text
+    );
+    CREATE INDEX verifications_pending ON ${s}.verifications (to_number, channel, created_at) WHERE status = 'pending';
+    CREATE INDEX verifications_expires ON ${s}.verifications (expires_at);
+
+    CREATE TABLE ${s}.counters (
+      key text PRIMARY KEY,
+      slots bigint[] NOT NULL,
+      counts bigint[] NOT NULL,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX counters_expires ON ${s}.counters (expires_at);
+
+    CREATE TABLE ${s}.once_tokens (key text PRIMARY KEY, expires_at bigint NOT NULL);
+    CREATE INDEX once_tokens_expires ON ${s}.once_tokens (expires_at);
+
+    CREATE TABLE ${s}.api_keys (
+      id text PRIMARY KEY,
+      name text,
+      secret_hash text NOT NULL,
+      scopes json NOT NULL,
+      created_at bigint NOT NULL,
+      expires_at bigint,
+      revoked_at bigint,
+      last_used_at bigint
+    );
+
+    CREATE TABLE ${s}.list_entries (
+      id text PRIMARY KEY,
+      list text NOT NULL,
+      kind text NOT NULL,
+      value text NOT NULL,
+      note text,
+      created_at bigint NOT NULL,
+      expires_at bigint
+    );
+    CREATE INDEX list_entries_list_kind ON ${s}.list_entries (list, kind);
+    INSERT INTO ${s}.meta (key, value) VALUES ('lists_version', 0);
+
+    CREATE TABLE ${s}.settings (key text PRIMARY KEY, value json NOT NULL, expires_at bigint);
+    CREATE INDEX settings_expires ON ${s}.settings (expires_at) WHERE expires_at IS NOT NULL;
+
+    CREATE TABLE ${s}.events (
+      seq bigserial PRIMARY KEY,
+      id text NOT NULL,
+      at bigint NOT NULL,
+      type text NOT NULL,
+      to_number text,
+      prefix text,
+      ip text,
+      device_id text,
+      decision text,
+      reasons text[] NOT NULL,
+      body json NOT NULL
+    );
+    CREATE INDEX events_at ON ${s}.events (at);
+    CREATE INDEX events_type ON ${s}.events (type, seq);
+    CREATE INDEX events_to ON ${s}.events (to_number, seq) WHERE to_number IS NOT NULL;
+    CREATE INDEX events_prefix ON ${s}.events (prefix, seq) WHERE prefix IS NOT NULL;
+    CREATE INDEX events_ip ON ${s}.events (ip, seq) WHERE ip IS NOT NULL;
+    CREATE INDEX events_device ON ${s}.events (device_id, seq) WHERE device_id IS NOT NULL;
+    CREATE INDEX events_decision ON ${s}.events (decision, seq) WHERE decision IS NOT NULL;
+    -- reasons @> ARRAY[...] uses this index: filtering by reason is indexable, no LIKE over JSON.
+    CREATE INDEX events_reasons ON ${s}.events USING gin (reasons);
+
+    -- The rule of src/engine/window.ts, applied to every spec of one request atomically (see codec.ts
+    -- applyLimits, which this mirrors line by line). Returns the outcome; writes only when all allow.
+    CREATE FUNCTION ${s}.consume_limits(p_keys text[], p_limits bigint[], p_windows bigint[], p_costs bigint[], p_now bigint, p_lock_ns text)
+    RETURNS TABLE (out_allowed boolean, out_counts bigint[], out_denied integer[], out_retry bigint[])
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      n integer := coalesce(array_length(p_keys, 1), 0);
+      i integer;
+      j integer;
+      len integer;
+      st_slots bigint[];
+      st_counts bigint[];
+      w bigint;
+      lim bigint;
+      cost bigint;
+      sm bigint;
+      c bigint;
+      total bigint;
+      r bigint;
+      slot bigint;
+      v_counts bigint[] := '{}';
+      v_denied integer[] := '{}';
+      v_retry bigint[] := '{}';
+    BEGIN
+      -- Serialise requests that share a key, in a fixed (hash) order so two requests never deadlock.
+      PERFORM pg_advisory_xact_lock(h)
+        FROM (SELECT DISTINCT hashtextextended(p_lock_ns || k, 0) AS h FROM unnest(p_keys) AS k ORDER BY 1) AS locks;
+
+      -- Phase 1: evaluate every spec against the stored state.
+      FOR i IN 1..n LOOP
+        lim := p_limits[i]; w := p_windows[i]; cost := p_costs[i];
+        sm := greatest(1, (w + 59) / 60);  -- slotMsFor: ceil(w / 60) for integer w >= 1
+        SELECT t.slots, t.counts INTO st_slots, st_counts FROM ${s}.counters AS t WHERE t.key = p_keys[i];
+        IF NOT FOUND THEN st_slots := '{}'; st_counts := '{}'; END IF;
+        len := coalesce(array_length(st_slots, 1), 0);
+        j := 1;
+        WHILE j <= len AND st_slots[j] + sm <= p_now - w LOOP j := j + 1; END LOOP;  -- prune
+        st_slots := st_slots[j:len]; st_counts := st_counts[j:len];
+        len := coalesce(array_length(st_slots, 1), 0);
+        c := 0;
+        FOR j IN 1..len LOOP c := c + st_counts[j]; END LOOP;
+        v_counts := v_counts || c;
+        IF c + cost > lim THEN
+          -- retryAfterMs
+          IF cost > lim THEN
+            r := w;
+          ELSE
+            total := c; r := NULL;
+            FOR j IN 1..len LOOP
+              EXIT WHEN total + cost <= lim;
+              total := total - st_counts[j];
+              IF total + cost <= lim THEN r := greatest(1, st_slots[j] + sm + w - p_now); EXIT; END IF;
+            END LOOP;
+            IF r IS NULL THEN r := CASE WHEN total + cost <= lim THEN 0 ELSE w END; END IF;
+          END IF;
+          v_denied := v_denied || i; v_retry := v_retry || r;
+        END IF;
+      END LOOP;
+      IF coalesce(array_length(v_denied, 1), 0) > 0 THEN
+        RETURN QUERY SELECT false, v_counts, v_denied, v_retry;
+        RETURN;
+      END IF;
+
+      -- Phase 2: prune + add each spec's cost in spec order (a repeated key sees the earlier write).
+      FOR i IN 1..n LOOP
+        w := p_windows[i]; cost := p_costs[i];
+        sm := greatest(1, (w + 59) / 60);
+        SELECT t.slots, t.counts INTO st_slots, st_counts FROM ${s}.counters AS t WHERE t.key = p_keys[i];
+        IF NOT FOUND THEN st_slots := '{}'; st_counts := '{}'; END IF;
+        len := coalesce(array_length(st_slots, 1), 0);
+        j := 1;
+        WHILE j <= len AND st_slots[j] + sm <= p_now - w LOOP j := j + 1; END LOOP;
+        st_slots := st_slots[j:len]; st_counts := st_counts[j:len];
+        len := coalesce(array_length(st_slots, 1), 0);
+        slot := floor(p_now::numeric / sm)::bigint * sm;
+        IF len > 0 AND st_slots[len] = slot THEN
+          st_counts[len] := st_counts[len] + cost;
+        ELSE
+          st_slots := st_slots || slot; st_counts := st_counts || cost; len := len + 1;
+        END IF;
+        INSERT INTO ${s}.counters AS t (key, slots, counts, expires_at)
+          VALUES (p_keys[i], st_slots, st_counts, st_slots[len] + sm + w)
+          ON CONFLICT (key) DO UPDATE SET slots = excluded.slots, counts = excluded.counts, expires_at = excluded.expires_at;
+        v_counts[i] := v_counts[i] + cost;
+      END LOOP;
+      RETURN QUERY SELECT true, v_counts, v_denied, v_retry;
+    END
+    $fn$;
+
+    -- Appends in order under one advisory lock: seq order = commit order.
+    CREATE FUNCTION ${s}.append_events(p_events json, p_lock bigint) RETURNS integer
+    LANGUAGE plpgsql AS $fn$
+    DECLARE n integer;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(p_lock);
+      INSERT INTO ${s}.events (id, at, type, to_number, prefix, ip, device_id, decision, reasons, body)
+        SELECT e->>'id', (e->>'at')::bigint, e->>'type', e->>'to', e->>'prefix', e->>'ip', e->>'deviceId', e->>'decision',
+               coalesce(ARRAY(SELECT json_array_elements_text(CASE WHEN json_typeof(e->'reasons') = 'array' THEN e->'reasons' ELSE '[]'::json END)), '{}'),
+               e
+        FROM json_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
+        ORDER BY ord;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      RETURN n;
+    END
+    $fn$;
+    `,
+  ];
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string | null;
+  secret_hash: string;
+  scopes: ApiScope[];
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+interface ListRow {
+  id: string;
+  list: string;
+  kind: string;
+  value: string;
+  note: string | null;
+  created_at: number;
+  expires_at: number | null;
+}
+
+const apiKeyFromRow = (r: ApiKeyRow): ApiKeyRecord => ({
+  id: r.id,
+  name: r.name,
+  secretHash: r.secret_hash,
+  scopes: r.scopes,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+  lastUsedAt: r.last_used_at,
+});
+
+const listFromRow = (r: ListRow): ListEntry => ({
+  id: r.id,
+  list: r.list as ListAction,
+  kind: r.kind as ListKind,
+  value: r.value,
+  note: r.note,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+});
+
+/** 64-bit-safe advisory lock key from a string (FNV-1a folded to a signed 53-bit range). */
+function lockKey(s: string): number {
+  let h = 0xcbf29ce484222325n;
+  for (const ch of Buffer.from(s)) h = BigInt.asUintN(64, (h ^ BigInt(ch)) * 0x100000001b3n);
+  return Number(BigInt.asIntN(53, h));
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  /** Queries sent by this instance (one per round trip). */
+  roundTrips = 0;
+
+  private readonly s: string;
+  private readonly retentionMs: number;
+  private readonly clock: () => number;
+  private readonly sweepEvery: number;
+  private writes = 0;
+  private sweeping: Promise<unknown> | null = null;
+  private closed = false;
+
+  constructor(connectionString: string, opts: PostgresStoreOptions = {}) {
+    const schema = opts.schema ?? 'otpshield';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid PostgreSQL schema name: ${schema}`);
+    this.schema = schema;
+    this.s = `"${schema}"`;
+    this.retentionMs = opts.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
+    this.clock = opts.clock ?? Date.now;
+    this.sweepEvery = opts.sweepEveryWrites ?? 1000;
+    this.pool = new pg.Pool({
+      connectionString,
+      max: opts.poolSize ?? 10,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+          if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
+          if (oid === 1016) return (v: string) => (pg.types.getTypeParser(1016 as never, 'text') as (x: string) => string[])(v).map(Number); // bigint[]
+          return pg.types.getTypeParser(oid, format ?? 'text');
+        }) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client losing its connection must not crash the process; queries report errors themselves.
+    this.pool.on('error', () => {});
+  }
+
+  private q<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.roundTrips++;
+    return this.pool.query<R>(text, values);
+  }
+
+  /** Create the schema and tables, or migrate them. Safe to run from several instances at once. */
+  async init(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(`otpshield:init:${this.schema}`)]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.s}.meta (key text PRIMARY KEY, value bigint NOT NULL)`);
+      const r = await client.query<{ value: number }>(`SELECT value FROM ${this.s}.meta WHERE key = 'schema_version'`);
+      let version = Number(r.rows[0]?.value ?? 0);
+      const all = migrations(this.s);
+      if (version > all.length) throw new Error(`PostgreSQL schema version ${version} is newer than this OTP Shield (${all.length}); upgrade the service`);
+      for (; version < all.length; version++) await client.query(all[version]!);
+      await client.query(
+        `INSERT INTO ${this.s}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        [version],
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Delete what expired at `now` (verifications after the retention period). Returns rows removed. */
+  async sweep(now: number): Promise<number> {
+    const s = this.s;
+    const r = await this.q<{ n: number }>(
+      `WITH a AS (DELETE FROM ${s}.counters WHERE expires_at <= $1 RETURNING 1),
+            b AS (DELETE FROM ${s}.once_tokens WHERE expires_at <= $1 RETURNING 1),
+            c AS (DELETE FROM ${s}.settings WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING 1),
+            d AS (DELETE FROM ${s}.list_entries WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING 1),
+            e AS (DELETE FROM ${s}.verifications WHERE expires_at <= $2 RETURNING 1)
+       SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
+            + (SELECT count(*) FROM d) + (SELECT count(*) FROM e) AS n`,
+      [now, now - this.retentionMs],
+    );
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  /** After a write: every `sweepEveryWrites` writes, sweep in the background (one at a time). */
+  private wrote(now: number): void {
+    if (this.sweepEvery <= 0 || this.closed) return;
+    if (++this.writes % this.sweepEvery !== 0 || this.sweeping) return;
+    this.sweeping = this.sweep(now)
+      .catch(() => {})
+      .finally(() => (this.sweeping = null));
+  }
+
+  async ping(): Promise<void> {
+    await this.q('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeping) await this.sweeping;
+    await this.pool.end();
+  }
+
+  // ---- verifications ----
+
+  async createVerification(v: Verification): Promise<void> {
+    const cols = VERIFICATION_COLUMNS.join(', ');
+    const params = VERIFICATION_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+    const updates = VERIFICATION_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ');
+    await this.q(
+      `INSERT INTO ${this.s}.verifications (${cols}) VALUES (${params}) ON CONFLICT (id) DO UPDATE SET ${updates}`,
+      verificationValues(v, (b) => b),
+    );
+  }
+
+  async getVerification(id: string): Promise<Verification | null> {
+    const r = await this.q<VerificationRow>(`SELECT * FROM ${this.s}.verifications WHERE id = $1`, [id]);
+    return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
+  }
+
+  async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
+    const r = await this.q<VerificationRow>(
+      `SELECT * FROM ${this.s}.verifications WHERE to_number = $1 AND channel = $2 AND status = 'pending' AND expires_at > $3
+       ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [to, channel, now],
+    );
+    return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
+  }
+
+  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+    const stored: StoredCode = { kid: code.kid, hash: code.hash, expiresAt: code.expiresAt };
+    const r = await this.q<VerificationRow>(
+      `UPDATE ${this.s}.verifications SET
+         codes = (SELECT coalesce(jsonb_agg(x.c ORDER BY x.ord), '[]'::jsonb) FROM (
+                    SELECT c, ord FROM jsonb_array_elements(codes || jsonb_build_array($2::jsonb)) WITH ORDINALITY AS e(c, ord)
+                    ORDER BY ord DESC LIMIT $3) AS x),
+         sends = sends + 1, last_sent_at = $4, updated_at = $4, resend_after = $5, expires_at = $6
+       WHERE id = $1 AND status = 'pending' AND expires_at > $4
+       RETURNING *`,
+      [id, JSON.stringify(stored), Math.max(1, Math.floor(opts.keep)), opts.now, opts.resendAfter, code.expiresAt],
+    );
+    return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
+  }
+
+  async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
+    // The SET reads the row version that satisfied the WHERE (re-checked after any concurrent update).
+    const r = await this.q<VerificationRow>(
+      `UPDATE ${this.s}.verifications SET
+         attempts = CASE WHEN attempts < max_attempts THEN attempts + 1 ELSE attempts END,
+         status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'locked' END,
+         updated_at = $2
+       WHERE id = $1 AND status = 'pending' AND expires_at > $2
+       RETURNING *`,
+      [id, now],
+    );
+    const row = r.rows[0];
+    if (row) {
+      const v = verificationFromRow(row);
+      return v.status === 'pending' ? { ok: true, verification: v } : { ok: false, reason: 'locked', verification: v };
+    }
+    const v = await this.getVerification(id);
+    if (!v) return { ok: false, reason: 'not_found', verification: null };
+    if (v.status === 'pending') return { ok: false, reason: 'expired', verification: v };
+    return { ok: false, reason: v.status === 'locked' ? 'locked' : v.status === 'expired' ? 'expired' : 'not_pending', verification: v };
+  }
+
+  async transition(
+    id: string,
+    status: Exclude<VerificationStatus, 'pending' | 'expired'>,
+    now: number,
+    extra?: { failureReason?: string; sender?: string },
+  ): Promise<boolean> {
+    const r = await this.q(
+      `UPDATE ${this.s}.verifications SET status = $2, updated_at = $3,
+         failure_reason = coalesce($4, failure_reason), sender = coalesce($5, sender)
+       WHERE id = $1 AND status = 'pending'`,
+      [id, status, now, extra?.failureReason ?? null, extra?.sender ?? null],
+    );
+    return r.rowCount === 1;
+  }
+
+  // ---- rate-limit counters ----
+
+  async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
+    validateSpecs(specs);
+    if (specs.length === 0) return { allowed: true, denied: [], counts: [] };
+    const r = await this.q<{ out_allowed: boolean; out_counts: number[]; out_denied: number[]; out_retry: number[] }>(
+      `SELECT * FROM ${this.s}.consume_limits($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint, $6::text)`,
+      [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`],
+    );
+    const row = r.rows[0]!;
+    const counts = row.out_counts.map(Number);
+    if (row.out_allowed) {
+      this.wrote(now);
+      return { allowed: true, denied: [], counts };
+    }
+    const denied = row.out_denied.map((i, j) => {
+      const spec = specs[Number(i) - 1]!;
+      return { reason: spec.reason, key: spec.key, retryAfterMs: Number(row.out_retry[j]) };
+    });
+    return { allowed: false, denied, counts };
+  }
+
+  async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
+    validateSpecs(specs);
+    if (specs.length === 0) return [];
+    const r = await this.q<{ key: string; slots: number[]; counts: number[] }>(
+      `SELECT key, slots, counts FROM ${this.s}.counters WHERE key = ANY($1::text[])`,
+      [[...new Set(specs.map((s) => s.key))]],
+    );
+    const states = new Map<string, WindowState>();
+    for (const row of r.rows) states.set(row.key, row.slots.map((s, i) => [Number(s), Number(row.counts[i])]));
+    return peekCounts(specs, now, states);
+  }
+
+  async resetLimits(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.q(`DELETE FROM ${this.s}.counters WHERE key = ANY($1::text[])`, [keys]);
+  }
+
+  // ---- one-time tokens ----
+
+  async useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
+    const r = await this.q(
+      `INSERT INTO ${this.s}.once_tokens AS t (key, expires_at) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3`,
+      [key, now + ttlMs, now],
+    );
+    this.wrote(now);
+    return r.rowCount === 1;
+  }
+
+  // ---- API keys ----
+
+  async putApiKey(k: ApiKeyRecord): Promise<void> {
+    await this.q(
+      `INSERT INTO ${this.s}.api_keys (id, name, secret_hash, scopes, created_at, expires_at, revoked_at, last_used_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, scopes = excluded.scopes,
+         created_at = excluded.created_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
+         last_used_at = excluded.last_used_at`,
+      [k.id, k.name, k.secretHash, JSON.stringify(k.scopes), k.createdAt, k.expiresAt, k.revokedAt, k.lastUsedAt],
+    );
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    const r = await this.q<ApiKeyRow>(`SELECT * FROM ${this.s}.api_keys WHERE id = $1`, [id]);
+    return r.rows[0] ? apiKeyFromRow(r.rows[0]) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const r = await this.q<ApiKeyRow>(`SELECT * FROM ${this.s}.api_keys ORDER BY created_at, id COLLATE "C"`);
+    return r.rows.map(apiKeyFromRow);
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    const r = await this.q(`UPDATE ${this.s}.api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, [id, now]);
+    return r.rowCount === 1;
+  }
+
+  async touchApiKey(id: string, now: number): Promise<void> {
+    await this.q(`UPDATE ${this.s}.api_keys SET last_used_at = greatest(coalesce(last_used_at, $2), $2) WHERE id = $1`, [id, now]);
+  }
+
+  // ---- block/allow lists ----
+
+  async putListEntry(e: ListEntry): Promise<void> {
+    await this.q(
+      `WITH up AS (
+         INSERT INTO ${this.s}.list_entries (id, list, kind, value, note, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET list = excluded.list, kind = excluded.kind, value = excluded.value, note = excluded.note,
+           created_at = excluded.created_at, expires_at = excluded.expires_at
+         RETURNING 1)
+       UPDATE ${this.s}.meta SET value = value + 1 WHERE key = 'lists_version' AND EXISTS (SELECT 1 FROM up)`,
+      [e.id, e.list, e.kind, e.value, e.note, e.createdAt, e.expiresAt],
+    );
+  }
+
+  async removeListEntry(id: string): Promise<boolean> {
+    const r = await this.q<{ n: number }>(
+      `WITH d AS (DELETE FROM ${this.s}.list_entries WHERE id = $1 RETURNING 1),
+            u AS (UPDATE ${this.s}.meta SET value = value + 1 WHERE key = 'lists_version' AND EXISTS (SELECT 1 FROM d) RETURNING 1)
+       SELECT (SELECT count(*) FROM d) AS n`,
+      [id],
+    );
+    return Number(r.rows[0]?.n ?? 0) > 0;
+  }
+
+  async listEntries(now: number, filter?: { list?: ListAction; kind?: ListKind }): Promise<ListEntry[]> {
+    const r = await this.q<ListRow>(
+      `SELECT * FROM ${this.s}.list_entries WHERE (expires_at IS NULL OR expires_at > $1)
+         AND ($2::text IS NULL OR list = $2) AND ($3::text IS NULL OR kind = $3)
+       ORDER BY created_at, id COLLATE "C"`,
+      [now, filter?.list ?? null, filter?.kind ?? null],
+    );
+    return r.rows.map(listFromRow);
+  }
+
+  async listsVersion(): Promise<number> {
+    const r = await this.q<{ value: number }>(`SELECT value FROM ${this.s}.meta WHERE key = 'lists_version'`);
+    return Number(r.rows[0]?.value ?? 0);
+  }
+
+  // ---- settings ----
+
+  async getSetting<T = unknown>(key: string, now?: number): Promise<T | null> {
+    const r = await this.q<{ value: T }>(
+      `SELECT value FROM ${this.s}.settings WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+      [key, now ?? this.clock()],
+    );
+    return r.rows[0] ? r.rows[0].value : null;
+  }
+
+  async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
+    const t = now ?? this.clock();
+    await this.q(
+      `INSERT INTO ${this.s}.settings (key, value, expires_at) VALUES ($1, $2::json, $3)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+      [key, JSON.stringify(value ?? null), ttlMs === undefined ? null : t + ttlMs],
+    );
+  }
+
+  async deleteSetting(key: string): Promise<void> {
+    await this.q(`DELETE FROM ${this.s}.settings WHERE key = $1`, [key]);
+  }
+
+  async listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]> {
+    // starts_with, not LIKE: setting keys may contain % and _ and must match literally.
+    const r = await this.q<{ key: string; value: T }>(
+      `SELECT key, value FROM ${this.s}.settings WHERE starts_with(key, $1) AND (expires_at IS NULL OR expires_at > $2)
+       ORDER BY key COLLATE "C"`,
+      [prefix, now ?? this.clock()],
+    );
+    return r.rows.map((x) => ({ key: x.key, value: x.value }));
+  }
+
+  // ---- audit events ----
+
+  async appendEvents(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.q(`SELECT ${this.s}.append_events($1::json, $2)`, [
+      JSON.stringify(events.map(eventBody)),
+      lockKey(`otpshield:events:${this.schema}`),
+    ]);
+  }
+
+  async queryEvents(q: EventQuery): Promise<AuditEvent[]> {
+    if (q.limit <= 0) return [];
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, v: unknown): void => {
+      args.push(v);
+      where.push(sql.replace('?', `$${args.length}`));
+    };
+    if (q.from !== undefined) add('at >= ?', q.from);
+    if (q.to !== undefined) add('at < ?', q.to);
+    if (q.type !== undefined) add('type = ?', q.type);
+    if (q.number !== undefined) add('to_number = ?', q.number);
+    if (q.prefix !== undefined) add('prefix = ?', q.prefix);
+    if (q.ip !== undefined) add('ip = ?', q.ip);
+    if (q.deviceId !== undefined) add('device_id = ?', q.deviceId);
+    if (q.decision !== undefined) add('decision = ?', q.decision);
+    if (q.reason !== undefined) add('reasons @> ARRAY[?::text]', q.reason);
+    if (q.before !== undefined) add('seq < ?', q.before);
+    if (q.after !== undefined) add('seq > ?', q.after);
+    args.push(Math.floor(q.limit));
+    const r = await this.q<{ seq: number; body: AuditEvent }>(
+      `SELECT seq, body FROM ${this.s}.events${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY seq ${q.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${args.length}`,
+      args,
+    );
+    return r.rows.map((row) => ({ ...row.body, seq: Number(row.seq) }));
+  }
+
+  async purgeEvents(before: number): Promise<number> {
+    const r = await this.q(`DELETE FROM ${this.s}.events WHERE at < $1`, [before]);
+    return r.rowCount ?? 0;
+  }
+}

@@ -1,0 +1,111 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PostgresStore } from '../../src/store/postgres.ts';
+import type { Store } from '../../src/store/interface.ts';
+import { describeWithService, randomTag } from '../helpers/services.ts';
+import { storeContract, T0, makeVerification } from './contract.ts';
+
+/** Drop the store's throwaway schema, then close it. */
+async function destroy(s: Store): Promise<void> {
+  const p = s as PostgresStore;
+  try {
+    await p.pool.query(`DROP SCHEMA IF EXISTS "${p.schema}" CASCADE`);
+  } finally {
+    await p.close();
+  }
+}
+
+await describeWithService('postgres', 'PostgresStore', (url) => {
+  const schema = () => `otps_test_${randomTag()}`;
+  const fresh = async (opts: { sweepEveryWrites?: number } = {}) => {
+    const s = new PostgresStore(url, { schema: schema(), poolSize: 4, ...opts });
+    await s.init();
+    return s;
+  };
+
+  storeContract('postgres', () => fresh(), {
+    dispose: destroy,
+    makePair: async () => {
+      const name = schema();
+      const a = new PostgresStore(url, { schema: name, poolSize: 5 });
+      const b = new PostgresStore(url, { schema: name, poolSize: 5 });
+      await Promise.all([a.init(), b.init()]);
+      return [a, b];
+    },
+  });
+
+  it('consumeLimits is one round trip for all specs', async () => {
+    const s = await fresh();
+    try {
+      const specs = [1, 2, 3].map((i) => ({ reason: `r${i}`, key: `k${i}`, limit: 5, windowMs: 60_000 * i }));
+      const before = s.roundTrips;
+      await s.consumeLimits(specs, T0);
+      assert.equal(s.roundTrips - before, 1);
+      await s.reserveAttempt('nope', T0); // refusals need a second query to say why
+      await s.transition('nope', 'approved', T0);
+      assert.equal(s.roundTrips - before, 4);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('init is idempotent and safe to run concurrently; refuses a newer schema', async () => {
+    const name = schema();
+    const stores = [0, 1, 2].map(() => new PostgresStore(url, { schema: name, poolSize: 2 }));
+    try {
+      await Promise.all(stores.map((s) => s.init()));
+      await stores[0]!.init();
+      const v = makeVerification();
+      await stores[1]!.createVerification(v);
+      assert.deepEqual(await stores[2]!.getVerification(v.id), v);
+      await stores[0]!.pool.query(`UPDATE "${name}".meta SET value = 99 WHERE key = 'schema_version'`);
+      await assert.rejects(stores[1]!.init(), /newer/);
+    } finally {
+      await destroy(stores[0]!);
+      await stores[1]!.close();
+      await stores[2]!.close();
+    }
+  });
+
+  it('rejects unsafe schema names', () => {
+    assert.throws(() => new PostgresStore(url, { schema: 'x"; DROP TABLE y; --' }), /invalid/);
+  });
+
+  it('sweep(now) purges expired rows', async () => {
+    const s = await fresh({ sweepEveryWrites: 0 });
+    try {
+      for (let i = 0; i < 50; i++) await s.consumeLimits([{ reason: 'r', key: `k${i}`, limit: 3, windowMs: 60_000 }], T0);
+      await s.consumeLimits([{ reason: 'r', key: 'long', limit: 3, windowMs: 3_600_000 }], T0);
+      await s.useOnce('t', 1000, T0);
+      await s.putSetting('tmp', 1, 1000, T0);
+      await s.putSetting('perm', 1, undefined, T0);
+      await s.createVerification(makeVerification({ expiresAt: T0 + 1000 }));
+      assert.equal(await s.sweep(T0), 0);
+      assert.equal(await s.sweep(T0 + 120_000), 52);
+      const n = async (t: string) => Number((await s.pool.query(`SELECT count(*) AS n FROM "${s.schema}".${t}`)).rows[0].n);
+      assert.equal(await n('counters'), 1);
+      assert.equal(await n('settings'), 1);
+      assert.equal(await n('verifications'), 1);
+      assert.equal(await s.sweep(T0 + 1000 + 24 * 3_600_000), 2);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('filtering by reason can use the GIN index', async () => {
+    const s = await fresh();
+    try {
+      const c = await s.pool.connect();
+      try {
+        await c.query('SET enable_seqscan = off');
+        const plan = await c.query(`EXPLAIN SELECT seq FROM "${s.schema}".events WHERE reasons @> ARRAY['x'::text]`);
+        assert.match(plan.rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n'), /events_reasons/);
+      } finally {
+        await c.query('RESET enable_seqscan');
+        c.release();
+      }
+    } finally {
+      await destroy(s);
+    }
+  });
+});
