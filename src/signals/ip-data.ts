@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { RangeBuilder, findV4, findV6, sortOrder, type KeyWidth, type RangeTable } from './cidr-set.ts';
-import { parseIp, type IpParsed } from './ip.ts';
+import { isPublicIp, parseIp, type IpParsed } from './ip.ts';
 
 export type IpTableName = 'country4' | 'country6' | 'asn4' | 'asn6';
 
@@ -327,13 +327,19 @@ export function ipDataStats(): IpTableStats[] {
   return [...stats.values()];
 }
 
+/** Parsed public address, or null: non-public addresses get no facts. */
 function toParsed(ip: string | IpParsed): IpParsed | null {
-  if (typeof ip !== 'string') return ip;
-  const r = parseIp(ip);
-  return r.ok ? r : null;
+  let p: IpParsed;
+  if (typeof ip !== 'string') p = ip;
+  else {
+    const r = parseIp(ip);
+    if (!r.ok) return null;
+    p = r;
+  }
+  return isPublicIp(p) ? p : null;
 }
 
-/** ISO 3166-1 alpha-2 country of the IP's registration/geofeed, or null. */
+/** ISO 3166-1 alpha-2 country of the IP's registration/geofeed; null if unknown or not a public address. */
 export function lookupCountry(ip: string | IpParsed): string | null {
   const p = toParsed(ip);
   if (!p) return null;

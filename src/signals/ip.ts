@@ -146,6 +146,46 @@ export function parseIp(s: unknown): IpParseResult {
   return { ok: true, version: 6, ip: v6ToString(w), v6: w };
 }
 
+// IPv4 special-purpose blocks (RFC 6890 registry, simplified) as
+// [network, prefix]. Addresses here are never a client's public identity.
+const V4_SPECIAL: readonly [number, number][] = [
+  [0x00000000, 8], // 0.0.0.0/8 "this network"
+  [0x0a000000, 8], // 10/8 private
+  [0x64400000, 10], // 100.64/10 carrier-grade NAT
+  [0x7f000000, 8], // 127/8 loopback
+  [0xa9fe0000, 16], // 169.254/16 link-local
+  [0xac100000, 12], // 172.16/12 private
+  [0xc0000000, 24], // 192.0.0.0/24 IETF protocol assignments
+  [0xc0000200, 24], // 192.0.2.0/24 TEST-NET-1
+  [0xc0a80000, 16], // 192.168/16 private
+  [0xc6120000, 15], // 198.18/15 benchmarking
+  [0xc6336400, 24], // 198.51.100/24 TEST-NET-2
+  [0xcb007100, 24], // 203.0.113/24 TEST-NET-3
+  [0xe0000000, 4], // 224/4 multicast
+  [0xf0000000, 4], // 240/4 reserved + broadcast
+];
+
+/**
+ * True for globally routable unicast addresses. Private, loopback,
+ * link-local, CGNAT, documentation, multicast and reserved ranges are not:
+ * lookups for them must not produce facts (the upstream country data even
+ * maps 192.168.0.0/16 to AU). IPv6 is public only inside 2000::/3, minus
+ * the documentation prefixes 2001:db8::/32 and 3fff::/20.
+ */
+export function isPublicIp(ip: string | IpParsed): boolean {
+  const p = asParsed(ip);
+  if (!p) return false;
+  if (p.version === 4) {
+    for (const [net, len] of V4_SPECIAL) if (((p.v4 & mask32(len)) >>> 0) === net) return false;
+    return true;
+  }
+  const w0 = p.v6[0] ?? 0;
+  if (w0 >>> 29 !== 1) return false; // outside 2000::/3 (ULA fc00::/7, fe80::/10, ff00::/8, ::1 …)
+  if (w0 === 0x20010db8) return false;
+  if (w0 >>> 20 === 0x3ff) return false; // 3fff::/20
+  return true;
+}
+
 function asParsed(ip: string | IpParsed): IpParsed | null {
   if (typeof ip !== 'string') return ip;
   const r = parseIp(ip);

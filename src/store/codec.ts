@@ -33,7 +33,7 @@ export interface LimitWrite {
 /**
  * The all-or-nothing step of `consumeLimits`, given the stored state of every key.
  * Phase 1 evaluates every spec against the state as it was before this request; phase 2 (only when all
- * allow) adds each spec's cost in spec order. A key named by two specs gets both costs; the same order
+ * allow) adds each spec's cost in spec order (cost 0 writes nothing). A key named by two specs gets both costs; the same order
  * is used by the Lua script so all stores agree even on that odd input.
  * Returns the outcome and the states to write back (none when denied: a denial counts nothing).
  */
@@ -56,6 +56,10 @@ export function applyLimits(
   const current = new Map<string, LimitWrite>();
   specs.forEach((spec, i) => {
     const cost = spec.cost ?? 1;
+    // cost 0 is a read (callers observe counters in the same call). window.ts `add` would append a
+    // [slot, 0] entry, which changes no count, decision or retryAfter (zero slots are never the ones that
+    // free room) but would create and keep alive a stored key for every key ever read: skip it.
+    if (cost === 0) return;
     const before = current.get(spec.key)?.state ?? stored.get(spec.key) ?? [];
     // prune() may return the same array: copy so the caller's stored state is never mutated.
     const state = add(prune(before, spec.windowMs, now).map(([s, c]) => [s, c] as [number, number]), spec.windowMs, cost, now);

@@ -1,7 +1,7 @@
 /**
  * The one async interface for all of OTP Shield's state.
  *
- * Every implementation (memory, SQLite, Redis) must pass the shared contract suite in
+ * Every implementation (memory, SQLite, Redis, PostgreSQL) must pass the shared contract suite in
  * `test/store/contract.ts`. Operations that guard money or security (rate limits, check attempts,
  * approvals, one-time tokens) are single atomic operations here, never read-modify-write in the caller:
  * that is what makes counts exact under concurrency and across processes.

@@ -153,7 +153,7 @@ export class MemoryStore implements Store {
     for (const id of ids) {
       const v = this.verifications.get(id);
       // Once not pending (or expired: addCode cannot revive it) it never matches again.
-      if (!v || v.status !== 'pending' || v.expiresAt <= now) continue;
+      if (!v || v.status !== 'pending' || v.expiresAt <= now || v.to !== to || v.channel !== channel) continue;
       live.push(id);
       // Newest by createdAt; on a tie the later insert wins.
       if (!best || v.createdAt >= best.createdAt) best = v;

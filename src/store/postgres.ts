@@ -197,6 +197,7 @@ function migrations(s: string): string[] {
       -- Phase 2: prune + add each spec's cost in spec order (a repeated key sees the earlier write).
       FOR i IN 1..n LOOP
         w := p_windows[i]; cost := p_costs[i];
+        CONTINUE WHEN cost = 0;  -- a read: nothing is written (see codec.ts applyLimits)
         sm := greatest(1, (w + 59) / 60);
         SELECT t.slots, t.counts INTO st_slots, st_counts FROM ${s}.counters AS t WHERE t.key = p_keys[i];
         IF NOT FOUND THEN st_slots := '{}'; st_counts := '{}'; END IF;

@@ -17,7 +17,8 @@
  * State string: "slotStart:count,slotStart:count", oldest first (same as codec.ts encodeWindow).
  * Returns {allowed (1|0), counts[], denied[] as flat (specIndex, retryAfterMs) pairs}.
  * Mirrors codec.ts applyLimits: phase 1 evaluates every spec against the stored states; only if all allow,
- * phase 2 prunes + adds each spec's cost in order and writes each key with PX = its state expiry - now.
+ * phase 2 prunes + adds each spec's cost in order (cost 0 writes nothing) and writes each key with
+ * PX = its state expiry - now.
  */
 export const CONSUME_LIMITS = `
 local now = tonumber(ARGV[1])
@@ -99,15 +100,18 @@ for i = 1, n do
   local k = KEYS[i]
   local w = tonumber(ARGV[3 * i])
   local cost = tonumber(ARGV[3 * i + 1])
-  local base = stored[k]
-  if current[k] then base = current[k].st else order[#order + 1] = k end
-  local st = prune(base, w)
-  local sm = slotMs(w)
-  local slot = math.floor(now / sm) * sm
-  local last = st[#st]
-  if last and last[1] == slot then last[2] = last[2] + cost else st[#st + 1] = { slot, cost } end
-  counts[i] = counts[i] + cost
-  current[k] = { st = st, w = w }
+  -- cost 0 is a read: nothing is written (see codec.ts applyLimits).
+  if cost > 0 then
+    local base = stored[k]
+    if current[k] then base = current[k].st else order[#order + 1] = k end
+    local st = prune(base, w)
+    local sm = slotMs(w)
+    local slot = math.floor(now / sm) * sm
+    local last = st[#st]
+    if last and last[1] == slot then last[2] = last[2] + cost else st[#st + 1] = { slot, cost } end
+    counts[i] = counts[i] + cost
+    current[k] = { st = st, w = w }
+  end
 end
 
 for _, k in ipairs(order) do
@@ -150,7 +154,7 @@ return 1
 `;
 
 /**
- * findPending. KEYS[1]: pending index. ARGV: now, verification key prefix.
+ * findPending. KEYS[1]: pending index. ARGV: now, verification key prefix, to, channel.
  * Newest first; ids that are gone, not pending or expired are removed from the index on the way
  * (none of them can become a match again: addCode refuses expired verifications).
  */
@@ -159,8 +163,9 @@ local now = tonumber(ARGV[1])
 local ids = redis.call('ZREVRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do
   local k = ARGV[2] .. id
-  local f = redis.call('HMGET', k, 'status', 'expiresAt')
-  if f[1] == 'pending' and tonumber(f[2]) > now then
+  local f = redis.call('HMGET', k, 'status', 'expiresAt', 'to', 'channel')
+  -- to/channel re-checked: an id re-created for another destination must not match here.
+  if f[1] == 'pending' and tonumber(f[2]) > now and f[3] == ARGV[3] and f[4] == ARGV[4] then
     return redis.call('HGETALL', k)
   end
   redis.call('ZREM', KEYS[1], id)

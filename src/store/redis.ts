@@ -249,7 +249,7 @@ export class RedisStore implements Store {
   }
 
   async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
-    const r = await this.script('otpsFindPending', [this.pendingKey(to, channel)], [now, this.k.v]);
+    const r = await this.script('otpsFindPending', [this.pendingKey(to, channel)], [now, this.k.v, to, channel]);
     return r ? verificationFromHash(pairs(r)) : null;
   }
 

@@ -101,7 +101,9 @@ export async function describeWithService(kind: ServiceKind, title: string, fn: 
     return;
   }
   const env = kind === 'redis' ? 'OTPSHIELD_TEST_REDIS_URL' : 'OTPSHIELD_TEST_POSTGRES_URL';
-  console.log(`# NOTICE: ${LABEL[kind]} not reachable at ${where}, skipping ${title} suite (set ${env}, or OTPSHIELD_REQUIRE_SERVICES=1 to fail instead)`);
+  // Under `node --test` the runner already prefixes a child's stdout lines with "# " in TAP output.
+  const hash = process.env.NODE_TEST_CONTEXT ? '' : '# ';
+  console.log(`${hash}NOTICE: ${LABEL[kind]} not reachable at ${where}, skipping ${title} suite (set ${env}, or OTPSHIELD_REQUIRE_SERVICES=1 to fail instead)`);
   describe(title, { skip: `${LABEL[kind]} not reachable at ${where}` }, () => {});
 }
 

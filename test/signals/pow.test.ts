@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { runInNewContext } from 'node:vm';
 import { extractParams, solveChallenge, verifySolution } from 'altcha-lib/v1';
 import type { OnceStore } from '../../src/signals/form-token.ts';
 import { type PowChallenge, createPowChallenge, powDifficulty, powKeys, verifyPow } from '../../src/signals/pow.ts';
@@ -131,4 +133,41 @@ test('difficulty outside the supported range is rejected', async () => {
   await assert.rejects(createPowChallenge(KEY, { difficulty: 0, now: T0 }), RangeError);
   await assert.rejects(createPowChallenge(KEY, { difficulty: 1.5, now: T0 }), RangeError);
   await assert.rejects(createPowChallenge(KEY, { difficulty: 50_000_000, now: T0 }), RangeError);
+});
+
+test('the browser worker (web/widget-worker.js) finds a number the server accepts', async () => {
+  // Runs the real worker file in a VM context with a minimal `self`, using Node's WebCrypto as the browser's.
+  const code = await readFile(new URL('../../web/widget-worker.js', import.meta.url), 'utf8');
+  const replies: Array<Record<string, unknown>> = [];
+  let notify: () => void = () => {};
+  const self: { onmessage: ((e: { data: unknown }) => void) | null; postMessage(m: Record<string, unknown>): void } = {
+    onmessage: null,
+    postMessage(m) {
+      replies.push(m);
+      notify();
+    },
+  };
+  runInNewContext(code, { self, crypto: globalThis.crypto, TextEncoder, Uint8Array, Promise, Date, Math, Number, String, Error, parseInt });
+  const ask = (data: unknown) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      notify = () => resolve(replies[replies.length - 1] ?? {});
+      self.onmessage?.({ data });
+    });
+
+  const store = onceStore();
+  const c = await createPowChallenge(KEY, { difficulty: SMALL, now: T0 });
+  const reply = await ask({ challenge: c.challenge, salt: c.salt, algorithm: c.algorithm, max: c.maxnumber, start: 0 });
+  assert.equal(reply.type, 'solved');
+  // Encoded the way web/widget.js does: btoa(JSON.stringify({...})).
+  const payload = Buffer.from(
+    JSON.stringify({ algorithm: c.algorithm, challenge: c.challenge, number: reply.number, salt: c.salt, signature: c.signature }),
+    'latin1',
+  ).toString('base64');
+  assert.equal((await verifyPow(KEY, payload, { now: T0 + 1, store, consume: true })).outcome, 'solved');
+
+  // A range that excludes the answer reports not_found rather than a wrong number.
+  const miss = await ask({ challenge: c.challenge, salt: c.salt, algorithm: c.algorithm, max: (reply.number as number) - 1, start: 0 });
+  assert.equal(miss.type, 'not_found');
+  const bad = await ask({ challenge: 'zz', salt: c.salt, algorithm: 'SHA-1', max: 10 });
+  assert.equal(bad.type, 'error');
 });

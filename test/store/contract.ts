@@ -364,6 +364,33 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.ok(allowedAt.length > 10);
       });
 
+      it('cost 0 reads counts inside consumeLimits without counting or creating state', async () => {
+        const s = await fresh();
+        const counted = lim('obs', 1_000_000_000);
+        const read = { ...lim('vn', 1_000_000_000), cost: 0 };
+        const first = await s.consumeLimits([counted, read], T0);
+        assert.deepEqual(first.counts, [1, 0]);
+        assert.deepEqual(await s.peekLimits([counted, read], T0), [1, 0]);
+        await s.consumeLimits([{ ...read, cost: 3 }], T0 + 1);
+        for (let i = 0; i < 5; i++) assert.deepEqual((await s.consumeLimits([counted, read], T0 + 2 + i * MIN)).counts, [2 + i, 3]);
+        // At the limit a cost-0 read is allowed: the rule is count + cost <= limit.
+        const tight = lim('tight', 1);
+        await s.consumeLimits([tight], T0);
+        assert.equal((await s.consumeLimits([{ ...tight, cost: 0 }], T0)).allowed, true);
+        // The same key named twice gets both costs, and the reported counts include each spec's own cost.
+        const twice = await s.consumeLimits([lim('dup', 5), lim('dup', 5)], T0);
+        assert.equal(twice.allowed, true);
+        assert.deepEqual(await s.peekLimits([lim('dup', 5)], T0), [2]);
+      });
+
+      it('rejects malformed specs instead of guessing', async () => {
+        const s = await fresh();
+        await assert.rejects(s.consumeLimits([{ reason: 'r', key: 'k', limit: 1.5, windowMs: MIN }], T0), TypeError);
+        await assert.rejects(s.consumeLimits([{ reason: 'r', key: 'k', limit: 1, windowMs: 0 }], T0), TypeError);
+        await assert.rejects(s.consumeLimits([{ reason: 'r', key: 'k', limit: 1, windowMs: MIN, cost: -1 }], T0), TypeError);
+        assert.deepEqual(await s.peekLimits([lim('k', 1)], T0), [0]);
+      });
+
       it('peekLimits does not consume; resetLimits forgets', async () => {
         const s = await fresh();
         const a = lim('pa', 2);

@@ -78,6 +78,16 @@ await describeWithService('redis', 'RedisStore', (url) => {
     }
   });
 
+  it('cost-0 reads create no key', async () => {
+    const s = fresh();
+    try {
+      await s.consumeLimits([{ reason: 'r', key: 'ro', limit: 5, windowMs: 60_000, cost: 0 }], T0);
+      assert.equal(await s.redis.exists(`${s.prefix}c:ro`), 0);
+    } finally {
+      await destroy(s);
+    }
+  });
+
   it('every temporary key has a TTL: verifications, pending index, tokens', async () => {
     const s = fresh();
     try {

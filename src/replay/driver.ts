@@ -1,0 +1,298 @@
+/**
+ * Replay (backtest): run a recorded or synthetic trace through the real engine.
+ *
+ * The context is built by the server's own `buildContext` (so every installed layer — SMS-pumping defense,
+ * alerts … — and the server's phone parsing and IP intel take part), on a fresh in-memory store, with a clock
+ * that reads the current event's `at`. The `VerificationService` is the server's class; only its ports differ:
+ * evidence outcomes come from the trace (replay signals), delivery records codes instead of sending, and the
+ * challenger returns a stub. Nothing is sent and nothing leaves the process.
+ *
+ * One output line per input line, in order (docs/replay.md).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type { Decision } from '../engine/decide.ts';
+import { DEFAULT_POLICY, type Policy } from '../engine/policy.ts';
+import { buildContext, type AppContext } from '../service/context.ts';
+import { ApiError } from '../service/errors.ts';
+import type { Challenger } from '../service/ports.ts';
+import { VerificationService, type ServiceHooks } from '../service/verifications.ts';
+import { MemoryStore } from '../store/memory.ts';
+import type { AuditEvent, Channel } from '../store/interface.ts';
+import { deepMerge } from '../lib/merge.ts';
+import { RecordingDelivery } from './delivery.ts';
+import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
+import { replaySignals, type ReplaySignals } from './signals.ts';
+
+export interface ReplayOptions {
+  /** The policy to decide with (default: the built-in default policy). */
+  policy?: Policy;
+  /**
+   * Extra policy sections not (yet) part of the policy schema, e.g. `pumping` (SMS-pumping thresholds);
+   * layers read them from the policy object.
+   */
+  policyExtras?: Record<string, unknown>;
+  /**
+   * Service configuration overrides (codes, channels, testNumbers, dataDir for operator intel lists).
+   * The store is always a fresh in-memory one and nothing is ever sent.
+   */
+  config?: Record<string, unknown>;
+  /** A configuration loaded by the CLI (`--config`); `config` overrides apply on top. */
+  baseConfig?: Config;
+}
+
+export interface ReplaySummary {
+  lines: number;
+  sends: Record<SendDecisionName, number>;
+  checks: Record<CheckResultName, number>;
+  ignored: number;
+  invalid: number;
+  /** Lines whose `at` was earlier than the previous line's: replayed at the previous time. */
+  outOfOrder: number;
+  /** Messages that would have been sent. */
+  delivered: number;
+  /** Audit events written during the replay, by type (send, check, quarantine.start, throttle.tightened …). */
+  auditEvents: Record<string, number>;
+  firstAt: string | null;
+  lastAt: string | null;
+  wallMs: number;
+  eventsPerSecond: number;
+}
+
+/** The in-memory store of a replay, counting the audit events written by type. */
+class ReplayStore extends MemoryStore {
+  readonly eventCounts = new Map<string, number>();
+  override async appendEvents(events: AuditEvent[]): Promise<void> {
+    for (const e of events) this.eventCounts.set(e.type, (this.eventCounts.get(e.type) ?? 0) + 1);
+    return super.appendEvents(events);
+  }
+}
+
+/** Challenges cannot be solved in a replay: the trace says whether the client solved one. */
+const stubChallenger: Challenger = {
+  async issue({ level }) {
+    return { replay: true, level };
+  },
+};
+
+const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
+  verification_expired: 'expired',
+  verification_locked: 'locked',
+  // Failed-check counters lock the number (or IP) across verifications.
+  rate_limited: 'locked',
+  verification_not_found: 'not_found',
+  // Already approved, canceled or failed: there is no pending verification to check.
+  verification_not_pending: 'not_found',
+  invalid_phone_number: 'not_found',
+  invalid_code: 'denied',
+};
+
+export class Replayer {
+  private now = 0;
+  private captured: Decision | null = null;
+  /** Newest verification id per number: integrators check by id, which is what tells expired from unknown. */
+  private readonly lastVerification = new Map<string, string>();
+  private readonly started = performance.now();
+  private readonly stats: Omit<ReplaySummary, 'delivered' | 'auditEvents' | 'wallMs' | 'eventsPerSecond'> = {
+    lines: 0,
+    sends: { allow: 0, challenge: 0, block: 0, tarpit: 0 },
+    checks: { approved: 0, denied: 0, expired: 0, locked: 0, not_found: 0 },
+    ignored: 0,
+    invalid: 0,
+    outOfOrder: 0,
+    firstAt: null,
+    lastAt: null,
+  };
+
+  private constructor(
+    readonly ctx: AppContext,
+    readonly service: VerificationService,
+    readonly delivery: RecordingDelivery,
+    private readonly signals: ReplaySignals,
+    private readonly store: ReplayStore,
+    private readonly codeLength: number,
+    private readonly cleanup: () => void,
+  ) {}
+
+  static async create(opts: ReplayOptions = {}): Promise<Replayer> {
+    let tempDir: string | null = null;
+    const base = opts.baseConfig ?? null;
+    const dataDir = (opts.config?.dataDir as string | undefined) ?? base?.dataDir ?? (tempDir = mkdtempSync(join(tmpdir(), 'otps-replay-')));
+    const overrides: Record<string, unknown> = deepMerge(
+      {
+        dataDir,
+        store: { kind: 'memory' },
+        senders: [],
+        // A throwaway secret: codes only live for the replay.
+        secrets: { codeSecret: randomBytes(32).toString('base64url'), previousCodeSecrets: [] },
+        logLevel: 'silent',
+      },
+      opts.config ?? {},
+    );
+    const cfg = base
+      ? (deepMerge(structuredClone(base) as unknown as Record<string, unknown>, overrides) as unknown as Config)
+      : loadConfig({ env: { NODE_ENV: 'test' }, overrides: overrides as Partial<Config> });
+    delete (cfg as { policyFile?: string }).policyFile;
+
+    const replayer: { r: Replayer | null } = { r: null };
+    const clock = () => replayer.r?.now ?? 0;
+    const store = new ReplayStore({ clock });
+    const delivery = new RecordingDelivery();
+    const ctx = await buildContext(cfg, { store, clock, delivery, log: pino({ level: 'silent' }) });
+    ctx.setPolicy({ ...(opts.policy ?? DEFAULT_POLICY), ...(opts.policyExtras ?? {}) } as Policy);
+
+    const signals = replaySignals(ctx.signals);
+    const testNumbers = new Map<string, string>();
+    for (const t of cfg.testNumbers) {
+      const p = signals.parsePhone(t.number);
+      if (p.ok) testNumbers.set(p.e164, t.code);
+    }
+    const capture: ServiceHooks = {
+      afterDecision: (_facts, decision) => {
+        if (replayer.r) replayer.r.captured = decision;
+      },
+    };
+    ctx.hooks.push(capture);
+    const service = new VerificationService({
+      store,
+      clock,
+      policy: ctx.policy,
+      keyring: () => ctx.keyring,
+      signals,
+      delivery,
+      challenger: stubChallenger,
+      state: ctx.state,
+      log: ctx.log,
+      codes: cfg.codes,
+      channels: cfg.channels as Channel[],
+      testNumbers,
+      hooks: ctx.hooks,
+    });
+    ctx.verifications = service;
+    const r = new Replayer(ctx, service, delivery, signals, store, cfg.codes.length, () => {
+      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    });
+    replayer.r = r;
+    return r;
+  }
+
+  /** Replay one raw input line. Returns null for blank lines (they produce no output). */
+  async line(raw: string): Promise<OutputLine | null> {
+    if (raw.trim() === '') return null;
+    return this.step(parseTraceLine(raw));
+  }
+
+  async step(t: TraceLine): Promise<OutputLine> {
+    this.stats.lines++;
+    if (t.kind === 'invalid') {
+      this.stats.invalid++;
+      return { error: 'invalid_line', message: t.message };
+    }
+    if (t.at < this.now) this.stats.outOfOrder++;
+    else this.now = t.at;
+    const iso = new Date(this.now).toISOString();
+    this.stats.firstAt ??= iso;
+    this.stats.lastAt = iso;
+    if (t.kind === 'other') {
+      this.stats.ignored++;
+      return { ignored: t.type };
+    }
+    if (t.kind === 'send') {
+      const out = await this.send(t.event);
+      this.stats.sends[out.decision]++;
+      return out;
+    }
+    const result = await this.check(t.event);
+    this.stats.checks[result]++;
+    return { result };
+  }
+
+  private async send(e: TraceSend): Promise<{ decision: SendDecisionName; reasons: string[]; score: number }> {
+    this.captured = null;
+    try {
+      const res = await this.service.send({
+        to: e.to,
+        channel: e.channel ?? 'sms',
+        locale: e.locale ?? null,
+        ...(e.defaultRegion ? { defaultRegion: e.defaultRegion } : {}),
+        client: this.signals.clientFor(e.client),
+      });
+      this.lastVerification.set(res.verification.to, res.verification.id);
+      return { decision: res.decision.decision, reasons: res.decision.reasons, score: res.decision.score };
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      const d = this.captured as Decision | null;
+      if (d) return { decision: d.decision, reasons: d.reasons, score: d.score };
+      // Refused before any decision (invalid number, disabled channel): a block in the output's terms.
+      return { decision: 'block', reasons: [err.code], score: 0 };
+    }
+  }
+
+  private async check(e: TraceCheck): Promise<CheckResultName> {
+    const channel = e.channel ?? 'sms';
+    const phone = this.signals.parsePhone(e.to);
+    const e164 = phone.ok ? phone.e164 : null;
+    let code: string;
+    if (e.code === 'correct') code = (e164 && this.delivery.lastCode(e164)) ?? this.delivery.wrongCode(e164 ?? '', this.codeLength);
+    else if (e.code === 'wrong') code = this.delivery.wrongCode(e164 ?? '', this.codeLength);
+    else code = e.code; // a literal guess
+    const id = e164 ? this.lastVerification.get(e164) : undefined;
+    const client: { ip?: string; deviceId?: string } = {};
+    if (e.client?.ip) client.ip = e.client.ip;
+    if (e.client?.deviceId) client.deviceId = e.client.deviceId;
+    try {
+      const res = await this.service.check({ code, ...(id ? { id } : { to: e.to, channel }), client });
+      return res.status;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return CHECK_ERRORS[err.code] ?? 'not_found';
+    }
+  }
+
+  summary(): ReplaySummary {
+    const wallMs = performance.now() - this.started;
+    return {
+      ...this.stats,
+      sends: { ...this.stats.sends },
+      checks: { ...this.stats.checks },
+      delivered: this.delivery.delivered,
+      auditEvents: Object.fromEntries([...this.store.eventCounts].sort(([a], [b]) => a.localeCompare(b))),
+      wallMs: Math.round(wallMs),
+      eventsPerSecond: wallMs > 0 ? Math.round((this.stats.lines / wallMs) * 1000) : 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.ctx.close();
+    this.cleanup();
+  }
+}
+
+/**
+ * Replay every line of the input, writing one JSON line per non-blank input line through `write` (which may
+ * return a promise to apply backpressure). Returns the summary.
+ *
+ * `open` is called only once the replayer is ready: a readline interface created earlier would emit lines
+ * while nobody listens (and they would be lost).
+ */
+export async function replayLines(
+  open: () => AsyncIterable<string>,
+  write: (line: string) => void | Promise<void>,
+  opts: ReplayOptions = {},
+): Promise<ReplaySummary> {
+  const r = await Replayer.create(opts);
+  try {
+    for await (const raw of open()) {
+      const out = await r.line(raw);
+      if (out) await write(JSON.stringify(out));
+    }
+    return r.summary();
+  } finally {
+    await r.close();
+  }
+}

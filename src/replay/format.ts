@@ -1,0 +1,116 @@
+/**
+ * The replay trace format (docs/replay.md): one JSON object a line, either a `send` with the verified
+ * outcomes of the client's evidence, or a `check` whose code is `correct` (what was delivered to that
+ * number), `wrong`, or literal digits (a guess, for brute-force traces). The audit export writes the same
+ * shape plus extra fields (decision, reasons, seq …) that replay ignores, so an export is replayable.
+ *
+ * Parsing returns typed values, never throws: a bad line becomes one `{"error": …}` output line, so the
+ * output stays aligned with the input line by line.
+ */
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+const NullableString = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
+
+export const TraceClientSchema = Type.Object(
+  {
+    ip: Type.Optional(NullableString(64)),
+    userAgent: Type.Optional(NullableString(512)),
+    deviceId: Type.Optional(NullableString(128)),
+    formToken: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('invalid'), Type.Literal('expired'), Type.Literal('reused'), Type.Literal('missing')])),
+    pow: Type.Optional(Type.Union([Type.Literal('solved'), Type.Literal('invalid'), Type.Literal('missing'), Type.Literal('expired'), Type.Literal('reused')])),
+    captcha: Type.Optional(Type.Union([Type.Literal('passed'), Type.Literal('failed'), Type.Literal('missing'), Type.Literal('error')])),
+    honeypot: Type.Optional(Type.Boolean()),
+    elapsedMs: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])),
+    headless: Type.Optional(Type.Boolean()),
+    /** Optional: when absent it is derived from `userAgent` exactly as the live evidence layer does. */
+    scriptUserAgent: Type.Optional(Type.Boolean()),
+    acceptLanguage: Type.Optional(NullableString(256)),
+  },
+  { additionalProperties: false },
+);
+export type TraceClient = Static<typeof TraceClientSchema>;
+
+/** `at`: ISO 8601 with zone, or epoch milliseconds. */
+const At = Type.Union([Type.String({ maxLength: 40 }), Type.Number()]);
+const ChannelSchema = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
+
+const TraceSendSchema = Type.Object({
+  at: At,
+  type: Type.Literal('send'),
+  to: Type.String({ minLength: 1, maxLength: 64 }),
+  channel: Type.Optional(ChannelSchema),
+  locale: Type.Optional(NullableString(16)),
+  defaultRegion: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
+  client: Type.Optional(TraceClientSchema),
+});
+
+const TraceCheckSchema = Type.Object({
+  at: At,
+  type: Type.Literal('check'),
+  to: Type.String({ minLength: 1, maxLength: 64 }),
+  channel: Type.Optional(ChannelSchema),
+  /** `correct`, `wrong`, or the literal digits typed (a guess). */
+  code: Type.String({ minLength: 1, maxLength: 64 }),
+  client: Type.Optional(Type.Object({ ip: Type.Optional(NullableString(64)), deviceId: Type.Optional(NullableString(128)) }, { additionalProperties: true })),
+});
+
+const AnyEventSchema = Type.Object({ at: At, type: Type.String({ minLength: 1, maxLength: 64 }) });
+
+const checkSend = Compile(TraceSendSchema);
+const checkCheck = Compile(TraceCheckSchema);
+const checkAny = Compile(AnyEventSchema);
+
+export type TraceSend = Static<typeof TraceSendSchema>;
+export type TraceCheck = Static<typeof TraceCheckSchema>;
+
+export type TraceLine =
+  | { kind: 'send'; at: number; event: TraceSend }
+  | { kind: 'check'; at: number; event: TraceCheck }
+  /** Another audit event type (quarantine.start, throttle.*, cancel …): echoed as `{"ignored": type}`. */
+  | { kind: 'other'; at: number; type: string }
+  | { kind: 'invalid'; message: string };
+
+export type SendDecisionName = 'allow' | 'challenge' | 'block' | 'tarpit';
+export type CheckResultName = 'approved' | 'denied' | 'expired' | 'locked' | 'not_found';
+
+export type OutputLine =
+  | { decision: SendDecisionName; reasons: string[]; score: number }
+  | { result: CheckResultName }
+  | { ignored: string }
+  | { error: 'invalid_line'; message: string };
+
+function parseAt(at: string | number): number | null {
+  if (typeof at === 'number') return Number.isFinite(at) ? at : null;
+  // Only full timestamps with a zone: a bare date or local time would shift with the machine's zone.
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at)) return null;
+  const ms = Date.parse(at);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+function firstError(v: { Errors(value: unknown): { instancePath: string; message: string }[] }, value: unknown): string {
+  const e = v.Errors(value)[0];
+  return e ? `${e.instancePath || '/'} ${e.message}` : 'invalid';
+}
+
+/** Parse one non-empty trace line. */
+export function parseTraceLine(line: string): TraceLine {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(line);
+  } catch {
+    return { kind: 'invalid', message: 'not JSON' };
+  }
+  if (!checkAny.Check(doc)) return { kind: 'invalid', message: firstError(checkAny, doc) };
+  const at = parseAt(doc.at);
+  if (at === null) return { kind: 'invalid', message: '/at must be an ISO 8601 timestamp with a zone, or epoch milliseconds' };
+  if (doc.type === 'send') {
+    if (!checkSend.Check(doc)) return { kind: 'invalid', message: firstError(checkSend, doc) };
+    return { kind: 'send', at, event: doc };
+  }
+  if (doc.type === 'check') {
+    if (!checkCheck.Check(doc)) return { kind: 'invalid', message: firstError(checkCheck, doc) };
+    return { kind: 'check', at, event: doc };
+  }
+  return { kind: 'other', at, type: doc.type };
+}

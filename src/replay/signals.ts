@@ -1,0 +1,73 @@
+/**
+ * The replay's `Signals` port: phone parsing, prefixes, IP and number intel are the server's own
+ * (passed in as `base`), only `verifyEvidence` differs: it returns the outcomes recorded in the trace
+ * instead of checking tokens, because a trace holds outcomes, not tokens that could be re-verified.
+ *
+ * The recorded outcomes travel to `verifyEvidence` attached to the very `client` object the driver hands to
+ * `VerificationService.send` (a WeakMap keyed by that object), so nothing about the send path changes.
+ */
+import type { EvidenceFacts } from '../engine/facts.ts';
+import { classifyUserAgent } from '../signals/invisible.ts';
+import type { ClientEvidenceInput, Signals } from '../service/ports.ts';
+import type { TraceClient } from './format.ts';
+
+/** Same rule as the live evidence layer: device ids are printable ASCII without spaces. */
+const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
+
+export interface ReplaySignals extends Signals {
+  /** Build the client input for one recorded send; its evidence outcomes are returned by verifyEvidence. */
+  clientFor(rec: TraceClient | undefined): ClientEvidenceInput;
+}
+
+export function replaySignals(base: Signals): ReplaySignals {
+  const recorded = new WeakMap<object, TraceClient>();
+  // User agents repeat a lot in any real trace; classifying one is a handful of regexes.
+  const uaCache = new Map<string, { script: boolean; headless: boolean }>();
+  const classify = (ua: string | null): { script: boolean; headless: boolean } => {
+    const key = ua ?? '';
+    let hit = uaCache.get(key);
+    if (!hit) {
+      const c = classifyUserAgent(key);
+      hit = { script: c.script !== null, headless: c.headless !== null };
+      if (uaCache.size > 10_000) uaCache.clear();
+      uaCache.set(key, hit);
+    }
+    return hit;
+  };
+
+  return {
+    parsePhone: (input, defaultRegion) => base.parsePhone(input, defaultRegion),
+    prefixOf: (e164, digits) => base.prefixOf(e164, digits),
+    ipFacts: (ip) => base.ipFacts(ip),
+    numberFacts: (e164) => base.numberFacts(e164),
+
+    clientFor(rec) {
+      const client: ClientEvidenceInput = {};
+      if (rec?.ip) client.ip = rec.ip;
+      if (rec?.userAgent) client.userAgent = rec.userAgent;
+      if (rec?.deviceId) client.deviceId = rec.deviceId;
+      if (rec?.acceptLanguage) client.acceptLanguage = rec.acceptLanguage;
+      if (typeof rec?.elapsedMs === 'number') client.elapsedMs = rec.elapsedMs;
+      recorded.set(client, rec ?? {});
+      return client;
+    },
+
+    async verifyEvidence(client, ctx): Promise<EvidenceFacts> {
+      const rec = recorded.get(client) ?? {};
+      const ua = classify(ctx.userAgent ?? rec.userAgent ?? null);
+      const deviceId = typeof rec.deviceId === 'string' && DEVICE_ID_RE.test(rec.deviceId.trim()) ? rec.deviceId.trim() : null;
+      const lang = typeof rec.acceptLanguage === 'string' && rec.acceptLanguage.trim() !== '' ? rec.acceptLanguage.trim() : null;
+      return {
+        formToken: rec.formToken ?? 'missing',
+        pow: rec.pow ?? 'missing',
+        captcha: rec.captcha ?? 'missing',
+        honeypot: rec.honeypot ?? false,
+        elapsedMs: typeof rec.elapsedMs === 'number' ? rec.elapsedMs : null,
+        headless: rec.headless ?? ua.headless,
+        scriptUserAgent: rec.scriptUserAgent ?? ua.script,
+        deviceId,
+        acceptLanguage: lang,
+      };
+    },
+  };
+}

@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { isPublicIp, parseIp, v4ToString, v6ToString } from '../../src/signals/ip.ts';
+import { asOrgName, ipDataStats, loadIpData, lookupAsn, lookupCountry } from '../../src/signals/ip-data.ts';
+import { parseListText } from '../../src/signals/lists-file.ts';
+
+const req = createRequire(import.meta.url);
+const COUNTRY_DIR = dirname(req.resolve('@ip-location-db/geo-whois-asn-country/package.json'));
+const ASN_DIR = dirname(req.resolve('@ip-location-db/asn/package.json'));
+
+test('loads all four tables into typed arrays', async () => {
+  const stats = await loadIpData();
+  assert.deepEqual(stats.map((s) => s.table).sort(), ['asn4', 'asn6', 'country4', 'country6']);
+  for (const s of stats) {
+    assert.ok(s.rows > 50_000, `${s.table}: ${s.rows} rows`);
+    assert.ok(s.ranges > 0 && s.ranges <= s.rows + 1000, `${s.table}: ${s.ranges} ranges`);
+    assert.ok(s.bytes > 0);
+  }
+  assert.equal(ipDataStats().length, 4);
+  // A second call does not reload.
+  const again = await loadIpData();
+  assert.deepEqual(again.map((s) => s.loadMs), stats.map((s) => s.loadMs));
+});
+
+test('well-known addresses (values checked against the package data)', () => {
+  assert.equal(lookupCountry('8.8.8.8'), 'US');
+  assert.deepEqual(lookupAsn('8.8.8.8'), { asn: 15169, org: 'Google LLC' });
+  assert.equal(lookupAsn('1.1.1.1')?.asn, 13335);
+  assert.equal(lookupAsn('1.1.1.1')?.org, 'Cloudflare, Inc.'); // quoted CSV field with a comma
+  // 1.1.1.0/24 is registered to APNIC research in Australia: whois says AU.
+  assert.equal(lookupCountry('1.1.1.1'), 'AU');
+  assert.equal(lookupCountry('36.72.10.5'), 'ID'); // Telkom Indonesia
+  assert.equal(lookupAsn('36.72.10.5')?.asn, 7713);
+  assert.equal(lookupCountry('2001:4860:4860::8888'), 'US');
+  assert.equal(lookupAsn('2001:4860:4860::8888')?.asn, 15169);
+  assert.equal(lookupAsn('2606:4700:4700::1111')?.asn, 13335);
+  assert.equal(lookupAsn('2a01:4f8::1')?.asn, 24940); // Hetzner
+  assert.equal(lookupAsn('::ffff:8.8.8.8')?.asn, 15169); // mapped → v4 table
+  assert.equal(asOrgName(24940), 'Hetzner Online GmbH');
+});
+
+test('private, reserved and invalid addresses have no facts', () => {
+  // The upstream country file maps 192.168.0.0/16 to AU; we must not.
+  for (const ip of ['10.0.0.1', '192.168.1.1', '127.0.0.1', '100.64.0.1', '169.254.1.1', '192.0.2.1', '224.0.0.1', '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'ff02::1', '2001:db8::1']) {
+    assert.equal(lookupAsn(ip), null, ip);
+    assert.equal(lookupCountry(ip), null, ip);
+  }
+  assert.equal(lookupCountry('not-an-ip'), null);
+  assert.equal(lookupAsn(''), null);
+});
+
+// Reference data parsed independently of ip-data.ts (which reads the numeric
+// files): the textual CSVs, via parseIp. Keys are 1 (v4) or 4 (v6) words.
+interface Rows {
+  w: 1 | 4;
+  s: Uint32Array;
+  e: Uint32Array;
+  val: string[];
+}
+
+function rows(file: string, w: 1 | 4): Rows {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const s = new Uint32Array(lines.length * w);
+  const e = new Uint32Array(lines.length * w);
+  const val: string[] = [];
+  const put = (arr: Uint32Array, i: number, ip: string): void => {
+    const p = parseIp(ip);
+    if (!p.ok) throw new Error(`bad ip in ${file}: ${ip}`);
+    if (p.version === 4) arr[i] = p.v4;
+    else arr.set(p.v6, 4 * i);
+  };
+  for (const line of lines) {
+    const [a, b, v] = line.split(',');
+    if (!a || !b || v === undefined) continue;
+    put(s, val.length, a);
+    put(e, val.length, b);
+    val.push(v);
+  }
+  return { w, s, e, val };
+}
+
+function cmp(w: 1 | 4, arr: Uint32Array, i: number, x: Uint32Array): number {
+  for (let k = 0; k < w; k++) {
+    const a = arr[i * w + k] as number;
+    const b = x[k] as number;
+    if (a !== b) return a < b ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Reference lookup: the last row (file order) containing x. */
+function naive(r: Rows, x: Uint32Array): string | null {
+  let v: string | null = null;
+  for (let i = 0; i < r.val.length; i++) if (cmp(r.w, r.s, i, x) <= 0 && cmp(r.w, r.e, i, x) >= 0) v = r.val[i] as string;
+  return v;
+}
+
+function key(ip: string): Uint32Array {
+  const p = parseIp(ip);
+  assert.ok(p.ok, ip);
+  return p.version === 4 ? Uint32Array.of(p.v4) : p.v6;
+}
+
+test('binary search agrees with a linear scan of the textual CSVs', () => {
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const c4 = rows(join(COUNTRY_DIR, 'geo-whois-asn-country-ipv4.csv'), 1);
+  const a4 = rows(join(ASN_DIR, 'asn-ipv4.csv'), 1);
+  // Row boundaries (start, end, end+1) of random rows, plus random addresses.
+  const probes: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = i % 2 ? c4 : a4;
+    const k = rnd(t.val.length);
+    const end = t.e[k] as number;
+    probes.push(v4ToString(t.s[k] as number), v4ToString(end), v4ToString((end + 1) >>> 0), v4ToString(rnd(0x7fffffff) * 2));
+  }
+  let checked = 0;
+  for (const ip of probes) {
+    if (!isPublicIp(ip)) continue;
+    assert.equal(lookupCountry(ip), naive(c4, key(ip)), `country ${ip}`);
+    const a = naive(a4, key(ip));
+    assert.equal(lookupAsn(ip)?.asn ?? null, a === null || a === '0' ? null : Number(a), `asn ${ip}`);
+    checked++;
+  }
+  assert.ok(checked > 50, `checked ${checked}`);
+
+  const c6 = rows(join(COUNTRY_DIR, 'geo-whois-asn-country-ipv6.csv'), 4);
+  checked = 0;
+  for (let i = 0; i < 12; i++) {
+    const k = rnd(c6.val.length);
+    const start = c6.s.subarray(4 * k, 4 * k + 4);
+    const end = c6.e.subarray(4 * k, 4 * k + 4);
+    for (const ip of [v6ToString(start), v6ToString(end)]) {
+      if (!isPublicIp(ip)) continue;
+      assert.equal(lookupCountry(ip), naive(c6, key(ip)), `country ${ip}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 12, `checked ${checked}`);
+});
+
+test('every shipped hosting ASN exists in the ASN data', () => {
+  const text = readFileSync(new URL('../../intel/hosting-asns.txt', import.meta.url), 'utf8');
+  const { entries, errors } = parseListText(text, { accept: ['asn'] });
+  assert.deepEqual(errors, []);
+  assert.ok(entries.length >= 40);
+  const seen = new Set<number>();
+  for (const e of entries) {
+    assert.equal(e.kind, 'asn');
+    if (e.kind !== 'asn') continue;
+    assert.ok(!seen.has(e.value), `AS${e.value} listed twice`);
+    seen.add(e.value);
+    assert.notEqual(asOrgName(e.value), null, `AS${e.value} not in ip-location-db ASN data`);
+  }
+  // Consumer-heavy networks are deliberately absent.
+  for (const asn of [15169, 13335, 20940, 36183, 54113]) assert.ok(!seen.has(asn), `AS${asn}`);
+});
