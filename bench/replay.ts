@@ -2,18 +2,21 @@
  * Replay throughput: how many trace events per second `otp-shield replay` runs through the real service
  * path on one core (target ≥ 20,000/s, docs/benchmarks.md).
  *
- *   node --import tsx bench/replay.ts [--events 200000] [--trace FILE]
+ *   node --import tsx bench/replay.ts [--events 200000] [--trace FILE] [--profile out.cpuprofile]
+ *
+ * --profile writes a CPU profile of the timed loop only (open it in Chrome DevTools or speedscope).
  *
  * Without --trace a deterministic mixed trace is generated in memory: mostly real users (send, then the
  * right code, some typos and resends) across many prefixes and carrier-NAT IPs, plus bot sends that are
  * blocked, challenged or tarpitted, so every branch of the service is exercised in realistic proportion.
  * Generation and reading are not timed; only the replay loop is.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { Replayer } from '../src/replay/driver.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, trace: { type: 'string' } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, trace: { type: 'string' }, profile: { type: 'string' } } });
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -65,9 +68,20 @@ const warm = await Replayer.create();
 for (const l of lines.slice(0, Math.min(5000, lines.length))) await warm.line(l);
 await warm.close();
 
+const session = values.profile ? new Session() : null;
+if (session) {
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+}
 const started = performance.now();
 for (const l of lines) await r.line(l);
 const ms = performance.now() - started;
+if (session) {
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(values.profile!, JSON.stringify(profile));
+  session.disconnect();
+}
 const s = r.summary();
 await r.close();
 const rate = Math.round((lines.length / ms) * 1000);

@@ -11,6 +11,7 @@
 import type { LimitSpec } from '../store/interface.ts';
 import type { SendFacts } from './facts.ts';
 import type { Policy, Rate } from './policy.ts';
+import { slotMsFor } from './window.ts';
 
 /** Observation counters use a limit nobody reaches: they count, they never deny. */
 export const UNLIMITED = 1_000_000_000;
@@ -47,7 +48,9 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   const n = f.number.e164;
   const specs: LimitSpec[] = [];
   const cd = cooldownMs(p, sendsSoFar);
-  if (cd > 0) specs.push({ reason: 'cooldown', key: `cd:${n}:${f.channel}`, limit: 1, windowMs: cd });
+  // The window rule may refuse up to one slot late; shortening the window by one slot makes a resend at
+  // exactly `resendAfter` (last send + cooldown) always pass, at the price of allowing it up to 1/60 early.
+  if (cd > 0) specs.push({ reason: 'cooldown', key: `cd:${n}:${f.channel}`, limit: 1, windowMs: Math.max(1, cd - slotMsFor(cd)) });
   // The trusted budget is separate so that an attacker who exhausts a number's budget does not lock its
   // owner out (docs/rate-limits.md, "Limits that do not lock out the owner").
   specs.push(...(f.state.trusted ? ratesToSpecs('rate_limited.number', `nt:${n}`, L.trustedNumber) : ratesToSpecs('rate_limited.number', `n:${n}`, L.number)));
@@ -111,12 +114,19 @@ export function escalationSpec(key: string, p: Policy): LimitSpec {
   return { reason: 'escalation', key: `es:${key}`, limit: UNLIMITED, windowMs: p.escalation.windowSeconds * 1000 };
 }
 
-/** Escalation level from trip counts: 0 none, 1 always challenge, 2 blocked (both expire as trips age out). */
-export function escalationLevel(trips: number[], p: Policy): 0 | 1 | 2 {
-  const worst = trips.length ? Math.max(...trips) : 0;
-  if (worst >= p.escalation.blockAfter) return 2;
-  if (worst >= p.escalation.challengeAfter) return 1;
-  return 0;
+/**
+ * Escalation level from trip counts: 0 none, 1 always challenge, 2 blocked (both expire as trips age out).
+ * A destination number escalates at most to "always challenge": anyone can send requests for a victim's
+ * number, so letting those block it would hand attackers a lock-out of the owner (docs/rate-limits.md).
+ */
+export function escalationLevel(trips: number[], p: Policy, keys: string[] = []): 0 | 1 | 2 {
+  let level: 0 | 1 | 2 = 0;
+  trips.forEach((n, i) => {
+    const cap = keys[i]?.startsWith('n:') ? 1 : 2;
+    const l = n >= p.escalation.blockAfter ? 2 : n >= p.escalation.challengeAfter ? 1 : 0;
+    level = Math.max(level, Math.min(l, cap)) as 0 | 1 | 2;
+  });
+  return level;
 }
 
 /** Counts approvals per number (90 days): a number that verified before is exempt from quarantines. */

@@ -185,11 +185,11 @@ export const DEFAULT_RULES: Record<string, RuleConfig> = {
   // confident bot signals: the bot gets a success it cannot use
   'honeypot': { action: 'tarpit' },
   // soft signals (weights add up to the score)
-  'form_token.missing': { action: 'score', weight: 10 },
+  'form_token.missing': { action: 'score', weight: 5 },
   'form_token.invalid': { action: 'score', weight: 40 },
   'form_token.expired': { action: 'score', weight: 25 },
   'form_token.reused': { action: 'score', weight: 45 },
-  'pow.missing': { action: 'score', weight: 10 },
+  'pow.missing': { action: 'score', weight: 5 },
   'pow.invalid': { action: 'score', weight: 40 },
   'captcha.failed': { action: 'score', weight: 40 },
   'too_fast': { action: 'score', weight: 30 },

@@ -5,6 +5,10 @@
  *
  * The recorded outcomes travel to `verifyEvidence` attached to the very `client` object the driver hands to
  * `VerificationService.send` (a WeakMap keyed by that object), so nothing about the send path changes.
+ *
+ * Phone parsing, IP facts and number facts are pure for the length of a replay (the intel lists do not
+ * change under it), and a trace repeats the same numbers and IPs many times, so their results are memoised:
+ * the answers are the server's, computed once per distinct input.
  */
 import type { EvidenceFacts } from '../engine/facts.ts';
 import { classifyUserAgent } from '../signals/invisible.ts';
@@ -17,6 +21,20 @@ const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
 export interface ReplaySignals extends Signals {
   /** Build the client input for one recorded send; its evidence outcomes are returned by verifyEvidence. */
   clientFor(rec: TraceClient | undefined): ClientEvidenceInput;
+}
+
+/** Memoise a one-argument pure function with a bounded cache (cleared wholesale when full: simple, O(1)). */
+function memo<K, V>(fn: (k: K) => V, max = 200_000): (k: K) => V {
+  const cache = new Map<K, V>();
+  return (k) => {
+    let v = cache.get(k);
+    if (v === undefined && !cache.has(k)) {
+      v = fn(k);
+      if (cache.size >= max) cache.clear();
+      cache.set(k, v);
+    }
+    return v as V;
+  };
 }
 
 export function replaySignals(base: Signals): ReplaySignals {
@@ -35,11 +53,27 @@ export function replaySignals(base: Signals): ReplaySignals {
     return hit;
   };
 
+  const parse = memo((key: string) => {
+    const i = key.indexOf('|');
+    const region = key.slice(0, i);
+    return base.parsePhone(key.slice(i + 1), region === '' ? undefined : region);
+  });
+  const ipFacts = memo((ip: string) => base.ipFacts(ip));
+  const numberFacts = memo((e164: string) => base.numberFacts(e164));
+  // Results are shared between calls: hand out copies, as the live port returns fresh objects.
+  const copy = <T extends object | null>(v: T): T => (v === null ? v : ({ ...v } as T));
+
   return {
-    parsePhone: (input, defaultRegion) => base.parsePhone(input, defaultRegion),
+    parsePhone: (input, defaultRegion) => (typeof input === 'string' ? copy(parse(`${defaultRegion ?? ''}|${input}`)) : base.parsePhone(input, defaultRegion)),
     prefixOf: (e164, digits) => base.prefixOf(e164, digits),
-    ipFacts: (ip) => base.ipFacts(ip),
-    numberFacts: (e164) => base.numberFacts(e164),
+    ipFacts: (ip) => {
+      const f = ipFacts(ip);
+      return f === null ? null : { ...f, sources: [...f.sources] };
+    },
+    numberFacts: (e164) => {
+      const f = numberFacts(e164);
+      return { ...f, sources: [...f.sources] };
+    },
 
     clientFor(rec) {
       const client: ClientEvidenceInput = {};

@@ -355,7 +355,7 @@ export class VerificationService {
       state: {
         throttled,
         quarantine: q ? { scope: q.scope, mode: q.mode } : null,
-        escalation: escalationLevel(idx.escalation.map((i) => c[i] ?? 0), p),
+        escalation: escalationLevel(idx.escalation.map((i) => c[i] ?? 0), p, idx.escalation.map((_, i) => escalationKeys(f)[i]!)),
         paused: d.state.pausedFor(f.number.e164, f.number.region),
         velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
         trusted: idx.trust !== undefined && (c[idx.trust] ?? 0) > 0,
@@ -400,10 +400,14 @@ export class VerificationService {
     for (const ch of throttleChanges) {
       events.push({ id: eventId(), at: event.at, type: `throttle.${ch.to}`, decision: null, reasons: [], data: { ...ch } });
     }
-    // Rule trips feed escalation: a key that keeps getting refused is treated more strictly.
-    if (decision.decision !== 'allow' && !decision.reasons.every((r) => r === 'paused')) {
-      await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
-    }
+    // Rule trips feed escalation: a key that keeps getting refused by the risk rules is treated more strictly.
+    // Rate-limit denials do not count: the limit already did its job, and counting them would let an
+    // attacker who hammers a victim's number (or a user who taps "resend" early) escalate innocent keys.
+    // Forced challenges of the adaptive layers (throttled, quarantine, escalation) do not count either: they
+    // hit innocent users of a surging scope too.
+    const hardTrip = (decision.decision === 'block' || decision.decision === 'tarpit') && decision.reasons.some((r) => r !== 'paused' && !r.startsWith('rate_limited.') && r !== 'cooldown');
+    const ruleTrip = hardTrip || (decision.decision === 'challenge' && decision.score >= policy.risk.challengeAt);
+    if (ruleTrip) await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
     await this.appendEvents(events);
     for (const h of this.d.hooks) await h.afterDecision?.(facts, decision, event.at);
   }

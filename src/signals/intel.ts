@@ -216,7 +216,8 @@ export class Intel {
   private async doReload(): Promise<IntelReport> {
     const dir = this.opts.dir;
     if (dir !== undefined) {
-      const next = new Map(this.fileLists);
+      // Rebuilt in INTEL_FILES order so `sources` order is stable.
+      const next = new Map<string, LoadedList>();
       for (const [name, category] of Object.entries(INTEL_FILES)) {
         const path = join(dir, name);
         const sig = await statSig(path);
@@ -245,8 +246,12 @@ export class Intel {
           next.set(name, list);
           status.entries = list.entries;
           status.errors = errors;
-        } else if (missing) next.delete(name);
-        else status.entries = next.get(name)?.entries ?? 0; // keep previous
+        } else if (!missing) {
+          // Unreadable (permissions, EIO…): keep what we had.
+          const prev = this.fileLists.get(name);
+          if (prev) next.set(name, prev);
+          status.entries = prev?.entries ?? 0;
+        }
         this.fileStatus.set(name, status);
         // Only remember the signature of what we actually loaded, so a
         // transient read error is retried on the next poll.

@@ -5,7 +5,9 @@
 // rotates spellings (`::ffff:1.2.3.4`, `0001.2.3.4`, upper-case hex, ...) to
 // dodge per-IP counters. So parsing is strict and always returns a canonical
 // form plus a numeric form that lookups can use without re-parsing.
-
+//
+// The IPv6 parser is our own (see v6FromString); ipaddr.js serves as the
+// reference implementation in the tests.
 
 /** Parsed IPv4: `v4` is the address as an unsigned 32-bit integer. */
 export interface Ipv4Parsed {

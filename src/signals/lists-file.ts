@@ -47,7 +47,7 @@ export interface ListParseOptions {
   maxLineLength?: number;
 }
 
-const ASN_RE = /^AS\s?(\d{1,10})$/i;
+const ASN_RE = /^AS\s?(\d{1,20})$/i;
 const PREFIX_RE = /^\+([1-9]\d{0,14})\*?$/;
 
 function classify(t: string, line: number): ListEntry | ListError['reason'] {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ipaddr from 'ipaddr.js';
 import fc from 'fast-check';
-import { cidrContains, parseCidr, parseIp, subnetKey, subnetKey48, subnetOf, v6ToString } from '../../src/signals/ip.ts';
+import { cidrContains, isPublicIp, parseCidr, parseIp, subnetKey, subnetKey48, subnetOf, v6ToString } from '../../src/signals/ip.ts';
 
 function canon(s: unknown): string | null {
   const r = parseIp(s);
@@ -140,4 +140,13 @@ test('cidrContains', () => {
   const c = parseCidr('::/0');
   assert.ok(c.ok);
   assert.equal(cidrContains(c, 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'), true);
+});
+
+test('isPublicIp', () => {
+  for (const ip of ['8.8.8.8', '1.1.1.1', '36.72.10.5', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '11.0.0.0', '223.255.255.255', '2001:4860:4860::8888', '2a01:4f8::1', '::ffff:8.8.8.8']) {
+    assert.equal(isPublicIp(ip), true, ip);
+  }
+  for (const ip of ['0.0.0.0', '10.0.0.1', '100.64.0.1', '100.127.255.255', '127.0.0.1', '169.254.169.254', '172.16.0.1', '172.31.255.255', '192.0.0.8', '192.0.2.1', '192.168.0.1', '198.18.0.1', '198.19.255.255', '198.51.100.1', '203.0.113.1', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255', '::', '::1', '::ffff:10.0.0.1', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '2001:db8::1', '3fff::1', '4000::1', 'garbage']) {
+    assert.equal(isPublicIp(ip), false, ip);
+  }
 });
