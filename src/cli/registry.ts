@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { registerLists } from './commands/lists.ts';
+import { registerLookup } from './commands/lookup.ts';
 
 /** Commands added by the defense layers; kept apart so main.ts stays a table of contents. */
-export const extraCommands: ((program: Command) => void)[] = [];
+export const extraCommands: ((program: Command) => void)[] = [registerLists, registerLookup];

@@ -20,6 +20,25 @@ export const ConfigSchema = Type.Object(
         /** CIDRs of proxies whose X-Forwarded-For is trusted (browser-facing endpoints only). */
         trustedProxies: Type.Array(Type.String()),
         requestTimeoutMs: Type.Integer({ minimum: 1000 }),
+        /** Serve HTTPS directly. The files are re-read when they change, so renewals need no restart. */
+        tls: Type.Optional(
+          Type.Object(
+            {
+              certFile: Type.String({ minLength: 1 }),
+              keyFile: Type.String({ minLength: 1 }),
+              /** How often the files are checked for changes (default 5000). */
+              reloadIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        /** TLS ends at a proxy listed in trustedProxies (production refuses admin over plain HTTP otherwise). */
+        behindTlsProxy: Type.Optional(Type.Boolean()),
+        /** When set, /v1/admin/*, /dashboard and /metrics are served only on this port (and host). */
+        adminPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+        adminHost: Type.Optional(Type.String()),
+        /** Requests handled at once; beyond this the server answers 503 with Retry-After (default 512). */
+        maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
       },
       { additionalProperties: false },
     ),

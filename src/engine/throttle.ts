@@ -18,6 +18,8 @@ export interface ThrottleState {
   baseline: number | null;
   sampledAt: number;
   tightenedSince: number | null;
+  /** End of the cold-start learning period. */
+  learningUntil?: number;
 }
 
 export interface ThrottleChange {
@@ -30,6 +32,7 @@ export interface ThrottleChange {
 }
 
 export const SAMPLE_EVERY_MS = 60_000;
+export const LEARNING_MS = 60 * 60_000;
 
 export function floorFor(p: Policy, scope: string): number {
   if (scope === 'global') return p.throttle.floors.global;
@@ -53,9 +56,14 @@ export function stepThrottle(
   if (!t.enabled) {
     return s.tightenedSince === null ? { state: s, change: null } : { state: { ...s, tightenedSince: null }, change: null };
   }
-  // Cold start: the first sample becomes the baseline. Until then the static ceilings of the policy
-  // (prefix, country, global limits) are the only protection for this scope.
-  if (s.baseline === null) return { state: { baseline: count, sampledAt: now, tightenedSince: null }, change: null };
+  // Cold start: a scope learns for its first hour, taking the highest 10-minute count seen as its baseline
+  // and never tightening. Meanwhile the static ceilings of the policy (prefix, country, global limits) are
+  // its only protection; a baseline learned from one request would tighten on any normal morning.
+  if (s.baseline === null) return { state: { baseline: count, sampledAt: now, tightenedSince: null, learningUntil: now + LEARNING_MS }, change: null };
+  if (s.learningUntil !== undefined && now < s.learningUntil) {
+    if (count <= s.baseline) return { state: s, change: null };
+    return { state: { ...s, baseline: count, sampledAt: now }, change: null };
+  }
   const floor = floorFor(p, scope);
   const baseline = s.baseline;
   const tightenAt = Math.max(floor, t.factor * baseline);
@@ -76,5 +84,5 @@ export function stepThrottle(
   if (now - s.sampledAt < SAMPLE_EVERY_MS) return { state: s, change: null };
   const alpha = 1 - Math.pow(2, -(now - s.sampledAt) / (t.baselineHalfLifeMinutes * 60_000));
   const next = s.baseline + alpha * (count - s.baseline);
-  return { state: { baseline: next, sampledAt: now, tightenedSince: null }, change: null };
+  return { state: { ...s, baseline: next, sampledAt: now, tightenedSince: null }, change: null };
 }

@@ -2,7 +2,8 @@
  * The client address of a browser-facing request. X-Forwarded-For is believed only when the socket peer
  * is a configured trusted proxy, and then walked right to left, skipping trusted proxies: the first
  * untrusted hop is the client. The leftmost value is whatever the client wrote and is never used
- * (the classic bypass of IP limits).
+ * (the classic bypass of IP limits). X-Real-IP, True-Client-IP, CF-Connecting-IP and Forwarded are never read:
+ * one header with one rule is easier to get right than five.
  */
 import { cidrContains, parseCidr, parseIp, type CidrParsed } from '../signals/ip.ts';
 
@@ -23,18 +24,19 @@ export function inCidrs(ip: string, cidrs: CidrParsed[]): boolean {
 }
 
 export function clientIp(socketIp: string, xff: string | string[] | undefined, trusted: CidrParsed[]): string {
-  const peer = normalize(socketIp);
+  const peer = normalizeIp(socketIp);
   if (trusted.length === 0 || !inCidrs(peer, trusted) || !xff) return peer;
   const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',').map((s) => s.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = normalize(hops[i]!);
+    const hop = normalizeIp(hops[i]!);
     if (!parseIp(hop).ok) return peer; // garbage in the chain: trust nothing beyond the proxy
     if (!inCidrs(hop, trusted)) return hop;
   }
   return peer;
 }
 
-function normalize(ip: string): string {
+/** Canonical text of an address (`::ffff:1.2.3.4` → `1.2.3.4`); anything unparseable is returned as is. */
+export function normalizeIp(ip: string): string {
   const p = parseIp(ip);
   return p.ok ? p.ip : ip;
 }

@@ -144,7 +144,9 @@ export class Replayer {
     const store = new ReplayStore({ clock });
     const delivery = new RecordingDelivery();
     const ctx = await buildContext(cfg, { store, clock, delivery, log: pino({ level: 'silent' }) });
-    ctx.setPolicy({ ...(opts.policy ?? DEFAULT_POLICY), ...(opts.policyExtras ?? {}) } as Policy);
+    // Version 0 = "nothing stored": the fresh store has no policy, so the stored-policy refresher never
+    // replaces this one.
+    ctx.setPolicy({ ...(opts.policy ?? DEFAULT_POLICY), ...(opts.policyExtras ?? {}) } as Policy, 0);
 
     const signals = replaySignals(ctx.signals);
     const testNumbers = new Map<string, string>();
@@ -234,6 +236,7 @@ export class Replayer {
   }
 
   private async check(e: TraceCheck): Promise<CheckResultName> {
+    if (e.to === null) return 'not_found';
     const channel = e.channel ?? 'sms';
     const phone = this.signals.parsePhone(e.to);
     const e164 = phone.ok ? phone.e164 : null;

@@ -48,7 +48,8 @@ const TraceSendSchema = Type.Object({
 const TraceCheckSchema = Type.Object({
   at: At,
   type: Type.Literal('check'),
-  to: Type.String({ minLength: 1, maxLength: 64 }),
+  /** null in an audit export when the check named no known verification. */
+  to: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]),
   channel: Type.Optional(ChannelSchema),
   /** `correct`, `wrong`, or the literal digits typed (a guess). */
   code: Type.String({ minLength: 1, maxLength: 64 }),

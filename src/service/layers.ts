@@ -4,7 +4,10 @@
  * changes the core's code. Adding a layer = one line here.
  */
 import type { AppContext } from './context.ts';
+import { installAuditLog } from '../http/routes/admin-events.ts';
 
 export type LayerInstaller = (ctx: AppContext) => void | Promise<void>;
 
 export const layers: LayerInstaller[] = [];
+
+layers.push(installAuditLog);

@@ -1,0 +1,111 @@
+/**
+ * `GET /v1/admin/events`: the audit log, newest first, filtered and paged with an opaque cursor.
+ *
+ * Paging is by the store's sequence number (never by time: many events share a millisecond), so a page
+ * boundary never skips or repeats an event even while new events arrive. Numbers are masked unless the
+ * caller asks otherwise; the default follows `privacy.maskNumbersInLogs`.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { ApiError } from '../../service/errors.ts';
+import { eventView, installAuditRetention, numberMasker } from '../../service/audit-export.ts';
+import type { EventQuery } from '../../store/interface.ts';
+import { authenticate } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+export const EventsQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'Events at or after this time.' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this time.' })),
+    type: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z0-9_.]+$', description: 'send, check, quarantine.start, throttle.tightened …' })),
+    number: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Phone number (any format; normalised to E.164).' })),
+    prefix: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{0,14}$', description: 'Destination prefix, e.g. +62812.' })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    device: Type.Optional(Type.String({ maxLength: 128 })),
+    decision: Type.Optional(Type.String({ maxLength: 32, pattern: '^[a-z_]+$', description: 'allow, challenge, block, tarpit, approved, denied …' })),
+    reason: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z0-9_.:]+$' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'nextCursor of the previous page.' })),
+    mask: Type.Optional(Type.Boolean({ description: 'Mask phone numbers (default: privacy.maskNumbersInLogs).' })),
+  },
+  { additionalProperties: false },
+);
+
+const EventView = Type.Object(
+  {
+    seq: Type.Union([Type.Integer(), Type.Null()]),
+    id: Type.String(),
+    at: Type.String({ format: 'date-time' }),
+    type: Type.String(),
+    to: Type.Union([Type.String(), Type.Null()]),
+    prefix: Type.Union([Type.String(), Type.Null()]),
+    country: Type.Union([Type.String(), Type.Null()]),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    deviceId: Type.Union([Type.String(), Type.Null()]),
+    decision: Type.Union([Type.String(), Type.Null()]),
+    reasons: Type.Array(Type.String()),
+    data: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+const EventsPage = Type.Object({
+  events: Type.Array(EventView),
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function adminEvents(app) {
+    app.addHook('preHandler', authenticate(ctx));
+
+    app.get<{ Querystring: Static<typeof EventsQuery> }>(
+      '/v1/admin/events',
+      {
+        config: { scope: 'admin' },
+        schema: {
+          tags: ['admin'],
+          summary: 'Audit events, newest first',
+          security: [{ apiKey: [] }],
+          querystring: EventsQuery,
+          response: { 200: EventsPage, ...errorResponses(400, 401, 403, 429) },
+        },
+      },
+      async (req) => {
+        const qs = req.query;
+        const limit = qs.limit ?? 100;
+        const q: EventQuery = { order: 'desc', limit };
+        if (qs.from !== undefined) q.from = Date.parse(qs.from);
+        if (qs.to !== undefined) q.to = Date.parse(qs.to);
+        if (qs.type !== undefined) q.type = qs.type;
+        if (qs.number !== undefined) {
+          const p = ctx.signals.parsePhone(qs.number);
+          if (!p.ok) throw new ApiError('invalid_request', { message: `querystring.number is not a valid phone number: ${p.message}` });
+          q.number = p.e164;
+        }
+        if (qs.prefix !== undefined) q.prefix = qs.prefix;
+        if (qs.ip !== undefined) q.ip = qs.ip;
+        if (qs.device !== undefined) q.deviceId = qs.device;
+        if (qs.decision !== undefined) q.decision = qs.decision;
+        if (qs.reason !== undefined) q.reason = qs.reason;
+        if (qs.cursor !== undefined) q.before = Number(qs.cursor);
+
+        const events = await ctx.store.queryEvents(q);
+        const masker = numberMasker((qs.mask ?? ctx.config.privacy.maskNumbersInLogs) ? 'mask' : 'none');
+        const last = events[events.length - 1];
+        return {
+          events: events.map((e) => eventView(e, masker)),
+          // A full page may have more behind it; a short one is the end.
+          nextCursor: events.length === limit && last?.seq !== undefined ? String(last.seq) : null,
+        };
+      },
+    );
+  };
+}
+
+/** Layer: the events endpoint plus the retention job (registered in src/service/layers.ts). */
+export function installAuditLog(ctx: AppContext): void {
+  ctx.extraRoutes.push(adminEventRoutes);
+  installAuditRetention(ctx);
+}

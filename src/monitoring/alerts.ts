@@ -1,0 +1,463 @@
+/**
+ * The alert rules engine: pure, in memory, driven by monitoring facts and an explicit `now`.
+ *
+ * Facts are counted in one-minute buckets; `evaluate(now)` sums the buckets of each rule's window and
+ * returns the alerts that fire, each with a stable `key` (rule + scope). A key that fired is not returned
+ * again within the cooldown, so a lasting condition produces one alert per cooldown, not one per
+ * evaluation. (The runtime also de-duplicates across instances through the store, see monitor.ts.)
+ *
+ * Each instance sees its own traffic: with several instances behind a balancer, per-number and per-IP
+ * spikes are judged on each instance's share. Daily spend is the exception: it comes from the budget
+ * counters, which are shared and exact (budget.ts).
+ */
+import type { MonitoringPolicy } from './config.ts';
+import { FAILED_CHECK_RESULTS, type MonitorFact } from './facts.ts';
+
+export const ALERT_RULES = [
+  'check_failure_rate',
+  'request_spike',
+  'conversion_drop',
+  'unexpected_region',
+  'outside_hours',
+  'delivery_rate_drop',
+  'daily_spend',
+  'budget_breaker',
+] as const;
+export type AlertRule = (typeof ALERT_RULES)[number];
+
+export interface Alert {
+  rule: AlertRule;
+  /** What the alert is about: `global`, `country:ID`, `prefix:+62812`, `ip:…`, `number:…`, `sender:…`. */
+  scope: string;
+  /** De-duplication key: rule + scope (+ day for daily rules). */
+  key: string;
+  severity: 'warning' | 'critical';
+  message: string;
+  value: number;
+  threshold: number;
+  at: number;
+  data?: Record<string, unknown>;
+}
+
+type Rules = MonitoringPolicy['alerts'];
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+/** At most this many alerts of one rule per evaluation: the worst first, the rest summarised. */
+const MAX_PER_RULE = 20;
+
+interface Ratio {
+  n: number;
+  d: number;
+}
+
+interface Bucket {
+  checks: Ratio; // n = failed, d = all
+  spikes: { number: Map<string, number>; ip: Map<string, number>; prefix: Map<string, number>; country: Map<string, number> } | null;
+  regions: Map<string, number>;
+  offHours: number;
+  conversion: Map<string, Ratio>; // scope → n = approved, d = started
+  delivery: Map<string, Ratio>; // scope → n = delivered, d = receipts
+}
+
+export interface SpendSnapshot {
+  /** UTC day, `YYYY-MM-DD`. */
+  day: string;
+  totalMicros: number;
+  countries: Map<string, number>;
+}
+
+export interface AlertEngineOptions {
+  /** Distinct numbers/IPs/prefixes counted per minute and dimension; beyond it new keys are not tracked. */
+  maxKeysPerBucket?: number;
+  /** How numbers appear in alert messages (masking); keys keep the full value. */
+  maskNumber?: (e164: string) => string;
+}
+
+function inc(map: Map<string, number>, key: string | null, cap: number): void {
+  if (!key) return;
+  const cur = map.get(key);
+  if (cur !== undefined) map.set(key, cur + 1);
+  else if (map.size < cap) map.set(key, 1);
+}
+
+function incRatio(map: Map<string, Ratio>, key: string, n: number, d: number): void {
+  const r = map.get(key);
+  if (r) {
+    r.n += n;
+    r.d += d;
+  } else map.set(key, { n, d });
+}
+
+const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+
+export function utcDay(at: number): string {
+  return new Date(at).toISOString().slice(0, 10);
+}
+
+export class AlertEngine {
+  private readonly buckets = new Map<number, Bucket>();
+  /** Country → first time seen in the current run of traffic (a gap longer than learnHours restarts it). */
+  private readonly regions = new Map<string, { first: number; last: number }>();
+  private readonly lastFired = new Map<string, number>();
+  private readonly cap: number;
+  private readonly mask: (e164: string) => string;
+  private spend: SpendSnapshot | null = null;
+  private learningSince: number | null = null;
+
+  constructor(o: AlertEngineOptions = {}) {
+    this.cap = o.maxKeysPerBucket ?? 50_000;
+    this.mask = o.maskNumber ?? ((x) => x);
+  }
+
+  private bucket(at: number): Bucket {
+    const start = Math.floor(at / MINUTE) * MINUTE;
+    let b = this.buckets.get(start);
+    if (!b) {
+      b = {
+        checks: { n: 0, d: 0 },
+        spikes: { number: new Map(), ip: new Map(), prefix: new Map(), country: new Map() },
+        regions: new Map(),
+        offHours: 0,
+        conversion: new Map(),
+        delivery: new Map(),
+      };
+      this.buckets.set(start, b);
+    }
+    return b;
+  }
+
+  /**
+   * Countries known from before this engine started (e.g. the last day of stored aggregates), so the
+   * learned unexpected-region rule does not treat every country as new after a restart.
+   */
+  seedRegions(countries: Iterable<string>, at: number): void {
+    for (const c of countries) if (!this.regions.has(c)) this.regions.set(c, { first: at, last: at });
+    this.learningSince ??= at;
+  }
+
+  /** The shared daily spend counters (budget.ts) after the latest send. */
+  observeSpend(s: SpendSnapshot): void {
+    if (this.spend && this.spend.day === s.day) {
+      this.spend.totalMicros = Math.max(this.spend.totalMicros, s.totalMicros);
+      for (const [c, v] of s.countries) this.spend.countries.set(c, Math.max(this.spend.countries.get(c) ?? 0, v));
+    } else this.spend = { day: s.day, totalMicros: s.totalMicros, countries: new Map(s.countries) };
+  }
+
+  observe(f: MonitorFact, rules: Rules): void {
+    this.learningSince ??= f.at;
+    switch (f.kind) {
+      case 'request': {
+        const b = this.bucket(f.at);
+        if (b.spikes) {
+          inc(b.spikes.number, f.number, this.cap);
+          inc(b.spikes.ip, f.ip, this.cap);
+          inc(b.spikes.prefix, f.prefix, this.cap);
+          inc(b.spikes.country, f.country, this.cap);
+        }
+        for (const c of new Set([f.country, f.ipCountry])) {
+          if (!c || c === '001' || c === 'ZZ') continue;
+          inc(b.regions, c, this.cap);
+          const seen = this.regions.get(c);
+          const gap = rules.unexpectedRegion.learnHours * HOUR;
+          if (!seen || f.at - seen.last > gap) this.regions.set(c, { first: f.at, last: f.at });
+          else seen.last = Math.max(seen.last, f.at);
+        }
+        if (isOffHours(f.at, rules.outsideHours)) b.offHours++;
+        break;
+      }
+      case 'sent':
+        if (f.first) {
+          const b = this.bucket(f.at);
+          incRatio(b.conversion, 'global', 0, 1);
+          if (f.country) incRatio(b.conversion, `country:${f.country}`, 0, 1);
+        }
+        break;
+      case 'approved': {
+        const b = this.bucket(f.at);
+        incRatio(b.conversion, 'global', 1, 0);
+        if (f.country) incRatio(b.conversion, `country:${f.country}`, 1, 0);
+        break;
+      }
+      case 'check': {
+        const b = this.bucket(f.at);
+        b.checks.d++;
+        if (FAILED_CHECK_RESULTS.has(f.result)) b.checks.n++;
+        break;
+      }
+      case 'receipt': {
+        const b = this.bucket(f.at);
+        const ok = f.status === 'delivered' ? 1 : 0;
+        incRatio(b.delivery, `sender:${f.sender}`, ok, 1);
+        if (f.country) incRatio(b.delivery, `country:${f.country}`, ok, 1);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Buckets with start in [from, to). */
+  private range(from: number, to: number): Bucket[] {
+    const out: Bucket[] = [];
+    for (const [start, b] of this.buckets) if (start >= from && start < to) out.push(b);
+    return out;
+  }
+
+  private prune(now: number, rules: Rules): void {
+    const spikeHorizon = now - (rules.requestSpike.windowMinutes + 1) * MINUTE;
+    const longest =
+      Math.max(
+        rules.checkFailureRate.windowMinutes,
+        rules.requestSpike.windowMinutes,
+        rules.conversionDrop.windowMinutes + rules.conversionDrop.baselineHours * 60,
+        rules.unexpectedRegion.windowMinutes,
+        rules.outsideHours.windowMinutes,
+        rules.deliveryRateDrop.windowMinutes,
+      ) + 1;
+    for (const [start, b] of this.buckets) {
+      if (start < now - longest * MINUTE) this.buckets.delete(start);
+      // Per-number/IP maps are the big ones and only the spike rule needs them.
+      else if (start < spikeHorizon) b.spikes = null;
+    }
+    const gap = rules.unexpectedRegion.learnHours * HOUR;
+    for (const [c, s] of this.regions) if (now - s.last > gap) this.regions.delete(c);
+    for (const [k, at] of this.lastFired) if (now - at > rules.cooldownMinutes * MINUTE) this.lastFired.delete(k);
+  }
+
+  /** Every alert that fires at `now` and is not in its cooldown. Marks the returned ones as fired. */
+  evaluate(now: number, policy: MonitoringPolicy): Alert[] {
+    const rules = policy.alerts;
+    this.prune(now, rules);
+    if (!rules.enabled) return [];
+    const all: Alert[] = [
+      ...this.checkFailures(now, rules),
+      ...this.spikes(now, rules),
+      ...this.conversion(now, rules),
+      ...this.unexpectedRegions(now, rules),
+      ...this.outsideHours(now, rules),
+      ...this.delivery(now, rules),
+      ...this.dailySpend(now, policy),
+    ];
+    const cooldown = rules.cooldownMinutes * MINUTE;
+    const out: Alert[] = [];
+    for (const a of all) {
+      const last = this.lastFired.get(a.key);
+      if (last !== undefined && now - last < cooldown) continue;
+      this.lastFired.set(a.key, now);
+      out.push(a);
+    }
+    return out;
+  }
+
+  private checkFailures(now: number, rules: Rules): Alert[] {
+    const r = rules.checkFailureRate;
+    if (!r.enabled) return [];
+    let failed = 0;
+    let all = 0;
+    for (const b of this.range(now - r.windowMinutes * MINUTE, now + 1)) {
+      failed += b.checks.n;
+      all += b.checks.d;
+    }
+    if (all < r.minChecks || failed / all <= r.maxFailureRatio) return [];
+    return [
+      {
+        rule: 'check_failure_rate',
+        scope: 'global',
+        key: 'check_failure_rate:global',
+        severity: 'warning',
+        message: `${pct(failed / all)} of ${all} code checks failed in the last ${r.windowMinutes} min (threshold ${pct(r.maxFailureRatio)}): someone may be guessing codes.`,
+        value: failed / all,
+        threshold: r.maxFailureRatio,
+        at: now,
+        data: { failed, checks: all, windowMinutes: r.windowMinutes },
+      },
+    ];
+  }
+
+  private spikes(now: number, rules: Rules): Alert[] {
+    const r = rules.requestSpike;
+    if (!r.enabled) return [];
+    const buckets = this.range(now - r.windowMinutes * MINUTE, now + 1);
+    const out: Alert[] = [];
+    const dims = [
+      ['number', r.perNumber],
+      ['ip', r.perIp],
+      ['prefix', r.perPrefix],
+      ['country', r.perCountry],
+    ] as const;
+    for (const [dim, threshold] of dims) {
+      if (threshold <= 0) continue;
+      const sums = new Map<string, number>();
+      for (const b of buckets) for (const [k, n] of b.spikes?.[dim] ?? []) sums.set(k, (sums.get(k) ?? 0) + n);
+      const hits = [...sums].filter(([, n]) => n > threshold).sort((a, b) => b[1] - a[1]);
+      for (const [k, n] of hits.slice(0, MAX_PER_RULE)) {
+        const shown = dim === 'number' ? this.mask(k) : k;
+        out.push({
+          rule: 'request_spike',
+          scope: `${dim}:${k}`,
+          key: `request_spike:${dim}:${k}`,
+          severity: dim === 'country' || dim === 'prefix' ? 'critical' : 'warning',
+          message: `${n} send requests for ${dim} ${shown} in the last ${r.windowMinutes} min (threshold ${threshold}).`,
+          value: n,
+          threshold,
+          at: now,
+          data: { dimension: dim, value: shown, requests: n, windowMinutes: r.windowMinutes, ...(hits.length > MAX_PER_RULE ? { moreScopes: hits.length - MAX_PER_RULE } : {}) },
+        });
+      }
+    }
+    return out;
+  }
+
+  private conversion(now: number, rules: Rules): Alert[] {
+    const r = rules.conversionDrop;
+    if (!r.enabled) return [];
+    const windowStart = now - r.windowMinutes * MINUTE;
+    const cur = new Map<string, Ratio>();
+    const base = new Map<string, Ratio>();
+    for (const b of this.range(windowStart, now + 1)) for (const [k, x] of b.conversion) incRatio(cur, k, x.n, x.d);
+    for (const b of this.range(windowStart - r.baselineHours * HOUR, windowStart)) for (const [k, x] of b.conversion) incRatio(base, k, x.n, x.d);
+    const out: Alert[] = [];
+    for (const [scope, c] of cur) {
+      const bl = base.get(scope);
+      if (!bl || c.d < r.minVerifications || bl.d < r.minVerifications) continue;
+      const now_ = c.n / c.d;
+      const before = bl.n / bl.d;
+      if (before <= 0 || now_ >= r.dropRatio * before) continue;
+      out.push({
+        rule: 'conversion_drop',
+        scope,
+        key: `conversion_drop:${scope}`,
+        severity: 'critical',
+        message: `Conversion for ${scope} fell to ${pct(now_)} in the last ${r.windowMinutes} min from ${pct(before)} over the previous ${r.baselineHours} h: codes are being sent that nobody enters (SMS pumping?).`,
+        value: now_,
+        threshold: r.dropRatio * before,
+        at: now,
+        data: { started: c.d, approved: c.n, baseline: before, windowMinutes: r.windowMinutes },
+      });
+    }
+    return out.sort((a, b) => a.value - b.value).slice(0, MAX_PER_RULE);
+  }
+
+  private unexpectedRegions(now: number, rules: Rules): Alert[] {
+    const r = rules.unexpectedRegion;
+    if (!r.enabled) return [];
+    const windowStart = now - r.windowMinutes * MINUTE;
+    const learned = r.expectedCountries.length === 0;
+    // Learned mode needs history: stay quiet until the engine has watched (or was seeded with) a full period.
+    if (learned && (this.learningSince === null || now - this.learningSince < r.learnHours * HOUR)) return [];
+    const expected = new Set(r.expectedCountries);
+    const counts = new Map<string, number>();
+    for (const b of this.range(windowStart, now + 1)) for (const [c, n] of b.regions) counts.set(c, (counts.get(c) ?? 0) + n);
+    const out: Alert[] = [];
+    for (const [c, n] of counts) {
+      if (n < r.minRequests) continue;
+      const known = learned ? (this.regions.get(c)?.first ?? now) < windowStart : expected.has(c);
+      if (known) continue;
+      out.push({
+        rule: 'unexpected_region',
+        scope: `country:${c}`,
+        key: `unexpected_region:${c}`,
+        severity: 'warning',
+        message: learned
+          ? `${n} send requests involving ${c} in the last ${r.windowMinutes} min, a country not seen in the previous ${r.learnHours} h.`
+          : `${n} send requests involving ${c} in the last ${r.windowMinutes} min, which is not an expected country.`,
+        value: n,
+        threshold: r.minRequests,
+        at: now,
+        data: { country: c, requests: n, mode: learned ? 'learned' : 'configured' },
+      });
+    }
+    return out.sort((a, b) => b.value - a.value).slice(0, MAX_PER_RULE);
+  }
+
+  private outsideHours(now: number, rules: Rules): Alert[] {
+    const r = rules.outsideHours;
+    if (!r.enabled) return [];
+    let n = 0;
+    for (const b of this.range(now - r.windowMinutes * MINUTE, now + 1)) n += b.offHours;
+    if (n < r.minRequests) return [];
+    return [
+      {
+        rule: 'outside_hours',
+        scope: 'global',
+        key: 'outside_hours:global',
+        severity: 'warning',
+        message: `${n} send requests in the last ${r.windowMinutes} min outside the configured hours ${r.fromHour}:00–${r.toHour}:00 (UTC${r.utcOffsetMinutes >= 0 ? '+' : '-'}${Math.abs(r.utcOffsetMinutes) / 60}).`,
+        value: n,
+        threshold: r.minRequests,
+        at: now,
+        data: { requests: n, windowMinutes: r.windowMinutes },
+      },
+    ];
+  }
+
+  private delivery(now: number, rules: Rules): Alert[] {
+    const r = rules.deliveryRateDrop;
+    if (!r.enabled) return [];
+    const sums = new Map<string, Ratio>();
+    for (const b of this.range(now - r.windowMinutes * MINUTE, now + 1)) for (const [k, x] of b.delivery) incRatio(sums, k, x.n, x.d);
+    const out: Alert[] = [];
+    for (const [scope, x] of sums) {
+      if (x.d < r.minReceipts || x.n / x.d >= r.minRate) continue;
+      out.push({
+        rule: 'delivery_rate_drop',
+        scope,
+        key: `delivery_rate_drop:${scope}`,
+        severity: 'warning',
+        message: `Delivery rate for ${scope} is ${pct(x.n / x.d)} over the last ${r.windowMinutes} min (${x.d} receipts, threshold ${pct(r.minRate)}).`,
+        value: x.n / x.d,
+        threshold: r.minRate,
+        at: now,
+        data: { delivered: x.n, receipts: x.d, windowMinutes: r.windowMinutes },
+      });
+    }
+    return out.sort((a, b) => a.value - b.value).slice(0, MAX_PER_RULE);
+  }
+
+  private dailySpend(now: number, policy: MonitoringPolicy): Alert[] {
+    if (!policy.alerts.dailySpend.enabled || !this.spend || this.spend.day !== utcDay(now)) return [];
+    const { day, totalMicros, countries } = this.spend;
+    const b = policy.budgets;
+    const cur = policy.prices.currency;
+    const out: Alert[] = [];
+    const money = (m: number) => `${(m / 1e6).toFixed(2)} ${cur}`;
+    if (b.dailyTotal !== null && totalMicros >= b.dailyTotal * 1e6) {
+      out.push({
+        rule: 'daily_spend',
+        scope: 'total',
+        key: `daily_spend:total:${day}`,
+        severity: 'critical',
+        message: `Spend today (${day} UTC) is ${money(totalMicros)}, over the daily budget of ${money(b.dailyTotal * 1e6)}.`,
+        value: totalMicros / 1e6,
+        threshold: b.dailyTotal,
+        at: now,
+        data: { day },
+      });
+    }
+    for (const [c, m] of countries) {
+      const budget = b.countries[c] ?? b.defaultCountry;
+      if (budget === null || budget === undefined || m < budget * 1e6) continue;
+      out.push({
+        rule: 'daily_spend',
+        scope: `country:${c}`,
+        key: `daily_spend:country:${c}:${day}`,
+        severity: 'critical',
+        message: `Spend today (${day} UTC) on ${c} is ${money(m)}, over its daily budget of ${money(budget * 1e6)}.`,
+        value: m / 1e6,
+        threshold: budget,
+        at: now,
+        data: { day, country: c },
+      });
+    }
+    return out;
+  }
+}
+
+/** Whether `at` falls outside [fromHour, toHour) in the configured local time (the range may wrap midnight). */
+export function isOffHours(at: number, r: Rules['outsideHours']): boolean {
+  if (!r.enabled) return false;
+  const local = new Date(at + r.utcOffsetMinutes * MINUTE).getUTCHours();
+  const inside = r.fromHour <= r.toHour ? local >= r.fromHour && local < r.toHour : local >= r.fromHour || local < r.toHour;
+  return !inside;
+}

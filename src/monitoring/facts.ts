@@ -1,0 +1,84 @@
+/**
+ * Monitoring facts: the few things monitoring counts, derived from the audit events the service writes
+ * (and from the approval hook, which knows how many messages the approved verification cost). Metrics,
+ * the hourly aggregates and the alert rules all consume these, so they cannot disagree.
+ *
+ * Pure: event in, facts out. Prices are looked up here so every consumer sees the same amount.
+ */
+import type { AuditEvent, Channel } from '../store/interface.ts';
+import { CHANNELS } from '../store/interface.ts';
+import type { MonitoringPolicy } from './config.ts';
+import { priceMicros } from './prices.ts';
+
+export type ReceiptStatus = 'delivered' | 'undelivered' | 'failed';
+
+export type MonitorFact =
+  | {
+      kind: 'request';
+      at: number;
+      country: string | null;
+      prefix: string | null;
+      channel: Channel;
+      number: string | null;
+      ip: string | null;
+      ipCountry: string | null;
+      decision: string;
+      reasons: string[];
+      /** What a send would have cost: blocked and tarpitted requests count it as saved. */
+      priceMicros: number;
+    }
+  | { kind: 'sent'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; first: boolean; priceMicros: number }
+  | { kind: 'delivery_failed'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string | null }
+  | { kind: 'approved'; at: number; country: string | null; prefix: string | null; spendMicros: number }
+  | { kind: 'check'; at: number; result: string }
+  | { kind: 'receipt'; at: number; country: string | null; prefix: string | null; sender: string; status: ReceiptStatus }
+  | { kind: 'event'; at: number; type: string };
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v.length > 0 ? v : null;
+}
+
+function channelOf(data: Record<string, unknown>): Channel {
+  const c = data.channel;
+  return typeof c === 'string' && (CHANNELS as readonly string[]).includes(c) ? (c as Channel) : 'sms';
+}
+
+/** Facts of one audit event. Unknown event types yield only the generic `event` fact. */
+export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']): MonitorFact[] {
+  const out: MonitorFact[] = [{ kind: 'event', at: e.at, type: e.type }];
+  const data = (e.data ?? {}) as Record<string, unknown>;
+  if (e.type === 'send' || e.type === 'send.failed') {
+    // Test numbers never reach a sender and are not traffic: they are left out of every number.
+    if (data.testNumber === true) return out;
+    const channel = channelOf(data);
+    const country = e.country ?? null;
+    const prefix = e.prefix ?? null;
+    const price = priceMicros(prices, country, channel);
+    const ipFacts = (data.ipFacts ?? null) as { country?: unknown } | null;
+    out.push({
+      kind: 'request',
+      at: e.at,
+      country,
+      prefix,
+      channel,
+      number: e.to ?? null,
+      ip: e.ip ?? null,
+      ipCountry: str(ipFacts?.country),
+      decision: e.decision ?? 'unknown',
+      reasons: e.reasons ?? [],
+      priceMicros: price,
+    });
+    const delivery = (data.delivery ?? null) as { ok?: unknown; sender?: unknown } | null;
+    if (e.type === 'send.failed') {
+      out.push({ kind: 'delivery_failed', at: e.at, country, prefix, channel, sender: str(delivery?.sender) });
+    } else if (e.decision === 'allow' && delivery?.ok === true) {
+      out.push({ kind: 'sent', at: e.at, country, prefix, channel, sender: str(delivery.sender) ?? 'unknown', first: data.resend !== true, priceMicros: price });
+    }
+  } else if (e.type === 'check') {
+    out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });
+  }
+  return out;
+}
+
+/** Check results that count as failures for the failure-rate alert (a wrong or unknown code, a lock). */
+export const FAILED_CHECK_RESULTS: ReadonlySet<string> = new Set(['denied', 'not_found', 'locked']);

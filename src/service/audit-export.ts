@@ -1,0 +1,216 @@
+/**
+ * Reading the audit log out: the API view of an event, NDJSON export, phone-number masking, and the
+ * retention job.
+ *
+ * Export lines are replay input (docs/replay.md): a send becomes `{"at","type":"send","to","channel","client":{…
+ * verified outcomes …}}` and a check `{"at","type":"check","to","code":"correct"|"wrong"}`, plus the recorded
+ * decision, reasons, score, sender and result, which replay ignores. So yesterday's traffic can be replayed
+ * against a new policy and the two decision columns compared.
+ *
+ * Masking: `mask` replaces the middle digits by stars (`+62812*****890`), readable but no longer a number,
+ * so a masked export cannot be replayed. `pseudonymize` keeps the calling code and the first three national
+ * digits (the prefix) and replaces the rest by digits of a keyed hash: the same number always gets the same
+ * pseudonym within one export (with one key), different numbers almost never collide, and the result still
+ * parses as a number of that range, so a pseudonymised export replays with per-number and per-prefix
+ * behaviour intact (dense/sequential-range detection is lost: pseudonyms are scattered across the range).
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { callingCodeOf, maskPhone } from '../signals/phone.ts';
+import type { AuditEvent, EventQuery, Store } from '../store/interface.ts';
+import type { AppContext } from './context.ts';
+
+export type MaskMode = 'none' | 'mask' | 'pseudonymize';
+
+export interface NumberMasker {
+  mode: MaskMode;
+  (e164: string): string;
+}
+
+const E164_RE = /^\+[1-9]\d{6,15}$/;
+/** National digits kept in clear by both masks: the prefix an operator needs to see ranges. */
+const KEPT_NATIONAL_DIGITS = 3;
+
+export function numberMasker(mode: MaskMode, key?: string): NumberMasker {
+  let fn: (e164: string) => string;
+  if (mode === 'none') fn = (s) => s;
+  else if (mode === 'mask') fn = (s) => (E164_RE.test(s) ? maskPhone(s) : s);
+  else {
+    const secret = key ?? randomBytes(32).toString('base64url');
+    fn = (s) => {
+      if (!E164_RE.test(s)) return s;
+      const digits = s.slice(1);
+      const cc = callingCodeOf(digits) ?? digits.slice(0, 1);
+      const head = digits.slice(0, cc.length + KEPT_NATIONAL_DIGITS);
+      const restLen = digits.length - head.length;
+      if (restLen <= 0) return s;
+      const mac = createHmac('sha256', secret).update(s).digest();
+      let rest = '';
+      for (let i = 0; rest.length < restLen; i++) rest += String(mac[i % mac.length]! % 10);
+      return `+${head}${rest}`;
+    };
+  }
+  return Object.assign(fn, { mode });
+}
+
+/** Replace every E.164-looking string anywhere inside `v` (event data can quote numbers). */
+function maskDeep(v: unknown, m: NumberMasker): unknown {
+  if (m.mode === 'none') return v;
+  if (typeof v === 'string') return E164_RE.test(v) ? m(v) : v;
+  if (Array.isArray(v)) return v.map((x) => maskDeep(x, m));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = maskDeep(x, m);
+    return out;
+  }
+  return v;
+}
+
+/** The API view of an event: ISO time, numbers masked as asked. */
+export function eventView(e: AuditEvent, m: NumberMasker): Record<string, unknown> {
+  return {
+    seq: e.seq ?? null,
+    id: e.id,
+    at: new Date(e.at).toISOString(),
+    type: e.type,
+    to: e.to ? m(e.to) : (e.to ?? null),
+    prefix: e.prefix ?? null,
+    country: e.country ?? null,
+    ip: e.ip ?? null,
+    deviceId: e.deviceId ?? null,
+    decision: e.decision ?? null,
+    reasons: e.reasons ?? [],
+    data: maskDeep(e.data ?? {}, m),
+  };
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+
+/**
+ * One export line. Sends and checks are in replay input format (plus what happened); every other event type
+ * is written as its API view, which replay skips (`{"ignored": type}`).
+ */
+export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
+  const at = new Date(e.at).toISOString();
+  const data = obj(e.data);
+  if ((e.type === 'send' || e.type === 'send.failed') && e.to) {
+    const ev = obj(data.evidence);
+    const number = obj(data.number);
+    const delivery = obj(data.delivery);
+    const line: Obj = {
+      at,
+      type: 'send',
+      to: m(e.to),
+      channel: typeof data.channel === 'string' ? data.channel : 'sms',
+    };
+    if (Object.keys(ev).length > 0) {
+      line.client = {
+        ip: e.ip ?? null,
+        ...(typeof data.userAgent === 'string' ? { userAgent: data.userAgent } : {}),
+        deviceId: e.deviceId ?? null,
+        formToken: ev.formToken,
+        pow: ev.pow,
+        captcha: ev.captcha,
+        honeypot: ev.honeypot,
+        elapsedMs: ev.elapsedMs ?? null,
+        headless: ev.headless,
+        scriptUserAgent: ev.scriptUserAgent,
+        acceptLanguage: ev.acceptLanguage ?? null,
+      };
+    }
+    line.seq = e.seq ?? null;
+    line.id = e.id;
+    line.number = { region: e.country ?? number.region ?? null, type: number.type ?? null, prefix: e.prefix ?? null };
+    line.decision = e.decision ?? null;
+    line.reasons = e.reasons ?? [];
+    line.score = typeof data.score === 'number' ? data.score : null;
+    if (data.testNumber) line.testNumber = true;
+    if (Object.keys(delivery).length > 0) {
+      line.sender = typeof delivery.sender === 'string' ? delivery.sender : null;
+      line.delivery = delivery;
+    }
+    if (e.type === 'send.failed') line.deliveryFailed = true;
+    if (typeof data.verificationId === 'string') line.verificationId = data.verificationId;
+    return line;
+  }
+  if (e.type === 'check') {
+    const result = e.decision === 'not_pending' ? 'not_found' : (e.decision ?? null);
+    return {
+      at,
+      type: 'check',
+      to: e.to ? m(e.to) : null,
+      // Only an approval proves the right code was typed; every other outcome replays as a wrong code.
+      code: result === 'approved' ? 'correct' : 'wrong',
+      ...(e.ip || e.deviceId ? { client: { ip: e.ip ?? null, deviceId: e.deviceId ?? null } } : {}),
+      seq: e.seq ?? null,
+      id: e.id,
+      result,
+      reasons: e.reasons ?? [],
+      ...(typeof data.verificationId === 'string' ? { verificationId: data.verificationId } : {}),
+    };
+  }
+  return eventView(e, m);
+}
+
+export interface ExportOptions {
+  from?: number;
+  to?: number;
+  types?: string[];
+  mask: NumberMasker;
+  /** Page size of the store reads. */
+  batch?: number;
+}
+
+/** Every matching event, oldest first, as NDJSON lines (without the newline). Pages by `seq`. */
+export async function* exportEvents(store: Store, o: ExportOptions): AsyncGenerator<string> {
+  const batch = o.batch ?? 1000;
+  const types = o.types && o.types.length > 0 ? new Set(o.types) : null;
+  let after: number | undefined;
+  for (;;) {
+    const q: EventQuery = { order: 'asc', limit: batch };
+    if (o.from !== undefined) q.from = o.from;
+    if (o.to !== undefined) q.to = o.to;
+    // One store-side type filter when a single type is asked for; several are filtered here.
+    if (types && types.size === 1) q.type = [...types][0]!;
+    if (after !== undefined) q.after = after;
+    const page = await store.queryEvents(q);
+    for (const e of page) {
+      if (types && !types.has(e.type)) continue;
+      yield JSON.stringify(exportLine(e, o.mask));
+    }
+    if (page.length < batch) return;
+    const last = page[page.length - 1]!.seq;
+    if (last === undefined) return; // a store that assigns no seq cannot be paged
+    after = last;
+  }
+}
+
+// ---- retention ----
+
+const DAY_MS = 86_400_000;
+const RETENTION_EVERY_MS = 3_600_000;
+
+/** Delete events older than the configured retention. Returns how many were removed. */
+export async function purgeExpiredEvents(store: Store, retentionDays: number, now: number): Promise<number> {
+  return store.purgeEvents(now - retentionDays * DAY_MS);
+}
+
+/**
+ * Layer: purge events past `privacy.eventRetentionDays` once an hour (unref'd timer, stopped on close). The
+ * first purge runs one interval after start, so a restart loop never turns into a purge loop.
+ */
+export function installAuditRetention(ctx: AppContext): void {
+  const timer = setInterval(() => {
+    purgeExpiredEvents(ctx.store, ctx.config.privacy.eventRetentionDays, ctx.clock())
+      .then((n) => {
+        if (n > 0) ctx.log.info({ removed: n, retentionDays: ctx.config.privacy.eventRetentionDays }, 'purged old audit events');
+      })
+      .catch((err: unknown) => ctx.log.error({ err }, 'audit event purge failed'));
+  }, RETENTION_EVERY_MS);
+  timer.unref();
+  const close = ctx.close;
+  ctx.close = async () => {
+    clearInterval(timer);
+    await close();
+  };
+}
