@@ -1,14 +1,26 @@
 /**
  * The HTTP surface: one Fastify instance, JSON only, every route schema-validated, one error shape.
  * Routes live in `routes/`, each a Fastify plugin that only translates HTTP ↔ service calls.
+ *
+ * Before any route runs, in this order: the overload guard (503 past `server.maxInFlight`), the client
+ * address, and the admin-surface rules (TLS in production, IP allowlist, admin port). Sockets, timeouts and
+ * TLS come from `tls.ts`; bodies from `json-body.ts`; headers from `security-headers.ts`.
  */
+import type { RequestListener } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import { ConfigError } from '../config/load.ts';
 import type { AppContext } from '../service/context.ts';
+import { startRetention } from '../service/retention.ts';
 import { installErrorHandling } from './errors.ts';
 import { clientIp } from './client-ip.ts';
+import { createListeners, TlsFileError, type Listeners } from './tls.ts';
+import { installAdminSurface } from './admin-surface.ts';
+import { DEFAULT_MAX_IN_FLIGHT, installOverloadGuard } from './overload.ts';
+import { installJsonParser } from './json-body.ts';
+import { installSecurityHeaders } from './security-headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import { challengeRoutes } from './routes/challenges.ts';
@@ -42,12 +54,25 @@ function makeValidators() {
 
 export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   const cfg = ctx.config;
+  if (cfg.server.behindTlsProxy && ctx.trustedProxies.length === 0) {
+    // "Behind a TLS proxy" must name the proxy, or any client could claim to be it.
+    throw new ConfigError('invalid configuration at "server.behindTlsProxy": list the proxy in server.trustedProxies');
+  }
+  let listeners: Listeners;
+  try {
+    listeners = createListeners(cfg.server);
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(err.message);
+    throw err;
+  }
+  let handler: RequestListener | null = null;
   const app = Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     bodyLimit: cfg.server.bodyLimit,
-    connectionTimeout: cfg.server.requestTimeoutMs,
-    requestTimeout: cfg.server.requestTimeoutMs,
-    keepAliveTimeout: 5000,
+    serverFactory: (h) => {
+      handler = h;
+      return listeners.factory(h);
+    },
     // Bodies with __proto__ or constructor.prototype are refused at parse time.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -57,17 +82,25 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     requestIdHeader: false,
   });
   app.setValidatorCompiler(makeValidators());
-  // JSON only: anything else is refused with 415 before a handler sees it.
-  app.removeContentTypeParser(['text/plain']);
+  installJsonParser(app);
   app.decorateRequest('clientIp', '');
   app.decorateRequest('apiKey', null);
+  installOverloadGuard(app, cfg.server.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     req.clientIp = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
   });
-  app.addHook('onSend', async (req, reply) => {
-    reply.header('x-request-id', req.id);
-    reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
+  installAdminSurface(app, ctx, listeners, () => handler!);
+  installSecurityHeaders(app);
+
+  let stopWatching = () => {};
+  let stopRetention = async () => {};
+  app.addHook('onReady', async () => {
+    stopWatching = listeners.watch(ctx.log);
+    stopRetention = startRetention(ctx);
+  });
+  app.addHook('onClose', async () => {
+    stopWatching();
+    await stopRetention();
   });
 
   installErrorHandling(app);

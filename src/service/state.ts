@@ -61,9 +61,9 @@ export class SharedState {
     const version = await this.store.listsVersion();
     const lists = version === this.snap.listsVersion ? this.snap.lists : await this.store.listEntries(now);
     const [pauses, quarantines, throttles] = await Promise.all([
-      this.store.listSettings<{ since: number; note: string | null }>(SETTING.pause),
-      this.store.listSettings<Quarantine>(SETTING.quarantine),
-      this.store.listSettings<ThrottleState>(SETTING.throttle),
+      this.store.listSettings<{ since: number; note: string | null }>(SETTING.pause, now),
+      this.store.listSettings<Quarantine>(SETTING.quarantine, now),
+      this.store.listSettings<ThrottleState>(SETTING.throttle, now),
     ]);
     this.snap = {
       lists,

@@ -344,7 +344,7 @@ export class VerificationService {
       if (state !== prev && state !== null) {
         d.state.setThrottleLocal(scope, state);
         // Baselines are kept for a week of silence; a scope nobody uses costs nothing after that.
-        await d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000);
+        await d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
       }
       if (change) changes.push(change);
       if (state.tightenedSince !== null) throttled.push(scope);

@@ -155,6 +155,8 @@ export interface Store {
   /** Reachability probe for /readyz. Throws when the backend cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Delete expired rows/keys now (the maintenance loop calls it every minute). Returns how many went. */
+  sweep?(now: number): number | Promise<number>;
 
   // ---- verifications ----
   /** Insert a new verification. The caller guarantees a fresh id. */

@@ -9,6 +9,7 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { describeWithService, randomTag } from '../helpers/services.ts';
 import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
 import { RedisStore } from '../../src/store/redis.ts';
+import { openStore } from '../../src/store/factory.ts';
 import type { Store } from '../../src/store/interface.ts';
 
 const MIN = 60_000;
@@ -224,4 +225,8 @@ rateLimitSuite('SQLite', async () => undefined);
 
 await describeWithService('redis', 'rate limits over HTTP (Redis)', (url) => {
   rateLimitSuite('Redis', async () => new RedisStore(url, { prefix: `otps-test:${randomTag()}:` }));
+});
+
+await describeWithService('postgres', 'rate limits over HTTP (PostgreSQL)', (url) => {
+  rateLimitSuite('PostgreSQL', async () => openStore({ kind: 'postgres', postgresUrl: url, postgresSchema: `t_${randomTag()}` }));
 });

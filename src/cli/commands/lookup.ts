@@ -258,7 +258,10 @@ export function formatReport(r: LookupReport): string[] {
   }
   if (r.pending) out.push(`pending    ${r.pending.id}  sends ${r.pending.sends}  resend after ${r.pending.resendAfter}  expires ${r.pending.expiresAt}`);
   out.push('counters   (send limits; a send is refused when one is full)');
-  for (const l of r.counters) out.push(`           ${l.full ? 'FULL ' : '     '}${l.reason.padEnd(22)} ${String(l.count).padStart(6)}/${l.limit} per ${windowText(l.windowSeconds).padEnd(4)} ${l.key}`);
+  for (const l of r.counters) {
+    const used = `${l.count}/${l.limit} per ${windowText(l.windowSeconds)}`;
+    out.push(`           ${l.full ? 'FULL ' : '     '}${l.reason.padEnd(22)} ${used.padEnd(20)} ${l.key}`);
+  }
   const o = r.observed;
   out.push(`observed   requests in 10 min: device ${o.velocity.device}, ip ${o.velocity.ip} (this one included)  verified before ${yn(o.verifiedBefore)}  trusted device+network ${yn(o.trusted)}`);
   out.push(`           escalation trips: ${Object.entries(o.escalationTrips).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -270,8 +273,8 @@ export function formatReport(r: LookupReport): string[] {
     `evidence   (assumed) form token ${e.formToken}, proof-of-work ${e.pow}, captcha ${e.captcha}, honeypot ${yn(e.honeypot)}, headless ${yn(e.headless)}, script UA ${yn(e.scriptUserAgent)}, Accept-Language ${e.acceptLanguage ?? 'none'}, elapsed ${e.elapsedMs ?? 'unknown'}`,
   );
   out.push(`policy     ${r.policy}`);
-  out.push('rules      ' + (d.rules.length ? '' : 'none fired'));
-  for (const l of d.rules) out.push(`           ${l.id.padEnd(22)} ${l.effect.padEnd(22)} ${l.mode}`);
+  if (d.rules.length === 0) out.push('rules      none fired');
+  for (const [k, l] of d.rules.entries()) out.push(`${k === 0 ? 'rules' : ''.padEnd(5)}      ${l.id.padEnd(22)} ${l.effect.padEnd(22)} ${l.mode}`);
   const sc = d.score;
   out.push(`score      ${sc.effective} = rules ${sc.rules} - proof-of-work credit ${sc.powCredit} - captcha credit ${sc.captchaCredit}  (challengeAt ${sc.challengeAt}, blockAt ${sc.blockAt})`);
   if (!r.channelEnabled) out.push(`WOULD      refuse: channel ${r.input.channel} is not enabled (422 channel_disabled)`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { buildContext } from '../../service/context.ts';
 import { buildServer } from '../../http/server.ts';
 import { configFrom, print } from '../shared.ts';
+import { startMaintenance } from '../../service/maintenance.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -14,6 +15,7 @@ export function registerServe(program: Command): void {
       const ctx = await buildContext(cfg);
       const app = await buildServer(ctx);
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
+      const stopMaintenance = startMaintenance({ store: ctx.store, clock: ctx.clock, log: ctx.log, retentionDays: cfg.privacy.eventRetentionDays });
       const keys = await ctx.store.listApiKeys();
       print(`OTP Shield ${ctx.version} listening on ${address} (${cfg.env}, store: ${ctx.store.kind}, senders: ${cfg.senders.map((s) => String(s.type)).join(', ') || 'none'})`);
       if (keys.length === 0) print('No API keys yet. Create one with:  npx otp-shield keys create --scope verify');
@@ -23,6 +25,7 @@ export function registerServe(program: Command): void {
         if (closing) return;
         closing = true;
         ctx.log.info({ signal }, 'shutting down');
+        stopMaintenance();
         await app.close();
         await ctx.close();
         process.exit(0);

@@ -1,0 +1,78 @@
+/**
+ * `otp-shield events export [--from ISO] [--to ISO] [--type send,check] [--mask|--no-mask|--pseudonymize]`
+ *
+ * Writes the audit log as NDJSON, oldest first. Send and check lines are replay input
+ * (src/service/audit-export.ts), so an unmasked or pseudonymised export can be fed to `otp-shield replay`.
+ */
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { ConfigError } from '../../config/load.ts';
+import { exportEvents, numberMasker, type MaskMode } from '../../service/audit-export.ts';
+import { configFrom, storeFrom } from '../shared.ts';
+
+function parseTime(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v) ? Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v) : NaN;
+  if (!Number.isFinite(ms)) throw new ConfigError(`--${name} must be a date (2026-11-23) or an ISO time with a zone (2026-11-23T08:00:00Z)`);
+  return ms;
+}
+
+async function writeAll(out: Writable, lines: AsyncIterable<string>): Promise<number> {
+  let n = 0;
+  let buf = '';
+  for await (const line of lines) {
+    buf += line + '\n';
+    n++;
+    if (buf.length >= 64 * 1024) {
+      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', r));
+      buf = '';
+    }
+  }
+  if (buf !== '' && !out.write(buf)) await new Promise<void>((r) => out.once('drain', r));
+  return n;
+}
+
+export function registerEvents(program: Command): void {
+  const events = program.command('events').description('the audit log');
+  events
+    .command('export')
+    .description('export audit events as NDJSON (oldest first); sends and checks are replay input')
+    .option('--from <time>', 'events at or after this date/time (UTC date or ISO time with zone)')
+    .option('--to <time>', 'events before this date/time')
+    .option('--type <types>', 'comma-separated event types, e.g. send,check')
+    .option('--mask', 'mask phone numbers (+62812*****890); the default when privacy.maskNumbersInLogs is on')
+    .option('--no-mask', 'write phone numbers in full')
+    .option('--pseudonymize', 'replace numbers by stable pseudonyms in the same prefix (replayable, not reversible)')
+    .option('--pseudonym-key <key>', 'key for --pseudonymize, to get the same pseudonyms across exports (default: random)')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(
+      async (
+        opts: { from?: string; to?: string; type?: string; mask?: boolean; pseudonymize?: boolean; pseudonymKey?: string; output?: string },
+        cmd: Command,
+      ) => {
+        const cfg = configFrom(cmd);
+        const from = parseTime('from', opts.from);
+        const to = parseTime('to', opts.to);
+        const mode: MaskMode = opts.pseudonymize ? 'pseudonymize' : (opts.mask ?? cfg.privacy.maskNumbersInLogs) ? 'mask' : 'none';
+        if (opts.pseudonymKey && mode !== 'pseudonymize') throw new ConfigError('--pseudonym-key needs --pseudonymize');
+        const store = await storeFrom(cfg);
+        const out: Writable = opts.output ? createWriteStream(opts.output) : process.stdout;
+        try {
+          const n = await writeAll(
+            out,
+            exportEvents(store, {
+              ...(from !== undefined ? { from } : {}),
+              ...(to !== undefined ? { to } : {}),
+              types: opts.type ? opts.type.split(',').map((t) => t.trim()).filter(Boolean) : [],
+              mask: numberMasker(mode, opts.pseudonymKey),
+            }),
+          );
+          process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised'})\n`);
+        } finally {
+          await store.close();
+          if (out !== process.stdout) await new Promise<void>((r) => out.end(r));
+        }
+      },
+    );
+}

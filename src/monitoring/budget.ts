@@ -1,0 +1,86 @@
+/**
+ * Daily spend counters and the budget circuit breaker.
+ *
+ * When any budget is configured, every sent message adds its price (micro-units) to two store counters,
+ * `mon:spend:<day>:total` and `mon:spend:<day>:c:<CC>`, in one atomic `consumeLimits` call. Store counters
+ * are shared by all instances and exact, so the breaker trips on the real fleet-wide spend, not on one
+ * instance's share. Without budgets nothing is counted here (no extra store call per send).
+ *
+ * When a country's spend today reaches its budget the breaker pauses sends to it (`pause:country:XX`) until
+ * the end of the UTC day, once per country and day across the fleet (a one-time token): if an admin resumes
+ * the country by hand, that decision stands for the rest of the day.
+ */
+import type { LimitSpec, Store } from '../store/interface.ts';
+import type { MonitoringPolicy } from './config.ts';
+import { countryBudgetMicros } from './prices.ts';
+import { pauseSends } from './pause.ts';
+import { utcDay, type SpendSnapshot } from './alerts.ts';
+
+const DAY_MS = 86_400_000;
+/** Counters must never deny: the limit is far above any spend (1e9 currency units). */
+const NO_LIMIT = 1e15;
+
+export function endOfUtcDay(at: number): number {
+  return Math.floor(at / DAY_MS) * DAY_MS + DAY_MS;
+}
+
+export function hasBudgets(b: MonitoringPolicy['budgets']): boolean {
+  return b.dailyTotal !== null || b.defaultCountry !== null || Object.keys(b.countries).length > 0;
+}
+
+export interface BreakerTrip {
+  country: string;
+  spendMicros: number;
+  budgetMicros: number;
+  until: number;
+}
+
+export interface SpendOutcome {
+  snapshot: SpendSnapshot;
+  trip: BreakerTrip | null;
+}
+
+/**
+ * Add one message's price to today's counters. Returns the counts after it and, when this send made the
+ * country reach its budget (first time today, fleet-wide), the trip that was executed.
+ */
+export async function recordSpend(
+  store: Store,
+  policy: MonitoringPolicy,
+  o: { country: string | null; priceMicros: number; now: number; by?: string },
+): Promise<SpendOutcome | null> {
+  const b = policy.budgets;
+  if (!hasBudgets(b) || o.priceMicros <= 0) return null;
+  const day = utcDay(o.now);
+  const window = 2 * DAY_MS; // the day is in the key; the window only has to cover it
+  const specs: LimitSpec[] = [{ reason: 'spend.total', key: `mon:spend:${day}:total`, limit: NO_LIMIT, windowMs: window, cost: o.priceMicros }];
+  const country = o.country && /^[A-Z]{2}$/.test(o.country) ? o.country : null;
+  if (country) specs.push({ reason: 'spend.country', key: `mon:spend:${day}:c:${country}`, limit: NO_LIMIT, windowMs: window, cost: o.priceMicros });
+  const out = await store.consumeLimits(specs, o.now);
+  const totalMicros = out.counts[0] ?? 0;
+  const countryMicros = country ? (out.counts[1] ?? 0) : 0;
+  const snapshot: SpendSnapshot = { day, totalMicros, countries: new Map(country ? [[country, countryMicros]] : []) };
+
+  const budget = country ? countryBudgetMicros(b, country) : null;
+  if (!country || budget === null || !b.circuitBreaker || countryMicros < budget) return { snapshot, trip: null };
+  const until = endOfUtcDay(o.now);
+  if (!(await store.useOnce(`mon:breaker:${day}:${country}`, until - o.now + 60_000, o.now))) return { snapshot, trip: null };
+  await pauseSends(store, { kind: 'country', country }, {
+    now: o.now,
+    by: o.by ?? 'budget',
+    ttlMs: until - o.now,
+    note: `daily budget of ${budget / 1e6} ${policy.prices.currency} reached (spent ${countryMicros / 1e6})`,
+  });
+  return { snapshot, trip: { country, spendMicros: countryMicros, budgetMicros: budget, until } };
+}
+
+/** Today's counters without adding to them (dashboard, alerts after a restart). */
+export async function spendToday(store: Store, countries: string[], now: number): Promise<SpendSnapshot> {
+  const day = utcDay(now);
+  const specs: LimitSpec[] = [
+    { reason: 'spend.total', key: `mon:spend:${day}:total`, limit: NO_LIMIT, windowMs: 2 * DAY_MS },
+    ...countries.map((c) => ({ reason: 'spend.country', key: `mon:spend:${day}:c:${c}`, limit: NO_LIMIT, windowMs: 2 * DAY_MS })),
+  ];
+  const counts = await store.peekLimits(specs, now);
+  return { day, totalMicros: counts[0] ?? 0, countries: new Map(countries.map((c, i) => [c, counts[i + 1] ?? 0])) };
+}

@@ -1,0 +1,81 @@
+/**
+ * The emergency switch: pause sends to everyone, a country or a number prefix, and resume them.
+ *
+ * A pause is the setting `pause:all`, `pause:country:XX` or `pause:prefix:+62812` (read by SharedState on
+ * every instance within its refresh interval; the engine then blocks with reason `paused`). Every pause and
+ * resume is an audit event. Shared by the admin API, the CLI and the budget circuit breaker.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Store } from '../store/interface.ts';
+import { SETTING } from '../service/state.ts';
+
+export type PauseScope = { kind: 'all' } | { kind: 'country'; country: string } | { kind: 'prefix'; prefix: string };
+
+export interface PauseRecord {
+  since: number;
+  note: string | null;
+  /** Who paused: an API key id, `cli`, or `budget` for the circuit breaker. */
+  by: string | null;
+  until: number | null;
+}
+
+export class PauseError extends Error {
+  override readonly name = 'PauseError';
+}
+
+/** Parse `{ all | country | prefix }` input into a scope; throws PauseError on bad values. */
+export function parsePauseScope(input: { all?: boolean; country?: string; prefix?: string }): PauseScope {
+  const given = [input.all === true, input.country !== undefined, input.prefix !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new PauseError('give exactly one of: all, country, prefix');
+  if (input.all) return { kind: 'all' };
+  if (input.country !== undefined) {
+    const c = input.country.trim().toUpperCase();
+    if (!/^[A-Z]{2}$/.test(c)) throw new PauseError(`"${input.country}" is not a two-letter country code`);
+    return { kind: 'country', country: c };
+  }
+  const p = (input.prefix ?? '').replace(/[\s().-]/g, '');
+  if (!/^\+[1-9]\d{0,14}$/.test(p)) throw new PauseError(`"${input.prefix}" is not a number prefix like +62812`);
+  return { kind: 'prefix', prefix: p };
+}
+
+/** The scope as SharedState names it: `all`, `country:ID`, `prefix:+62812`. */
+export function scopeName(s: PauseScope): string {
+  return s.kind === 'all' ? 'all' : s.kind === 'country' ? `country:${s.country}` : `prefix:${s.prefix}`;
+}
+
+function eventId(): string {
+  return `ev_${randomBytes(12).toString('base64url')}`;
+}
+
+export async function pauseSends(
+  store: Store,
+  scope: PauseScope,
+  o: { now: number; note?: string | null; by?: string | null; ttlMs?: number | null },
+): Promise<{ scope: string; record: PauseRecord }> {
+  const name = scopeName(scope);
+  const record: PauseRecord = { since: o.now, note: o.note ?? null, by: o.by ?? null, until: o.ttlMs ? o.now + o.ttlMs : null };
+  await store.putSetting(SETTING.pause + name, record, o.ttlMs ?? undefined, o.now);
+  await store.appendEvents([{ id: eventId(), at: o.now, type: 'pause', ...scopeFields(scope), data: { scope: name, note: record.note, by: record.by, until: record.until } }]);
+  return { scope: name, record };
+}
+
+/** Returns whether a pause existed. The resume is recorded either way (someone pressed the button). */
+export async function resumeSends(store: Store, scope: PauseScope, o: { now: number; by?: string | null }): Promise<{ scope: string; existed: boolean }> {
+  const name = scopeName(scope);
+  const existed = (await store.getSetting(SETTING.pause + name, o.now)) !== null;
+  await store.deleteSetting(SETTING.pause + name);
+  await store.appendEvents([{ id: eventId(), at: o.now, type: 'resume', ...scopeFields(scope), data: { scope: name, by: o.by ?? null, existed } }]);
+  return { scope: name, existed };
+}
+
+export async function listPauses(store: Store, now: number): Promise<{ scope: string; record: PauseRecord }[]> {
+  const rows = await store.listSettings<Partial<PauseRecord>>(SETTING.pause, now);
+  return rows.map((r) => ({
+    scope: r.key.slice(SETTING.pause.length),
+    record: { since: r.value.since ?? 0, note: r.value.note ?? null, by: r.value.by ?? null, until: r.value.until ?? null },
+  }));
+}
+
+function scopeFields(s: PauseScope): { country?: string; prefix?: string } {
+  return s.kind === 'country' ? { country: s.country } : s.kind === 'prefix' ? { prefix: s.prefix } : {};
+}

@@ -1,0 +1,38 @@
+/**
+ * Background upkeep of a running server: expired counters, tokens and settings are swept, and audit
+ * events older than the retention period are purged. Every instance may run it; the operations are
+ * idempotent. The timer is unref'd so it never keeps a process alive.
+ */
+import type { Logger } from 'pino';
+import type { Store } from '../store/interface.ts';
+
+export interface MaintenanceOptions {
+  store: Store;
+  clock: () => number;
+  log: Logger;
+  retentionDays: number;
+  intervalMs?: number;
+}
+
+export async function runMaintenance(o: Omit<MaintenanceOptions, 'intervalMs'>): Promise<{ swept: number; purged: number }> {
+  const now = o.clock();
+  const swept = (await o.store.sweep?.(now)) ?? 0;
+  const purged = await o.store.purgeEvents(now - o.retentionDays * 86_400_000);
+  return { swept, purged };
+}
+
+export function startMaintenance(o: MaintenanceOptions): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    runMaintenance(o)
+      .then((r) => {
+        if (r.swept || r.purged) o.log.debug(r, 'maintenance');
+      })
+      .catch((err: unknown) => o.log.warn({ err }, 'maintenance failed'))
+      .finally(() => (running = false));
+  }, o.intervalMs ?? 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
