@@ -2,15 +2,15 @@
  * API-key authentication and scope checks, as one preHandler for routes that declare `config.scope`.
  * Keys come only from `Authorization: Bearer …` (never the query string, which ends up in access logs).
  * Failed attempts are counted per client address and refused once over the limit, so keys cannot be
- * guessed online; the admin scope can additionally be restricted to an IP allowlist.
+ * guessed online. The admin surface's own rules (TLS, IP allowlist, admin port) run earlier, in
+ * `admin-surface.ts`, for every admin route whether or not it uses a key.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../service/context.ts';
 import { verifyApiKey } from '../service/api-keys.ts';
 import { ApiError } from '../service/errors.ts';
-import { inCidrs } from './client-ip.ts';
 
-const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
+export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
 
 export function authenticate(ctx: AppContext) {
   return async function checkApiKey(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
@@ -18,18 +18,17 @@ export function authenticate(ctx: AppContext) {
     if (!scope) return;
     const now = ctx.clock();
     const failKey = { reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH };
-    if (scope === 'admin' && ctx.adminAllowlist.length > 0 && !inCidrs(req.clientIp, ctx.adminAllowlist)) {
-      throw new ApiError('forbidden', { message: 'Admin access is not allowed from this address.' });
-    }
+    const retryAfter = FAILED_AUTH.windowMs / 1000;
     const [failures] = await ctx.store.peekLimits([failKey], now);
-    if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter: FAILED_AUTH.windowMs / 1000 });
+    if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
 
     const header = req.headers.authorization;
     const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
     const result = presented ? await verifyApiKey(ctx.store, presented, now) : null;
     if (!result || !result.ok) {
-      await ctx.store.consumeLimits([failKey], now);
-      throw new ApiError('unauthorized');
+      // Counted atomically: of many failures racing past the peek above, those over the limit get 429 too.
+      const counted = await ctx.store.consumeLimits([failKey], now);
+      throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
     }
     if (!result.record.scopes.includes(scope)) throw new ApiError('forbidden');
     req.apiKey = result.record;

@@ -197,6 +197,20 @@ export class AlertEngine {
     }
   }
 
+  /** Started and approved verifications per scope in [from, to) (for the conversion gauge). */
+  conversionBetween(from: number, to: number): Map<string, { started: number; approved: number }> {
+    const out = new Map<string, { started: number; approved: number }>();
+    for (const b of this.range(from, to)) {
+      for (const [k, x] of b.conversion) {
+        const cur = out.get(k) ?? { started: 0, approved: 0 };
+        cur.started += x.d;
+        cur.approved += x.n;
+        out.set(k, cur);
+      }
+    }
+    return out;
+  }
+
   /** Buckets with start in [from, to). */
   private range(from: number, to: number): Bucket[] {
     const out: Bucket[] = [];

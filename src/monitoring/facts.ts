@@ -76,6 +76,11 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
     }
   } else if (e.type === 'check') {
     out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });
+  } else if (e.type === 'delivery.receipt') {
+    const status = e.decision;
+    if (status === 'delivered' || status === 'undelivered' || status === 'failed') {
+      out.push({ kind: 'receipt', at: e.at, country: e.country ?? null, prefix: e.prefix ?? null, sender: str(data.sender) ?? 'unknown', status });
+    }
   }
   return out;
 }

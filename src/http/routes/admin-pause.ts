@@ -1,0 +1,86 @@
+/**
+ * The emergency switch over HTTP: `POST /v1/admin/pause` and `POST /v1/admin/resume` with exactly one of
+ * `{"all": true}`, `{"country": "ID"}` or `{"prefix": "+62812"}`; `GET /v1/admin/pauses` lists them.
+ * The change applies on this instance at once and on the others within their state refresh (1 s).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { ApiError } from '../../service/errors.ts';
+import { PauseError, listPauses, parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../../monitoring/pause.ts';
+import { authenticate } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+const ScopeFields = {
+  all: Type.Optional(Type.Literal(true)),
+  country: Type.Optional(Type.String({ maxLength: 8 })),
+  prefix: Type.Optional(Type.String({ maxLength: 24 })),
+};
+const PauseBody = Type.Object(
+  { ...ScopeFields, note: Type.Optional(Type.String({ maxLength: 500 })), ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86_400 })) },
+  { additionalProperties: false },
+);
+const ResumeBody = Type.Object(ScopeFields, { additionalProperties: false });
+
+const PauseView = Type.Object({
+  scope: Type.String(),
+  since: Type.String(),
+  note: Type.Union([Type.String(), Type.Null()]),
+  by: Type.Union([Type.String(), Type.Null()]),
+  until: Type.Union([Type.String(), Type.Null()]),
+});
+
+function scopeOf(body: { all?: boolean; country?: string; prefix?: string }): PauseScope {
+  try {
+    return parsePauseScope(body);
+  } catch (err) {
+    if (err instanceof PauseError) throw new ApiError('invalid_request', { message: err.message });
+    throw err;
+  }
+}
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+
+export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function adminPause(app) {
+    app.addHook('preHandler', authenticate(ctx));
+    const common = { config: { scope: 'admin' as const } };
+    const security = [{ apiKey: [] }];
+
+    app.post<{ Body: Static<typeof PauseBody> }>(
+      '/v1/admin/pause',
+      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Pause sends: all, a country or a prefix', security, body: PauseBody, response: { 200: PauseView, ...errorResponses(400, 401, 403) } } },
+      async (req) => {
+        const scope = scopeOf(req.body);
+        const now = ctx.clock();
+        const { scope: name, record } = await pauseSends(ctx.store, scope, { now, note: req.body.note ?? null, by: req.apiKey?.id ?? null, ttlMs: req.body.ttlSeconds ? req.body.ttlSeconds * 1000 : null });
+        ctx.state.invalidate();
+        req.log.warn({ scope: name, by: record.by }, 'sends paused');
+        return { scope: name, since: iso(record.since)!, note: record.note, by: record.by, until: iso(record.until) };
+      },
+    );
+
+    app.post<{ Body: Static<typeof ResumeBody> }>(
+      '/v1/admin/resume',
+      {
+        ...common,
+        schema: { tags: ['admin', 'monitoring'], summary: 'Resume sends paused for a scope', security, body: ResumeBody, response: { 200: Type.Object({ scope: Type.String(), resumed: Type.Boolean() }), ...errorResponses(400, 401, 403) } },
+      },
+      async (req) => {
+        const scope = scopeOf(req.body);
+        const out = await resumeSends(ctx.store, scope, { now: ctx.clock(), by: req.apiKey?.id ?? null });
+        ctx.state.invalidate();
+        req.log.warn({ scope: out.scope }, 'sends resumed');
+        return { scope: out.scope, resumed: out.existed };
+      },
+    );
+
+    app.get(
+      '/v1/admin/pauses',
+      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses', security, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
+      async () => ({
+        pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => ({ scope: p.scope, since: iso(p.record.since)!, note: p.record.note, by: p.record.by, until: iso(p.record.until) })),
+      }),
+    );
+  };
+}

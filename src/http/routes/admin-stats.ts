@@ -1,0 +1,172 @@
+/**
+ * Admin read APIs of the monitoring layer: stats (cost analytics), the live protective state (pauses,
+ * quarantines, throttles, spend against budgets), recent alerts and audit-event search.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import type { EventQuery } from '../../store/interface.ts';
+import { ApiError } from '../../service/errors.ts';
+import { monitoringOf } from '../../monitoring/monitor.ts';
+import { GROUP_BY, type GroupBy } from '../../monitoring/stats.ts';
+import { listPauses } from '../../monitoring/pause.ts';
+import { spendToday } from '../../monitoring/budget.ts';
+import { countryBudgetMicros, fromMicros } from '../../monitoring/prices.ts';
+import { authenticate } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+const Time = Type.String({ maxLength: 40, description: 'ISO 8601 date-time or epoch milliseconds' });
+
+const StatsQuery = Type.Object(
+  {
+    from: Type.Optional(Time),
+    to: Type.Optional(Time),
+    groupBy: Type.Optional(Type.Union(GROUP_BY.map((g) => Type.Literal(g)))),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  },
+  { additionalProperties: false },
+);
+
+const EventsQuery = Type.Object(
+  {
+    type: Type.Optional(Type.String({ maxLength: 64 })),
+    number: Type.Optional(Type.String({ maxLength: 64 })),
+    prefix: Type.Optional(Type.String({ maxLength: 20 })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    deviceId: Type.Optional(Type.String({ maxLength: 128 })),
+    decision: Type.Optional(Type.String({ maxLength: 32 })),
+    reason: Type.Optional(Type.String({ maxLength: 64 })),
+    from: Type.Optional(Time),
+    to: Type.Optional(Time),
+    before: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export function parseTime(raw: string, what: string): number {
+  const t = /^\d{1,16}$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(t)) throw new ApiError('invalid_request', { message: `${what} must be an ISO 8601 date-time or epoch milliseconds` });
+  return t;
+}
+
+export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async function adminStats(app) {
+    const mon = monitoringOf(ctx);
+    if (!mon) return;
+    app.addHook('preHandler', authenticate(ctx));
+    const common = { config: { scope: 'admin' as const } };
+    const security = [{ apiKey: [] }];
+
+    app.get<{ Querystring: Static<typeof StatsQuery> }>(
+      '/v1/admin/stats',
+      {
+        ...common,
+        schema: {
+          tags: ['admin', 'monitoring'],
+          summary: 'Requests, sends, blocks by reason, conversion, delivery rate, spend and savings',
+          description: 'Hourly resolution. Defaults to the last 24 hours. Amounts are in the price table currency.',
+          security,
+          querystring: StatsQuery,
+          response: { ...errorResponses(400, 401, 403) },
+        },
+      },
+      async (req) => {
+        const now = ctx.clock();
+        const to = req.query.to ? parseTime(req.query.to, 'to') : now;
+        const from = req.query.from ? parseTime(req.query.from, 'from') : to - 86_400_000;
+        if (!(from < to)) throw new ApiError('invalid_request', { message: 'from must be before to' });
+        const maxDays = mon.config().stats.retentionDays;
+        if (to - from > maxDays * 86_400_000) throw new ApiError('invalid_request', { message: `the range may span at most ${maxDays} days (stats retention)` });
+        return mon.stats({ from, to, groupBy: (req.query.groupBy as GroupBy | undefined) ?? null, limit: req.query.limit ?? 50 });
+      },
+    );
+
+    app.get(
+      '/v1/admin/monitoring/state',
+      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, response: { ...errorResponses(401, 403) } } },
+      async () => {
+        const now = ctx.clock();
+        await ctx.state.fresh();
+        const p = mon.policy();
+        const budgetCountries = Object.keys(p.budgets.countries);
+        const spend = await spendToday(ctx.store, budgetCountries, now);
+        const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : null);
+        return {
+          now: iso(now),
+          pauses: (await listPauses(ctx.store, now)).map((x) => ({ scope: x.scope, since: iso(x.record.since), note: x.record.note, by: x.record.by, until: iso(x.record.until) })),
+          quarantines: [...ctx.state.quarantines]
+            .filter(([, q]) => q.until > now)
+            .map(([scope, q]) => ({ scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until) })),
+          throttles: [...ctx.state.throttles]
+            .filter(([, s]) => s.tightenedSince !== null)
+            .map(([scope, s]) => ({ scope, tightenedSince: iso(s.tightenedSince), baseline: s.baseline })),
+          spendToday: {
+            day: spend.day,
+            currency: p.prices.currency,
+            total: fromMicros(spend.totalMicros),
+            dailyBudget: p.budgets.dailyTotal,
+            countries: budgetCountries.map((c) => ({ country: c, spend: fromMicros(spend.countries.get(c) ?? 0), budget: fromMicros(countryBudgetMicros(p.budgets, c) ?? 0) })),
+            circuitBreaker: p.budgets.circuitBreaker,
+          },
+        };
+      },
+    );
+
+    app.get<{ Querystring: { limit?: number; before?: number } }>(
+      '/v1/admin/monitoring/alerts',
+      {
+        ...common,
+        schema: {
+          tags: ['admin', 'monitoring'],
+          summary: 'Recent alerts, newest first',
+          security,
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), before: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+          response: { ...errorResponses(400, 401, 403) },
+        },
+      },
+      async (req) => {
+        const q: EventQuery = { type: 'alert', order: 'desc', limit: req.query.limit ?? 50, ...(req.query.before !== undefined ? { before: req.query.before } : {}) };
+        const events = await ctx.store.queryEvents(q);
+        return { alerts: events.map((e) => ({ ...(e.data ?? {}), seq: e.seq ?? null, at: new Date(e.at).toISOString() })) };
+      },
+    );
+
+    app.get<{ Querystring: Static<typeof EventsQuery> }>(
+      '/v1/admin/monitoring/events',
+      {
+        ...common,
+        schema: {
+          tags: ['admin', 'monitoring'],
+          summary: 'Search audit events, newest first (page with `before` = the last seq)',
+          security,
+          querystring: EventsQuery,
+          response: { ...errorResponses(400, 401, 403) },
+        },
+      },
+      async (req) => {
+        const s = req.query;
+        const q: EventQuery = { order: 'desc', limit: s.limit ?? 50 };
+        if (s.type) q.type = s.type;
+        if (s.number) {
+          const p = ctx.signals.parsePhone(s.number);
+          q.number = p.ok ? p.e164 : s.number.trim();
+        }
+        if (s.prefix) q.prefix = s.prefix.replace(/[\s().-]/g, '');
+        if (s.ip) q.ip = s.ip.trim();
+        if (s.deviceId) q.deviceId = s.deviceId;
+        if (s.decision) q.decision = s.decision;
+        if (s.reason) q.reason = s.reason;
+        if (s.from) q.from = parseTime(s.from, 'from');
+        if (s.to) q.to = parseTime(s.to, 'to');
+        if (s.before !== undefined) q.before = s.before;
+        const events = await ctx.store.queryEvents(q);
+        const last = events[events.length - 1];
+        return {
+          events: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+          next: events.length === q.limit && last?.seq !== undefined ? last.seq : null,
+        };
+      },
+    );
+  };
+}

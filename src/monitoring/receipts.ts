@@ -1,0 +1,94 @@
+/**
+ * Delivery receipts: the senders' status callbacks, reduced to delivered / undelivered / failed.
+ *
+ * - Twilio posts form fields (MessageSid, MessageStatus, To, ErrorCode…) signed with X-Twilio-Signature
+ *   (the account's auth token), several times per message (queued, sent, delivered…).
+ * - The webhook sender's receiver posts JSON `{ "id": "<verification id>", "status": "delivered", … }`
+ *   signed with X-OTPShield-Signature (the sender's secret), the same scheme as the requests it received.
+ *
+ * Only final statuses are recorded, once per message (a one-time token), as an audit event
+ * `delivery.receipt`; metrics, the hourly aggregates and the delivery-rate alert read that event.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Store } from '../store/interface.ts';
+import type { Signals } from '../service/ports.ts';
+import type { ReceiptStatus } from './facts.ts';
+
+export interface ReceiptSender {
+  name: string;
+  type: 'twilio' | 'webhook';
+  /** Twilio auth token or webhook secret. */
+  secret: string;
+  statusCallbackUrl: string | null;
+}
+
+/** The senders that can post receipts, by name, from the configuration's `senders`. */
+export function receiptSenders(senders: readonly Record<string, unknown>[]): Map<string, ReceiptSender> {
+  const out = new Map<string, ReceiptSender>();
+  for (const s of senders) {
+    const type = s.type;
+    if (type !== 'twilio' && type !== 'webhook') continue;
+    const secret = type === 'twilio' ? s.authToken : s.secret;
+    if (typeof secret !== 'string' || secret.length === 0) continue;
+    const name = typeof s.name === 'string' ? s.name : type;
+    out.set(name, { name, type, secret, statusCallbackUrl: typeof s.statusCallbackUrl === 'string' ? s.statusCallbackUrl : null });
+  }
+  return out;
+}
+
+/** Twilio MessageStatus → final status, or null for intermediate ones (queued, sending, sent, accepted…). */
+export function twilioFinalStatus(s: unknown): ReceiptStatus | null {
+  switch (s) {
+    case 'delivered':
+    case 'read': // WhatsApp: read implies delivered
+      return 'delivered';
+    case 'undelivered':
+      return 'undelivered';
+    case 'failed':
+      return 'failed';
+    default:
+      return null;
+  }
+}
+
+export function webhookFinalStatus(s: unknown): ReceiptStatus | null {
+  return s === 'delivered' || s === 'undelivered' || s === 'failed' ? s : null;
+}
+
+export interface ReceiptInput {
+  sender: string;
+  /** The provider's message id (Twilio MessageSid) or our verification id: the de-duplication key. */
+  messageId: string;
+  to: string | null;
+  status: ReceiptStatus;
+  error: string | null;
+  verificationId: string | null;
+  now: number;
+}
+
+/**
+ * Record a final receipt once. Returns false when this message already had a final receipt (providers
+ * retry callbacks, and Twilio may send `failed` after `undelivered`).
+ */
+export async function recordReceipt(
+  deps: { store: Store; signals: Pick<Signals, 'parsePhone' | 'prefixOf'>; prefixDigits: number },
+  r: ReceiptInput,
+): Promise<boolean> {
+  if (!(await deps.store.useOnce(`rcpt:${r.sender}:${r.messageId}`, 7 * 86_400_000, r.now))) return false;
+  const phone = r.to ? deps.signals.parsePhone(r.to.replace(/^whatsapp:/, '')) : null;
+  const e164 = phone?.ok ? phone.e164 : null;
+  await deps.store.appendEvents([
+    {
+      id: `ev_${randomBytes(12).toString('base64url')}`,
+      at: r.now,
+      type: 'delivery.receipt',
+      to: e164,
+      country: phone?.ok ? phone.region : null,
+      prefix: e164 ? deps.signals.prefixOf(e164, deps.prefixDigits) : null,
+      decision: r.status,
+      reasons: [],
+      data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, error: r.error },
+    },
+  ]);
+  return true;
+}

@@ -1,0 +1,109 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const A = '+6281234567001';
+const B = '+6281334567002';
+const client = (ip: string, extra: Record<string, unknown> = {}) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400, ...extra });
+
+describe('GET /v1/admin/events', () => {
+  let t: TestApp;
+  const codes: string[] = [];
+  let startedAt = 0;
+  before(async () => {
+    t = await startTestApp();
+    startedAt = t.clock();
+    // A: sent, one wrong check, approved. B: sent from another IP and device, then a honeypot bot to B.
+    const a = await t.request('POST', '/v1/verifications', { to: A, client: client('36.72.10.5', { deviceId: 'dev-a' }) });
+    assert.equal(a.status, 201, a.text);
+    codes.push(t.lastCode(A)!);
+    t.clock.advance(10_000);
+    await t.request('POST', '/v1/verifications/check', { id: a.body.id, code: codes[0] === '000000' ? '111111' : '000000' });
+    t.clock.advance(10_000);
+    const ok = await t.request('POST', '/v1/verifications/check', { id: a.body.id, code: codes[0] });
+    assert.equal(ok.body.status, 'approved');
+    t.clock.advance(60_000);
+    const b = await t.request('POST', '/v1/verifications', { to: B, client: client('36.72.99.1', { deviceId: 'dev-b' }) });
+    assert.equal(b.status, 201, b.text);
+    codes.push(t.lastCode(B)!);
+    t.clock.advance(60_000);
+    await t.request('POST', '/v1/verifications', { to: '+6281334567003', client: client('36.72.99.2', { honeypot: 'x' }) });
+  });
+  after(async () => t.close());
+
+  const get = (qs: string, key?: string | null) => t.request('GET', `/v1/admin/events${qs}`, undefined, { key: key === undefined ? t.adminKey : key });
+
+  it('needs an admin key', async () => {
+    assert.equal((await get('', null)).status, 401);
+    assert.equal((await get('', t.verifyKey)).status, 403);
+    assert.equal((await get('')).status, 200);
+  });
+
+  it('lists events newest first, masked by default, never with a code', async () => {
+    const res = await get('');
+    assert.equal(res.status, 200, res.text);
+    const ev = res.body.events as any[];
+    assert.ok(ev.length >= 5, `got ${ev.length}`);
+    for (let i = 1; i < ev.length; i++) assert.ok(ev[i - 1].seq > ev[i].seq, 'newest first');
+    const numbers = ev.map((e) => e.to).filter(Boolean);
+    assert.ok(numbers.length > 0);
+    for (const n of numbers) assert.match(n, /\*/, 'numbers are masked by default (privacy.maskNumbersInLogs)');
+    for (const c of codes) assert.ok(!res.text.includes(c), 'no code in the audit log');
+    const unmasked = await get('?mask=false');
+    assert.ok(unmasked.body.events.some((e: any) => e.to === A));
+  });
+
+  it('filters by number (any format), prefix, IP, device, decision, reason, type and time', async () => {
+    const byNumber = (await get(`?mask=false&number=${encodeURIComponent('+62 812-3456-7001')}`)).body.events as any[];
+    assert.deepEqual(byNumber.map((e) => e.type).sort(), ['check', 'check', 'send']);
+    assert.ok(byNumber.every((e) => e.to === A));
+
+    const byPrefix = (await get(`?mask=false&prefix=${encodeURIComponent('+62813')}`)).body.events as any[];
+    assert.ok(byPrefix.length >= 2 && byPrefix.every((e) => e.prefix === '+62813' && e.to.startsWith('+62813')));
+
+    const byIp = (await get('?ip=36.72.99.1')).body.events as any[];
+    assert.equal(byIp.length, 1);
+    assert.equal(byIp[0].ip, '36.72.99.1');
+
+    const byDevice = (await get('?device=dev-a')).body.events as any[];
+    assert.ok(byDevice.length >= 1 && byDevice.every((e) => e.deviceId === 'dev-a'));
+
+    const approved = (await get('?decision=approved')).body.events as any[];
+    assert.equal(approved.length, 1);
+    assert.equal(approved[0].type, 'check');
+
+    const honeypot = (await get('?reason=honeypot')).body.events as any[];
+    assert.equal(honeypot.length, 1);
+    assert.equal(honeypot[0].decision, 'tarpit');
+
+    const checks = (await get('?type=check')).body.events as any[];
+    assert.equal(checks.length, 2);
+
+    const early = (await get(`?to=${encodeURIComponent(new Date(startedAt + 30_000).toISOString())}`)).body.events as any[];
+    assert.ok(early.length === 3 && early.every((e) => Date.parse(e.at) < startedAt + 30_000), JSON.stringify(early.map((e) => e.at)));
+    const late = (await get(`?from=${encodeURIComponent(new Date(startedAt + 30_000).toISOString())}`)).body.events as any[];
+    assert.ok(late.length >= 2 && late.every((e) => Date.parse(e.at) >= startedAt + 30_000));
+  });
+
+  it('pages with a cursor: every event exactly once, in order', async () => {
+    const all = (await get('?limit=1000')).body.events as any[];
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 50; i++) {
+      const res = await get(`?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(res.status, 200);
+      seen.push(...res.body.events.map((e: any) => e.seq));
+      cursor = res.body.nextCursor;
+      if (!cursor) break;
+    }
+    assert.deepEqual(seen, all.map((e) => e.seq));
+  });
+
+  it('rejects bad filters with 400', async () => {
+    for (const qs of ['?limit=0', '?limit=5000', '?from=yesterday', '?number=abc', '?cursor=-1', '?prefix=62812', '?unknown=1']) {
+      const res = await get(qs);
+      assert.equal(res.status, 400, `${qs}: ${res.text}`);
+      assert.equal(res.body.error.code, 'invalid_request');
+    }
+  });
+});

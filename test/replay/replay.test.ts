@@ -1,0 +1,182 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Replayer, replayLines } from '../../src/replay/driver.ts';
+import { parseTraceLine } from '../../src/replay/format.ts';
+import { exportEvents, numberMasker } from '../../src/service/audit-export.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const T0 = Date.parse('2026-11-23T08:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const browser = {
+  ip: '36.72.10.5',
+  userAgent: 'Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36',
+  deviceId: 'dev-9f2c01',
+  formToken: 'valid',
+  pow: 'solved',
+  captcha: 'missing',
+  honeypot: false,
+  elapsedMs: 5400,
+  headless: false,
+  acceptLanguage: 'id-ID',
+};
+const send = (at: number, to: string, client: Record<string, unknown> = browser) => JSON.stringify({ at: iso(at), type: 'send', to, channel: 'sms', client });
+const check = (at: number, to: string, code: string) => JSON.stringify({ at: iso(at), type: 'check', to, code });
+
+async function run(lines: string[]): Promise<{ out: any[]; summary: Awaited<ReturnType<typeof replayLines>> }> {
+  const out: any[] = [];
+  const summary = await replayLines(
+    async function* () {
+      yield* lines;
+    },
+    (l) => {
+      out.push(JSON.parse(l));
+    },
+  );
+  return { out, summary };
+}
+
+describe('replay trace format', () => {
+  it('accepts the documented send and check lines and rejects malformed ones with a reason', () => {
+    assert.equal(parseTraceLine(send(T0, '+6281234567890')).kind, 'send');
+    assert.equal(parseTraceLine(check(T0, '+6281234567890', 'correct')).kind, 'check');
+    assert.equal(parseTraceLine('{"at":1795420800000,"type":"check","to":"+6281234567890","code":"123456"}').kind, 'check');
+    const bad = [
+      'not json',
+      '{"type":"send","to":"+6281234567890"}',
+      '{"at":"2026-11-23 08:00","type":"send","to":"+6281234567890"}',
+      '{"at":"2026-11-23T08:00:00Z","type":"send","to":"+6281234567890","client":{"formToken":"maybe"}}',
+      '{"at":"2026-11-23T08:00:00Z","type":"send","to":"+6281234567890","client":{"formtoken":"valid"}}',
+      '{"at":"2026-11-23T08:00:00Z","type":"check","to":"+6281234567890"}',
+    ];
+    for (const line of bad) {
+      const p = parseTraceLine(line);
+      assert.equal(p.kind, 'invalid', line);
+      assert.ok(p.kind === 'invalid' && p.message.length > 0);
+    }
+  });
+});
+
+describe('replay driver', () => {
+  it('writes exactly one line per input line, in order, with decisions and check results', async () => {
+    const a = '+6281234567890';
+    const bot = '+6281234567891';
+    const lines = [
+      send(T0, a),
+      check(T0 + 30_000, a, 'wrong'),
+      check(T0 + 41_000, a, 'correct'),
+      check(T0 + 42_000, a, 'correct'), // already approved
+      send(T0 + 60_000, bot, { ip: '36.72.10.9', formToken: 'missing', pow: 'missing', honeypot: true }),
+      check(T0 + 90_000, bot, 'correct'), // tarpit: no code was ever delivered, so nothing can match
+      JSON.stringify({ at: iso(T0 + 91_000), type: 'quarantine.start', data: {} }),
+      'garbage',
+      check(T0 + 100_000, '+6281299999999', 'correct'),
+      send(T0 + 110_000, 'not a number'),
+    ];
+    const { out, summary } = await run(lines);
+    assert.equal(out.length, lines.length);
+    assert.equal(out[0].decision, 'allow');
+    assert.ok(Array.isArray(out[0].reasons) && typeof out[0].score === 'number');
+    assert.deepEqual(out.slice(1, 4), [{ result: 'denied' }, { result: 'approved' }, { result: 'not_found' }]);
+    assert.equal(out[4].decision, 'tarpit');
+    assert.ok(out[4].reasons.includes('honeypot'));
+    assert.deepEqual(out[5], { result: 'denied' });
+    assert.deepEqual(out[6], { ignored: 'quarantine.start' });
+    assert.equal(out[7].error, 'invalid_line');
+    assert.deepEqual(out[8], { result: 'not_found' });
+    assert.deepEqual(out[9], { decision: 'block', reasons: ['invalid_phone_number'], score: 0 });
+    assert.equal(summary.delivered, 1, 'only the allowed send reached the (recording) sender');
+    assert.equal(summary.invalid, 1);
+    assert.equal(summary.sends.allow + summary.sends.tarpit + summary.sends.block, 3);
+    assert.equal(summary.auditEvents.send, 2, 'both decided sends were audited (the unparsable number is refused before a decision)');
+  });
+
+  it('drives time from the events: codes expire and cooldowns pass on trace time, not wall time', async () => {
+    const a = '+6281234567892';
+    const { out } = await run([
+      send(T0, a),
+      send(T0 + 1_000, a), // resend inside the 30 s cooldown
+      check(T0 + 11 * 60_000, a, 'correct'), // past the 10-minute code lifetime
+      send(T0 + 12 * 60_000, a),
+      check(T0 + 12 * 60_000 + 20_000, a, 'correct'),
+    ]);
+    assert.equal(out[0].decision, 'allow');
+    assert.equal(out[1].decision, 'block');
+    assert.ok(out[1].reasons.includes('cooldown'), JSON.stringify(out[1]));
+    assert.deepEqual(out[2], { result: 'expired' });
+    assert.equal(out[3].decision, 'allow');
+    assert.deepEqual(out[4], { result: 'approved' });
+  });
+
+  it('a literal guess is compared like a typed code, and brute force locks the verification', async () => {
+    const a = '+6281234567893';
+    const r = await Replayer.create();
+    try {
+      await r.line(send(T0, a));
+      const real = r.delivery.lastCode(a)!;
+      assert.match(real, /^\d{6}$/);
+      const guesses: string[] = [];
+      for (let i = 0; guesses.length < 6; i++) {
+        const g = String(i).padStart(6, '0');
+        if (g !== real) guesses.push(g);
+      }
+      const results = [];
+      for (const [i, g] of guesses.entries()) results.push(await r.line(check(T0 + 1000 * (i + 1), a, g)));
+      assert.deepEqual(results.slice(0, 5), [{ result: 'denied' }, { result: 'denied' }, { result: 'denied' }, { result: 'denied' }, { result: 'denied' }]);
+      assert.deepEqual(results[5], { result: 'locked' });
+      assert.deepEqual(await r.line(check(T0 + 10_000, a, real)), { result: 'locked' }, 'the right code is useless once locked');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('counts lines that go back in time and replays them at the latest time seen', async () => {
+    const { out, summary } = await run([send(T0 + 60_000, '+6281234567894'), send(T0, '+6281234567895')]);
+    assert.equal(summary.outOfOrder, 1);
+    assert.equal(out.length, 2);
+    assert.equal(summary.firstAt, iso(T0 + 60_000));
+    assert.equal(summary.lastAt, iso(T0 + 60_000));
+  });
+});
+
+describe('replay runs the server engine: an audit export replays to the same decisions', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  it('recorded decisions, scores and check results equal the replayed ones', async () => {
+    // Evidence without tokens verifies the same way live and in replay (missing), so the server's own
+    // decisions are the reference. Varied IPs, agents and numbers exercise score, block, tarpit and limits.
+    const agents = ['Mozilla/5.0 (Linux; Android 14) Chrome/130', 'curl/8.5.0', 'Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0'];
+    const ips = ['36.72.10.5', '36.72.10.5', '159.89.1.7', '8.8.4.4', '36.72.11.9'];
+    const numbers = ['+6281234560001', '+6281234560002', '+6281234560003', '+447400123456', '+6281234560001'];
+    for (let i = 0; i < 24; i++) {
+      const to = numbers[i % numbers.length]!;
+      const client: Record<string, unknown> = { ip: ips[i % ips.length], userAgent: agents[i % agents.length], elapsedMs: i % 4 === 0 ? 800 : 4000 };
+      if (i % 3 !== 0) client.acceptLanguage = 'id-ID';
+      if (i % 7 === 0) client.honeypot = 'filled';
+      if (i % 5 === 0) client.deviceId = `dev-${i % 2}`;
+      const res = await t.request('POST', '/v1/verifications', { to, client });
+      if (res.status === 201 && i % 2 === 0) {
+        t.clock.advance(20_000);
+        const code = t.lastCode(to);
+        await t.request('POST', '/v1/verifications/check', { id: res.body.id, code: i % 4 === 0 ? code : '000000' });
+      }
+      t.clock.advance(7_000);
+    }
+    const lines: string[] = [];
+    for await (const l of exportEvents(t.ctx.store, { types: ['send', 'check'], mask: numberMasker('none') })) lines.push(l);
+    assert.ok(lines.length >= 26, `exported ${lines.length}`);
+    const recorded = lines.map((l) => JSON.parse(l));
+    const decisions = new Set(recorded.filter((e) => e.type === 'send').map((e) => e.decision));
+    assert.ok(decisions.size >= 3, `the traffic should produce several kinds of decision, got ${[...decisions]}`);
+
+    const { out } = await run(lines);
+    assert.equal(out.length, recorded.length);
+    for (const [i, rec] of recorded.entries()) {
+      if (rec.type === 'send') assert.deepEqual(out[i], { decision: rec.decision, reasons: rec.reasons, score: rec.score }, `line ${i}: ${lines[i]}`);
+      else assert.deepEqual(out[i], { result: rec.result }, `line ${i}: ${lines[i]}`);
+    }
+  });
+});
