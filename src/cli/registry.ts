@@ -3,8 +3,10 @@ import { registerLists } from './commands/lists.ts';
 import { registerLookup } from './commands/lookup.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerEvents } from './commands/events.ts';
+import { registerPause } from './commands/pause.ts';
 
 /** Commands added by the defense layers; kept apart so main.ts stays a table of contents. */
 export const extraCommands: ((program: Command) => void)[] = [registerLists, registerLookup];
 
 extraCommands.push(registerReplay, registerEvents);
+extraCommands.push(registerPause);

@@ -5,9 +5,11 @@
  */
 import type { AppContext } from './context.ts';
 import { installAuditLog } from '../http/routes/admin-events.ts';
+import { installMonitoring } from '../monitoring/install.ts';
 
 export type LayerInstaller = (ctx: AppContext) => void | Promise<void>;
 
 export const layers: LayerInstaller[] = [];
 
 layers.push(installAuditLog);
+layers.push(installMonitoring);

@@ -158,3 +158,26 @@ describe('concurrency is exact', () => {
     assert.equal(approvals.filter((r) => r.body?.status === 'approved').length, 1);
   });
 });
+
+describe('delivery failures', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  it('retries once, then marks the verification failed and answers 502 without the code', async () => {
+    t.receiver.setHandler(() => ({ status: 503, json: { error: 'provider down' } }));
+    const before = t.receiver.requests.length;
+    const r = await t.request('POST', '/v1/verifications', { to: '+6281234567899', client: client('36.72.12.1') });
+    assert.equal(r.status, 502);
+    assert.equal(r.body.error.code, 'delivery_failed');
+    assert.equal(t.receiver.requests.length - before, 2, 'one try and one retry');
+    const events = await t.ctx.store.queryEvents({ type: 'send.failed', limit: 5 });
+    assert.equal(events.length, 1);
+    const id = (events[0]!.data as { verificationId: string }).verificationId;
+    assert.equal((await t.ctx.store.getVerification(id))?.status, 'failed');
+    const code = (t.receiver.requests.at(-1)!.json as { code: string }).code;
+    assert.ok(!JSON.stringify(events).includes(code), 'the audit event does not contain the code');
+  });
+});

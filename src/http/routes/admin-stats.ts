@@ -1,6 +1,6 @@
 /**
  * Admin read APIs of the monitoring layer: stats (cost analytics), the live protective state (pauses,
- * quarantines, throttles, spend against budgets), recent alerts and audit-event search.
+ * quarantines, throttles, spend against budgets) and recent alerts. (Event search is `GET /v1/admin/events`.)
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
@@ -23,23 +23,6 @@ const StatsQuery = Type.Object(
     to: Type.Optional(Time),
     groupBy: Type.Optional(Type.Union(GROUP_BY.map((g) => Type.Literal(g)))),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-  },
-  { additionalProperties: false },
-);
-
-const EventsQuery = Type.Object(
-  {
-    type: Type.Optional(Type.String({ maxLength: 64 })),
-    number: Type.Optional(Type.String({ maxLength: 64 })),
-    prefix: Type.Optional(Type.String({ maxLength: 20 })),
-    ip: Type.Optional(Type.String({ maxLength: 64 })),
-    deviceId: Type.Optional(Type.String({ maxLength: 128 })),
-    decision: Type.Optional(Type.String({ maxLength: 32 })),
-    reason: Type.Optional(Type.String({ maxLength: 64 })),
-    from: Type.Optional(Time),
-    to: Type.Optional(Time),
-    before: Type.Optional(Type.Integer({ minimum: 0 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
   },
   { additionalProperties: false },
 );
@@ -129,43 +112,6 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
         const q: EventQuery = { type: 'alert', order: 'desc', limit: req.query.limit ?? 50, ...(req.query.before !== undefined ? { before: req.query.before } : {}) };
         const events = await ctx.store.queryEvents(q);
         return { alerts: events.map((e) => ({ ...(e.data ?? {}), seq: e.seq ?? null, at: new Date(e.at).toISOString() })) };
-      },
-    );
-
-    app.get<{ Querystring: Static<typeof EventsQuery> }>(
-      '/v1/admin/monitoring/events',
-      {
-        ...common,
-        schema: {
-          tags: ['admin', 'monitoring'],
-          summary: 'Search audit events, newest first (page with `before` = the last seq)',
-          security,
-          querystring: EventsQuery,
-          response: { ...errorResponses(400, 401, 403) },
-        },
-      },
-      async (req) => {
-        const s = req.query;
-        const q: EventQuery = { order: 'desc', limit: s.limit ?? 50 };
-        if (s.type) q.type = s.type;
-        if (s.number) {
-          const p = ctx.signals.parsePhone(s.number);
-          q.number = p.ok ? p.e164 : s.number.trim();
-        }
-        if (s.prefix) q.prefix = s.prefix.replace(/[\s().-]/g, '');
-        if (s.ip) q.ip = s.ip.trim();
-        if (s.deviceId) q.deviceId = s.deviceId;
-        if (s.decision) q.decision = s.decision;
-        if (s.reason) q.reason = s.reason;
-        if (s.from) q.from = parseTime(s.from, 'from');
-        if (s.to) q.to = parseTime(s.to, 'to');
-        if (s.before !== undefined) q.before = s.before;
-        const events = await ctx.store.queryEvents(q);
-        const last = events[events.length - 1];
-        return {
-          events: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
-          next: events.length === q.limit && last?.seq !== undefined ? last.seq : null,
-        };
       },
     );
   };

@@ -28,7 +28,7 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
 
     // Raw bodies for signature checks (this plugin's encapsulation context only).
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
       const form: Record<string, string> = {};
       for (const [k, v] of new URLSearchParams(body as string)) form[k] = v;
@@ -86,14 +86,14 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
       { schema: { tags: ['receipts'], summary: 'Webhook sender delivery receipt', params: Params, response: { ...errorResponses(400, 403, 404, 415) } } },
       async (req) => {
         const s = senderOf(req, 'webhook');
-        const raw = typeof req.body === 'string' ? req.body : null;
+        const raw = Buffer.isBuffer(req.body) ? req.body : null;
         if (raw === null) throw new ApiError('unsupported_media_type');
         const header = req.headers[SIGNATURE_HEADER.toLowerCase()];
         const check = verifyWebhookSignature(s.secret, raw, typeof header === 'string' ? header : undefined, ctx.clock() / 1000, mon.config().receipts.toleranceSeconds);
         if (!check.ok) reject(s.name, check.reason);
         let body: unknown;
         try {
-          body = JSON.parse(raw);
+          body = JSON.parse(raw.toString('utf8'));
         } catch {
           throw new ApiError('invalid_request', { message: 'The request body is not valid JSON.' });
         }

@@ -1,0 +1,166 @@
+/**
+ * The admin dashboard at `/dashboard`.
+ *
+ * Sign-in: the operator types an admin API key once; the server checks it (admin scope, failed-attempt
+ * limit; the admin surface already applied TLS, IP allowlist and admin port to /dashboard) and answers with
+ * a *new* admin key that expires in 12 h, set as an HttpOnly, SameSite=Strict cookie. Page scripts never see
+ * a key, and the typed key is not kept anywhere. Sign-out revokes the session key.
+ *
+ * Data: the page calls the admin API itself (`/v1/admin/...`: lists, policy with validation and versions,
+ * stats, pauses, events), so it has exactly the API's validation, audit events and rules. A request that
+ * carries the session cookie, the header `X-OTPShield-Dashboard: 1` and no Authorization header gets the
+ * cookie's key as its bearer before authentication. Both conditions stop cross-site use: SameSite=Strict
+ * keeps the cookie off cross-site requests, and a page on another origin cannot add a custom header without
+ * a CORS preflight, which the admin API never grants.
+ *
+ * Assets: web/dashboard/ (no inline script or style: the strict CSP of every HTML page applies) and uPlot,
+ * read from node_modules/uplot/dist at start-up (not committed, always the installed version).
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import { createApiKey, verifyApiKey } from '../../service/api-keys.ts';
+import { ApiError } from '../../service/errors.ts';
+import { FAILED_AUTH } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+export const SESSION_COOKIE = 'otps_session';
+export const DASHBOARD_HEADER = 'x-otpshield-dashboard';
+export const SESSION_TTL_MS = 12 * 3_600_000;
+const KEY_RE = /^osk_([A-Za-z0-9]{12})_[A-Za-z0-9_-]{43}$/;
+
+/** Fastify's marker (what fastify-plugin sets): the cookie translation hook must see /v1/admin routes. */
+const SKIP_OVERRIDE = Symbol.for('skip-override');
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+const JS = 'text/javascript; charset=utf-8';
+const CSS = 'text/css; charset=utf-8';
+const HTML = 'text/html; charset=utf-8';
+
+async function loadAssets(): Promise<Map<string, Asset>> {
+  const dir = fileURLToPath(new URL('../../../web/dashboard/', import.meta.url));
+  const require = createRequire(import.meta.url);
+  const files: [string, string, string][] = [
+    ['/dashboard', join(dir, 'index.html'), HTML],
+    ['/dashboard/app.js', join(dir, 'app.js'), JS],
+    ['/dashboard/app.css', join(dir, 'app.css'), CSS],
+    ['/dashboard/vendor/uPlot.iife.min.js', require.resolve('uplot/dist/uPlot.iife.min.js'), JS],
+    ['/dashboard/vendor/uPlot.min.css', require.resolve('uplot/dist/uPlot.min.css'), CSS],
+  ];
+  const out = new Map<string, Asset>();
+  await Promise.all(
+    files.map(async ([path, file, type]) => {
+      const body = await readFile(file);
+      out.set(path, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
+    }),
+  );
+  return out;
+}
+
+/** Minimal Cookie header parsing: we only read the one cookie we set ourselves. */
+export function readCookie(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() !== name) continue;
+    try {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function sessionCookie(req: FastifyRequest, value: string, maxAgeSeconds: number): string {
+  const secure = req.protocol === 'https' ? '; Secure' : '';
+  // Path=/ because the page calls /v1/admin/... with it; SameSite=Strict + HttpOnly do the protecting.
+  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
+}
+
+const LoginBody = Type.Object({ key: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+
+export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
+  const plugin: FastifyPluginAsync = async function dashboard(app) {
+    app.addHook('onRequest', async (req) => {
+      if (req.headers.authorization !== undefined || req.headers[DASHBOARD_HEADER] !== '1') return;
+      if (!req.url.startsWith('/v1/admin/') && !req.url.startsWith('/v1/admin?')) return;
+      const key = readCookie(req.headers.cookie, SESSION_COOKIE);
+      if (key && KEY_RE.test(key)) req.headers.authorization = `Bearer ${key}`;
+    });
+
+    const assets = await loadAssets();
+    for (const [path, asset] of assets) {
+      app.get(path, { schema: { hide: true } }, async (req, reply) => {
+        if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send();
+        // HTML gets the strict CSP and friends from security-headers.ts.
+        return reply.header('content-type', asset.type).header('etag', asset.etag).send(asset.body);
+      });
+    }
+
+    const sameOrigin = (req: FastifyRequest) => {
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `${req.protocol}://${req.host}`) throw new ApiError('forbidden', { message: 'Cross-origin request refused.' });
+    };
+
+    app.post<{ Body: Static<typeof LoginBody> }>(
+      '/dashboard/api/login',
+      { schema: { tags: ['dashboard'], summary: 'Sign in with an admin key (sets the session cookie)', body: LoginBody, response: { ...errorResponses(400, 401, 403, 429) } } },
+      async (req, reply) => {
+        sameOrigin(req);
+        const now = ctx.clock();
+        const failKey = { reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH };
+        const retryAfter = FAILED_AUTH.windowMs / 1000;
+        const [failures] = await ctx.store.peekLimits([failKey], now);
+        if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
+        const res = await verifyApiKey(ctx.store, req.body.key.trim(), now);
+        if (!res.ok) {
+          const counted = await ctx.store.consumeLimits([failKey], now);
+          throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
+        }
+        if (!res.record.scopes.includes('admin')) throw new ApiError('forbidden', { message: 'The dashboard needs an admin key.' });
+        const expiresAt = Math.min(now + SESSION_TTL_MS, res.record.expiresAt ?? Infinity);
+        const session = await createApiKey(ctx.store, { scopes: ['admin'], name: `dashboard session (${res.record.id})`, expiresAt, now });
+        await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: now, type: 'dashboard.login', ip: req.clientIp, data: { key: res.record.id, session: session.record.id } }]);
+        reply.header('set-cookie', sessionCookie(req, session.key, Math.floor((expiresAt - now) / 1000)));
+        return { ok: true, expiresAt: new Date(expiresAt).toISOString() };
+      },
+    );
+
+    app.get('/dashboard/api/session', { schema: { tags: ['dashboard'], summary: 'The current dashboard session', response: { ...errorResponses(401, 403) } } }, async (req) => {
+      const key = readCookie(req.headers.cookie, SESSION_COOKIE);
+      const res = key && KEY_RE.test(key) ? await verifyApiKey(ctx.store, key, ctx.clock()) : null;
+      if (!res || !res.ok || !res.record.scopes.includes('admin')) throw new ApiError('unauthorized', { message: 'Sign in to the dashboard.' });
+      const r = res.record;
+      return { session: r.id, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), app: ctx.config.appName, version: ctx.version };
+    });
+
+    app.post('/dashboard/api/logout', { schema: { tags: ['dashboard'], summary: 'Sign out (revokes the session key)' } }, async (req, reply) => {
+      sameOrigin(req);
+      const key = readCookie(req.headers.cookie, SESSION_COOKIE);
+      const m = key ? KEY_RE.exec(key) : null;
+      if (m && key) {
+        const res = await verifyApiKey(ctx.store, key, ctx.clock());
+        if (res.ok) {
+          await ctx.store.revokeApiKey(m[1]!, ctx.clock());
+          await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: ctx.clock(), type: 'dashboard.logout', ip: req.clientIp, data: { session: m[1]! } }]);
+        }
+      }
+      reply.header('set-cookie', sessionCookie(req, '', 0));
+      return { ok: true };
+    });
+  };
+  (plugin as unknown as Record<symbol, boolean>)[SKIP_OVERRIDE] = true;
+  return plugin;
+}
