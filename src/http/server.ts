@@ -73,6 +73,8 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
       handler = h;
       return listeners.factory(h);
     },
+    // Only tells Fastify to print https:// addresses: the factory above builds the (TLS) servers.
+    ...(listeners.secure ? ({ https: {} } as object) : {}),
     // Bodies with __proto__ or constructor.prototype are refused at parse time.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

@@ -36,6 +36,8 @@ export interface Alert {
   value: number;
   threshold: number;
   at: number;
+  /** How long this key stays quiet after firing, when not the rule cooldown (daily rules: to the day's end). */
+  quietMs?: number;
   data?: Record<string, unknown>;
 }
 
@@ -99,7 +101,8 @@ export class AlertEngine {
   private readonly buckets = new Map<number, Bucket>();
   /** Country → first time seen in the current run of traffic (a gap longer than learnHours restarts it). */
   private readonly regions = new Map<string, { first: number; last: number }>();
-  private readonly lastFired = new Map<string, number>();
+  /** Key → time until which it stays quiet. */
+  private readonly quietUntil = new Map<string, number>();
   private readonly cap: number;
   private readonly mask: (e164: string) => string;
   private spend: SpendSnapshot | null = null;
@@ -236,7 +239,7 @@ export class AlertEngine {
     }
     const gap = rules.unexpectedRegion.learnHours * HOUR;
     for (const [c, s] of this.regions) if (now - s.last > gap) this.regions.delete(c);
-    for (const [k, at] of this.lastFired) if (now - at > rules.cooldownMinutes * MINUTE) this.lastFired.delete(k);
+    for (const [k, until] of this.quietUntil) if (until <= now) this.quietUntil.delete(k);
   }
 
   /** Every alert that fires at `now` and is not in its cooldown. Marks the returned ones as fired. */
@@ -253,12 +256,11 @@ export class AlertEngine {
       ...this.delivery(now, rules),
       ...this.dailySpend(now, policy),
     ];
-    const cooldown = rules.cooldownMinutes * MINUTE;
     const out: Alert[] = [];
     for (const a of all) {
-      const last = this.lastFired.get(a.key);
-      if (last !== undefined && now - last < cooldown) continue;
-      this.lastFired.set(a.key, now);
+      const until = this.quietUntil.get(a.key);
+      if (until !== undefined && now < until) continue;
+      this.quietUntil.set(a.key, now + (a.quietMs ?? rules.cooldownMinutes * MINUTE));
       out.push(a);
     }
     return out;
@@ -436,6 +438,8 @@ export class AlertEngine {
     const cur = policy.prices.currency;
     const out: Alert[] = [];
     const money = (m: number) => `${(m / 1e6).toFixed(2)} ${cur}`;
+    // Once per day: quiet until the UTC day ends (plus a minute of clock skew between instances).
+    const quietMs = Math.floor(now / 86_400_000) * 86_400_000 + 86_400_000 - now + MINUTE;
     if (b.dailyTotal !== null && totalMicros >= b.dailyTotal * 1e6) {
       out.push({
         rule: 'daily_spend',
@@ -446,6 +450,7 @@ export class AlertEngine {
         value: totalMicros / 1e6,
         threshold: b.dailyTotal,
         at: now,
+        quietMs,
         data: { day },
       });
     }
@@ -461,6 +466,7 @@ export class AlertEngine {
         value: m / 1e6,
         threshold: budget,
         at: now,
+        quietMs,
         data: { day, country: c },
       });
     }

@@ -165,6 +165,7 @@ export class Monitoring {
               value: t.spendMicros / 1e6,
               threshold: t.budgetMicros / 1e6,
               at: now,
+              quietMs: t.until - now + 60_000,
               data: { country: t.country, until: new Date(t.until).toISOString() },
             }),
           );
@@ -206,7 +207,7 @@ export class Monitoring {
     const p = this.policy();
     const { sinks } = this.configEntry();
     try {
-      if (!(await this.ctx.store.useOnce(`mon:alert:${a.key}`, p.alerts.cooldownMinutes * 60_000, a.at))) return false;
+      if (!(await this.ctx.store.useOnce(`mon:alert:${a.key}`, a.quietMs ?? p.alerts.cooldownMinutes * 60_000, a.at))) return false;
       this.metrics.alerts.inc({ rule: a.rule, severity: a.severity });
       await this.ctx.store.appendEvents([
         { id: `ev_${randomBytes(12).toString('base64url')}`, at: a.at, type: 'alert', decision: a.severity, reasons: [a.rule], data: { ...a } },

@@ -1,6 +1,6 @@
 /**
- * Reading the audit log out: the API view of an event, NDJSON export, phone-number masking, and the
- * retention job.
+ * Reading the audit log out: the API view of an event, NDJSON export and phone-number masking.
+ * (Retention — deleting events older than `privacy.eventRetentionDays` — is the maintenance loop's job.)
  *
  * Export lines are replay input (docs/replay.md): a send becomes `{"at","type":"send","to","channel","client":{…
  * verified outcomes …}}` and a check `{"at","type":"check","to","code":"correct"|"wrong"}`, plus the recorded
@@ -17,7 +17,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { callingCodeOf, maskPhone } from '../signals/phone.ts';
 import type { AuditEvent, EventQuery, Store } from '../store/interface.ts';
-import type { AppContext } from './context.ts';
 
 export type MaskMode = 'none' | 'mask' | 'pseudonymize';
 
@@ -183,34 +182,4 @@ export async function* exportEvents(store: Store, o: ExportOptions): AsyncGenera
     if (last === undefined) return; // a store that assigns no seq cannot be paged
     after = last;
   }
-}
-
-// ---- retention ----
-
-const DAY_MS = 86_400_000;
-const RETENTION_EVERY_MS = 3_600_000;
-
-/** Delete events older than the configured retention. Returns how many were removed. */
-export async function purgeExpiredEvents(store: Store, retentionDays: number, now: number): Promise<number> {
-  return store.purgeEvents(now - retentionDays * DAY_MS);
-}
-
-/**
- * Layer: purge events past `privacy.eventRetentionDays` once an hour (unref'd timer, stopped on close). The
- * first purge runs one interval after start, so a restart loop never turns into a purge loop.
- */
-export function installAuditRetention(ctx: AppContext): void {
-  const timer = setInterval(() => {
-    purgeExpiredEvents(ctx.store, ctx.config.privacy.eventRetentionDays, ctx.clock())
-      .then((n) => {
-        if (n > 0) ctx.log.info({ removed: n, retentionDays: ctx.config.privacy.eventRetentionDays }, 'purged old audit events');
-      })
-      .catch((err: unknown) => ctx.log.error({ err }, 'audit event purge failed'));
-  }, RETENTION_EVERY_MS);
-  timer.unref();
-  const close = ctx.close;
-  ctx.close = async () => {
-    clearInterval(timer);
-    await close();
-  };
 }

@@ -173,6 +173,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     extraRoutes: [],
     hooks: [],
     close: async () => {
+      signals.close();
       await store.close();
     },
   };

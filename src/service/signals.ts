@@ -12,11 +12,13 @@ import { createCaptchaVerifier, type CaptchaConfig } from '../signals/captcha.ts
 import type { Store } from '../store/interface.ts';
 import type { Challenger, Signals } from './ports.ts';
 
-export async function buildSignals(cfg: Config, store: Store, clock: () => number, secret: string): Promise<Signals> {
-  const intel = await Intel.load({ dir: join(cfg.dataDir, 'intel'), now: clock });
+export async function buildSignals(cfg: Config, store: Store, clock: () => number, secret: string): Promise<Signals & { close(): void }> {
+  // List files under <dataDir>/intel are polled and reloaded on change: no restart needed.
+  const intel = await Intel.load({ dir: join(cfg.dataDir, 'intel'), now: clock, watch: cfg.env !== 'test' });
   const captcha = cfg.captcha ? createCaptchaVerifier(cfg.captcha as unknown as CaptchaConfig) : undefined;
   const secrets = { current: secret, previous: cfg.secrets.previousCodeSecrets };
   return {
+    close: () => intel.close(),
     parsePhone: (input, defaultRegion) => normalizePhone(input, defaultRegion ? { defaultRegion } : {}),
     prefixOf,
     ipFacts(ip: string): IpFacts | null {

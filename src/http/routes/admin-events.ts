@@ -9,7 +9,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
-import { eventView, installAuditRetention, numberMasker } from '../../service/audit-export.ts';
+import { eventView, numberMasker } from '../../service/audit-export.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
@@ -104,8 +104,7 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
   };
 }
 
-/** Layer: the events endpoint plus the retention job (registered in src/service/layers.ts). */
+/** Layer: the events endpoint (registered in src/service/layers.ts). Retention is the maintenance loop's. */
 export function installAuditLog(ctx: AppContext): void {
   ctx.extraRoutes.push(adminEventRoutes);
-  installAuditRetention(ctx);
 }

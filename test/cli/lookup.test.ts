@@ -1,0 +1,181 @@
+/**
+ * `otp-shield lookup`: the real CLI in a child process, on a data dir that a real server used first
+ * (a send and an approval, an admin list entry, a pause) and with operator intel files (tor.txt,
+ * disposable-numbers.txt). Checks what it reports, what it would decide, and that it consumes nothing.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_POLICY, DEFAULT_RULES } from '../../src/engine/policy.ts';
+import { prefixOf } from '../../src/signals/phone.ts';
+import { startTestApp, type TestClock } from '../helpers/app.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `otp-shield …` in a child process with only this data dir (no inherited OTPSHIELD_* settings). */
+function cli(dataDir: string, args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTPSHIELD_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
+  env.OTPSHIELD_DATA_DIR = dataDir;
+  env.NODE_ENV = 'test';
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dataDir, env, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function lookup(dataDir: string, args: string[]): Promise<any> {
+  const r = await cli(dataDir, ['lookup', ...args, '--json']);
+  assert.equal(r.code, 0, `lookup ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** The CLI reads counters at the real time, so the server that writes them must run on real time too. */
+function realClock(): TestClock {
+  let offset = 0;
+  const fn = (() => Date.now() + offset) as TestClock;
+  Object.defineProperty(fn, 'now', { get: () => Date.now() + offset });
+  fn.advance = (ms: number) => {
+    offset += ms;
+  };
+  return fn;
+}
+
+const KNOWN = '+6281234567890'; // sent to and approved from DEVICE on 36.72.10.5
+const LISTED = '+6281234567111'; // on the block list
+const DISPOSABLE = '+6281234560999'; // in the operator's disposable-numbers.txt
+const MY_NUMBER = '+60123456789'; // Malaysia: sends paused for country:MY
+const DEVICE = 'dev-lookup-1';
+const TOR_IP = '203.0.113.9'; // in the operator's tor.txt
+
+describe('otp-shield lookup (real CLI on a data dir a real server used)', () => {
+  let dir: string;
+  let listedId: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'otps-cli-lookup-'));
+    mkdirSync(join(dir, 'intel'));
+    writeFileSync(join(dir, 'intel', 'tor.txt'), `# exit nodes\n203.0.113.0/24\n`);
+    writeFileSync(join(dir, 'intel', 'disposable-numbers.txt'), `${DISPOSABLE}\n`);
+    const t = await startTestApp({ keepDataDir: dir, clock: realClock() });
+    try {
+      const client = { ip: '36.72.10.5', deviceId: DEVICE, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 };
+      const sent = await t.request('POST', '/v1/verifications', { to: KNOWN, client });
+      assert.equal(sent.status, 201, sent.text);
+      const ok = await t.request('POST', '/v1/verifications/check', { id: sent.body.id, code: t.lastCode(KNOWN) });
+      assert.deepEqual(ok.body, { status: 'approved' });
+      const entry = await t.request('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: LISTED, note: 'fraud ring' }, { key: t.adminKey });
+      assert.equal(entry.status, 201, entry.text);
+      listedId = entry.body.id;
+      await t.ctx.store.putSetting('pause:country:MY', { since: Date.now(), note: 'incident 42' });
+    } finally {
+      await t.close();
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reports the number, the IP, the counters and the trust of a known device, and consumes nothing', async () => {
+    const args = ['+62 812 3456 7890', '--ip', '36.72.10.5', '--device', DEVICE];
+    const [a, b] = await Promise.all([lookup(dir, args), lookup(dir, args)]);
+    const r = await lookup(dir, args);
+
+    assert.equal(r.number.e164, KNOWN);
+    assert.equal(r.number.region, 'ID');
+    assert.equal(r.number.type, 'MOBILE');
+    assert.equal(r.number.prefix, prefixOf(KNOWN, DEFAULT_POLICY.limits.prefixDigits));
+    assert.equal(r.number.disposable, false);
+    assert.equal(r.ip.country, 'ID');
+    assert.equal(r.ip.subnet, '36.72.10.0/24');
+    assert.equal(r.ip.tor, false);
+    assert.deepEqual(r.lists, []);
+
+    // The one real send is in the counters (the approved number now uses the trusted budget: nt: keys).
+    assert.equal(r.observed.verifiedBefore, true);
+    assert.equal(r.observed.trusted, true);
+    const counter = (key: string) => r.counters.find((c: any) => c.key === key);
+    assert.equal(counter('ip:36.72.10.5:10m')?.count, 1);
+    assert.equal(counter('gl:1h')?.count, 1);
+    assert.equal(counter(`nt:${KNOWN}:10m`)?.count, 0);
+    assert.ok(r.decision.rules.some((x: any) => x.id === 'trusted_context'));
+    // The request being looked up counts in the velocity it would be judged by: 1 earlier + itself.
+    assert.deepEqual(r.observed.velocity, { device: 2, ip: 2 });
+
+    // Three lookups (two of them at once) saw the same counts: nothing was counted or consumed.
+    for (const other of [a, b]) {
+      assert.deepEqual(other.counters, r.counters);
+      assert.deepEqual(other.observed, r.observed);
+    }
+  });
+
+  it('shows list hits with their entry, intel hits with their source, and the decision', async () => {
+    const [r, human] = await Promise.all([lookup(dir, [LISTED, '--ip', TOR_IP]), cli(dir, ['lookup', LISTED, '--ip', TOR_IP])]);
+    assert.equal(r.lists.length, 1);
+    assert.equal(r.lists[0].id, listedId);
+    assert.equal(r.lists[0].note, 'fraud ring');
+    assert.equal(r.ip.tor, true);
+    assert.deepEqual(r.ip.sources, ['file:tor.txt']);
+    assert.equal(r.decision.outcome, 'block');
+    assert.deepEqual(r.decision.decision.reasons, ['list.block']);
+    const tor = r.decision.rules.find((x: any) => x.id === 'ip.tor');
+    assert.equal(tor?.effect, `+${DEFAULT_RULES['ip.tor']?.weight}`);
+
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^number +\+6281234567111 +region ID/m);
+    assert.match(human.stdout, new RegExp(`^lists +block number \\+6281234567111 +${listedId}`, 'm'));
+    assert.match(human.stdout, /sources file:tor\.txt/);
+    assert.match(human.stdout, /^WOULD +BLOCK +reasons list\.block$/m);
+  });
+
+  it('the assumed evidence changes the decision: no widget vs a browser with the widget', async () => {
+    const [missing, valid] = await Promise.all([lookup(dir, [DISPOSABLE, '--ip', '36.72.10.77']), lookup(dir, [DISPOSABLE, '--ip', '36.72.10.77', '--evidence', 'valid'])]);
+    for (const r of [missing, valid]) {
+      assert.equal(r.number.disposable, true);
+      assert.deepEqual(r.number.sources, ['file:disposable-numbers.txt']);
+      assert.ok(r.decision.rules.some((x: any) => x.id === 'number.disposable'));
+    }
+    assert.equal(missing.evidence.formToken, 'missing');
+    assert.equal(missing.evidence.pow, 'missing');
+    assert.equal(missing.decision.outcome, 'challenge');
+    assert.equal(valid.evidence.formToken, 'valid');
+    assert.equal(valid.evidence.pow, 'solved');
+    assert.equal(valid.decision.score.powCredit, DEFAULT_POLICY.risk.powCredit);
+    assert.equal(valid.decision.outcome, 'allow');
+    assert.ok(valid.decision.score.effective < missing.decision.score.effective);
+  });
+
+  it('a pause applies to its country and shows in the state', async () => {
+    const r = await lookup(dir, [MY_NUMBER, '--ip', '175.139.1.1', '--evidence', 'valid']);
+    assert.equal(r.number.region, 'MY');
+    assert.equal(r.state.paused, 'country:MY');
+    assert.deepEqual(r.state.pauses.map((p: any) => [p.scope, p.note]), [['country:MY', 'incident 42']]);
+    assert.equal(r.decision.outcome, 'block');
+    assert.deepEqual(r.decision.decision.reasons, ['paused']);
+  });
+
+  it('refuses what it cannot parse, with a message', async () => {
+    const [num, ip, ev] = await Promise.all([
+      cli(dir, ['lookup', 'call me maybe']),
+      cli(dir, ['lookup', KNOWN, '--ip', '300.1.1.1']),
+      cli(dir, ['lookup', KNOWN, '--evidence', 'perfect']),
+    ]);
+    assert.equal(num.code, 1);
+    assert.match(num.stderr, /call me maybe/);
+    assert.equal(ip.code, 1);
+    assert.match(ip.stderr, /not an IP address/);
+    assert.equal(ev.code, 1);
+    assert.match(ev.stderr, /--evidence is one of/);
+  });
+});
