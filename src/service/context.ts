@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import { maskNumbersDeep, maskNumbersInText } from './log-privacy.ts';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
@@ -84,12 +85,24 @@ export function loadPolicyFile(file: string): Policy {
   return res.policy;
 }
 
-export function makeLogger(cfg: Config): Logger {
-  return pino({
+export function makeLogger(cfg: Config, destination?: NodeJS.WritableStream): Logger {
+  const mask = cfg.privacy.maskNumbersInLogs;
+  const opts: LoggerOptions = {
     level: cfg.logLevel,
+    ...(mask
+      ? {
+          formatters: { log: (obj: Record<string, unknown>) => maskNumbersDeep(obj) as Record<string, unknown> },
+          hooks: {
+            logMethod(args: unknown[], method: (...a: unknown[]) => void) {
+              method.apply(this, args.map((a) => (typeof a === 'string' ? maskNumbersInText(a) : a)));
+            },
+          },
+        }
+      : {}),
     // Secrets and codes must never reach a log line, even through a careless `log.info(obj)`.
     redact: { paths: ['code', '*.code', 'secret', '*.secret', 'authToken', '*.authToken', 'req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
-  });
+  };
+  return destination ? pino(opts, destination as pino.DestinationStream) : pino(opts);
 }
 
 export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promise<AppContext> {

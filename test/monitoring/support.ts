@@ -67,20 +67,24 @@ export interface ReceivedAlert {
 }
 
 /**
- * The alerts the receiver got, after checking that every one is correctly signed (at the app's clock) and
+ * The alerts the receiver got, after checking that every one is correctly signed (at the clock of its
+ * evaluation) and
  * Slack-compatible.
  */
 export function receivedAlerts(m: MonitoredApp): ReceivedAlert[] {
   return m.alerts.requests.map((r) => {
     assert.equal(r.method, 'POST');
     assert.equal(r.url, '/alerts');
-    const sig = r.headers['x-otpshield-signature'];
-    const check = verifyWebhookSignature(ALERT_SECRET, r.body, typeof sig === 'string' ? sig : undefined, m.t.clock() / 1000);
-    assert.deepEqual(check, { ok: true, timestamp: Math.floor(m.t.clock() / 1000) }, 'signed with the sink secret at the injected clock');
     const body = r.json as { text?: unknown; blocks?: unknown; alert?: ReceivedAlert };
     assert.equal(typeof body.text, 'string', 'Slack-compatible: a text field');
     assert.ok(Array.isArray(body.blocks));
     assert.ok(body.alert);
+    // Signed when it was sent, i.e. at the injected clock of the evaluation that raised it.
+    const sentAt = Date.parse(body.alert.at) / 1000;
+    const sig = r.headers['x-otpshield-signature'];
+    const check = verifyWebhookSignature(ALERT_SECRET, r.body, typeof sig === 'string' ? sig : undefined, sentAt);
+    assert.deepEqual(check, { ok: true, timestamp: Math.floor(sentAt) }, 'signed with the sink secret at the injected clock');
+    assert.equal(verifyWebhookSignature('another-secret-0123456789', r.body, String(sig), sentAt).ok, false);
     return body.alert;
   });
 }

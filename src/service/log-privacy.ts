@@ -1,0 +1,22 @@
+/**
+ * Phone numbers are personal data: by default every E.164-looking string in a log line is masked
+ * (`+62812*****890`), wherever it appears — a field, a nested object or the message — so a careless
+ * `log.info({ verification })` cannot leak a full number. Codes and secrets are redacted separately.
+ */
+import { maskPhone } from '../signals/phone.ts';
+
+const E164 = /\+[1-9]\d{7,14}/g;
+
+export function maskNumbersInText(s: string): string {
+  return s.replace(E164, (m) => maskPhone(m));
+}
+
+export function maskNumbersDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskNumbersInText(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return value;
+  if (Array.isArray(value)) return value.map((v) => maskNumbersDeep(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = maskNumbersDeep(v, depth + 1);
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * Test numbers (`testNumbers` in the configuration): a fixed code for QA and app-store review. Over HTTP:
+ * such a number never reaches a sender, its fixed code approves, and any other code is denied.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const TEST_NUMBER = '+6281234500001';
+const FIXED_CODE = '424242';
+const REAL_NUMBER = '+6281234500002';
+const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
+
+describe('test numbers over HTTP', () => {
+  let t: TestApp;
+  before(async () => {
+    // Configured in a national spelling: the configuration is normalised like every request.
+    t = await startTestApp({ config: { testNumbers: [{ number: '+62 812-3450-0001', code: FIXED_CODE }] } });
+  });
+  after(async () => t.close());
+
+  it('a real number in the same deployment is delivered (so "nothing delivered" below means something)', async () => {
+    const r = await t.request('POST', '/v1/verifications', { to: REAL_NUMBER, client: client('36.72.40.1') });
+    assert.equal(r.status, 201, r.text);
+    await t.receiver.waitFor(1);
+    assert.match(t.lastCode(REAL_NUMBER) ?? '', /^\d{6}$/);
+  });
+
+  it('never sends: the receiver gets nothing for the test number', async () => {
+    const before = t.receiver.requests.length;
+    const r = await t.request('POST', '/v1/verifications', { to: TEST_NUMBER, client: client('36.72.40.2') });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.to, TEST_NUMBER);
+    assert.equal(r.body.status, 'pending');
+    assert.equal(t.receiver.requests.length, before, 'no delivery request at all');
+    assert.equal(t.lastCode(TEST_NUMBER), null);
+
+    const events = await t.ctx.store.queryEvents({ type: 'send', number: TEST_NUMBER, limit: 10 });
+    assert.equal(events.length, 1);
+    assert.deepEqual(events[0]?.reasons, ['test_number']);
+    assert.equal(JSON.stringify(events).includes(FIXED_CODE), false, 'the fixed code is not in the audit trail');
+  });
+
+  it('the fixed code approves; a wrong code is denied', async () => {
+    const s = await t.request('POST', '/v1/verifications', { to: TEST_NUMBER, client: client('36.72.40.3') });
+    assert.equal(s.status, 201, s.text);
+    const wrong = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: '000000' });
+    assert.equal(wrong.status, 200, wrong.text);
+    assert.deepEqual(wrong.body, { status: 'denied', attemptsLeft: 4 });
+    const right = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: FIXED_CODE });
+    assert.deepEqual(right.body, { status: 'approved' });
+    const got = await t.request('GET', `/v1/verifications/${s.body.id}`);
+    assert.equal(got.body.status, 'approved');
+  });
+
+  it('checking by number works the same way, and the code is not a wildcard for other numbers', async () => {
+    const s = await t.request('POST', '/v1/verifications', { to: TEST_NUMBER, client: client('36.72.40.4') });
+    assert.equal(s.status, 201, s.text);
+    const wrong = await t.request('POST', '/v1/verifications/check', { to: TEST_NUMBER, code: '123123' });
+    assert.equal(wrong.body.status, 'denied');
+    const right = await t.request('POST', '/v1/verifications/check', { to: TEST_NUMBER, code: FIXED_CODE });
+    assert.deepEqual(right.body, { status: 'approved' });
+
+    // The real number's pending verification does not accept the test number's code (unless it happens to
+    // be the code that was actually sent).
+    const sentToReal = t.lastCode(REAL_NUMBER);
+    if (sentToReal !== FIXED_CODE) {
+      const other = await t.request('POST', '/v1/verifications/check', { to: REAL_NUMBER, code: FIXED_CODE });
+      assert.equal(other.body.status, 'denied');
+    }
+    assert.equal(t.lastCode(TEST_NUMBER), null, 'still nothing delivered to the test number');
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Every alert rule end to end: real traffic over HTTP against a real server (SQLite, injected clock), the
+ * rule evaluated with `tick()` at that clock, and the alert webhook receiver on 127.0.0.1 getting exactly
+ * one correctly signed, Slack-compatible alert — also after evaluating again.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WEBHOOK_SECRET } from '../helpers/app.ts';
+import { signWebhookBody } from '../../src/delivery/webhook.ts';
+import { assertOneAlert, receivedAlerts, startMonitoredApp, type MonitoredApp } from './support.ts';
+
+const MIN = 60_000;
+
+async function withApp(o: Parameters<typeof startMonitoredApp>[0], fn: (m: MonitoredApp) => Promise<void>): Promise<void> {
+  const m = await startMonitoredApp(o);
+  try {
+    await fn(m);
+  } finally {
+    await m.close();
+  }
+}
+
+/** Evaluate twice: the second evaluation must not send anything new. */
+async function tickTwice(m: MonitoredApp): Promise<void> {
+  await m.mon.tick();
+  const n = m.alerts.requests.length;
+  await m.mon.tick();
+  assert.equal(m.alerts.requests.length, n, 'no repeat within the cooldown');
+}
+
+describe('alert rules over HTTP, with webhook delivery', () => {
+  it('check failure rate', () =>
+    withApp({ alerts: { checkFailureRate: { enabled: true, windowMinutes: 10, minChecks: 4, maxFailureRatio: 0.5 } } }, async (m) => {
+      const s = await m.send('+6281234567001');
+      assert.equal(s.status, 201);
+      const code = m.t.lastCode('+6281234567001')!;
+      const wrong = code === '000000' ? '111111' : '000000';
+      for (let i = 0; i < 3; i++) assert.equal((await m.t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong })).body.status, 'denied');
+      assert.deepEqual(await m.mon.tick(), [], '3 checks are below minChecks');
+      await m.t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong });
+      await tickTwice(m);
+      const a = assertOneAlert(m, 'check_failure_rate', 'global');
+      assert.equal(a.value, 1);
+      assert.equal(a.severity, 'warning');
+    }));
+
+  it('request spikes per number, IP, prefix and country', () =>
+    withApp({ alerts: { requestSpike: { enabled: true, windowMinutes: 10, perNumber: 3, perIp: 3, perPrefix: 3, perCountry: 3 } } }, async (m) => {
+      for (let i = 0; i < 3; i++) await m.send('+6281234567002');
+      assert.deepEqual(await m.mon.tick(), []);
+      const fourth = await m.send('+6281234567002');
+      assert.equal(fourth.status, 429, 'refused requests count as requests');
+      await tickTwice(m);
+      assert.equal(receivedAlerts(m).length, 4);
+      const n = assertOneAlert(m, 'request_spike', 'number:+6281234567002');
+      assert.ok(!n.message.includes('+6281234567002'), 'numbers are masked in alert messages');
+      assertOneAlert(m, 'request_spike', 'ip:36.72.10.5');
+      assertOneAlert(m, 'request_spike', 'prefix:+62812');
+      assertOneAlert(m, 'request_spike', 'country:ID');
+    }));
+
+  it('conversion drop', () =>
+    withApp({ alerts: { conversionDrop: { enabled: true, windowMinutes: 10, baselineHours: 1, minVerifications: 3, dropRatio: 0.5 } } }, async (m) => {
+      for (let i = 0; i < 3; i++) {
+        const to = `+628123456710${i}`;
+        const s = await m.send(to, `36.72.11.${i}`);
+        assert.equal(s.status, 201);
+        assert.equal((await m.t.request('POST', '/v1/verifications/check', { id: s.body.id, code: m.t.lastCode(to) })).body.status, 'approved');
+      }
+      m.t.clock.advance(15 * MIN);
+      for (let i = 0; i < 3; i++) assert.equal((await m.send(`+628123456720${i}`, `36.72.12.${i}`)).status, 201);
+      await tickTwice(m);
+      const a = assertOneAlert(m, 'conversion_drop', 'global');
+      assert.equal(a.value, 0);
+      assertOneAlert(m, 'conversion_drop', 'country:ID');
+    }));
+
+  it('traffic from an unexpected region', () =>
+    withApp({ alerts: { unexpectedRegion: { enabled: true, windowMinutes: 10, minRequests: 2, expectedCountries: ['ID'], learnHours: 24 } } }, async (m) => {
+      await m.send('+6281234567300');
+      await m.send('+12025550123');
+      assert.deepEqual(await m.mon.tick(), []);
+      await m.send('+12025550124', '36.72.13.1');
+      await tickTwice(m);
+      assertOneAlert(m, 'unexpected_region', 'country:US');
+      assert.equal(receivedAlerts(m).length, 1, 'ID is expected');
+    }));
+
+  it('traffic outside the configured hours', () =>
+    withApp({ alerts: { outsideHours: { enabled: true, fromHour: 9, toHour: 17, utcOffsetMinutes: 0, windowMinutes: 10, minRequests: 2 } } }, async (m) => {
+      assert.equal(new Date(m.t.clock()).getUTCHours(), 8, 'the test clock starts at 08:00 UTC');
+      await m.send('+6281234567400');
+      assert.deepEqual(await m.mon.tick(), []);
+      await m.send('+6281234567401', '36.72.14.1');
+      await tickTwice(m);
+      assertOneAlert(m, 'outside_hours', 'global');
+    }));
+
+  it('delivery rate drop, from signed delivery receipts', () =>
+    withApp({ alerts: { deliveryRateDrop: { enabled: true, windowMinutes: 60, minReceipts: 3, minRate: 0.8 } } }, async (m) => {
+      const statuses = ['delivered', 'failed', 'undelivered'];
+      for (let i = 0; i < 3; i++) {
+        const s = await m.send(`+628123456750${i}`, `36.72.15.${i}`);
+        assert.equal(s.status, 201);
+        const body = JSON.stringify({ id: s.body.id, status: statuses[i] });
+        const r = await m.t.request('POST', '/v1/receipts/webhook/webhook', body, {
+          key: null,
+          headers: { 'content-type': 'application/json', 'x-otpshield-signature': signWebhookBody(WEBHOOK_SECRET, body, m.t.clock() / 1000) },
+        });
+        assert.deepEqual(r.body, { recorded: true }, r.text);
+      }
+      await tickTwice(m);
+      const a = assertOneAlert(m, 'delivery_rate_drop', 'sender:webhook');
+      assert.equal(Math.round(a.value * 100), 33);
+      assertOneAlert(m, 'delivery_rate_drop', 'country:ID');
+    }));
+
+  it('daily spend over budget, once per day', () =>
+    withApp({ alerts: { dailySpend: { enabled: true } }, policy: { budgets: { dailyTotal: 0.5, circuitBreaker: false } } }, async (m) => {
+      await m.send('+6281234567600'); // 0.40 (ID)
+      assert.deepEqual(await m.mon.tick(), []);
+      await m.send('+6281234567601', '36.72.16.1'); // 0.80
+      await tickTwice(m);
+      m.t.clock.advance(2 * 60 * MIN); // past the rule cooldown, same UTC day
+      await m.send('+6281234567602', '36.72.16.2');
+      await m.mon.tick();
+      const a = assertOneAlert(m, 'daily_spend', 'total');
+      assert.equal(a.value, 0.8);
+      assert.equal(a.threshold, 0.5);
+    }));
+
+  it('the budget circuit breaker pauses the country until the end of the UTC day', () =>
+    withApp({ policy: { budgets: { countries: { ID: 0.5 }, circuitBreaker: true } } }, async (m) => {
+      assert.equal((await m.send('+6281234567700')).status, 201);
+      assert.equal((await m.send('+6281234567701', '36.72.17.1')).status, 201, 'the send that reaches the budget goes out');
+      await m.mon.idle();
+      const blocked = await m.send('+6281234567702', '36.72.17.2');
+      assert.equal(blocked.status, 403, JSON.stringify(blocked.body));
+      assert.deepEqual(blocked.body.error.reasons, ['paused']);
+      assert.equal((await m.send('+12025550125', '36.72.17.3')).status, 201, 'other countries still send');
+
+      const a = assertOneAlert(m, 'budget_breaker', 'country:ID');
+      assert.equal(a.severity, 'critical');
+      const endOfDay = Date.parse('2026-11-24T00:00:00.000Z');
+      const store = m.t.ctx.store;
+      assert.ok(await store.getSetting('pause:country:ID', endOfDay - 1), 'paused for the rest of the day');
+      assert.equal(await store.getSetting('pause:country:ID', endOfDay), null, 'and not tomorrow');
+      const ev = await store.queryEvents({ type: 'pause', limit: 10 });
+      assert.equal(ev.length, 1);
+      assert.equal(ev[0]!.country, 'ID');
+      assert.equal((ev[0]!.data as { by?: string }).by, 'budget');
+
+      // More spend the same day does not trip (or alert) again.
+      await m.t.request('POST', '/v1/admin/resume', { country: 'ID' }, { key: m.t.adminKey });
+      assert.equal((await m.send('+6281234567703', '36.72.17.4')).status, 201, 'an admin resume stands for the day');
+      await m.mon.idle();
+      assert.equal(receivedAlerts(m).filter((x) => x.rule === 'budget_breaker').length, 1);
+    }));
+
+  it('the fleet-wide de-duplication refuses an alert another instance already sent', () =>
+    withApp({}, async (m) => {
+      const alert = { rule: 'outside_hours' as const, scope: 'global', key: 'outside_hours:global', severity: 'warning' as const, message: 'x', value: 1, threshold: 1, at: m.t.clock() };
+      assert.equal(await m.mon.emit(alert), true);
+      assert.equal(await m.mon.emit({ ...alert }), false, 'same key within the cooldown, through the store');
+      assert.equal(m.alerts.requests.length, 1);
+      const stored = await m.t.ctx.store.queryEvents({ type: 'alert', limit: 10 });
+      assert.equal(stored.length, 1, 'each sent alert is an audit event');
+    }));
+});

@@ -1,0 +1,31 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/load.ts';
+import { makeLogger } from '../../src/service/context.ts';
+
+function capture(mask: boolean) {
+  const lines: string[] = [];
+  const dest = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const cfg = loadConfig({ env: { NODE_ENV: 'development' }, overrides: { logLevel: 'info', privacy: { maskNumbersInLogs: mask, eventRetentionDays: 90 } } });
+  return { log: makeLogger(cfg, dest), lines };
+}
+
+describe('log privacy', () => {
+  it('masks phone numbers in fields, nested objects and messages; redacts codes and secrets', () => {
+    const { log, lines } = capture(true);
+    log.info({ to: '+6281234567890', verification: { to: '+447400123456', code: '123456' }, secret: 's3cret' }, 'sent to +6281234567890');
+    const out = lines.join('');
+    assert.ok(!out.includes('+6281234567890'), out);
+    assert.ok(!out.includes('+447400123456'), out);
+    assert.ok(out.includes('+62812*****890'), out);
+    assert.ok(!out.includes('123456"'), 'code redacted');
+    assert.ok(!out.includes('s3cret'));
+  });
+
+  it('can be turned off', () => {
+    const { log, lines } = capture(false);
+    log.info({ to: '+6281234567890' }, 'x');
+    assert.ok(lines.join('').includes('+6281234567890'));
+  });
+});
