@@ -137,7 +137,10 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     for (const ch of cfg.channels) {
       if (!senders.some((s) => s.channels.has(ch))) log.warn({ channel: ch }, 'channel enabled but no sender supports it');
     }
-    const dispatcher = createDispatcher(senders);
+    const dispatcher = createDispatcher(senders, {
+      // Entries arrive already scrubbed of the code.
+      onAttempt: (entry, msg) => log[entry.ok ? 'debug' : 'warn']({ ...entry, verificationId: msg.verificationId, channel: msg.channel }, 'delivery attempt'),
+    });
     delivery = {
       async deliver(m) {
         const text = renderMessage(templates, { locale: m.locale, code: m.code, app: cfg.appName, minutes: Math.round(cfg.codes.ttlSeconds / 60) });
