@@ -38,7 +38,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
       if (path === '/demo' || path.startsWith('/demo.')) {
         if (!ctx.config.web.demo) continue;
       } else if (!ctx.config.web.widget) continue;
-      app.get(path, { schema: { hide: true } }, (req, reply) => serve(asset, req, reply));
+      app.get(path, { schema: { tags: ['browser'], summary: `Static browser asset (${asset.type.split(';')[0]})` } }, (req, reply) => serve(asset, req, reply));
     }
     if (!ctx.config.web.demo) return;
 
