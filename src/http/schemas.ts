@@ -3,6 +3,7 @@
  * @fastify/swagger turns the same objects into /openapi.json, so the document cannot drift from the code.
  */
 import { Type } from 'typebox';
+import { ClientEvidenceSchema } from '../signals/evidence.ts';
 
 export const ErrorBody = Type.Object(
   {
@@ -24,30 +25,7 @@ export const ErrorBody = Type.Object(
 export const ChannelSchema = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
 
 /** The end user's evidence, forwarded by the integrator's backend (or filled by widget.js). */
-export const ClientEvidence = Type.Object(
-  {
-    ip: Type.Optional(Type.String({ maxLength: 64 })),
-    userAgent: Type.Optional(Type.String({ maxLength: 512 })),
-    deviceId: Type.Optional(Type.String({ maxLength: 128 })),
-    formToken: Type.Optional(Type.String({ maxLength: 4096 })),
-    pow: Type.Optional(Type.String({ maxLength: 4096 })),
-    captchaToken: Type.Optional(Type.String({ maxLength: 4096 })),
-    honeypot: Type.Optional(Type.String({ maxLength: 1024 })),
-    elapsedMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
-    automation: Type.Optional(
-      Type.Object(
-        {
-          webdriver: Type.Optional(Type.Boolean()),
-          headless: Type.Optional(Type.Boolean()),
-          flags: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    acceptLanguage: Type.Optional(Type.String({ maxLength: 256 })),
-  },
-  { additionalProperties: false },
-);
+export const ClientEvidence = ClientEvidenceSchema;
 
 export const SendBody = Type.Object(
   {

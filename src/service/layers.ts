@@ -5,6 +5,7 @@
  */
 import type { AppContext } from './context.ts';
 import { installAuditLog } from '../http/routes/admin-events.ts';
+import { installPumpingDefense } from './pumping.ts';
 import { installMonitoring } from '../monitoring/install.ts';
 
 export type LayerInstaller = (ctx: AppContext) => void | Promise<void>;
@@ -13,3 +14,4 @@ export const layers: LayerInstaller[] = [];
 
 layers.push(installAuditLog);
 layers.push(installMonitoring);
+layers.push(installPumpingDefense);

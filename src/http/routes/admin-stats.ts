@@ -48,7 +48,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
         schema: {
           tags: ['admin', 'monitoring'],
           summary: 'Requests, sends, blocks by reason, conversion, delivery rate, spend and savings',
-          description: 'Hourly resolution. Defaults to the last 24 hours. Amounts are in the price table currency.',
+          description: 'Hourly resolution: an hour is counted when it overlaps [from, to). Defaults to the last 24 hours including the current one. Amounts are in the price table currency.',
           security,
           querystring: StatsQuery,
           response: { ...errorResponses(400, 401, 403) },
@@ -56,7 +56,8 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (req) => {
         const now = ctx.clock();
-        const to = req.query.to ? parseTime(req.query.to, 'to') : now;
+        // Default: the last 24 whole hours, the current (partial) hour included.
+        const to = req.query.to ? parseTime(req.query.to, 'to') : Math.floor(now / 3_600_000) * 3_600_000 + 3_600_000;
         const from = req.query.from ? parseTime(req.query.from, 'from') : to - 86_400_000;
         if (!(from < to)) throw new ApiError('invalid_request', { message: 'from must be before to' });
         const maxDays = mon.config().stats.retentionDays;
