@@ -33,7 +33,7 @@ const RuleConfig = Type.Object(
     /** `score` adds `weight`; the others decide at once (strongest wins: allow-list first, then block, tarpit, challenge). */
     action: RuleAction,
     weight: Type.Optional(Type.Number({ minimum: -1000, maximum: 1000 })),
-    /** `shadow`: evaluated and logged as `shadow:<rule>`, never enforced. */
+    /** `shadow`: evaluated and recorded in the event's `data.shadow`, never enforced. */
     mode: Type.Optional(RuleMode),
   },
   { additionalProperties: false },
@@ -84,7 +84,7 @@ export const PolicySchema = Type.Object(
     ),
     numbers: Type.Object(
       {
-        /** Line types allowed per channel; everything else is blocked with `line_type.<type>`. */
+        /** Line types allowed per channel; everything else is blocked with reason `line_type`. */
         allowedLineTypes: Type.Object(
           {
             sms: Type.Array(LineType),

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_POLICY, DEFAULT_RULES } from '../../src/engine/policy.ts';
+import { pauseSends } from '../../src/monitoring/pause.ts';
 import { prefixOf } from '../../src/signals/phone.ts';
 import { startTestApp, type TestClock } from '../helpers/app.ts';
 
@@ -80,7 +81,7 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
       const entry = await t.request('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: LISTED, note: 'fraud ring' }, { key: t.adminKey });
       assert.equal(entry.status, 201, entry.text);
       listedId = entry.body.id;
-      await t.ctx.store.putSetting('pause:country:MY', { since: Date.now(), note: 'incident 42' });
+      await pauseSends(t.ctx.store, { kind: 'country', country: 'MY' }, { now: Date.now(), note: 'incident 42', by: 'test' });
     } finally {
       await t.close();
     }
@@ -101,6 +102,8 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
     assert.equal(r.ip.subnet, '36.72.10.0/24');
     assert.equal(r.ip.tor, false);
     assert.deepEqual(r.lists, []);
+    assert.equal(r.channelEnabled, true);
+    assert.equal(r.testNumber, false);
 
     // The one real send is in the counters (the approved number now uses the trusted budget: nt: keys).
     assert.equal(r.observed.verifiedBefore, true);
@@ -165,12 +168,16 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
     assert.deepEqual(r.decision.decision.reasons, ['paused']);
   });
 
-  it('refuses what it cannot parse, with a message', async () => {
-    const [num, ip, ev] = await Promise.all([
+  it('refuses what it cannot parse, with a message, and says when a channel is disabled', async () => {
+    const [num, ip, ev, channel] = await Promise.all([
       cli(dir, ['lookup', 'call me maybe']),
       cli(dir, ['lookup', KNOWN, '--ip', '300.1.1.1']),
       cli(dir, ['lookup', KNOWN, '--evidence', 'perfect']),
+      cli(dir, ['lookup', KNOWN, '--channel', 'whatsapp']),
     ]);
+    // Not an error: the answer is that the service would refuse the channel (only sms is enabled here).
+    assert.equal(channel.code, 0, channel.stderr);
+    assert.match(channel.stdout, /^WOULD +refuse: channel whatsapp is not enabled \(422 channel_disabled\)$/m);
     assert.equal(num.code, 1);
     assert.match(num.stderr, /call me maybe/);
     assert.equal(ip.code, 1);

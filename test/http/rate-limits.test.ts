@@ -10,6 +10,7 @@ import { describeWithService, randomTag } from '../helpers/services.ts';
 import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
 import { RedisStore } from '../../src/store/redis.ts';
 import { openStore } from '../../src/store/factory.ts';
+import pg from 'pg';
 import type { Store } from '../../src/store/interface.ts';
 
 const MIN = 60_000;
@@ -25,14 +26,17 @@ let seq = 0;
 /** A fresh valid Indonesian mobile number per call. */
 const freshNumber = () => `+62812${String(10_000_000 + seq++).padStart(8, '0')}`;
 
-function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined>) {
+function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined>, cleanup?: () => Promise<void>) {
   describe(`rate limits over HTTP (${name})`, () => {
     let t: TestApp;
     before(async () => {
       const store = await makeStore();
       t = await startTestApp(store ? { store } : {});
     });
-    after(async () => t.close());
+    after(async () => {
+      await t.close();
+      await cleanup?.();
+    });
 
     const send = (to: string, ip: string, extra: Record<string, unknown> = {}) => t.request('POST', '/v1/verifications', { to, client: client(ip, extra) });
     /** Send and expect 201, showing the error body when it is not. */
@@ -228,5 +232,11 @@ await describeWithService('redis', 'rate limits over HTTP (Redis)', (url) => {
 });
 
 await describeWithService('postgres', 'rate limits over HTTP (PostgreSQL)', (url) => {
-  rateLimitSuite('PostgreSQL', async () => openStore({ kind: 'postgres', postgresUrl: url, postgresSchema: `t_${randomTag()}` }));
+  const schema = `t_${randomTag()}`;
+  rateLimitSuite('PostgreSQL', async () => openStore({ kind: 'postgres', postgresUrl: url, postgresSchema: schema }), async () => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await c.end();
+  });
 });

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
 import cors from '@fastify/cors';
-import { Type } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { errorResponses } from '../schemas.ts';
@@ -23,7 +22,7 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
         schema: {
           tags: ['bot filtering'],
           summary: 'Get a signed one-time form token and a proof-of-work challenge (browser)',
-          body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+          // No body: the widget posts without one (a JSON content-type would force a CORS preflight).
           response: { ...errorResponses(403, 429) },
         },
       },
