@@ -110,7 +110,8 @@ export function newVerificationId(): string {
   return `vf_${randomBytes(16).toString('base64url')}`;
 }
 
-function contextHash(deviceId: string | null, subnet: string | null): string | null {
+/** The trust context of a request: its device and network (/24 or /64), hashed. Exported for `otp-shield lookup`. */
+export function contextHash(deviceId: string | null, subnet: string | null): string | null {
   if (!deviceId || !subnet) return null;
   return createHash('sha256').update(`${deviceId}|${subnet}`).digest('base64url').slice(0, 16);
 }

@@ -9,8 +9,8 @@
  * Client evidence cannot be looked up (form tokens and proofs of work are one-time), so it is assumed:
  * `missing` by default (an API call without the widget), or what the flags say.
  */
-import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
+import { contextHash } from '../../service/verifications.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
@@ -83,15 +83,6 @@ export function assumedEvidence(o: LookupOptions): EvidenceFacts {
     deviceId,
     acceptLanguage,
   };
-}
-
-/**
- * Same derivation as the verification service's trust context (device + /24 or /64): it must stay in step
- * with `contextHash` in src/service/verifications.ts, which is not exported.
- */
-function trustContextHash(deviceId: string | null, subnet: string | null): string | null {
-  if (!deviceId || !subnet) return null;
-  return createHash('sha256').update(`${deviceId}|${subnet}`).digest('base64url').slice(0, 16);
 }
 
 async function effectivePolicy(cfg: Config, store: Store, file: string | undefined): Promise<{ policy: Policy; source: string }> {
@@ -169,7 +160,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
 
   // The server's observation step counts this request (cost 1) and reads the rest (cost 0); the counts it
   // decides with are the ones after the request, so add each spec's cost to what is stored now.
-  const layout = observationSpecs(facts, policy, trustContextHash(evidence.deviceId, ip?.subnet ?? null));
+  const layout = observationSpecs(facts, policy, contextHash(evidence.deviceId, ip?.subnet ?? null));
   const stored = await store.peekLimits(layout.specs, now);
   const c = layout.specs.map((s, i) => (stored[i] ?? 0) + (s.cost ?? 1));
   const idx = layout.index;

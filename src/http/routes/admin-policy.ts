@@ -34,6 +34,9 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/admin/policy',
       { ...common, schema: { tags: ['admin'], summary: 'Replace the policy (new version)', security, body: Doc, response: { ...errorResponses(400, 401, 403, 422) } } },
       async (req) => {
+        if (ctx.config.policyFile) {
+          throw new ApiError('invalid_request', { message: `The policy is pinned to ${ctx.config.policyFile} (policyFile); change that file instead.` });
+        }
         const { note, ...doc } = req.body as { note?: unknown };
         const res = parsePolicy(doc);
         if (!res.ok) throw new ApiError('invalid_request', { message: 'The policy is not valid.', extra: { details: res.errors } });
