@@ -3,6 +3,7 @@
  * One YAML or JSON file plus `OTPSHIELD_*` environment overrides, validated at start-up.
  */
 import { Type, type Static } from 'typebox';
+import { DEFAULT_MONITORING_CONFIG, MonitoringConfigSchema } from '../monitoring/config.ts';
 
 const Channel = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
 
@@ -105,6 +106,8 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    /** Alert sinks (webhook URLs and secrets), metrics port, delivery receipts (docs/monitoring.md). */
+    monitoring: MonitoringConfigSchema,
   },
   { additionalProperties: false },
 );
@@ -129,5 +132,6 @@ export function defaultConfig(env: Config['env']): Config {
     web: { widget: true, demo: env !== 'production' },
     admin: { ipAllowlist: [] },
     logLevel: env === 'test' ? 'silent' : 'info',
+    monitoring: DEFAULT_MONITORING_CONFIG,
   };
 }

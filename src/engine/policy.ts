@@ -7,6 +7,8 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { deepMerge } from '../lib/merge.ts';
+import { DEFAULT_PUMPING, PumpingConfigSchema } from './pumping.ts';
+import { DEFAULT_MONITORING_POLICY, MonitoringPolicySchema } from '../monitoring/config.ts';
 
 const Rate = Type.Object(
   {
@@ -158,6 +160,10 @@ export const PolicySchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** SMS-pumping defense: conversion per prefix/country, quarantines (docs/sms-pumping.md). */
+    pumping: PumpingConfigSchema,
+    /** Prices, budgets and alert rules (docs/monitoring.md). Secrets and sinks live in the configuration. */
+    monitoring: MonitoringPolicySchema,
   },
   { additionalProperties: false },
 );
@@ -279,6 +285,8 @@ export const DEFAULT_POLICY: Policy = {
   },
   escalation: { challengeAfter: 3, blockAfter: 10, windowSeconds: 6 * HOUR },
   responses: { exposeReasons: true },
+  pumping: DEFAULT_PUMPING,
+  monitoring: DEFAULT_MONITORING_POLICY,
 };
 
 export type PolicyResult = { ok: true; policy: Policy } | { ok: false; errors: { path: string; message: string }[] };

@@ -1,0 +1,115 @@
+/**
+ * The emergency switch: one admin action pauses all sends, a country's or a prefix's, at once, and resumes
+ * them; every pause and resume is an audit event. Over the API and with the CLI on the same store.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { openStore } from '../../src/store/factory.ts';
+import { client } from './support.ts';
+
+describe('pause and resume over the admin API', () => {
+  let t: TestApp;
+  let ip = 0;
+  const send = (to: string) => t.request('POST', '/v1/verifications', { to, client: client(`36.72.30.${++ip}`) });
+  const admin = (path: string, body?: unknown) => t.request(body === undefined ? 'GET' : 'POST', path, body, { key: t.adminKey });
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  it('pauses a country at once, and only that country', async () => {
+    const p = await admin('/v1/admin/pause', { country: 'id', note: 'pumping from +62' });
+    assert.equal(p.status, 200, p.text);
+    assert.equal(p.body.scope, 'country:ID');
+    assert.equal(p.body.note, 'pumping from +62');
+    const blocked = await send('+6281234569001');
+    assert.equal(blocked.status, 403);
+    assert.deepEqual(blocked.body.error.reasons, ['paused']);
+    assert.equal((await send('+447400123456')).status, 201, 'GB still sends');
+    const list = await admin('/v1/admin/pauses');
+    assert.deepEqual(list.body.pauses.map((x: { scope: string }) => x.scope), ['country:ID']);
+
+    const r = await admin('/v1/admin/resume', { country: 'ID' });
+    assert.deepEqual(r.body, { scope: 'country:ID', resumed: true });
+    assert.equal((await send('+6281234569002')).status, 201);
+    assert.deepEqual((await admin('/v1/admin/resume', { country: 'ID' })).body, { scope: 'country:ID', resumed: false });
+  });
+
+  it('pauses a prefix, and everything', async () => {
+    await admin('/v1/admin/pause', { prefix: '+62 813' });
+    assert.equal((await send('+6281334569003')).status, 403);
+    assert.equal((await send('+6281234569004')).status, 201, '+62812 is not under +62813');
+    await admin('/v1/admin/resume', { prefix: '+62813' });
+
+    await admin('/v1/admin/pause', { all: true });
+    assert.equal((await send('+447400123457')).status, 403);
+    assert.equal((await send('+6281234569005')).status, 403);
+    await admin('/v1/admin/resume', { all: true });
+    assert.equal((await send('+447400123458')).status, 201);
+  });
+
+  it('a pause with a TTL ends by itself', async () => {
+    await admin('/v1/admin/pause', { country: 'GB', ttlSeconds: 60 });
+    assert.equal((await send('+447400123459')).status, 403);
+    t.clock.advance(61_000);
+    assert.equal((await send('+447400123460')).status, 201);
+  });
+
+  it('records every pause and resume as an event', async () => {
+    const events = await t.ctx.store.queryEvents({ limit: 100, order: 'asc' });
+    const switches = events.filter((e) => e.type === 'pause' || e.type === 'resume').map((e) => `${e.type} ${(e.data as { scope: string }).scope}`);
+    assert.deepEqual(switches, [
+      'pause country:ID', 'resume country:ID', 'resume country:ID',
+      'pause prefix:+62813', 'resume prefix:+62813', 'pause all', 'resume all', 'pause country:GB',
+    ]);
+    const first = events.find((e) => e.type === 'pause')!;
+    assert.ok(typeof (first.data as { by?: unknown }).by === 'string', 'who paused (the API key id)');
+  });
+
+  it('refuses unclear scopes and non-admin keys', async () => {
+    for (const body of [{}, { all: true, country: 'ID' }, { country: 'Indonesia' }, { prefix: '62812' }, { all: false }]) {
+      const r = await admin('/v1/admin/pause', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+    }
+    assert.equal((await t.request('POST', '/v1/admin/pause', { all: true }, { key: t.verifyKey })).status, 403);
+    assert.equal((await t.request('POST', '/v1/admin/pause', { all: true }, { key: null })).status, 401);
+  });
+});
+
+describe('otp-shield pause / resume', () => {
+  it('writes the same pause to the configured store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otps-pause-cli-'));
+    try {
+      const configFile = join(dir, 'otp-shield.json');
+      writeFileSync(configFile, JSON.stringify({ dataDir: dir, secrets: { codeSecret: 'test-code-secret-0123456789abcdefghijkl', previousCodeSecrets: [] }, logLevel: 'silent' }));
+      const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args], { encoding: 'utf8', env: { ...process.env, NODE_ENV: 'test' } });
+      const p = run('pause', '--country', 'ng', '--note', 'test');
+      assert.equal(p.status, 0, p.stderr);
+      assert.match(p.stdout, /paused country:NG/);
+      const l = run('pauses', '--json');
+      assert.deepEqual(JSON.parse(l.stdout).map((x: { scope: string }) => x.scope), ['country:NG']);
+      const bad = run('pause', '--country', 'NG', '--prefix', '+234');
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /exactly one/);
+      const r = run('resume', '--country', 'NG');
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /resumed country:NG/);
+
+      const store = await openStore({ kind: 'sqlite', sqlitePath: join(dir, 'otp-shield.db') });
+      try {
+        assert.deepEqual(await store.listSettings('pause:'), []);
+        const ev = await store.queryEvents({ limit: 10, order: 'asc' });
+        assert.deepEqual(ev.map((e) => [e.type, (e.data as { by?: string }).by]), [['pause', 'cli'], ['resume', 'cli']]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
