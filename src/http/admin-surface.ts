@@ -10,6 +10,7 @@
  * spellings that the router folds onto an admin route cannot dodge it. Routes added later through
  * `ctx.extraRoutes` are covered without registering anything.
  */
+import type { RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -42,18 +43,19 @@ export function arrivedOverTls(req: FastifyRequest, ctx: AppContext): boolean {
   return values.every((v) => v === 'https');
 }
 
-const adminServers = new WeakMap<FastifyInstance, NodeServer>();
+const adminListeners = new WeakMap<FastifyInstance, { server: NodeServer; secure: boolean }>();
 
 /** `http(s)://host:port` of the admin listener, or null when there is none (or it is not listening yet). */
 export function adminAddress(app: FastifyInstance): string | null {
-  const server = adminServers.get(app);
-  const addr = server?.address() as AddressInfo | null | undefined;
-  if (!addr) return null;
+  const l = adminListeners.get(app);
+  const addr = l?.server.address() as AddressInfo | null | undefined;
+  if (!l || !addr) return null;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return `${'setSecureContext' in server! ? 'https' : 'http'}://${host}:${addr.port}`;
+  return `${l.secure ? 'https' : 'http'}://${host}:${addr.port}`;
 }
 
-export function installAdminSurface(app: FastifyInstance, ctx: AppContext, listeners: Listeners, handler: () => import('node:http').RequestListener): void {
+/** `handler` returns Fastify's request handler (known once the instance exists, before it is ready). */
+export function installAdminSurface(app: FastifyInstance, ctx: AppContext, listeners: Listeners, handler: () => RequestListener): void {
   const s = ctx.config.server;
   const production = ctx.config.env === 'production';
   const adminSockets = new WeakSet<object>();
@@ -65,7 +67,6 @@ export function installAdminSurface(app: FastifyInstance, ctx: AppContext, liste
   if (s.adminPort !== undefined) {
     const port = s.adminPort;
     const host = s.adminHost ?? s.host;
-    let server: NodeServer | null = null;
     app.addHook('onReady', async () => {
       const srv = listeners.extra(handler());
       // The TLS socket is what the request sees, so mark that one for HTTPS.
@@ -77,12 +78,11 @@ export function installAdminSurface(app: FastifyInstance, ctx: AppContext, liste
           resolve();
         });
       });
-      server = srv;
-      adminServers.set(app, srv);
+      adminListeners.set(app, { server: srv, secure: listeners.secure });
       ctx.log.info({ address: adminAddress(app) }, 'admin listener started');
     });
     app.addHook('onClose', async () => {
-      const srv = server;
+      const srv = adminListeners.get(app)?.server;
       if (!srv) return;
       await new Promise<void>((resolve) => {
         srv.close(() => resolve());

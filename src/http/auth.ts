@@ -1,5 +1,8 @@
 /**
- * API-key authentication and scope checks, as one preHandler for routes that declare `config.scope`.
+ * API-key authentication and scope checks for routes that declare `config.scope`. server.ts runs it for
+ * every request at preParsing, after all onRequest hooks (the dashboard turns its cookie into a bearer there)
+ * and before the body is parsed or validated: an unauthenticated client costs no parsing and learns nothing
+ * about the schema.
  * Keys come only from `Authorization: Bearer …` (never the query string, which ends up in access logs).
  * Failed attempts are counted per client address and refused once over the limit, so keys cannot be
  * guessed online. The admin surface's own rules (TLS, IP allowlist, admin port) run earlier, in
@@ -15,7 +18,8 @@ export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
 export function authenticate(ctx: AppContext) {
   return async function checkApiKey(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const scope = req.routeOptions.config.scope;
-    if (!scope) return;
+    // Runs once per request, before the body is read (server.ts); the routes' own preHandler is then a no-op.
+    if (!scope || req.apiKey) return;
     const now = ctx.clock();
     const failKey = { reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH };
     const retryAfter = FAILED_AUTH.windowMs / 1000;

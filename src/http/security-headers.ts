@@ -3,7 +3,7 @@
  * onSend hook so pages added by later layers (the dashboard) cannot forget them. A route that needs a
  * different policy for a page sets its own header; the hook only fills in what is missing.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Strict CSP for HTML: no inline script or style, nothing from other origins, no framing. */
 export const HTML_SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -21,13 +21,18 @@ export const HTML_SECURITY_HEADERS: Readonly<Record<string, string>> = {
  */
 export const HSTS = 'max-age=31536000; includeSubDomains';
 
+/** The headers of every response; also used where Fastify answers without running hooks (bad URLs). */
+export function applyBaseHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', req.id);
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('strict-transport-security', HSTS);
+  // API answers are per request (verification state, keys); a route that serves something cacheable says so.
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+}
+
 export function installSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (req, reply) => {
-    reply.header('x-request-id', req.id);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('strict-transport-security', HSTS);
-    // API answers are per request (verification state, keys); a route that serves something cacheable says so.
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    applyBaseHeaders(req, reply);
     const type = reply.getHeader('content-type');
     if (typeof type === 'string' && type.startsWith('text/html')) {
       for (const [k, v] of Object.entries(HTML_SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v);

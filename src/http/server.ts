@@ -3,24 +3,25 @@
  * Routes live in `routes/`, each a Fastify plugin that only translates HTTP ↔ service calls.
  *
  * Before any route runs, in this order: the overload guard (503 past `server.maxInFlight`), the client
- * address, and the admin-surface rules (TLS in production, IP allowlist, admin port). Sockets, timeouts and
- * TLS come from `tls.ts`; bodies from `json-body.ts`; headers from `security-headers.ts`.
+ * address, the admin-surface rules (TLS in production, IP allowlist, admin port), and, before the body is
+ * read, the API key of routes that declare a scope. Sockets, timeouts and TLS come from `tls.ts`, bodies
+ * from `json-body.ts`, headers from `security-headers.ts`.
  */
 import type { RequestListener } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { ConfigError } from '../config/load.ts';
 import type { AppContext } from '../service/context.ts';
-import { startRetention } from '../service/retention.ts';
-import { installErrorHandling } from './errors.ts';
-import { clientIp } from './client-ip.ts';
+import { errorBody, installErrorHandling } from './errors.ts';
+import { clientIp, inCidrs, normalizeIp } from './client-ip.ts';
+import { authenticate } from './auth.ts';
 import { createListeners, TlsFileError, type Listeners } from './tls.ts';
 import { installAdminSurface } from './admin-surface.ts';
 import { DEFAULT_MAX_IN_FLIGHT, installOverloadGuard } from './overload.ts';
 import { installJsonParser } from './json-body.ts';
-import { installSecurityHeaders } from './security-headers.ts';
+import { applyBaseHeaders, installSecurityHeaders } from './security-headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import { challengeRoutes } from './routes/challenges.ts';
@@ -75,10 +76,19 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     },
     // Only tells Fastify to print https:// addresses: the factory above builds the (TLS) servers.
     ...(listeners.secure ? ({ https: {} } as object) : {}),
+    // req.protocol and req.host follow X-Forwarded-Proto/-Host only from the configured proxies, so pages
+    // behind a TLS-terminating proxy know they are served over HTTPS (Secure cookies, same-origin checks).
+    ...(ctx.trustedProxies.length > 0 ? { trustProxy: (address: string) => inCidrs(normalizeIp(address), ctx.trustedProxies) } : {}),
     // Bodies with __proto__ or constructor.prototype are refused at parse time.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Malformed percent-encoding is caught by the router before any hook: answer in our error shape instead
+    // of Fastify's default body, which echoes the URL back.
+    frameworkErrors: (_err, req, reply) => {
+      applyBaseHeaders(req as FastifyRequest, reply as FastifyReply);
+      void (reply as FastifyReply).status(400).send(errorBody('invalid_request', 'The URL is not valid.'));
+    },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
     requestIdHeader: false,
@@ -93,16 +103,18 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   });
   installAdminSurface(app, ctx, listeners, () => handler!);
   installSecurityHeaders(app);
+  const checkApiKey = authenticate(ctx);
+  app.addHook('preParsing', async (req, reply, payload) => {
+    await checkApiKey(req, reply);
+    return payload;
+  });
 
   let stopWatching = () => {};
-  let stopRetention = async () => {};
   app.addHook('onReady', async () => {
     stopWatching = listeners.watch(ctx.log);
-    stopRetention = startRetention(ctx);
   });
   app.addHook('onClose', async () => {
     stopWatching();
-    await stopRetention();
   });
 
   installErrorHandling(app);

@@ -1,0 +1,93 @@
+/**
+ * Quarantines of the SMS-pumping defense: list the active ones, start one by hand, lift one.
+ *
+ *   GET    /v1/admin/quarantines
+ *   POST   /v1/admin/quarantines            {"scope": "prefix:+62812", "mode": "block", "minutes": 120, "reason": "…"}
+ *   DELETE /v1/admin/quarantines/:scope     (scope URL-encoded: prefix%3A%2B62812, country%3AID)
+ *
+ * Lifting starts a grace period (pumping.liftGraceMinutes) in which the detector does not quarantine the
+ * scope again, so an operator who judged a quarantine wrong is not overruled a minute later.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { AppContext } from '../../service/context.ts';
+import type { PumpingDefense, QuarantineScope } from '../../service/pumping.ts';
+import { ApiError } from '../../service/errors.ts';
+import { authenticate } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
+
+const Scope = Type.String({ pattern: '^(prefix:\\+[1-9][0-9]{0,14}|country:[A-Z]{2})$', description: 'prefix:+62812 or country:ID' });
+const Mode = Type.Union([Type.Literal('challenge'), Type.Literal('block')]);
+
+const QuarantineView = Type.Object({
+  scope: Type.String(),
+  mode: Type.String(),
+  reason: Type.String(),
+  since: Type.String({ format: 'date-time' }),
+  until: Type.String({ format: 'date-time' }),
+  remainingSeconds: Type.Integer(),
+});
+
+export const StartBody = Type.Object(
+  {
+    scope: Scope,
+    mode: Type.Optional(Mode),
+    minutes: Type.Integer({ minimum: 1, maximum: 30 * 24 * 60 }),
+    reason: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense): FastifyPluginAsync {
+  return async function adminQuarantines(app) {
+    app.addHook('preHandler', authenticate(ctx));
+    const common = { config: { scope: 'admin' as const } };
+    const security = [{ apiKey: [] }];
+
+    app.get(
+      '/v1/admin/quarantines',
+      { ...common, schema: { tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
+      async () => {
+        const now = ctx.clock();
+        const list = await defense.list(now);
+        return {
+          quarantines: list.map((q) => ({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil(q.remainingMs / 1000) })),
+        };
+      },
+    );
+
+    app.post<{ Body: Static<typeof StartBody> }>(
+      '/v1/admin/quarantines',
+      { ...common, schema: { tags: ['admin'], summary: 'Quarantine a prefix or country by hand', security, body: StartBody, response: { 201: QuarantineView, ...errorResponses(400, 401, 403) } } },
+      async (req, reply) => {
+        const now = ctx.clock();
+        const b = req.body;
+        const kind = b.scope.startsWith('prefix:') ? 'prefix' : 'country';
+        const q = await defense.start(b.scope as QuarantineScope, b.mode ?? defense.config().mode[kind], b.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
+        if (!q) throw new ApiError('internal');
+        return reply.status(201).send({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000) });
+      },
+    );
+
+    app.delete<{ Params: { scope: string } }>(
+      '/v1/admin/quarantines/:scope',
+      {
+        ...common,
+        schema: {
+          tags: ['admin'],
+          summary: 'Lift a quarantine now',
+          security,
+          params: Type.Object({ scope: Scope }, { additionalProperties: false }),
+          response: { 200: Type.Object({ lifted: Type.Boolean() }), ...errorResponses(400, 401, 403, 404) },
+        },
+      },
+      async (req) => {
+        const lifted = await defense.lift(req.params.scope as QuarantineScope, req.apiKey?.id ?? null, ctx.clock());
+        if (!lifted) throw new ApiError('not_found', { message: 'No active quarantine for this scope.' });
+        return { lifted };
+      },
+    );
+  };
+}

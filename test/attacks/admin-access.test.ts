@@ -1,0 +1,200 @@
+/**
+ * Attack: reach the admin surface without an admin key. Every admin route in the OpenAPI document (so
+ * routes added later are covered too) is called with no key, a `verify` key, a revoked and an expired admin
+ * key, a malformed key, the key in the query string, as Basic auth, and as a dashboard cookie without the
+ * dashboard header. Then: path spellings that might route around the check, the failed-authentication limit,
+ * the admin IP allowlist against spoofed addresses, and no endpoint ever returning a secret.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestApp, WEBHOOK_SECRET, type TestApp } from '../helpers/app.ts';
+import { createApiKey } from '../../src/service/api-keys.ts';
+import { client, freshNumber, ipFor, Transcript } from './support.ts';
+
+const CODE_SECRET = 'test-code-secret-0123456789abcdefghijkl';
+
+interface Route {
+  method: string;
+  path: string;
+}
+
+/** Key-protected routes from the OpenAPI document, with path parameters filled in. */
+async function protectedRoutes(t: TestApp): Promise<{ admin: Route[]; verify: Route[] }> {
+  const doc = (await t.request('GET', '/openapi.json', undefined, { key: null })).body as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+  const admin: Route[] = [];
+  const verify: Route[] = [];
+  for (const [p, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      if (!op.security?.length) continue;
+      const route = { method: method.toUpperCase(), path: p.replace(/\{[^}]+\}/g, 'x1') };
+      (p.startsWith('/v1/verifications') ? verify : admin).push(route);
+    }
+  }
+  return { admin, verify };
+}
+
+describe('admin routes with the wrong credentials', () => {
+  let t: TestApp;
+  let routes: { admin: Route[]; verify: Route[] };
+  let revoked: string;
+  let expired: string;
+  let addr = 0;
+  const seen = new Transcript();
+
+  before(async () => {
+    // 127.0.0.1 plays a trusted proxy so every request can come from its own client address: the
+    // failed-authentication limit (per address) is tested separately below and must not mask these results.
+    t = await startTestApp({ config: { server: { trustedProxies: ['127.0.0.1/32'] } } });
+    const now = t.clock();
+    const r = await createApiKey(t.ctx.store, { scopes: ['admin'], name: 'to revoke', now });
+    await t.ctx.store.revokeApiKey(r.record.id, now);
+    revoked = r.key;
+    expired = (await createApiKey(t.ctx.store, { scopes: ['admin'], name: 'short-lived', now, expiresAt: now + 60_000 })).key;
+    t.clock.advance(60_001);
+    routes = await protectedRoutes(t);
+  });
+  after(async () => t.close());
+
+  const call = async (r: Route, opts: { key?: string | null; headers?: Record<string, string>; query?: string } = {}) => {
+    const headers = { 'x-forwarded-for': `203.0.113.${(addr++ % 250) + 1}`, ...(opts.headers ?? {}) };
+    const body = r.method === 'POST' || r.method === 'PUT' ? {} : undefined;
+    return seen.add(await t.request(r.method, r.path + (opts.query ?? ''), body, { key: opts.key ?? null, headers }));
+  };
+
+  it('the document lists the admin routes (so the loops below test something)', () => {
+    assert.ok(routes.admin.length >= 8, routes.admin.map((r) => `${r.method} ${r.path}`).join(', '));
+    assert.ok(routes.admin.some((r) => r.path === '/v1/admin/policy' && r.method === 'PUT'));
+  });
+
+  it('no key, a verify key, revoked, expired, malformed, query-string and Basic credentials are all refused', async () => {
+    const adminSecret = t.adminKey;
+    const attempts: [string, Parameters<typeof call>[1], number | number[]][] = [
+      ['no key', {}, 401],
+      ['verify key', { key: t.verifyKey }, 403],
+      ['revoked admin key', { key: revoked }, 401],
+      ['expired admin key', { key: expired }, 401],
+      ['malformed', { key: `${adminSecret}x` }, 401],
+      ['truncated', { key: adminSecret.slice(0, -1) }, 401],
+      ['query ?key=', { query: `?key=${encodeURIComponent(adminSecret)}` }, 401],
+      ['query ?api_key=', { query: `?api_key=${encodeURIComponent(adminSecret)}` }, 401],
+      ['query ?access_token=', { query: `?access_token=${encodeURIComponent(adminSecret)}` }, 401],
+      ['Basic auth', { headers: { authorization: `Basic ${Buffer.from(`${adminSecret}:`).toString('base64')}` } }, 401],
+      ['dashboard cookie without the dashboard header (cross-site)', { headers: { cookie: `otps_session=${adminSecret}` } }, 401],
+      // The cookie is only read for /v1/admin/* (not /metrics), hence 401 or 403.
+      ['dashboard header with a verify key in the cookie', { headers: { cookie: `otps_session=${t.verifyKey}`, 'x-otpshield-dashboard': '1' } }, [401, 403]],
+    ];
+    for (const r of routes.admin) {
+      for (const [what, opts, status] of attempts) {
+        const res = await call(r, opts);
+        // 400 would mean the body was validated before the key was checked: an unauthenticated client learns the schema.
+        assert.ok([status].flat().includes(res.status), `${r.method} ${r.path} with ${what}: ${res.status} ${res.text}`);
+      }
+    }
+  });
+
+  it('least privilege both ways: an admin key cannot start or check verifications', async () => {
+    for (const r of routes.verify) {
+      const res = await call(r, { key: t.adminKey });
+      assert.equal(res.status, 403, `${r.method} ${r.path}: ${res.text}`);
+    }
+  });
+
+  it('path spellings, HEAD and OPTIONS do not route around authentication', async () => {
+    const variants = [
+      '/v1/admin/policy/',
+      '/V1/admin/policy',
+      '/v1/ADMIN/policy',
+      '//v1/admin/policy',
+      '/v1//admin/policy',
+      '/v1/admin//policy',
+      '/v1/%61dmin/policy',
+      '/v1/admin/%70olicy',
+      '/v1/admin/policy%2F',
+      '/v1/admin/policy%00',
+      '/v1/admin/./policy',
+      '/v1/admin/../admin/policy',
+      '/v1/verifications/../admin/policy',
+      '/v1/admin/policy;x=1',
+      '/v1/admin/policy?',
+      '/v1/admin/policy#x',
+      '/v1/admin/policy%20',
+      '/v1/admin/policy\\',
+    ];
+    for (const path of variants) {
+      for (const key of [null, t.verifyKey]) {
+        for (const method of ['GET', 'HEAD', 'OPTIONS']) {
+          const res = await call({ method, path }, { key });
+          assert.ok(res.status >= 400 && res.status < 500, `${method} ${path} (${key ? 'verify key' : 'no key'}) → ${res.status} ${res.text}`);
+          assert.equal(res.headers.get('access-control-allow-origin'), null);
+        }
+      }
+    }
+  });
+
+  it('no endpoint returns a secret: code secret, sender secrets, API-key secrets or their hashes', async () => {
+    // Give the endpoints something to show.
+    await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(7)) });
+    for (const r of routes.admin.filter((x) => x.method === 'GET')) {
+      const res = await call(r, { key: t.adminKey });
+      assert.ok(res.status < 500, `${r.path}: ${res.text}`);
+    }
+    for (const p of ['/openapi.json', '/healthz', '/readyz', '/widget.js', '/demo']) await call({ method: 'GET', path: p });
+    const keys = await t.ctx.store.listApiKeys();
+    const secrets = [CODE_SECRET, WEBHOOK_SECRET, t.adminKey.split('_')[2]!, t.verifyKey.split('_')[2]!, ...keys.map((k) => k.secretHash)];
+    for (const s of secrets) {
+      const hit = seen.find(new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.equal(hit, undefined, `secret ${s.slice(0, 6)}… appeared in a response:\n${hit?.slice(0, 300)}`);
+    }
+  });
+});
+
+describe('failed authentication is rate limited', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  it('20 failures from one address in 10 minutes, then 429 even for a valid key; free again after the window', async () => {
+    const statuses: number[] = [];
+    const guesses = Array.from({ length: 30 }, (_, i) => `osk_${'A'.repeat(11)}${String.fromCharCode(65 + (i % 26))}_${'B'.repeat(43)}`);
+    // In parallel: the counter is consumed atomically, racing does not buy extra guesses.
+    const rs = await Promise.all(guesses.map((k) => t.request('GET', '/v1/admin/policy', undefined, { key: k })));
+    statuses.push(...rs.map((r) => r.status));
+    assert.ok(statuses.filter((s) => s === 401).length <= 20, statuses.join(','));
+    assert.ok(statuses.every((s) => s === 401 || s === 429));
+    const valid = await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey });
+    assert.equal(valid.status, 429);
+    assert.ok(Number(valid.headers.get('retry-after')) > 0);
+    const login = await t.request('POST', '/dashboard/api/login', { key: t.adminKey }, { key: null });
+    assert.equal(login.status, 429, 'the dashboard sign-in shares the limit');
+    t.clock.advance(10 * 60_000 + 10_000); // the window, plus one slot of the bucketed window (src/engine/window.ts)
+    assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey })).status, 200);
+  });
+});
+
+describe('admin IP allowlist', () => {
+  it('refuses addresses outside it, including ones written into X-Forwarded-For by the client', async () => {
+    const behindProxy = await startTestApp({ config: { admin: { ipAllowlist: ['10.1.0.0/16'] }, server: { trustedProxies: ['127.0.0.1/32'] } } });
+    try {
+      const get = (headers: Record<string, string>) => behindProxy.request('GET', '/v1/admin/policy', undefined, { key: behindProxy.adminKey, headers });
+      assert.equal((await get({})).status, 403, 'the proxy itself is not an operator');
+      assert.equal((await get({ 'x-forwarded-for': '10.1.2.3' })).status, 200, 'an operator behind the proxy');
+      assert.equal((await get({ 'x-forwarded-for': '10.1.2.3, 36.72.1.1' })).status, 403, 'an outsider who wrote an inside address first');
+      assert.equal((await get({ 'x-real-ip': '10.1.2.3' })).status, 403);
+      const dash = await behindProxy.request('POST', '/dashboard/api/login', { key: behindProxy.adminKey }, { key: null, headers: { 'x-forwarded-for': '36.72.1.1' } });
+      assert.equal(dash.status, 403, 'the dashboard is admin surface too');
+      // Verification routes are not admin: the allowlist does not apply to them.
+      assert.equal((await behindProxy.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(9)) })).status, 201);
+    } finally {
+      await behindProxy.close();
+    }
+    const direct = await startTestApp({ config: { admin: { ipAllowlist: ['10.1.0.0/16'] } } });
+    try {
+      const spoofed = await direct.request('GET', '/v1/admin/policy', undefined, { key: direct.adminKey, headers: { 'x-forwarded-for': '10.1.2.3' } });
+      assert.equal(spoofed.status, 403, 'no trusted proxy: X-Forwarded-For is ignored');
+    } finally {
+      await direct.close();
+    }
+  });
+});
