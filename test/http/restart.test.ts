@@ -18,7 +18,7 @@ describe('crash safety of the embedded store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'otps-kill-'));
     const configFile = join(dir, 'config.json');
     const policyFile = join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ limits: { ip: [{ limit: 100000, windowSeconds: 600 }], subnet: [{ limit: 100000, windowSeconds: 600 }], prefix: [{ limit: 100000, windowSeconds: 3600 }] }, throttle: { enabled: false } }));
+    writeFileSync(policyFile, JSON.stringify({ limits: { ip: [{ limit: 100000, windowSeconds: 600 }], subnet: [{ limit: 100000, windowSeconds: 600 }], prefix: [{ limit: 100000, windowSeconds: 3600 }] }, throttle: { enabled: false }, pumping: { enabled: false } }));
     writeFileSync(
       configFile,
       JSON.stringify({
