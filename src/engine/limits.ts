@@ -138,12 +138,20 @@ export function trustSpec(e164: string, contextHash: string): LimitSpec {
   return { reason: 'trust', key: trustKey(e164, contextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS };
 }
 
+/** The number's failure counters an approval resets (both budgets, every window). */
+export function numberFailureKeys(p: Policy, e164: string): string[] {
+  const c = p.limits.check;
+  return [`cf:${e164}:${win(c.failuresPerNumber)}`, `cft:${e164}:${win(c.trustedFailuresPerNumber)}`, `cfc:${e164}:${win(c.consecutiveFailuresPerNumber)}`];
+}
+
 /** Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. */
 export function checkFailureSpecs(p: Policy, e164: string, ip: string | null, trusted: boolean): LimitSpec[] {
   const c = p.limits.check;
   const rate = trusted ? c.trustedFailuresPerNumber : c.failuresPerNumber;
+  const long = c.consecutiveFailuresPerNumber;
   const specs: LimitSpec[] = [
     { reason: 'locked.number', key: `${trusted ? 'cft' : 'cf'}:${e164}:${win(rate)}`, limit: rate.limit, windowMs: rate.windowSeconds * 1000 },
+    { reason: 'locked.number', key: `cfc:${e164}:${win(long)}`, limit: long.limit, windowMs: long.windowSeconds * 1000 },
   ];
   if (ip) specs.push({ reason: 'locked.ip', key: `cfi:${ip}:${win(c.failuresPerIp)}`, limit: c.failuresPerIp.limit, windowMs: c.failuresPerIp.windowSeconds * 1000 });
   return specs;

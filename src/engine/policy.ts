@@ -77,6 +77,11 @@ export const PolicySchema = Type.Object(
             failuresPerNumber: Rate,
             /** Separate failure budget for checks from the device and network that verified the number before. */
             trustedFailuresPerNumber: Rate,
+            /**
+             * Failed checks per number since its last approval, however slowly they come (NIST SP 800-63B: no
+             * more than 100 consecutive failures). An approval resets the number's failure counters.
+             */
+            consecutiveFailuresPerNumber: Rate,
             failuresPerIp: Rate,
           },
           { additionalProperties: false },
@@ -250,6 +255,7 @@ export const DEFAULT_POLICY: Policy = {
     check: {
       failuresPerNumber: { limit: 10, windowSeconds: HOUR },
       trustedFailuresPerNumber: { limit: 10, windowSeconds: HOUR },
+      consecutiveFailuresPerNumber: { limit: 100, windowSeconds: 30 * DAY },
       failuresPerIp: { limit: 30, windowSeconds: HOUR },
     },
   },

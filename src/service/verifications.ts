@@ -23,6 +23,7 @@ import {
   sendLimitSpecs,
   trustSpec,
   verifiedNumberSpec,
+  numberFailureKeys,
 } from '../engine/limits.ts';
 import type { Policy } from '../engine/policy.ts';
 import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
@@ -467,6 +468,8 @@ export class VerificationService {
       const client = rv.client as { deviceId?: string | null; subnet?: string | null };
       const trustCtx = contextHash(client.deviceId ?? null, client.subnet ?? null);
       await d.store.consumeLimits(trustCtx ? [verifiedNumberSpec(rv.to), trustSpec(rv.to, trustCtx)] : [verifiedNumberSpec(rv.to)], now);
+      // Failures count until the owner succeeds: "consecutive" failures in NIST's sense.
+      await d.store.resetLimits(numberFailureKeys(policy, rv.to));
       for (const h of d.hooks) await h.afterApproved?.(rv, now);
       await this.appendEvent({ ...base, decision: 'approved', reasons: [], data });
       return { status: 'approved' };

@@ -118,7 +118,6 @@ describe('code reuse and guessing', () => {
 
   it(
     'the long game: no more than 100 consecutive failures on one number, however slowly they come (NIST SP 800-63B §5.2.2)',
-    { todo: 'per-number failures are limited per hour (10/h) and never accumulate: ~50 failures a day are possible forever' },
     async () => {
       const to = freshNumber();
       let failures = 0;

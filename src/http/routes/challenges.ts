@@ -14,7 +14,14 @@ const CHALLENGE_RATE = { limit: 30, windowMs: 10 * 60_000 };
 export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function challenges(app) {
     const origins = ctx.config.cors.origins;
-    await app.register(cors, { origin: origins.length ? origins : false, methods: ['POST'], maxAge: 600 });
+    // Cross-origin access is granted for this endpoint only: the plugin's preflight route answers every
+    // path, so the delegator denies any other URL (admin APIs and the dashboard are never cross-origin).
+    await app.register(cors, {
+      delegator: (req, cb) => {
+        const path = (req.url ?? '').split('?')[0];
+        cb(null, path === '/v1/challenges' && origins.length ? { origin: origins, methods: ['POST'], allowedHeaders: ['content-type'], maxAge: 600 } : { origin: false });
+      },
+    });
 
     app.post(
       '/v1/challenges',
