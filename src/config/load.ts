@@ -35,6 +35,12 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'int' | 'list' 
   OTPSHIELD_POLICY_FILE: { path: ['policyFile'], type: 'string' },
   OTPSHIELD_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   OTPSHIELD_MASK_NUMBERS: { path: ['privacy', 'maskNumbersInLogs'], type: 'bool' },
+  OTPSHIELD_TLS_CERT_FILE: { path: ['server', 'tls', 'certFile'], type: 'string' },
+  OTPSHIELD_TLS_KEY_FILE: { path: ['server', 'tls', 'keyFile'], type: 'string' },
+  OTPSHIELD_BEHIND_TLS_PROXY: { path: ['server', 'behindTlsProxy'], type: 'bool' },
+  OTPSHIELD_ADMIN_PORT: { path: ['server', 'adminPort'], type: 'int' },
+  OTPSHIELD_MAX_IN_FLIGHT: { path: ['server', 'maxInFlight'], type: 'int' },
+  OTPSHIELD_DASHBOARD: { path: ['web', 'dashboard'], type: 'bool' },
 };
 
 export interface LoadOptions {
@@ -92,6 +98,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   if (config.env === 'production' && config.codes.length < 6) {
     throw new ConfigError('invalid configuration at "codes.length": production requires at least 6 digits (NIST SP 800-63B)');
+  }
+  if (config.env === 'production' && config.codes.ttlSeconds > 600) {
+    throw new ConfigError('invalid configuration at "codes.ttlSeconds": production allows at most 600 seconds (NIST SP 800-63B)');
+  }
+  if (config.server.behindTlsProxy && config.server.trustedProxies.length === 0) {
+    throw new ConfigError('invalid configuration at "server.trustedProxies": server.behindTlsProxy needs the proxy named in server.trustedProxies');
+  }
+  if (config.server.tls && !config.server.tls.keyFile) {
+    throw new ConfigError('invalid configuration at "server.tls.keyFile": required with server.tls.certFile');
   }
   return config;
 }

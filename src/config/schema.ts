@@ -95,6 +95,8 @@ export const ConfigSchema = Type.Object(
         widget: Type.Boolean(),
         /** Serve the /demo sign-in page and its backend. Off in production unless asked for. */
         demo: Type.Boolean(),
+        /** Serve the /dashboard (admin key sign-in). Off in production unless asked for. */
+        dashboard: Type.Boolean(),
       },
       { additionalProperties: false },
     ),
@@ -129,7 +131,7 @@ export function defaultConfig(env: Config['env']): Config {
     testNumbers: [],
     privacy: { maskNumbersInLogs: true, eventRetentionDays: 90 },
     cors: { origins: [] },
-    web: { widget: true, demo: env !== 'production' },
+    web: { widget: true, demo: env !== 'production', dashboard: env !== 'production' },
     admin: { ipAllowlist: [] },
     logLevel: env === 'test' ? 'silent' : 'info',
     monitoring: DEFAULT_MONITORING_CONFIG,

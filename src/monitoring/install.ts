@@ -15,7 +15,9 @@ import { dashboardRoutes } from '../http/routes/dashboard.ts';
 export function installMonitoring(ctx: AppContext): void {
   const mon = new Monitoring(ctx);
   ctx.hooks.push(mon.hooks);
-  ctx.extraRoutes.push(metricsRoutes, adminStatsRoutes, adminPauseRoutes, receiptRoutes, dashboardRoutes);
+  ctx.extraRoutes.push(metricsRoutes, adminStatsRoutes, adminPauseRoutes, receiptRoutes);
+  // Unused surface stays off: the dashboard is served only where it is enabled (web.dashboard).
+  if (ctx.config.web.dashboard) ctx.extraRoutes.push(dashboardRoutes);
   // Write the last aggregates before the store closes.
   const close = ctx.close;
   ctx.close = async () => {

@@ -100,7 +100,14 @@ export function makeLogger(cfg: Config, destination?: NodeJS.WritableStream): Lo
         }
       : {}),
     // Secrets and codes must never reach a log line, even through a careless `log.info(obj)`.
-    redact: { paths: ['code', '*.code', 'secret', '*.secret', 'authToken', '*.authToken', 'req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'code', '*.code', 'secret', '*.secret', 'authToken', '*.authToken', 'codeSecret', '*.codeSecret',
+        'formToken', '*.formToken', 'captchaToken', '*.captchaToken', 'pow', '*.pow',
+        'req.headers.authorization', 'headers.authorization', 'req.headers.cookie', 'headers.cookie',
+      ],
+      censor: '[redacted]',
+    },
   };
   return destination ? pino(opts, destination as pino.DestinationStream) : pino(opts);
 }

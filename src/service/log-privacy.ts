@@ -6,9 +6,11 @@
 import { maskPhone } from '../signals/phone.ts';
 
 const E164 = /\+[1-9]\d{7,14}/g;
+/** API keys that end up in a string (an error message quoting a header, say) keep only their id. */
+const API_KEY = /(osk_[A-Za-z0-9]{12}_)[A-Za-z0-9_-]{20,}/g;
 
 export function maskNumbersInText(s: string): string {
-  return s.replace(E164, (m) => maskPhone(m));
+  return s.replace(E164, (m) => maskPhone(m)).replace(API_KEY, '$1[redacted]');
 }
 
 export function maskNumbersDeep(value: unknown, depth = 0): unknown {

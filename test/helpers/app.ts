@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { buildContext, type AppContext } from '../../src/service/context.ts';
@@ -49,7 +50,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(opts: { config?: Record<string, unknown>; store?: Store; clock?: TestClock; keepDataDir?: string } = {}): Promise<TestApp> {
+export async function startTestApp(opts: { config?: Record<string, unknown>; store?: Store; clock?: TestClock; keepDataDir?: string; log?: Logger } = {}): Promise<TestApp> {
   const receiver = await startFakeServer(() => ({ status: 200, json: { ok: true } }));
   const dataDir = opts.keepDataDir ?? mkdtempSync(join(tmpdir(), 'otps-test-'));
   const clock = opts.clock ?? testClock();
@@ -60,10 +61,19 @@ export async function startTestApp(opts: { config?: Record<string, unknown>; sto
     secrets: { codeSecret: 'test-code-secret-0123456789abcdefghijkl', previousCodeSecrets: [] },
     logLevel: 'silent',
   };
-  const cfg: Config = loadConfig({ env: { NODE_ENV: 'test' }, overrides: deepMerge(base, opts.config ?? {}) as Partial<Config> });
-  const ctx = await buildContext(cfg, { clock, ...(opts.store ? { store: opts.store } : {}) });
-  const app = await buildServer(ctx);
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  let ctx: AppContext;
+  let app: FastifyInstance;
+  let address: string;
+  try {
+    const cfg: Config = loadConfig({ env: { NODE_ENV: 'test' }, overrides: deepMerge(base, opts.config ?? {}) as Partial<Config> });
+    ctx = await buildContext(cfg, { clock, ...(opts.store ? { store: opts.store } : {}), ...(opts.log ? { log: opts.log } : {}) });
+    app = await buildServer(ctx);
+    address = await app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    // A failed start must not leave the receiver running: it would keep the test process alive.
+    await receiver.close();
+    throw err;
+  }
   const verifyKey = (await createApiKey(ctx.store, { scopes: ['verify'], name: 'test-verify', now: clock() })).key;
   const adminKey = (await createApiKey(ctx.store, { scopes: ['admin'], name: 'test-admin', now: clock() })).key;
 

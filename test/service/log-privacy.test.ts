@@ -14,13 +14,15 @@ function capture(mask: boolean) {
 describe('log privacy', () => {
   it('masks phone numbers in fields, nested objects and messages; redacts codes and secrets', () => {
     const { log, lines } = capture(true);
-    log.info({ to: '+6281234567890', verification: { to: '+447400123456', code: '123456' }, secret: 's3cret' }, 'sent to +6281234567890');
+    log.info({ to: '+6281234567890', verification: { to: '+447400123456', code: '123456' }, secret: 's3cret', client: { formToken: 'v1.tok' } }, 'sent to +6281234567890 with osk_AAAAAAAAAAAA_' + 'b'.repeat(43));
     const out = lines.join('');
     assert.ok(!out.includes('+6281234567890'), out);
     assert.ok(!out.includes('+447400123456'), out);
     assert.ok(out.includes('+62812*****890'), out);
     assert.ok(!out.includes('123456"'), 'code redacted');
     assert.ok(!out.includes('s3cret'));
+    assert.ok(!out.includes('v1.tok'), 'form tokens redacted');
+    assert.ok(!out.includes('b'.repeat(43)) && out.includes('osk_AAAAAAAAAAAA_[redacted]'), 'API key secrets scrubbed from text');
   });
 
   it('can be turned off', () => {

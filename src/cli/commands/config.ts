@@ -30,6 +30,12 @@ export function exposure(cfg: Config): string[] {
     `CORS origins:       ${cfg.cors.origins.join(', ') || 'none (browser endpoints same-origin only)'}`,
     `trusted proxies:    ${cfg.server.trustedProxies.join(', ') || 'none (X-Forwarded-For ignored)'}`,
     `admin IP allowlist: ${cfg.admin.ipAllowlist.join(', ') || 'any address (set admin.ipAllowlist in production)'}`,
+    `TLS:                ${cfg.server.tls ? `served directly (${cfg.server.tls.certFile})` : cfg.server.behindTlsProxy ? 'terminated by a trusted proxy' : 'none (production refuses the admin API and dashboard)'}`,
+    `admin port:         ${cfg.server.adminPort !== undefined ? `${cfg.server.adminHost ?? cfg.server.host}:${cfg.server.adminPort}` : 'same as the API'}`,
+    `max in flight:      ${cfg.server.maxInFlight ?? 512} (then 503 + Retry-After)`,
+    `widget / demo:      ${cfg.web.widget ? 'on' : 'off'} / ${cfg.web.demo ? 'on' : 'off'}`,
+    `dashboard:          ${cfg.web.dashboard ? 'on (/dashboard)' : 'off'}`,
+    `metrics side port:  ${cfg.monitoring.metrics.enabled ? `${cfg.monitoring.metrics.host}:${cfg.monitoring.metrics.port} (no authentication: keep it internal)` : 'off (/metrics needs an admin key)'}`,
     `test numbers:       ${cfg.testNumbers.length}`,
     `code secret:        ${cfg.secrets.codeSecret ? 'configured' : 'generated in the data folder (development only)'}`,
   ];

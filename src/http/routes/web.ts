@@ -4,25 +4,12 @@ import type { AppContext } from '../../service/context.ts';
 import { loadWebAssets, type WebAsset } from '../../signals/web-assets.ts';
 import { ClientEvidence, errorResponses } from '../schemas.ts';
 
-/** Strict CSP for every HTML page we serve: no inline script or style, nothing from other origins. */
-export const HTML_SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
-  'cross-origin-opener-policy': 'same-origin',
-};
-
 function serve(asset: WebAsset, req: FastifyRequest, reply: FastifyReply) {
   if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send();
+  // HTML pages get their CSP and browser protections from the server-wide hook (security-headers.ts).
   reply.header('content-type', asset.type).header('etag', asset.etag);
-  if (asset.type.startsWith('text/html')) {
-    for (const [k, v] of Object.entries(HTML_SECURITY_HEADERS)) reply.header(k, v);
-    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
-  } else {
-    // Scripts may be loaded by customers' pages on other origins.
-    reply.header('cross-origin-resource-policy', 'cross-origin');
-  }
+  // Scripts may be loaded by customers' pages on other origins.
+  if (!asset.type.startsWith('text/html')) reply.header('cross-origin-resource-policy', 'cross-origin');
   return reply.send(asset.body);
 }
 
