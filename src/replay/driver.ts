@@ -67,8 +67,13 @@ export interface ReplaySummary {
 /** The in-memory store of a replay, counting the audit events written by type. */
 class ReplayStore extends MemoryStore {
   readonly eventCounts = new Map<string, number>();
+  /** Quarantine and throttle events (few, and what a backtest is read for), kept whatever the event cap. */
+  readonly notable: AuditEvent[] = [];
   override async appendEvents(events: AuditEvent[]): Promise<void> {
-    for (const e of events) this.eventCounts.set(e.type, (this.eventCounts.get(e.type) ?? 0) + 1);
+    for (const e of events) {
+      this.eventCounts.set(e.type, (this.eventCounts.get(e.type) ?? 0) + 1);
+      if (e.type.startsWith('quarantine.') || e.type.startsWith('throttle.')) this.notable.push(structuredClone(e));
+    }
     return super.appendEvents(events);
   }
 }
@@ -255,6 +260,11 @@ export class Replayer {
       if (!(err instanceof ApiError)) throw err;
       return CHECK_ERRORS[err.code] ?? 'not_found';
     }
+  }
+
+  /** Quarantine and throttle events written during the replay, oldest first. */
+  notableEvents(): readonly AuditEvent[] {
+    return this.store.notable;
   }
 
   summary(): ReplaySummary {

@@ -1,0 +1,344 @@
+/**
+ * The SMS-pumping defense layer (docs/sms-pumping.md): counts messages and approvals per destination prefix
+ * and country in the store's sliding windows (once per number per hour), asks the pure detector (src/engine/pumping.ts) after every
+ * message, and quarantines a scope when it fires — as a setting with a TTL (`quarantine:prefix:+62812`) that
+ * the shared state serves to every instance, with a `quarantine.start` audit event carrying the figures.
+ *
+ * A quarantine challenges or blocks (per policy) sends to the scope, except to numbers that verified before:
+ * the engine exempts those, so the real users of a range keep getting their codes. It ends by itself
+ * (`quarantine.end`, reason `expired`) or when an admin lifts it (reason `lifted`, then a grace period
+ * without automatic quarantines for that scope). Repeat quarantines of a scope within a week last longer.
+ *
+ * Multi-instance: counts live in the store, so every instance judges the same totals. Recent numbers (for
+ * dense/sequential detection) and the hourly profile (off-hours bursts) are kept per instance — each sees
+ * its share of the traffic, which is enough for both signals.
+ *
+ * Reads its thresholds from the policy's `pumping` section (defaults when absent or invalid).
+ */
+import type { Logger } from 'pino';
+import {
+  APPROVAL_WINDOWS,
+  DEFAULT_PUMPING,
+  SEND_WINDOWS,
+  densityOf,
+  isProven,
+  judgeDensity,
+  judgeScope,
+  newProfile,
+  offHoursBurst,
+  ownBaseline,
+  parsePumpingConfig,
+  quarantineMinutes,
+  recordSend,
+  type ApprovalCounts,
+  type Finding,
+  type HourProfile,
+  type PumpingConfig,
+  type SendCounts,
+} from '../engine/pumping.ts';
+import type { LimitSpec, Store } from '../store/interface.ts';
+import type { Policy } from '../engine/policy.ts';
+import { UNLIMITED } from '../engine/limits.ts';
+import type { AppContext } from './context.ts';
+import type { Signals } from './ports.ts';
+import { SETTING, type Quarantine, type SharedState } from './state.ts';
+import { eventId, type ServiceHooks } from './verifications.ts';
+import { adminQuarantineRoutes } from '../http/routes/admin-quarantines.ts';
+
+const MINUTE = 60_000;
+const WEEK = 7 * 86_400_000;
+const HISTORY = 'pumping:history:';
+const GRACE = 'pumping:grace:';
+/** Memory bounds for the per-instance structures. */
+const MAX_SCOPES = 20_000;
+
+export type QuarantineScope = `prefix:${string}` | `country:${string}`;
+
+export interface QuarantineView extends Quarantine {
+  remainingMs: number;
+}
+
+interface Deps {
+  store: Store;
+  state: SharedState;
+  signals: Signals;
+  policy: () => Policy;
+  clock: () => number;
+  log: Logger;
+}
+
+function scopeKey(scope: string): string {
+  return scope.startsWith('prefix:') ? `px:${scope.slice(7)}` : `cc:${scope.slice(8)}`;
+}
+
+function sendSpecs(scope: string, cost: number): LimitSpec[] {
+  const k = scopeKey(scope);
+  return SEND_WINDOWS.map((w) => ({ reason: 'pumping', key: `pp:s:${k}:${w * 60}s`, limit: UNLIMITED, windowMs: w * MINUTE, cost }));
+}
+
+function approvalSpecs(scope: string, cost: number): LimitSpec[] {
+  const k = scopeKey(scope);
+  return APPROVAL_WINDOWS.map((w) => ({ reason: 'pumping', key: `pp:a:${k}:${w * 60}s`, limit: UNLIMITED, windowMs: w * MINUTE, cost }));
+}
+
+/** Allows one event per number per hour: put first in a consumeLimits call, it makes the call count once. */
+function onceSpec(kind: 'n' | 'a', e164: string): LimitSpec {
+  return { reason: 'pumping', key: `pp:${kind}:${e164}`, limit: 1, windowMs: 60 * MINUTE };
+}
+
+function toSends(c: number[], at: number): SendCounts {
+  return Object.fromEntries(SEND_WINDOWS.map((w, i) => [w, c[at + i] ?? 0])) as SendCounts;
+}
+
+function toApprovals(c: number[], at: number): ApprovalCounts {
+  return Object.fromEntries(APPROVAL_WINDOWS.map((w, i) => [w, c[at + i] ?? 0])) as ApprovalCounts;
+}
+
+/** A Map that forgets its oldest entries past a size (insertion order), so attackers cannot grow it. */
+function capped<K, V>(m: Map<K, V>, max: number): void {
+  while (m.size > max) m.delete(m.keys().next().value as K);
+}
+
+export class PumpingDefense {
+  private cached: { policy: Policy; config: PumpingConfig } | null = null;
+  /** Quarantines this instance knows of (own and from the shared state), to notice when they end. */
+  private readonly active = new Map<string, Quarantine>();
+  /** prefix → unconverted numbers sent to recently (number → sent at), oldest first. */
+  private readonly recent = new Map<string, Map<string, number>>();
+  private readonly profiles = new Map<string, HourProfile>();
+  private readonly regionOfPrefix = new Map<string, string>();
+  private readonly grace = new Map<string, number>();
+
+  constructor(private readonly d: Deps) {}
+
+  /** The policy's `pumping` section over the defaults (invalid → defaults, logged once per policy). */
+  config(): PumpingConfig {
+    const policy = this.d.policy();
+    if (this.cached?.policy === policy) return this.cached.config;
+    const res = parsePumpingConfig((policy as unknown as { pumping?: unknown }).pumping);
+    if (!res.ok) this.d.log.error({ errors: res.errors }, 'invalid pumping section in the policy; using defaults');
+    this.cached = { policy, config: res.ok ? res.config : DEFAULT_PUMPING };
+    return this.cached.config;
+  }
+
+  readonly hooks: ServiceHooks = {
+    afterSent: (facts, _v, now) => this.onSent(facts.number.e164, facts.number.prefix, facts.number.region, now),
+    afterApproved: (v, now) => this.onApproved(v.to, now),
+    afterDecision: (_facts, _decision, now) => this.endExpired(now),
+  };
+
+  private async onSent(e164: string, prefix: string, region: string, now: number): Promise<void> {
+    const cfg = this.config();
+    if (!cfg.enabled) return;
+    const pScope = `prefix:${prefix}`;
+    const cScope = `country:${region}`;
+    this.regionOfPrefix.delete(prefix);
+    this.regionOfPrefix.set(prefix, region);
+    capped(this.regionOfPrefix, MAX_SCOPES);
+
+    // One store call: count this message in every send window of both scopes and read the approvals — but
+    // only for the first message to this number within the hour (the leading limit-1 spec makes the call
+    // count nothing otherwise). Pumping is many numbers; resends and a bombed victim are one number.
+    const specs = [onceSpec('n', e164), ...sendSpecs(pScope, 1), ...sendSpecs(cScope, 1), ...approvalSpecs(pScope, 0), ...approvalSpecs(cScope, 0)];
+    const { allowed, counts } = await this.d.store.consumeLimits(specs, now);
+    const numbers = this.track(prefix, e164, now, cfg);
+    if (!allowed) return;
+    const n = SEND_WINDOWS.length;
+    const m = APPROVAL_WINDOWS.length;
+    const pSends = toSends(counts, 1);
+    const cSends = toSends(counts, 1 + n);
+    const pApprovals = toApprovals(counts, 1 + 2 * n);
+    const cApprovals = toApprovals(counts, 1 + 2 * n + m);
+
+    const pProfile = this.profile(pScope, now);
+    const cProfile = this.profile(cScope, now);
+
+    const findings: Finding[] = [];
+    if (!this.isQuarantined(cScope, now)) {
+      const f = judgeScope({ scope: cScope, kind: 'country', sends: cSends, approvals: cApprovals, countryBaseline: null, offHours: offHoursBurst(cProfile, now, cfg) }, cfg);
+      if (f) findings.push(f);
+    }
+    if (!this.isQuarantined(pScope, now)) {
+      const countryBaseline = ownBaseline(cSends, cApprovals, cfg);
+      const f =
+        judgeScope({ scope: pScope, kind: 'prefix', sends: pSends, approvals: pApprovals, countryBaseline, offHours: offHoursBurst(pProfile, now, cfg) }, cfg) ??
+        judgeDensity(pScope, densityOf(numbers, cfg), cfg);
+      if (f) findings.push({ ...f, figures: { ...f.figures, ...(f.rule.endsWith('_numbers') ? { sends: pSends, approvalsByWindow: pApprovals } : {}) } });
+    }
+    for (const f of findings) {
+      const mode = f.scope.startsWith('prefix:') ? cfg.mode.prefix : isProven(cApprovals, cfg) ? cfg.mode.country : cfg.mode.unprovenCountry;
+      await this.start(f.scope as QuarantineScope, mode, f.rule, now, { figures: f.figures, by: null, region });
+    }
+  }
+
+  private async onApproved(to: string, now: number): Promise<void> {
+    const cfg = this.config();
+    if (!cfg.enabled) return;
+    const prefix = this.d.signals.prefixOf(to, this.d.policy().limits.prefixDigits);
+    let region = this.regionOfPrefix.get(prefix);
+    if (region === undefined) {
+      const p = this.d.signals.parsePhone(to);
+      if (!p.ok) return;
+      region = p.region;
+    }
+    this.recent.get(prefix)?.delete(to);
+    // Once per number per hour, like the messages it answers.
+    await this.d.store.consumeLimits([onceSpec('a', to), ...approvalSpecs(`prefix:${prefix}`, 1), ...approvalSpecs(`country:${region}`, 1)], now);
+  }
+
+  /** Remember `e164` as an unconverted recent number of `prefix`; returns the numbers still in the window. */
+  private track(prefix: string, e164: string, now: number, cfg: PumpingConfig): string[] {
+    let m = this.recent.get(prefix);
+    if (!m) {
+      this.recent.set(prefix, (m = new Map()));
+      capped(this.recent, MAX_SCOPES);
+    }
+    m.delete(e164);
+    m.set(e164, now);
+    const horizon = now - cfg.density.windowMinutes * MINUTE;
+    for (const [k, at] of m) {
+      if (at > horizon && m.size <= cfg.density.maxTracked) break;
+      m.delete(k);
+    }
+    return [...m.keys()];
+  }
+
+  private profile(scope: string, now: number): HourProfile {
+    const next = recordSend(this.profiles.get(scope) ?? newProfile(now), now);
+    this.profiles.delete(scope);
+    this.profiles.set(scope, next);
+    capped(this.profiles, MAX_SCOPES);
+    return next;
+  }
+
+  private isQuarantined(scope: string, now: number): boolean {
+    const own = this.active.get(scope);
+    const shared = this.d.state.quarantines.get(scope);
+    if ((own && own.until > now) || (shared && shared.until > now)) return true;
+    const g = this.grace.get(scope);
+    return g !== undefined && g > now;
+  }
+
+  /** Start (or replace) a quarantine. Returns it, or null when another instance just started one. */
+  async start(
+    scope: QuarantineScope,
+    mode: Quarantine['mode'],
+    reason: string,
+    now: number,
+    o: { figures?: Record<string, unknown>; by: string | null; minutes?: number; region?: string | null },
+  ): Promise<Quarantine | null> {
+    const store = this.d.store;
+    const automatic = o.by === null && o.minutes === undefined;
+    if (automatic) {
+      // An admin lift earlier on any instance: respect its grace period.
+      const grace = await store.getSetting<number>(GRACE + scope, now);
+      if (grace !== null && grace > now) {
+        this.grace.set(scope, grace);
+        return null;
+      }
+      // Several instances may see the same figures at once: one of them writes.
+      if (!(await store.useOnce(`pumping:start:${scope}`, MINUTE, now))) return null;
+    }
+    const cfg = this.config();
+    const history = await store.getSetting<{ count: number; last: number }>(HISTORY + scope, now);
+    const repeats = history && now - history.last < WEEK ? history.count : 0;
+    const minutes = o.minutes ?? quarantineMinutes(cfg, repeats);
+    const q: Quarantine = { scope, mode, reason, since: now, until: now + minutes * MINUTE };
+    // The TTL runs on the store's clock like every other setting; `until` (service clock) is what is enforced.
+    await store.putSetting(SETTING.quarantine + scope, q, minutes * MINUTE);
+    await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now }, WEEK);
+    this.active.set(scope, q);
+    this.d.state.invalidate();
+    const isPrefix = scope.startsWith('prefix:');
+    const region = isPrefix ? (o.region ?? this.regionOfPrefix.get(scope.slice(7)) ?? null) : scope.slice(8);
+    await store.appendEvents([
+      {
+        id: eventId(),
+        at: now,
+        type: 'quarantine.start',
+        prefix: isPrefix ? scope.slice(7) : null,
+        country: region,
+        decision: mode,
+        reasons: [reason],
+        data: { scope, mode, since: now, until: q.until, minutes, repeat: repeats, by: o.by, ...(o.figures ? { figures: o.figures } : {}) },
+      },
+    ]);
+    this.d.log.warn({ scope, mode, reason, minutes }, 'quarantine started');
+    return q;
+  }
+
+  /** Lift a quarantine now (admin). Returns false when the scope was not quarantined. */
+  async lift(scope: QuarantineScope, by: string | null, now: number): Promise<boolean> {
+    const store = this.d.store;
+    const q = (await store.getSetting<Quarantine>(SETTING.quarantine + scope, now)) ?? this.active.get(scope) ?? null;
+    if (!q || q.until <= now) return false;
+    await store.deleteSetting(SETTING.quarantine + scope);
+    this.active.delete(scope);
+    const cfg = this.config();
+    if (cfg.liftGraceMinutes > 0) {
+      const until = now + cfg.liftGraceMinutes * MINUTE;
+      await store.putSetting(GRACE + scope, until, cfg.liftGraceMinutes * MINUTE);
+      this.grace.set(scope, until);
+    }
+    this.d.state.invalidate();
+    // Claim the end record so that no instance reports this quarantine as `expired` later.
+    await store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now);
+    await this.appendEnd(q, 'lifted', by, now);
+    return true;
+  }
+
+  /** Quarantines whose time is up: forget them and record the end once (across instances). */
+  async endExpired(now: number): Promise<void> {
+    for (const [scope, q] of this.d.state.quarantines) {
+      const mine = this.active.get(scope);
+      if (!mine || mine.since !== q.since) this.active.set(scope, q);
+    }
+    for (const [scope, q] of this.active) {
+      if (q.until > now) continue;
+      this.active.delete(scope);
+      if (await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now)) await this.appendEnd(q, 'expired', null, now);
+    }
+  }
+
+  private async appendEnd(q: Quarantine, reason: 'expired' | 'lifted', by: string | null, now: number): Promise<void> {
+    const isPrefix = q.scope.startsWith('prefix:');
+    await this.d.store.appendEvents([
+      {
+        id: eventId(),
+        at: now,
+        type: 'quarantine.end',
+        prefix: isPrefix ? q.scope.slice(7) : null,
+        country: isPrefix ? (this.regionOfPrefix.get(q.scope.slice(7)) ?? null) : q.scope.slice(8),
+        decision: null,
+        reasons: [reason],
+        data: { scope: q.scope, mode: q.mode, reason: q.reason, since: q.since, until: q.until, endedAt: now, by },
+      },
+    ]);
+    this.d.log.info({ scope: q.scope, reason }, 'quarantine ended');
+  }
+
+  /** Active quarantines, soonest ending first. */
+  async list(now: number): Promise<QuarantineView[]> {
+    const rows = await this.d.store.listSettings<Quarantine>(SETTING.quarantine, now);
+    return rows
+      .map((r) => r.value)
+      .filter((q) => q.until > now)
+      .sort((a, b) => a.until - b.until)
+      .map((q) => ({ ...q, remainingMs: q.until - now }));
+  }
+}
+
+const installed = new WeakMap<AppContext, PumpingDefense>();
+
+/** The defense installed on a context (admin tools, tests), if any. */
+export function pumpingDefenseOf(ctx: AppContext): PumpingDefense | undefined {
+  return installed.get(ctx);
+}
+
+/** Layer installer (src/service/layers.ts): the hooks and the admin quarantine routes. */
+export function installPumpingDefense(ctx: AppContext): void {
+  const defense = new PumpingDefense({ store: ctx.store, state: ctx.state, signals: ctx.signals, policy: ctx.policy, clock: ctx.clock, log: ctx.log });
+  installed.set(ctx, defense);
+  ctx.hooks.push(defense.hooks);
+  ctx.extraRoutes.push((c) => adminQuarantineRoutes(c, defense));
+}

@@ -1,0 +1,267 @@
+/**
+ * The simulated world: the markets an example app serves, their mobile number ranges, carriers and the IP
+ * space their users come from, browsers and devices. Real ranges and real address blocks (checked against
+ * the bundled IP data), so the server's own phone parsing and IP intel classify them as they would live
+ * traffic: carrier addresses are residential, cloud addresses are hosting.
+ */
+import { normalizePhone } from '../signals/phone.ts';
+import type { Rng } from './random.ts';
+
+export interface Carrier {
+  name: string;
+  /** Address blocks as `a.b` (/16s). */
+  blocks: string[];
+  /**
+   * Distinct public addresses this carrier's users reach the app from in a day. Mobile carriers use
+   * carrier-grade NAT: thousands of subscribers share each address.
+   */
+  pool: number;
+  w: number;
+}
+
+export interface Market {
+  country: string;
+  callingCode: string;
+  /** Mobile ranges: national digits after the calling code, and the national number length. */
+  ranges: { lead: string; length: number; w: number }[];
+  /** Sessions per day at scale 1. */
+  sessionsPerDay: number;
+  /** UTC offset (hours) for the daily rhythm. */
+  utcOffset: number;
+  languages: string[];
+  mobile: Carrier[];
+  /** Home broadband: one address per household. */
+  fixed: Carrier[];
+  /** Share of sessions from a phone on mobile data (the rest on home or office Wi-Fi). */
+  mobileShare: number;
+}
+
+export const MARKETS: Market[] = [
+  {
+    country: 'ID',
+    callingCode: '62',
+    ranges: [
+      { lead: '812', length: 11, w: 14 },
+      { lead: '813', length: 11, w: 12 },
+      { lead: '821', length: 11, w: 10 },
+      { lead: '822', length: 11, w: 8 },
+      { lead: '852', length: 11, w: 7 },
+      { lead: '857', length: 11, w: 7 },
+      { lead: '856', length: 11, w: 5 },
+      { lead: '878', length: 11, w: 6 },
+      { lead: '877', length: 11, w: 4 },
+      { lead: '895', length: 11, w: 4 },
+      { lead: '896', length: 11, w: 2 },
+      { lead: '838', length: 11, w: 3 },
+    ],
+    sessionsPerDay: 12_000,
+    utcOffset: 7,
+    languages: ['id-ID,id;q=0.9,en-US;q=0.8', 'id-ID', 'en-US,en;q=0.9,id;q=0.8'],
+    mobile: [
+      { name: 'Telkomsel', blocks: ['114.124', '114.125', '182.0', '182.1', '182.2'], pool: 900, w: 5 },
+      { name: 'XL Axiata', blocks: ['112.215'], pool: 300, w: 2 },
+      { name: 'Indosat', blocks: ['114.4'], pool: 300, w: 2 },
+    ],
+    fixed: [{ name: 'IndiHome', blocks: ['36.72', '36.73', '110.136', '110.137', '180.241', '180.252', '36.71'], pool: 400_000, w: 1 }],
+    mobileShare: 0.75,
+  },
+  {
+    country: 'PH',
+    callingCode: '63',
+    ranges: [
+      { lead: '917', length: 10, w: 5 },
+      { lead: '918', length: 10, w: 4 },
+      { lead: '927', length: 10, w: 3 },
+      { lead: '995', length: 10, w: 3 },
+      { lead: '966', length: 10, w: 2 },
+      { lead: '939', length: 10, w: 2 },
+    ],
+    sessionsPerDay: 4_000,
+    utcOffset: 8,
+    languages: ['en-PH,en;q=0.9', 'fil-PH,fil;q=0.9,en;q=0.8', 'en-US,en;q=0.9'],
+    mobile: [
+      { name: 'Globe', blocks: ['112.198', '110.54'], pool: 400, w: 1 },
+      { name: 'Smart', blocks: ['175.176'], pool: 300, w: 1 },
+    ],
+    fixed: [{ name: 'PLDT', blocks: ['49.144'], pool: 60_000, w: 1 }],
+    mobileShare: 0.8,
+  },
+  {
+    country: 'NG',
+    callingCode: '234',
+    ranges: [
+      { lead: '803', length: 10, w: 5 },
+      { lead: '806', length: 10, w: 4 },
+      { lead: '813', length: 10, w: 3 },
+      { lead: '802', length: 10, w: 3 },
+      { lead: '805', length: 10, w: 2 },
+      { lead: '906', length: 10, w: 2 },
+    ],
+    sessionsPerDay: 3_000,
+    utcOffset: 1,
+    languages: ['en-NG,en;q=0.9', 'en-US,en;q=0.9', 'en-GB,en;q=0.9'],
+    // A heavily shared carrier NAT: few addresses for many subscribers.
+    mobile: [
+      { name: 'MTN', blocks: ['102.89', '102.88', '197.210'], pool: 30, w: 3 },
+      { name: 'Airtel', blocks: ['105.112'], pool: 20, w: 2 },
+    ],
+    fixed: [{ name: 'ipNX', blocks: ['41.184'], pool: 20_000, w: 1 }],
+    mobileShare: 0.9,
+  },
+  {
+    country: 'GB',
+    callingCode: '44',
+    ranges: [
+      { lead: '7400', length: 10, w: 2 },
+      { lead: '7700', length: 10, w: 3 },
+      { lead: '7800', length: 10, w: 2 },
+      { lead: '7900', length: 10, w: 3 },
+      { lead: '7500', length: 10, w: 2 },
+    ],
+    sessionsPerDay: 2_500,
+    utcOffset: 0,
+    languages: ['en-GB,en;q=0.9', 'en-GB', 'en-US,en;q=0.9'],
+    mobile: [{ name: 'Three UK', blocks: ['92.40'], pool: 2_000, w: 1 }],
+    fixed: [
+      { name: 'Virgin Media', blocks: ['86.1', '86.2', '86.3'], pool: 150_000, w: 1 },
+      { name: 'BT', blocks: ['31.94'], pool: 60_000, w: 1 },
+    ],
+    mobileShare: 0.5,
+  },
+  {
+    country: 'US',
+    callingCode: '1',
+    ranges: [
+      { lead: '212', length: 10, w: 2 },
+      { lead: '415', length: 10, w: 2 },
+      { lead: '646', length: 10, w: 2 },
+      { lead: '312', length: 10, w: 2 },
+      { lead: '713', length: 10, w: 2 },
+      { lead: '305', length: 10, w: 2 },
+      { lead: '206', length: 10, w: 1 },
+    ],
+    sessionsPerDay: 2_500,
+    utcOffset: -5,
+    languages: ['en-US,en;q=0.9', 'en-US', 'es-US,es;q=0.9,en;q=0.8'],
+    mobile: [
+      { name: 'T-Mobile', blocks: ['172.56'], pool: 3_000, w: 1 },
+      { name: 'Verizon', blocks: ['174.192'], pool: 3_000, w: 1 },
+    ],
+    fixed: [{ name: 'Comcast', blocks: ['73.1', '73.2', '73.3', '73.4'], pool: 250_000, w: 1 }],
+    mobileShare: 0.45,
+  },
+  {
+    country: 'DE',
+    callingCode: '49',
+    ranges: [
+      { lead: '151', length: 11, w: 3 },
+      { lead: '160', length: 11, w: 2 },
+      { lead: '170', length: 11, w: 2 },
+      { lead: '176', length: 11, w: 2 },
+      { lead: '157', length: 11, w: 1 },
+    ],
+    sessionsPerDay: 1_000,
+    utcOffset: 1,
+    languages: ['de-DE,de;q=0.9,en;q=0.8', 'de-DE', 'en-US,en;q=0.9,de;q=0.8'],
+    mobile: [{ name: 'Telekom mobile', blocks: ['37.80'], pool: 1_500, w: 1 }],
+    fixed: [{ name: 'Telekom', blocks: ['79.192', '87.128', '93.192'], pool: 150_000, w: 1 }],
+    mobileShare: 0.4,
+  },
+  {
+    country: 'BR',
+    callingCode: '55',
+    ranges: [
+      { lead: '119', length: 11, w: 4 },
+      { lead: '219', length: 11, w: 2 },
+      { lead: '319', length: 11, w: 1 },
+      { lead: '419', length: 11, w: 1 },
+    ],
+    sessionsPerDay: 1_500,
+    utcOffset: -3,
+    languages: ['pt-BR,pt;q=0.9,en;q=0.8', 'pt-BR'],
+    mobile: [{ name: 'Claro', blocks: ['177.32'], pool: 600, w: 1 }],
+    fixed: [{ name: 'Vivo', blocks: ['201.1'], pool: 60_000, w: 1 }],
+    mobileShare: 0.7,
+  },
+];
+
+export const MARKET = new Map(MARKETS.map((m) => [m.country, m]));
+
+/** Addresses attackers rent: clouds and VPS hosts (all on the hosting list). */
+export const DATACENTER_BLOCKS = ['159.89', '167.99', '3.1', '52.1', '88.198', '51.15'];
+/** Commercial VPN exits (M247, Datacamp/CDN77: hosting ASNs). */
+export const VPN_BLOCKS = ['45.87', '212.102', '89.187'];
+/** Compromised home routers and phones in many countries (a sloppy botnet's exits). */
+export const BOTNET_BLOCKS = ['14.160', '113.160', '117.200', '95.24', '5.18', '1.52', '177.32', '201.1', '102.89', '112.198'];
+
+/** Residents of another market travelling with their own number. */
+export const TRAVEL_BLOCKS = [{ blocks: ['121.7', '27.104'], country: 'SG' }, { blocks: ['1.144'], country: 'AU' }];
+
+/**
+ * The `index`-th address of a set of /16 blocks. Consecutive indexes go to different /24s (up to 64 per
+ * block), as a carrier's NAT pool or a proxy network is spread over many subnets, not packed into one.
+ */
+export function ipIn(blocks: readonly string[], index: number): string {
+  const b = blocks[index % blocks.length]!;
+  const i = Math.floor(index / blocks.length);
+  return `${b}.${i % 64}.${1 + (Math.floor(i / 64) % 254)}`;
+}
+
+/** A random address of a carrier: mobile carriers draw from their small NAT pool. */
+export function carrierIp(rng: Rng, c: Carrier): string {
+  return ipIn(c.blocks, rng.int(c.pool));
+}
+
+/** A valid mobile number of the market (the server's own parser confirms it). */
+export function mobileNumber(rng: Rng, m: Market, range?: Market['ranges'][number]): string {
+  for (let tries = 0; tries < 50; tries++) {
+    const r = range ?? rng.weighted(m.ranges);
+    const n = `+${m.callingCode}${r.lead}${rng.digits(r.length - r.lead.length)}`;
+    const p = normalizePhone(n);
+    if (p.ok && (p.type === 'MOBILE' || p.type === 'FIXED_LINE_OR_MOBILE')) return n;
+  }
+  throw new Error(`cannot generate a valid number for ${m.country}`);
+}
+
+export interface Browser {
+  userAgent: string;
+  /** iPhones of one model and iOS version look identical to a browser fingerprint. */
+  iphone: boolean;
+  w: number;
+}
+
+export const BROWSERS: Browser[] = [
+  { userAgent: 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36', iphone: false, w: 8 },
+  { userAgent: 'Mozilla/5.0 (Linux; Android 13; 22101316G) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/129.0.0.0 Mobile Safari/537.36', iphone: false, w: 6 },
+  { userAgent: 'Mozilla/5.0 (Linux; Android 14; CPH2591) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36', iphone: false, w: 5 },
+  { userAgent: 'Mozilla/5.0 (Linux; Android 12; SM-A125F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0.0.0 Mobile Safari/537.36', iphone: false, w: 4 },
+  { userAgent: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36', iphone: false, w: 2 },
+  { userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1', iphone: true, w: 7 },
+  { userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1', iphone: true, w: 6 },
+  { userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36', iphone: false, w: 4 },
+  { userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15', iphone: false, w: 2 },
+  { userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0', iphone: false, w: 1 },
+];
+
+/**
+ * iPhone models in use, by popularity. A browser fingerprint cannot tell two units of the same model, iOS
+ * version and locale apart, so their owners present the same device id (see `deviceIdFor`).
+ */
+export const IPHONE_MODELS = ['iPhone 13', 'iPhone 14', 'iPhone 15', 'iPhone 12', 'iPhone 11', 'iPhone 15 Pro', 'iPhone 14 Pro', 'iPhone 13 Pro', 'iPhone 16', 'iPhone SE', 'iPhone XR', 'iPhone 16 Pro'].map((name, i) => ({ name, w: 12 - i }));
+
+/** A stable 32-hex id from text (FNV-1a, widened): the same model/iOS/locale gives the same id. */
+export function fingerprintOf(text: string): string {
+  let out = '';
+  for (let round = 0; round < 4; round++) {
+    let h = 0x811c9dc5 ^ round;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+    out += h.toString(16).padStart(8, '0');
+  }
+  return out;
+}
+
+export const SCRIPT_AGENTS = ['python-requests/2.32.3', 'curl/8.5.0', 'Go-http-client/1.1', 'okhttp/4.12.0', 'axios/1.7.7', 'node-fetch/1.0'];
+export const HEADLESS_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/129.0.0.0 Safari/537.36';
+
+/** Relative session volume by local hour (a consumer app: quiet nights, evening peak). */
+export const HOURLY = [2, 1.2, 0.8, 0.6, 0.6, 1, 2, 3.5, 5, 5.5, 5.5, 5.5, 6, 5.5, 5, 5, 5.5, 6, 6.5, 7.5, 8, 7.5, 5.5, 3.5];
