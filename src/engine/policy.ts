@@ -243,11 +243,12 @@ export const DEFAULT_POLICY: Policy = {
       { limit: 60, windowSeconds: 10 * MIN },
       { limit: 600, windowSeconds: DAY },
     ],
-    device: [
-      { limit: 5, windowSeconds: 10 * MIN },
-      { limit: 20, windowSeconds: DAY },
-    ],
-    prefix: [{ limit: 300, windowSeconds: HOUR }],
+    // Device ids collide: open-source fingerprints of one popular phone model, OS and locale are often
+    // identical, so thousands of real users can share one. The hard device limit is only a ceiling against
+    // one emulator or script hammering; per-device velocity is a scored signal (`device_velocity`) instead.
+    device: [{ limit: 60, windowSeconds: 10 * MIN }],
+    // A cost ceiling per range; range attacks are stopped adaptively by the SMS-pumping defense.
+    prefix: [{ limit: 1000, windowSeconds: HOUR }],
     country: [{ limit: 5000, windowSeconds: HOUR }],
     global: [{ limit: 20_000, windowSeconds: HOUR }],
     prefixDigits: 3,
