@@ -7,7 +7,7 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { deepMerge } from '../lib/merge.ts';
-import { DEFAULT_PUMPING, PumpingConfigSchema } from './pumping.ts';
+import { DEFAULT_PUMPING, PumpingConfigSchema, parsePumpingConfig } from './pumping.ts';
 import { DEFAULT_MONITORING_POLICY, MonitoringPolicySchema } from '../monitoring/config.ts';
 
 const Rate = Type.Object(
@@ -312,6 +312,8 @@ export function parsePolicy(doc: unknown): PolicyResult {
   if (policy.risk.blockAt <= policy.risk.challengeAt) {
     return { ok: false, errors: [{ path: '/risk/blockAt', message: 'must be greater than challengeAt' }] };
   }
+  const pumping = parsePumpingConfig(policy.pumping);
+  if (!pumping.ok) return { ok: false, errors: pumping.errors.map((e) => ({ path: `/pumping${e.path === '/' ? '' : e.path}`, message: e.message })) };
   for (const id of Object.keys(policy.risk.rules)) {
     if (!(id in DEFAULT_RULES)) return { ok: false, errors: [{ path: `/risk/rules/${id}`, message: `unknown rule "${id}"` }] };
   }

@@ -166,7 +166,7 @@ export class VerificationService {
     facts.state = state;
 
     let decision = decideSend(facts, policy);
-    const event = this.sendEvent(facts, now);
+    const event = this.sendEvent(facts, now, client.userAgent ?? null);
 
     if (decision.decision === 'allow' || decision.decision === 'tarpit') {
       const pending = await d.store.findPending(e164, input.channel, now);
@@ -367,7 +367,7 @@ export class VerificationService {
     };
   }
 
-  private sendEvent(f: SendFacts, now: number): AuditEvent {
+  private sendEvent(f: SendFacts, now: number, userAgent: string | null): AuditEvent {
     return {
       id: eventId(),
       at: now,
@@ -379,6 +379,7 @@ export class VerificationService {
       deviceId: f.evidence.deviceId,
       data: {
         channel: f.channel,
+        userAgent,
         number: { region: f.number.region, type: f.number.type, disposable: f.number.disposable, sources: f.number.sources },
         ipFacts: f.ip,
         evidence: f.evidence,
