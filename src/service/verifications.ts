@@ -120,6 +120,7 @@ export function contextHash(deviceId: string | null, subnet: string | null): str
 export class VerificationService {
   /** Moving average of real delivery time, so tarpitted responses take as long as real ones. */
   private deliveryMs = 50;
+  private readonly throttlePersistedAt = new Map<string, number>();
 
   constructor(private readonly d: VerificationDeps) {}
 
@@ -345,8 +346,13 @@ export class VerificationService {
       const { state, change } = stepThrottle(scope, prev, count, p, now);
       if (state !== prev && state !== null) {
         d.state.setThrottleLocal(scope, state);
-        // Baselines are kept for a week of silence; a scope nobody uses costs nothing after that.
-        await d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
+        // Persist a flip at once, a baseline update at most once a minute per scope: a rising scope would
+        // otherwise be written on every request. Kept a week; a scope nobody uses costs nothing after that.
+        const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
+        if (change || now - last >= 60_000) {
+          this.throttlePersistedAt.set(scope, now);
+          await d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
+        }
       }
       if (change) changes.push(change);
       if (state.tightenedSince !== null) throttled.push(scope);
