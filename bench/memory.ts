@@ -26,8 +26,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
+export type MemoryVariant = 'sqlite' | 'sqlite-sweep100' | 'memory' | 'memory-clock';
+
 export interface MemoryPhase {
   attackers: number;
+  /** False when the phase hit its time budget before all its attackers were driven. */
+  completed: boolean;
   rssMB: number;
   heapUsedMB: number;
   /** Highest RSS sampled during the phase (no forced GC): what the OS must be able to give. */
@@ -43,7 +47,7 @@ export interface MemoryPhase {
 }
 
 export interface MemoryResult {
-  store: 'sqlite' | 'memory';
+  store: MemoryVariant;
   perPhase: number;
   spanHours: number;
   baselineRssMB: number;
@@ -58,10 +62,11 @@ const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 // ---------------------------------------------------------------- parent side
 
 /** Run the memory benchmark for one store in a fresh child process. */
-export function runMemoryChild(store: 'sqlite' | 'memory', perPhase: number, spanHours: number, timeoutMs: number): Promise<MemoryResult> {
+export function runMemoryChild(store: MemoryVariant, perPhase: number, spanHours: number, budgetSeconds: number): Promise<MemoryResult> {
   const file = fileURLToPath(import.meta.url);
+  const timeoutMs = (2 * budgetSeconds + 300) * 1000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file, '--child', '--store', store, '--per-phase', String(perPhase), '--span-hours', String(spanHours)], {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', file, '--child', '--store', store, '--per-phase', String(perPhase), '--span-hours', String(spanHours), '--budget', String(budgetSeconds)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -81,7 +86,7 @@ export function runMemoryChild(store: 'sqlite' | 'memory', perPhase: number, spa
 
 // ---------------------------------------------------------------- child side
 
-async function child(storeKind: 'sqlite' | 'memory', perPhase: number, spanHours: number): Promise<MemoryResult> {
+async function child(variant: MemoryVariant, perPhase: number, spanHours: number, budgetSeconds: number): Promise<MemoryResult> {
   const { loadConfig } = await import('../src/config/load.ts');
   const { buildContext } = await import('../src/service/context.ts');
   const { buildServer } = await import('../src/http/server.ts');
@@ -89,6 +94,7 @@ async function child(storeKind: 'sqlite' | 'memory', perPhase: number, spanHours
   const { NO_STATE } = await import('../src/engine/facts.ts');
   const { SqliteStore } = await import('../src/store/sqlite.ts');
   const { MemoryStore } = await import('../src/store/memory.ts');
+  const { createClockMemoryStore } = await import('./fixtures/memory-store-clock.ts');
   const { BENCH_SECRET, numberFor, ipFor, deviceFor } = await import('./fixtures/workload.ts');
   type Store = import('../src/store/interface.ts').Store;
   type SendFacts = import('../src/engine/facts.ts').SendFacts;
@@ -96,16 +102,22 @@ async function child(storeKind: 'sqlite' | 'memory', perPhase: number, spanHours
   const dataDir = mkdtempSync(join(tmpdir(), 'otps-bench-mem-'));
   const dbFile = join(dataDir, 'otp-shield.db');
   let sqlite: InstanceType<typeof SqliteStore> | null = null;
-  let memory: InstanceType<typeof MemoryStore> | null = null;
+  let memory: { stats(): { counters: number } } | null = null;
   let store: Store;
-  if (storeKind === 'sqlite') {
-    sqlite = new SqliteStore(dbFile);
+  if (variant === 'sqlite' || variant === 'sqlite-sweep100') {
+    // sqlite-sweep100: PROTOTYPE of the proposed sweep change, through the existing option (default 500).
+    sqlite = new SqliteStore(dbFile, variant === 'sqlite-sweep100' ? { sweepEveryWrites: 100 } : {});
     sqlite.db.pragma('synchronous = OFF');
     store = sqlite;
-  } else {
+  } else if (variant === 'memory') {
     // As the factory opens it (no sweep timer): what `store.kind: memory` gives an operator.
-    memory = new MemoryStore();
-    store = memory;
+    const m = new MemoryStore();
+    memory = m;
+    store = m;
+  } else {
+    const m = createClockMemoryStore();
+    memory = m;
+    store = m;
   }
   const cfg = loadConfig({
     env: { NODE_ENV: 'production' },
@@ -151,10 +163,16 @@ async function child(storeKind: 'sqlite' | 'memory', perPhase: number, spanHours
   const T0 = Date.parse('2026-11-23T00:00:00.000Z');
   const stepMs = (spanHours * 3_600_000) / perPhase;
   const phases: MemoryPhase[] = [];
+  let total = 0;
   for (let phase = 0; phase < 2; phase++) {
     const started = performance.now();
+    const deadline = started + budgetSeconds * 1000;
     let peak = 0;
+    let done = 0;
     for (let k = 0; k < perPhase; k++) {
+      // Bounded in time as well as in count: a store that slows down is reported, not waited for.
+      if ((k & 1023) === 0 && performance.now() > deadline) break;
+      done++;
       const i = phase * perPhase + k;
       const now = Math.floor(T0 + i * stepMs);
       const e164 = numberFor(i);
@@ -175,33 +193,72 @@ async function child(storeKind: 'sqlite' | 'memory', perPhase: number, spanHours
       if (k % 20_000 === 0) peak = Math.max(peak, process.memoryUsage().rss);
     }
     const seconds = (performance.now() - started) / 1000;
-    const endNow = Math.floor(T0 + (phase + 1) * perPhase * stepMs);
+    total += done;
+    const endNow = Math.floor(T0 + (phase * perPhase + done) * stepMs);
     const m = await settle();
     peak = Math.max(peak, m.rss);
     const p: MemoryPhase = {
-      attackers: (phase + 1) * perPhase,
+      // Distinct attackers driven so far (a phase cut short by its budget still starts the next phase at
+      // its own index range, so keys never repeat).
+      attackers: total,
+      completed: done === perPhase,
       rssMB: round(m.rss / MB),
       heapUsedMB: round(m.heapUsed / MB),
       peakRssMB: round(peak / MB),
       counters: counterRows(),
       seconds: round(seconds),
-      requestsPerSecond: Math.round(perPhase / seconds),
+      requestsPerSecond: Math.round(done / seconds),
     };
     if (sqlite) {
       p.expiredNotSwept = (sqlite.db.prepare('SELECT count(*) AS n FROM counters WHERE expires_at <= ?').get(endNow) as { n: number }).n;
       p.fileMB = fileMB();
     }
     phases.push(p);
-    process.stderr.write(`memory/${storeKind}: ${JSON.stringify(p)}\n`);
+    process.stderr.write(`memory/${variant}: ${JSON.stringify(p)}\n`);
   }
 
   const notes: string[] = [];
-  if (memory) notes.push(`MemoryStore caps counters at 2,000,000 keys (LRU eviction); counters after run: ${memory.stats().counters}`);
+  if (memory) notes.push(`counters capped at 2,000,000 keys (LRU eviction as shipped, CLOCK in the prototype); counters after run: ${memory.stats().counters}`);
   if (sqlite) notes.push('SQLite page cache is the default (about 2 MB); counters live in the file, swept in batches of 2,000 every 500 writes');
   await app.close();
   await ctx.close();
   rmSync(dataDir, { recursive: true, force: true });
-  return { store: storeKind, perPhase, spanHours, baselineRssMB: round(base.rss / MB), baselineHeapUsedMB: round(base.heapUsed / MB), phases, notes };
+  return { store: variant, perPhase, spanHours, baselineRssMB: round(base.rss / MB), baselineHeapUsedMB: round(base.heapUsed / MB), phases, notes };
+}
+
+export interface MemorySuiteResult {
+  results: MemoryResult[];
+  /** Embedded-mode target: RSS under 300 MB after the first and the second million, and not growing. */
+  target: { rssMB: number; worstRssMB: number | null; growthMB: number | null; met: boolean | null };
+  notes: string[];
+}
+
+/**
+ * The memory suite: each variant in its own child process, one after the other. Budgets bound the time
+ * per phase; a phase that runs out reports how far it got (`completed: false`).
+ */
+export async function runMemory(opts: { quick: boolean; log?: (s: string) => void }): Promise<MemorySuiteResult> {
+  const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const plan: [MemoryVariant, number, number][] = opts.quick
+    ? [['sqlite', 20_000, 120], ['sqlite-sweep100', 20_000, 120], ['memory-clock', 20_000, 120], ['memory', 20_000, 10]]
+    : [['sqlite', 1_000_000, 900], ['sqlite-sweep100', 200_000, 600], ['memory-clock', 1_000_000, 600], ['memory', 1_000_000, 60]];
+  const results: MemoryResult[] = [];
+  const notes: string[] = [];
+  for (const [variant, perPhase, budget] of plan) {
+    log(`memory: ${variant}, ${perPhase.toLocaleString('en-US')} attackers per phase (budget ${budget} s per phase)`);
+    try {
+      results.push(await runMemoryChild(variant, perPhase, 24, budget));
+    } catch (err) {
+      notes.push(`${variant}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  const sqlite = results.find((r) => r.store === 'sqlite');
+  const worst = sqlite ? Math.max(...sqlite.phases.map((p) => p.peakRssMB)) : null;
+  const growth = sqlite && sqlite.phases.length === 2 ? Math.round((sqlite.phases[1]!.rssMB - sqlite.phases[0]!.rssMB) * 10) / 10 : null;
+  const complete = sqlite ? sqlite.phases.every((p) => p.completed) : false;
+  // "Not growing": the second million adds less than 5% of the first phase's RSS.
+  const met = worst === null ? null : complete && worst < 300 && growth !== null && growth < 0.05 * sqlite!.phases[0]!.rssMB;
+  return { results, target: { rssMB: 300, worstRssMB: worst, growthMB: growth, met }, notes };
 }
 
 // Entry point only when run directly (the runner imports runMemoryChild).
@@ -212,17 +269,21 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       store: { type: 'string', default: 'sqlite' },
       'per-phase': { type: 'string', default: '1000000' },
       'span-hours': { type: 'string', default: '24' },
+      budget: { type: 'string', default: '900' },
     },
   });
-  const store = values.store === 'memory' ? 'memory' : 'sqlite';
+  const known: MemoryVariant[] = ['sqlite', 'sqlite-sweep100', 'memory', 'memory-clock'];
+  const store = known.find((k) => k === values.store);
+  if (!store) throw new Error(`--store must be one of ${known.join(', ')}`);
   const perPhase = Number(values['per-phase']);
   const spanHours = Number(values['span-hours']);
+  const budget = Number(values.budget);
   if (values.child) {
-    const r = await child(store, perPhase, spanHours);
+    const r = await child(store, perPhase, spanHours, budget);
     console.log(JSON.stringify(r));
     process.exit(0);
   } else {
-    const r = await runMemoryChild(store, perPhase, spanHours, 60 * 60_000);
+    const r = await runMemoryChild(store, perPhase, spanHours, budget);
     console.log(JSON.stringify(r, null, 2));
   }
 }
