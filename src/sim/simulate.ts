@@ -1,5 +1,5 @@
 /**
- * `simulate`: a labelled synthetic day of traffic (docs/replay.md, docs/benchmarks-effectiveness.md).
+ * `simulate`: a labelled synthetic day of traffic (docs/replay.md, docs/benchmarks.md).
  * Output: `trace.ndjson` (replay input, sorted by time), `labels.ndjson` (one label per trace line, same
  * order) and `scenarios.json` (what was simulated, with the options and counts).
  */
