@@ -263,21 +263,8 @@ export class VerificationService {
 
   private newVerification(facts: SendFacts, input: SendInput, now: number, ttlMs: number, policy: Policy, tarpit: boolean): Verification {
     const c = input.client ?? {};
-    return {
-      id: newVerificationId(),
-      to: facts.number.e164,
-      channel: input.channel,
-      locale: input.locale ?? null,
-      status: 'pending',
-      createdAt: now,
-      updatedAt: now,
-      expiresAt: now + ttlMs,
-      attempts: 0,
-      maxAttempts: this.d.codes.maxAttempts,
-      sends: 1,
-      lastSentAt: now,
+    return this.pendingVerification(facts.number.e164, input, now, ttlMs, {
       resendAfter: now + cooldownMs(policy, 1),
-      codes: [],
       // Evidence as received, minus the bulky one-time tokens (already verified and recorded as outcomes).
       client: {
         ip: facts.ip?.ip ?? c.ip ?? null,
@@ -288,16 +275,20 @@ export class VerificationService {
       },
       tarpit,
       sender: null,
-      failureReason: null,
-    };
+    });
   }
 
-  private async sendTestNumber(e164: string, input: SendInput, code: string, now: number): Promise<SendResult> {
-    const d = this.d;
-    const ttlMs = d.codes.ttlSeconds * 1000;
-    const v: Verification = {
+  /** A fresh pending verification with one send and no code yet. */
+  private pendingVerification(
+    to: string,
+    input: SendInput,
+    now: number,
+    ttlMs: number,
+    o: Pick<Verification, 'resendAfter' | 'client' | 'tarpit' | 'sender'>,
+  ): Verification {
+    return {
       id: newVerificationId(),
-      to: e164,
+      to,
       channel: input.channel,
       locale: input.locale ?? null,
       status: 'pending',
@@ -305,16 +296,19 @@ export class VerificationService {
       updatedAt: now,
       expiresAt: now + ttlMs,
       attempts: 0,
-      maxAttempts: d.codes.maxAttempts,
+      maxAttempts: this.d.codes.maxAttempts,
       sends: 1,
       lastSentAt: now,
-      resendAfter: now,
       codes: [],
-      client: { testNumber: true },
-      tarpit: false,
-      sender: 'test-number',
       failureReason: null,
+      ...o,
     };
+  }
+
+  private async sendTestNumber(e164: string, input: SendInput, code: string, now: number): Promise<SendResult> {
+    const d = this.d;
+    const ttlMs = d.codes.ttlSeconds * 1000;
+    const v = this.pendingVerification(e164, input, now, ttlMs, { resendAfter: now, client: { testNumber: true }, tarpit: false, sender: 'test-number' });
     v.codes = [hashCode(d.keyring(), { id: v.id, to: e164, channel: input.channel }, code, now + ttlMs)];
     await d.store.createVerification(v);
     const decision: Decision = { decision: 'allow', reasons: ['test_number'], shadow: [], score: 0, powLevel: 'normal' };
