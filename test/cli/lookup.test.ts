@@ -5,38 +5,15 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_POLICY, DEFAULT_RULES } from '../../src/engine/policy.ts';
 import { pauseSends } from '../../src/monitoring/pause.ts';
 import { prefixOf } from '../../src/signals/phone.ts';
+import { cli } from '../helpers/cli.ts';
 import { startTestApp, type TestClock } from '../helpers/app.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run `otp-shield …` in a child process with only this data dir (no inherited OTPSHIELD_* settings). */
-function cli(dataDir: string, args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTPSHIELD_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
-  env.OTPSHIELD_DATA_DIR = dataDir;
-  env.NODE_ENV = 'test';
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dataDir, env, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 async function lookup(dataDir: string, args: string[]): Promise<any> {
   const r = await cli(dataDir, ['lookup', ...args, '--json']);
