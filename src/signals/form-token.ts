@@ -81,9 +81,22 @@ export function currentSecret(secrets: Secrets): string {
   return secretList(secrets)[0] as string;
 }
 
-/** Subkey for one purpose, so one configured secret can serve several independent MACs. */
+const derived = new Map<string, Buffer>();
+
+/**
+ * Subkey for one purpose, so one configured secret can serve several independent MACs. Memoised: every
+ * send verifies a token and a PoW with three subkeys, and the secrets are a handful of configured values
+ * (the cap only guards against a caller passing ever-new secrets).
+ */
 export function deriveKey(secret: string, purpose: string): Buffer {
-  return createHmac('sha256', secret).update(`otp-shield/${purpose}`).digest();
+  const id = `${purpose}\0${secret}`;
+  let key = derived.get(id);
+  if (key === undefined) {
+    key = createHmac('sha256', secret).update(`otp-shield/${purpose}`).digest();
+    if (derived.size >= 256) derived.clear();
+    derived.set(id, key);
+  }
+  return key;
 }
 
 // ---- binding ----

@@ -171,3 +171,23 @@ test('the browser worker (web/widget-worker.js) finds a number the server accept
   const bad = await ask({ challenge: 'zz', salt: c.salt, algorithm: 'SHA-1', max: 10 });
   assert.equal(bad.type, 'error');
 });
+
+test('the node:crypto recomputation equals altcha-lib on its own challenges (also salts without "&", extra params)', async () => {
+  const { createChallenge } = await import('altcha-lib/v1');
+  const { powChallengeFor, powSignature } = await import('../../src/signals/pow.ts');
+  for (const [i, opts] of [
+    { params: { ft: 'abc', x: 'é ü' }, expires: new Date(1_800_000_000_000) },
+    { salt: 'no-delimiter' },
+    { salt: 'ends-with&' },
+    {},
+  ].entries()) {
+    const key = `key-${i}-ключ`;
+    const c = await createChallenge({ algorithm: 'SHA-256', hmacKey: key, maxnumber: 1000, number: 17 + i, ...opts });
+    assert.equal(powChallengeFor(c.salt, 17 + i), c.challenge);
+    if ('salt' in opts) assert.equal(powChallengeFor(opts.salt!, 17 + i), c.challenge, 'the salt as submitted, before altcha appends "&"');
+    assert.equal(powSignature(key, c.challenge), c.signature);
+    // And altcha's own verifier accepts what ours accepts.
+    const payload = Buffer.from(JSON.stringify({ algorithm: 'SHA-256', challenge: c.challenge, number: 17 + i, salt: c.salt, signature: c.signature })).toString('base64');
+    assert.equal(await verifySolution(payload, key, false), true);
+  }
+});
