@@ -10,12 +10,14 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../service/context.ts';
-import { verifyApiKey } from '../service/api-keys.ts';
+import { keyLookupFor, verifyApiKey } from '../service/api-keys.ts';
 import { ApiError } from '../service/errors.ts';
 
 export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
 
 export function authenticate(ctx: AppContext) {
+  // Wall-clock TTL (not ctx.clock): it bounds staleness in real time, whatever clock the service runs on.
+  const keys = keyLookupFor(ctx.store);
   return async function checkApiKey(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const scope = req.routeOptions.config.scope;
     // Runs once per request, before the body is read (server.ts); the routes' own preHandler is then a no-op.
@@ -28,7 +30,7 @@ export function authenticate(ctx: AppContext) {
 
     const header = req.headers.authorization;
     const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
-    const result = presented ? await verifyApiKey(ctx.store, presented, now) : null;
+    const result = presented ? await verifyApiKey(keys, presented, now) : null;
     if (!result || !result.ok) {
       // Counted atomically: of many failures racing past the peek above, those over the limit get 429 too.
       const counted = await ctx.store.consumeLimits([failKey], now);

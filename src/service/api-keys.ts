@@ -39,7 +39,45 @@ export async function createApiKey(
 
 export type KeyCheck = { ok: true; record: ApiKeyRecord } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' | 'mismatch' };
 
-export async function verifyApiKey(store: Store, presented: string, now: number): Promise<KeyCheck> {
+/**
+ * `getApiKey` with a short memory: every API request looks its key up, which on Redis is a round trip of
+ * its own. Records of existing keys are kept `ttlMs` (default 1 s, the same staleness as the shared
+ * state's refresh), so a revocation or expiry change made elsewhere takes effect within that time; expiry
+ * itself is checked against `now` on every request. Unknown ids are not cached (a guesser must not fill it).
+ */
+export function cachedKeyLookup(store: Pick<Store, 'getApiKey'>, opts: { ttlMs?: number; max?: number } = {}): Pick<Store, 'getApiKey'> & { clear(): void } {
+  const ttlMs = opts.ttlMs ?? 1000;
+  const max = opts.max ?? 1000;
+  const cache = new Map<string, { record: ApiKeyRecord; until: number }>();
+  return {
+    async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+      const t = performance.now();
+      const hit = cache.get(id);
+      if (hit && hit.until > t) return hit.record;
+      const record = await store.getApiKey(id);
+      if (record) {
+        if (cache.size >= max) cache.clear();
+        cache.set(id, { record, until: t + ttlMs });
+      } else cache.delete(id);
+      return record;
+    },
+    clear: () => cache.clear(),
+  };
+}
+
+const lookups = new WeakMap<object, ReturnType<typeof cachedKeyLookup>>();
+
+/** The one cached lookup of a store, shared by every route; `.clear()` it after revoking a key in-process. */
+export function keyLookupFor(store: Store): ReturnType<typeof cachedKeyLookup> {
+  let l = lookups.get(store);
+  if (!l) {
+    l = cachedKeyLookup(store);
+    lookups.set(store, l);
+  }
+  return l;
+}
+
+export async function verifyApiKey(store: Pick<Store, 'getApiKey'>, presented: string, now: number): Promise<KeyCheck> {
   const m = KEY_RE.exec(presented);
   if (!m) return { ok: false, reason: 'malformed' };
   const record = await store.getApiKey(m[1]!);

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { createApiKey, verifyApiKey } from '../../service/api-keys.ts';
+import { createApiKey, keyLookupFor, verifyApiKey } from '../../service/api-keys.ts';
 import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
@@ -154,6 +154,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
         const res = await verifyApiKey(ctx.store, key, ctx.clock());
         if (res.ok) {
           await ctx.store.revokeApiKey(m[1]!, ctx.clock());
+          keyLookupFor(ctx.store).clear(); // signed out means signed out now, not within the cache's second
           await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: ctx.clock(), type: 'dashboard.logout', ip: req.clientIp, data: { session: m[1]! } }]);
         }
       }
