@@ -162,7 +162,9 @@ export class RedisStore implements Store {
 
   constructor(urlOrClient: string | Redis, opts: RedisStoreOptions = {}) {
     if (typeof urlOrClient === 'string') {
-      this.redis = new Redis(urlOrClient, { maxRetriesPerRequest: 2, lazyConnect: false });
+      // Auto-pipelining: commands issued in the same event-loop turn (the two evidence tokens of one request,
+      // the calls of concurrent requests) leave in one write and share one round trip.
+      this.redis = new Redis(urlOrClient, { maxRetriesPerRequest: 2, lazyConnect: false, enableAutoPipelining: true });
       // Without a listener ioredis prints every reconnect error; commands still reject, and ping() reports.
       this.redis.on('error', () => {});
       this.ownsClient = true;
