@@ -171,7 +171,10 @@ export interface Store {
   addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null>;
   /**
    * Reserve one check attempt: atomically increments `attempts` when the verification is pending, unexpired
-   * and below `maxAttempts`. When the last attempt was already used, the status becomes `locked`.
+   * and below `maxAttempts`. Beyond that it is refused with reason `locked` but the status is NOT changed:
+   * attempts reserved earlier may still be in flight, and if one of them carries the right code it must be
+   * approvable (locking here turned ten parallel submissions of the right code into a lockout). The service
+   * sets `locked` when the last reserved attempt fails (`VerificationService.check`).
    */
   reserveAttempt(id: string, now: number): Promise<AttemptResult>;
   /**

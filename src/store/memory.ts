@@ -183,11 +183,8 @@ export class MemoryStore implements Store {
       return { ok: false, reason, verification: structuredClone(v) };
     }
     if (v.expiresAt <= now) return { ok: false, reason: 'expired', verification: structuredClone(v) };
-    if (v.attempts >= v.maxAttempts) {
-      v.status = 'locked';
-      v.updatedAt = now;
-      return { ok: false, reason: 'locked', verification: structuredClone(v) };
-    }
+    // Out of attempts: refused, but the status is left to the attempts in flight (see Store.reserveAttempt).
+    if (v.attempts >= v.maxAttempts) return { ok: false, reason: 'locked', verification: structuredClone(v) };
     v.attempts += 1;
     v.updatedAt = now;
     return { ok: true, verification: structuredClone(v) };

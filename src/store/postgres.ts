@@ -439,22 +439,19 @@ export class PostgresStore implements Store {
   async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
     // The SET reads the row version that satisfied the WHERE (re-checked after any concurrent update).
     const r = await this.q<VerificationRow>(
-      `UPDATE ${this.s}.verifications SET
-         attempts = CASE WHEN attempts < max_attempts THEN attempts + 1 ELSE attempts END,
-         status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'locked' END,
-         updated_at = $2
-       WHERE id = $1 AND status = 'pending' AND expires_at > $2
+      `UPDATE ${this.s}.verifications SET attempts = attempts + 1, updated_at = $2
+       WHERE id = $1 AND status = 'pending' AND expires_at > $2 AND attempts < max_attempts
        RETURNING *`,
       [id, now],
     );
     const row = r.rows[0];
-    if (row) {
-      const v = verificationFromRow(row);
-      return v.status === 'pending' ? { ok: true, verification: v } : { ok: false, reason: 'locked', verification: v };
-    }
+    if (row) return { ok: true, verification: verificationFromRow(row) };
     const v = await this.getVerification(id);
     if (!v) return { ok: false, reason: 'not_found', verification: null };
-    if (v.status === 'pending') return { ok: false, reason: 'expired', verification: v };
+    if (v.status === 'pending') {
+      // Out of attempts: refused, but the status is left to the attempts in flight (see Store.reserveAttempt).
+      return v.expiresAt <= now ? { ok: false, reason: 'expired', verification: v } : { ok: false, reason: 'locked', verification: v };
+    }
     return { ok: false, reason: v.status === 'locked' ? 'locked' : v.status === 'expired' ? 'expired' : 'not_pending', verification: v };
   }
 

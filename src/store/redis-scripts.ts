@@ -214,9 +214,8 @@ if f[1] ~= 'pending' then
   return { r, redis.call('HGETALL', KEYS[1]) }
 end
 if tonumber(f[2]) <= now then return { 'expired', redis.call('HGETALL', KEYS[1]) } end
+-- Out of attempts: refused, but the status is left to the attempts in flight (see Store.reserveAttempt).
 if tonumber(f[3]) >= tonumber(f[4]) then
-  redis.call('HSET', KEYS[1], 'status', 'locked', 'updatedAt', ARGV[1])
-  redis.call('ZREM', ARGV[2] .. f[5] .. ':' .. f[6], f[7])
   return { 'locked', redis.call('HGETALL', KEYS[1]) }
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)

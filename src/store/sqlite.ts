@@ -491,10 +491,8 @@ export class SqliteStore implements Store {
       return { ok: false, reason: v.status === 'locked' ? 'locked' : v.status === 'expired' ? 'expired' : 'not_pending', verification: v };
     }
     if (v.expiresAt <= now) return { ok: false, reason: 'expired', verification: v };
-    if (v.attempts >= v.maxAttempts) {
-      this.st.updateAttempt.run(v.attempts, 'locked', now, id);
-      return { ok: false, reason: 'locked', verification: { ...v, status: 'locked', updatedAt: now } };
-    }
+    // Out of attempts: refused, but the status is left to the attempts in flight (see Store.reserveAttempt).
+    if (v.attempts >= v.maxAttempts) return { ok: false, reason: 'locked', verification: v };
     this.st.updateAttempt.run(v.attempts + 1, 'pending', now, id);
     return { ok: true, verification: { ...v, attempts: v.attempts + 1, updatedAt: now } };
   }
