@@ -93,9 +93,13 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
     // The request being looked up counts in the velocity it would be judged by: 1 earlier + itself.
     assert.deepEqual(r.observed.velocity, { device: 2, ip: 2 });
 
-    // Three lookups (two of them at once) saw the same counts: nothing was counted or consumed.
+    // Three lookups (two of them at once) saw the same counts: nothing was counted or consumed. Counters
+    // of windows under 10 minutes (the 30 s cooldown) are left out: on a loaded machine the three CLI runs
+    // can be more than 30 s apart, and the cooldown then rightly reads empty in the last one.
+    const lasting = (cs: { windowSeconds: number }[]) => cs.filter((c) => c.windowSeconds >= 600);
+    assert.ok(lasting(r.counters).length >= 5, 'the comparison still covers the number, IP and subnet counters');
     for (const other of [a, b]) {
-      assert.deepEqual(other.counters, r.counters);
+      assert.deepEqual(lasting(other.counters), lasting(r.counters));
       assert.deepEqual(other.observed, r.observed);
     }
   });
