@@ -220,10 +220,10 @@ const NORMAL: Variant = { label: 'sqlite synchronous=NORMAL (prototype)', server
 /** FULL only for the verification writes: the durability decision of docs/decisions.md kept, one fsync per send. */
 const DURABLE: Variant = { label: 'sqlite FULL for verification writes only (prototype)', server: { store: 'sqlite-durable' } };
 /** Reference only: what everything but durable storage costs (the memory store is not for production). */
-const MEMORY_CLOCK: Variant = { label: 'memory store, CLOCK prototype (reference)', server: { store: 'memory-clock' } };
+const MEMORY: Variant = { label: 'memory store (reference)', server: { store: 'memory' } };
 const REDIS: Variant = { label: 'redis, as shipped', server: { store: 'redis' } };
 
-export const VARIANTS: Record<string, Variant> = { shipped: SHIPPED, normal: NORMAL, durable: DURABLE, 'memory-clock': MEMORY_CLOCK, redis: REDIS };
+export const VARIANTS: Record<string, Variant> = { shipped: SHIPPED, normal: NORMAL, durable: DURABLE, memory: MEMORY, redis: REDIS };
 
 const addStatus = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -363,7 +363,7 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
   const sendPath = '/v1/verifications';
   const checkPath = '/v1/verifications/check';
   if (want('send')) {
-    for (const v of pick(opts.quick ? [SHIPPED, DURABLE] : [SHIPPED, DURABLE, NORMAL, MEMORY_CLOCK])) await measure('send', v, throughputPolicy, sendPath, 0.5, 'send');
+    for (const v of pick(opts.quick ? [SHIPPED, DURABLE] : [SHIPPED, DURABLE, NORMAL, MEMORY])) await measure('send', v, throughputPolicy, sendPath, 0.5, 'send');
     // All-denied: same bodies, number limit 0: every request runs every layer and ends in 429.
     for (const v of pick(opts.quick ? [SHIPPED] : [SHIPPED, DURABLE])) await measure('send, all denied (429)', v, deniedPolicy, sendPath, null, 'send');
   }
@@ -387,7 +387,7 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
       ['send-shipped', SHIPPED, throughputPolicy, sendPath, 'send'],
       ['send-durable', DURABLE, throughputPolicy, sendPath, 'send'],
       ['send-normal', NORMAL, throughputPolicy, sendPath, 'send'],
-      ['send-memory-clock', MEMORY_CLOCK, throughputPolicy, sendPath, 'send'],
+      ['send-memory', MEMORY, throughputPolicy, sendPath, 'send'],
       ['send-denied-shipped', SHIPPED, deniedPolicy, sendPath, 'send'],
       ['check-durable', DURABLE, throughputPolicy, checkPath, 'check'],
       ['send-redis', REDIS, throughputPolicy, sendPath, 'send'],

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-export type MemoryVariant = 'sqlite' | 'sqlite-sweep100' | 'memory' | 'memory-clock';
+export type MemoryVariant = 'sqlite' | 'sqlite-sweep100' | 'memory';
 
 export interface MemoryPhase {
   attackers: number;
@@ -94,7 +94,6 @@ async function child(variant: MemoryVariant, perPhase: number, spanHours: number
   const { NO_STATE } = await import('../src/engine/facts.ts');
   const { SqliteStore } = await import('../src/store/sqlite.ts');
   const { MemoryStore } = await import('../src/store/memory.ts');
-  const { createClockMemoryStore } = await import('./fixtures/memory-store-clock.ts');
   const { BENCH_SECRET, numberFor, ipFor, deviceFor } = await import('./fixtures/workload.ts');
   type Store = import('../src/store/interface.ts').Store;
   type SendFacts = import('../src/engine/facts.ts').SendFacts;
@@ -109,13 +108,9 @@ async function child(variant: MemoryVariant, perPhase: number, spanHours: number
     sqlite = new SqliteStore(dbFile, variant === 'sqlite-sweep100' ? { sweepEveryWrites: 100 } : {});
     sqlite.db.pragma('synchronous = OFF');
     store = sqlite;
-  } else if (variant === 'memory') {
+  } else {
     // As the factory opens it (no sweep timer): what `store.kind: memory` gives an operator.
     const m = new MemoryStore();
-    memory = m;
-    store = m;
-  } else {
-    const m = createClockMemoryStore();
     memory = m;
     store = m;
   }
@@ -218,7 +213,7 @@ async function child(variant: MemoryVariant, perPhase: number, spanHours: number
   }
 
   const notes: string[] = [];
-  if (memory) notes.push(`counters capped at 2,000,000 keys (LRU eviction as shipped, CLOCK in the prototype); counters after run: ${memory.stats().counters}`);
+  if (memory) notes.push(`counters capped at 2,000,000 keys (CLOCK eviction), expired ones swept a few per call; counters after run: ${memory.stats().counters}`);
   if (sqlite) notes.push('SQLite page cache is the default (about 2 MB); counters live in the file, swept in batches of 2,000 every 500 writes');
   await app.close();
   await ctx.close();
@@ -240,8 +235,8 @@ export interface MemorySuiteResult {
 export async function runMemory(opts: { quick: boolean; log?: (s: string) => void }): Promise<MemorySuiteResult> {
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const plan: [MemoryVariant, number, number][] = opts.quick
-    ? [['sqlite', 20_000, 120], ['sqlite-sweep100', 20_000, 120], ['memory-clock', 20_000, 120], ['memory', 20_000, 10]]
-    : [['sqlite', 1_000_000, 900], ['sqlite-sweep100', 200_000, 600], ['memory-clock', 1_000_000, 600], ['memory', 1_000_000, 60]];
+    ? [['sqlite', 20_000, 120], ['sqlite-sweep100', 20_000, 120], ['memory', 20_000, 120]]
+    : [['sqlite', 1_000_000, 900], ['sqlite-sweep100', 200_000, 600], ['memory', 1_000_000, 600]];
   const results: MemoryResult[] = [];
   const notes: string[] = [];
   for (const [variant, perPhase, budget] of plan) {
@@ -272,7 +267,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       budget: { type: 'string', default: '900' },
     },
   });
-  const known: MemoryVariant[] = ['sqlite', 'sqlite-sweep100', 'memory', 'memory-clock'];
+  const known: MemoryVariant[] = ['sqlite', 'sqlite-sweep100', 'memory'];
   const store = known.find((k) => k === values.store);
   if (!store) throw new Error(`--store must be one of ${known.join(', ')}`);
   const perPhase = Number(values['per-phase']);

@@ -5,11 +5,13 @@
  * is atomic with respect to the others: that is the whole concurrency story here.
  *
  * Memory is bounded even under an attack that rotates keys: counters, one-time tokens and settings with
- * a TTL are expired lazily on access, swept by `sweep(now)`, and capped (`maxKeys` per map) by evicting
- * the least recently used entry. A Map iterates in insertion order, so "delete then set" on every touch
- * keeps the least recently used key first. Evicting a counter forgets a rate limit (fails open for that
- * key) and evicting a token allows its reuse: acceptable for the store that is not meant for production,
- * and strictly better than running out of memory.
+ * a TTL are expired lazily on access, swept by `sweep(now)`, and capped (`maxKeys` per map). Counters are
+ * also swept a few entries per `consumeLimits` call (see "rate-limit counters" below), so expired ones go
+ * without a timer. Tokens and settings beyond the cap evict the least recently written; counters beyond
+ * it evict with CLOCK (second chance), an approximation of least recently used that never re-inserts a key
+ * on the request path. Evicting a counter forgets a rate limit (fails open for that key) and evicting a
+ * token allows its reuse: acceptable for the store that is not meant for production, and strictly better
+ * than running out of memory.
  */
 import type {
   ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction, ListEntry,
@@ -36,7 +38,16 @@ export interface MemoryStoreOptions {
 interface Counter {
   state: WindowState;
   expiresAt: number;
+  /** Used since it was created or since the eviction hand last passed it: spared once (second chance). */
+  touched: boolean;
 }
+
+/**
+ * Counter entries the sweep hand looks at per `consumeLimits` call (deleting the expired ones): this many,
+ * or twice the keys the call created if more, so the hand outruns creation and expired counters stay below
+ * the live ones in number (under full key rotation a send creates about 9 keys over 2 calls).
+ */
+const SWEEP_STEPS = 16;
 
 interface Setting {
   value: unknown;
@@ -58,7 +69,12 @@ export class MemoryStore implements Store {
   private readonly verifications = new Map<string, Verification>();
   /** to+channel -> verification ids, oldest first; stale ids are dropped lazily. */
   private readonly pending = new Map<string, string[]>();
+  /** Insertion order = eviction order (see "rate-limit counters"); updated in place, never re-inserted per use. */
   private readonly counters = new Map<string, Counter>();
+  /** CLOCK hand: always at the front of `counters` (everything it passed was deleted or moved to the back). */
+  private evictHand: MapIterator<[string, Counter]> | null = null;
+  /** Sweep hand: goes round `counters` a few entries per consumeLimits call, deleting expired ones. */
+  private sweepHand: MapIterator<[string, Counter]> | null = null;
   private readonly tokens = new Map<string, number>();
   private readonly apiKeys = new Map<string, ApiKeyRecord>();
   private readonly lists = new Map<string, ListEntry>();
@@ -98,6 +114,7 @@ export class MemoryStore implements Store {
   sweep(now: number): number {
     let n = 0;
     for (const [k, c] of this.counters) if (c.expiresAt <= now) { this.counters.delete(k); n++; }
+    this.dropHands();
     for (const [k, exp] of this.tokens) if (exp <= now) { this.tokens.delete(k); n++; }
     for (const k of this.ttlSettings.keys()) {
       const s = this.settings.get(k);
@@ -206,8 +223,24 @@ export class MemoryStore implements Store {
   }
 
   // ---- rate-limit counters ----
+  //
+  // Why not LRU by "delete then set" on every touch (what this store did first): V8's ordered hash map
+  // leaves a deleted entry in its bucket chain until the table is rehashed, so a hot key (global, country,
+  // prefix: touched by every request) deleted and re-set on every request grows a chain as long as the
+  // table, and each lookup of it walks that chain. Decisions slowed from 0.3 ms at 45k keys to 9 ms at 225k
+  // (bench/memory.ts), the limiter benchmark ran at 0.03× rate-limiter-flexible, and `keys().next()`
+  // after deleting from the front walked the accumulated holes on every eviction (docs/benchmarks.md).
+  //
+  // Instead, CLOCK (second chance): a counter is updated in place and marks itself `touched` when used.
+  // The Map's insertion order is the clock face. Beyond `maxKeys` the eviction hand takes the front entry:
+  // expired or untouched -> deleted; touched -> bit cleared and moved to the back (one delete + set per key
+  // per pass of the hand, not per request). So untouched counters are evicted first, oldest first, and a key
+  // under attack, touched on every call (even denied), is not evicted while it keeps being hit. A sweep hand
+  // walks the Map a few entries per call and deletes expired counters, so memory follows the live keys
+  // without a timer. Both hands are long-lived iterators (a Map iterator survives deletes, inserts and
+  // rehashes); a fresh `keys()` iterator would start over the holes at the front every time.
 
-  /** `touch` refreshes LRU position: a key under attack keeps being denied and must not be evicted for it. */
+  /** Stored states of the specs' keys; expired counters are deleted on the way. `touch` marks use for CLOCK. */
   private loadStates(specs: LimitSpec[], now: number, touch: boolean): Map<string, WindowState> {
     const states = new Map<string, WindowState>();
     for (const s of specs) {
@@ -218,22 +251,29 @@ export class MemoryStore implements Store {
         this.counters.delete(s.key);
         continue;
       }
+      if (touch) c.touched = true;
       states.set(s.key, c.state);
-      if (touch) {
-        this.counters.delete(s.key);
-        this.counters.set(s.key, c);
-      }
     }
     return states;
   }
 
   async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
     const { outcome, writes } = applyLimits(specs, now, this.loadStates(specs, now, true));
+    let created = 0;
     for (const w of writes) {
-      this.counters.delete(w.key); // re-insert at the end: most recently used
-      this.counters.set(w.key, { state: w.state, expiresAt: w.expiresAt });
+      const c = this.counters.get(w.key);
+      if (c) {
+        // Updated in place (loadStates marked it touched): its position, and so the Map, do not change.
+        c.state = w.state;
+        c.expiresAt = w.expiresAt;
+      } else {
+        // New keys join at the back, untouched: the next to go if nothing uses them again.
+        this.counters.set(w.key, { state: w.state, expiresAt: w.expiresAt, touched: false });
+        created++;
+      }
     }
-    this.evict(this.counters);
+    this.sweepSome(now, Math.max(SWEEP_STEPS, 2 * created));
+    if (this.counters.size > this.maxKeys) this.evictCounters(now);
     return outcome;
   }
 
@@ -243,6 +283,48 @@ export class MemoryStore implements Store {
 
   async resetLimits(keys: string[]): Promise<void> {
     for (const k of keys) this.counters.delete(k);
+  }
+
+  /** `steps` entries under the sweep hand (at most the Map's size), deleting the expired ones. */
+  private sweepSome(now: number, steps: number): void {
+    for (let n = Math.min(steps, this.counters.size); n > 0; n--) {
+      let r = this.sweepHand?.next();
+      if (!r || r.done) {
+        // A round is done: start over from the front. The eviction hand restarts too (it stands at the
+        // front anyway): an iterator left idle keeps every table the Map outgrew since alive (measured:
+        // 430 MB instead of 5 MB after 3 million inserts into a Map of 200,000).
+        this.sweepHand = this.counters.entries();
+        this.evictHand = null;
+        r = this.sweepHand.next();
+        if (r.done) return;
+      }
+      const [key, c] = r.value;
+      if (c.expiresAt <= now) this.counters.delete(key);
+    }
+  }
+
+  /** CLOCK eviction down to `maxKeys`. Ends within two rounds: the first clears every touched bit it meets. */
+  private evictCounters(now: number): void {
+    let guard = 2 * this.counters.size + 2;
+    while (this.counters.size > this.maxKeys && guard-- > 0) {
+      let r = this.evictHand?.next();
+      if (!r || r.done) {
+        this.evictHand = this.counters.entries();
+        r = this.evictHand.next();
+        if (r.done) return;
+      }
+      const [key, c] = r.value;
+      this.counters.delete(key);
+      if (c.touched && c.expiresAt > now) {
+        c.touched = false;
+        this.counters.set(key, c); // second chance: to the back, met again after a full round
+      }
+    }
+  }
+
+  private dropHands(): void {
+    this.evictHand = null;
+    this.sweepHand = null;
   }
 
   // ---- one-time tokens ----

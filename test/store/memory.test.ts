@@ -14,7 +14,7 @@ describe('MemoryStore bounds', () => {
       if (i % 5000 === 0) assert.ok(s.stats().counters <= 10_000);
     }
     assert.equal(s.stats().counters, 10_000);
-    // LRU: the newest keys survived, the oldest were evicted.
+    // The newest keys survived, the oldest were evicted.
     assert.deepEqual(await s.peekLimits([{ reason: 'r', key: 'k49999', limit: 3, windowMs: 600_000 }], T0 + 50_000), [1]);
     assert.deepEqual(await s.peekLimits([{ reason: 'r', key: 'k0', limit: 3, windowMs: 600_000 }], T0 + 50_000), [0]);
   });
@@ -28,6 +28,71 @@ describe('MemoryStore bounds', () => {
       assert.equal((await s.consumeLimits(hot, T0)).allowed, false);
     }
     assert.ok(s.stats().counters <= 100);
+  });
+
+  it('CLOCK: hot keys touched on every call stay exact while thousands of keys rotate through a small cap', async () => {
+    const cap = 64;
+    const s = new MemoryStore({ maxKeys: cap });
+    const N = 3000;
+    // Two hot keys (like number and global), one hot key that is only ever denied, and two fresh keys per call.
+    const hot = { reason: 'rl.hot', key: 'hot', limit: N, windowMs: 3_600_000 };
+    const global = { reason: 'rl.global', key: 'global', limit: 1_000_000, windowMs: 86_400_000 };
+    const blocked = { reason: 'rl.blocked', key: 'blocked', limit: 1, windowMs: 3_600_000 };
+    assert.equal((await s.consumeLimits([blocked], T0)).allowed, true);
+    for (let i = 0; i < N; i++) {
+      const now = T0 + i * 1000;
+      const r = await s.consumeLimits([hot, global, { reason: 'r', key: `a${i}`, limit: 3, windowMs: 60_000 }, { reason: 'r', key: `b${i}`, limit: 3, windowMs: 600_000 }], now);
+      assert.equal(r.allowed, true, `call ${i}`);
+      assert.deepEqual(r.counts, [i + 1, i + 1, 1, 1], `call ${i}`);
+      const d = await s.consumeLimits([blocked], now);
+      assert.equal(d.allowed, false, `blocked key forgotten at call ${i}`);
+      assert.ok(s.stats().counters <= cap, `${s.stats().counters} counters at call ${i}`);
+    }
+    const end = T0 + N * 1000;
+    assert.deepEqual(await s.peekLimits([hot, global, blocked], end), [N, N, 1]);
+    // The hot limit is exactly full: the next call is denied by it alone, with a real Retry-After.
+    const over = await s.consumeLimits([hot, global], end);
+    assert.equal(over.allowed, false);
+    assert.deepEqual(over.denied.map((x) => x.reason), ['rl.hot']);
+    assert.ok(over.denied[0]!.retryAfterMs > 0 && over.denied[0]!.retryAfterMs <= 3_600_000 + 60_000);
+    // The newest rotating keys are still there; the old ones are gone (evicted or expired).
+    assert.deepEqual(await s.peekLimits([{ reason: 'r', key: `b${N - 1}`, limit: 3, windowMs: 600_000 }], end), [1]);
+    assert.deepEqual(await s.peekLimits([{ reason: 'r', key: 'b0', limit: 3, windowMs: 600_000 }], end), [0]);
+  });
+
+  it('CLOCK: beyond the cap untouched counters go first, oldest first; used ones survive', async () => {
+    const s = new MemoryStore({ maxKeys: 100 });
+    const spec = (k: string) => ({ reason: 'r', key: k, limit: 1, windowMs: 600_000 });
+    for (let i = 0; i < 100; i++) await s.consumeLimits([spec(`k${i}`)], T0);
+    // Use every third key again: a denied consume is a use too (limit 1, so all of these are denied).
+    for (let i = 0; i < 100; i += 3) assert.equal((await s.consumeLimits([spec(`k${i}`)], T0 + 1)).allowed, false);
+    // A read does not count as a use.
+    await s.peekLimits([spec('k1'), spec('k2')], T0 + 1);
+    for (let i = 0; i < 50; i++) await s.consumeLimits([spec(`n${i}`)], T0 + 2);
+    assert.equal(s.stats().counters, 100);
+    const untouched = Array.from({ length: 100 }, (_, i) => i).filter((i) => i % 3 !== 0);
+    const evicted = new Set(untouched.slice(0, 50)); // the 50 oldest untouched
+    const all = [...Array.from({ length: 100 }, (_, i) => `k${i}`), ...Array.from({ length: 50 }, (_, i) => `n${i}`)];
+    const counts = await s.peekLimits(all.map(spec), T0 + 3);
+    const expected = all.map((k) => (k.startsWith('k') && evicted.has(Number(k.slice(1))) ? 0 : 1));
+    assert.deepEqual(counts, expected);
+    // Next round: the survivors lost their second chance when the hand passed them; used again, they stay.
+    for (let i = 0; i < 100; i += 3) await s.consumeLimits([spec(`k${i}`)], T0 + 4);
+    for (let i = 50; i < 90; i++) await s.consumeLimits([spec(`n${i}`)], T0 + 5);
+    const kept = await s.peekLimits(Array.from({ length: 34 }, (_, j) => spec(`k${j * 3}`)), T0 + 6);
+    assert.deepEqual(kept, Array.from({ length: 34 }, () => 1));
+    assert.equal(s.stats().counters, 100);
+  });
+
+  it('expired counters are swept as calls go by, without sweep() or a timer', async () => {
+    const s = new MemoryStore();
+    // 20,000 one-second keys, one every 10 ms: about 100 are live at any time.
+    for (let i = 0; i < 20_000; i++) await s.consumeLimits([{ reason: 'r', key: `s${i}`, limit: 3, windowMs: 1000 }], T0 + i * 10);
+    assert.ok(s.stats().counters < 400, `${s.stats().counters} counters left for ~100 live keys`);
+    // What the incremental sweep left behind, a full sweep removes; live keys are untouched.
+    s.sweep(T0 + 20_000 * 10);
+    assert.ok(s.stats().counters <= 102);
+    assert.deepEqual(await s.peekLimits([{ reason: 'r', key: 's19999', limit: 3, windowMs: 1000 }], T0 + 20_000 * 10), [1]);
   });
 
   it('tokens and ttl settings are capped too; permanent settings are not evicted', async () => {
