@@ -11,7 +11,7 @@
  *   token with a solved proof-of-work (bench/fixtures/workload.ts), so the bot-filtering layer verifies
  *   them for real and the decision is `allow`; policy bench/fixtures/policy-throughput.json (very high
  *   limits, dynamic throttling off: a benchmark is a surge by definition). Store: the embedded SQLite as
- *   shipped, plus the synchronous=NORMAL prototype (docs/benchmarks.md). The all-denied path is measured
+ *   shipped (group commit), next to `synchronous = FULL` (the behaviour before it, docs/decisions.md). The all-denied path is measured
  *   separately with bench/fixtures/policy-denied.json (number limit 0): every request runs every layer
  *   and is refused with 429 by the send limits.
  * - check: POST /v1/verifications/check with the right code (approval: the most expensive outcome).
@@ -211,19 +211,18 @@ interface Variant {
 }
 
 /**
- * What ships, and prototypes of the changes docs/benchmarks.md proposes (applied in the child only). The
- * log-masking and throttle-write prototypes of the first run were merged into src/ (8cbaa2f), so "as
- * shipped" includes them now; their before/after figures are in docs/benchmarks.md.
+ * What ships, and the variants it is compared with (applied in the child only). Earlier prototypes
+ * (log masking, throttle writes, synchronous = NORMAL) were merged into src/; their before/after figures
+ * are in docs/benchmarks.md.
  */
 const SHIPPED: Variant = { label: 'sqlite, as shipped', server: { store: 'sqlite' } };
-const NORMAL: Variant = { label: 'sqlite synchronous=NORMAL (prototype)', server: { store: 'sqlite-normal' } };
-/** FULL only for the verification writes: the durability decision of docs/decisions.md kept, one fsync per send. */
-const DURABLE: Variant = { label: 'sqlite FULL for verification writes only (prototype)', server: { store: 'sqlite-durable' } };
+/** The behaviour before the group commit (synchronous = FULL, one blocking fsync per commit): the side-by-side. */
+const FULL: Variant = { label: 'sqlite synchronous=FULL (before group commit)', server: { store: 'sqlite-full' } };
 /** Reference only: what everything but durable storage costs (the memory store is not for production). */
 const MEMORY: Variant = { label: 'memory store (reference)', server: { store: 'memory' } };
 const REDIS: Variant = { label: 'redis, as shipped', server: { store: 'redis' } };
 
-export const VARIANTS: Record<string, Variant> = { shipped: SHIPPED, normal: NORMAL, durable: DURABLE, memory: MEMORY, redis: REDIS };
+export const VARIANTS: Record<string, Variant> = { shipped: SHIPPED, full: FULL, memory: MEMORY, redis: REDIS };
 
 const addStatus = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -363,12 +362,12 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
   const sendPath = '/v1/verifications';
   const checkPath = '/v1/verifications/check';
   if (want('send')) {
-    for (const v of pick(opts.quick ? [SHIPPED, DURABLE] : [SHIPPED, DURABLE, NORMAL, MEMORY])) await measure('send', v, throughputPolicy, sendPath, 0.5, 'send');
+    for (const v of pick(opts.quick ? [SHIPPED] : [SHIPPED, FULL, MEMORY])) await measure('send', v, throughputPolicy, sendPath, 0.5, 'send');
     // All-denied: same bodies, number limit 0: every request runs every layer and ends in 429.
-    for (const v of pick(opts.quick ? [SHIPPED] : [SHIPPED, DURABLE])) await measure('send, all denied (429)', v, deniedPolicy, sendPath, null, 'send');
+    for (const v of pick(opts.quick ? [SHIPPED] : [SHIPPED])) await measure('send, all denied (429)', v, deniedPolicy, sendPath, null, 'send');
   }
   if (want('check')) {
-    for (const v of pick(opts.quick ? [SHIPPED, DURABLE] : [SHIPPED, DURABLE, NORMAL])) await measure('check', v, throughputPolicy, checkPath, 0.6, 'check');
+    for (const v of pick(opts.quick ? [SHIPPED] : [SHIPPED, FULL])) await measure('check', v, throughputPolicy, checkPath, 0.6, 'check');
   }
   if (want('redis')) {
     if (!(await redisUp(redisUrl))) notes.push(`redis: not reachable at ${redisUrl}, skipped`);
@@ -385,11 +384,9 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
     mkdirSync(dir, { recursive: true });
     const targets: [string, Variant, string, string, 'send' | 'check'][] = [
       ['send-shipped', SHIPPED, throughputPolicy, sendPath, 'send'],
-      ['send-durable', DURABLE, throughputPolicy, sendPath, 'send'],
-      ['send-normal', NORMAL, throughputPolicy, sendPath, 'send'],
       ['send-memory', MEMORY, throughputPolicy, sendPath, 'send'],
       ['send-denied-shipped', SHIPPED, deniedPolicy, sendPath, 'send'],
-      ['check-durable', DURABLE, throughputPolicy, checkPath, 'check'],
+      ['check-shipped', SHIPPED, throughputPolicy, checkPath, 'check'],
       ['send-redis', REDIS, throughputPolicy, sendPath, 'send'],
     ];
     for (const [name, variant, policyFile, path, kind] of targets.filter(([n]) => !opts.variants?.length || opts.variants.some((v) => n.includes(v)))) {

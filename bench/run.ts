@@ -2,7 +2,7 @@
  * `npm run bench`: the performance suite (docs/benchmarks.md).
  *
  *   node --import tsx bench/run.ts [--quick] [--only limiter,send,check,redis,http,memory,replay] [--profile]
- *                                  [--variants shipped,durable-all,...] [--out DIR]
+ *                                  [--variants shipped,full,memory,redis] [--out DIR]
  *
  * Sections: limiter (OTP Shield's rate-limit layer vs rate-limiter-flexible), http (send / check / redis:
  * OTP Shield vs a bare Fastify route, servers in child processes), memory (RSS under a million
@@ -38,7 +38,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: node --import tsx bench/run.ts [--quick] [--only limiter,send,check,redis,http,memory,replay] [--profile] [--variants shipped,durable-all,...] [--out DIR]');
+  console.log('usage: node --import tsx bench/run.ts [--quick] [--only limiter,send,check,redis,http,memory,replay] [--profile] [--variants shipped,full,memory,redis] [--out DIR]');
   process.exit(0);
 }
 const SECTIONS = ['limiter', 'send', 'check', 'redis', 'http', 'memory', 'replay'] as const;
