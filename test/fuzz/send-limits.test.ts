@@ -23,6 +23,14 @@ const DAY = 86_400_000;
 const IPS = ['36.72.80.1', '36.72.80.2', '36.72.81.7', '103.10.20.30', '2400:cb00:1::1'];
 const FIRST_COOLDOWN = cooldownMs(DEFAULT_POLICY, 1);
 
+/** `OTPSHIELD_FUZZ_REPLAY='{"seed":…,"path":"…"}'` (printed by a failure) re-runs exactly that case. */
+function replayFromEnv(): { seed?: number; path?: string } {
+  const raw = process.env.OTPSHIELD_FUZZ_REPLAY;
+  if (!raw) return {};
+  const { seed, path } = JSON.parse(raw) as { seed: number; path?: string };
+  return path ? { seed, path } : { seed };
+}
+
 interface Delivery {
   to: string;
   id: string;
@@ -59,7 +67,9 @@ describe('send limits, property-based', () => {
   });
 
   it('never more messages than the limits allow, for any sequence of sends', async (tc) => {
-    await fc.assert(
+    // fc.check + our own report (not fc.assert): the inner assertion's message and the seed to replay it
+    // with (`{ seed, path }`) must reach the CI log, not only the shrunk counterexample.
+    const details = await fc.check(
       fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 25 }), fc.nat(), async (steps, seed) => {
         const r = run++;
         t.clock.advance(2 * DAY);
@@ -98,8 +108,12 @@ describe('send limits, property-based', () => {
           }
         }
       }),
-      { numRuns: 25 },
+      { numRuns: 25, ...replayFromEnv() },
     );
+    if (details.failed) {
+      const inner = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+      assert.fail(`${inner}\nreplay: OTPSHIELD_FUZZ_REPLAY='${JSON.stringify({ seed: details.seed, path: details.counterexamplePath })}'\n${fc.defaultReportMessage(details)}`);
+    }
     // Not vacuous: the sequences did get messages through, and the limits (not a blanket block) shaped them.
     tc.diagnostic(`${delivered} messages delivered over ${run} runs`);
     assert.ok(delivered >= 25, `${delivered} messages delivered over all runs`);
