@@ -51,7 +51,12 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
   if (f.state.escalation === 2) out.push('escalation.block');
   // Real users of a quarantined range keep working: a number that verified before is not pumping.
   const quarantine = f.state.numberVerifiedBefore ? null : f.state.quarantine;
-  if (quarantine?.mode === 'block') out.push('quarantine.block');
+  // New users of a quarantined range who bring good browser evidence get a CAPTCHA instead of a refusal (if
+  // the policy says so). Not for a blocked country: that happens only to countries without real users.
+  if (quarantine?.mode === 'block') {
+    const captcha = p.pumping.goodEvidence === 'captcha' && quarantine.scope.startsWith('prefix:') && goodEvidence(f);
+    out.push(captcha ? 'quarantine.captcha' : 'quarantine.block');
+  }
   if (ev.honeypot) out.push('honeypot');
 
   if (ev.formToken !== 'valid') out.push(`form_token.${ev.formToken}`);
@@ -74,11 +79,46 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
   if (f.state.velocity.device > p.risk.deviceVelocity) out.push('device_velocity');
   if (f.state.velocity.ip > p.risk.ipVelocity) out.push('ip_velocity');
   if (f.state.trusted) out.push('trusted_context');
+  // The number's own history, from anyone but the context that verified it before (its owner).
+  if (!f.state.trusted) {
+    if ((f.state.unverifiedSends ?? 0) >= p.risk.unverifiedSendsPerNumber) out.push('number.unverified_sends');
+    if ((f.state.failedChecks ?? 0) >= p.risk.failedChecksPerNumber) out.push('number.failed_checks');
+  }
 
   if (f.state.throttled.length > 0) out.push('throttled');
   if (f.state.escalation === 1) out.push('escalation.challenge');
   if (quarantine?.mode === 'challenge') out.push('quarantine.challenge');
   return out;
+}
+
+/**
+ * Good browser evidence: a valid form token and a solved proof-of-work from a browser without automation
+ * markers, on an IP that is not a hosting, Tor, proxy or VPN address. Pumping bots can present all of it,
+ * which is why it earns a CAPTCHA rather than a pass.
+ */
+export function goodEvidence(f: SendFacts): boolean {
+  const ev = f.evidence;
+  if (ev.formToken !== 'valid' || ev.pow !== 'solved' || ev.headless || ev.scriptUserAgent || ev.honeypot) return false;
+  return f.ip !== null && !f.ip.hosting && !f.ip.tor && !f.ip.proxy && !f.ip.vpn;
+}
+
+/**
+ * Rules about the destination number or its range, not about the client: they fire for the number's owner
+ * and a range's real users as well, so they never count as escalation trips of the requester.
+ */
+export const NOT_TRIPS = new Set(['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha']);
+
+/**
+ * Whether a decision is a rule trip for escalation: a block or tarpit for a reason other than a pause or a
+ * rate limit, or a challenge whose score reached `challengeAt` — without the weight of the rules in
+ * `NOT_TRIPS`. Forced challenges of the adaptive layers (throttling, quarantine, escalation) are no trips.
+ */
+export function isRuleTrip(d: Decision, p: Policy): boolean {
+  const own = d.reasons.filter((r) => NOT_TRIPS.has(r)).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
+  if (d.decision === 'challenge') return d.score - own >= p.risk.challengeAt;
+  if (d.decision !== 'block' && d.decision !== 'tarpit') return false;
+  if (d.reasons[0] === 'score') return d.score - own >= p.risk.challengeAt;
+  return d.reasons.some((r) => r !== 'paused' && !r.startsWith('rate_limited.') && r !== 'cooldown');
 }
 
 export function decideSend(f: SendFacts, p: Policy): Decision {

@@ -68,6 +68,10 @@ export interface StateFacts {
   trusted: boolean;
   /** This number completed a verification before (from any device): quarantines do not apply to it. */
   numberVerifiedBefore: boolean;
+  /** Messages delivered to this number since its last approval, in the last 24 h (absent: not known, 0). */
+  unverifiedSends?: number;
+  /** Failed checks of this number since its last approval, in the failure window (absent: not known, 0). */
+  failedChecks?: number;
 }
 
 export interface SendFacts {
@@ -88,4 +92,6 @@ export const NO_STATE: StateFacts = {
   velocity: { device: 0, ip: 0 },
   trusted: false,
   numberVerifiedBefore: false,
+  unverifiedSends: 0,
+  failedChecks: 0,
 };

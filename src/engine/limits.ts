@@ -17,6 +17,7 @@ import { slotMsFor } from './window.ts';
 export const UNLIMITED = 1_000_000_000;
 export const OBSERVE_WINDOW_MS = 10 * 60_000;
 const TRUST_WINDOW_MS = 90 * 86_400_000;
+const UNVERIFIED_WINDOW_MS = 86_400_000;
 
 function win(r: Rate): string {
   const s = r.windowSeconds;
@@ -62,7 +63,17 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   specs.push(...ratesToSpecs('rate_limited.prefix', `px:${f.number.prefix}`, L.prefix));
   specs.push(...ratesToSpecs('rate_limited.country', `cc:${f.number.region}`, L.country));
   specs.push(...ratesToSpecs('rate_limited.global', 'gl', L.global));
+  // Never denies: counts the message among the number's unverified sends (reset by its next approval).
+  specs.push(unverifiedSendsSpec(n, 1));
   return specs;
+}
+
+/**
+ * Messages delivered to a number since its last approval (24 h): counted with each send (cost 1, part of
+ * the send limits), read by the observation step (cost 0), reset by an approval (`numberFailureKeys`).
+ */
+export function unverifiedSendsSpec(e164: string, cost: number): LimitSpec {
+  return { reason: 'unverified', key: `uv:${e164}:1d`, limit: UNLIMITED, windowMs: UNVERIFIED_WINDOW_MS, cost };
 }
 
 /** The trust key of a device + network pair for a number (hashing is the caller's business). */
@@ -73,7 +84,19 @@ export function trustKey(e164: string, contextHash: string): string {
 export interface ObservationLayout {
   specs: LimitSpec[];
   /** Index of each named counter in `specs` (and so in the store's returned counts). */
-  index: { ip?: number; device?: number; global: number; country: number; prefix: number; trust?: number; verified: number; escalation: number[] };
+  index: {
+    ip?: number;
+    device?: number;
+    global: number;
+    country: number;
+    prefix: number;
+    trust?: number;
+    verified: number;
+    /** The number's unverified sends and failed checks since its last approval (read, cost 0). */
+    unverified: number;
+    failures: number;
+    escalation: number[];
+  };
 }
 
 /**
@@ -93,6 +116,9 @@ export function observationSpecs(
     country: push(obs(`cc:${f.number.region}`)),
     prefix: push(obs(`px:${f.number.prefix}`)),
     verified: push({ ...verifiedNumberSpec(f.number.e164), cost: 0 }),
+    unverified: push(unverifiedSendsSpec(f.number.e164, 0)),
+    // The untrusted failure counter of checkFailureSpecs, read without a limit (an observation never denies).
+    failures: push({ ...checkFailureSpecs(p, f.number.e164, null, false)[0]!, reason: 'observe', limit: UNLIMITED, cost: 0 }),
     escalation: [],
   };
   if (f.ip) index.ip = push(obs(`ip:${f.ip.ip}`));
@@ -138,10 +164,13 @@ export function trustSpec(e164: string, contextHash: string): LimitSpec {
   return { reason: 'trust', key: trustKey(e164, contextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS };
 }
 
-/** The number's failure counters an approval resets (both budgets, every window). */
+/**
+ * The number's counters an approval resets: its failure counters (both budgets, every window) and its
+ * unverified sends.
+ */
 export function numberFailureKeys(p: Policy, e164: string): string[] {
   const c = p.limits.check;
-  return [`cf:${e164}:${win(c.failuresPerNumber)}`, `cft:${e164}:${win(c.trustedFailuresPerNumber)}`, `cfc:${e164}:${win(c.consecutiveFailuresPerNumber)}`];
+  return [`cf:${e164}:${win(c.failuresPerNumber)}`, `cft:${e164}:${win(c.trustedFailuresPerNumber)}`, `cfc:${e164}:${win(c.consecutiveFailuresPerNumber)}`, unverifiedSendsSpec(e164, 0).key];
 }
 
 /** Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. */

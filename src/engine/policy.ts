@@ -126,6 +126,18 @@ export const PolicySchema = Type.Object(
         deviceVelocity: Type.Integer({ minimum: 1 }),
         /** Distinct-number pressure from one IP: requests per IP in 10 minutes above which `ip_velocity` fires. */
         ipVelocity: Type.Integer({ minimum: 1 }),
+        /**
+         * Messages delivered to one number since its last approval (counted over 24 h) from which on a send from
+         * outside the number's trusted context fires `number.unverified_sends`: codes that nobody types are
+         * what SMS bombing and code-guessing leave behind.
+         */
+        unverifiedSendsPerNumber: Type.Integer({ minimum: 1 }),
+        /**
+         * Failed checks of one number since its last approval (within `limits.check.failuresPerNumber`'s
+         * window) from which on a new send from outside its trusted context fires `number.failed_checks`:
+         * asking for a fresh code after wrong guesses is how guessing gets more chances.
+         */
+        failedChecksPerNumber: Type.Integer({ minimum: 1 }),
         rules: Type.Record(Type.String({ pattern: '^[a-z0-9_.]+$' }), RuleConfig),
       },
       { additionalProperties: false },
@@ -216,6 +228,12 @@ export const DEFAULT_RULES: Record<string, RuleConfig> = {
   'device_velocity': { action: 'score', weight: 25 },
   'ip_velocity': { action: 'score', weight: 20 },
   'trusted_context': { action: 'score', weight: -30 },
+  // the destination number's own history (never from its trusted context): weight 60 = a solved
+  // proof-of-work is not enough (60 − 30 ≥ challengeAt), a passed CAPTCHA is (60 − 30 − 60 < challengeAt)
+  'number.unverified_sends': { action: 'score', weight: 60 },
+  'number.failed_checks': { action: 'score', weight: 60 },
+  // a block-mode quarantine asks requests with good browser evidence for a CAPTCHA instead of refusing them
+  'quarantine.captcha': { action: 'score', weight: 60 },
   // adaptive layers: never block by themselves
   'throttled': { action: 'challenge' },
   'escalation.challenge': { action: 'challenge' },
@@ -280,6 +298,8 @@ export const DEFAULT_POLICY: Policy = {
     minHumanMs: 1500,
     deviceVelocity: 8,
     ipVelocity: 20,
+    unverifiedSendsPerNumber: 2,
+    failedChecksPerNumber: 3,
     rules: {},
   },
   throttle: {

@@ -44,6 +44,12 @@ export const PumpingConfigSchema = Type.Object(
      * a country with (almost) no verified traffic in the last day — nobody real to lock out there.
      */
     mode: Type.Object({ prefix: Mode, country: Mode, unprovenCountry: Mode }, { additionalProperties: false }),
+    /**
+     * What a `block` quarantine of a prefix does to a never-verified number's request that carries good browser evidence
+     * (valid form token, solved proof-of-work, no automation markers, not a hosting/Tor/proxy/VPN address):
+     * `captcha` asks for a passed CAPTCHA (rule `quarantine.captcha`), `block` refuses it like any other.
+     */
+    goodEvidence: Type.Union([Type.Literal('captcha'), Type.Literal('block')]),
     /** First quarantine of a scope; repeats within a week last `repeatFactor` times longer, up to the max. */
     quarantineMinutes: Type.Integer({ minimum: 1, maximum: 7 * 24 * 60 }),
     repeatFactor: Type.Number({ minimum: 1, maximum: 10 }),
@@ -106,6 +112,21 @@ export const PumpingConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    renew: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        /**
+         * An automatic quarantine that is about to end is renewed (reason `attack_persists`) when, in its last
+         * hour, it refused at least max(minRefused, factor × the scope's usual hourly volume) distinct numbers:
+         * a campaign that is still going would otherwise get a fresh batch through at every expiry. The usual
+         * volume is taken when the scope's first quarantine of the run starts (not later: the quarantine holds
+         * the volume down): the larger of its last day's messages / 24 and its last hour's.
+         */
+        factor: Type.Number({ minimum: 1 }),
+        minRefused: Type.Integer({ minimum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
     offHours: Type.Object(
       {
         enabled: Type.Boolean(),
@@ -131,6 +152,7 @@ export type PumpingConfig = Static<typeof PumpingConfigSchema>;
 export const DEFAULT_PUMPING: PumpingConfig = {
   enabled: true,
   mode: { prefix: 'block', country: 'challenge', unprovenCountry: 'block' },
+  goodEvidence: 'captcha',
   quarantineMinutes: 60,
   repeatFactor: 2,
   maxQuarantineMinutes: 24 * 60,
@@ -159,6 +181,7 @@ export const DEFAULT_PUMPING: PumpingConfig = {
     ],
   },
   density: { enabled: true, windowMinutes: 60, blockDigits: 3, minNumbers: 8, sequentialMaxGap: 10, sequentialMinRun: 6, maxTracked: 200 },
+  renew: { enabled: true, factor: 4, minRefused: 20 },
   offHours: { enabled: true, quietShare: 0.25, minSends: 20, factor: 5, minDays: 2, relaxedMaxRatio: 0.8, relaxedAlpha: 0.01 },
 };
 
@@ -512,6 +535,29 @@ export function offHoursBurst(p: HourProfile, now: number, cfg: PumpingConfig): 
   if (busiest <= 0 || usual > o.quietShare * busiest) return null;
   if (p.count < Math.max(o.minSends, o.factor * usual)) return null;
   return { hour, count: p.count, usual: round(usual), busiest: round(busiest) };
+}
+
+// -------------------------------------------------------------------------------------------- renewal
+
+/** Reasons of quarantines the detector starts (an admin's quarantine, whatever its reason, is never renewed). */
+export const AUTOMATIC_REASONS: readonly string[] = ['conversion_drop', 'new_prefix_unconverted', 'dense_numbers', 'sequential_numbers', 'attack_persists'];
+
+export interface RenewalFigures {
+  /** Distinct numbers of the scope the quarantine refused in the last hour. */
+  refused: number;
+  /** The scope's usual hourly volume (messages to distinct numbers per hour) before its quarantines began. */
+  usual: number;
+  threshold: number;
+}
+
+/**
+ * Whether a quarantine that is ending should be renewed because the scope is still being hammered: the
+ * numbers it refused in its last hour against the scope's usual hourly volume. Null when it should end.
+ */
+export function judgeRenewal(reason: string, refused: number, usual: number, cfg: PumpingConfig): RenewalFigures | null {
+  if (!cfg.enabled || !cfg.renew.enabled || !AUTOMATIC_REASONS.includes(reason)) return null;
+  const threshold = Math.max(cfg.renew.minRefused, cfg.renew.factor * usual);
+  return refused >= threshold ? { refused, usual: round(usual), threshold: round(threshold) } : null;
 }
 
 // --------------------------------------------------------------------------------------- durations

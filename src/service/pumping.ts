@@ -23,6 +23,7 @@ import {
   densityOf,
   isProven,
   judgeDensity,
+  judgeRenewal,
   judgeScope,
   newProfile,
   offHoursBurst,
@@ -37,6 +38,8 @@ import {
   type SendCounts,
 } from '../engine/pumping.ts';
 import type { LimitSpec, Store } from '../store/interface.ts';
+import type { Decision } from '../engine/decide.ts';
+import type { SendFacts } from '../engine/facts.ts';
 import type { Policy } from '../engine/policy.ts';
 import { UNLIMITED } from '../engine/limits.ts';
 import type { AppContext } from './context.ts';
@@ -47,12 +50,21 @@ import { adminQuarantineRoutes } from '../http/routes/admin-quarantines.ts';
 
 const MINUTE = 60_000;
 const WEEK = 7 * 86_400_000;
+/** A quarantine still refusing requests this close to its end is judged for renewal then, not after it. */
+const RENEW_AHEAD_MS = 5 * MINUTE;
 const HISTORY = 'pumping:history:';
 const GRACE = 'pumping:grace:';
 /** Memory bounds for the per-instance structures. */
 const MAX_SCOPES = 20_000;
 
 export type QuarantineScope = `prefix:${string}` | `country:${string}`;
+
+/** Per scope, a week: quarantines so far (for repeat durations) and the usual hourly volume (for renewals). */
+interface History {
+  count: number;
+  last: number;
+  usual?: number;
+}
 
 export interface QuarantineView extends Quarantine {
   remainingMs: number;
@@ -81,8 +93,13 @@ function approvalSpecs(scope: string, cost: number): LimitSpec[] {
   return APPROVAL_WINDOWS.map((w) => ({ reason: 'pumping', key: `pp:a:${k}:${w * 60}s`, limit: UNLIMITED, windowMs: w * MINUTE, cost }));
 }
 
+/** Distinct numbers of a scope refused by its quarantine in the last hour (counted once per number per hour). */
+function refusedSpec(scope: string, cost: number): LimitSpec {
+  return { reason: 'pumping', key: `pp:q:${scopeKey(scope)}:3600s`, limit: UNLIMITED, windowMs: 60 * MINUTE, cost };
+}
+
 /** Allows one event per number per hour: put first in a consumeLimits call, it makes the call count once. */
-function onceSpec(kind: 'n' | 'a', e164: string): LimitSpec {
+function onceSpec(kind: 'n' | 'a' | 'q', e164: string): LimitSpec {
   return { reason: 'pumping', key: `pp:${kind}:${e164}`, limit: 1, windowMs: 60 * MINUTE };
 }
 
@@ -124,8 +141,37 @@ export class PumpingDefense {
   readonly hooks: ServiceHooks = {
     afterSent: (facts, _v, now) => this.onSent(facts.number.e164, facts.number.prefix, facts.number.region, now),
     afterApproved: (v, now) => this.onApproved(v.to, now),
-    afterDecision: (_facts, _decision, now) => this.endExpired(now),
+    afterDecision: (facts, decision, now) => this.onDecision(facts, decision, now),
   };
+
+  /**
+   * Count a request its scope's quarantine refused (for renewal) — and, in the quarantine's last minutes,
+   * renew it at once if the scope is still hammered, so that no request slips through at its end — then end
+   * the quarantines whose time is up.
+   */
+  private async onDecision(facts: SendFacts, decision: Decision, now: number): Promise<void> {
+    const scope = facts.state.quarantine?.scope;
+    if (scope && decision.decision !== 'allow' && decision.reasons.some((r) => r.startsWith('quarantine.'))) {
+      const cfg = this.config();
+      if (cfg.enabled && cfg.renew.enabled) {
+        await this.d.store.consumeLimits([onceSpec('q', facts.number.e164), refusedSpec(scope, 1)], now);
+        const q = this.d.state.quarantines.get(scope) ?? this.active.get(scope);
+        if (q && q.until > now && q.until - now <= RENEW_AHEAD_MS) await this.renew(q, now);
+      }
+    }
+    await this.endExpired(now);
+  }
+
+  /**
+   * Renew `q` before its end if its scope is still hammered, and record its end as `renewed`. When another
+   * instance renews it first (or an admin's lift left a grace period), nothing happens here.
+   */
+  private async renew(q: Quarantine, now: number): Promise<void> {
+    const renewal = await this.renewal(q, now);
+    if (!renewal) return;
+    const next = await this.start(q.scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual });
+    if (next && (await this.d.store.useOnce(`pumping:end:${q.scope}:${q.since}`, WEEK, now))) await this.appendEnd(q, 'renewed', null, now);
+  }
 
   private async onSent(e164: string, prefix: string, region: string, now: number): Promise<void> {
     const cfg = this.config();
@@ -225,7 +271,7 @@ export class PumpingDefense {
     mode: Quarantine['mode'],
     reason: string,
     now: number,
-    o: { figures?: Record<string, unknown>; by: string | null; minutes?: number; region?: string | null },
+    o: { figures?: Record<string, unknown>; by: string | null; minutes?: number; region?: string | null; usual?: number },
   ): Promise<Quarantine | null> {
     const store = this.d.store;
     const automatic = o.by === null && o.minutes === undefined;
@@ -240,13 +286,16 @@ export class PumpingDefense {
       if (!(await store.useOnce(`pumping:start:${scope}`, MINUTE, now))) return null;
     }
     const cfg = this.config();
-    const history = await store.getSetting<{ count: number; last: number }>(HISTORY + scope, now);
+    const history = await store.getSetting<History>(HISTORY + scope, now);
     const repeats = history && now - history.last < WEEK ? history.count : 0;
+    // The volume a renewal compares with: taken before the scope's quarantines began, carried through renewals
+    // (a quarantine holds the scope's volume down, so a later one keeps the higher figure of the week).
+    const usual = o.usual ?? Math.max(await this.usualVolume(scope, now), repeats > 0 ? (history?.usual ?? 0) : 0);
     const minutes = o.minutes ?? quarantineMinutes(cfg, repeats);
     const q: Quarantine = { scope, mode, reason, since: now, until: now + minutes * MINUTE };
     // The TTL runs on the store's clock like every other setting; `until` (service clock) is what is enforced.
     await store.putSetting(SETTING.quarantine + scope, q, minutes * MINUTE);
-    await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now }, WEEK);
+    await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now, usual } satisfies History, WEEK);
     this.active.set(scope, q);
     this.d.state.invalidate();
     const isPrefix = scope.startsWith('prefix:');
@@ -296,11 +345,36 @@ export class PumpingDefense {
     for (const [scope, q] of this.active) {
       if (q.until > now) continue;
       this.active.delete(scope);
-      if (await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now)) await this.appendEnd(q, 'expired', null, now);
+      // One instance claims the end; it renews the quarantine if the scope is still hammered.
+      if (!(await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now))) continue;
+      const renewal = await this.renewal(q, now);
+      const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
+      await this.appendEnd(q, next ? 'renewed' : 'expired', null, now);
     }
   }
 
-  private async appendEnd(q: Quarantine, reason: 'expired' | 'lifted', by: string | null, now: number): Promise<void> {
+  /** Figures for renewing an ending quarantine whose scope is still hammered, or null. */
+  private async renewal(q: Quarantine, now: number): Promise<(Record<string, unknown> & { usual: number }) | null> {
+    const cfg = this.config();
+    if (!cfg.enabled || !cfg.renew.enabled) return null;
+    const history = await this.d.store.getSetting<History>(HISTORY + q.scope, now);
+    const [refused] = await this.d.store.peekLimits([refusedSpec(q.scope, 0)], now);
+    const usual = history?.usual ?? (await this.usualVolume(q.scope, now));
+    const r = judgeRenewal(q.reason, refused ?? 0, usual, cfg);
+    return r ? { ...r, renews: q.since } : null;
+  }
+
+  /**
+   * The scope's usual hourly volume (messages to distinct numbers): the larger of its last day's average and
+   * its last hour — the larger, so that a scope with little history is not renewed on its real traffic alone.
+   */
+  private async usualVolume(scope: string, now: number): Promise<number> {
+    const specs = sendSpecs(scope, 0);
+    const [hour, day] = await this.d.store.peekLimits([specs.at(-2)!, specs.at(-1)!], now);
+    return Math.max((day ?? 0) / 24, hour ?? 0);
+  }
+
+  private async appendEnd(q: Quarantine, reason: 'expired' | 'lifted' | 'renewed', by: string | null, now: number): Promise<void> {
     const isPrefix = q.scope.startsWith('prefix:');
     await this.d.store.appendEvents([
       {

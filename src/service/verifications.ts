@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { decideSend, type Decision } from '../engine/decide.ts';
+import { decideSend, isRuleTrip, type Decision } from '../engine/decide.ts';
 import { NO_STATE, type EvidenceFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
 import {
   checkFailureSpecs,
@@ -50,6 +50,8 @@ export interface VerificationDeps {
   observe?: (e: AuditEvent) => void;
   /** Later layers (SMS-pumping defense, alerts) listen here; errors in hooks propagate. */
   hooks: ServiceHooks[];
+  /** How a tarpitted send waits (default: a real timer). Replay passes a no-op: its clock is the trace's. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ServiceHooks {
@@ -214,7 +216,7 @@ export class VerificationService {
       // Same shape and about the same latency as a real send; no code exists that could match.
       const v = this.newVerification(facts, input, now, ttlMs, policy, true);
       await d.store.createVerification(v);
-      await sleep(this.deliveryMs * (0.8 + Math.random() * 0.4));
+      await (d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));
       event.data = { ...event.data, verificationId: v.id, tarpit: true };
       return { verification: publicView(v), decision, resend: false };
     }
@@ -362,6 +364,8 @@ export class VerificationService {
         velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
         trusted: idx.trust !== undefined && (c[idx.trust] ?? 0) > 0,
         numberVerifiedBefore: (c[idx.verified] ?? 0) > 0,
+        unverifiedSends: c[idx.unverified] ?? 0,
+        failedChecks: c[idx.failures] ?? 0,
       },
       throttleChanges: changes,
     };
@@ -408,9 +412,8 @@ export class VerificationService {
     // attacker who hammers a victim's number (or a user who taps "resend" early) escalate innocent keys.
     // Forced challenges of the adaptive layers (throttled, quarantine, escalation) do not count either: they
     // hit innocent users of a surging scope too.
-    const hardTrip = (decision.decision === 'block' || decision.decision === 'tarpit') && decision.reasons.some((r) => r !== 'paused' && !r.startsWith('rate_limited.') && r !== 'cooldown');
-    const ruleTrip = hardTrip || (decision.decision === 'challenge' && decision.score >= policy.risk.challengeAt);
-    if (ruleTrip) await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
+    // Rules about the number or its range (its unverified sends, a quarantine's CAPTCHA) are no trips either.
+    if (isRuleTrip(decision, policy)) await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
     await this.appendEvents(events);
     for (const h of this.d.hooks) await h.afterDecision?.(facts, decision, event.at);
   }
@@ -514,8 +517,21 @@ export class VerificationService {
   }
 }
 
+/**
+ * Event ids: 96 random bits, as before, but cut from a pooled `randomBytes` buffer (one CSPRNG call per
+ * 256 ids instead of one per event; every byte is used once, so ids stay unique and unguessable).
+ */
+const EVENT_ID_BYTES = 12;
+let idPool: Buffer = Buffer.alloc(0);
+let idPos = 0;
 export function eventId(): string {
-  return `ev_${randomBytes(12).toString('base64url')}`;
+  if (idPos + EVENT_ID_BYTES > idPool.length) {
+    idPool = randomBytes(EVENT_ID_BYTES * 256);
+    idPos = 0;
+  }
+  const id = idPool.toString('base64url', idPos, idPos + EVENT_ID_BYTES);
+  idPos += EVENT_ID_BYTES;
+  return `ev_${id}`;
 }
 
 function sleep(ms: number): Promise<void> {

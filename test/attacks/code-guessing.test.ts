@@ -10,10 +10,31 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, testClock, type TestApp } from '../helpers/app.ts';
-import { client, freshNumber, ipFor } from './support.ts';
+import { parsePolicy } from '../../src/engine/policy.ts';
+import { client, deliveries, freshNumber, ipFor } from './support.ts';
 
 const HOUR = 3_600_000;
 const wrongFor = (code: string, i = 0) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0');
+
+/**
+ * By default a new code after three wrong guesses, or a third code nobody typed, needs a CAPTCHA
+ * (`number.failed_checks`, `number.unverified_sends`; asserted below and in test/engine/number-history*.test.ts).
+ * The tests of the attempt and failure limits behind them turn those rules off — as for a guesser who pays a
+ * CAPTCHA-solving service for each new code — so that they still show what those limits do on their own.
+ */
+async function withoutNumberHistoryRules(t: TestApp, fn: () => Promise<void>): Promise<void> {
+  const original = t.ctx.policy();
+  const version = t.ctx.policyVersion();
+  const off = { action: 'score', weight: 60, mode: 'off' } as const;
+  const p = parsePolicy({ ...original, risk: { ...original.risk, rules: { ...original.risk.rules, 'number.failed_checks': off, 'number.unverified_sends': off } } });
+  assert.ok(p.ok, JSON.stringify(p));
+  t.ctx.setPolicy(p.policy, version);
+  try {
+    await fn();
+  } finally {
+    t.ctx.setPolicy(original, version);
+  }
+}
 
 describe('code reuse and guessing', () => {
   let t: TestApp;
@@ -80,7 +101,15 @@ describe('code reuse and guessing', () => {
     const first = t.lastCode(to)!;
     for (let i = 0; i < 4; i++) await check({ id: s.body.id, code: wrongFor(first, i) });
     t.clock.advance(31_000);
-    const resend = await send(to);
+    // A new code after wrong guesses needs a CAPTCHA first (the request carries none).
+    const challenged = await send(to);
+    assert.equal(challenged.status, 403, challenged.text);
+    assert.equal(challenged.body.error.code, 'challenge_required');
+    assert.ok(challenged.body.error.reasons.includes('number.failed_checks'), challenged.text);
+    let resend!: Awaited<ReturnType<typeof send>>;
+    await withoutNumberHistoryRules(t, async () => {
+      resend = await send(to);
+    });
     assert.equal(resend.status, 201, resend.text);
     assert.equal(resend.body.id, s.body.id, 'same verification');
     assert.equal(resend.body.attemptsLeft, 1);
@@ -95,25 +124,42 @@ describe('code reuse and guessing', () => {
     const to = freshNumber();
     let evaluated = 0;
     let lockedWithCode: string | null = null;
-    for (let round = 0; round < 5 && lockedWithCode === null; round++) {
-      const s = await send(to);
-      assert.equal(s.status, 201, `round ${round}: ${s.text}`);
-      const code = t.lastCode(to)!;
-      for (let i = 0; i < 5; i++) {
-        const r = await check({ to, code: wrongFor(code, i) });
-        if (r.status === 200) evaluated++;
-        else {
-          assert.equal(r.status, 429, r.text);
-          lockedWithCode = code;
-          break;
+    await withoutNumberHistoryRules(t, async () => {
+      for (let round = 0; round < 5 && lockedWithCode === null; round++) {
+        const s = await send(to);
+        assert.equal(s.status, 201, `round ${round}: ${s.text}`);
+        const code = t.lastCode(to)!;
+        for (let i = 0; i < 5; i++) {
+          const r = await check({ to, code: wrongFor(code, i) });
+          if (r.status === 200) evaluated++;
+          else {
+            assert.equal(r.status, 429, r.text);
+            lockedWithCode = code;
+            break;
+          }
         }
+        t.clock.advance(4 * 60_000); // a new verification every 4 minutes stays within 3 sends per 10 minutes
       }
-      t.clock.advance(4 * 60_000); // a new verification every 4 minutes stays within 3 sends per 10 minutes
-    }
+    });
     assert.equal(evaluated, 10, 'DEFAULT_POLICY.limits.check.failuresPerNumber');
     assert.ok(lockedWithCode);
     const right = await check({ to, code: lockedWithCode });
     assert.equal(right.status, 429, 'the lock does not tell a right guess from a wrong one');
+  });
+
+  it('with the default policy, guessing gets one code: the next one needs a CAPTCHA', async () => {
+    const to = freshNumber();
+    const s = await send(to);
+    assert.equal(s.status, 201, s.text);
+    const code = t.lastCode(to)!;
+    for (let i = 0; i < 5; i++) assert.equal((await check({ to, code: wrongFor(code, i) })).status, 200);
+    for (let round = 0; round < 3; round++) {
+      t.clock.advance(4 * 60_000);
+      const again = await send(to);
+      assert.equal(again.status, 403, again.text);
+      assert.ok(again.body.error.reasons.includes('number.failed_checks'), again.text);
+    }
+    assert.equal(deliveries(t, to).length, 1, 'one code reached the number');
   });
 
   it(
@@ -121,18 +167,21 @@ describe('code reuse and guessing', () => {
     async () => {
       const to = freshNumber();
       let failures = 0;
-      for (let hour = 0; hour < 72; hour++) {
-        const s = await send(to);
-        if (s.status === 201) {
-          const code = t.lastCode(to)!;
-          for (let i = 0; i < 12; i++) {
-            const r = await check({ to, code: wrongFor(code, i) });
-            if (r.status !== 200) break;
-            failures++;
+      // Without the CAPTCHA for new codes after wrong guesses, which would otherwise end this game early.
+      await withoutNumberHistoryRules(t, async () => {
+        for (let hour = 0; hour < 72; hour++) {
+          const s = await send(to);
+          if (s.status === 201) {
+            const code = t.lastCode(to)!;
+            for (let i = 0; i < 12; i++) {
+              const r = await check({ to, code: wrongFor(code, i) });
+              if (r.status !== 200) break;
+              failures++;
+            }
           }
+          t.clock.advance(HOUR);
         }
-        t.clock.advance(HOUR);
-      }
+      });
       assert.ok(failures <= 100, `${failures} consecutive failed checks on one number over 3 days`);
     },
   );

@@ -25,7 +25,11 @@ await describeWithService('redis', 'two server processes sharing Redis', (redisU
     receiver = await startFakeServer(() => ({ status: 200, json: { ok: true } }));
     dir = mkdtempSync(join(tmpdir(), 'otps-two-'));
     const policyFile = join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, ip: [{ limit: 1000, windowSeconds: 600 }], subnet: [{ limit: 1000, windowSeconds: 600 }] }, throttle: { enabled: false } }));
+    // Cooldown 0 and the number-history rules off: this test is about the per-number limit being one atomic
+    // counter across instances (with `number.unverified_sends` on, parallel requests that observe two
+    // earlier sends would be challenged instead, and fewer than 3 could pass).
+    const off = { action: 'score', weight: 60, mode: 'off' };
+    writeFileSync(policyFile, JSON.stringify({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, ip: [{ limit: 1000, windowSeconds: 600 }], subnet: [{ limit: 1000, windowSeconds: 600 }] }, throttle: { enabled: false }, risk: { rules: { 'number.unverified_sends': off, 'number.failed_checks': off } } }));
     const configFile = join(dir, 'config.json');
     writeFileSync(
       configFile,
