@@ -6,6 +6,9 @@
  * Wrapping is idempotent per (store, observer) and keeps `this`, so class-based stores with private state
  * work unchanged. The event tap runs only after a successful append, so what monitoring counts is exactly
  * what the audit log holds.
+ *
+ * A store marked with `skipStoreTiming` (the replay's: its latencies are those of an in-memory map, and no
+ * metrics route serves them) gets only the event tap — no per-operation wrapper, timer or histogram sample.
  */
 import type { AuditEvent, Store } from '../store/interface.ts';
 
@@ -24,6 +27,12 @@ export interface StoreObserver {
 }
 
 const WRAPPED = Symbol.for('otpshield.monitoring.instrumented');
+const UNTIMED = Symbol.for('otpshield.monitoring.untimed');
+
+/** Mark `store` so that `instrumentStore` taps its audit events but does not time its operations. */
+export function skipStoreTiming(store: Store): void {
+  (store as unknown as Record<symbol, unknown>)[UNTIMED] = true;
+}
 
 /**
  * Wrap `store`'s methods in place (not undone: the wrappers live as long as the store). Another layer may
@@ -35,6 +44,15 @@ export function instrumentStore(store: Store, obs: StoreObserver): void {
   if (already.has(obs)) return;
   already.add(obs);
   target[WRAPPED] = already;
+
+  if (target[UNTIMED] === true) {
+    const append = target.appendEvents as (events: AuditEvent[]) => Promise<void>;
+    target.appendEvents = async function tapped(this: unknown, events: AuditEvent[]) {
+      await append.call(store, events);
+      obs.events(events);
+    };
+    return;
+  }
 
   for (const name of STORE_OPS) {
     const fn = target[name];

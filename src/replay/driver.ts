@@ -20,6 +20,8 @@ import type { Decision } from '../engine/decide.ts';
 import { DEFAULT_POLICY, type Policy } from '../engine/policy.ts';
 import { buildContext, type AppContext } from '../service/context.ts';
 import { ApiError } from '../service/errors.ts';
+import { skipStoreTiming } from '../monitoring/store-instrument.ts';
+import { SETTING } from '../service/state.ts';
 import type { Challenger } from '../service/ports.ts';
 import { VerificationService, type ServiceHooks } from '../service/verifications.ts';
 import { MemoryStore } from '../store/memory.ts';
@@ -44,6 +46,12 @@ export interface ReplayOptions {
   config?: Record<string, unknown>;
   /** A configuration loaded by the CLI (`--config`); `config` overrides apply on top. */
   baseConfig?: Config;
+  /**
+   * Keep every audit event in the replay's store, as the server would (to query or export them afterwards).
+   * By default the per-request events (send, check …) are only counted — the output lines are their
+   * record — and the rest (quarantines, throttles, alerts, pauses) is kept.
+   */
+  keepAuditEvents?: boolean;
 }
 
 export interface ReplaySummary {
@@ -64,19 +72,100 @@ export interface ReplaySummary {
   eventsPerSecond: number;
 }
 
-/** The in-memory store of a replay, counting the audit events written by type. */
-class ReplayStore extends MemoryStore {
+/** The MemoryStore default, passed explicitly: the change tracking must know when the cap may evict. */
+const MAX_KEYS = 2_000_000;
+const SHARED_SETTINGS = [SETTING.pause, SETTING.quarantine, SETTING.throttle];
+const isShared = (key: string): boolean => SHARED_SETTINGS.some((p) => key.startsWith(p));
+/** Audit events of single requests: counted, and stored only with `keepAuditEvents`. */
+const PER_REQUEST_EVENTS = new Set(['send', 'send.failed', 'check', 'cancel']);
+
+/**
+ * The in-memory store of a replay, counting the audit events written by type.
+ *
+ * Only this process writes it, so it can tell the shared state which of its settings changed
+ * (`settingChanges`): a reload then reads those instead of listing and copying every pause, quarantine and
+ * throttle state on every replayed second (docs/benchmarks.md, replay throughput).
+ */
+export class ReplayStore extends MemoryStore {
   readonly eventCounts = new Map<string, number>();
   /** Quarantine and throttle events (few, and what a backtest is read for), kept whatever the event cap. */
   readonly notable: AuditEvent[] = [];
+  /** Shared settings written or deleted since the last `settingChanges` call. */
+  private changed = new Set<string>();
+  /** Something may have changed that is not in `changed` (cap eviction, sweep): list everything again. */
+  private lost = true;
+  /** Expiry of every shared setting written with a TTL: its lapse changes what `listSettings` returns. */
+  private readonly expiries = new Map<string, number>();
+  private nextExpiry = Infinity;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly keepAllEvents: boolean,
+  ) {
+    super({ clock: now, maxKeys: MAX_KEYS });
+  }
+
+  /** Shared settings written, deleted or expired since the previous call; null: list them all. */
+  settingChanges(now: number): Iterable<string> | null {
+    if (now >= this.nextExpiry) {
+      this.nextExpiry = Infinity;
+      for (const [key, at] of this.expiries) {
+        if (at <= now) {
+          this.expiries.delete(key);
+          this.changed.add(key);
+        } else if (at < this.nextExpiry) this.nextExpiry = at;
+      }
+    }
+    const out = this.lost ? null : this.changed;
+    this.lost = false;
+    this.changed = new Set();
+    return out;
+  }
+
+  override async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
+    await super.putSetting(key, value, ttlMs, now);
+    if (isShared(key)) {
+      this.changed.add(key);
+      if (ttlMs === undefined) this.expiries.delete(key);
+      else {
+        // As MemoryStore computes it; a setting is gone once `expiresAt <= now`.
+        const at = (now ?? this.now()) + ttlMs;
+        this.expiries.set(key, at);
+        if (at < this.nextExpiry) this.nextExpiry = at;
+      }
+    } else if (ttlMs !== undefined && this.stats().settings >= MAX_KEYS) {
+      // The TTL-settings cap may have evicted a shared setting.
+      this.lost = true;
+    }
+  }
+
+  override async deleteSetting(key: string): Promise<void> {
+    await super.deleteSetting(key);
+    if (isShared(key)) {
+      this.changed.add(key);
+      this.expiries.delete(key);
+    }
+  }
+
+  override sweep(now: number): number {
+    const n = super.sweep(now);
+    this.lost = true;
+    return n;
+  }
+
   override async appendEvents(events: AuditEvent[]): Promise<void> {
     for (const e of events) {
       this.eventCounts.set(e.type, (this.eventCounts.get(e.type) ?? 0) + 1);
       if (e.type.startsWith('quarantine.') || e.type.startsWith('throttle.')) this.notable.push(structuredClone(e));
     }
-    return super.appendEvents(events);
+    // Nothing on the decision path reads the audit log; copying every request's event into it was a tenth
+    // of a replay's time (docs/benchmarks.md).
+    const kept = this.keepAllEvents ? events : events.filter((e) => !PER_REQUEST_EVENTS.has(e.type));
+    if (kept.length > 0) await super.appendEvents(kept);
   }
 }
+
+const noSleep = (): Promise<void> => Promise.resolve();
 
 /** Challenges cannot be solved in a replay: the trace says whether the client solved one. */
 const stubChallenger: Challenger = {
@@ -146,14 +235,26 @@ export class Replayer {
 
     const replayer: { r: Replayer | null } = { r: null };
     const clock = () => replayer.r?.now ?? 0;
-    const store = new ReplayStore({ clock });
+    const store = new ReplayStore(clock, opts.keepAuditEvents ?? false);
+    // Store-operation latencies of an in-memory map mean nothing and no metrics route serves them; the
+    // monitoring layer still sees every audit event.
+    skipStoreTiming(store);
     const delivery = new RecordingDelivery();
-    const ctx = await buildContext(cfg, { store, clock, delivery, log: pino({ level: 'silent' }) });
+    const ctx = await buildContext(cfg, {
+      store,
+      clock,
+      delivery,
+      log: pino({ level: 'silent' }),
+      sharedState: { settingChanges: (now) => store.settingChanges(now) },
+    });
     // Version 0 = "nothing stored": the fresh store has no policy, so the stored-policy refresher never
     // replaces this one.
     ctx.setPolicy({ ...(opts.policy ?? DEFAULT_POLICY), ...(opts.policyExtras ?? {}) } as Policy, 0);
 
     const signals = replaySignals(ctx.signals);
+    // Layers that parse numbers at call time (monitoring counts approvals by country and prefix) share the
+    // memoised answers.
+    ctx.signals = signals;
     const testNumbers = new Map<string, string>();
     for (const t of cfg.testNumbers) {
       const p = signals.parsePhone(t.number);
@@ -179,6 +280,8 @@ export class Replayer {
       channels: cfg.channels as Channel[],
       testNumbers,
       hooks: ctx.hooks,
+      // The clock is the trace's: a tarpit's fake delivery delay would only slow the replay down.
+      sleep: noSleep,
     });
     ctx.verifications = service;
     const r = new Replayer(ctx, service, delivery, signals, store, cfg.codes.length, () => {

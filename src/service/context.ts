@@ -21,7 +21,7 @@ import type { Channel, Store } from '../store/interface.ts';
 import { compileCidrs } from '../http/client-ip.ts';
 import type { CidrParsed } from '../signals/ip.ts';
 import { makeKeyring, type Keyring } from './codes.ts';
-import { SharedState } from './state.ts';
+import { SharedState, type SharedStateOptions } from './state.ts';
 import { VerificationService, type ServiceHooks } from './verifications.ts';
 import { buildSignals, buildChallenger } from './signals.ts';
 import { layers } from './layers.ts';
@@ -55,6 +55,8 @@ export interface ContextOverrides {
   clock?: () => number;
   log?: Logger;
   delivery?: Delivery;
+  /** Shared-state options (the replay's store reports which shared settings changed). */
+  sharedState?: SharedStateOptions;
 }
 
 export const VERSION = '0.1.0';
@@ -152,7 +154,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
 
   const signals = await buildSignals(cfg, store, clock, codeSecret);
   const challenger = buildChallenger(cfg, codeSecret);
-  const state = new SharedState(store, clock);
+  const state = new SharedState(store, clock, o.sharedState);
   if (!cfg.policyFile) {
     state.addRefresher(async () => {
       const next = await refreshPolicy(store, policyVersion);

@@ -23,25 +23,72 @@ export const SETTING = {
   throttle: 'throttle:',
 } as const;
 
-interface Snapshot {
-  lists: ListEntry[];
-  listsVersion: number;
-  pauses: Map<string, { since: number; note: string | null }>;
+type Pause = { since: number; note: string | null };
+
+/** The shared settings as the store holds them, by scope (key without its prefix), in key order. */
+interface Loaded {
+  pauses: Map<string, Pause>;
   quarantines: Map<string, Quarantine>;
   throttles: Map<string, ThrottleState>;
+}
+
+interface Snapshot extends Loaded {
+  lists: ListEntry[];
+  listsVersion: number;
+  /** This instance's throttle updates since the load (`setThrottleLocal`); a reload drops them. */
+  localThrottles: Map<string, ThrottleState>;
   loadedAt: number;
 }
 
+const SETTING_KINDS = [
+  [SETTING.pause, 'pauses'],
+  [SETTING.quarantine, 'quarantines'],
+  [SETTING.throttle, 'throttles'],
+] as const;
+
+export interface SharedStateOptions {
+  /** How old the snapshot may get before `fresh()` reloads it. Default 1 s. */
+  refreshMs?: number;
+  /**
+   * The keys of the shared settings (`pause:…`, `quarantine:…`, `throttle:…`) that were written, deleted or
+   * ran out since the previous call, or null when the store cannot tell (then everything is listed again).
+   * With it, a reload reads only the settings that changed instead of listing and copying all of them; the
+   * snapshot is the same. Only a store written by this process alone can answer (the replay's in-memory
+   * store); a shared store does not see other instances' writes, so the server passes none.
+   */
+  settingChanges?: (now: number) => Iterable<string> | null;
+}
+
+const byKey = <V>([a]: [string, V], [b]: [string, V]): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export class SharedState {
-  private snap: Snapshot = { lists: [], listsVersion: -1, pauses: new Map(), quarantines: new Map(), throttles: new Map(), loadedAt: -Infinity };
+  private snap: Snapshot = {
+    lists: [],
+    listsVersion: -1,
+    pauses: new Map(),
+    quarantines: new Map(),
+    throttles: new Map(),
+    localThrottles: new Map(),
+    loadedAt: -Infinity,
+  };
   private loading: Promise<void> | null = null;
   private readonly refreshers: (() => Promise<void>)[] = [];
+  private readonly refreshMs: number;
+  private readonly settingChanges: ((now: number) => Iterable<string> | null) | null;
+  /** Whether `snap` holds a complete load that `settingChanges` can be applied to. */
+  private loadedOnce = false;
+  /** Maps of the snapshot handed out by the getters: changes copy them instead of updating in place. */
+  private readonly exposed = new Set<keyof Loaded>();
 
   constructor(
     private readonly store: Store,
     private readonly clock: () => number,
-    private readonly refreshMs = 1000,
-  ) {}
+    opts: SharedStateOptions | number = {},
+  ) {
+    const o = typeof opts === 'number' ? { refreshMs: opts } : opts;
+    this.refreshMs = o.refreshMs ?? 1000;
+    this.settingChanges = o.settingChanges ?? null;
+  }
 
   /** Ensure the snapshot is at most `refreshMs` old. Concurrent callers share one refresh. */
   async fresh(): Promise<void> {
@@ -60,19 +107,58 @@ export class SharedState {
     await Promise.all(this.refreshers.map((fn) => fn()));
     const version = await this.store.listsVersion();
     const lists = version === this.snap.listsVersion ? this.snap.lists : await this.store.listEntries(now);
+    const changed = this.settingChanges?.(now) ?? null;
+    let loaded: Loaded;
+    if (changed !== null && this.loadedOnce) loaded = await this.applyChanges(changed, now);
+    else {
+      loaded = await this.listAll(now);
+      this.exposed.clear();
+    }
+    this.loadedOnce = this.settingChanges !== null;
+    this.snap = { lists, listsVersion: version, ...loaded, localThrottles: new Map(), loadedAt: now };
+  }
+
+  private async listAll(now: number): Promise<Loaded> {
     const [pauses, quarantines, throttles] = await Promise.all([
-      this.store.listSettings<{ since: number; note: string | null }>(SETTING.pause, now),
+      this.store.listSettings<Pause>(SETTING.pause, now),
       this.store.listSettings<Quarantine>(SETTING.quarantine, now),
       this.store.listSettings<ThrottleState>(SETTING.throttle, now),
     ]);
-    this.snap = {
-      lists,
-      listsVersion: version,
+    return {
       pauses: new Map(pauses.map((s) => [s.key.slice(SETTING.pause.length), s.value])),
       quarantines: new Map(quarantines.map((s) => [s.key.slice(SETTING.quarantine.length), s.value])),
       throttles: new Map(throttles.map((s) => [s.key.slice(SETTING.throttle.length), s.value])),
-      loadedAt: now,
     };
+  }
+
+  /**
+   * The last load with the changed settings read again: what `listAll` would return (same values, same key
+   * order). A map is updated in place unless a getter handed it out (then it is copied first, so whoever
+   * holds it keeps a consistent view).
+   */
+  private async applyChanges(keys: Iterable<string>, now: number): Promise<Loaded> {
+    const out: Loaded = { pauses: this.snap.pauses, quarantines: this.snap.quarantines, throttles: this.snap.throttles };
+    for (const key of keys) {
+      const kind = SETTING_KINDS.find(([prefix]) => key.startsWith(prefix));
+      if (!kind) continue;
+      const [prefix, field] = kind;
+      const scope = key.slice(prefix.length);
+      const value = await this.store.getSetting(key, now);
+      const m = out[field] as Map<string, unknown>;
+      if (value === null && !m.has(scope)) continue;
+      const next = this.exposed.delete(field) ? new Map(m) : m;
+      if (value === null) next.delete(scope);
+      else if (next.has(scope)) next.set(scope, value);
+      else {
+        next.set(scope, value);
+        // A new scope goes where the store's key order (listSettings sorts) would put it.
+        const sorted = [...next].sort(byKey);
+        next.clear();
+        for (const [k, v] of sorted) next.set(k, v);
+      }
+      (out as unknown as Record<string, unknown>)[field] = next;
+    }
+    return out;
   }
 
   /** Force the next `fresh()` to reload (after this instance wrote something). */
@@ -127,23 +213,32 @@ export class SharedState {
   }
 
   throttle(scope: string): ThrottleState | null {
-    return this.snap.throttles.get(scope) ?? null;
+    return this.snap.localThrottles.get(scope) ?? this.snap.throttles.get(scope) ?? null;
   }
 
-  /** Update this instance's view immediately after it wrote a throttle state. */
+  /** Update this instance's view immediately after it wrote (or updated without writing) a throttle state. */
   setThrottleLocal(scope: string, s: ThrottleState): void {
-    this.snap.throttles.set(scope, s);
+    this.snap.localThrottles.set(scope, s);
   }
 
   get pauses(): ReadonlyMap<string, { since: number; note: string | null }> {
+    this.exposed.add('pauses');
     return this.snap.pauses;
   }
 
   get quarantines(): ReadonlyMap<string, Quarantine> {
+    this.exposed.add('quarantines');
     return this.snap.quarantines;
   }
 
   get throttles(): ReadonlyMap<string, ThrottleState> {
-    return this.snap.throttles;
+    const { throttles, localThrottles } = this.snap;
+    if (localThrottles.size === 0) {
+      this.exposed.add('throttles');
+      return throttles;
+    }
+    const merged = new Map(throttles);
+    for (const [k, v] of localThrottles) merged.set(k, v);
+    return merged;
   }
 }
