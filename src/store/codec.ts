@@ -28,6 +28,8 @@ export interface LimitWrite {
   state: WindowState;
   /** Epoch ms when the state can be forgotten entirely (window.ts `expiresAt`). */
   expiresAt: number;
+  /** The window that set `expiresAt` (the last spec of this key). */
+  windowMs: number;
 }
 
 /** Index of the first slot that still overlaps the window ending at `now`: window.ts `prune`, without the copy. */
@@ -104,7 +106,7 @@ export function applyLimits(
       state[end - i] = slotNow;
     }
     // window.ts `expiresAt`: the newest slot, which is `slot`, plus the window.
-    current.set(spec.key, { key: spec.key, state, expiresAt: slot + slotMs + spec.windowMs });
+    current.set(spec.key, { key: spec.key, state, expiresAt: slot + slotMs + spec.windowMs, windowMs: spec.windowMs });
     counts[k] = counts[k]! + cost;
   }
   return { outcome: { allowed: true, denied: [], counts }, writes: [...current.values()] };

@@ -46,8 +46,26 @@ export interface SqliteStoreOptions {
   clock?: () => number;
   /** Run a sweep batch every this many writes. Default 500. 0 disables opportunistic sweeping. */
   sweepEveryWrites?: number;
+  /** Most counter rows kept in the per-connection read cache (see `counterCache`). Default 4096; 0 disables it. */
+  counterCacheSize?: number;
   /** The group-commit barrier's flush (tests inject a slow or failing one). Default `fs.fdatasync`. */
   fdatasync?: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+}
+
+interface CachedCounter {
+  state: WindowState;
+  /** The stored expires_at: a write with the same value updates only the state column. */
+  expiresAt: number;
+}
+
+/**
+ * The expires_at stored for a counter: the real one rounded up to 1/8 of its window, so a hot key's
+ * expires_at (and its counters_expires index entry) changes once per 1/8 window instead of once per slot
+ * (1/60 window). Rounding up only makes the sweep delete a counter later (by < 1/8 window), never earlier.
+ */
+export function storedCounterExpiry(expiresAt: number, windowMs: number): number {
+  const g = Math.max(1, Math.ceil(windowMs / 8));
+  return Math.ceil(expiresAt / g) * g;
 }
 
 interface Waiter {
@@ -218,10 +236,21 @@ export class SqliteStore implements Store {
   private readonly txRemoveList: (id: string) => boolean;
   private readonly txReset: (keys: string[]) => void;
 
+  /**
+   * Read cache of counter rows (null: known absent), valid only while `PRAGMA data_version` equals
+   * `cacheVersion`, i.e. no other connection committed since our last counter transaction. Our own counter
+   * writes keep it current; resetLimits, a sweep that removed counters, and any failed transaction clear it.
+   * Bounded (oldest-written first out), so rotating keys cannot grow it. See docs/decisions.md.
+   */
+  private readonly counterCache = new Map<string, CachedCounter | null>();
+  private cacheVersion = -1;
+  private readonly counterCacheMax: number;
+
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.retentionMs = opts.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
     this.clock = opts.clock ?? Date.now;
     this.sweepEvery = opts.sweepEveryWrites ?? 500;
+    this.counterCacheMax = Math.max(0, Math.floor(opts.counterCacheSize ?? 4096));
     const onDisk = file !== ':memory:' && file !== '';
     if (onDisk) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     this.db = new Database(file);
@@ -256,13 +285,35 @@ export class SqliteStore implements Store {
     });
     this.txReserve = (id, now) => reserve.immediate(id, now);
     this.txAddCode = (id, code, o) => addCode.immediate(id, code, o);
-    this.txConsume = (specs, now) => consume.immediate(specs, now);
+    this.txConsume = (specs, now) => {
+      try {
+        return consume.immediate(specs, now);
+      } catch (err) {
+        // Rolled back: the cache may hold states that were never committed.
+        this.counterCache.clear();
+        throw err;
+      }
+    };
     this.txAppend = (events) => append.immediate(events);
     this.txPurge = (before) => purge.immediate(before);
-    this.txSweep = (now, batch) => sweep.immediate(now, batch);
+    this.txSweep = (now, batch) => {
+      try {
+        return sweep.immediate(now, batch);
+      } catch (err) {
+        this.counterCache.clear();
+        throw err;
+      }
+    };
     this.txPutList = (e) => putList.immediate(e);
     this.txRemoveList = (id) => removeList.immediate(id);
-    this.txReset = (keys) => reset.immediate(keys);
+    this.txReset = (keys) => {
+      this.counterCache.clear();
+      try {
+        reset.immediate(keys);
+      } finally {
+        this.counterCache.clear();
+      }
+    };
   }
 
   private migrate(): void {
@@ -303,7 +354,12 @@ export class SqliteStore implements Store {
         `INSERT INTO counters (key, state, expires_at) VALUES (?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
       ),
+      // State only: leaves the counters_expires index alone (an UPSERT that names expires_at rewrites its
+      // entry even when the value is the same).
+      updateCounterState: db.prepare('UPDATE counters SET state = ? WHERE key = ?'),
       deleteCounter: db.prepare('DELETE FROM counters WHERE key = ?'),
+      // Changes only when ANOTHER connection committed (our own commits leave it alone).
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       // One statement: inserted, or replaced only if the old token had expired; `changes` says which.
       useOnce: db.prepare(
         `INSERT INTO once_tokens (key, expires_at) VALUES (?, ?)
@@ -368,8 +424,11 @@ export class SqliteStore implements Store {
 
   private sweepInTx(now: number, batch: number): number {
     const st = this.st;
+    const counters = st.sweepCounters.run(now, batch).changes;
+    // A cached row may be gone now (an UPDATE of it would change nothing): forget them all.
+    if (counters > 0) this.counterCache.clear();
     return (
-      st.sweepCounters.run(now, batch).changes +
+      counters +
       st.sweepTokens.run(now, batch).changes +
       st.sweepSettings.run(now, batch).changes +
       st.sweepLists.run(now, batch).changes +
@@ -516,19 +575,57 @@ export class SqliteStore implements Store {
 
   // ---- rate-limit counters ----
 
-  private loadStates(specs: LimitSpec[]): Map<string, WindowState> {
-    const states = new Map<string, WindowState>();
-    for (const s of specs) {
-      if (states.has(s.key)) continue;
-      const r = this.st.getCounter.get(s.key) as { state: string } | undefined;
-      if (r) states.set(s.key, JSON.parse(r.state) as WindowState);
+  /** Drop the counter cache if another connection committed since it was last validated. */
+  private validateCounterCache(): void {
+    const v = this.st.dataVersion.get() as number;
+    if (v !== this.cacheVersion) {
+      this.counterCache.clear();
+      this.cacheVersion = v;
     }
-    return states;
+  }
+
+  private cacheCounter(key: string, entry: CachedCounter | null): void {
+    if (this.counterCacheMax === 0) return;
+    const c = this.counterCache;
+    c.delete(key);
+    c.set(key, entry);
+    if (c.size > this.counterCacheMax) c.delete(c.keys().next().value as string);
+  }
+
+  /** The stored row of each key (cache first, see `counterCache`; the caller validated it). */
+  private loadRows(specs: LimitSpec[]): Map<string, CachedCounter> {
+    const rows = new Map<string, CachedCounter>();
+    const c = this.counterCache;
+    for (const s of specs) {
+      if (rows.has(s.key)) continue;
+      let e = c.get(s.key);
+      if (e === undefined) {
+        const r = this.st.getCounter.get(s.key) as { state: string; expires_at: number } | undefined;
+        e = r ? { state: JSON.parse(r.state) as WindowState, expiresAt: r.expires_at } : null;
+        this.cacheCounter(s.key, e);
+      }
+      if (e) rows.set(s.key, e);
+    }
+    return rows;
   }
 
   private consumeInTx(specs: LimitSpec[], now: number): LimitOutcome {
-    const { outcome, writes } = applyLimits(specs, now, this.loadStates(specs));
-    for (const w of writes) this.st.putCounter.run(w.key, JSON.stringify(w.state), w.expiresAt);
+    // Inside BEGIN IMMEDIATE: nobody else can commit until we do, so a cache valid now stays valid.
+    this.validateCounterCache();
+    const rows = this.loadRows(specs);
+    const states = new Map<string, WindowState>();
+    for (const [k, e] of rows) states.set(k, e.state);
+    const { outcome, writes } = applyLimits(specs, now, states);
+    for (const w of writes) {
+      const expiresAt = storedCounterExpiry(w.expiresAt, w.windowMs);
+      const text = JSON.stringify(w.state);
+      const old = rows.get(w.key);
+      // Same expiry: update the state only (no index churn). `changes` guards against a row that is gone.
+      if (old === undefined || old.expiresAt !== expiresAt || this.st.updateCounterState.run(text, w.key).changes !== 1) {
+        this.st.putCounter.run(w.key, text, expiresAt);
+      }
+      this.cacheCounter(w.key, { state: w.state, expiresAt });
+    }
     return outcome;
   }
 
@@ -540,7 +637,12 @@ export class SqliteStore implements Store {
   }
 
   async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
-    return peekCounts(specs, now, this.loadStates(specs));
+    // Not in a transaction (as before, each read sees the latest commit): the cache is validated first, so
+    // a cached row is at least as new as the data_version read just now.
+    this.validateCounterCache();
+    const states = new Map<string, WindowState>();
+    for (const [k, e] of this.loadRows(specs)) states.set(k, e.state);
+    return peekCounts(specs, now, states);
   }
 
   async resetLimits(keys: string[]): Promise<void> {

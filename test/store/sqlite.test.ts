@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqliteStore, storedCounterExpiry } from '../../src/store/sqlite.ts';
+import type { LimitSpec } from '../../src/store/interface.ts';
 import { storeContract, T0, makeVerification } from './contract.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otps-sqlite-'));
@@ -149,5 +150,160 @@ describe('SqliteStore specifics', () => {
       .all('x') as { detail: string }[];
     assert.ok(plan.some((p) => /event_reasons USING (PRIMARY KEY|COVERING INDEX)/.test(p.detail)), JSON.stringify(plan));
     await s.close();
+  });
+
+  describe('counter read cache (valid while PRAGMA data_version is unchanged)', () => {
+    const lim = (key: string, limit: number, windowMs = 600_000): LimitSpec => ({ reason: 'r', key, limit, windowMs });
+    const cacheOf = (s: SqliteStore) => (s as unknown as { counterCache: Map<string, unknown> }).counterCache;
+    /** Counts the SELECTs of counter rows that `s` runs from now on. */
+    const countReads = (s: SqliteStore) => {
+      const st = (s as unknown as { st: { getCounter: { get: (...a: unknown[]) => unknown } } }).st.getCounter;
+      const get = st.get.bind(st);
+      const c = { n: 0 };
+      st.get = (...a: unknown[]) => { c.n++; return get(...a); };
+      return c;
+    };
+
+    it('serves repeated reads from the cache while no other connection wrote', async () => {
+      const s = new SqliteStore(file());
+      const specs = [lim('hot1', 100), lim('hot2', 100), { ...lim('read-only', 100), cost: 0 }];
+      await s.consumeLimits(specs, T0);
+      const reads = countReads(s);
+      const out = await s.consumeLimits(specs, T0 + 1);
+      assert.deepEqual(out.counts, [2, 2, 0]);
+      assert.deepEqual(await s.peekLimits(specs, T0 + 2), [2, 2, 0]);
+      assert.equal(reads.n, 0);
+      await s.close();
+    });
+
+    it("a write through another connection is seen by the next consumeLimits and peekLimits, even with a warm cache", async () => {
+      const f = file();
+      const a = new SqliteStore(f);
+      const b = new SqliteStore(f);
+      const k = [lim('shared', 3)];
+      assert.equal((await a.consumeLimits(k, T0)).allowed, true);
+      assert.equal((await a.consumeLimits(k, T0 + 1)).allowed, true); // A's cache now holds count 2
+      assert.equal((await b.consumeLimits(k, T0 + 2)).allowed, true); // 3: full
+      assert.deepEqual(await a.peekLimits(k, T0 + 3), [3]);
+      const denied = await a.consumeLimits(k, T0 + 3);
+      assert.equal(denied.allowed, false);
+      assert.deepEqual(denied.counts, [3]);
+      // A reset through B (a delete) is seen too.
+      await b.resetLimits(['shared']);
+      assert.deepEqual((await a.consumeLimits(k, T0 + 4)).counts, [1]);
+      await a.close();
+      await b.close();
+    });
+
+    it('a write through another connection to a different table also invalidates it (data_version is per database)', async () => {
+      const f = file();
+      const a = new SqliteStore(f);
+      const b = new SqliteStore(f);
+      await a.consumeLimits([lim('x', 10)], T0);
+      await b.putSetting('unrelated', 1);
+      const reads = countReads(a);
+      await a.consumeLimits([lim('x', 10)], T0 + 1);
+      assert.equal(reads.n, 1);
+      await a.close();
+      await b.close();
+    });
+
+    it('resetLimits through the same connection forgets the cached state', async () => {
+      const s = new SqliteStore(file());
+      for (let i = 0; i < 3; i++) await s.consumeLimits([lim('r', 3)], T0 + i);
+      assert.equal((await s.consumeLimits([lim('r', 3)], T0 + 3)).allowed, false);
+      await s.resetLimits(['r']);
+      assert.deepEqual((await s.consumeLimits([lim('r', 3)], T0 + 4)).counts, [1]);
+      await s.close();
+    });
+
+    it('a sweep that deleted a cached row forgets the cache (the next write recreates the row)', async () => {
+      const s = new SqliteStore(file(), { sweepEveryWrites: 0 });
+      const k = [lim('sw', 10, 10_000)];
+      await s.consumeLimits(k, T0);
+      const stored = (s.db.prepare('SELECT expires_at FROM counters WHERE key = ?').pluck().get('sw') as number);
+      assert.equal(s.sweep(stored), 1);
+      // Same `now` again: same expiry, the case where a stale cache would only UPDATE a row that is gone.
+      assert.deepEqual((await s.consumeLimits(k, T0)).counts, [1]);
+      assert.equal(s.db.prepare('SELECT count(*) FROM counters WHERE key = ?').pluck().get('sw'), 1);
+      assert.deepEqual(await s.peekLimits(k, T0), [1]);
+      await s.close();
+    });
+
+    it('a rolled-back consumeLimits leaves no uncommitted state in the cache', async () => {
+      const s = new SqliteStore(file());
+      const st = (s as unknown as { st: { putCounter: { run: (...a: unknown[]) => unknown } } }).st.putCounter;
+      const run = st.run.bind(st);
+      st.run = (...a: unknown[]) => {
+        if (a[0] === 'second') throw new Error('disk full (injected)');
+        return run(...a);
+      };
+      await assert.rejects(s.consumeLimits([lim('first', 5), lim('second', 5)], T0), /injected/);
+      st.run = run;
+      assert.deepEqual(await s.peekLimits([lim('first', 5), lim('second', 5)], T0), [0, 0]);
+      assert.equal(s.db.prepare('SELECT count(*) FROM counters').pluck().get(), 0);
+      await s.close();
+    });
+
+    it('is bounded under rotating keys and stays exact after eviction', async () => {
+      const s = new SqliteStore(file(), { counterCacheSize: 50, sweepEveryWrites: 0 });
+      await s.consumeLimits([lim('early', 10)], T0);
+      for (let i = 0; i < 2000; i++) {
+        await s.consumeLimits([lim(`rot${i}`, 10), { ...lim(`ro${i}`, 10), cost: 0 }], T0 + 1);
+        assert.ok(cacheOf(s).size <= 50, `cache holds ${cacheOf(s).size}`);
+      }
+      assert.equal(cacheOf(s).has('early'), false);
+      assert.deepEqual((await s.consumeLimits([lim('early', 10)], T0 + 2)).counts, [2]);
+      await s.close();
+    });
+
+    it('a write that finds its cached row gone (deleted behind the store through store.db) recreates it', async () => {
+      const s = new SqliteStore(file());
+      await s.consumeLimits([lim('gone', 10)], T0);
+      s.db.prepare('DELETE FROM counters WHERE key = ?').run('gone'); // same connection: data_version unchanged
+      await s.consumeLimits([lim('gone', 10)], T0);
+      assert.equal(s.db.prepare('SELECT count(*) FROM counters WHERE key = ?').pluck().get('gone'), 1);
+      await s.close();
+    });
+
+    it('counterCacheSize 0 disables it', async () => {
+      const s = new SqliteStore(file(), { counterCacheSize: 0 });
+      await s.consumeLimits([lim('z', 10)], T0);
+      const reads = countReads(s);
+      assert.deepEqual((await s.consumeLimits([lim('z', 10)], T0 + 1)).counts, [2]);
+      assert.equal(reads.n, 1);
+      assert.equal(cacheOf(s).size, 0);
+      await s.close();
+    });
+  });
+
+  describe('stored counter expiry', () => {
+    it('is rounded up to 1/8 of the window: never earlier than the real expiry, less than 1/8 window later', () => {
+      for (const windowMs of [1, 7, 1000, 15_000, 600_000, 86_400_000]) {
+        for (const e of [T0, T0 + 1, T0 + 12_345, T0 + windowMs]) {
+          const g = Math.ceil(windowMs / 8);
+          const r = storedCounterExpiry(e, windowMs);
+          assert.ok(r >= e && r - e < g && r % g === 0, `${windowMs} ${e} -> ${r}`);
+        }
+      }
+    });
+
+    it('a hot key keeps one expires_at over many writes, and rows stored by older versions (exact expiry) still work', async () => {
+      const s = new SqliteStore(file(), { sweepEveryWrites: 0 });
+      const spec = { reason: 'r', key: 'hot', limit: 1000, windowMs: 15_000 };
+      // An older version stored the exact expiry (slot + slotMs + window).
+      s.db.prepare('INSERT INTO counters (key, state, expires_at) VALUES (?, ?, ?)').run('hot', JSON.stringify([[T0, 2]]), T0 + 250 + 15_000);
+      const seen = new Set<number>();
+      for (let i = 0; i < 7; i++) {
+        const out = await s.consumeLimits([spec], T0 + i * 250);
+        assert.equal(out.counts[0], 3 + i);
+        seen.add(s.db.prepare('SELECT expires_at FROM counters WHERE key = ?').pluck().get('hot') as number);
+      }
+      // 7 slots of 250 ms: 7 exact expiries, but at most 2 granules of 1875 ms.
+      assert.ok(seen.size <= 2, [...seen].join(','));
+      const last = s.db.prepare('SELECT expires_at FROM counters WHERE key = ?').pluck().get('hot') as number;
+      assert.ok(last >= T0 + 6 * 250 + 250 + 15_000, `${last}`); // never before the newest slot leaves the window
+      await s.close();
+    });
   });
 });
