@@ -19,6 +19,8 @@
  * takes the write lock before reading, so two processes sharing one file (e.g. the server and an admin CLI)
  * are exact too; `busy_timeout` makes the second one wait instead of failing. Within one process,
  * better-sqlite3 is synchronous, so calls never interleave anyway.
+ * Counter rows are read through a per-connection cache that is used only while `PRAGMA data_version`
+ * (checked inside that transaction) says no other connection committed since our last counter write.
  *
  * Growth: expired counters, tokens, settings, list entries and long-expired verifications are deleted by
  * `sweep(now)`, which also runs in small batches every few hundred writes (with the `now` of that write).
