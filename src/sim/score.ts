@@ -6,6 +6,11 @@
  * A static trace cannot answer a challenge, so a real user whose only sends were challenged is counted
  * apart ("challenged, not resolved in the trace"): in production the widget would show a challenge that a
  * person can solve. Users who were blocked (or tarpitted, or whose code was refused) count as failed.
+ *
+ * Some challenges only a CAPTCHA clears (`CAPTCHA_ONLY`: a solved proof-of-work is already counted and the
+ * score stays at `challengeAt`). Users whose only sends were such challenges are counted again apart
+ * (`captchaOnly`): the price of those rules in CAPTCHAs shown to real people. (They are enforced only where
+ * a CAPTCHA provider is configured, engine/policy.ts `withoutCaptcha`.)
  */
 import type { Label } from './scenarios.ts';
 import { priceOf, type PriceTable } from './prices.ts';
@@ -31,6 +36,8 @@ export interface ScenarioScore {
   failed: number;
   /** Legit: never sent a code because every send was challenged (solvable by a person in production). */
   challengedOnly: number;
+  /** Legit: of `challengedOnly`, those challenged by a rule only a CAPTCHA clears. */
+  captchaOnly: number;
   /** Block reasons seen, with counts (top of the list first). */
   blockReasons: [string, number][];
   /** Fraud: sends and allowed sends per attacker campaign. */
@@ -50,6 +57,7 @@ export interface Totals {
   legitFailed: number;
   legitFailedPct: number;
   legitChallengedOnly: number;
+  legitCaptchaOnly: number;
   bruteForceApprovals: number;
   fraudSpendAllowed: number;
   fraudSpendAttempted: number;
@@ -57,10 +65,16 @@ export interface Totals {
 
 type Out = { decision?: string; reasons?: string[]; result?: string; error?: string };
 
+/** a / b in percent, two decimals. */
+const pct = (a: number, b: number) => (b === 0 ? 0 : Math.round((10_000 * a) / b) / 100);
+
+/** Rules whose challenge a solved proof-of-work does not clear, only a passed CAPTCHA (docs/policy.md). */
+export const CAPTCHA_ONLY = new Set(['quarantine.captcha', 'number.unverified_sends', 'number.failed_checks']);
+
 export function scoreRun(lines: string[], labels: Label[], outputs: Out[], prices: PriceTable): { scenarios: ScenarioScore[]; totals: Totals } {
   const by = new Map<string, ScenarioScore>();
   const reasons = new Map<string, Map<string, number>>();
-  const sessions = new Map<string, { scenario: string; intent: string; sent: boolean; approved: boolean; refused: boolean; challenged: boolean }>();
+  const sessions = new Map<string, { scenario: string; intent: string; sent: boolean; approved: boolean; refused: boolean; challenged: boolean; captcha: boolean }>();
 
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
@@ -69,10 +83,10 @@ export function scoreRun(lines: string[], labels: Label[], outputs: Out[], price
     const s =
       by.get(l.scenario) ??
       by
-        .set(l.scenario, { scenario: l.scenario, fraud: l.fraud, sends: 0, allow: 0, challenge: 0, block: 0, tarpit: 0, checks: 0, approved: 0, spendAllowed: 0, spendAttempted: 0, sessions: 0, completed: 0, failed: 0, challengedOnly: 0, blockReasons: [], actors: {} })
+        .set(l.scenario, { scenario: l.scenario, fraud: l.fraud, sends: 0, allow: 0, challenge: 0, block: 0, tarpit: 0, checks: 0, approved: 0, spendAllowed: 0, spendAttempted: 0, sessions: 0, completed: 0, failed: 0, challengedOnly: 0, captchaOnly: 0, blockReasons: [], actors: {} })
         .get(l.scenario)!;
     const isSend = lines[i]!.includes('"type":"send"');
-    const ses = l.session ? (sessions.get(l.session) ?? sessions.set(l.session, { scenario: l.scenario, intent: l.intent ?? 'verify', sent: false, approved: false, refused: false, challenged: false }).get(l.session)!) : null;
+    const ses = l.session ? (sessions.get(l.session) ?? sessions.set(l.session, { scenario: l.scenario, intent: l.intent ?? 'verify', sent: false, approved: false, refused: false, challenged: false, captcha: false }).get(l.session)!) : null;
     if (isSend) {
       s.sends++;
       const d = o.decision ?? 'block';
@@ -96,7 +110,10 @@ export function scoreRun(lines: string[], labels: Label[], outputs: Out[], price
       }
       if (ses) {
         if (d === 'allow') ses.sent = true;
-        else if (d === 'challenge') ses.challenged = true;
+        else if (d === 'challenge') {
+          ses.challenged = true;
+          if ((o.reasons ?? []).some((r) => CAPTCHA_ONLY.has(r))) ses.captcha = true;
+        }
         else ses.refused = true;
       }
     } else {
@@ -113,14 +130,16 @@ export function scoreRun(lines: string[], labels: Label[], outputs: Out[], price
     const s = by.get(ses.scenario)!;
     s.sessions++;
     if (ses.approved) s.completed++;
-    else if (!ses.sent && !ses.refused && ses.challenged) s.challengedOnly++;
+    else if (!ses.sent && !ses.refused && ses.challenged) {
+      s.challengedOnly++;
+      if (ses.captcha) s.captchaOnly++;
+    }
     else s.failed++;
   }
   for (const [scenario, m] of reasons) by.get(scenario)!.blockReasons = [...m].sort((a, b) => b[1] - a[1]).slice(0, 6);
 
   const scenarios = [...by.values()].sort((a, b) => Number(a.fraud) - Number(b.fraud) || a.scenario.localeCompare(b.scenario));
   const sum = (f: (s: ScenarioScore) => number, fraud: boolean) => scenarios.filter((s) => s.fraud === fraud).reduce((a, s) => a + f(s), 0);
-  const pct = (a: number, b: number) => (b === 0 ? 0 : Math.round((10_000 * a) / b) / 100);
   const fraudSends = sum((s) => s.sends, true);
   const fraudAllowed = sum((s) => s.allow, true);
   const legitSends = sum((s) => s.sends, false);
@@ -141,6 +160,7 @@ export function scoreRun(lines: string[], labels: Label[], outputs: Out[], price
     legitFailed,
     legitFailedPct: pct(legitFailed, legitSessions),
     legitChallengedOnly: sum((s) => s.challengedOnly, false),
+    legitCaptchaOnly: sum((s) => s.captchaOnly, false),
     bruteForceApprovals: scenarios.filter((s) => s.scenario.startsWith('bruteforce.')).reduce((a, s) => a + s.approved, 0),
     fraudSpendAllowed: Math.round(sum((s) => s.spendAllowed, true) * 100) / 100,
     fraudSpendAttempted: Math.round(sum((s) => s.spendAttempted, true) * 100) / 100,
@@ -186,6 +206,7 @@ export function markdown(r: { scenarios: ScenarioScore[]; totals: Totals }, curr
     `| legit sends challenged | ${t.legitChallenged} of ${t.legitSends} = ${t.legitChallengedPct} % | ≤ 3 % | ${mark(tm.legitChallengedPct.met)} |`,
     `| brute-force approvals | ${t.bruteForceApprovals} | 0 | ${mark(tm.bruteForceApprovals.met)} |`,
     `| real users who could not finish | ${t.legitFailed} of ${t.legitSessions} = ${t.legitFailedPct} % (+ ${t.legitChallengedOnly} challenged only) | | |`,
+    `| … of them held by a rule only a CAPTCHA clears | ${t.legitCaptchaOnly} = ${pct(t.legitCaptchaOnly, t.legitSessions)} % | | |`,
     `| fraud spend allowed | ${money(t.fraudSpendAllowed)} of ${money(t.fraudSpendAttempted)} ${currency} attempted | | |`,
   ].join('\n');
 }
