@@ -2,8 +2,11 @@
  * Effectiveness benchmark: a labelled synthetic day (src/sim/) replayed through the real engine with the
  * default policy (src/replay/), scored per scenario (src/sim/score.ts).
  *
- *   npm run bench:effectiveness -- [--seed N] [--scale 1] [--dir DIR] [--markdown FILE] [--json FILE]
+ *   npm run bench:effectiveness -- [--seed N] [--scale 1] [--dir DIR] [--no-captcha] [--markdown FILE] [--json FILE]
  *
+ * The deployment replayed has a CAPTCHA provider configured (the trace says whether each client passed
+ * one; nothing is called), so the rules only a CAPTCHA clears are enforced. `--no-captcha` replays a
+ * deployment without one, where they are not (engine/policy.ts `withoutCaptcha`, docs/policy.md).
  * --dir replays an existing `otp-shield simulate --out DIR` output instead of generating the day.
  * Figures go to stdout as Markdown (the tables in docs/benchmarks.md come from here).
  */
@@ -23,8 +26,10 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     markdown: { type: 'string' },
     json: { type: 'string' },
+    'no-captcha': { type: 'boolean', default: false },
   },
 });
+const captcha = !values['no-captcha'];
 
 let lines: string[];
 let labels: Label[];
@@ -41,8 +46,10 @@ if (values.dir) {
   about = `seed ${day.options.seed}, scale ${day.options.scale}, ${day.options.warmupHours} h warm-up`;
 }
 
+about += captcha ? ', CAPTCHA provider configured' : ', no CAPTCHA provider';
 process.stderr.write(`replaying ${lines.length} events (${about}) with the default policy…\n`);
-const r = await Replayer.create();
+// A provider entry only marks the deployment as having one: the replay's signals return the trace's outcome.
+const r = await Replayer.create(captcha ? { config: { captcha: { provider: 'turnstile', secret: 'replay-never-calls-it' } } } : {});
 const outputs: Record<string, unknown>[] = [];
 const started = performance.now();
 for (const [i, l] of lines.entries()) {

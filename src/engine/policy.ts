@@ -344,3 +344,49 @@ export function parsePolicy(doc: unknown): PolicyResult {
 export function ruleConfig(policy: Policy, id: string): RuleConfig {
   return policy.risk.rules[id] ?? DEFAULT_RULES[id] ?? { action: 'score', weight: 0, mode: 'off' };
 }
+
+/**
+ * Rules of `policy` whose challenge only a passed CAPTCHA clears (a solved proof-of-work is not enough), and
+ * that are on: without a CAPTCHA provider configured, a person they challenge cannot get a code.
+ */
+export function captchaOnlyRules(policy: Policy): string[] {
+  const ids = ['number.unverified_sends', 'number.failed_checks', ...(policy.pumping.enabled && policy.pumping.goodEvidence === 'captcha' ? ['quarantine.captcha'] : [])];
+  return ids.filter((id) => {
+    const r = ruleConfig(policy, id);
+    return r.mode !== 'off' && r.mode !== 'shadow' && (r.action !== 'score' || (r.weight ?? 0) > 0);
+  });
+}
+
+/**
+ * The policy as enforced where no CAPTCHA provider is configured: the rules only a CAPTCHA clears would
+ * turn into refusals no person can get past (a new user whose first two codes did not arrive would wait a
+ * day), so `number.unverified_sends` and `number.failed_checks` run in shadow (their hits stay visible in the
+ * audit log) and a block-mode prefix quarantine blocks good evidence too (`pumping.goodEvidence: block`), as
+ * before these rules existed. Returns `policy` itself when nothing changes.
+ */
+export function withoutCaptcha(policy: Policy): Policy {
+  const live = captchaOnlyRules(policy);
+  if (live.length === 0) return policy;
+  const rules = { ...policy.risk.rules };
+  for (const id of live) if (id.startsWith('number.')) rules[id] = { ...ruleConfig(policy, id), mode: 'shadow' };
+  const pumping = policy.pumping.goodEvidence === 'captcha' ? { ...policy.pumping, goodEvidence: 'block' as const } : policy.pumping;
+  return { ...policy, risk: { ...policy.risk, rules }, pumping };
+}
+
+/**
+ * A getter of the enforced policy: `get()` as is with a CAPTCHA provider, `withoutCaptcha(get())` without
+ * one (recomputed only when `get()` returns a new policy object).
+ */
+export function enforcedPolicy(get: () => Policy, captchaConfigured: boolean): () => Policy {
+  if (captchaConfigured) return get;
+  let from: Policy | null = null;
+  let enforced: Policy | null = null;
+  return () => {
+    const p = get();
+    if (p !== from) {
+      from = p;
+      enforced = withoutCaptcha(p);
+    }
+    return enforced!;
+  };
+}

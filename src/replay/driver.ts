@@ -17,7 +17,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Decision } from '../engine/decide.ts';
-import { DEFAULT_POLICY, type Policy } from '../engine/policy.ts';
+import { DEFAULT_POLICY, enforcedPolicy, type Policy } from '../engine/policy.ts';
 import { buildContext, type AppContext } from '../service/context.ts';
 import { ApiError } from '../service/errors.ts';
 import { skipStoreTiming } from '../monitoring/store-instrument.ts';
@@ -269,7 +269,7 @@ export class Replayer {
     const service = new VerificationService({
       store,
       clock,
-      policy: ctx.policy,
+      policy: enforcedPolicy(ctx.policy, Boolean(cfg.captcha)),
       keyring: () => ctx.keyring,
       signals,
       delivery,

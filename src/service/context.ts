@@ -11,7 +11,7 @@ import { maskNumbersInText } from './log-privacy.ts';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
-import { DEFAULT_POLICY, parsePolicy, type Policy } from '../engine/policy.ts';
+import { captchaOnlyRules, DEFAULT_POLICY, enforcedPolicy, parsePolicy, type Policy } from '../engine/policy.ts';
 import { refreshPolicy } from './policy-store.ts';
 import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { createDispatcher } from '../delivery/dispatcher.ts';
@@ -154,6 +154,13 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
 
   const signals = await buildSignals(cfg, store, clock, codeSecret);
   const challenger = buildChallenger(cfg, codeSecret);
+  const needCaptcha = captchaOnlyRules(policy);
+  if (!cfg.captcha && needCaptcha.length > 0) {
+    log.warn(
+      { rules: needCaptcha },
+      'no CAPTCHA provider configured: the rules only a CAPTCHA clears are not enforced (number.* rules in shadow, quarantines block good evidence too); configure `captcha` to enforce them (docs/policy.md)',
+    );
+  }
   const state = new SharedState(store, clock, o.sharedState);
   if (!cfg.policyFile) {
     state.addRefresher(async () => {
@@ -198,7 +205,8 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   ctx.verifications = new VerificationService({
     store,
     clock,
-    policy: () => policy,
+    // Without a CAPTCHA provider, rules only a CAPTCHA clears are not enforced (engine/policy.ts withoutCaptcha).
+    policy: enforcedPolicy(() => policy, Boolean(cfg.captcha)),
     keyring: () => keyring,
     signals,
     delivery,

@@ -40,7 +40,9 @@ describe('code reuse and guessing', () => {
   let t: TestApp;
   let ipN = 0;
   before(async () => {
-    t = await startTestApp();
+    // With a CAPTCHA provider (loopback, never called: no request here carries a CAPTCHA token), so that the
+    // rules only a CAPTCHA clears are enforced (without one they run in shadow, docs/policy.md).
+    t = await startTestApp({ config: { captcha: { provider: 'turnstile', secret: 'test-never-called', verifyUrl: 'http://127.0.0.1:9/' } } });
   });
   after(async () => t.close());
 

@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import { Replayer } from '../../src/replay/driver.ts';
 import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
 
+/**
+ * A deployment with a CAPTCHA provider (the rules only a CAPTCHA clears are enforced only there; the replay
+ * never calls it: the trace says whether a client passed one). Loopback address, never used.
+ */
+const WITH_CAPTCHA = { config: { captcha: { provider: 'turnstile', secret: 'test-never-called', verifyUrl: 'http://127.0.0.1:9/' } } };
 const T0 = Date.parse('2026-11-23T00:00:00.000Z');
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -32,7 +37,7 @@ const check = (at: number, to: string, code: string, ip: string, deviceId: strin
 
 describe('the number’s history through the service', () => {
   it('bombing one number from rotating clients delivers at most unverifiedSendsPerNumber messages; its owner keeps getting codes', async () => {
-    const r = await Replayer.create();
+    const r = await Replayer.create(WITH_CAPTCHA);
     const victim = '+6281298765432';
     let delivered = 0;
     r.delivery.onDeliver = (to) => void (to === victim && delivered++);
@@ -69,7 +74,7 @@ describe('the number’s history through the service', () => {
   });
 
   it('asking for a new code after wrong guesses needs a CAPTCHA; a typo or two does not', async () => {
-    const r = await Replayer.create();
+    const r = await Replayer.create(WITH_CAPTCHA);
     try {
       const victim = '+6281311112222';
       let t = T0;
@@ -110,7 +115,7 @@ describe('quarantine renewal (replay of the real service)', () => {
       lines.push({ at, line: send(at, num('+62812'), browser(ip(), `b-${at}`)), campaign: true });
     }
     lines.sort((a, b) => a.at - b.at);
-    const r = await Replayer.create();
+    const r = await Replayer.create(WITH_CAPTCHA);
     let campaignSent = 0;
     try {
       for (const l of lines) {
@@ -134,6 +139,30 @@ describe('quarantine renewal (replay of the real service)', () => {
       const last = ends.filter((e) => e.data?.scope === 'prefix:+62812').at(-1);
       assert.ok(last && last.reasons?.[0] === 'expired' && last.at > attackEnd, 'the quarantine ended by itself after the campaign');
       assert.ok(!px.some((e) => e.at > attackEnd + H), 'not started again once the campaign had stopped');
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('without a CAPTCHA provider', () => {
+  it('the number-history rules run in shadow (nobody could pass their challenge): hits are recorded, codes are sent', async () => {
+    // keepAuditEvents: the replay stores per-request events only on request (their shadow hits are read below).
+    const r = await Replayer.create({ keepAuditEvents: true });
+    const victim = '+6281298765433';
+    let delivered = 0;
+    r.delivery.onDeliver = (to) => void (to === victim && delivered++);
+    try {
+      let t = T0;
+      const shadowHits: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        t += 11 * MIN; // past the number's 3-per-10-minutes limit and every cooldown
+        const o = (await r.line(send(t, victim, browser(`114.125.${i}.${10 + i}`, `user-${i}`)))) as { decision: string; reasons: string[] };
+        assert.equal(o.decision, 'allow', JSON.stringify(o));
+      }
+      for (const e of await r.ctx.store.queryEvents({ type: 'send', limit: 100 })) shadowHits.push(...((e.data as { shadow?: string[] } | undefined)?.shadow ?? []));
+      assert.equal(delivered, 6);
+      assert.ok(shadowHits.includes('number.unverified_sends'), `shadow hits: ${shadowHits.join(',')}`);
     } finally {
       await r.close();
     }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { decideSend, goodEvidence, isRuleTrip } from '../../src/engine/decide.ts';
 import { NO_STATE, type SendFacts } from '../../src/engine/facts.ts';
 import { checkFailureSpecs, numberFailureKeys, observationSpecs, sendLimitSpecs, unverifiedSendsSpec, UNLIMITED } from '../../src/engine/limits.ts';
-import { DEFAULT_POLICY, parsePolicy, type Policy } from '../../src/engine/policy.ts';
+import { captchaOnlyRules, DEFAULT_POLICY, parsePolicy, ruleConfig, withoutCaptcha, type Policy } from '../../src/engine/policy.ts';
 import { DEFAULT_PUMPING, judgeRenewal, parsePumpingConfig } from '../../src/engine/pumping.ts';
 
 type Over = Partial<Omit<SendFacts, 'evidence' | 'state'>> & { evidence?: Partial<SendFacts['evidence']>; state?: Partial<SendFacts['state']> };
@@ -186,5 +186,39 @@ describe('quarantine renewal (pure)', () => {
     assert.equal(parsePumpingConfig({ goodEvidence: 'allow' }).ok, false);
     const ok = parsePumpingConfig({ renew: { factor: 6 } });
     assert.ok(ok.ok && ok.config.renew.minRefused === DEFAULT_PUMPING.renew.minRefused, 'partial sections take the defaults');
+  });
+});
+
+describe('rules only a CAPTCHA clears (warned about at start without a CAPTCHA provider)', () => {
+  it('the default policy has three; goodEvidence: block, shadow or off take theirs out', () => {
+    assert.deepEqual(captchaOnlyRules(P), ['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha']);
+    assert.deepEqual(captchaOnlyRules(policy({ pumping: { goodEvidence: 'block' } })), ['number.unverified_sends', 'number.failed_checks']);
+    const off = { action: 'score', weight: 60, mode: 'off' };
+    const shadow = { action: 'score', weight: 60, mode: 'shadow' };
+    assert.deepEqual(captchaOnlyRules(policy({ pumping: { goodEvidence: 'block' }, risk: { rules: { 'number.unverified_sends': off, 'number.failed_checks': shadow } } })), []);
+  });
+});
+
+describe('the policy enforced without a CAPTCHA provider', () => {
+  it('number-history rules in shadow, quarantines block good evidence too; nothing else changes', () => {
+    const w = withoutCaptcha(P);
+    assert.equal(ruleConfig(w, 'number.unverified_sends').mode, 'shadow');
+    assert.equal(ruleConfig(w, 'number.failed_checks').mode, 'shadow');
+    assert.equal(w.pumping.goodEvidence, 'block');
+    assert.deepEqual(captchaOnlyRules(w), []);
+    assert.deepEqual({ ...w, risk: P.risk, pumping: P.pumping }, P);
+    // A bombed number from new clients: challenged with the policy, allowed (shadow hit) without a CAPTCHA.
+    const f = facts({ state: { unverifiedSends: N } });
+    assert.equal(decideSend(f, P).decision, 'challenge');
+    const d = decideSend(f, w);
+    assert.equal(d.decision, 'allow');
+    assert.ok(d.shadow.includes('number.unverified_sends'));
+    // A good-evidence request in a block-mode prefix quarantine is refused, as before the CAPTCHA option.
+    const q = facts({ state: { quarantine: { scope: 'prefix:+62812', mode: 'block' } } });
+    assert.ok(decideSend(q, P).reasons.includes('quarantine.captcha'));
+    assert.deepEqual(decideSend(q, w).reasons, ['quarantine.block']);
+    // Nothing to change: the same object.
+    const none = withoutCaptcha(w);
+    assert.equal(none, w);
   });
 });
