@@ -17,22 +17,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { Replayer } from '../src/replay/driver.ts';
+import { seededUniform } from '../src/sim/random.ts';
 
 const { values } = parseArgs({
   options: { events: { type: 'string', default: '200000' }, trace: { type: 'string' }, profile: { type: 'string' }, repeat: { type: 'string', default: '1' } },
 });
 const repeat = Math.max(1, Math.floor(Number(values.repeat)));
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 function generate(n: number): string[] {
   const rand = rng(42);

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Replayer } from '../../src/replay/driver.ts';
 import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
+import { seededUniform } from '../../src/sim/random.ts';
 
 /**
  * A deployment with a CAPTCHA provider (the rules only a CAPTCHA clears are enforced only there; the replay
@@ -19,16 +20,7 @@ const H = 60 * MIN;
 const iso = (ms: number) => new Date(ms).toISOString();
 const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 /** A browser running the widget: valid form token, solved proof-of-work, human timing. */
 const browser = (ip: string, deviceId: string) => ({ ip, userAgent: UA, deviceId, formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 6000, headless: false, acceptLanguage: 'id-ID' });

@@ -9,21 +9,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Replayer } from '../../src/replay/driver.ts';
 import { DEFAULT_PUMPING } from '../../src/engine/pumping.ts';
+import { seededUniform } from '../../src/sim/random.ts';
 
 const T0 = Date.parse('2026-11-23T00:00:00.000Z');
 const H = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36';
 

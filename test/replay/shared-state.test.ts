@@ -10,17 +10,9 @@ import assert from 'node:assert/strict';
 import { ReplayStore, Replayer } from '../../src/replay/driver.ts';
 import { SETTING, SharedState } from '../../src/service/state.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
+import { seededUniform } from '../../src/sim/random.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 const view = (s: SharedState) => ({
   pauses: [...s.pauses],

@@ -8,6 +8,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditEvent, LimitSpec, ListEntry, Store, StoredCode, Verification } from '../../src/store/interface.ts';
 import { add, evaluate, prune, slotMsFor, type WindowState } from '../../src/engine/window.ts';
+import { seededUniform } from '../../src/sim/random.ts';
 
 export interface ContractOptions {
   /** Two stores on two separate connections sharing one backend namespace (Redis, PostgreSQL, SQLite file). */
@@ -51,16 +52,7 @@ export function makeVerification(over: Partial<Verification> = {}): Verification
 }
 
 /** Small deterministic PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededUniform;
 
 const lim = (key: string, limit: number, windowMs = 10 * MIN, reason = `rl.${key}`, cost?: number): LimitSpec =>
   cost === undefined ? { reason, key, limit, windowMs } : { reason, key, limit, windowMs, cost };
