@@ -2,34 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decideSend } from '../../src/engine/decide.ts';
-import { NO_STATE, type SendFacts } from '../../src/engine/facts.ts';
-import { DEFAULT_POLICY, DEFAULT_RULES, parsePolicy, type Policy } from '../../src/engine/policy.ts';
+import { DEFAULT_POLICY, DEFAULT_RULES } from '../../src/engine/policy.ts';
 import { explain, limitLines } from '../../src/service/explain.ts';
-
-type Over = Partial<Omit<SendFacts, 'evidence' | 'state' | 'number'>> & {
-  evidence?: Partial<SendFacts['evidence']>;
-  state?: Partial<SendFacts['state']>;
-  number?: Partial<SendFacts['number']>;
-};
-
-function facts(over: Over = {}): SendFacts {
-  return {
-    now: 0,
-    channel: 'sms',
-    ip: { ip: '36.72.10.5', subnet: '36.72.10.0/24', country: 'ID', asn: 7713, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
-    lists: [],
-    ...over,
-    number: { e164: '+6281234567890', region: 'ID', callingCode: '62', type: 'MOBILE', prefix: '+62812', disposable: false, sources: [], ...over.number },
-    evidence: { formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 5400, headless: false, scriptUserAgent: false, deviceId: 'dev-1', acceptLanguage: 'id-ID', ...over.evidence },
-    state: { ...NO_STATE, ...over.state },
-  };
-}
-
-function policy(doc: unknown): Policy {
-  const r = parsePolicy(doc);
-  assert.ok(r.ok, JSON.stringify(r));
-  return r.policy;
-}
+import { facts, policy } from '../helpers/engine.ts';
 
 const weight = (id: string) => DEFAULT_RULES[id]?.weight ?? 0;
 const P = DEFAULT_POLICY;

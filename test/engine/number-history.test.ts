@@ -6,31 +6,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSend, goodEvidence, isRuleTrip } from '../../src/engine/decide.ts';
-import { NO_STATE, type SendFacts } from '../../src/engine/facts.ts';
 import { checkFailureSpecs, numberFailureKeys, observationSpecs, sendLimitSpecs, unverifiedSendsSpec, UNLIMITED } from '../../src/engine/limits.ts';
-import { captchaOnlyRules, DEFAULT_POLICY, parsePolicy, ruleConfig, withoutCaptcha, type Policy } from '../../src/engine/policy.ts';
+import { captchaOnlyRules, DEFAULT_POLICY, parsePolicy, ruleConfig, withoutCaptcha } from '../../src/engine/policy.ts';
 import { DEFAULT_PUMPING, judgeRenewal, parsePumpingConfig } from '../../src/engine/pumping.ts';
-
-type Over = Partial<Omit<SendFacts, 'evidence' | 'state'>> & { evidence?: Partial<SendFacts['evidence']>; state?: Partial<SendFacts['state']> };
-
-function facts(over: Over = {}): SendFacts {
-  return {
-    now: 0,
-    channel: 'sms',
-    number: { e164: '+6281234567890', region: 'ID', callingCode: '62', type: 'MOBILE', prefix: '+62812', disposable: false, sources: [] },
-    ip: { ip: '36.72.10.5', subnet: '36.72.10.0/24', country: 'ID', asn: 7713, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
-    lists: [],
-    ...over,
-    evidence: { formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 5400, headless: false, scriptUserAgent: false, deviceId: 'dev-1', acceptLanguage: 'id-ID', ...over.evidence },
-    state: { ...NO_STATE, ...over.state },
-  };
-}
-
-function policy(doc: unknown): Policy {
-  const r = parsePolicy(doc);
-  assert.ok(r.ok, JSON.stringify(r));
-  return r.policy;
-}
+import { facts, policy, type FactsOverrides } from '../helpers/engine.ts';
 
 const P = DEFAULT_POLICY;
 const N = P.risk.unverifiedSendsPerNumber;
@@ -96,7 +75,7 @@ describe('counters of the number’s history', () => {
 });
 
 describe('block-mode quarantine of a prefix: a CAPTCHA for good browser evidence', () => {
-  const quarantined = (over: Over = {}) => facts({ ...over, state: { quarantine: { scope: 'prefix:+62812', mode: 'block' }, ...over.state } });
+  const quarantined = (over: FactsOverrides = {}) => facts({ ...over, state: { quarantine: { scope: 'prefix:+62812', mode: 'block' }, ...over.state } });
 
   it('good evidence is asked for a CAPTCHA, which lets it through', () => {
     const d = decideSend(quarantined(), P);
@@ -130,7 +109,7 @@ describe('block-mode quarantine of a prefix: a CAPTCHA for good browser evidence
 });
 
 describe('escalation trips', () => {
-  const trip = (over: Over) => isRuleTrip(decideSend(facts(over), P), P);
+  const trip = (over: FactsOverrides) => isRuleTrip(decideSend(facts(over), P), P);
 
   it('refusals for the client’s own signals trip; those for the number’s history or its range do not', () => {
     assert.equal(trip({ evidence: { headless: true } }), true);
