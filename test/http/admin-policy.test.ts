@@ -20,6 +20,21 @@ describe('policy admin API', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.version, 0);
     assert.equal(r.body.policy.limits.number[0].limit, 3);
+    // The test app has no CAPTCHA provider: the rules only a CAPTCHA clears are listed as not enforced.
+    assert.deepEqual(
+      r.body.notEnforced.map((x: { rule: string }) => x.rule),
+      ['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha'],
+    );
+  });
+
+  it('lists nothing as not enforced where a CAPTCHA provider is configured', async () => {
+    const c = await startTestApp({ config: { captcha: { provider: 'turnstile', secret: 'test-never-called', verifyUrl: 'http://127.0.0.1:9/' } } });
+    try {
+      const r = await c.request('GET', '/v1/admin/policy', undefined, { key: c.adminKey });
+      assert.deepEqual(r.body.notEnforced, []);
+    } finally {
+      await c.close();
+    }
   });
 
   it('requires the admin scope', async () => {

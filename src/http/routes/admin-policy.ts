@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { parsePolicy, DEFAULT_POLICY } from '../../engine/policy.ts';
+import { captchaOnlyRules, parsePolicy, DEFAULT_POLICY, type Policy } from '../../engine/policy.ts';
 import { policyHistory, savePolicy } from '../../service/policy-store.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
@@ -15,10 +15,17 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
     const security = [{ apiKey: [] }];
     const Doc = Type.Record(Type.String(), Type.Unknown(), { description: 'A policy document (docs/policy.md). Missing sections take the defaults.' });
 
+    /**
+     * Rules of `p` this deployment does not enforce as written: the ones only a CAPTCHA clears run in shadow
+     * (or, for `quarantine.captcha`, as a block) where no CAPTCHA provider is configured (docs/policy.md).
+     */
+    const notEnforced = (p: Policy) => (ctx.config.captcha ? [] : captchaOnlyRules(p).map((rule) => ({ rule, reason: 'no CAPTCHA provider configured' })));
+
     app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, response: { ...errorResponses(401, 403) } } }, async () => ({
       version: ctx.policyVersion(),
       policy: ctx.policy(),
       defaults: DEFAULT_POLICY,
+      notEnforced: notEnforced(ctx.policy()),
     }));
 
     app.post(
@@ -44,7 +51,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
         const saved = await savePolicy(ctx.store, res.policy, { now, by: req.apiKey?.id ?? null, note: typeof note === 'string' ? note.slice(0, 500) : null });
         ctx.setPolicy(res.policy, saved.version);
         await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: now, type: 'policy.update', data: { version: saved.version, by: saved.savedBy } }]);
-        return { version: saved.version, policy: res.policy };
+        return { version: saved.version, policy: res.policy, notEnforced: notEnforced(res.policy) };
       },
     );
 
