@@ -287,25 +287,21 @@ export class SqliteStore implements Store {
     });
     this.txReserve = (id, now) => reserve.immediate(id, now);
     this.txAddCode = (id, code, o) => addCode.immediate(id, code, o);
-    this.txConsume = (specs, now) => {
-      try {
-        return consume.immediate(specs, now);
-      } catch (err) {
-        // Rolled back: the cache may hold states that were never committed.
-        this.counterCache.clear();
-        throw err;
-      }
-    };
+    // A rolled-back transaction may leave the counter cache holding states that were never committed.
+    const forgetOnRollback =
+      <A extends unknown[], R>(fn: (...a: A) => R) =>
+      (...a: A): R => {
+        try {
+          return fn(...a);
+        } catch (err) {
+          this.counterCache.clear();
+          throw err;
+        }
+      };
+    this.txConsume = forgetOnRollback((specs: LimitSpec[], now: number) => consume.immediate(specs, now));
     this.txAppend = (events) => append.immediate(events);
     this.txPurge = (before) => purge.immediate(before);
-    this.txSweep = (now, batch) => {
-      try {
-        return sweep.immediate(now, batch);
-      } catch (err) {
-        this.counterCache.clear();
-        throw err;
-      }
-    };
+    this.txSweep = forgetOnRollback((now: number, batch: number) => sweep.immediate(now, batch));
     this.txPutList = (e) => putList.immediate(e);
     this.txRemoveList = (id) => removeList.immediate(id);
     this.txReset = (keys) => {
