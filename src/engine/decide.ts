@@ -14,7 +14,7 @@
  * Rules in `shadow` mode are evaluated and reported as `shadow:<rule>` but change nothing.
  */
 import type { SendFacts } from './facts.ts';
-import { ruleConfig, type Policy } from './policy.ts';
+import { CAPTCHA_ONLY_RULES, ruleConfig, type Policy } from './policy.ts';
 
 export type DecisionKind = 'allow' | 'challenge' | 'block' | 'tarpit';
 
@@ -103,18 +103,12 @@ export function goodEvidence(f: SendFacts): boolean {
 }
 
 /**
- * Rules about the destination number or its range, not about the client: they fire for the number's owner
- * and a range's real users as well, so they never count as escalation trips of the requester.
- */
-export const NOT_TRIPS = new Set(['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha']);
-
-/**
  * Whether a decision is a rule trip for escalation: a block or tarpit for a reason other than a pause or a
- * rate limit, or a challenge whose score reached `challengeAt` — without the weight of the rules in
- * `NOT_TRIPS`. Forced challenges of the adaptive layers (throttling, quarantine, escalation) are no trips.
+ * rate limit, or a challenge whose score reached `challengeAt` — without the weight of the rules about the
+ * number or its range (`CAPTCHA_ONLY_RULES`: they fire for its owner and a range's real users too). Forced challenges of the adaptive layers (throttling, quarantine, escalation) are no trips.
  */
 export function isRuleTrip(d: Decision, p: Policy): boolean {
-  const own = d.reasons.filter((r) => NOT_TRIPS.has(r)).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
+  const own = d.reasons.filter((r) => CAPTCHA_ONLY_RULES.has(r)).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
   if (d.decision === 'challenge') return d.score - own >= p.risk.challengeAt;
   if (d.decision !== 'block' && d.decision !== 'tarpit') return false;
   if (d.reasons[0] === 'score') return d.score - own >= p.risk.challengeAt;

@@ -346,12 +346,21 @@ export function ruleConfig(policy: Policy, id: string): RuleConfig {
 }
 
 /**
- * Rules of `policy` whose challenge only a passed CAPTCHA clears (a solved proof-of-work is not enough), and
- * that are on: without a CAPTCHA provider configured, a person they challenge cannot get a code.
+ * Rules about the destination number or its range rather than the client, weighted (60) so that a solved
+ * proof-of-work does not clear them and a passed CAPTCHA does. They fire for the number's owner and a range's
+ * real users too, so they are no escalation trips (`isRuleTrip`), and they need a CAPTCHA provider
+ * (`withoutCaptcha`).
+ */
+export const CAPTCHA_ONLY_RULES: ReadonlySet<string> = new Set(['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha']);
+
+/**
+ * The `CAPTCHA_ONLY_RULES` that are on in `policy` (`quarantine.captcha` only while pumping quarantines use
+ * it): without a CAPTCHA provider configured, a person they challenge cannot get a code.
  */
 export function captchaOnlyRules(policy: Policy): string[] {
-  const ids = ['number.unverified_sends', 'number.failed_checks', ...(policy.pumping.enabled && policy.pumping.goodEvidence === 'captcha' ? ['quarantine.captcha'] : [])];
-  return ids.filter((id) => {
+  const quarantineCaptcha = policy.pumping.enabled && policy.pumping.goodEvidence === 'captcha';
+  return [...CAPTCHA_ONLY_RULES].filter((id) => {
+    if (id === 'quarantine.captcha' && !quarantineCaptcha) return false;
     const r = ruleConfig(policy, id);
     return r.mode !== 'off' && r.mode !== 'shadow' && (r.action !== 'score' || (r.weight ?? 0) > 0);
   });

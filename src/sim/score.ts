@@ -7,13 +7,14 @@
  * apart ("challenged, not resolved in the trace"): in production the widget would show a challenge that a
  * person can solve. Users who were blocked (or tarpitted, or whose code was refused) count as failed.
  *
- * Some challenges only a CAPTCHA clears (`CAPTCHA_ONLY`: a solved proof-of-work is already counted and the
+ * Some challenges only a CAPTCHA clears (`CAPTCHA_ONLY_RULES` of the policy: a solved proof-of-work is already counted and the
  * score stays at `challengeAt`). Users whose only sends were such challenges are counted again apart
  * (`captchaOnly`): the price of those rules in CAPTCHAs shown to real people. (They are enforced only where
  * a CAPTCHA provider is configured, engine/policy.ts `withoutCaptcha`.)
  */
 import type { Label } from './scenarios.ts';
 import { priceOf, type PriceTable } from './prices.ts';
+import { CAPTCHA_ONLY_RULES } from '../engine/policy.ts';
 
 export interface ScenarioScore {
   scenario: string;
@@ -68,8 +69,6 @@ type Out = { decision?: string; reasons?: string[]; result?: string; error?: str
 /** a / b in percent, two decimals. */
 const pct = (a: number, b: number) => (b === 0 ? 0 : Math.round((10_000 * a) / b) / 100);
 
-/** Rules whose challenge a solved proof-of-work does not clear, only a passed CAPTCHA (docs/policy.md). */
-export const CAPTCHA_ONLY = new Set(['quarantine.captcha', 'number.unverified_sends', 'number.failed_checks']);
 
 export function scoreRun(lines: string[], labels: Label[], outputs: Out[], prices: PriceTable): { scenarios: ScenarioScore[]; totals: Totals } {
   const by = new Map<string, ScenarioScore>();
@@ -112,7 +111,7 @@ export function scoreRun(lines: string[], labels: Label[], outputs: Out[], price
         if (d === 'allow') ses.sent = true;
         else if (d === 'challenge') {
           ses.challenged = true;
-          if ((o.reasons ?? []).some((r) => CAPTCHA_ONLY.has(r))) ses.captcha = true;
+          if ((o.reasons ?? []).some((r) => CAPTCHA_ONLY_RULES.has(r))) ses.captcha = true;
         }
         else ses.refused = true;
       }
