@@ -21,7 +21,7 @@ import { DEFAULT_POLICY, enforcedPolicy, type Policy } from '../engine/policy.ts
 import { buildContext, type AppContext } from '../service/context.ts';
 import { ApiError } from '../service/errors.ts';
 import { skipStoreTiming } from '../monitoring/store-instrument.ts';
-import { SETTING } from '../service/state.ts';
+import { isSharedSetting } from '../service/state.ts';
 import type { Challenger } from '../service/ports.ts';
 import { VerificationService, type ServiceHooks } from '../service/verifications.ts';
 import { MemoryStore } from '../store/memory.ts';
@@ -74,8 +74,6 @@ export interface ReplaySummary {
 
 /** The MemoryStore default, passed explicitly: the change tracking must know when the cap may evict. */
 const MAX_KEYS = 2_000_000;
-const SHARED_SETTINGS = [SETTING.pause, SETTING.quarantine, SETTING.throttle];
-const isShared = (key: string): boolean => SHARED_SETTINGS.some((p) => key.startsWith(p));
 /** Audit events of single requests: counted, and stored only with `keepAuditEvents`. */
 const PER_REQUEST_EVENTS = new Set(['send', 'send.failed', 'check', 'cancel']);
 
@@ -124,7 +122,7 @@ export class ReplayStore extends MemoryStore {
 
   override async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
     await super.putSetting(key, value, ttlMs, now);
-    if (isShared(key)) {
+    if (isSharedSetting(key)) {
       this.changed.add(key);
       if (ttlMs === undefined) this.expiries.delete(key);
       else {
@@ -141,7 +139,7 @@ export class ReplayStore extends MemoryStore {
 
   override async deleteSetting(key: string): Promise<void> {
     await super.deleteSetting(key);
-    if (isShared(key)) {
+    if (isSharedSetting(key)) {
       this.changed.add(key);
       this.expiries.delete(key);
     }

@@ -46,6 +46,14 @@ const SETTING_KINDS = [
   [SETTING.throttle, 'throttles'],
 ] as const;
 
+/**
+ * Whether `key` is one of the settings the shared snapshot holds (pauses, quarantines, throttle states): a
+ * store that reports `settingChanges` must report every write, delete and expiry of these.
+ */
+export function isSharedSetting(key: string): boolean {
+  return SETTING_KINDS.some(([prefix]) => key.startsWith(prefix));
+}
+
 export interface SharedStateOptions {
   /** How old the snapshot may get before `fresh()` reloads it. Default 1 s. */
   refreshMs?: number;
