@@ -37,7 +37,7 @@ import {
   type PumpingConfig,
   type SendCounts,
 } from '../engine/pumping.ts';
-import type { LimitSpec, Store } from '../store/interface.ts';
+import type { LimitSpec, Store, TallySpec } from '../store/interface.ts';
 import type { Decision } from '../engine/decide.ts';
 import type { SendFacts } from '../engine/facts.ts';
 import type { Policy } from '../engine/policy.ts';
@@ -83,14 +83,20 @@ function scopeKey(scope: string): string {
   return scope.startsWith('prefix:') ? `px:${scope.slice(7)}` : `cc:${scope.slice(8)}`;
 }
 
-function sendSpecs(scope: string, cost: number): LimitSpec[] {
-  const k = scopeKey(scope);
-  return SEND_WINDOWS.map((w) => ({ reason: 'pumping', key: `pp:s:${k}:${w * 60}s`, limit: UNLIMITED, windowMs: w * MINUTE, cost }));
+const SEND_WINDOWS_MS = SEND_WINDOWS.map((w) => w * MINUTE);
+const APPROVAL_WINDOWS_MS = APPROVAL_WINDOWS.map((w) => w * MINUTE);
+
+/**
+ * A scope's messages in every send window: one multi-window counter (`Store.tally`), so a message is one key
+ * to update per scope instead of 13. (Stores that keep one key per window name them `pp:s:<scope>:<s>s`.)
+ */
+function sendTally(scope: string, cost: number): TallySpec {
+  return { key: `pp:s:${scopeKey(scope)}`, windowsMs: SEND_WINDOWS_MS, cost };
 }
 
-function approvalSpecs(scope: string, cost: number): LimitSpec[] {
-  const k = scopeKey(scope);
-  return APPROVAL_WINDOWS.map((w) => ({ reason: 'pumping', key: `pp:a:${k}:${w * 60}s`, limit: UNLIMITED, windowMs: w * MINUTE, cost }));
+/** A scope's approved numbers in every approval window (one multi-window counter). */
+function approvalTally(scope: string, cost: number): TallySpec {
+  return { key: `pp:a:${scopeKey(scope)}`, windowsMs: APPROVAL_WINDOWS_MS, cost };
 }
 
 /** Distinct numbers of a scope refused by its quarantine in the last hour (counted once per number per hour). */
@@ -98,17 +104,17 @@ function refusedSpec(scope: string, cost: number): LimitSpec {
   return { reason: 'pumping', key: `pp:q:${scopeKey(scope)}:3600s`, limit: UNLIMITED, windowMs: 60 * MINUTE, cost };
 }
 
-/** Allows one event per number per hour: put first in a consumeLimits call, it makes the call count once. */
+/** Allows one event per number per hour: as the first spec of a call or a tally's gate, it makes the call count once. */
 function onceSpec(kind: 'n' | 'a' | 'q', e164: string): LimitSpec {
   return { reason: 'pumping', key: `pp:${kind}:${e164}`, limit: 1, windowMs: 60 * MINUTE };
 }
 
-function toSends(c: number[], at: number): SendCounts {
-  return Object.fromEntries(SEND_WINDOWS.map((w, i) => [w, c[at + i] ?? 0])) as SendCounts;
+function toSends(c: readonly number[]): SendCounts {
+  return Object.fromEntries(SEND_WINDOWS.map((w, i) => [w, c[i] ?? 0])) as SendCounts;
 }
 
-function toApprovals(c: number[], at: number): ApprovalCounts {
-  return Object.fromEntries(APPROVAL_WINDOWS.map((w, i) => [w, c[at + i] ?? 0])) as ApprovalCounts;
+function toApprovals(c: readonly number[]): ApprovalCounts {
+  return Object.fromEntries(APPROVAL_WINDOWS.map((w, i) => [w, c[i] ?? 0])) as ApprovalCounts;
 }
 
 /** A Map that forgets its oldest entries past a size (insertion order), so attackers cannot grow it. */
@@ -183,18 +189,19 @@ export class PumpingDefense {
     capped(this.regionOfPrefix, MAX_SCOPES);
 
     // One store call: count this message in every send window of both scopes and read the approvals — but
-    // only for the first message to this number within the hour (the leading limit-1 spec makes the call
-    // count nothing otherwise). Pumping is many numbers; resends and a bombed victim are one number.
-    const specs = [onceSpec('n', e164), ...sendSpecs(pScope, 1), ...sendSpecs(cScope, 1), ...approvalSpecs(pScope, 0), ...approvalSpecs(cScope, 0)];
-    const { allowed, counts } = await this.d.store.consumeLimits(specs, now);
+    // only for the first message to this number within the hour (the limit-1 gate makes the call count
+    // nothing otherwise). Pumping is many numbers; resends and a bombed victim are one number.
+    const { counted, counts } = await this.d.store.tally(
+      onceSpec('n', e164),
+      [sendTally(pScope, 1), sendTally(cScope, 1), approvalTally(pScope, 0), approvalTally(cScope, 0)],
+      now,
+    );
     const numbers = this.track(prefix, e164, now, cfg);
-    if (!allowed) return;
-    const n = SEND_WINDOWS.length;
-    const m = APPROVAL_WINDOWS.length;
-    const pSends = toSends(counts, 1);
-    const cSends = toSends(counts, 1 + n);
-    const pApprovals = toApprovals(counts, 1 + 2 * n);
-    const cApprovals = toApprovals(counts, 1 + 2 * n + m);
+    if (!counted) return;
+    const pSends = toSends(counts[0]!);
+    const cSends = toSends(counts[1]!);
+    const pApprovals = toApprovals(counts[2]!);
+    const cApprovals = toApprovals(counts[3]!);
 
     const pProfile = this.profile(pScope, now);
     const cProfile = this.profile(cScope, now);
@@ -229,7 +236,7 @@ export class PumpingDefense {
     }
     this.recent.get(prefix)?.delete(to);
     // Once per number per hour, like the messages it answers.
-    await this.d.store.consumeLimits([onceSpec('a', to), ...approvalSpecs(`prefix:${prefix}`, 1), ...approvalSpecs(`country:${region}`, 1)], now);
+    await this.d.store.tally(onceSpec('a', to), [approvalTally(`prefix:${prefix}`, 1), approvalTally(`country:${region}`, 1)], now);
   }
 
   /** Remember `e164` as an unconverted recent number of `prefix`; returns the numbers still in the window. */
@@ -369,9 +376,9 @@ export class PumpingDefense {
    * its last hour — the larger, so that a scope with little history is not renewed on its real traffic alone.
    */
   private async usualVolume(scope: string, now: number): Promise<number> {
-    const specs = sendSpecs(scope, 0);
-    const [hour, day] = await this.d.store.peekLimits([specs.at(-2)!, specs.at(-1)!], now);
-    return Math.max((day ?? 0) / 24, hour ?? 0);
+    const { counts } = await this.d.store.tally(null, [sendTally(scope, 0)], now);
+    const sends = toSends(counts[0]!);
+    return Math.max(sends[1440] / 24, sends[60]);
   }
 
   private async appendEnd(q: Quarantine, reason: 'expired' | 'lifted' | 'renewed', by: string | null, now: number): Promise<void> {

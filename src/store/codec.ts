@@ -3,7 +3,7 @@
  * SQLite and PostgreSQL apply literally the same code, and the Lua in redis-scripts.ts mirrors it),
  * event filtering for the stores that filter in JS, and row <-> object conversion.
  */
-import type { AuditEvent, EventQuery, LimitOutcome, LimitSpec, StoredCode, Verification } from './interface.ts';
+import type { AuditEvent, EventQuery, LimitOutcome, LimitSpec, StoredCode, TallyOutcome, TallySpec, Verification } from './interface.ts';
 import { retryAfterMs, slotMsFor, type WindowState } from '../engine/window.ts';
 
 /** How long an expired verification stays readable (GET /verifications/:id) before stores may drop it. */
@@ -111,6 +111,111 @@ export function applyLimits(
   }
   return { outcome: { allowed: true, denied: [], counts }, writes: [...current.values()] };
 }
+
+/** The stored state of a multi-window counter (`Store.tally`): one window state per entry of `windowsMs`. */
+export type TallyState = WindowState[];
+
+export interface TallyWrite {
+  key: string;
+  state: TallyState;
+  /** Epoch ms when every window of the state has emptied. */
+  expiresAt: number;
+  /** The longest window (what SQLite rounds the stored expiry by). */
+  windowMs: number;
+}
+
+export function validateTallies(tallies: readonly TallySpec[]): void {
+  // A key named twice would be counted differently by the native stores (in order) and by tallyAsLimits
+  // (consumeLimits reports each spec against the state before the call); nothing needs it, so it is refused.
+  if (new Set(tallies.map((t) => t.key)).size !== tallies.length) throw new TypeError('a tally key may appear only once per call');
+  for (const t of tallies) {
+    if (typeof t.key !== 'string' || !Number.isSafeInteger(t.cost) || t.cost < 0 || t.windowsMs.length === 0
+      || t.windowsMs.some((w) => !Number.isSafeInteger(w) || w < 1)) {
+      throw new TypeError(`invalid tally spec ${JSON.stringify(t)}: windowsMs must be positive integers and cost a non-negative integer`);
+    }
+  }
+}
+
+/**
+ * The counting step of `Store.tally` once the gate has been applied: every window of every tally counts
+ * `cost` at `now` (when `count`), by the same rule and with the same allocation-sparing copy as
+ * `applyLimits` phase 2 (unchanged `[slot, count]` tuples are shared; nothing is mutated in place). Keys are
+ * distinct (validateTallies). A stored state whose window count differs from the spec's is
+ * read as empty (the key's windows changed). test/store/apply-limits.test.ts compares it with applyLimits
+ * on one key per window.
+ */
+export function applyTallies(
+  tallies: readonly TallySpec[],
+  now: number,
+  stored: ReadonlyMap<string, TallyState>,
+  count: boolean,
+): { counts: number[][]; writes: TallyWrite[] } {
+  const counts: number[][] = [];
+  const writes: TallyWrite[] = [];
+  for (const t of tallies) {
+    const n = t.windowsMs.length;
+    let before = stored.get(t.key);
+    if (before !== undefined && before.length !== n) before = undefined;
+    const add = count && t.cost > 0;
+    const c = new Array<number>(n);
+    const next: TallyState | null = add ? new Array<WindowState>(n) : null;
+    let expiresAt = 0;
+    let longest = 0;
+    for (let w = 0; w < n; w++) {
+      const windowMs = t.windowsMs[w]!;
+      const st = before?.[w] ?? EMPTY;
+      const i = firstLive(st, windowMs, now);
+      let sum = 0;
+      for (let j = i; j < st.length; j++) sum += st[j]![1];
+      if (!next) {
+        c[w] = sum;
+        continue;
+      }
+      c[w] = sum + t.cost;
+      const slotMs = slotMsFor(windowMs);
+      const slot = Math.floor(now / slotMs) * slotMs;
+      const last = st.length > i ? st[st.length - 1]! : null;
+      const same = last !== null && last[0] === slot;
+      const end = same ? st.length - 1 : st.length;
+      const state = new Array<[number, number]>(end - i + 1);
+      for (let j = i; j < end; j++) state[j - i] = st[j]!;
+      state[end - i] = same ? [slot, last[1] + t.cost] : [slot, t.cost];
+      next[w] = state;
+      expiresAt = Math.max(expiresAt, slot + slotMs + windowMs);
+      longest = Math.max(longest, windowMs);
+    }
+    counts.push(c);
+    if (next) writes.push({ key: t.key, state: next, expiresAt, windowMs: longest });
+  }
+  return { counts, writes };
+}
+
+/**
+ * `Store.tally` as one `consumeLimits` call with one key per window (`<key>:<seconds>s`, or `<key>:<ms>ms`
+ * for windows that are not whole seconds): what the Redis and PostgreSQL stores do. Same semantics and still
+ * one atomic step and one round trip; only more keys. The key names are those the SMS-pumping layer used
+ * before tallies existed, so its windows carry over an upgrade on those stores.
+ */
+export function tallyAsLimits(gate: LimitSpec | null, tallies: readonly TallySpec[]): LimitSpec[] {
+  validateTallies(tallies);
+  const specs: LimitSpec[] = gate ? [gate] : [];
+  for (const t of tallies) {
+    for (const w of t.windowsMs) {
+      specs.push({ reason: 'tally', key: `${t.key}:${w % 1000 === 0 ? `${w / 1000}s` : `${w}ms`}`, limit: TALLY_UNLIMITED, windowMs: w, cost: t.cost });
+    }
+  }
+  return specs;
+}
+
+/** The `consumeLimits` outcome of `tallyAsLimits` specs, as a tally outcome. */
+export function tallyFromLimits(gate: LimitSpec | null, tallies: readonly TallySpec[], outcome: LimitOutcome): TallyOutcome {
+  let k = gate ? 1 : 0;
+  const counts = tallies.map((t) => t.windowsMs.map(() => outcome.counts[k++] ?? 0));
+  return { counted: outcome.allowed, counts };
+}
+
+/** A limit no tally reaches (engine/limits.ts UNLIMITED; not imported: the store does not depend on the engine's policy code). */
+const TALLY_UNLIMITED = 1_000_000_000;
 
 /** Count in the window for each spec, without consuming. */
 export function peekCounts(specs: readonly LimitSpec[], now: number, stored: ReadonlyMap<string, WindowState>): number[] {

@@ -80,6 +80,27 @@ export interface LimitOutcome {
   counts: number[];
 }
 
+/**
+ * A multi-window counter: one key holding one sliding window (the rule of engine/window.ts, no limit) per
+ * entry of `windowsMs`. Counting one event in 13 windows is then one key to read and write instead of 13.
+ * A key must always be used with the same `windowsMs` (callers change the key when they change the windows;
+ * a stored state with another number of windows is read as empty).
+ */
+export interface TallySpec {
+  key: string;
+  /** Window lengths in ms (positive integers), in the order `counts` reports them. */
+  windowsMs: readonly number[];
+  /** Events added to every window (0: read only). */
+  cost: number;
+}
+
+export interface TallyOutcome {
+  /** False when the gate denied: nothing was counted. */
+  counted: boolean;
+  /** Per tally, per window: the count after this call (before it, when nothing was counted). */
+  counts: number[][];
+}
+
 export type ListAction = 'block' | 'allow';
 export type ListKind = 'number' | 'prefix' | 'ip' | 'cidr' | 'device' | 'country';
 
@@ -194,6 +215,12 @@ export interface Store {
   peekLimits(specs: LimitSpec[], now: number): Promise<number[]>;
   /** Forget counters (admin unlock, tests). */
   resetLimits(keys: string[]): Promise<void>;
+  /**
+   * Multi-window counters, in one atomic step: when `gate` (a limit, e.g. once per number per hour) is null
+   * or allows, it is consumed and every tally adds its cost to each of its windows; when it denies, nothing
+   * is counted. Either way every window's count is returned. `tally(null, [{ …, cost: 0 }])` is a read.
+   */
+  tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome>;
 
   // ---- one-time tokens ----
   /** Returns true the first time `key` is used within `ttlMs`, false on every later call. */

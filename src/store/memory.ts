@@ -15,10 +15,12 @@
  */
 import type {
   ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction, ListEntry,
-  ListKind, Store, StoredCode, Verification, VerificationStatus,
+  ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
-import { applyLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest, peekCounts } from './codec.ts';
+import {
+  applyLimits, applyTallies, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest, peekCounts, validateTallies, type TallyState,
+} from './codec.ts';
 
 export interface MemoryStoreOptions {
   /** Cap for each of: counters, one-time tokens, settings with a TTL. Default 2,000,000. */
@@ -37,6 +39,8 @@ export interface MemoryStoreOptions {
 
 interface Counter {
   state: WindowState;
+  /** The windows of a multi-window counter (`tally`); null for a limit counter. */
+  tally: TallyState | null;
   expiresAt: number;
   /** Used since it was created or since the eviction hand last passed it: spared once (second chance). */
   touched: boolean;
@@ -258,6 +262,10 @@ export class MemoryStore implements Store {
   }
 
   async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
+    return this.consume(specs, now);
+  }
+
+  private consume(specs: LimitSpec[], now: number): LimitOutcome {
     const { outcome, writes } = applyLimits(specs, now, this.loadStates(specs, now, true));
     let created = 0;
     for (const w of writes) {
@@ -268,13 +276,48 @@ export class MemoryStore implements Store {
         c.expiresAt = w.expiresAt;
       } else {
         // New keys join at the back, untouched: the next to go if nothing uses them again.
-        this.counters.set(w.key, { state: w.state, expiresAt: w.expiresAt, touched: false });
+        this.counters.set(w.key, { state: w.state, tally: null, expiresAt: w.expiresAt, touched: false });
         created++;
       }
     }
+    this.housekeep(now, created);
+    return outcome;
+  }
+
+  async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
+    validateTallies(tallies);
+    const counted = gate ? this.consume([gate], now).allowed : true;
+    const stored = new Map<string, TallyState>();
+    for (const t of tallies) {
+      const c = this.counters.get(t.key);
+      if (!c || stored.has(t.key)) continue;
+      if (c.expiresAt <= now) {
+        this.counters.delete(t.key);
+        continue;
+      }
+      c.touched = true;
+      if (c.tally) stored.set(t.key, c.tally);
+    }
+    const { counts, writes } = applyTallies(tallies, now, stored, counted);
+    let created = 0;
+    for (const w of writes) {
+      const c = this.counters.get(w.key);
+      if (c) {
+        c.tally = w.state;
+        c.expiresAt = w.expiresAt;
+      } else {
+        this.counters.set(w.key, { state: [], tally: w.state, expiresAt: w.expiresAt, touched: false });
+        created++;
+      }
+    }
+    if (writes.length > 0) this.housekeep(now, created);
+    return { counted, counts };
+  }
+
+  /** After a counting call: sweep a few entries (more when the call created keys), evict over the cap. */
+  private housekeep(now: number, created: number): void {
     this.sweepSome(now, Math.max(SWEEP_STEPS, 2 * created));
     if (this.counters.size > this.maxKeys) this.evictCounters(now);
-    return outcome;
   }
 
   async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {

@@ -21,11 +21,11 @@
 import pg from 'pg';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
-  ListEntry, ListKind, Store, StoredCode, Verification, VerificationStatus,
+  ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  DEFAULT_VERIFICATION_RETENTION_MS, eventBody, peekCounts, validateSpecs, VERIFICATION_COLUMNS, verificationFromRow,
+  tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, peekCounts, validateSpecs, VERIFICATION_COLUMNS, verificationFromRow,
   verificationValues, type VerificationRow,
 } from './codec.ts';
 
@@ -502,6 +502,12 @@ export class PostgresStore implements Store {
     const states = new Map<string, WindowState>();
     for (const row of r.rows) states.set(row.key, row.slots.map((s, i) => [Number(s), Number(row.counts[i])]));
     return peekCounts(specs, now, states);
+  }
+
+  async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
+    // One key per window, in the one consumeLimits round trip (codec.ts tallyAsLimits): the key count is not
+    // this store's cost, the round trip is.
+    return tallyFromLimits(gate, tallies, await this.consumeLimits(tallyAsLimits(gate, tallies), now));
   }
 
   async resetLimits(keys: string[]): Promise<void> {

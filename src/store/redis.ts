@@ -19,11 +19,11 @@
 import { Redis } from 'ioredis';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
-  ListEntry, ListKind, Store, StoredCode, Verification, VerificationStatus,
+  ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  DEFAULT_VERIFICATION_RETENTION_MS, decodeWindow, eventBody, eventMatches, peekCounts, validateSpecs,
+  tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, decodeWindow, eventBody, eventMatches, peekCounts, validateSpecs,
 } from './codec.ts';
 import * as S from './redis-scripts.ts';
 
@@ -311,6 +311,12 @@ export class RedisStore implements Store {
     const states = new Map<string, WindowState>();
     specs.forEach((s, i) => states.set(s.key, decodeWindow(raw[i])));
     return peekCounts(specs, now, states);
+  }
+
+  async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
+    // One key per window, in the one consumeLimits round trip (codec.ts tallyAsLimits): the key count is not
+    // this store's cost, the round trip is.
+    return tallyFromLimits(gate, tallies, await this.consumeLimits(tallyAsLimits(gate, tallies), now));
   }
 
   async resetLimits(keys: string[]): Promise<void> {

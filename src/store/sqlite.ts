@@ -31,12 +31,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
-  ListEntry, ListKind, Store, StoredCode, Verification, VerificationStatus,
+  ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  applyLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, keepNewest, peekCounts, VERIFICATION_COLUMNS,
-  verificationFromRow, verificationValues, type VerificationRow,
+  applyLimits, applyTallies, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, keepNewest, peekCounts, validateTallies,
+  VERIFICATION_COLUMNS, verificationFromRow, verificationValues, type TallyState, type VerificationRow,
 } from './codec.ts';
 
 export interface SqliteStoreOptions {
@@ -55,7 +55,8 @@ export interface SqliteStoreOptions {
 }
 
 interface CachedCounter {
-  state: WindowState;
+  /** A limit counter's window, or a tally's windows (`Store.tally`). */
+  state: WindowState | TallyState;
   /** The stored expires_at: a write with the same value updates only the state column. */
   expiresAt: number;
 }
@@ -231,6 +232,7 @@ export class SqliteStore implements Store {
   private readonly txReserve: (id: string, now: number) => AttemptResult;
   private readonly txAddCode: (id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }) => Verification | null;
   private readonly txConsume: (specs: LimitSpec[], now: number) => LimitOutcome;
+  private readonly txTally: (gate: LimitSpec | null, tallies: TallySpec[], now: number) => TallyOutcome;
   private readonly txAppend: (events: AuditEvent[]) => void;
   private readonly txPurge: (before: number) => number;
   private readonly txSweep: (now: number, batch: number) => number;
@@ -270,6 +272,7 @@ export class SqliteStore implements Store {
     const reserve = db.transaction((id: string, now: number) => this.reserveInTx(id, now));
     const addCode = db.transaction((id: string, code: StoredCode, o: { now: number; resendAfter: number; keep: number }) => this.addCodeInTx(id, code, o));
     const consume = db.transaction((specs: LimitSpec[], now: number) => this.consumeInTx(specs, now));
+    const tally = db.transaction((gate: LimitSpec | null, tallies: TallySpec[], now: number) => this.tallyInTx(gate, tallies, now));
     const append = db.transaction((events: AuditEvent[]) => this.appendInTx(events));
     const purge = db.transaction((before: number) => this.purgeInTx(before));
     const sweep = db.transaction((now: number, batch: number) => this.sweepInTx(now, batch));
@@ -299,6 +302,7 @@ export class SqliteStore implements Store {
         }
       };
     this.txConsume = forgetOnRollback((specs: LimitSpec[], now: number) => consume.immediate(specs, now));
+    this.txTally = forgetOnRollback((gate: LimitSpec | null, tallies: TallySpec[], now: number) => tally.immediate(gate, tallies, now));
     this.txAppend = (events) => append.immediate(events);
     this.txPurge = (before) => purge.immediate(before);
     this.txSweep = forgetOnRollback((now: number, batch: number) => sweep.immediate(now, batch));
@@ -591,7 +595,7 @@ export class SqliteStore implements Store {
   }
 
   /** The stored row of each key (cache first, see `counterCache`; the caller validated it). */
-  private loadRows(specs: LimitSpec[]): Map<string, CachedCounter> {
+  private loadRows(specs: readonly { key: string }[]): Map<string, CachedCounter> {
     const rows = new Map<string, CachedCounter>();
     const c = this.counterCache;
     for (const s of specs) {
@@ -612,19 +616,34 @@ export class SqliteStore implements Store {
     this.validateCounterCache();
     const rows = this.loadRows(specs);
     const states = new Map<string, WindowState>();
-    for (const [k, e] of rows) states.set(k, e.state);
+    for (const [k, e] of rows) states.set(k, e.state as WindowState);
     const { outcome, writes } = applyLimits(specs, now, states);
-    for (const w of writes) {
-      const expiresAt = storedCounterExpiry(w.expiresAt, w.windowMs);
-      const text = JSON.stringify(w.state);
-      const old = rows.get(w.key);
-      // Same expiry: update the state only (no index churn). `changes` guards against a row that is gone.
-      if (old === undefined || old.expiresAt !== expiresAt || this.st.updateCounterState.run(text, w.key).changes !== 1) {
-        this.st.putCounter.run(w.key, text, expiresAt);
-      }
-      this.cacheCounter(w.key, { state: w.state, expiresAt });
-    }
+    for (const w of writes) this.writeCounter(w.key, w.state, w.expiresAt, w.windowMs, rows.get(w.key));
     return outcome;
+  }
+
+  /** Write one counter row (and the cache). `old`: the row as loaded in this transaction, if it existed. */
+  private writeCounter(key: string, state: WindowState | TallyState, realExpiry: number, windowMs: number, old: CachedCounter | undefined): void {
+    const expiresAt = storedCounterExpiry(realExpiry, windowMs);
+    const text = JSON.stringify(state);
+    // Same expiry: update the state only (no index churn). `changes` guards against a row that is gone.
+    if (old === undefined || old.expiresAt !== expiresAt || this.st.updateCounterState.run(text, key).changes !== 1) {
+      this.st.putCounter.run(key, text, expiresAt);
+    }
+    this.cacheCounter(key, { state, expiresAt });
+  }
+
+  private tallyInTx(gate: LimitSpec | null, tallies: TallySpec[], now: number): TallyOutcome {
+    const counted = gate ? this.consumeInTx([gate], now).allowed : true;
+    this.validateCounterCache();
+    const rows = this.loadRows(tallies);
+    const states = new Map<string, TallyState>();
+    // Rows of a tally key hold a TallyState (callers never use one key for both kinds; applyTallies reads a
+    // state with the wrong number of windows as empty).
+    for (const [k, e] of rows) if (e.expiresAt > now) states.set(k, e.state as TallyState);
+    const { counts, writes } = applyTallies(tallies, now, states, counted);
+    for (const w of writes) this.writeCounter(w.key, w.state, w.expiresAt, w.windowMs, rows.get(w.key));
+    return { counted, counts };
   }
 
   async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
@@ -639,13 +658,27 @@ export class SqliteStore implements Store {
     // a cached row is at least as new as the data_version read just now.
     this.validateCounterCache();
     const states = new Map<string, WindowState>();
-    for (const [k, e] of this.loadRows(specs)) states.set(k, e.state);
+    for (const [k, e] of this.loadRows(specs)) states.set(k, e.state as WindowState);
     return peekCounts(specs, now, states);
   }
 
   async resetLimits(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
     this.txReset(keys);
+  }
+
+  async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
+    validateTallies(tallies);
+    if (gate === null && tallies.every((t) => t.cost === 0)) {
+      // A read: no write transaction (as peekLimits).
+      this.validateCounterCache();
+      const states = new Map<string, TallyState>();
+      for (const [k, e] of this.loadRows(tallies)) if (e.expiresAt > now) states.set(k, e.state as TallyState);
+      return { counted: true, counts: applyTallies(tallies, now, states, false).counts };
+    }
+    const out = this.txTally(gate, tallies, now);
+    this.wrote(now);
+    return out;
   }
 
   // ---- one-time tokens ----

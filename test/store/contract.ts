@@ -6,7 +6,7 @@
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AuditEvent, LimitSpec, ListEntry, Store, StoredCode, Verification } from '../../src/store/interface.ts';
+import type { AuditEvent, LimitSpec, ListEntry, Store, StoredCode, TallySpec, Verification } from '../../src/store/interface.ts';
 import { add, evaluate, prune, slotMsFor, type WindowState } from '../../src/engine/window.ts';
 import { seededUniform } from '../../src/sim/random.ts';
 
@@ -389,6 +389,64 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.deepEqual(await s.peekLimits([lim('k', 1)], T0), [0]);
       });
 
+      it('tally: every window follows the reference rule of engine/window.ts; a denying gate counts nothing', async () => {
+        const s = await fresh();
+        const rnd = prng(11);
+        const fast: TallySpec = { key: 'tally:fast', windowsMs: [15_000, MIN, 10 * MIN, 60 * MIN], cost: 1 };
+        const slow: TallySpec = { key: 'tally:slow', windowsMs: [7_777, 24 * 60 * MIN], cost: 2 };
+        const read: TallySpec = { key: 'tally:read', windowsMs: [MIN, 60 * MIN], cost: 0 };
+        // Reference: one window.ts state per (key, window), as the separate counters of one key per window.
+        const ref = new Map<string, WindowState>();
+        const refGate = new Map<string, WindowState>();
+        let now = T0 + 321;
+        let counted = 0;
+        for (let step = 0; step < 200; step++) {
+          now += Math.floor(rnd() * rnd() * 3 * MIN);
+          // The gate: once per number per 20 minutes, over four numbers (or no gate at all).
+          const number = Math.floor(rnd() * 5);
+          const gate = number === 4 ? null : lim(`tally-gate:${number}`, 1, 20 * MIN);
+          const tallies = rnd() < 0.5 ? [fast, slow, read] : [slow, fast];
+          const gateEval = gate ? evaluate(refGate.get(gate.key) ?? [], { limit: 1, windowMs: gate.windowMs, cost: 1 }, now) : null;
+          const allowed = gateEval === null || gateEval.result.allowed;
+          if (gate && allowed) refGate.set(gate.key, add(gateEval!.pruned.map(([a, b]) => [a, b]), gate.windowMs, 1, now));
+          const want = tallies.map((t) =>
+            t.windowsMs.map((w) => {
+              const k = `${t.key}#${w}`;
+              const e = evaluate(ref.get(k) ?? [], { limit: 1e9, windowMs: w, cost: t.cost }, now);
+              if (!allowed || t.cost === 0) return e.result.count;
+              ref.set(k, add(e.pruned.map(([a, b]) => [a, b]), w, t.cost, now));
+              return e.result.count + t.cost;
+            }),
+          );
+          const got = await s.tally(gate, tallies, now);
+          assert.equal(got.counted, allowed, `step ${step}`);
+          assert.deepEqual(got.counts, want, `step ${step}`);
+          if (allowed) counted++;
+        }
+        assert.ok(counted > 40 && counted < 190, `sequence exercises both outcomes (${counted})`);
+        // Reads (cost 0, no gate) neither count nor create state.
+        assert.deepEqual((await s.tally(null, [read], now)).counts, [[0, 0]]);
+        assert.deepEqual((await s.tally(null, [{ ...read, cost: 1 }], now + 1)).counts, [[1, 1]]);
+      });
+
+      it('tally: parallel calls are atomic; malformed specs and repeated keys are rejected', async () => {
+        const s = await fresh();
+        const t: TallySpec = { key: 'tally:dup', windowsMs: [MIN, 10 * MIN], cost: 1 };
+        await assert.rejects(s.tally(null, [t, { ...t, cost: 2 }], T0), TypeError);
+        assert.deepEqual((await s.tally(null, [{ ...t, cost: 3 }], T0)).counts, [[3, 3]]);
+        // 40 parallel calls, 20 of them for one number behind a limit-1 gate: exactly 21 count.
+        const rs = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => s.tally(lim(i % 2 ? 'tally-once' : `tally-n${i}`, 1, 60 * MIN), [t], T0 + 1)),
+        );
+        assert.equal(rs.filter((r) => r.counted).length, 21);
+        assert.deepEqual((await s.tally(null, [{ ...t, cost: 0 }], T0 + 2)).counts, [[24, 24]]);
+        // The one-minute window empties; the ten-minute one keeps counting.
+        assert.deepEqual((await s.tally(null, [{ ...t, cost: 0 }], T0 + 2 * MIN)).counts, [[0, 24]]);
+        await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [0], cost: 1 }], T0), TypeError);
+        await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [MIN], cost: 1.5 }], T0), TypeError);
+        await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [], cost: 1 }], T0), TypeError);
+      });
+
       it('peekLimits does not consume; resetLimits forgets', async () => {
         const s = await fresh();
         const a = lim('pa', 2);
@@ -672,6 +730,17 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
           assert.equal(rs.filter((r) => r.allowed).length, 3);
           assert.deepEqual(await a.peekLimits(spec, T0 + 100), [3, 3]);
           assert.deepEqual(await b.peekLimits(spec, T0 + 100), [3, 3]);
+        });
+
+        it('tally counts are exact across clients', async () => {
+          const [a, b] = await makePair();
+          open.push(a, b);
+          const t: TallySpec = { key: 'tally:pair', windowsMs: [MIN, 60 * MIN], cost: 1 };
+          const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).tally(lim(`tally-pair-gate:${i % 10}`, 1, 60 * MIN), [t], T0 + i)));
+          assert.equal(rs.filter((r) => r.counted).length, 10);
+          for (const s of [a, b]) assert.deepEqual((await s.tally(null, [{ ...t, cost: 0 }], T0 + 100)).counts, [[10, 10]]);
+          await a.tally(null, [t], T0 + 200);
+          assert.deepEqual((await b.tally(null, [{ ...t, cost: 0 }], T0 + 300)).counts, [[11, 11]]);
         });
 
         it('reserveAttempt, transition and useOnce are exact across clients', async () => {
