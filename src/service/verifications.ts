@@ -110,7 +110,7 @@ export function publicView(v: Verification): PublicVerification {
 
 /** Verification ids: 128 random bits, URL-safe, prefixed so they are recognisable in logs. */
 export function newVerificationId(): string {
-  return `vf_${randomBytes(16).toString('base64url')}`;
+  return `vf_${pooledRandom(16)}`;
 }
 
 /** The trust context of a request: its device and network (/24 or /64), hashed. Exported for `otp-shield lookup`. */
@@ -518,20 +518,24 @@ export class VerificationService {
 }
 
 /**
- * Event ids: 96 random bits, as before, but cut from a pooled `randomBytes` buffer (one CSPRNG call per
- * 256 ids instead of one per event; every byte is used once, so ids stay unique and unguessable).
+ * `bytes` random bytes as base64url, cut from a pooled `randomBytes` buffer (one CSPRNG call per 4 KiB
+ * instead of one per id; every byte is used once, so ids stay unique and unguessable).
  */
-const EVENT_ID_BYTES = 12;
 let idPool: Buffer = Buffer.alloc(0);
 let idPos = 0;
-export function eventId(): string {
-  if (idPos + EVENT_ID_BYTES > idPool.length) {
-    idPool = randomBytes(EVENT_ID_BYTES * 256);
+function pooledRandom(bytes: number): string {
+  if (idPos + bytes > idPool.length) {
+    idPool = randomBytes(4096);
     idPos = 0;
   }
-  const id = idPool.toString('base64url', idPos, idPos + EVENT_ID_BYTES);
-  idPos += EVENT_ID_BYTES;
-  return `ev_${id}`;
+  const s = idPool.toString('base64url', idPos, idPos + bytes);
+  idPos += bytes;
+  return s;
+}
+
+/** Event ids: 96 random bits. */
+export function eventId(): string {
+  return `ev_${pooledRandom(12)}`;
 }
 
 function sleep(ms: number): Promise<void> {

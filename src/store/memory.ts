@@ -19,7 +19,7 @@ import type {
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  applyLimits, applyTallies, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest, peekCounts, validateTallies, type TallyState,
+  applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest, peekCounts, validateTallies, type TallyState,
 } from './codec.ts';
 
 export interface MemoryStoreOptions {
@@ -147,7 +147,7 @@ export class MemoryStore implements Store {
 
   async createVerification(v: Verification): Promise<void> {
     this.verifications.delete(v.id);
-    this.verifications.set(v.id, structuredClone(v));
+    this.verifications.set(v.id, cloneVerification(v));
     if (v.status === 'pending') {
       const k = pendingKey(v.to, v.channel);
       const ids = this.pending.get(k) ?? [];
@@ -162,7 +162,7 @@ export class MemoryStore implements Store {
 
   async getVerification(id: string): Promise<Verification | null> {
     const v = this.verifications.get(id);
-    return v ? structuredClone(v) : null;
+    return v ? cloneVerification(v) : null;
   }
 
   async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
@@ -181,7 +181,7 @@ export class MemoryStore implements Store {
     }
     if (live.length === 0) this.pending.delete(k);
     else if (live.length !== ids.length) this.pending.set(k, live);
-    return best ? structuredClone(best) : null;
+    return best ? cloneVerification(best) : null;
   }
 
   async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
@@ -193,7 +193,7 @@ export class MemoryStore implements Store {
     v.resendAfter = opts.resendAfter;
     v.expiresAt = code.expiresAt;
     v.updatedAt = opts.now;
-    return structuredClone(v);
+    return cloneVerification(v);
   }
 
   async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
@@ -201,14 +201,14 @@ export class MemoryStore implements Store {
     if (!v) return { ok: false, reason: 'not_found', verification: null };
     if (v.status !== 'pending') {
       const reason = v.status === 'locked' ? 'locked' : v.status === 'expired' ? 'expired' : 'not_pending';
-      return { ok: false, reason, verification: structuredClone(v) };
+      return { ok: false, reason, verification: cloneVerification(v) };
     }
-    if (v.expiresAt <= now) return { ok: false, reason: 'expired', verification: structuredClone(v) };
+    if (v.expiresAt <= now) return { ok: false, reason: 'expired', verification: cloneVerification(v) };
     // Out of attempts: refused, but the status is left to the attempts in flight (see Store.reserveAttempt).
-    if (v.attempts >= v.maxAttempts) return { ok: false, reason: 'locked', verification: structuredClone(v) };
+    if (v.attempts >= v.maxAttempts) return { ok: false, reason: 'locked', verification: cloneVerification(v) };
     v.attempts += 1;
     v.updatedAt = now;
-    return { ok: true, verification: structuredClone(v) };
+    return { ok: true, verification: cloneVerification(v) };
   }
 
   async transition(
@@ -244,21 +244,16 @@ export class MemoryStore implements Store {
   // without a timer. Both hands are long-lived iterators (a Map iterator survives deletes, inserts and
   // rehashes); a fresh `keys()` iterator would start over the holes at the front every time.
 
-  /** Stored states of the specs' keys; expired counters are deleted on the way. `touch` marks use for CLOCK. */
-  private loadStates(specs: LimitSpec[], now: number, touch: boolean): Map<string, WindowState> {
-    const states = new Map<string, WindowState>();
-    for (const s of specs) {
-      if (states.has(s.key)) continue;
-      const c = this.counters.get(s.key);
-      if (!c) continue;
-      if (c.expiresAt <= now) {
-        this.counters.delete(s.key);
-        continue;
-      }
-      if (touch) c.touched = true;
-      states.set(s.key, c.state);
+  /** A counter's state unless it expired (then deleted). `touch` marks use for CLOCK. */
+  private liveState(key: string, now: number, touch: boolean): WindowState | undefined {
+    const c = this.counters.get(key);
+    if (!c) return undefined;
+    if (c.expiresAt <= now) {
+      this.counters.delete(key);
+      return undefined;
     }
-    return states;
+    if (touch) c.touched = true;
+    return c.state;
   }
 
   async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
@@ -266,12 +261,13 @@ export class MemoryStore implements Store {
   }
 
   private consume(specs: LimitSpec[], now: number): LimitOutcome {
-    const { outcome, writes } = applyLimits(specs, now, this.loadStates(specs, now, true));
+    // Looked up directly (no Map of states per call): applyLimits reads each key once.
+    const { outcome, writes } = applyLimits(specs, now, { get: (key) => this.liveState(key, now, true) });
     let created = 0;
     for (const w of writes) {
       const c = this.counters.get(w.key);
       if (c) {
-        // Updated in place (loadStates marked it touched): its position, and so the Map, do not change.
+        // Updated in place (liveState marked it touched): its position, and so the Map, do not change.
         c.state = w.state;
         c.expiresAt = w.expiresAt;
       } else {
@@ -321,7 +317,7 @@ export class MemoryStore implements Store {
   }
 
   async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
-    return peekCounts(specs, now, this.loadStates(specs, now, false));
+    return peekCounts(specs, now, { get: (key) => this.liveState(key, now, false) });
   }
 
   async resetLimits(keys: string[]): Promise<void> {
@@ -384,16 +380,16 @@ export class MemoryStore implements Store {
   // ---- API keys ----
 
   async putApiKey(k: ApiKeyRecord): Promise<void> {
-    this.apiKeys.set(k.id, structuredClone(k));
+    this.apiKeys.set(k.id, clonePlain(k));
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | null> {
     const k = this.apiKeys.get(id);
-    return k ? structuredClone(k) : null;
+    return k ? clonePlain(k) : null;
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return [...this.apiKeys.values()].sort(byCreated).map((k) => structuredClone(k));
+    return [...this.apiKeys.values()].sort(byCreated).map((k) => clonePlain(k));
   }
 
   async revokeApiKey(id: string, now: number): Promise<boolean> {
@@ -411,7 +407,7 @@ export class MemoryStore implements Store {
   // ---- block/allow lists ----
 
   async putListEntry(e: ListEntry): Promise<void> {
-    this.lists.set(e.id, structuredClone(e));
+    this.lists.set(e.id, clonePlain(e));
     this.version++;
   }
 
@@ -427,7 +423,7 @@ export class MemoryStore implements Store {
       if (e.expiresAt !== null && e.expiresAt <= now) continue;
       if (filter?.list !== undefined && e.list !== filter.list) continue;
       if (filter?.kind !== undefined && e.kind !== filter.kind) continue;
-      out.push(structuredClone(e));
+      out.push(clonePlain(e));
     }
     return out.sort(byCreated);
   }
@@ -451,12 +447,12 @@ export class MemoryStore implements Store {
 
   async getSetting<T = unknown>(key: string, now?: number): Promise<T | null> {
     const s = this.liveSetting(key, now ?? this.clock());
-    return s ? (structuredClone(s.value) as T) : null;
+    return s ? (clonePlain(s.value) as T) : null;
   }
 
   async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
     const expiresAt = ttlMs !== undefined ? (now ?? this.clock()) + ttlMs : null;
-    this.settings.set(key, { value: structuredClone(value), expiresAt });
+    this.settings.set(key, { value: clonePlain(value), expiresAt });
     this.ttlSettings.delete(key);
     if (expiresAt !== null) {
       this.ttlSettings.set(key, true);
@@ -479,7 +475,7 @@ export class MemoryStore implements Store {
     for (const key of [...this.settings.keys()].sort()) {
       if (!key.startsWith(prefix)) continue;
       const s = this.liveSetting(key, t);
-      if (s) out.push({ key, value: structuredClone(s.value) as T });
+      if (s) out.push({ key, value: clonePlain(s.value) as T });
     }
     return out;
   }
@@ -487,7 +483,7 @@ export class MemoryStore implements Store {
   // ---- audit events ----
 
   async appendEvents(events: AuditEvent[]): Promise<void> {
-    for (const e of events) this.events.push({ ...structuredClone(e), seq: ++this.seq });
+    for (const e of events) this.events.push({ ...clonePlain(e), seq: ++this.seq });
     const live = this.events.length - this.eventsHead;
     if (live > this.maxEvents) this.eventsHead += live - this.maxEvents;
     // Compact once the dropped prefix dominates, so the array does not grow forever.
@@ -505,7 +501,7 @@ export class MemoryStore implements Store {
     for (let k = 0; k < n - this.eventsHead; k++) {
       const e = this.events[asc ? this.eventsHead + k : n - 1 - k]!;
       if (!eventMatches(e, q)) continue;
-      out.push(structuredClone(e));
+      out.push(clonePlain(e));
       if (out.length >= q.limit) break;
     }
     return out;
