@@ -453,20 +453,23 @@ export function densityOf(numbers: readonly string[], cfg: PumpingConfig): Densi
       block = b;
     }
   }
-  // Sequential runs: numbers of equal length compared as integers (15 digits fit a double exactly).
-  const sorted = [...new Set(numbers)].map((n) => ({ n, v: Number(n.slice(1)), len: n.length })).sort((a, b) => a.len - b.len || a.v - b.v);
+  // Sequential runs: numbers of equal length compared as integers (15 digits fit a double exactly). Digit
+  // strings of equal length sort as their values, so the sort compares strings (no objects per number).
+  const sorted = [...new Set(numbers)].sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
   let run = 1;
-  let runStart = sorted[0]!.n;
+  let runStart = sorted[0]!;
   let cur = 1;
-  let curStart = sorted[0]!.n;
+  let curStart = sorted[0]!;
+  let prevValue = Number(sorted[0]!.slice(1));
   for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!;
     const x = sorted[i]!;
-    if (x.len === prev.len && x.v - prev.v <= d.sequentialMaxGap) cur++;
+    const v = Number(x.slice(1));
+    if (x.length === sorted[i - 1]!.length && v - prevValue <= d.sequentialMaxGap) cur++;
     else {
       cur = 1;
-      curStart = x.n;
+      curStart = x;
     }
+    prevValue = v;
     if (cur > run) {
       run = cur;
       runStart = curStart;

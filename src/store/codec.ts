@@ -146,11 +146,15 @@ export function validateTallies(tallies: readonly TallySpec[]): void {
 
 /**
  * The counting step of `Store.tally` once the gate has been applied: every window of every tally counts
- * `cost` at `now` (when `count`), by the same rule and with the same allocation-sparing copy as
- * `applyLimits` phase 2 (unchanged `[slot, count]` tuples are shared; nothing is mutated in place). Keys are
- * distinct (validateTallies). A stored state whose window count differs from the spec's is
- * read as empty (the key's windows changed). test/store/apply-limits.test.ts compares it with applyLimits
- * on one key per window.
+ * `cost` at `now` (when `count`), by the rule of engine/window.ts (`prune` + `add` + `expiresAt`).
+ *
+ * Unlike `applyLimits`, it updates the stored states **in place** (and returns them as the writes): a tally
+ * state belongs to the store that passed it (memory map, SQLite row cache) and is never shared with a caller
+ * or with another state, and copying 13 windows of up to 60 slots per message was the replay's largest
+ * single cost after the tally itself. A store whose transaction fails must forget what it passed (SQLite's
+ * counter cache is cleared on rollback). Keys are distinct (validateTallies). A stored state whose window
+ * count differs from the spec's is read as empty. The store contract suite checks every window against
+ * window.ts.
  */
 export function applyTallies(
   tallies: readonly TallySpec[],
@@ -162,38 +166,35 @@ export function applyTallies(
   const writes: TallyWrite[] = [];
   for (const t of tallies) {
     const n = t.windowsMs.length;
-    let before = stored.get(t.key);
-    if (before !== undefined && before.length !== n) before = undefined;
+    let state = stored.get(t.key);
+    if (state !== undefined && state.length !== n) state = undefined;
     const add = count && t.cost > 0;
     const c = new Array<number>(n);
-    const next: TallyState | null = add ? new Array<WindowState>(n) : null;
+    if (add && state === undefined) state = Array.from({ length: n }, () => []);
     let expiresAt = 0;
     let longest = 0;
     for (let w = 0; w < n; w++) {
       const windowMs = t.windowsMs[w]!;
-      const st = before?.[w] ?? EMPTY;
+      const st = state?.[w] ?? EMPTY;
       const i = firstLive(st, windowMs, now);
       let sum = 0;
       for (let j = i; j < st.length; j++) sum += st[j]![1];
-      if (!next) {
+      if (!add) {
         c[w] = sum;
         continue;
       }
       c[w] = sum + t.cost;
+      if (i > 0) st.splice(0, i);
       const slotMs = slotMsFor(windowMs);
       const slot = Math.floor(now / slotMs) * slotMs;
-      const last = st.length > i ? st[st.length - 1]! : null;
-      const same = last !== null && last[0] === slot;
-      const end = same ? st.length - 1 : st.length;
-      const state = new Array<[number, number]>(end - i + 1);
-      for (let j = i; j < end; j++) state[j - i] = st[j]!;
-      state[end - i] = same ? [slot, last[1] + t.cost] : [slot, t.cost];
-      next[w] = state;
+      const last = st[st.length - 1];
+      if (last !== undefined && last[0] === slot) last[1] += t.cost;
+      else st.push([slot, t.cost]);
       expiresAt = Math.max(expiresAt, slot + slotMs + windowMs);
       longest = Math.max(longest, windowMs);
     }
     counts.push(c);
-    if (next) writes.push({ key: t.key, state: next, expiresAt, windowMs: longest });
+    if (add) writes.push({ key: t.key, state: state!, expiresAt, windowMs: longest });
   }
   return { counts, writes };
 }

@@ -194,6 +194,38 @@ describe('dense and sequential numbers', () => {
     );
   });
 
+  it('longest sequential run equals a brute-force count over mixed lengths and duplicates', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.constantFrom(9, 10, 11)), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 12 }),
+        (picks, gap) => {
+          const c = { ...cfg, density: { ...cfg.density, sequentialMaxGap: gap } };
+          const numbers = picks.map(([v, len]) => `+62${String(81_000_000_000 + v * 3).slice(0, len)}${String(v).padStart(3, '0')}`);
+          // Reference: for every distinct number, walk up through numbers of the same length within `gap`.
+          const distinct = [...new Set(numbers)];
+          const value = (n: string) => Number(n.slice(1));
+          let longest = 0;
+          for (const start of distinct) {
+            let run = 1;
+            let cur = start;
+            for (;;) {
+              const next = distinct
+                .filter((n) => n.length === cur.length && value(n) > value(cur) && value(n) - value(cur) <= gap)
+                .sort((a, b) => value(a) - value(b))[0];
+              if (!next) break;
+              run++;
+              cur = next;
+            }
+            longest = Math.max(longest, run);
+          }
+          assert.equal(densityOf(numbers, c)!.run, longest);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('numbers walked through one block fire dense_numbers; consecutive ones fire even across blocks', () => {
     const dense = Array.from({ length: cfg.density.minNumbers }, (_, i) => `+6281299900${String(i * 97).padStart(3, '0')}`);
     const f = judgeDensity('prefix:+62812', densityOf(dense, cfg), cfg);
