@@ -2,7 +2,7 @@
  * Effectiveness benchmark: a labelled synthetic day (src/sim/) replayed through the real engine with the
  * default policy (src/replay/), scored per scenario (src/sim/score.ts).
  *
- *   npm run bench:effectiveness -- [--seed N] [--scale 1] [--dir DIR] [--no-captcha] [--markdown FILE] [--json FILE]
+ *   npm run bench:effectiveness -- [--seed N] [--scale 1] [--dir DIR] [--no-captcha] [--policy FILE] [--markdown FILE] [--json FILE]
  *
  * The deployment replayed has a CAPTCHA provider configured (the trace says whether each client passed
  * one; nothing is called), so the rules only a CAPTCHA clears are enforced. `--no-captcha` replays a
@@ -18,6 +18,7 @@ import { simulateDay, DEFAULT_SIM } from '../src/sim/simulate.ts';
 import type { Label } from '../src/sim/scenarios.ts';
 import { markdown, scoreRun, targetsMet } from '../src/sim/score.ts';
 import { smsPrices } from '../src/sim/prices.ts';
+import { loadReplayPolicy } from '../src/cli/commands/replay.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     markdown: { type: 'string' },
     json: { type: 'string' },
     'no-captcha': { type: 'boolean', default: false },
+    policy: { type: 'string' },
   },
 });
 const captcha = !values['no-captcha'];
@@ -47,9 +49,15 @@ if (values.dir) {
 }
 
 about += captcha ? ', CAPTCHA provider configured' : ', no CAPTCHA provider';
-process.stderr.write(`replaying ${lines.length} events (${about}) with the default policy…\n`);
+// --policy: the same policy file `otp-shield replay --policy` reads (to compare a policy change on the day).
+const custom = values.policy ? loadReplayPolicy(values.policy) : null;
+if (values.policy) about += `, policy ${values.policy}`;
+process.stderr.write(`replaying ${lines.length} events (${about}) with ${custom ? 'the policy from ' + values.policy : 'the default policy'}…\n`);
 // A provider entry only marks the deployment as having one: the replay's signals return the trace's outcome.
-const r = await Replayer.create(captcha ? { config: { captcha: { provider: 'turnstile', secret: 'replay-never-calls-it' } } } : {});
+const r = await Replayer.create({
+  ...(captcha ? { config: { captcha: { provider: 'turnstile', secret: 'replay-never-calls-it' } } } : {}),
+  ...(custom ? { policy: custom.policy, policyExtras: custom.extras } : {}),
+});
 const outputs: Record<string, unknown>[] = [];
 const started = performance.now();
 for (const [i, l] of lines.entries()) {
