@@ -166,7 +166,8 @@ if (results.http) {
     rows.push(['http', `${p.name} [${p.server}] (req/s)`, n(p.stats.median), '–', '–', '–', '–']);
   }
   for (const p of results.http.points.filter((p) => p.perRequest?.redisRoundTrips !== undefined)) {
-    const limitCalls = (p.perRequest!.storeCalls.consumeLimits ?? 0) + (p.perRequest!.storeCalls.peekLimits ?? 0);
+    const c = p.perRequest!.storeCalls;
+    const limitCalls = (c.consumeLimits ?? 0) + (c.peekLimits ?? 0) + (c.tally ?? 0);
     rows.push(['http', `${p.name} [${p.server}] Redis round trips per request (of which limit calls)`, `${n(p.perRequest!.redisRoundTrips, 2)} (${n(limitCalls, 2)})`, '–', '–', '1 for all send limits', '–']);
   }
 }
