@@ -58,6 +58,9 @@ interface Setting {
   expiresAt: number | null;
 }
 
+/** The (never written) limit state of a tally counter. */
+const EMPTY_STATE: WindowState = [];
+
 const pendingKey = (to: string, channel: Channel): string => `${to}\u0000${channel}`;
 
 export class MemoryStore implements Store {
@@ -264,20 +267,24 @@ export class MemoryStore implements Store {
     // Looked up directly (no Map of states per call): applyLimits reads each key once.
     const { outcome, writes } = applyLimits(specs, now, { get: (key) => this.liveState(key, now, true) });
     let created = 0;
-    for (const w of writes) {
-      const c = this.counters.get(w.key);
-      if (c) {
-        // Updated in place (liveState marked it touched): its position, and so the Map, do not change.
-        c.state = w.state;
-        c.expiresAt = w.expiresAt;
-      } else {
-        // New keys join at the back, untouched: the next to go if nothing uses them again.
-        this.counters.set(w.key, { state: w.state, tally: null, expiresAt: w.expiresAt, touched: false });
-        created++;
-      }
-    }
+    for (const w of writes) if (this.putCounter(w.key, w.state, null, w.expiresAt)) created++;
     this.housekeep(now, created);
     return outcome;
+  }
+
+  /** Write a counter (limit state or tally windows); true when the key is new. */
+  private putCounter(key: string, state: WindowState, tally: TallyState | null, expiresAt: number): boolean {
+    const c = this.counters.get(key);
+    if (c) {
+      // Updated in place (liveState / tally marked it touched): its position, and so the Map, do not change.
+      c.state = state;
+      c.tally = tally;
+      c.expiresAt = expiresAt;
+      return false;
+    }
+    // New keys join at the back, untouched: the next to go if nothing uses them again.
+    this.counters.set(key, { state, tally, expiresAt, touched: false });
+    return true;
   }
 
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
@@ -296,16 +303,7 @@ export class MemoryStore implements Store {
     }
     const { counts, writes } = applyTallies(tallies, now, stored, counted);
     let created = 0;
-    for (const w of writes) {
-      const c = this.counters.get(w.key);
-      if (c) {
-        c.tally = w.state;
-        c.expiresAt = w.expiresAt;
-      } else {
-        this.counters.set(w.key, { state: [], tally: w.state, expiresAt: w.expiresAt, touched: false });
-        created++;
-      }
-    }
+    for (const w of writes) if (this.putCounter(w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
     if (writes.length > 0) this.housekeep(now, created);
     return { counted, counts };
   }
