@@ -58,10 +58,12 @@ export interface StateLookup {
  * This is window.ts `evaluate` + `prune` + `add` + `expiresAt`, inlined so that it allocates little: the
  * limiter is allocation-bound under a key-rotating load (a CPU profile of bench/limiter.ts showed ~28 % in
  * the garbage collector with the composed version). Counting walks the stored array in place (a pruned copy
- * only when a spec denies and needs retryAfter), and a new state shares the unchanged `[slot, count]`
- * tuples of the old one, allocating only its last slot. That sharing is safe because no store mutates a
- * state in place (window.ts `add` does, which is why it is not used here). test/store/apply-limits.test.ts
- * checks the results equal the composed window.ts functions on random inputs.
+ * only when a spec denies and needs retryAfter). **When every spec allows, the stored states are updated in
+ * place** and returned as the writes: they belong to the store that passed them (the memory store's map,
+ * SQLite's row cache, which is cleared when a transaction rolls back) and are never handed to callers. A
+ * denial touches nothing. Copying them instead was the largest allocation of a send (a hot key — global,
+ * country, prefix — holds 60 slots). test/store/apply-limits.test.ts checks the results equal the composed
+ * window.ts functions on random inputs, and that a denial leaves the inputs untouched.
  */
 export function applyLimits(
   specs: readonly LimitSpec[],
@@ -87,7 +89,7 @@ export function applyLimits(
   }
   if (denied) return { outcome: { allowed: false, denied, counts }, writes: [] };
 
-  const current = new Map<string, LimitWrite>();
+  const writes: LimitWrite[] = [];
   for (let k = 0; k < specs.length; k++) {
     const spec = specs[k]!;
     const cost = spec.cost ?? 1;
@@ -95,29 +97,38 @@ export function applyLimits(
     // [slot, 0] entry, which changes no count, decision or retryAfter (zero slots are never the ones that
     // free room) but would create and keep alive a stored key for every key ever read: skip it.
     if (cost === 0) continue;
-    const before = current.get(spec.key)?.state ?? states[k]!;
     const slotMs = slotMsFor(spec.windowMs);
     const slot = Math.floor(now / slotMs) * slotMs;
-    const i = firstLive(before, spec.windowMs, now);
-    // The live slots, then `cost` added to the current slot (window.ts `add`), as a new array of exactly
-    // the right size (one grown by push from empty carries 17 slots: 248 instead of 120 bytes for a
-    // one-slot state, times every key a key-rotating attacker creates).
-    const last = before.length > i ? before[before.length - 1]! : null;
-    const same = last !== null && last[0] === slot;
-    const end = same ? before.length - 1 : before.length;
-    const slotNow: [number, number] = same ? [slot, last[1] + cost] : [slot, cost];
+    // A key named by an earlier spec of this call continues from that spec's result (a short linear
+    // search: a request has a dozen specs, and a Map per call cost more than it saved).
+    let w: LimitWrite | undefined;
+    for (const x of writes) if (x.key === spec.key) w = x;
+    const st = w?.state ?? states[k]!;
     let state: WindowState;
-    if (end === i) state = [slotNow];
-    else {
-      state = new Array<[number, number]>(end - i + 1);
-      for (let j = i; j < end; j++) state[j - i] = before[j]!;
-      state[end - i] = slotNow;
+    if (st === EMPTY || st.length === 0) {
+      // A new state of exactly one slot (an array grown by push from empty carries 17: 248 instead of 120
+      // bytes, times every key a key-rotating attacker creates).
+      state = [[slot, cost]];
+    } else {
+      // window.ts `prune` + `add`, in place: the state belongs to the store that passed it.
+      const i = firstLive(st, spec.windowMs, now);
+      if (i === st.length) st.length = 0;
+      else if (i > 0) st.splice(0, i);
+      const last = st[st.length - 1];
+      if (last !== undefined && last[0] === slot) last[1] += cost;
+      else st.push([slot, cost]);
+      state = st;
     }
     // window.ts `expiresAt`: the newest slot, which is `slot`, plus the window.
-    current.set(spec.key, { key: spec.key, state, expiresAt: slot + slotMs + spec.windowMs, windowMs: spec.windowMs });
+    const expiresAt = slot + slotMs + spec.windowMs;
+    if (w) {
+      w.state = state;
+      w.expiresAt = expiresAt;
+      w.windowMs = spec.windowMs;
+    } else writes.push({ key: spec.key, state, expiresAt, windowMs: spec.windowMs });
     counts[k] = counts[k]! + cost;
   }
-  return { outcome: { allowed: true, denied: [], counts }, writes: [...current.values()] };
+  return { outcome: { allowed: true, denied: [], counts }, writes };
 }
 
 /** The stored state of a multi-window counter (`Store.tally`): one window state per entry of `windowsMs`. */
