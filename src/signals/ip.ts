@@ -178,7 +178,11 @@ export function isPublicIp(ip: string | IpParsed): boolean {
   const p = asParsed(ip);
   if (!p) return false;
   if (p.version === 4) {
-    for (const [net, len] of V4_SPECIAL) if (((p.v4 & mask32(len)) >>> 0) === net) return false;
+    // Indexed loop: destructuring for-of allocated an iterator result per range (twice per request's IP).
+    for (let i = 0; i < V4_SPECIAL.length; i++) {
+      const [net, len] = V4_SPECIAL[i]!;
+      if (((p.v4 & mask32(len)) >>> 0) === net) return false;
+    }
     return true;
   }
   const w0 = p.v6[0] ?? 0;
