@@ -268,7 +268,7 @@ export function cloneVerification(v: Verification): Verification {
 
 /**
  * The SQLite text of a counter row. A window state is `~<unit>:<first slot>:<count>,<gap>:<count>,…` with
- * the gaps between slot starts in units of the slot length (`unit`), so a full 60-slot window is ~380
+ * the gaps between slot starts in units of the slot length (`unit`; a single slot is `~<slot>:<count>`), so a full 60-slot window is ~380
  * bytes instead of ~1,200 as JSON; a tally (`Store.tally`) is `#` and its windows joined by `|`. JSON rows
  * (`[[slot,count],…]`, written before) are still read. A busy SMS-pumping scope's 13 windows went from 8.9 KB
  * of JSON to 2.3 KB (less to stringify, fewer overflow pages to rewrite per message).
@@ -286,6 +286,8 @@ export function encodeTallyRow(state: TallyState, windowsMs: readonly number[]):
 
 function encodeSlots(st: WindowState, unit: number): string {
   if (st.length === 0) return '';
+  // One slot (most keys of a key-rotating attacker): no unit, as short as the JSON was.
+  if (st.length === 1) return `${st[0]![0]}:${st[0]![1]}`;
   // Slot starts are multiples of the slot length; a state written under another length falls back to ms.
   for (const [slot] of st) if (slot % unit !== 0) unit = 1;
   let out = `${unit}:${st[0]![0]}:${st[0]![1]}`;
@@ -297,6 +299,7 @@ function decodeSlots(text: string): WindowState {
   if (text === '') return [];
   const parts = text.split(',');
   const head = parts[0]!.split(':');
+  if (head.length === 2) return [[Number(head[0]), Number(head[1])]];
   const unit = Number(head[0]);
   let slot = Number(head[1]);
   const out: WindowState = [[slot, Number(head[2])]];
