@@ -166,7 +166,9 @@ export function normalizePhone(input: unknown, opts: { defaultRegion?: string } 
     region = r;
   }
 
-  let s = foldPhoneText(input);
+  // Already plain ASCII digits with an optional leading + (what API clients send): folding would return it
+  // unchanged, and its NFKC pass and Unicode-class regexes were most of this function's own cost.
+  let s = CLEAN_RE.test(input) ? input : foldPhoneText(input);
   // NFKC can expand (e.g. '㉑' → '21'); re-check so later steps stay bounded.
   if (s.length > MAX_PHONE_INPUT * 2) return fail('too_long', 'phone number input too long');
 
