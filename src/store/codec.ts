@@ -171,7 +171,7 @@ export function validateTallies(tallies: readonly TallySpec[]): void {
 export function applyTallies(
   tallies: readonly TallySpec[],
   now: number,
-  stored: ReadonlyMap<string, TallyState>,
+  stored: { get(key: string): TallyState | undefined },
   count: boolean,
 ): { counts: number[][]; writes: TallyWrite[] } {
   const counts: number[][] = [];

@@ -249,8 +249,8 @@ export class MemoryStore implements Store {
   // without a timer. Both hands are long-lived iterators (a Map iterator survives deletes, inserts and
   // rehashes); a fresh `keys()` iterator would start over the holes at the front every time.
 
-  /** A counter's state unless it expired (then deleted). `touch` marks use for CLOCK. */
-  private liveState(key: string, now: number, touch: boolean): WindowState | undefined {
+  /** A counter unless it expired (then deleted). `touch` marks use for CLOCK. */
+  private liveCounter(key: string, now: number, touch: boolean): Counter | undefined {
     const c = this.counters.get(key);
     if (!c) return undefined;
     if (c.expiresAt <= now) {
@@ -258,7 +258,12 @@ export class MemoryStore implements Store {
       return undefined;
     }
     if (touch) c.touched = true;
-    return c.state;
+    return c;
+  }
+
+  /** A limit counter's state (see liveCounter). */
+  private liveState(key: string, now: number, touch: boolean): WindowState | undefined {
+    return this.liveCounter(key, now, touch)?.state;
   }
 
   async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
@@ -292,18 +297,7 @@ export class MemoryStore implements Store {
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
     validateTallies(tallies);
     const counted = gate ? this.consume([gate], now).allowed : true;
-    const stored = new Map<string, TallyState>();
-    for (const t of tallies) {
-      const c = this.counters.get(t.key);
-      if (!c || stored.has(t.key)) continue;
-      if (c.expiresAt <= now) {
-        this.counters.delete(t.key);
-        continue;
-      }
-      c.touched = true;
-      if (c.tally) stored.set(t.key, c.tally);
-    }
-    const { counts, writes } = applyTallies(tallies, now, stored, counted);
+    const { counts, writes } = applyTallies(tallies, now, { get: (key) => this.liveCounter(key, now, true)?.tally ?? undefined }, counted);
     let created = 0;
     for (const w of writes) if (this.putCounter(w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
     if (writes.length > 0) this.housekeep(now, created);

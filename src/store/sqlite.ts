@@ -35,9 +35,9 @@ import type {
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  applyLimits, applyTallies, decodeCounterRow, DEFAULT_VERIFICATION_RETENTION_MS, encodeTallyRow, encodeWindowRow, eventBody, keepNewest,
-  peekCounts, validateTallies,
-  VERIFICATION_COLUMNS, verificationFromRow, verificationValues, type TallyState, type VerificationRow,
+  applyLimits, applyTallies, decodeCounterRow, DEFAULT_VERIFICATION_RETENTION_MS, encodeTallyRow, encodeWindowRow, eventBody,
+  keepNewest, peekCounts, validateTallies, VERIFICATION_COLUMNS, verificationFromRow, verificationValues, type TallyState,
+  type VerificationRow,
 } from './codec.ts';
 
 export interface SqliteStoreOptions {
@@ -616,9 +616,7 @@ export class SqliteStore implements Store {
     // Inside BEGIN IMMEDIATE: nobody else can commit until we do, so a cache valid now stays valid.
     this.validateCounterCache();
     const rows = this.loadRows(specs);
-    const states = new Map<string, WindowState>();
-    for (const [k, e] of rows) states.set(k, e.state as WindowState);
-    const { outcome, writes } = applyLimits(specs, now, states);
+    const { outcome, writes } = applyLimits(specs, now, { get: (k) => rows.get(k)?.state as WindowState | undefined });
     for (const w of writes) this.writeCounter(w.key, w.state, encodeWindowRow(w.state, w.windowMs), w.expiresAt, w.windowMs, rows.get(w.key));
     return outcome;
   }
@@ -637,11 +635,9 @@ export class SqliteStore implements Store {
     const counted = gate ? this.consumeInTx([gate], now).allowed : true;
     this.validateCounterCache();
     const rows = this.loadRows(tallies);
-    const states = new Map<string, TallyState>();
     // Rows of a tally key hold a TallyState (callers never use one key for both kinds; applyTallies reads a
     // state with the wrong number of windows as empty).
-    for (const [k, e] of rows) if (e.expiresAt > now) states.set(k, e.state as TallyState);
-    const { counts, writes } = applyTallies(tallies, now, states, counted);
+    const { counts, writes } = applyTallies(tallies, now, { get: (k) => rows.get(k)?.state as TallyState | undefined }, counted);
     for (const w of writes) this.writeCounter(w.key, w.state, encodeTallyRow(w.state, w.windowsMs), w.expiresAt, w.windowMs, rows.get(w.key));
     return { counted, counts };
   }
@@ -657,9 +653,8 @@ export class SqliteStore implements Store {
     // Not in a transaction (as before, each read sees the latest commit): the cache is validated first, so
     // a cached row is at least as new as the data_version read just now.
     this.validateCounterCache();
-    const states = new Map<string, WindowState>();
-    for (const [k, e] of this.loadRows(specs)) states.set(k, e.state as WindowState);
-    return peekCounts(specs, now, states);
+    const rows = this.loadRows(specs);
+    return peekCounts(specs, now, { get: (k) => rows.get(k)?.state as WindowState | undefined });
   }
 
   async resetLimits(keys: string[]): Promise<void> {
@@ -672,9 +667,8 @@ export class SqliteStore implements Store {
     if (gate === null && tallies.every((t) => t.cost === 0)) {
       // A read: no write transaction (as peekLimits).
       this.validateCounterCache();
-      const states = new Map<string, TallyState>();
-      for (const [k, e] of this.loadRows(tallies)) if (e.expiresAt > now) states.set(k, e.state as TallyState);
-      return { counted: true, counts: applyTallies(tallies, now, states, false).counts };
+      const rows = this.loadRows(tallies);
+      return { counted: true, counts: applyTallies(tallies, now, { get: (k) => rows.get(k)?.state as TallyState | undefined }, false).counts };
     }
     const out = this.txTally(gate, tallies, now);
     this.wrote(now);
