@@ -19,7 +19,8 @@ import type {
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest, peekCounts, validateTallies, type TallyState,
+  applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest,
+  peekCounts, validateTallies, type TallyState,
 } from './codec.ts';
 
 export interface MemoryStoreOptions {
