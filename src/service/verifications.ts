@@ -442,9 +442,15 @@ export class VerificationService {
 
     const ipFacts = input.client?.ip ? d.signals.ipFacts(input.client.ip) : null;
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
-    const trusted = ctx !== null && ((await d.store.peekLimits([trustSpec(v.to, ctx)], now))[0] ?? 0) > 0;
-    const failureSpecs = checkFailureSpecs(policy, v.to, ipFacts?.ip ?? null, trusted);
-    const failures = await d.store.peekLimits(failureSpecs, now);
+    // One read for the trust counter and the failure counters of both budgets (which budget applies depends
+    // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).
+    const untrustedSpecs = checkFailureSpecs(policy, v.to, ipFacts?.ip ?? null, false);
+    const trustedSpecs = checkFailureSpecs(policy, v.to, ipFacts?.ip ?? null, true);
+    const read = ctx === null ? untrustedSpecs : [trustSpec(v.to, ctx), trustedSpecs[0]!, ...untrustedSpecs];
+    const counts = await d.store.peekLimits(read, now);
+    const trusted = ctx !== null && (counts[0] ?? 0) > 0;
+    const failureSpecs = trusted ? trustedSpecs : untrustedSpecs;
+    const failures = ctx === null ? counts : [counts[trusted ? 1 : 2] ?? 0, ...counts.slice(3)];
     const lockedBy = failureSpecs.find((s, i) => (failures[i] ?? 0) >= s.limit);
     if (lockedBy) {
       await this.appendEvent({ ...base, decision: 'locked', reasons: [lockedBy.reason], data: { verificationId: v.id } });

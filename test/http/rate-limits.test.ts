@@ -203,6 +203,34 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
       assert.deepEqual(ok.body, { status: 'approved' }, 'unlocked after the hour');
     });
 
+    it("an attacker's failed checks lock the number for others but not for its owner's device and network", async () => {
+      t.clock.advance(61 * MIN);
+      t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, number: [{ limit: 100, windowSeconds: 600 }] } }), 0);
+      const to = freshNumber();
+      const owner = { ip: '36.72.60.7', deviceId: 'owner-phone-checks' };
+      // The owner verifies once: the number now trusts that device on that network.
+      const first = await sent(to, owner.ip, { deviceId: owner.deviceId });
+      const approved = await t.request('POST', '/v1/verifications/check', { id: first.body.id, code: t.lastCode(to), client: owner });
+      assert.deepEqual(approved.body, { status: 'approved' });
+      // An attacker spends the number's failure budget (10 per hour) from elsewhere.
+      for (let round = 0; round < 2; round++) {
+        const s = await sent(to, `36.75.${round}.1`);
+        const wrong = t.lastCode(to) === '000000' ? '000001' : '000000';
+        for (let i = 0; i < 5; i++) {
+          const r = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong, client: { ip: `36.76.${round}.${i + 1}` } });
+          assert.equal(r.status, 200);
+        }
+      }
+      const other = await sent(to, '36.75.9.1');
+      const refused = await t.request('POST', '/v1/verifications/check', { id: other.body.id, code: t.lastCode(to), client: { ip: '36.75.9.1' } });
+      assert.equal(refused.status, 429, 'the right code from an untrusted client is refused while the number is locked');
+      assert.deepEqual(refused.body.error.reasons, ['locked.number']);
+      // The owner, same device on the same network, has a budget of its own.
+      const mine = await sent(to, owner.ip, { deviceId: owner.deviceId });
+      const ok = await t.request('POST', '/v1/verifications/check', { id: mine.body.id, code: t.lastCode(to), client: { ip: '36.72.60.99', deviceId: owner.deviceId } });
+      assert.deepEqual(ok.body, { status: 'approved' });
+    });
+
     it('failed checks per IP are limited across numbers', async () => {
       t.clock.advance(61 * MIN);
       t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, check: { failuresPerIp: { limit: 3, windowSeconds: 3600 } } } }), 0);
