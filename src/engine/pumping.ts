@@ -478,6 +478,85 @@ export function densityOf(numbers: readonly string[], cfg: PumpingConfig): Densi
   return { block: `${block}${'x'.repeat(d.blockDigits)}`, blockCount, run, runStart, numbers: numbers.length };
 }
 
+/**
+ * The recent unconverted numbers of one prefix, kept so that "could the density rule fire?" costs one pass
+ * without sorting or allocating: block counts are kept per block, and numbers sorted per length. `mayFire`
+ * is exact — true iff `judgeDensity(…, densityOf(numbers), cfg)` would return a finding for the same set —
+ * so the service computes `densityOf` (and its figures, with its own tie-breaking) only when it does.
+ * test/pumping/engine.test.ts checks that equivalence on random sequences.
+ */
+export class DensityTracker {
+  private readonly blocks = new Map<string, number>();
+  /** Numbers of each length (E.164 string length), as values, ascending. */
+  private readonly byLength = new Map<number, number[]>();
+  private readonly members = new Set<string>();
+
+  constructor(private readonly blockDigits: number) {}
+
+  /** The block digits this tracker was built for (a policy change rebuilds it). */
+  get digits(): number {
+    return this.blockDigits;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  private blockOf(n: string): string {
+    return n.slice(0, Math.max(2, n.length - this.blockDigits));
+  }
+
+  add(n: string): void {
+    if (this.members.has(n)) return;
+    this.members.add(n);
+    const b = this.blockOf(n);
+    this.blocks.set(b, (this.blocks.get(b) ?? 0) + 1);
+    let vals = this.byLength.get(n.length);
+    if (!vals) this.byLength.set(n.length, (vals = []));
+    const v = Number(n.slice(1));
+    vals.splice(lowerBound(vals, v), 0, v);
+  }
+
+  delete(n: string): void {
+    if (!this.members.delete(n)) return;
+    const b = this.blockOf(n);
+    const c = (this.blocks.get(b) ?? 1) - 1;
+    if (c > 0) this.blocks.set(b, c);
+    else this.blocks.delete(b);
+    const vals = this.byLength.get(n.length)!;
+    vals.splice(lowerBound(vals, Number(n.slice(1))), 1);
+    if (vals.length === 0) this.byLength.delete(n.length);
+  }
+
+  /** Whether the density rule fires for the tracked numbers (see the class comment). */
+  mayFire(cfg: PumpingConfig): boolean {
+    const d = cfg.density;
+    if (!cfg.enabled || !d.enabled || this.members.size === 0) return false;
+    for (const c of this.blocks.values()) if (c >= d.minNumbers) return true;
+    for (const vals of this.byLength.values()) {
+      let run = 1;
+      for (let i = 1; i < vals.length; i++) {
+        run = vals[i]! - vals[i - 1]! <= d.sequentialMaxGap ? run + 1 : 1;
+        if (run >= d.sequentialMinRun) return true;
+      }
+      if (run >= d.sequentialMinRun) return true;
+    }
+    return false;
+  }
+}
+
+/** First index whose value is ≥ v in an ascending array. */
+function lowerBound(a: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export function judgeDensity(scope: string, figures: DensityFigures | null, cfg: PumpingConfig): Finding | null {
   if (!cfg.enabled || !cfg.density.enabled || !figures) return null;
   if (figures.blockCount >= cfg.density.minNumbers) return { scope, rule: 'dense_numbers', figures: { ...figures } };

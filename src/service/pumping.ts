@@ -21,6 +21,7 @@ import {
   DEFAULT_PUMPING,
   SEND_WINDOWS,
   densityOf,
+  DensityTracker,
   isProven,
   judgeDensity,
   judgeRenewal,
@@ -133,8 +134,11 @@ export class PumpingDefense {
   private cached: { policy: Policy; config: PumpingConfig } | null = null;
   /** Quarantines this instance knows of (own and from the shared state), to notice when they end. */
   private readonly active = new Map<string, Quarantine>();
-  /** prefix → unconverted numbers sent to recently (number → sent at), oldest first. */
-  private readonly recent = new Map<string, Map<string, number>>();
+  /**
+   * prefix → unconverted numbers sent to recently (number → sent at, oldest first), and the same numbers in
+   * a DensityTracker, which says cheaply whether the density rule could fire.
+   */
+  private readonly recent = new Map<string, { at: Map<string, number>; density: DensityTracker }>();
   private readonly profiles = new Map<string, HourProfile>();
   private readonly regionOfPrefix = new Map<string, string>();
   private readonly grace = new Map<string, number>();
@@ -203,7 +207,7 @@ export class PumpingDefense {
       [sendTally(pScope, 1), sendTally(cScope, 1), approvalTally(pScope, 0), approvalTally(cScope, 0)],
       now,
     );
-    const numbers = this.track(prefix, e164, now, cfg);
+    const recent = this.track(prefix, e164, now, cfg);
     if (!counted) return;
     const pSends = toSends(counts[0]!);
     const cSends = toSends(counts[1]!);
@@ -222,7 +226,7 @@ export class PumpingDefense {
       const countryBaseline = ownBaseline(cSends, cApprovals, cfg);
       const f =
         judgeScope({ scope: pScope, kind: 'prefix', sends: pSends, approvals: pApprovals, countryBaseline, offHours: offHoursBurst(pProfile, now, cfg) }, cfg) ??
-        judgeDensity(pScope, densityOf(numbers, cfg), cfg);
+        (recent.density.mayFire(cfg) ? judgeDensity(pScope, densityOf([...recent.at.keys()], cfg), cfg) : null);
       if (f) findings.push({ ...f, figures: { ...f.figures, ...(f.rule.endsWith('_numbers') ? { sends: pSends, approvalsByWindow: pApprovals } : {}) } });
     }
     for (const f of findings) {
@@ -241,26 +245,34 @@ export class PumpingDefense {
       if (!p.ok) return;
       region = p.region;
     }
-    this.recent.get(prefix)?.delete(to);
+    const recent = this.recent.get(prefix);
+    if (recent?.at.delete(to)) recent.density.delete(to);
     // Once per number per hour, like the messages it answers.
     await this.d.store.tally(onceSpec('a', to), [approvalTally(`prefix:${prefix}`, 1), approvalTally(`country:${region}`, 1)], now);
   }
 
-  /** Remember `e164` as an unconverted recent number of `prefix`; returns the numbers still in the window. */
-  private track(prefix: string, e164: string, now: number, cfg: PumpingConfig): string[] {
-    let m = this.recent.get(prefix);
-    if (!m) {
-      this.recent.set(prefix, (m = new Map()));
+  /** Remember `e164` as an unconverted recent number of `prefix`; returns the prefix's numbers still in the window. */
+  private track(prefix: string, e164: string, now: number, cfg: PumpingConfig): { at: Map<string, number>; density: DensityTracker } {
+    let r = this.recent.get(prefix);
+    if (!r || r.density.digits !== cfg.density.blockDigits) {
+      // New prefix, or the policy changed the block size: (re)build the tracker from what is remembered.
+      const at = r?.at ?? new Map<string, number>();
+      const density = new DensityTracker(cfg.density.blockDigits);
+      for (const n of at.keys()) density.add(n);
+      this.recent.set(prefix, (r = { at, density }));
       capped(this.recent, MAX_SCOPES);
     }
-    m.delete(e164);
-    m.set(e164, now);
+    const { at, density } = r;
+    at.delete(e164);
+    at.set(e164, now);
+    density.add(e164);
     const horizon = now - cfg.density.windowMinutes * MINUTE;
-    for (const [k, at] of m) {
-      if (at > horizon && m.size <= cfg.density.maxTracked) break;
-      m.delete(k);
+    for (const [k, t] of at) {
+      if (t > horizon && at.size <= cfg.density.maxTracked) break;
+      at.delete(k);
+      density.delete(k);
     }
-    return [...m.keys()];
+    return r;
   }
 
   private profile(scope: string, now: number): HourProfile {

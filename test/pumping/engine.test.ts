@@ -5,6 +5,7 @@ import {
   DEFAULT_PUMPING,
   binomialCdf,
   densityOf,
+  DensityTracker,
   judgeDensity,
   judgeScope,
   lagShare,
@@ -224,6 +225,43 @@ describe('dense and sequential numbers', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('DensityTracker.mayFire is exactly "judgeDensity(densityOf(the same numbers)) finds something", through adds and deletes', () => {
+    let fired = 0;
+    let quiet = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 60 }), fc.constantFrom(11, 12)), { minLength: 1, maxLength: 120 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 2, max: 7 }),
+        (ops, blockDigits, minNumbers, sequentialMaxGap, sequentialMinRun) => {
+          const c = { ...cfg, density: { ...cfg.density, blockDigits, minNumbers, sequentialMaxGap, sequentialMinRun } };
+          const t = new DensityTracker(blockDigits);
+          const set = new Set<string>();
+          for (const [add, v, len] of ops) {
+            // Numbers close together (runs, shared blocks) and of two lengths.
+            const n = `+62${String(81_200_000_000 + v * 7).slice(0, len - 4)}${String(v % 1000).padStart(3, '0')}`;
+            if (add) {
+              t.add(n);
+              set.add(n);
+            } else {
+              t.delete(n);
+              set.delete(n);
+            }
+            const want = judgeDensity('prefix:+62812', densityOf([...set], c), c) !== null;
+            assert.equal(t.mayFire(c), want, `after ${add ? 'adding' : 'deleting'} ${n} (${set.size} numbers)`);
+            if (want) fired++;
+            else quiet++;
+          }
+          assert.equal(t.size, set.size);
+        },
+      ),
+      { numRuns: 400 },
+    );
+    assert.ok(fired > 200 && quiet > 1000, `both outcomes exercised (${fired} fired, ${quiet} quiet)`);
   });
 
   it('numbers walked through one block fire dense_numbers; consecutive ones fire even across blocks', () => {
