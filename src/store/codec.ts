@@ -149,9 +149,11 @@ export function validateTallies(tallies: readonly TallySpec[]): void {
   // (consumeLimits reports each spec against the state before the call); nothing needs it, so it is refused.
   if (new Set(tallies.map((t) => t.key)).size !== tallies.length) throw new TypeError('a tally key may appear only once per call');
   for (const t of tallies) {
+    // Window lengths must be distinct too: tallyAsLimits names one key per length, so a repeated length
+    // would be counted twice there and once in the native stores.
     if (typeof t.key !== 'string' || !Number.isSafeInteger(t.cost) || t.cost < 0 || t.windowsMs.length === 0
-      || t.windowsMs.some((w) => !Number.isSafeInteger(w) || w < 1)) {
-      throw new TypeError(`invalid tally spec ${JSON.stringify(t)}: windowsMs must be positive integers and cost a non-negative integer`);
+      || t.windowsMs.some((w) => !Number.isSafeInteger(w) || w < 1) || new Set(t.windowsMs).size !== t.windowsMs.length) {
+      throw new TypeError(`invalid tally spec ${JSON.stringify(t)}: windowsMs must be distinct positive integers and cost a non-negative integer`);
     }
   }
 }

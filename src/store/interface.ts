@@ -84,11 +84,12 @@ export interface LimitOutcome {
  * A multi-window counter: one key holding one sliding window (the rule of engine/window.ts, no limit) per
  * entry of `windowsMs`. Counting one event in 13 windows is then one key to read and write instead of 13.
  * A key must always be used with the same `windowsMs` (callers change the key when they change the windows;
- * a stored state with another number of windows is read as empty).
+ * a stored state with another number of windows is read as empty), and never as a limit key (`LimitSpec`):
+ * the two kinds of state are not interchangeable.
  */
 export interface TallySpec {
   key: string;
-  /** Window lengths in ms (positive integers), in the order `counts` reports them. */
+  /** Window lengths in ms (distinct positive integers), in the order `counts` reports them. */
   windowsMs: readonly number[];
   /** Events added to every window (0: read only). */
   cost: number;

@@ -268,16 +268,18 @@ export class MemoryStore implements Store {
   }
 
   async consumeLimits(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
-    return this.consume(specs, now);
+    const { outcome, created } = this.consume(specs, now);
+    this.housekeep(now, created);
+    return outcome;
   }
 
-  private consume(specs: LimitSpec[], now: number): LimitOutcome {
+  /** The counting of consumeLimits, without the housekeeping (callers do it once, at the end of their call). */
+  private consume(specs: LimitSpec[], now: number): { outcome: LimitOutcome; created: number } {
     // Looked up directly (no Map of states per call): applyLimits reads each key once.
     const { outcome, writes } = applyLimits(specs, now, { get: (key) => this.liveState(key, now, true) });
     let created = 0;
     for (const w of writes) if (this.putCounter(w.key, w.state, null, w.expiresAt)) created++;
-    this.housekeep(now, created);
-    return outcome;
+    return { outcome, created };
   }
 
   /** Write a counter (limit state or tally windows); true when the key is new. */
@@ -297,11 +299,14 @@ export class MemoryStore implements Store {
 
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
     validateTallies(tallies);
-    const counted = gate ? this.consume([gate], now).allowed : true;
+    // The gate and the tallies first, the sweep and eviction after (they must not drop a tally between the
+    // gate and its read).
+    const g = gate ? this.consume([gate], now) : null;
+    const counted = g === null || g.outcome.allowed;
     const { counts, writes } = applyTallies(tallies, now, { get: (key) => this.liveCounter(key, now, true)?.tally ?? undefined }, counted);
-    let created = 0;
+    let created = g?.created ?? 0;
     for (const w of writes) if (this.putCounter(w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
-    if (writes.length > 0) this.housekeep(now, created);
+    if (g !== null || writes.length > 0) this.housekeep(now, created);
     return { counted, counts };
   }
 

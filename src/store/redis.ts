@@ -309,6 +309,11 @@ export class RedisStore implements Store {
   }
 
   async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
+    return this.peekSpecs(specs, now);
+  }
+
+  /** peekLimits' body (also `tally`'s reads). */
+  private async peekSpecs(specs: LimitSpec[], now: number): Promise<number[]> {
     validateSpecs(specs);
     if (specs.length === 0) return [];
     // Read-only: one MGET, then the pure window.ts rule in JS.
@@ -321,7 +326,12 @@ export class RedisStore implements Store {
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
     // One key per window, in the one consumeLimits round trip (codec.ts tallyAsLimits): the key count is not
     // this store's cost, the round trip is.
-    return tallyFromLimits(gate, tallies, await this.consumeSpecs(tallyAsLimits(gate, tallies), now));
+    const specs = tallyAsLimits(gate, tallies);
+    // A read (no gate, cost 0) is a read here too, not a trip through the counting script/function.
+    if (gate === null && tallies.every((t) => t.cost === 0)) {
+      return tallyFromLimits(null, tallies, { allowed: true, denied: [], counts: await this.peekSpecs(specs, now) });
+    }
+    return tallyFromLimits(gate, tallies, await this.consumeSpecs(specs, now));
   }
 
   async resetLimits(keys: string[]): Promise<void> {

@@ -163,6 +163,13 @@ const MIGRATIONS: string[] = [
   CREATE TABLE event_reasons (reason TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (reason, seq)) WITHOUT ROWID;
   CREATE INDEX event_reasons_seq ON event_reasons (seq);
   `,
+  // 2: counter rows are written in the compact text of codec.ts (encodeWindowRow, encodeTallyRow), which a
+  // version-1 binary would fail to parse; the version bump makes it refuse the file instead (rolling deploys
+  // and downgrades). Version-1 rows (JSON) are still read. No table changes.
+  `
+  CREATE TABLE IF NOT EXISTS schema_notes (version INTEGER PRIMARY KEY, note TEXT NOT NULL) WITHOUT ROWID;
+  INSERT OR REPLACE INTO schema_notes (version, note) VALUES (2, 'compact counter rows');
+  `,
 ];
 
 const SWEEP_BATCH = 2000;

@@ -445,6 +445,7 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [0], cost: 1 }], T0), TypeError);
         await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [MIN], cost: 1.5 }], T0), TypeError);
         await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [], cost: 1 }], T0), TypeError);
+        await assert.rejects(s.tally(null, [{ key: 'k', windowsMs: [MIN, MIN], cost: 1 }], T0), TypeError);
       });
 
       it('peekLimits does not consume; resetLimits forgets', async () => {
