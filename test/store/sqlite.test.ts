@@ -21,12 +21,14 @@ storeContract('sqlite file', async () => new SqliteStore(file()), {
 });
 
 describe('SqliteStore specifics', () => {
-  it('uses WAL, synchronous=NORMAL (durability comes from the barrier), busy_timeout and records the schema version', async () => {
+  it('uses WAL, synchronous=NORMAL (durability comes from the barrier), a 10,000-page autocheckpoint, busy_timeout and records the schema version', async () => {
     const s = new SqliteStore(file());
     assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(s.db.pragma('synchronous', { simple: true }), 1); // NORMAL
     assert.ok((s.db.pragma('busy_timeout', { simple: true }) as number) > 0);
     assert.equal(s.db.pragma('user_version', { simple: true }), 2);
+    assert.equal(s.db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
+    assert.equal(s.db.pragma('journal_size_limit', { simple: true }), 64 * 1024 * 1024);
     await s.close();
   });
 
