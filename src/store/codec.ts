@@ -43,6 +43,18 @@ function firstLive(state: WindowState, windowMs: number, now: number): number {
 
 const EMPTY: WindowState = [];
 
+/**
+ * window.ts `prune` + `add`, in place: drop the `live` slots that left the window (`firstLive`), then add
+ * `cost` to the slot starting at `slot`. Only for states the calling store owns (never `EMPTY`).
+ */
+function pruneAndAdd(st: WindowState, live: number, slot: number, cost: number): void {
+  if (live === st.length) st.length = 0;
+  else if (live > 0) st.splice(0, live);
+  const last = st[st.length - 1];
+  if (last !== undefined && last[0] === slot) last[1] += cost;
+  else st.push([slot, cost]);
+}
+
 /** Where `applyLimits` reads stored states: a Map, or a store's own lookup (no Map built per call). */
 export interface StateLookup {
   get(key: string): WindowState | undefined;
@@ -110,13 +122,8 @@ export function applyLimits(
       // bytes, times every key a key-rotating attacker creates).
       state = [[slot, cost]];
     } else {
-      // window.ts `prune` + `add`, in place: the state belongs to the store that passed it.
-      const i = firstLive(st, spec.windowMs, now);
-      if (i === st.length) st.length = 0;
-      else if (i > 0) st.splice(0, i);
-      const last = st[st.length - 1];
-      if (last !== undefined && last[0] === slot) last[1] += cost;
-      else st.push([slot, cost]);
+      // In place: the state belongs to the store that passed it.
+      pruneAndAdd(st, firstLive(st, spec.windowMs, now), slot, cost);
       state = st;
     }
     // window.ts `expiresAt`: the newest slot, which is `slot`, plus the window.
@@ -198,12 +205,9 @@ export function applyTallies(
         continue;
       }
       c[w] = sum + t.cost;
-      if (i > 0) st.splice(0, i);
       const slotMs = slotMsFor(windowMs);
       const slot = Math.floor(now / slotMs) * slotMs;
-      const last = st[st.length - 1];
-      if (last !== undefined && last[0] === slot) last[1] += t.cost;
-      else st.push([slot, t.cost]);
+      pruneAndAdd(st, i, slot, t.cost);
       expiresAt = Math.max(expiresAt, slot + slotMs + windowMs);
       longest = Math.max(longest, windowMs);
     }

@@ -646,6 +646,7 @@ export class SqliteStore implements Store {
     this.cacheCounter(key, { state, expiresAt });
   }
 
+  /** Inside txTally; a read (no gate, every cost 0) writes nothing and also runs outside a transaction. */
   private tallyInTx(gate: LimitSpec | null, tallies: TallySpec[], now: number): TallyOutcome {
     const counted = gate ? this.consumeInTx([gate], now).allowed : true;
     this.validateCounterCache();
@@ -679,12 +680,8 @@ export class SqliteStore implements Store {
 
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
     validateTallies(tallies);
-    if (gate === null && tallies.every((t) => t.cost === 0)) {
-      // A read: no write transaction (as peekLimits).
-      this.validateCounterCache();
-      const rows = this.loadRows(tallies);
-      return { counted: true, counts: applyTallies(tallies, now, { get: (k) => rows.get(k)?.state as TallyState | undefined }, false).counts };
-    }
+    // A read (no gate, cost 0) writes nothing: the same step without a write transaction (as peekLimits).
+    if (gate === null && tallies.every((t) => t.cost === 0)) return this.tallyInTx(null, tallies, now);
     const out = this.txTally(gate, tallies, now);
     this.wrote(now);
     return out;
