@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { SqliteStore, storedCounterExpiry } from '../../src/store/sqlite.ts';
 import type { LimitSpec } from '../../src/store/interface.ts';
 import { storeContract, T0, makeVerification } from './contract.ts';
@@ -167,6 +168,109 @@ describe('SqliteStore specifics', () => {
       .all('x') as { detail: string }[];
     assert.ok(plan.some((p) => /event_reasons USING (PRIMARY KEY|COVERING INDEX)/.test(p.detail)), JSON.stringify(plan));
     await s.close();
+  });
+
+  describe('commit batching (the writes of one event-loop turn share one transaction)', () => {
+    const lim = (key: string, limit: number): LimitSpec => ({ reason: 'r', key, limit, windowMs: 600_000 });
+    const turn = () => new Promise((r) => setImmediate(r));
+    /** Another process's view: a plain connection, which no SqliteStore of this process commits for. */
+    const outsider = (f: string) => new Database(f, { readonly: true });
+    const countRows = (db: Database.Database, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+    it('one commit per turn; other connections see the writes only after it, this one at once', async () => {
+      const f = file();
+      const s = new SqliteStore(f);
+      const other = outsider(f);
+      const before = s.commits;
+      const durable = s.createVerification(makeVerification());
+      for (let i = 0; i < 10; i++) assert.equal((await s.consumeLimits([lim(`k${i}`, 5), lim('shared', 100)], T0)).allowed, true);
+      const appended = s.appendEvents([{ id: 'ev_b1', at: T0, type: 'send' }]);
+      // Same turn (awaits of settled promises stay in it): nothing committed yet.
+      assert.equal(s.commits, before);
+      assert.equal(countRows(other, 'counters'), 0);
+      assert.deepEqual(await s.peekLimits([lim('shared', 100)], T0), [10]);
+      await turn();
+      assert.equal(s.commits, before + 1, 'twelve writes, one commit');
+      assert.equal(countRows(other, 'counters'), 11);
+      assert.equal(countRows(other, 'verifications'), 1);
+      await Promise.all([durable, appended]);
+      other.close();
+      await s.close();
+    });
+
+    it('commitBatching: false commits every write by itself', async () => {
+      const f = file();
+      const s = new SqliteStore(f, { commitBatching: false });
+      const other = outsider(f);
+      const before = s.commits;
+      await s.consumeLimits([lim('a', 5)], T0);
+      assert.equal(countRows(other, 'counters'), 1, 'visible before the turn ends');
+      await s.consumeLimits([lim('b', 5)], T0);
+      assert.equal(s.commits, before, 'no batch commits');
+      other.close();
+      await s.close();
+    });
+
+    it('a write that fails undoes only itself; the rest of its batch commits and resolves', async () => {
+      const f = file();
+      const s = new SqliteStore(f);
+      s.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.type = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+      const v = makeVerification();
+      const created = s.createVerification(v);
+      await s.consumeLimits([lim('c', 5)], T0);
+      // Two events in one call: the first inserted, then the second fails: the call's savepoint undoes both.
+      await assert.rejects(s.appendEvents([{ id: 'ev_ok_then_undone', at: T0, type: 'send' }, { id: 'ev_boom', at: T0, type: 'boom' }]), /boom/);
+      const appended = s.appendEvents([{ id: 'ev_after', at: T0, type: 'send' }]);
+      await Promise.all([created, appended]);
+      const other = outsider(f);
+      assert.equal(countRows(other, 'verifications'), 1);
+      assert.equal(countRows(other, 'counters'), 1);
+      assert.deepEqual((other.prepare('SELECT id FROM events ORDER BY seq').all() as { id: string }[]).map((r) => r.id), ['ev_after']);
+      other.close();
+      await s.close();
+    });
+
+    it('when SQLite rolls the whole batch back by itself, every durable write of the batch is rejected and nothing of it stays', async () => {
+      const f = file();
+      const s = new SqliteStore(f);
+      // RAISE(ROLLBACK) ends the whole transaction, as SQLite does after an I/O error or a full disk.
+      s.db.exec(`CREATE TRIGGER doom BEFORE INSERT ON events WHEN NEW.type = 'doom' BEGIN SELECT RAISE(ROLLBACK, 'doom'); END`);
+      const created = s.createVerification(makeVerification());
+      await s.consumeLimits([lim('d', 5)], T0);
+      await assert.rejects(s.appendEvents([{ id: 'ev_doom', at: T0, type: 'doom' }]), /doom/);
+      await assert.rejects(created, /rolled back/);
+      // The next write starts a new batch, and the counter cache forgot the rolled-back state.
+      await s.appendEvents([{ id: 'ev_next', at: T0, type: 'send' }]);
+      assert.deepEqual((await s.consumeLimits([lim('d', 5)], T0)).counts, [1]);
+      const other = outsider(f);
+      assert.equal(countRows(other, 'verifications'), 0);
+      assert.deepEqual((other.prepare('SELECT id FROM events').all() as { id: string }[]).map((r) => r.id), ['ev_next']);
+      other.close();
+      await s.close();
+    });
+
+    it('two stores of one process on one file: each commits the other\'s open batch before it reads or writes', async () => {
+      const f = file();
+      const a = new SqliteStore(f, { busyTimeoutMs: 50 });
+      const b = new SqliteStore(f, { busyTimeoutMs: 50 });
+      // Same turn: without the hand-over, B would wait for A's write lock (and fail after busyTimeoutMs).
+      await a.consumeLimits([lim('p', 5)], T0);
+      assert.deepEqual(await b.peekLimits([lim('p', 5)], T0), [1], 'B sees what A wrote in this turn');
+      assert.equal((await b.consumeLimits([lim('p', 5)], T0)).allowed, true);
+      assert.deepEqual((await a.consumeLimits([lim('p', 5)], T0)).counts, [3]);
+      await a.close();
+      await b.close();
+    });
+
+    it('close() commits the open batch', async () => {
+      const f = file();
+      const s = new SqliteStore(f);
+      await s.consumeLimits([lim('z', 5)], T0);
+      await s.close();
+      const other = outsider(f);
+      assert.equal(countRows(other, 'counters'), 1);
+      other.close();
+    });
   });
 
   describe('counter read cache (valid while PRAGMA data_version is unchanged)', () => {
