@@ -15,8 +15,7 @@
 // data bugs); rows are flattened with "later row wins", which for these
 // files means the more specific (nested, later) row wins.
 
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { RangeBuilder, findV4, findV6, sortOrder, type KeyWidth, type RangeTable } from './cidr-set.ts';
@@ -220,21 +219,68 @@ function internCountry(buf: Buffer, a: number, b: number): number {
 
 // --- table builders ------------------------------------------------------------
 
-function countLines(buf: Buffer): number {
+// Files are read in pieces of whole lines through one reused buffer, not in
+// one piece: a 21 MB Buffer per file, freed after parsing, left ~35 MB of
+// resident memory behind (the allocator keeps what it had to take for it),
+// about a sixth of an idle instance. Measured in docs/benchmarks.md (Memory).
+let chunkBytes = 1 << 20;
+
+/** Test hook: the read size (tiny sizes put line breaks at every possible chunk edge). */
+export function setIpDataChunkBytes(bytes: number): void {
+  chunkBytes = Math.max(1, Math.floor(bytes));
+}
+
+/** Call `fn` with consecutive pieces of `file`, each ending at a line break (the last one at the end of the file). */
+function forEachChunk(file: string, fn: (buf: Buffer) => void): void {
+  const fd = openSync(file, 'r');
+  try {
+    let buf = Buffer.allocUnsafe(chunkBytes);
+    // Bytes at the start of `buf` that belong to a line not ended yet.
+    let carry = 0;
+    for (;;) {
+      if (carry === buf.length) {
+        // A line longer than the buffer: grow it (never happens with the shipped files).
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, carry);
+        buf = bigger;
+      }
+      const read = readSync(fd, buf, carry, buf.length - carry, null);
+      const filled = carry + read;
+      if (read === 0) {
+        if (filled > 0) fn(buf.subarray(0, filled));
+        return;
+      }
+      const lastNl = buf.lastIndexOf(NL, filled - 1);
+      if (lastNl < 0) {
+        carry = filled;
+        continue;
+      }
+      fn(buf.subarray(0, lastNl + 1));
+      carry = filled - lastNl - 1;
+      buf.copy(buf, 0, lastNl + 1, filled);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function countLines(file: string): number {
   let n = 1;
-  for (let i = buf.indexOf(NL); i >= 0; i = buf.indexOf(NL, i + 1)) n++;
+  forEachChunk(file, (buf) => {
+    for (let i = buf.indexOf(NL); i >= 0; i = buf.indexOf(NL, i + 1)) n++;
+  });
   return n;
 }
 
-function buildTable(buf: Buffer, w: KeyWidth, kind: 'country' | 'asn'): { t: RangeTable; rows: number } {
+function buildTable(file: string, w: KeyWidth, kind: 'country' | 'asn'): { t: RangeTable; rows: number } {
   // Rows go into flat typed arrays first (no per-row objects: keeps the
   // transient memory of a 400k-row load to a few MB).
-  const cap = countLines(buf);
+  const cap = countLines(file);
   const rs = new Uint32Array(cap * w);
   const re = new Uint32Array(cap * w);
   const rv = new Uint32Array(cap);
   let n = 0;
-  scan(buf, (r) => {
+  forEachChunk(file, (buf) => scan(buf, (r) => {
     if (w === 1) {
       const start = readUint(buf, r.start, r.startEnd);
       const end = readUint(buf, r.end, r.endEnd);
@@ -251,7 +297,7 @@ function buildTable(buf: Buffer, w: KeyWidth, kind: 'country' | 'asn'): { t: Ran
     }
     rv[n] = val;
     n++;
-  });
+  }));
   const order = sortOrder(w, rs, n);
   const rb = new RangeBuilder(w, n + 16);
   for (let k = 0; k < n; k++) {
@@ -265,10 +311,10 @@ function tableBytes(t: Table4 | Table6): number {
   return t.starts.byteLength + t.ends.byteLength + t.vals.byteLength;
 }
 
-function install(name: IpTableName, buf: Buffer, t0: number): IpTableStats {
+function install(name: IpTableName, t0: number): IpTableStats {
   const file = getPaths()[name];
   const kind = name.startsWith('country') ? 'country' : 'asn';
-  const { t, rows } = buildTable(buf, name.endsWith('4') ? 1 : 4, kind);
+  const { t, rows } = buildTable(file, name.endsWith('4') ? 1 : 4, kind);
   if (name === 'country4') country4 = t;
   else if (name === 'country6') country6 = t;
   else if (name === 'asn4') asn4 = t;
@@ -293,12 +339,12 @@ function isLoaded(name: IpTableName): boolean {
 function ensure(name: IpTableName): void {
   if (isLoaded(name)) return;
   const t0 = performance.now();
-  install(name, readFileSync(getPaths()[name]), t0);
+  install(name, t0);
 }
 
 /**
- * Load tables up front (file reads are async; parsing is CPU-bound and runs
- * one table at a time). Call at startup so the first request doesn't pay.
+ * Load tables up front, one table per event-loop turn (reading and parsing a
+ * table takes ~0.1–0.5 s). Call at startup so the first request doesn't pay.
  * Throws if a data file is missing — that is a deployment error.
  */
 export function loadIpData(opts: { tables?: IpTableName[] } = {}): Promise<IpTableStats[]> {
@@ -307,9 +353,8 @@ export function loadIpData(opts: { tables?: IpTableName[] } = {}): Promise<IpTab
     const out: IpTableStats[] = [];
     for (const name of want) {
       if (!isLoaded(name)) {
-        const t0 = performance.now();
-        const buf = await readFile(getPaths()[name]);
-        if (!isLoaded(name)) install(name, buf, t0);
+        await new Promise((r) => setImmediate(r));
+        if (!isLoaded(name)) install(name, performance.now());
       }
       const st = stats.get(name);
       if (st) out.push(st);

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { isPublicIp, parseIp, v4ToString, v6ToString } from '../../src/signals/ip.ts';
-import { asOrgName, ipDataStats, loadIpData, lookupAsn, lookupCountry } from '../../src/signals/ip-data.ts';
+import { asOrgName, ipDataStats, loadIpData, lookupAsn, lookupCountry, setIpDataChunkBytes, setIpDataPaths } from '../../src/signals/ip-data.ts';
 import { parseListText } from '../../src/signals/lists-file.ts';
 
 const req = createRequire(import.meta.url);
@@ -166,4 +167,61 @@ test('every shipped hosting ASN exists in the ASN data', () => {
   }
   // Consumer-heavy networks are deliberately absent.
   for (const asn of [15169, 13335, 20940, 36183, 54113]) assert.ok(!seen.has(asn), `AS${asn}`);
+});
+
+test('files are read in pieces: a line cut at any chunk edge parses as if read whole', async () => {
+  const defaults = {
+    country4: join(COUNTRY_DIR, 'geo-whois-asn-country-ipv4-num.csv'),
+    country6: join(COUNTRY_DIR, 'geo-whois-asn-country-ipv6-num.csv'),
+    asn4: join(ASN_DIR, 'asn-ipv4-num.csv'),
+    asn6: join(ASN_DIR, 'asn-ipv6-num.csv'),
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'otps-ipdata-'));
+  try {
+    // CRLF and LF endings, a quoted organisation with a comma and a doubled quote, a blank line, a line longer
+    // than the small buffers below, and no line break at the end of the file.
+    const long = 'X'.repeat(300);
+    const csv = [
+      '16777216,16777471,13335,"Cloudflare, Inc."\r',
+      '16778240,16779263,38803,Gtelecom Pty Ltd',
+      '',
+      `134744064,134744319,15169,"Google ""Public"" ${long}"`,
+      '3758096384,3758096639,64500,Last Line Without Break',
+    ].join('\n');
+    const fixture = join(dir, 'asn4.csv');
+    writeFileSync(fixture, csv);
+    const expect = [
+      ['1.0.0.1', 13335, 'Cloudflare, Inc.'],
+      ['1.0.4.5', 38803, 'Gtelecom Pty Ltd'],
+      ['8.8.8.8', 15169, `Google "Public" ${long}`],
+      ['224.0.0.9', null, null], // multicast: never looked up, whatever the file says
+    ] as const;
+    for (const bytes of [1, 2, 3, 7, 64, 1 << 20]) {
+      setIpDataChunkBytes(bytes);
+      setIpDataPaths({ ...defaults, asn4: fixture });
+      const [st] = await loadIpData({ tables: ['asn4'] });
+      assert.equal(st!.rows, 4, `chunk ${bytes}: rows`);
+      for (const [ip, asn, org] of expect) {
+        const got = lookupAsn(ip);
+        assert.deepEqual(got === null ? [null, null] : [got.asn, got.org], [asn, org], `chunk ${bytes}: ${ip}`);
+      }
+      assert.equal(asOrgName(64500), 'Last Line Without Break', `chunk ${bytes}`);
+    }
+    // The shipped IPv4 country file at an odd size (thousands of edges inside lines) against one piece.
+    const sample = Array.from({ length: 3000 }, (_, i) => v4ToString((Math.imul(i + 1, 2654435761) >>> 0) % 0xe0000000));
+    setIpDataChunkBytes(1 << 30);
+    setIpDataPaths(defaults);
+    const [whole] = await loadIpData({ tables: ['country4'] });
+    const byWhole = sample.map((ip) => lookupCountry(ip));
+    setIpDataChunkBytes(4093);
+    setIpDataPaths(defaults);
+    const [pieces] = await loadIpData({ tables: ['country4'] });
+    assert.deepEqual([pieces!.rows, pieces!.ranges], [whole!.rows, whole!.ranges]);
+    assert.deepEqual(sample.map((ip) => lookupCountry(ip)), byWhole);
+    assert.ok(byWhole.filter((c) => c !== null).length > 1000);
+  } finally {
+    setIpDataChunkBytes(1 << 20);
+    setIpDataPaths(defaults);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
