@@ -98,6 +98,8 @@ interface ServerStats {
   calls: Record<string, number>;
   redisRoundTrips: number | null;
   sqliteBytes: number | null;
+  /** SQLite write transactions committed (commit batches, or every write without batching). */
+  sqliteCommits?: number | null;
 }
 
 // ---------------------------------------------------------------- load
@@ -171,6 +173,8 @@ export interface HttpPoint {
   at80?: { rate: number; achieved: number; p50: number; p90: number; p99: number; max: number; status: Record<string, number> };
   perRequest?: { storeCalls: Record<string, number>; redisRoundTrips?: number };
   sqliteBytesPerRequest?: number;
+  /** SQLite commits per request (the writes of one event-loop turn share one, docs/decisions.md). */
+  sqliteCommitsPerRequest?: number;
   serverRssMB?: number;
 }
 
@@ -297,6 +301,7 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
       // writing verifications through the store) happens outside these windows.
       let oursCpu = 0;
       let sqliteBytes: number | null = null;
+      let sqliteCommits: number | null = null;
       const calls: Record<string, number> = {};
       let roundTrips: number | null = null;
       let rss = 0;
@@ -316,6 +321,7 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
         for (const [k, v] of Object.entries(after.calls)) calls[k] = (calls[k] ?? 0) + v - (before.calls[k] ?? 0);
         if (after.redisRoundTrips !== null && before.redisRoundTrips !== null) roundTrips = (roundTrips ?? 0) + after.redisRoundTrips - before.redisRoundTrips;
         if (after.sqliteBytes !== null && before.sqliteBytes !== null) sqliteBytes = (sqliteBytes ?? 0) + after.sqliteBytes - before.sqliteBytes;
+        if (typeof after.sqliteCommits === 'number' && typeof before.sqliteCommits === 'number') sqliteCommits = (sqliteCommits ?? 0) + after.sqliteCommits - before.sqliteCommits;
         rss = after.rss;
         oursReps.push(o.rps);
         addStatus(status, o.status);
@@ -334,6 +340,7 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
       };
       // The WAL grows in steps and is reused after checkpoints: good to an order of magnitude only.
       if (sqliteBytes !== null && requests > 0) point.sqliteBytesPerRequest = Math.round(sqliteBytes / requests);
+      if (sqliteCommits !== null && requests > 0) point.sqliteCommitsPerRequest = Math.round((sqliteCommits / requests) * 1000) / 1000;
       const barePoint: HttpPoint = { name, server: 'bare Fastify', reps: bareReps, stats: summary(bareReps), status: {}, cpuMsPerRequest: Math.round((bareCpu / 1000 / Math.max(1, bareRequests)) * 1000) / 1000 };
 
       // Latency at 80% of our own median max throughput (docs/benchmarks.md says why this load).
@@ -341,7 +348,7 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
       const amount = Math.max(50, rate * seconds);
       const at = await load(ours.url, path, { key: ours.key, bodies: await makeBodies(amount), amount, rate });
       point.at80 = { rate, achieved: at.rps, p50: at.latency.p50, p90: at.latency.p90, p99: at.latency.p99, max: at.latency.max, status: at.status };
-      log(`http ${name} [${variant.label}] at 80% (${rate} req/s): p50 ${at.latency.p50} ms, p99 ${at.latency.p99} ms; CPU/request ${point.cpuMsPerRequest} ms (bare ${barePoint.cpuMsPerRequest} ms)`);
+      log(`http ${name} [${variant.label}] at 80% (${rate} req/s): p50 ${at.latency.p50} ms, p99 ${at.latency.p99} ms; CPU/request ${point.cpuMsPerRequest} ms (bare ${barePoint.cpuMsPerRequest} ms)${point.sqliteCommitsPerRequest !== undefined ? `; SQLite commits/request ${point.sqliteCommitsPerRequest}` : ''}`);
       points.push(barePoint, point);
       if (target !== null) {
         const ratio = Math.round((point.stats.median / barePoint.stats.median) * 1000) / 1000;

@@ -196,6 +196,8 @@ const SWEEP_BATCH = 2000;
  * write at a time: a second store of this process would wait for a lock that only this thread can release.
  */
 const openBatches = new Map<string, SqliteStore>();
+/** Most writes in one batch (a turn of a busy server has tens; see `begin`). */
+const BATCH_MAX_WRITES = 1000;
 
 interface ApiKeyRow {
   id: string;
@@ -265,9 +267,10 @@ export class SqliteStore implements Store {
   /** The file's key in `openBatches` (null for `:memory:`, a private database). */
   private readonly batchKey: string | null;
   private batchOpen = false;
+  private batchWrites = 0;
   private batchWaiters: Waiter[] = [];
   private readonly commitSoon = (): void => this.commitBatch();
-  /** Write transactions committed so far (benchmarks report commits per request). */
+  /** Batches committed so far (benchmarks report commits per request; stays 0 with `commitBatching: false`). */
   commits = 0;
 
   private readonly txReserve: (id: string, now: number) => AttemptResult;
@@ -518,13 +521,19 @@ export class SqliteStore implements Store {
       return;
     }
     if (this.batchOpen) {
-      if (this.db.inTransaction) return;
-      // SQLite rolled the batch back by itself (an I/O error, a full disk): its writes are gone.
+      // A loop that writes without yielding (a script, a bulk job) commits every BATCH_MAX_WRITES writes
+      // instead of building one transaction as large as its run.
+      if (this.db.inTransaction && this.batchWrites < BATCH_MAX_WRITES) {
+        this.batchWrites++;
+        return;
+      }
+      // Else full, or SQLite rolled the batch back by itself (an I/O error, a full disk): its writes are gone.
       this.commitBatch();
     }
     this.releasePeer();
     this.db.exec('BEGIN IMMEDIATE');
     this.batchOpen = true;
+    this.batchWrites = 1;
     if (this.batchKey !== null) openBatches.set(this.batchKey, this);
     setImmediate(this.commitSoon);
   }

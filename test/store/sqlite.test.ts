@@ -198,6 +198,20 @@ describe('SqliteStore specifics', () => {
       await s.close();
     });
 
+    it('a loop that never yields commits every 1,000 writes instead of holding one growing transaction', async () => {
+      const f = file();
+      const s = new SqliteStore(f, { sweepEveryWrites: 0 });
+      const other = outsider(f);
+      const before = s.commits;
+      for (let i = 0; i < 2500; i++) await s.consumeLimits([lim(`loop${i}`, 5)], T0);
+      assert.equal(s.commits, before + 2);
+      assert.equal(countRows(other, 'counters'), 2000);
+      await turn();
+      assert.equal(countRows(other, 'counters'), 2500);
+      other.close();
+      await s.close();
+    });
+
     it('commitBatching: false commits every write by itself', async () => {
       const f = file();
       const s = new SqliteStore(f, { commitBatching: false });
