@@ -87,6 +87,8 @@ export function runMemoryChild(store: MemoryVariant, perPhase: number, spanHours
 // ---------------------------------------------------------------- child side
 
 async function child(variant: MemoryVariant, perPhase: number, spanHours: number, budgetSeconds: number): Promise<MemoryResult> {
+  // As `otp-shield serve` does: V8's heap growth bounded (src/lib/heap-growth.ts); OTPS_V8_DEFAULT_HEAP=1 measures without.
+  if (!process.env.OTPS_V8_DEFAULT_HEAP) (await import('../src/lib/heap-growth.ts')).limitHeapGrowth();
   const { loadConfig } = await import('../src/config/load.ts');
   const { buildContext } = await import('../src/service/context.ts');
   const { buildServer } = await import('../src/http/server.ts');

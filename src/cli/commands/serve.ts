@@ -3,6 +3,7 @@ import { buildContext } from '../../service/context.ts';
 import { buildServer } from '../../http/server.ts';
 import { configFrom, print } from '../shared.ts';
 import { startMaintenance } from '../../service/maintenance.ts';
+import { limitHeapGrowth } from '../../lib/heap-growth.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -12,6 +13,8 @@ export function registerServe(program: Command): void {
     .action(async (opts: { port?: string }, cmd: Command) => {
       const cfg = configFrom(cmd);
       if (opts.port) cfg.server.port = Number(opts.port);
+      // Bounded transient heap under key-rotating attacks (src/lib/heap-growth.ts says why).
+      limitHeapGrowth();
       const ctx = await buildContext(cfg);
       const app = await buildServer(ctx);
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
