@@ -30,6 +30,8 @@ export interface LimitWrite {
   expiresAt: number;
   /** The window that set `expiresAt` (the last spec of this key). */
   windowMs: number;
+  /** Index of the first spec of this key: the store's lookup for that spec returned the stored state. */
+  spec: number;
 }
 
 /** Index of the first slot that still overlaps the window ending at `now`: window.ts `prune`, without the copy. */
@@ -132,7 +134,7 @@ export function applyLimits(
       w.state = state;
       w.expiresAt = expiresAt;
       w.windowMs = spec.windowMs;
-    } else writes.push({ key: spec.key, state, expiresAt, windowMs: spec.windowMs });
+    } else writes.push({ key: spec.key, state, expiresAt, windowMs: spec.windowMs, spec: k });
     counts[k] = counts[k]! + cost;
   }
   return { outcome: { allowed: true, denied: [], counts }, writes };
@@ -149,6 +151,8 @@ export interface TallyWrite {
   /** The longest window (what SQLite rounds the stored expiry by). */
   windowMs: number;
   windowsMs: readonly number[];
+  /** Index of its tally: the store's lookup for that tally returned the stored state (keys never repeat). */
+  spec: number;
 }
 
 export function validateTallies(tallies: readonly TallySpec[]): void {
@@ -185,7 +189,8 @@ export function applyTallies(
 ): { counts: number[][]; writes: TallyWrite[] } {
   const counts: number[][] = [];
   const writes: TallyWrite[] = [];
-  for (const t of tallies) {
+  for (let k = 0; k < tallies.length; k++) {
+    const t = tallies[k]!;
     const n = t.windowsMs.length;
     let state = stored.get(t.key);
     if (state !== undefined && state.length !== n) state = undefined;
@@ -212,7 +217,7 @@ export function applyTallies(
       longest = Math.max(longest, windowMs);
     }
     counts.push(c);
-    if (add) writes.push({ key: t.key, state: state!, expiresAt, windowMs: longest, windowsMs: t.windowsMs });
+    if (add) writes.push({ key: t.key, state: state!, expiresAt, windowMs: longest, windowsMs: t.windowsMs, spec: k });
   }
   return { counts, writes };
 }

@@ -275,10 +275,26 @@ export class MemoryStore implements Store {
 
   /** The counting of consumeLimits, without the housekeeping (callers do it once, at the end of their call). */
   private consume(specs: LimitSpec[], now: number): { outcome: LimitOutcome; created: number } {
-    // Looked up directly (no Map of states per call): applyLimits reads each key once.
-    const { outcome, writes } = applyLimits(specs, now, { get: (key) => this.liveState(key, now, true) });
+    // Looked up directly (no Map of states per call): applyLimits reads each spec's key once, in order, so
+    // `found[i]` is spec i's counter and a write to a stored key needs no second lookup.
+    const found: (Counter | undefined)[] = [];
+    const { outcome, writes } = applyLimits(specs, now, {
+      get: (key) => {
+        const c = this.liveCounter(key, now, true);
+        found.push(c);
+        return c?.state;
+      },
+    });
     let created = 0;
-    for (const w of writes) if (this.putCounter(w.key, w.state, null, w.expiresAt)) created++;
+    for (const w of writes) {
+      const c = found[w.spec];
+      if (c !== undefined) {
+        // Updated in place (applyLimits mutated c.state): its position, and so the Map, do not change.
+        c.state = w.state;
+        c.tally = null;
+        c.expiresAt = w.expiresAt;
+      } else if (this.putCounter(w.key, w.state, null, w.expiresAt)) created++;
+    }
     return { outcome, created };
   }
 
@@ -303,9 +319,29 @@ export class MemoryStore implements Store {
     // gate and its read).
     const g = gate ? this.consume([gate], now) : null;
     const counted = g === null || g.outcome.allowed;
-    const { counts, writes } = applyTallies(tallies, now, { get: (key) => this.liveCounter(key, now, true)?.tally ?? undefined }, counted);
+    // As in consume: `found[i]` is tally i's counter, so a write to a stored key needs no second lookup.
+    const found: (Counter | undefined)[] = [];
+    const { counts, writes } = applyTallies(
+      tallies,
+      now,
+      {
+        get: (key) => {
+          const c = this.liveCounter(key, now, true);
+          found.push(c);
+          return c?.tally ?? undefined;
+        },
+      },
+      counted,
+    );
     let created = g?.created ?? 0;
-    for (const w of writes) if (this.putCounter(w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
+    for (const w of writes) {
+      const c = found[w.spec];
+      if (c !== undefined) {
+        c.state = EMPTY_STATE;
+        c.tally = w.state;
+        c.expiresAt = w.expiresAt;
+      } else if (this.putCounter(w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
+    }
     if (g !== null || writes.length > 0) this.housekeep(now, created);
     return { counted, counts };
   }

@@ -29,7 +29,7 @@ function referenceApply(specs: readonly LimitSpec[], now: number, stored: Readon
     if (cost === 0) return;
     const before = current.get(spec.key)?.state ?? stored.get(spec.key) ?? [];
     const state = add(prune(before, spec.windowMs, now).map(([s, c]) => [s, c] as [number, number]), spec.windowMs, cost, now);
-    current.set(spec.key, { key: spec.key, state, expiresAt: expiresAt(state, spec.windowMs), windowMs: spec.windowMs });
+    current.set(spec.key, { key: spec.key, state, expiresAt: expiresAt(state, spec.windowMs), windowMs: spec.windowMs, spec: current.get(spec.key)?.spec ?? i });
     counts[i] = counts[i]! + cost;
   });
   return { outcome: { allowed: true, denied: [], counts }, writes: [...current.values()] };
