@@ -287,6 +287,55 @@ describe('SqliteStore specifics', () => {
     });
   });
 
+  describe('WAL checkpoints from a worker thread', () => {
+    const lim = (key: string): LimitSpec => ({ reason: 'r', key, limit: 5, windowMs: 600_000 });
+    /**
+     * Frames in the WAL, read through a PASSIVE checkpoint of the main connection (which copies them too, so
+     * it is read only at the end of a test). The open batch is committed first: a checkpoint cannot run in it.
+     */
+    const walFrames = (s: SqliteStore) => {
+      s.commitBatch();
+      return (s.db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log;
+    };
+    const fill = async (s: SqliteStore) => {
+      for (let i = 0; i < 2000; i++) {
+        await s.consumeLimits([lim(`w${i}`)], T0);
+        if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await new Promise((r) => setImmediate(r));
+    };
+    /** Waits until the thread has copied frames and then reported nothing new for 200 ms. */
+    const settled = async (s: SqliteStore) => {
+      let last = -1;
+      for (const end = Date.now() + 5000; Date.now() < end; ) {
+        const now = s.checkpointer?.stats.frames ?? 0;
+        if (now > 0 && now === last) return;
+        last = now;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+
+    it('copies the committed frames while the event loop goes on, so the next write starts the WAL over', async () => {
+      const s = new SqliteStore(file(), { checkpointIntervalMs: 20 });
+      await fill(s);
+      await settled(s);
+      assert.ok(s.checkpointer!.stats.frames >= 100, JSON.stringify(s.checkpointer!.stats));
+      await s.consumeLimits([lim('after')], T0);
+      assert.ok(walFrames(s) < 20, `WAL started over: ${walFrames(s)} frames`);
+      await s.close();
+    });
+
+    it('without the thread (checkpointThread: false) the same writes stay in the WAL below the autocheckpoint', async () => {
+      const s = new SqliteStore(file(), { checkpointThread: false });
+      assert.equal(s.checkpointer, null);
+      await fill(s);
+      await new Promise((r) => setTimeout(r, 200));
+      await s.consumeLimits([lim('after')], T0);
+      assert.ok(walFrames(s) > 100, `${walFrames(s)} frames`);
+      await s.close();
+    });
+  });
+
   describe('counter read cache (valid while PRAGMA data_version is unchanged)', () => {
     const lim = (key: string, limit: number, windowMs = 600_000): LimitSpec => ({ reason: 'r', key, limit, windowMs });
     const cacheOf = (s: SqliteStore) => (s as unknown as { counterCache: Map<string, unknown> }).counterCache;
