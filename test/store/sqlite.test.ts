@@ -176,6 +176,13 @@ describe('SqliteStore specifics', () => {
     /** Another process's view: a plain connection, which no SqliteStore of this process commits for. */
     const outsider = (f: string) => new Database(f, { readonly: true });
     const countRows = (db: Database.Database, table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    /** A store on a new file whose events of `type` fail with RAISE(`raise`): ABORT undoes the statement's call, ROLLBACK the whole transaction. */
+    const storeFailingOn = (type: string, raise: 'ABORT' | 'ROLLBACK') => {
+      const f = file();
+      const s = new SqliteStore(f);
+      s.db.exec(`CREATE TRIGGER fail_${type} BEFORE INSERT ON events WHEN NEW.type = '${type}' BEGIN SELECT RAISE(${raise}, '${type}'); END`);
+      return { f, s };
+    };
 
     it('one commit per turn; other connections see the writes only after it, this one at once', async () => {
       const f = file();
@@ -226,11 +233,8 @@ describe('SqliteStore specifics', () => {
     });
 
     it('a write that fails undoes only itself; the rest of its batch commits and resolves', async () => {
-      const f = file();
-      const s = new SqliteStore(f);
-      s.db.exec(`CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.type = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
-      const v = makeVerification();
-      const created = s.createVerification(v);
+      const { f, s } = storeFailingOn('boom', 'ABORT');
+      const created = s.createVerification(makeVerification());
       await s.consumeLimits([lim('c', 5)], T0);
       // Two events in one call: the first inserted, then the second fails: the call's savepoint undoes both.
       await assert.rejects(s.appendEvents([{ id: 'ev_ok_then_undone', at: T0, type: 'send' }, { id: 'ev_boom', at: T0, type: 'boom' }]), /boom/);
@@ -245,10 +249,8 @@ describe('SqliteStore specifics', () => {
     });
 
     it('when SQLite rolls the whole batch back by itself, every durable write of the batch is rejected and nothing of it stays', async () => {
-      const f = file();
-      const s = new SqliteStore(f);
       // RAISE(ROLLBACK) ends the whole transaction, as SQLite does after an I/O error or a full disk.
-      s.db.exec(`CREATE TRIGGER doom BEFORE INSERT ON events WHEN NEW.type = 'doom' BEGIN SELECT RAISE(ROLLBACK, 'doom'); END`);
+      const { f, s } = storeFailingOn('doom', 'ROLLBACK');
       const created = s.createVerification(makeVerification());
       await s.consumeLimits([lim('d', 5)], T0);
       await assert.rejects(s.appendEvents([{ id: 'ev_doom', at: T0, type: 'doom' }]), /doom/);
