@@ -3,12 +3,13 @@
  *
  * Durability: WAL with `synchronous = NORMAL` plus a group-commit barrier. Every write commits by the end of
  * its event-loop turn (see "Commit batching" below), so a `kill -9` of the process loses nothing that was
- * acknowledged (a WAL commit is in the OS once it returns). To survive an OS crash or power cut too, the promise of a durable write
- * (verifications, events, lists, keys, settings) resolves only after an `fdatasync` of the WAL file that
- * started after the commit: so a `201` still means "on disk", as with `synchronous = FULL`. The difference
- * is that FULL fsyncs on every commit, on the event loop's thread (a send made ~6 commits: ~6 blocking
- * fsyncs of 1.5–2.5 ms here), while the barrier runs one `fdatasync` in libuv's thread pool for every
- * write that arrived while the previous one was running, and the event loop keeps serving meanwhile.
+ * acknowledged (a WAL commit is in the OS once it returns). To survive an OS crash or power cut too, the
+ * promise of a durable write (verifications, events, lists, keys, settings) resolves only after an
+ * `fdatasync` of the WAL file that started after the commit: so a `201` still means "on disk", as with
+ * `synchronous = FULL`. The difference is that FULL fsyncs on every commit, on the event loop's thread (a
+ * send made ~6 commits: ~6 blocking fsyncs of 1.5–2.5 ms on the first machine), while the barrier runs one
+ * `fdatasync` in libuv's thread pool for every write that arrived while the previous one was running, and
+ * the event loop keeps serving meanwhile.
  * Counters, one-time tokens and attempt reservations (consumeLimits, resetLimits, useOnce, touchApiKey,
  * reserveAttempt) do not wait: every request that writes them ends with an audit event, whose barrier
  * covers them before the response.
@@ -29,9 +30,9 @@
  * SQLite wrote through its own. Measured and argued in docs/decisions.md.
  *
  * Atomicity: every read-modify-write runs in `BEGIN IMMEDIATE` (the batch's, or its own with
- * `commitBatching: false`), which takes the write lock before reading, so two processes sharing one file (e.g. the server and an admin CLI)
- * are exact too; `busy_timeout` makes the second one wait instead of failing. Within one process,
- * better-sqlite3 is synchronous, so calls never interleave anyway.
+ * `commitBatching: false`), which takes the write lock before reading, so two processes sharing one file
+ * (e.g. the server and an admin CLI) are exact too; `busy_timeout` makes the second one wait instead of
+ * failing. Within one process, better-sqlite3 is synchronous, so calls never interleave anyway.
  * Counter rows are read through a per-connection cache that is used only while `PRAGMA data_version`
  * (checked inside that transaction) says no other connection committed since our last counter write.
  *
