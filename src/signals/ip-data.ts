@@ -230,7 +230,10 @@ export function setIpDataChunkBytes(bytes: number): void {
   chunkBytes = Math.max(1, Math.floor(bytes));
 }
 
-/** Call `fn` with consecutive pieces of `file`, each ending at a line break (the last one at the end of the file). */
+/**
+ * Call `fn` with consecutive pieces of `file`, each ending at a line break outside quotes (the last one at the
+ * end of the file).
+ */
 function forEachChunk(file: string, fn: (buf: Buffer) => void): void {
   const fd = openSync(file, 'r');
   try {
@@ -250,7 +253,14 @@ function forEachChunk(file: string, fn: (buf: Buffer) => void): void {
         if (filled > 0) fn(buf.subarray(0, filled));
         return;
       }
-      const lastNl = buf.lastIndexOf(NL, filled - 1);
+      // The last line break outside quotes (a quoted organisation name may hold one; `scan` reads it whole).
+      let lastNl = -1;
+      let quoted = false;
+      for (let i = 0; i < filled; i++) {
+        const b = buf[i];
+        if (b === QUOTE) quoted = !quoted;
+        else if (b === NL && !quoted) lastNl = i;
+      }
       if (lastNl < 0) {
         carry = filled;
         continue;

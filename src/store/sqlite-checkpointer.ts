@@ -75,6 +75,8 @@ export class WalCheckpointer {
   /** `checkpointed` of the previous report: frames of the current WAL copied so far. */
   private lastCheckpointed = 0;
   private stopping: Promise<void> | null = null;
+  /** Set once the thread has ended (stopped, or died: a dead one must not make stop() wait forever). */
+  private exited = false;
 
   constructor(file: string, opts: CheckpointerOptions = {}) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -100,14 +102,21 @@ export class WalCheckpointer {
       }
     });
     this.worker.on('error', (err) => opts.onError?.(err.message));
+    this.worker.once('exit', () => (this.exited = true));
     // Never what keeps a process alive (close() stops it; a process that forgets to close still exits).
     // After the listeners: attaching a 'message' listener refs the worker's port again.
     this.worker.unref();
   }
 
+  /** False once the thread has ended (after stop(), or if it died). */
+  get running(): boolean {
+    return !this.exited;
+  }
+
   /** Stop the thread (its connection closes first). */
   stop(): Promise<void> {
     this.stopping ??= new Promise<void>((resolve) => {
+      if (this.exited) return resolve();
       this.worker.once('exit', () => resolve());
       // Referenced again while it stops, so a caller awaiting close() is not left with a process that exits.
       this.worker.ref();

@@ -315,7 +315,8 @@ export class SqliteStore implements Store {
     this.db = new Database(file);
     this.walPath = onDisk ? `${path.resolve(file)}-wal` : null;
     this.batching = opts.commitBatching ?? true;
-    this.batchKey = onDisk ? path.resolve(file) : null;
+    // The real path (the file exists now): two paths to one file, through a symlink, are one key.
+    this.batchKey = onDisk ? fs.realpathSync(path.resolve(file)) : null;
     this.fdatasync = opts.fdatasync ?? fs.fdatasync;
     // busy_timeout first: the WAL switch itself may need to wait for another process.
     this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
@@ -554,8 +555,13 @@ export class SqliteStore implements Store {
     setImmediate(this.commitSoon);
   }
 
-  /** Commit another store's open batch on this file (this process): its lock would block us, its writes be unseen. */
+  /**
+   * Before a read or write: settle our own batch if SQLite rolled it back by itself (its durable writes are
+   * rejected and the counter cache, which may hold undone states, is dropped), and commit another store's open
+   * batch on this file (this process): its lock would block us, its writes be unseen.
+   */
   private releasePeer(): void {
+    if (this.batchOpen && !this.db.inTransaction) this.commitBatch();
     if (this.batchKey === null) return;
     const peer = openBatches.get(this.batchKey);
     if (peer !== undefined && peer !== this) peer.commitBatch();

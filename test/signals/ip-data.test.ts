@@ -178,14 +178,15 @@ test('files are read in pieces: a line cut at any chunk edge parses as if read w
   };
   const dir = mkdtempSync(join(tmpdir(), 'otps-ipdata-'));
   try {
-    // CRLF and LF endings, a quoted organisation with a comma and a doubled quote, a blank line, a line longer
-    // than the small buffers below, and no line break at the end of the file.
+    // CRLF and LF endings, a quoted organisation with a comma and a doubled quote, one with a line break, a
+    // blank line, a line longer than the small buffers below, and no line break at the end of the file.
     const long = 'X'.repeat(300);
     const csv = [
       '16777216,16777471,13335,"Cloudflare, Inc."\r',
       '16778240,16779263,38803,Gtelecom Pty Ltd',
       '',
       `134744064,134744319,15169,"Google ""Public"" ${long}"`,
+      '134744320,134744575,64501,"Two-line\nname, Inc."',
       '3758096384,3758096639,64500,Last Line Without Break',
     ].join('\n');
     const fixture = join(dir, 'asn4.csv');
@@ -200,7 +201,8 @@ test('files are read in pieces: a line cut at any chunk edge parses as if read w
       setIpDataChunkBytes(bytes);
       setIpDataPaths({ ...defaults, asn4: fixture });
       const [st] = await loadIpData({ tables: ['asn4'] });
-      assert.equal(st!.rows, 4, `chunk ${bytes}: rows`);
+      assert.equal(st!.rows, 5, `chunk ${bytes}: rows`);
+      assert.equal(asOrgName(64501), 'Two-line\nname, Inc.', `chunk ${bytes}`);
       for (const [ip, asn, org] of expect) {
         const got = lookupAsn(ip);
         assert.deepEqual(got === null ? [null, null] : [got.asn, got.org], [asn, org], `chunk ${bytes}: ${ip}`);

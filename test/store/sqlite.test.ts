@@ -254,6 +254,8 @@ describe('SqliteStore specifics', () => {
       const created = s.createVerification(makeVerification());
       await s.consumeLimits([lim('d', 5)], T0);
       await assert.rejects(s.appendEvents([{ id: 'ev_doom', at: T0, type: 'doom' }]), /doom/);
+      // Still the same turn: a read does not see the undone count from the counter cache.
+      assert.deepEqual(await s.peekLimits([lim('d', 5)], T0), [0]);
       await assert.rejects(created, /rolled back/);
       // The next write starts a new batch, and the counter cache forgot the rolled-back state.
       await s.appendEvents([{ id: 'ev_next', at: T0, type: 'send' }]);
@@ -324,6 +326,14 @@ describe('SqliteStore specifics', () => {
       assert.ok(s.checkpointer!.stats.frames >= 100, JSON.stringify(s.checkpointer!.stats));
       await s.consumeLimits([lim('after')], T0);
       assert.ok(walFrames(s) < 20, `WAL started over: ${walFrames(s)} frames`);
+      await s.close();
+    });
+
+    it('close() does not wait for a thread that already died', async () => {
+      const s = new SqliteStore(file());
+      await (s.checkpointer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(s.checkpointer!.running, false);
       await s.close();
     });
 
