@@ -293,24 +293,20 @@ export class MemoryStore implements Store {
         c.state = w.state;
         c.tally = null;
         c.expiresAt = w.expiresAt;
-      } else if (this.putCounter(w.key, w.state, null, w.expiresAt)) created++;
+      } else {
+        this.insertCounter(w.key, w.state, null, w.expiresAt);
+        created++;
+      }
     }
     return { outcome, created };
   }
 
-  /** Write a counter (limit state or tally windows); true when the key is new. */
-  private putCounter(key: string, state: WindowState, tally: TallyState | null, expiresAt: number): boolean {
-    const c = this.counters.get(key);
-    if (c) {
-      // Updated in place (liveState / tally marked it touched): its position, and so the Map, do not change.
-      c.state = state;
-      c.tally = tally;
-      c.expiresAt = expiresAt;
-      return false;
-    }
-    // New keys join at the back, untouched: the next to go if nothing uses them again.
+  /**
+   * Add a counter for a key its call's lookup did not find (a found one is updated in place). New keys join
+   * at the back, untouched: the next to go if nothing uses them again.
+   */
+  private insertCounter(key: string, state: WindowState, tally: TallyState | null, expiresAt: number): void {
     this.counters.set(key, { key, state, tally, expiresAt, touched: false });
-    return true;
   }
 
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
@@ -340,7 +336,10 @@ export class MemoryStore implements Store {
         c.state = EMPTY_STATE;
         c.tally = w.state;
         c.expiresAt = w.expiresAt;
-      } else if (this.putCounter(w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
+      } else {
+        this.insertCounter(w.key, EMPTY_STATE, w.state, w.expiresAt);
+        created++;
+      }
     }
     if (g !== null || writes.length > 0) this.housekeep(now, created);
     return { counted, counts };
