@@ -275,38 +275,42 @@ export class MemoryStore implements Store {
 
   /** The counting of consumeLimits, without the housekeeping (callers do it once, at the end of their call). */
   private consume(specs: LimitSpec[], now: number): { outcome: LimitOutcome; created: number } {
-    // Looked up directly (no Map of states per call): applyLimits reads each spec's key once, in order, so
-    // `found[i]` is spec i's counter and a write to a stored key needs no second lookup.
+    // Looked up directly (no Map of states per call): applyLimits reads each spec's key once, in order.
     const found: (Counter | undefined)[] = [];
-    const { outcome, writes } = applyLimits(specs, now, {
-      get: (key) => {
-        const c = this.liveCounter(key, now, true);
-        found.push(c);
-        return c?.state;
-      },
-    });
+    const lookup = this.recordingLookup(now, found);
+    const { outcome, writes } = applyLimits(specs, now, { get: (key) => lookup(key)?.state });
     let created = 0;
-    for (const w of writes) {
-      const c = found[w.spec];
-      if (c !== undefined) {
-        // Updated in place (applyLimits mutated c.state): its position, and so the Map, do not change.
-        c.state = w.state;
-        c.tally = null;
-        c.expiresAt = w.expiresAt;
-      } else {
-        this.insertCounter(w.key, w.state, null, w.expiresAt);
-        created++;
-      }
-    }
+    for (const w of writes) if (this.writeCounter(found[w.spec], w.key, w.state, null, w.expiresAt)) created++;
     return { outcome, created };
   }
 
   /**
-   * Add a counter for a key its call's lookup did not find (a found one is updated in place). New keys join
-   * at the back, untouched: the next to go if nothing uses them again.
+   * A lookup (touching, for CLOCK) that records each counter it returns in `found`, in call order: applyLimits
+   * and applyTallies look each spec up once, in order, so `found[w.spec]` is the counter a write belongs to
+   * and writing it needs no second lookup.
    */
-  private insertCounter(key: string, state: WindowState, tally: TallyState | null, expiresAt: number): void {
+  private recordingLookup(now: number, found: (Counter | undefined)[]): (key: string) => Counter | undefined {
+    return (key) => {
+      const c = this.liveCounter(key, now, true);
+      found.push(c);
+      return c;
+    };
+  }
+
+  /**
+   * Write a counter: `c`, the one its call's lookup returned, is updated in place (its position, and so the
+   * Map, do not change); a key the lookup did not find joins at the back, untouched: the next to go if
+   * nothing uses it again. True when the key is new.
+   */
+  private writeCounter(c: Counter | undefined, key: string, state: WindowState, tally: TallyState | null, expiresAt: number): boolean {
+    if (c !== undefined) {
+      c.state = state;
+      c.tally = tally;
+      c.expiresAt = expiresAt;
+      return false;
+    }
     this.counters.set(key, { key, state, tally, expiresAt, touched: false });
+    return true;
   }
 
   async tally(gate: LimitSpec | null, tallies: TallySpec[], now: number): Promise<TallyOutcome> {
@@ -315,32 +319,11 @@ export class MemoryStore implements Store {
     // gate and its read).
     const g = gate ? this.consume([gate], now) : null;
     const counted = g === null || g.outcome.allowed;
-    // As in consume: `found[i]` is tally i's counter, so a write to a stored key needs no second lookup.
     const found: (Counter | undefined)[] = [];
-    const { counts, writes } = applyTallies(
-      tallies,
-      now,
-      {
-        get: (key) => {
-          const c = this.liveCounter(key, now, true);
-          found.push(c);
-          return c?.tally ?? undefined;
-        },
-      },
-      counted,
-    );
+    const lookup = this.recordingLookup(now, found);
+    const { counts, writes } = applyTallies(tallies, now, { get: (key) => lookup(key)?.tally ?? undefined }, counted);
     let created = g?.created ?? 0;
-    for (const w of writes) {
-      const c = found[w.spec];
-      if (c !== undefined) {
-        c.state = EMPTY_STATE;
-        c.tally = w.state;
-        c.expiresAt = w.expiresAt;
-      } else {
-        this.insertCounter(w.key, EMPTY_STATE, w.state, w.expiresAt);
-        created++;
-      }
-    }
+    for (const w of writes) if (this.writeCounter(found[w.spec], w.key, EMPTY_STATE, w.state, w.expiresAt)) created++;
     if (g !== null || writes.length > 0) this.housekeep(now, created);
     return { counted, counts };
   }

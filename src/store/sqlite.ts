@@ -534,7 +534,7 @@ export class SqliteStore implements Store {
   /** Before a write: open this turn's batch unless one is open (BEGIN IMMEDIATE takes the write lock). */
   private begin(): void {
     if (!this.batching) {
-      this.releasePeer();
+      this.settleBatches();
       return;
     }
     if (this.batchOpen) {
@@ -547,7 +547,7 @@ export class SqliteStore implements Store {
       // Else full, or SQLite rolled the batch back by itself (an I/O error, a full disk): its writes are gone.
       this.commitBatch();
     }
-    this.releasePeer();
+    this.settleBatches();
     this.db.exec('BEGIN IMMEDIATE');
     this.batchOpen = true;
     this.batchWrites = 1;
@@ -560,7 +560,7 @@ export class SqliteStore implements Store {
    * rejected and the counter cache, which may hold undone states, is dropped), and commit another store's open
    * batch on this file (this process): its lock would block us, its writes be unseen.
    */
-  private releasePeer(): void {
+  private settleBatches(): void {
     if (this.batchOpen && !this.db.inTransaction) this.commitBatch();
     if (this.batchKey === null) return;
     const peer = openBatches.get(this.batchKey);
@@ -676,12 +676,12 @@ export class SqliteStore implements Store {
   }
 
   async getVerification(id: string): Promise<Verification | null> {
-    this.releasePeer();
+    this.settleBatches();
     return this.getRow(id);
   }
 
   async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
-    this.releasePeer();
+    this.settleBatches();
     const r = this.st.findPending.get(to, channel, now) as VerificationRow | undefined;
     return r ? verificationFromRow(r) : null;
   }
@@ -809,7 +809,7 @@ export class SqliteStore implements Store {
   async peekLimits(specs: LimitSpec[], now: number): Promise<number[]> {
     // Not in a transaction (as before, each read sees the latest commit): the cache is validated first, so
     // a cached row is at least as new as the data_version read just now.
-    this.releasePeer();
+    this.settleBatches();
     this.validateCounterCache();
     const rows = this.loadRows(specs);
     return peekCounts(specs, now, { get: (k) => rows.get(k)?.state as WindowState | undefined });
@@ -825,7 +825,7 @@ export class SqliteStore implements Store {
     validateTallies(tallies);
     // A read (no gate, cost 0) writes nothing: the same step without a write transaction (as peekLimits).
     if (gate === null && tallies.every((t) => t.cost === 0)) {
-      this.releasePeer();
+      this.settleBatches();
       return this.tallyInTx(null, tallies, now);
     }
     this.begin();
@@ -852,13 +852,13 @@ export class SqliteStore implements Store {
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | null> {
-    this.releasePeer();
+    this.settleBatches();
     const r = this.st.getApiKey.get(id) as ApiKeyRow | undefined;
     return r ? apiKeyFromRow(r) : null;
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    this.releasePeer();
+    this.settleBatches();
     return (this.st.listApiKeys.all() as ApiKeyRow[]).map(apiKeyFromRow);
   }
 
@@ -886,19 +886,19 @@ export class SqliteStore implements Store {
   }
 
   async listEntries(now: number, filter?: { list?: ListAction; kind?: ListKind }): Promise<ListEntry[]> {
-    this.releasePeer();
+    this.settleBatches();
     return (this.st.listEntries.all({ now, list: filter?.list ?? null, kind: filter?.kind ?? null }) as ListRow[]).map(listFromRow);
   }
 
   async listsVersion(): Promise<number> {
-    this.releasePeer();
+    this.settleBatches();
     return (this.st.listsVersion.get() as { value: number }).value;
   }
 
   // ---- settings ----
 
   async getSetting<T = unknown>(key: string, now?: number): Promise<T | null> {
-    this.releasePeer();
+    this.settleBatches();
     const r = this.st.getSetting.get(key, now ?? this.clock()) as { value: string } | undefined;
     return r ? (JSON.parse(r.value) as T) : null;
   }
@@ -918,7 +918,7 @@ export class SqliteStore implements Store {
   }
 
   async listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]> {
-    this.releasePeer();
+    this.settleBatches();
     const rows = this.st.listSettings.all({ prefix, now: now ?? this.clock() }) as { key: string; value: string }[];
     return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as T }));
   }
@@ -944,7 +944,7 @@ export class SqliteStore implements Store {
 
   async queryEvents(q: EventQuery): Promise<AuditEvent[]> {
     if (q.limit <= 0) return [];
-    this.releasePeer();
+    this.settleBatches();
     const where: string[] = [];
     const args: unknown[] = [];
     const eq = (col: string, v: string | undefined): void => {
