@@ -78,6 +78,7 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
   if (f.number.disposable) out.push('number.disposable');
   if (f.state.velocity.device > p.risk.deviceVelocity) out.push('device_velocity');
   if (f.state.velocity.ip > p.risk.ipVelocity) out.push('ip_velocity');
+  if ((f.state.ipCountries ?? 0) > p.risk.ipCountries) out.push('ip.many_countries');
   if (f.state.trusted) out.push('trusted_context');
   // The number's own history, from anyone but the context that verified it before (its owner).
   if (!f.state.trusted) {

@@ -8,8 +8,8 @@
  *  - observation counters: every send request, whatever its outcome (velocity, throttling, escalation);
  *  - check counters: failed checks per number and per IP (brute force across verifications).
  */
-import type { LimitSpec } from '../store/interface.ts';
-import type { SendFacts } from './facts.ts';
+import type { LimitSpec, TallySpec } from '../store/interface.ts';
+import type { IpFacts, SendFacts } from './facts.ts';
 import type { Policy, Rate } from './policy.ts';
 import { slotMsFor } from './window.ts';
 
@@ -126,6 +126,27 @@ export function observationSpecs(
   if (trustContextHash) index.trust = push({ reason: 'observe', key: trustKey(f.number.e164, trustContextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS, cost: 0 });
   for (const k of escalationKeys(f)) index.escalation.push(push({ ...escalationSpec(k, p), cost: 0 }));
   return { specs, index };
+}
+
+const DAY_MS = 86_400_000;
+
+/** The address an IP's history is kept for: the IP itself, or for IPv6 its /64 (one subscriber's network). */
+export function ipHistoryKey(ip: Pick<IpFacts, 'ip' | 'subnet'>): string {
+  return ip.ip.includes(':') ? ip.subnet : ip.ip;
+}
+
+/**
+ * Distinct destination countries of one IP in 24 h (`ip.many_countries`), as one `Store.tally` call: the gate
+ * (one per IP and country a day) lets only the first request for a country it did not ask for today count,
+ * and the tally's count, returned either way, is the number of such countries, this request's included.
+ * Counted for every request, whatever its outcome, like the other observations. `cost: 0` reads it
+ * (`otp-shield lookup`).
+ */
+export function ipCountriesTally(ipKey: string, region: string, cost: 0 | 1 = 1): { gate: LimitSpec; tally: TallySpec } {
+  return {
+    gate: { reason: 'observe', key: `ipcc:${ipKey}:${region}`, limit: 1, windowMs: DAY_MS, cost },
+    tally: { key: `ipc:${ipKey}`, windowsMs: [DAY_MS], cost },
+  };
 }
 
 /** Keys whose repeated rule trips escalate: the IP, the device and the number. */

@@ -127,6 +127,12 @@ export const PolicySchema = Type.Object(
         /** Distinct-number pressure from one IP: requests per IP in 10 minutes above which `ip_velocity` fires. */
         ipVelocity: Type.Integer({ minimum: 1 }),
         /**
+         * Distinct destination countries one IP (an IPv6 /64) asked to send to within 24 h (all outcomes), above
+         * which `ip.many_countries` fires: a person's phone number has one country, an international revenue-share
+         * fraud (IRSF) operator sprays many from the few addresses it holds (Authgear's rule: more than 3 a day).
+         */
+        ipCountries: Type.Integer({ minimum: 1 }),
+        /**
          * Messages delivered to one number since its last approval (counted over 24 h) from which on a send from
          * outside the number's trusted context fires `number.unverified_sends`: codes that nobody types are
          * what SMS bombing and code-guessing leave behind.
@@ -232,6 +238,9 @@ export const DEFAULT_RULES: Record<string, RuleConfig> = {
   // proof-of-work is not enough (60 − 30 ≥ challengeAt), a passed CAPTCHA is (60 − 30 − 60 < challengeAt)
   'number.unverified_sends': { action: 'score', weight: 60 },
   'number.failed_checks': { action: 'score', weight: 60 },
+  // one IP asking for codes to more than `risk.ipCountries` countries a day; weight 60 like the number's
+  // history: the addresses that do it innocently (hotel, airport and VPN exits) get a CAPTCHA, not a refusal
+  'ip.many_countries': { action: 'score', weight: 60 },
   // a block-mode quarantine asks requests with good browser evidence for a CAPTCHA instead of refusing them
   'quarantine.captcha': { action: 'score', weight: 60 },
   // adaptive layers: never block by themselves
@@ -298,6 +307,7 @@ export const DEFAULT_POLICY: Policy = {
     minHumanMs: 1500,
     deviceVelocity: 8,
     ipVelocity: 20,
+    ipCountries: 3,
     unverifiedSendsPerNumber: 2,
     failedChecksPerNumber: 3,
     rules: {},
@@ -346,12 +356,13 @@ export function ruleConfig(policy: Policy, id: string): RuleConfig {
 }
 
 /**
- * Rules about the destination number or its range rather than the client, weighted (60) so that a solved
- * proof-of-work does not clear them and a passed CAPTCHA does. They fire for the number's owner and a range's
- * real users too, so they are no escalation trips (`isRuleTrip`), and they need a CAPTCHA provider
+ * Rules about the destination number or its range (and `ip.many_countries`, about the history of a shared
+ * address) rather than the client in front of us, weighted (60) so that a solved proof-of-work does not clear
+ * them and a passed CAPTCHA does. They fire for the number's owner, a range's real users and the guests of a
+ * hotel's network too, so they are no escalation trips (`isRuleTrip`), and they need a CAPTCHA provider
  * (`withoutCaptcha`).
  */
-export const CAPTCHA_ONLY_RULES: ReadonlySet<string> = new Set(['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha']);
+export const CAPTCHA_ONLY_RULES: ReadonlySet<string> = new Set(['number.unverified_sends', 'number.failed_checks', 'ip.many_countries', 'quarantine.captcha']);
 
 /**
  * The `CAPTCHA_ONLY_RULES` that are on in `policy` (`quarantine.captcha` only while pumping quarantines use
@@ -369,7 +380,7 @@ export function captchaOnlyRules(policy: Policy): string[] {
 /**
  * The policy as enforced where no CAPTCHA provider is configured: the rules only a CAPTCHA clears would
  * turn into refusals no person can get past (a new user whose first two codes did not arrive would wait a
- * day), so `number.unverified_sends` and `number.failed_checks` run in shadow (their hits stay visible in the
+ * day), so `number.unverified_sends`, `number.failed_checks` and `ip.many_countries` run in shadow (their hits stay visible in the
  * audit log) and a block-mode prefix quarantine blocks good evidence too (`pumping.goodEvidence: block`), as
  * before these rules existed. Returns `policy` itself when nothing changes.
  */
@@ -377,7 +388,7 @@ export function withoutCaptcha(policy: Policy): Policy {
   const live = captchaOnlyRules(policy);
   if (live.length === 0) return policy;
   const rules = { ...policy.risk.rules };
-  for (const id of live) if (id.startsWith('number.')) rules[id] = { ...ruleConfig(policy, id), mode: 'shadow' };
+  for (const id of live) if (id !== 'quarantine.captcha') rules[id] = { ...ruleConfig(policy, id), mode: 'shadow' };
   const pumping = policy.pumping.goodEvidence === 'captcha' ? { ...policy.pumping, goodEvidence: 'block' as const } : policy.pumping;
   return { ...policy, risk: { ...policy.risk, rules }, pumping };
 }

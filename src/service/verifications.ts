@@ -19,13 +19,15 @@ import {
   escalationLevel,
   escalationSpec,
   escalationKeys,
+  ipCountriesTally,
+  ipHistoryKey,
   observationSpecs,
   sendLimitSpecs,
   trustSpec,
   verifiedNumberSpec,
   numberFailureKeys,
 } from '../engine/limits.ts';
-import type { Policy } from '../engine/policy.ts';
+import { ruleConfig, type Policy } from '../engine/policy.ts';
 import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
 import type { AuditEvent, Channel, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
@@ -326,7 +328,13 @@ export class VerificationService {
     const d = this.d;
     const ctx = contextHash(f.evidence.deviceId, f.ip?.subnet ?? null);
     const layout = observationSpecs(f, p, ctx);
-    const out = await d.store.consumeLimits(layout.specs, now);
+    // The IP's destination countries are a second call (a gated count, which consumeLimits cannot express),
+    // issued together with the first: on Redis both leave in one pipelined write, so no extra wait.
+    const spread = f.ip && ruleConfig(p, 'ip.many_countries').mode !== 'off' ? ipCountriesTally(ipHistoryKey(f.ip), f.number.region) : null;
+    const [out, countries] = await Promise.all([
+      d.store.consumeLimits(layout.specs, now),
+      spread ? d.store.tally(spread.gate, [spread.tally], now) : null,
+    ]);
     const c = out.counts;
     const idx = layout.index;
 
@@ -366,6 +374,7 @@ export class VerificationService {
         numberVerifiedBefore: (c[idx.verified] ?? 0) > 0,
         unverifiedSends: c[idx.unverified] ?? 0,
         failedChecks: c[idx.failures] ?? 0,
+        ipCountries: countries?.counts[0]?.[0] ?? 0,
       },
       throttleChanges: changes,
     };

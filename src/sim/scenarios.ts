@@ -211,6 +211,7 @@ export const SCENARIOS: ScenarioInfo[] = [
   { id: 'legit.surge', fraud: false, description: 'A marketing push in Indonesia: thousands of new sign-ups within half an hour, on carrier NAT.' },
   { id: 'pump.residential', fraud: true, description: 'SMS pumping on a few ranges (ID, AZ, NG, and low-and-slow inside a busy ID prefix) from rotating residential proxies with valid-looking browsers that solve the proof-of-work.' },
   { id: 'pump.sequential', fraud: true, description: 'SMS pumping walking a UZ number range in order, same browser quality.' },
+  { id: 'pump.spray', fraud: true, description: 'International revenue-share fraud spread thin: 40 sticky residential proxy exits send to mobile ranges of 14 countries all day, a few an hour per country, same browser quality.' },
   { id: 'bombing', fraud: true, description: 'SMS bombing of single victims: dozens of requests per victim within half an hour, from rotating IPs; half automated browsers, half scripts.' },
   { id: 'flood.datacenter', fraud: true, description: 'A flood from cloud servers: scripts without tokens to random numbers.' },
   { id: 'botnet.sloppy', fraud: true, description: 'A sloppy botnet on compromised home devices: headless browsers, bad or reused tokens, filled honeypots, inhuman speed.' },
@@ -333,6 +334,33 @@ export function attackTraffic(root: Rng, out: Out, o: SimOptions): void {
     for (const t of times(rng, 250 * k, day + 6 * H, day + 9 * H)) {
       n += 1 + rng.int(3);
       out.send(t, `+99890${String(n).padStart(7, '0')}`, goodBrowser(rng, ipIn(BOTNET_BLOCKS, rng.int(50_000)), 'en-US,en;q=0.9'), fraudLabel('pump.sequential', 'pump-uz-90', 'UZ'));
+    }
+  }
+
+  // Spread thin over many countries, so that no range or country gathers volume quickly: a small pool of
+  // sticky proxy exits (cheaper than rotating ones) and a few messages an hour per destination country.
+  {
+    const rng = root.fork('pump.spray');
+    const exits = Array.from({ length: 40 }, () => ipIn(BOTNET_BLOCKS, rng.int(50_000)));
+    const dests = [
+      { cc: '62', lead: '813', len: 11, country: 'ID' },
+      { cc: '63', lead: '917', len: 10, country: 'PH' },
+      { cc: '234', lead: '803', len: 10, country: 'NG' },
+      { cc: '994', lead: '50', len: 9, country: 'AZ' },
+      { cc: '998', lead: '93', len: 9, country: 'UZ' },
+      { cc: '992', lead: '93', len: 9, country: 'TJ' },
+      { cc: '996', lead: '55', len: 9, country: 'KG' },
+      { cc: '371', lead: '22', len: 8, country: 'LV' },
+      { cc: '225', lead: '07', len: 10, country: 'CI' },
+      { cc: '221', lead: '77', len: 9, country: 'SN' },
+      { cc: '233', lead: '24', len: 9, country: 'GH' },
+      { cc: '254', lead: '71', len: 9, country: 'KE' },
+      { cc: '260', lead: '97', len: 9, country: 'ZM' },
+      { cc: '675', lead: '70', len: 8, country: 'PG' },
+    ];
+    for (const t of times(rng, 55 * k, day, day + 24 * H)) {
+      const d = rng.pick(dests);
+      out.send(t, rangeNumber(rng, d.cc, d.lead, d.len), goodBrowser(rng, rng.pick(exits), 'en-US,en;q=0.9'), fraudLabel('pump.spray', 'spray-1', d.country));
     }
   }
 

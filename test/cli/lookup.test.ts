@@ -92,6 +92,9 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
     assert.ok(r.decision.rules.some((x: any) => x.id === 'trusted_context'));
     // The request being looked up counts in the velocity it would be judged by: 1 earlier + itself.
     assert.deepEqual(r.observed.velocity, { device: 2, ip: 2 });
+    // The IP asked for Indonesia before; this request is Indonesia again: one country.
+    assert.equal(r.observed.ipCountries, 1);
+    assert.equal(r.state.unverifiedSends, 0, 'the approval reset the number’s unverified sends');
 
     // Three lookups (two of them at once) saw the same counts: nothing was counted or consumed. Counters
     // of windows under 10 minutes (the 30 s cooldown) are left out: on a loaded machine the three CLI runs
@@ -102,6 +105,26 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
       assert.deepEqual(lasting(other.counters), lasting(r.counters));
       assert.deepEqual(other.observed, r.observed);
     }
+  });
+
+  it('counts the IP’s destination countries as a send would (this one included), without counting', async () => {
+    // 36.72.10.5 asked for Indonesia; Malaysia would be its second country, twice in a row (nothing counted).
+    const [a, b] = await Promise.all([lookup(dir, [MY_NUMBER, '--ip', '36.72.10.5']), lookup(dir, [MY_NUMBER, '--ip', '36.72.10.5'])]);
+    assert.equal(a.observed.ipCountries, 2);
+    assert.equal(b.observed.ipCountries, 2);
+    // An IP that never asked: this request is its first country.
+    assert.equal((await lookup(dir, [MY_NUMBER, '--ip', '36.72.10.99'])).observed.ipCountries, 1);
+  });
+
+  it('decides as the server enforces the policy: without a CAPTCHA provider, rules only a CAPTCHA clears are shadow', async () => {
+    // A policy that allows one destination country per IP: Malaysia is 36.72.10.5's second.
+    const file = join(dir, 'one-country.json');
+    writeFileSync(file, JSON.stringify({ risk: { ipCountries: 1 } }));
+    const r = await lookup(dir, ['+60123456780', '--ip', '36.72.10.5', '--evidence', 'valid', '--policy', file]);
+    assert.match(r.policy, /in shadow: no CAPTCHA provider/);
+    const rule = r.decision.rules.find((x: any) => x.id === 'ip.many_countries');
+    assert.equal(rule?.mode, 'shadow', JSON.stringify(r.decision.rules));
+    assert.deepEqual(r.decision.decision.shadow, ['ip.many_countries']);
   });
 
   it('shows list hits with their entry, intel hits with their source, and the decision', async () => {

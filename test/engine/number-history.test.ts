@@ -169,12 +169,13 @@ describe('quarantine renewal (pure)', () => {
 });
 
 describe('rules only a CAPTCHA clears (warned about at start without a CAPTCHA provider)', () => {
-  it('the default policy has three; goodEvidence: block, shadow or off take theirs out', () => {
-    assert.deepEqual(captchaOnlyRules(P), ['number.unverified_sends', 'number.failed_checks', 'quarantine.captcha']);
-    assert.deepEqual(captchaOnlyRules(policy({ pumping: { goodEvidence: 'block' } })), ['number.unverified_sends', 'number.failed_checks']);
+  it('the default policy has four; goodEvidence: block, shadow or off take theirs out', () => {
+    assert.deepEqual(captchaOnlyRules(P), ['number.unverified_sends', 'number.failed_checks', 'ip.many_countries', 'quarantine.captcha']);
+    assert.deepEqual(captchaOnlyRules(policy({ pumping: { goodEvidence: 'block' } })), ['number.unverified_sends', 'number.failed_checks', 'ip.many_countries']);
     const off = { action: 'score', weight: 60, mode: 'off' };
     const shadow = { action: 'score', weight: 60, mode: 'shadow' };
-    assert.deepEqual(captchaOnlyRules(policy({ pumping: { goodEvidence: 'block' }, risk: { rules: { 'number.unverified_sends': off, 'number.failed_checks': shadow } } })), []);
+    const rules = { 'number.unverified_sends': off, 'number.failed_checks': shadow, 'ip.many_countries': { action: 'score', weight: 0 } };
+    assert.deepEqual(captchaOnlyRules(policy({ pumping: { goodEvidence: 'block' }, risk: { rules } })), []);
   });
 });
 
@@ -183,6 +184,7 @@ describe('the policy enforced without a CAPTCHA provider', () => {
     const w = withoutCaptcha(P);
     assert.equal(ruleConfig(w, 'number.unverified_sends').mode, 'shadow');
     assert.equal(ruleConfig(w, 'number.failed_checks').mode, 'shadow');
+    assert.equal(ruleConfig(w, 'ip.many_countries').mode, 'shadow');
     assert.equal(w.pumping.goodEvidence, 'block');
     assert.deepEqual(captchaOnlyRules(w), []);
     assert.deepEqual({ ...w, risk: P.risk, pumping: P.pumping }, P);

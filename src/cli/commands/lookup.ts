@@ -14,8 +14,8 @@ import { contextHash } from '../../service/verifications.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
-import { escalationKeys, escalationLevel, observationSpecs, sendLimitSpecs } from '../../engine/limits.ts';
-import { DEFAULT_POLICY, type Policy } from '../../engine/policy.ts';
+import { escalationKeys, escalationLevel, ipCountriesTally, ipHistoryKey, observationSpecs, sendLimitSpecs } from '../../engine/limits.ts';
+import { DEFAULT_POLICY, withoutCaptcha, type Policy } from '../../engine/policy.ts';
 import { stepThrottle } from '../../engine/throttle.ts';
 import { loadPolicyFile } from '../../service/context.ts';
 import { explain, limitLines, type Explanation, type LimitLine } from '../../service/explain.ts';
@@ -85,6 +85,10 @@ export function assumedEvidence(o: LookupOptions): EvidenceFacts {
   };
 }
 
+function withoutCaptchaUnless(policy: Policy, captchaConfigured: boolean): Policy {
+  return captchaConfigured ? policy : withoutCaptcha(policy);
+}
+
 async function effectivePolicy(cfg: Config, store: Store, file: string | undefined): Promise<{ policy: Policy; source: string }> {
   if (file) return { policy: loadPolicyFile(file), source: `file ${file}` };
   if (cfg.policyFile) return { policy: loadPolicyFile(cfg.policyFile), source: `file ${cfg.policyFile} (policyFile)` };
@@ -102,7 +106,7 @@ export interface LookupReport {
   lists: (ReturnType<typeof listView> | { list: string; kind: string; value: string })[];
   pending: { id: string; sends: number; resendAfter: string; expiresAt: string } | null;
   counters: LimitLine[];
-  observed: { velocity: { device: number; ip: number }; escalationTrips: Record<string, number>; verifiedBefore: boolean; trusted: boolean };
+  observed: { velocity: { device: number; ip: number }; ipCountries: number; escalationTrips: Record<string, number>; verifiedBefore: boolean; trusted: boolean };
   state: StateFacts & {
     pauses: { scope: string; since: string; note: string | null }[];
     quarantines: { scope: string; mode: string; reason: string; until: string }[];
@@ -114,11 +118,21 @@ export interface LookupReport {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** The IP's distinct destination countries as the server would count them with this request (read only). */
+async function ipCountriesAfter(store: Store, ip: NonNullable<SendFacts['ip']>, region: string, now: number): Promise<number> {
+  const { gate, tally } = ipCountriesTally(ipHistoryKey(ip), region, 0);
+  const [[seen = 0], { counts }] = await Promise.all([store.peekLimits([gate], now), store.tally(null, [tally], now)]);
+  return (counts[0]?.[0] ?? 0) + (seen > 0 ? 0 : 1);
+}
+
 export async function lookup(cfg: Config, store: Store, numberInput: string, o: LookupOptions, now: number): Promise<LookupReport> {
   const channel = (o.channel ?? 'sms') as Channel;
   if (!CHANNELS.includes(channel)) throw usage(`--channel is one of ${CHANNELS.join(', ')}`);
   const evidence = assumedEvidence(o);
-  const { policy, source } = await effectivePolicy(cfg, store, o.policy);
+  const chosen = await effectivePolicy(cfg, store, o.policy);
+  // As the server enforces it: without a CAPTCHA provider the rules only a CAPTCHA clears run in shadow.
+  const policy = withoutCaptchaUnless(chosen.policy, Boolean(cfg.captcha));
+  const source = chosen.source + (policy === chosen.policy ? '' : ' (rules only a CAPTCHA clears in shadow: no CAPTCHA provider)');
 
   // Lookups never verify evidence, so the signals' code secret is never used: an empty one is enough.
   const signals = await buildSignals(cfg, store, () => now, '');
@@ -180,6 +194,9 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
     trusted: idx.trust !== undefined && (stored[idx.trust] ?? 0) > 0,
     numberVerifiedBefore: (stored[idx.verified] ?? 0) > 0,
+    unverifiedSends: c[idx.unverified] ?? 0,
+    failedChecks: c[idx.failures] ?? 0,
+    ipCountries: ip ? await ipCountriesAfter(store, ip, phone.region, now) : 0,
   };
 
   const pending = await store.findPending(e164, channel, now);
@@ -205,6 +222,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     counters,
     observed: {
       velocity: facts.state.velocity,
+      ipCountries: facts.state.ipCountries ?? 0,
       escalationTrips: Object.fromEntries(escKeys.map((k, i) => [k, trips[i] ?? 0])),
       verifiedBefore: facts.state.numberVerifiedBefore,
       trusted: facts.state.trusted,
@@ -254,7 +272,7 @@ export function formatReport(r: LookupReport): string[] {
     out.push(`           ${l.full ? 'FULL ' : '     '}${l.reason.padEnd(22)} ${used.padEnd(20)} ${l.key}`);
   }
   const o = r.observed;
-  out.push(`observed   requests in 10 min: device ${o.velocity.device}, ip ${o.velocity.ip} (this one included)  verified before ${yn(o.verifiedBefore)}  trusted device+network ${yn(o.trusted)}`);
+  out.push(`observed   requests in 10 min: device ${o.velocity.device}, ip ${o.velocity.ip} (this one included)  ip's destination countries in 24 h ${o.ipCountries}  verified before ${yn(o.verifiedBefore)}  trusted device+network ${yn(o.trusted)}`);
   out.push(`           escalation trips: ${Object.entries(o.escalationTrips).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   const s = r.state;
   out.push(`state      paused ${s.paused ?? 'no'}  quarantine ${s.quarantine ? `${s.quarantine.scope} (${s.quarantine.mode})` : 'none'}  throttled ${s.throttled.join(', ') || 'none'}  escalation ${['none', 'challenge', 'block'][s.escalation]}`);

@@ -1,0 +1,152 @@
+/**
+ * `ip.many_countries`: one IP (an IPv6 /64) asking for codes to numbers of more than `risk.ipCountries`
+ * countries within 24 h — the spray of an international revenue-share fraud from the few addresses it holds.
+ * The pure rule, then end to end through the real service (the replay driver builds the server's own context
+ * and VerificationService), on the memory store.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideSend, isRuleTrip } from '../../src/engine/decide.ts';
+import { ipCountriesTally, ipHistoryKey } from '../../src/engine/limits.ts';
+import { DEFAULT_POLICY, withoutCaptcha } from '../../src/engine/policy.ts';
+import { Replayer } from '../../src/replay/driver.ts';
+import { facts, policy } from '../helpers/engine.ts';
+
+const P = DEFAULT_POLICY;
+const N = P.risk.ipCountries;
+/** A deployment with a CAPTCHA provider (loopback, never called: the trace says whether a client passed one). */
+const WITH_CAPTCHA = { config: { captcha: { provider: 'turnstile', secret: 'test-never-called', verifyUrl: 'http://127.0.0.1:9/' } } };
+const T0 = Date.parse('2026-11-23T00:00:00.000Z');
+const MIN = 60_000;
+const H = 60 * MIN;
+const iso = (ms: number) => new Date(ms).toISOString();
+const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36';
+const browser = (ip: string, deviceId: string) => ({ ip, userAgent: UA, deviceId, formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 6000, headless: false, acceptLanguage: 'en-US' });
+const send = (at: number, to: string, client: Record<string, unknown>) => JSON.stringify({ at: iso(at), type: 'send', to, channel: 'sms', client });
+
+/** Valid mobile numbers of eight countries (libphonenumber metadata), one range each. */
+const ABROAD: [string, string][] = [
+  ['ID', '+6281234560001'],
+  ['MY', '+60123456789'],
+  ['PH', '+639171234567'],
+  ['NG', '+2348031234567'],
+  ['AZ', '+994501234567'],
+  ['LV', '+37122123456'],
+  ['UZ', '+998901234567'],
+  ['KE', '+254712345678'],
+];
+
+type SendOut = { decision: string; reasons: string[]; shadow?: string[] };
+
+describe('ip.many_countries (pure)', () => {
+  it(`fires above risk.ipCountries (${N}); a solved proof-of-work does not clear it, a passed CAPTCHA does`, () => {
+    assert.equal(decideSend(facts({ state: { ipCountries: N } }), P).decision, 'allow');
+    const d = decideSend(facts({ state: { ipCountries: N + 1 } }), P);
+    assert.equal(d.decision, 'challenge');
+    assert.deepEqual(d.reasons, ['ip.many_countries']);
+    assert.equal(decideSend(facts({ state: { ipCountries: N + 5 }, evidence: { captcha: 'passed' } }), P).decision, 'allow');
+    assert.equal(isRuleTrip(d, P), false, 'a shared address (hotel, airport, VPN exit) is no escalation trip by itself');
+    const raised = policy({ risk: { ipCountries: 6 } });
+    assert.equal(decideSend(facts({ state: { ipCountries: 6 } }), raised).decision, 'allow');
+    assert.equal(decideSend(facts({ state: { ipCountries: 7 } }), raised).decision, 'challenge');
+  });
+
+  it('without a CAPTCHA provider it runs in shadow: seen in the audit log, nobody refused', () => {
+    const d = decideSend(facts({ state: { ipCountries: N + 3 } }), withoutCaptcha(P));
+    assert.equal(d.decision, 'allow');
+    assert.deepEqual(d.shadow, ['ip.many_countries']);
+  });
+
+  it('counts per IPv4 address and per IPv6 /64', () => {
+    assert.equal(ipHistoryKey({ ip: '36.72.10.5', subnet: '36.72.10.0/24' }), '36.72.10.5');
+    assert.equal(ipHistoryKey({ ip: '2001:db8:1:2::99', subnet: '2001:db8:1:2::/64' }), '2001:db8:1:2::/64');
+    const t = ipCountriesTally('36.72.10.5', 'ID');
+    assert.equal(t.gate.limit, 1, 'the gate lets one request per IP and country a day count');
+    assert.equal(t.gate.windowMs, 86_400_000);
+    assert.deepEqual(t.tally.windowsMs, [86_400_000]);
+    assert.notEqual(ipCountriesTally('36.72.10.5', 'MY').gate.key, t.gate.key);
+    assert.equal(ipCountriesTally('36.72.10.5', 'MY').tally.key, t.tally.key);
+  });
+});
+
+describe('ip.many_countries through the service', () => {
+  it(`one IP spraying ${ABROAD.length} countries is challenged from the ${N + 1}th country on; repeats to one country do not count`, async () => {
+    const r = await Replayer.create(WITH_CAPTCHA);
+    let delivered = 0;
+    r.delivery.onDeliver = () => void delivered++;
+    try {
+      let t = T0;
+      const ip = '102.89.10.20';
+      const out: SendOut[] = [];
+      // Five numbers of the first country from the same IP (different numbers: one country, counted once).
+      for (let i = 0; i < 5; i++) out.push((await r.line(send((t += MIN), `+62812345600${10 + i}`, browser(ip, `d-${i}`)))) as SendOut);
+      assert.deepEqual(out.map((o) => o.decision), ['allow', 'allow', 'allow', 'allow', 'allow']);
+      const rest: SendOut[] = [];
+      for (const [, to] of ABROAD.slice(1)) rest.push((await r.line(send((t += MIN), to, browser(ip, `dx-${to}`)))) as SendOut);
+      // Countries 2..N are allowed, N+1.. challenged with the rule as the reason.
+      assert.deepEqual(rest.map((o) => o.decision), ABROAD.slice(1).map((_, i) => (i + 2 <= N ? 'allow' : 'challenge')));
+      for (const o of rest.slice(N - 1)) assert.ok(o.reasons.includes('ip.many_countries'), o.reasons.join());
+      assert.equal(delivered, 5 + N - 1);
+
+      // Another IP is not affected; the sprayer's IP still is, also for a country it asked for before (the
+      // IP's spread is the evidence, not the destination).
+      const other = (await r.line(send((t += MIN), '+6281299990000', browser('102.89.10.21', 'd-other')))) as SendOut;
+      assert.equal(other.decision, 'allow');
+      const back = (await r.line(send((t += MIN), '+6281299990001', browser(ip, 'd-back')))) as SendOut;
+      assert.equal(back.decision, 'challenge');
+
+      // A day later the countries have left the window.
+      const later = (await r.line(send((t += 25 * H), '+6281299990002', browser(ip, 'd-later')))) as SendOut;
+      assert.equal(later.decision, 'allow');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('an IPv6 sprayer rotating addresses inside its /64 is one address; another /64 is another', async () => {
+    const r = await Replayer.create(WITH_CAPTCHA);
+    try {
+      let t = T0;
+      const out: SendOut[] = [];
+      for (const [i, [, to]] of ABROAD.slice(0, N + 1).entries()) out.push((await r.line(send((t += MIN), to, browser(`2001:db8:77:1::${i + 1}`, `v6-${i}`)))) as SendOut);
+      assert.deepEqual(out.map((o) => o.decision), [...Array(N).fill('allow'), 'challenge']);
+      const neighbour = (await r.line(send((t += MIN), ABROAD[N + 1]![1], browser('2001:db8:77:2::1', 'v6-n')))) as SendOut;
+      assert.equal(neighbour.decision, 'allow');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('requests that were refused count too (the IP asked), and with the rule off nothing is counted', async () => {
+    // Bots without widget evidence from a script: refused or challenged for other reasons, still counted.
+    const r = await Replayer.create(WITH_CAPTCHA);
+    try {
+      let t = T0;
+      const ip = '5.18.1.1';
+      const script = { ip, userAgent: 'python-requests/2.31', formToken: 'missing', pow: 'missing', captcha: 'missing', honeypot: false, elapsedMs: null, headless: false, acceptLanguage: null };
+      for (const [, to] of ABROAD.slice(0, N)) assert.notEqual(((await r.line(send((t += MIN), to, script))) as SendOut).decision, 'allow');
+      // The same IP now behind a good browser, to a country of its own: the earlier refused requests count.
+      const d = (await r.line(send((t += MIN), ABROAD[N]![1], browser(ip, 'good')))) as SendOut;
+      assert.equal(d.decision, 'challenge');
+      assert.ok(d.reasons.includes('ip.many_countries'), d.reasons.join());
+    } finally {
+      await r.close();
+    }
+
+    const off = await Replayer.create({ ...WITH_CAPTCHA, policy: policy({ risk: { rules: { 'ip.many_countries': { action: 'score', weight: 60, mode: 'off' } } } }) });
+    try {
+      const calls: string[] = [];
+      const store = off.ctx.store as unknown as { tally: (...a: unknown[]) => Promise<unknown> };
+      const tally = store.tally.bind(store);
+      store.tally = (gate: unknown, tallies: unknown, now: unknown) => {
+        for (const x of tallies as { key: string }[]) calls.push(x.key);
+        return tally(gate, tallies, now);
+      };
+      let t = T0;
+      for (const [, to] of ABROAD) assert.equal(((await off.line(send((t += MIN), to, browser('102.89.10.30', `o-${to}`)))) as SendOut).decision, 'allow');
+      assert.deepEqual(calls.filter((k) => k.startsWith('ipc:')), [], 'no counting for a rule that is off');
+    } finally {
+      await off.close();
+    }
+  });
+});
