@@ -29,7 +29,8 @@ export function authenticate(ctx: AppContext) {
     if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
 
     const header = req.headers.authorization;
-    const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : null;
+    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` from some HTTP clients is the same scheme.
+    const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : null;
     const result = presented ? await verifyApiKey(keys, presented, now) : null;
     if (!result || !result.ok) {
       // Counted atomically: of many failures racing past the peek above, those over the limit get 429 too.

@@ -4,6 +4,8 @@
  * (the detail goes to the log with the request id).
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ApiError, ERRORS, type ErrorCode } from '../service/errors.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -20,6 +22,26 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 
 export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { error: { ...extra, code, message } };
+}
+
+/**
+ * Requests that Node's HTTP parser refuses before Fastify sees them (a malformed request line, headers over
+ * the size limit, a slow client): answered in the same error shape as everything else, with the headers
+ * every response carries, then the connection is closed (as Fastify's default handler does; Node cannot
+ * parse anything further from it).
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'invalid_request';
+  const { status, message } = ERRORS[code];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 export function installErrorHandling(app: FastifyInstance): void {

@@ -14,7 +14,7 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { ConfigError } from '../config/load.ts';
 import type { AppContext } from '../service/context.ts';
-import { errorBody, installErrorHandling } from './errors.ts';
+import { clientErrorHandler, errorBody, installErrorHandling } from './errors.ts';
 import { clientIp, inCidrs, normalizeIp } from './client-ip.ts';
 import { authenticate } from './auth.ts';
 import { createListeners, TlsFileError, type Listeners } from './tls.ts';
@@ -83,6 +83,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    clientErrorHandler,
     // Malformed percent-encoding is caught by the router before any hook: answer in our error shape instead
     // of Fastify's default body, which echoes the URL back.
     frameworkErrors: (_err, req, reply) => {

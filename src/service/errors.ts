@@ -10,6 +10,8 @@ export const ERRORS = {
   channel_disabled: { status: 422, message: 'This channel is not enabled.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive.' },
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   verification_not_found: { status: 404, message: 'No such verification.' },

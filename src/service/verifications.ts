@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decideSend, isRuleTrip, type Decision } from '../engine/decide.ts';
-import { NO_STATE, type EvidenceFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
+import { NO_STATE, type EvidenceFacts, type IpFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
 import {
   checkFailureSpecs,
   cooldownMs,
@@ -130,6 +130,17 @@ export class VerificationService {
 
   // ------------------------------------------------------------------ send
 
+  /**
+   * The facts of the end user's IP, null when none was given. An IP that does not parse is refused rather
+   * than ignored: ignoring it would switch off every per-IP limit, list and check for that request.
+   */
+  private clientIpFacts(raw: string | undefined): IpFacts | null {
+    if (raw === undefined) return null;
+    const facts = this.d.signals.ipFacts(raw);
+    if (!facts) throw new ApiError('invalid_request', { message: 'client.ip must be an IPv4 or IPv6 address (omit it when unknown)' });
+    return facts;
+  }
+
   async send(input: SendInput): Promise<SendResult> {
     const d = this.d;
     const now = d.clock();
@@ -144,7 +155,7 @@ export class VerificationService {
     const testCode = d.testNumbers.get(e164);
     if (testCode !== undefined) return this.sendTestNumber(e164, input, testCode, now);
 
-    const ipFacts = client.ip ? d.signals.ipFacts(client.ip) : null;
+    const ipFacts = this.clientIpFacts(client.ip);
     const evidence = await d.signals.verifyEvidence(client, { ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, consume: true, now });
     await d.state.fresh();
 
@@ -434,6 +445,7 @@ export class VerificationService {
     const now = d.clock();
     const policy = d.policy();
     const code = normalizeCodeInput(input.code, d.codes.length);
+    const ipFacts = this.clientIpFacts(input.client?.ip);
 
     let v: Verification | null;
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
@@ -442,14 +454,13 @@ export class VerificationService {
       if (!phone.ok) throw new ApiError('invalid_phone_number', { message: phone.message });
       v = await d.store.findPending(phone.e164, input.channel ?? 'sms', now);
     }
-    const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: input.client?.ip ?? null, deviceId: input.client?.deviceId ?? null };
+    const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: ipFacts?.ip ?? null, deviceId: input.client?.deviceId ?? null };
     if (!v) {
       await this.appendEvent({ ...base, decision: 'not_found', reasons: [] });
       throw new ApiError('verification_not_found');
     }
     if (code === null) throw new ApiError('invalid_code');
 
-    const ipFacts = input.client?.ip ? d.signals.ipFacts(input.client.ip) : null;
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
     // One read for the trust counter and the failure counters of both budgets (which budget applies depends
     // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).

@@ -6,6 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { client, freshNumber, ipFor } from './support.ts';
 
@@ -129,6 +130,32 @@ describe('hostile request bodies', () => {
     for (const b of bad) assertClientError(await raw('/v1/verifications', JSON.stringify(b)), 400, JSON.stringify(b).slice(0, 80));
     for (const b of [{ id: 'vf_x', code: 123456 }, { id: 'vf_x', code: ['123456'] }, { id: ['vf_x'], code: '123456' }, { code: '123456' }, { id: 'vf_x', to, code: '123456' }]) {
       assertClientError(await raw('/v1/verifications/check', JSON.stringify(b)), 400, JSON.stringify(b));
+    }
+  });
+  it('requests Node’s HTTP parser refuses (bad request line, huge headers, smuggling-shaped framing) get the error shape too', async () => {
+    const { port, hostname } = new URL(t.url);
+    const rawHttp = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: hostname, port: Number(port) }, () => socket.end(request));
+        let out = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (d) => (out += d));
+        socket.on('close', () => resolve(out));
+        socket.on('error', reject);
+      });
+    const cases: [string, string, number, string][] = [
+      ['garbage request line', 'HELLO\r\n\r\n', 400, 'invalid_request'],
+      ['unknown HTTP version', 'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n', 400, 'invalid_request'],
+      ['Transfer-Encoding with Content-Length', 'POST /v1/verifications HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'invalid_request'],
+      ['20 KB header', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+    ];
+    for (const [what, request, status, code] of cases) {
+      const res = await rawHttp(request);
+      const [head, body] = res.split('\r\n\r\n');
+      assert.match(head ?? '', new RegExp(`^HTTP/1.1 ${status} `), `${what}: ${res.slice(0, 200)}`);
+      assert.match(head ?? '', /x-content-type-options: nosniff/i, what);
+      assert.deepEqual(Object.keys(JSON.parse(body ?? '').error).sort(), ['code', 'message'], what);
+      assert.equal(JSON.parse(body ?? '').error.code, code, what);
     }
   });
 });

@@ -100,10 +100,22 @@ describe('GET /v1/admin/events', () => {
   });
 
   it('rejects bad filters with 400', async () => {
-    for (const qs of ['?limit=0', '?limit=5000', '?from=yesterday', '?number=abc', '?cursor=-1', '?prefix=62812', '?unknown=1']) {
+    const inverted = `?from=${encodeURIComponent('2027-01-01T00:00:00Z')}&to=${encodeURIComponent('2020-01-01T00:00:00Z')}`;
+    const leapSecond = `?to=${encodeURIComponent('2026-11-27T23:59:60Z')}`;
+    for (const qs of ['?limit=0', '?limit=5000', '?from=yesterday', '?number=abc', '?cursor=-1', '?prefix=62812', '?unknown=1', inverted, leapSecond, '?ip=zzz', '?ip=1.2.3.4.5']) {
       const res = await get(qs);
       assert.equal(res.status, 400, `${qs}: ${res.text}`);
       assert.equal(res.body.error.code, 'invalid_request');
+    }
+  });
+
+  it('matches an IP filter in any spelling of the address (events keep the canonical form)', async () => {
+    const r = await t.request('POST', '/v1/verifications', { to: '+6281334567099', client: client('2001:db8::5', { deviceId: 'dev-v6' }) });
+    assert.equal(r.status, 201, r.text);
+    for (const spelling of ['2001:db8::5', '2001:DB8:0:0:0:0:0:5', '2001:0db8::0005']) {
+      const events = (await get(`?ip=${encodeURIComponent(spelling)}`)).body.events as any[];
+      assert.equal(events.length, 1, spelling);
+      assert.equal(events[0].ip, '2001:db8::5');
     }
   });
 });

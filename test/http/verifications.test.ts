@@ -112,12 +112,35 @@ describe('verification API over HTTP (SQLite store)', () => {
     assert.ok([404, 422].includes(badCode.status));
   });
 
+  it('refuses an end-user IP that does not parse instead of ignoring it (which would switch the IP layers off)', async () => {
+    const bad = ['1.2.3.4.5', '999.1.1.1', '0x7f.0.0.1', '１.２.３.４', '1::2::3', 'not an ip\u0000', ''];
+    const sends = await Promise.all(bad.map((ip, i) => t.request('POST', '/v1/verifications', { to: `+62812345670${10 + i}`, client: { ip } })));
+    for (const [i, r] of sends.entries()) {
+      assert.equal(r.status, 400, `${JSON.stringify(bad[i])} → ${r.text}`);
+      assert.equal(r.body.error.code, 'invalid_request');
+      assert.match(r.body.error.message, /client\.ip/);
+    }
+    const check = await t.request('POST', '/v1/verifications/check', { to: '+6281234567010', code: '123456', client: { ip: 'zzz' } });
+    assert.equal(check.status, 400, check.text);
+    assert.equal(check.body.error.code, 'invalid_request');
+    // Well-formed addresses of both families pass (an IPv4-mapped IPv6 address is an IPv4 address).
+    for (const ip of ['36.72.10.5', '2001:db8::1', '::ffff:36.72.10.6']) {
+      const ok = await t.request('POST', '/v1/verifications', { to: `+6281234569${ip.length.toString().padStart(3, '0')}`, client: { ip } });
+      assert.equal(ok.status, 201, `${ip} → ${ok.text}`);
+    }
+  });
+
   it('requires an API key with the right scope', async () => {
     const none = await t.request('POST', '/v1/verifications', { to: TO }, { key: null });
     assert.equal(none.status, 401);
     assert.equal(none.body.error.code, 'unauthorized');
     const bogus = await t.request('POST', '/v1/verifications', { to: TO }, { key: 'osk_AAAAAAAAAAAA_' + 'A'.repeat(43) });
     assert.equal(bogus.status, 401);
+    // The scheme name is case-insensitive; anything but Bearer is no key.
+    for (const [i, [scheme, status]] of ([['bearer', 201], ['BEARER', 201], ['Basic', 401], ['Bearerx', 401]] as const).entries()) {
+      const r = await t.request('POST', '/v1/verifications', { to: `+62812345077${i}` }, { key: null, headers: { authorization: `${scheme} ${t.verifyKey}` } });
+      assert.equal(r.status, status, `${scheme} → ${r.text}`);
+    }
   });
 
   it('serves health, readiness and an OpenAPI document listing every route', async () => {

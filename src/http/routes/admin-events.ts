@@ -12,6 +12,7 @@ import { ApiError } from '../../service/errors.ts';
 import { eventView, numberMasker } from '../../service/audit-export.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
+import { parseTime } from './admin-stats.ts';
 import { errorResponses } from '../schemas.ts';
 
 export const EventsQuery = Type.Object(
@@ -76,8 +77,10 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         const qs = req.query;
         const limit = qs.limit ?? 100;
         const q: EventQuery = { order: 'desc', limit };
-        if (qs.from !== undefined) q.from = Date.parse(qs.from);
-        if (qs.to !== undefined) q.to = Date.parse(qs.to);
+        // The schema checked the format; Date.parse can still refuse a valid-looking one (a leap second, :60).
+        if (qs.from !== undefined) q.from = parseTime(qs.from, 'from');
+        if (qs.to !== undefined) q.to = parseTime(qs.to, 'to');
+        if (q.from !== undefined && q.to !== undefined && !(q.from < q.to)) throw new ApiError('invalid_request', { message: 'from must be before to' });
         if (qs.type !== undefined) q.type = qs.type;
         if (qs.number !== undefined) {
           const p = ctx.signals.parsePhone(qs.number);
@@ -85,7 +88,12 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
           q.number = p.e164;
         }
         if (qs.prefix !== undefined) q.prefix = qs.prefix;
-        if (qs.ip !== undefined) q.ip = qs.ip;
+        if (qs.ip !== undefined) {
+          // Events store the canonical form (2001:db8::1, not 2001:DB8:0::1): match that.
+          const ip = ctx.signals.ipFacts(qs.ip)?.ip;
+          if (ip === undefined) throw new ApiError('invalid_request', { message: 'querystring.ip is not an IP address' });
+          q.ip = ip;
+        }
         if (qs.device !== undefined) q.deviceId = qs.device;
         if (qs.decision !== undefined) q.decision = qs.decision;
         if (qs.reason !== undefined) q.reason = qs.reason;
