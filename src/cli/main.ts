@@ -9,6 +9,7 @@ import { registerKeys } from './commands/keys.ts';
 import { registerConfig } from './commands/config.ts';
 import { VERSION } from '../service/context.ts';
 import { extraCommands } from './registry.ts';
+import { formatCliError } from './errors.ts';
 
 const program = new Command();
 program
@@ -23,7 +24,7 @@ registerConfig(program);
 for (const register of extraCommands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const e = err as Error;
-  process.stderr.write(`otp-shield: ${e.name === 'ConfigError' ? e.message : e.stack ?? e.message}\n`);
+  // Usage and file-system errors are one line; anything else is a bug and keeps its stack (src/cli/errors.ts).
+  process.stderr.write(`otp-shield: ${formatCliError(err)}\n`);
   process.exit(1);
 });

@@ -1,13 +1,23 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, type LoadOptions } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { openStore } from '../store/factory.ts';
 import type { Store } from '../store/interface.ts';
 import { join } from 'node:path';
+import { fileError } from './errors.ts';
 
 export function configFrom(cmd: Command): Config {
   const opts = cmd.optsWithGlobals() as { config?: string };
-  return loadConfig(opts.config ? { file: opts.config } : {});
+  return loadConfigFile(opts.config, {});
+}
+
+/** `loadConfig`, with a configuration file that cannot be read (a directory …) reported in one line. */
+export function loadConfigFile(file: string | undefined, rest: Omit<LoadOptions, 'file'>): Config {
+  try {
+    return loadConfig(file ? { ...rest, file } : rest);
+  } catch (err) {
+    throw fileError(err, 'read', file ?? process.env.OTPSHIELD_CONFIG ?? 'otp-shield.yaml');
+  }
 }
 
 /** Open the configured store for a one-shot command (the server may be running on the same store). */

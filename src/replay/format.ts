@@ -9,6 +9,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { parseIp } from '../signals/ip.ts';
 
 const NullableString = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
 
@@ -31,7 +32,12 @@ export const TraceClientSchema = Type.Object(
 );
 export type TraceClient = Static<typeof TraceClientSchema>;
 
-/** `at`: ISO 8601 with zone, or epoch milliseconds. */
+/**
+ * `at`: ISO 8601 with zone, or epoch milliseconds. Either way the time must lie in [MIN_AT, MAX_AT]: from
+ * 1970-01-01T00:00:00Z (epoch 0; no negative epochs) to 9999-12-31T23:59:59.999Z (the last time a 4-digit ISO
+ * year can write). A time outside that range (1e308, 8640000000000001: beyond what a Date holds) is an
+ * invalid line, so the replay and its timestamps never meet an invalid date.
+ */
 const At = Type.Union([Type.String({ maxLength: 40 }), Type.Number()]);
 const ChannelSchema = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
 
@@ -81,12 +87,17 @@ export type OutputLine =
   | { ignored: string }
   | { error: 'invalid_line'; message: string };
 
+/** The earliest and latest `at` accepted (epoch ms): 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z. */
+export const MIN_AT = 0;
+export const MAX_AT = 253_402_300_799_999;
+
 function parseAt(at: string | number): number | null {
-  if (typeof at === 'number') return Number.isFinite(at) ? at : null;
+  let ms: number;
+  if (typeof at === 'number') ms = at;
   // Only full timestamps with a zone: a bare date or local time would shift with the machine's zone.
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at)) return null;
-  const ms = Date.parse(at);
-  return Number.isFinite(ms) ? ms : null;
+  else if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at)) return null;
+  else ms = Date.parse(at);
+  return Number.isFinite(ms) && ms >= MIN_AT && ms <= MAX_AT ? ms : null;
 }
 
 function firstError(v: { Errors(value: unknown): { instancePath: string; message: string }[] }, value: unknown): string {
@@ -95,6 +106,13 @@ function firstError(v: { Errors(value: unknown): { instancePath: string; message
 }
 
 /** Parse one non-empty trace line. */
+const BAD_IP = '/client/ip must be an IPv4 or IPv6 address (or null)';
+
+/** The server refuses a client IP that does not parse (400); a trace line carrying one is invalid. */
+function validIp(ip: string | null | undefined): boolean {
+  return ip === undefined || ip === null || parseIp(ip).ok;
+}
+
 export function parseTraceLine(line: string): TraceLine {
   let doc: unknown;
   try {
@@ -104,13 +122,15 @@ export function parseTraceLine(line: string): TraceLine {
   }
   if (!checkAny.Check(doc)) return { kind: 'invalid', message: firstError(checkAny, doc) };
   const at = parseAt(doc.at);
-  if (at === null) return { kind: 'invalid', message: '/at must be an ISO 8601 timestamp with a zone, or epoch milliseconds' };
+  if (at === null) return { kind: 'invalid', message: '/at must be an ISO 8601 timestamp with a zone, or epoch milliseconds, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z' };
   if (doc.type === 'send') {
     if (!checkSend.Check(doc)) return { kind: 'invalid', message: firstError(checkSend, doc) };
+    if (!validIp(doc.client?.ip)) return { kind: 'invalid', message: BAD_IP };
     return { kind: 'send', at, event: doc };
   }
   if (doc.type === 'check') {
     if (!checkCheck.Check(doc)) return { kind: 'invalid', message: firstError(checkCheck, doc) };
+    if (!validIp(doc.client?.ip)) return { kind: 'invalid', message: BAD_IP };
     return { kind: 'check', at, event: doc };
   }
   return { kind: 'other', at, type: doc.type };

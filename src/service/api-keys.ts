@@ -92,15 +92,25 @@ export async function verifyApiKey(store: Pick<Store, 'getApiKey'>, presented: s
   return { ok: true, record };
 }
 
-/** The public view of a key: never the hash. */
+/**
+ * An epoch-ms time as ISO 8601, or null when there is none or it is beyond what a Date can hold (keys created
+ * by older versions could store an expiry of 1e10 days; such a key never expires, and listing must not throw).
+ */
+function isoOrNull(ms: number | null): string | null {
+  if (ms === null) return null;
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** The public view of a key: never the hash. A time that is not a valid date is shown as null. */
 export function keyView(r: ApiKeyRecord) {
   return {
     id: r.id,
     name: r.name,
     scopes: r.scopes,
-    createdAt: new Date(r.createdAt).toISOString(),
-    expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(),
-    revokedAt: r.revokedAt === null ? null : new Date(r.revokedAt).toISOString(),
-    lastUsedAt: r.lastUsedAt === null ? null : new Date(r.lastUsedAt).toISOString(),
+    createdAt: isoOrNull(r.createdAt),
+    expiresAt: isoOrNull(r.expiresAt),
+    revokedAt: isoOrNull(r.revokedAt),
+    lastUsedAt: isoOrNull(r.lastUsedAt),
   };
 }

@@ -47,7 +47,12 @@ describe('replay trace format', () => {
       '{"at":"2026-11-23T08:00:00Z","type":"send","to":"+6281234567890","client":{"formToken":"maybe"}}',
       '{"at":"2026-11-23T08:00:00Z","type":"send","to":"+6281234567890","client":{"formtoken":"valid"}}',
       '{"at":"2026-11-23T08:00:00Z","type":"check","to":"+6281234567890"}',
+      // The server answers 400 to a client IP that does not parse; a trace cannot carry one either.
+      '{"at":"2026-11-23T08:00:00Z","type":"send","to":"+6281234567890","client":{"ip":"1.2.3.4.5"}}',
+      '{"at":"2026-11-23T08:00:00Z","type":"check","to":"+6281234567890","code":"correct","client":{"ip":"zzz"}}',
     ];
+    const withIp = (ip: string | null) => `{"at":"2026-11-23T08:00:00Z","type":"send","to":"+6281234567890","client":{"ip":${JSON.stringify(ip)}}}`;
+    for (const ip of ['36.72.10.5', '2001:db8::1', null]) assert.equal(parseTraceLine(withIp(ip)).kind, 'send', String(ip));
     for (const line of bad) {
       const p = parseTraceLine(line);
       assert.equal(p.kind, 'invalid', line);

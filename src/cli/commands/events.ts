@@ -4,12 +4,24 @@
  * Writes the audit log as NDJSON, oldest first. Send and check lines are replay input
  * (src/service/audit-export.ts), so an unmasked or pseudonymised export can be fed to `otp-shield replay`.
  */
-import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/load.ts';
 import { exportEvents, numberMasker, type MaskMode } from '../../service/audit-export.ts';
 import { configFrom, storeFrom } from '../shared.ts';
+import { drained, fileError, openOutput } from '../errors.ts';
+
+/** What an audit event type looks like (send, check, quarantine.start, throttle.tightened): anything else matches nothing. */
+const EVENT_TYPE_RE = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
+
+/** `--type a,b`: the listed event types; a name that cannot be an event type is a usage error, not an empty export. */
+export function parseTypes(v: string | undefined): string[] {
+  if (v === undefined) return [];
+  const types = v.split(',').map((t) => t.trim()).filter(Boolean);
+  const bad = types.filter((t) => !EVENT_TYPE_RE.test(t));
+  if (bad.length) throw new ConfigError(`--type: not an event type: ${bad.map((t) => JSON.stringify(t)).join(', ')} (event types are lowercase letters, digits, dots and underscores, e.g. send,check,quarantine.start)`);
+  return types;
+}
 
 function parseTime(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -25,11 +37,11 @@ async function writeAll(out: Writable, lines: AsyncIterable<string>): Promise<nu
     buf += line + '\n';
     n++;
     if (buf.length >= 64 * 1024) {
-      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', r));
+      if (!out.write(buf)) await drained(out);
       buf = '';
     }
   }
-  if (buf !== '' && !out.write(buf)) await new Promise<void>((r) => out.once('drain', r));
+  if (buf !== '' && !out.write(buf)) await drained(out);
   return n;
 }
 
@@ -54,24 +66,32 @@ export function registerEvents(program: Command): void {
         const cfg = configFrom(cmd);
         const from = parseTime('from', opts.from);
         const to = parseTime('to', opts.to);
+        // The range is [from, to): one that ends where or before it starts is a mistake, not an empty export.
+        if (from !== undefined && to !== undefined && from >= to) throw new ConfigError(`--from (${opts.from}) must be before --to (${opts.to})`);
+        const types = parseTypes(opts.type);
         const mode: MaskMode = opts.pseudonymize ? 'pseudonymize' : (opts.mask ?? cfg.privacy.maskNumbersInLogs) ? 'mask' : 'none';
         if (opts.pseudonymKey && mode !== 'pseudonymize') throw new ConfigError('--pseudonym-key needs --pseudonymize');
+        // Opened before the store, so an unwritable output fails at once, in one line.
+        const out: Writable = opts.output ? await openOutput(opts.output) : process.stdout;
         const store = await storeFrom(cfg);
-        const out: Writable = opts.output ? createWriteStream(opts.output) : process.stdout;
         try {
           const n = await writeAll(
             out,
             exportEvents(store, {
               ...(from !== undefined ? { from } : {}),
               ...(to !== undefined ? { to } : {}),
-              types: opts.type ? opts.type.split(',').map((t) => t.trim()).filter(Boolean) : [],
+              types,
               mask: numberMasker(mode, opts.pseudonymKey),
             }),
-          );
+          ).catch((err: unknown) => {
+            throw fileError(err, 'write', opts.output ?? 'stdout');
+          });
           process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised'})\n`);
         } finally {
           await store.close();
-          if (out !== process.stdout) await new Promise<void>((r) => out.end(r));
+          if (out !== process.stdout) {
+            await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(fileError(err, 'write', opts.output!)) : resolve())));
+          }
         }
       },
     );

@@ -5,6 +5,18 @@ import { configFrom, print, storeFrom } from '../shared.ts';
 
 const SCOPES: ApiScope[] = ['verify', 'admin'];
 
+/** The longest key lifetime `--expires-in-days` accepts: 100 years (36500 days); for longer, omit the option. */
+export const MAX_EXPIRY_DAYS = 36_500;
+
+/** `--expires-in-days`: a whole number of days, 1..MAX_EXPIRY_DAYS (so the expiry is always a valid date). */
+export function parseExpiryDays(v: string): number {
+  const days = /^\d{1,6}$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  if (!(days >= 1 && days <= MAX_EXPIRY_DAYS)) {
+    throw Object.assign(new Error(`--expires-in-days must be a whole number of days from 1 to ${MAX_EXPIRY_DAYS} (got ${JSON.stringify(v)}); omit it for a key that does not expire`), { name: 'ConfigError' });
+  }
+  return days;
+}
+
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('manage API keys (stored hashed; shown once)');
 
@@ -13,14 +25,13 @@ export function registerKeys(program: Command): void {
     .description('create an API key and print it once')
     .option('-s, --scope <scope...>', 'scopes: verify, admin', ['verify'])
     .option('-n, --name <name>', 'a name to recognise the key by')
-    .option('--expires-in-days <days>', 'expire the key after this many days')
+    .option('--expires-in-days <days>', `expire the key after this many days (a whole number, 1..${MAX_EXPIRY_DAYS})`)
     .option('--json', 'print JSON')
     .action(async (opts: { scope: string[]; name?: string; expiresInDays?: string; json?: boolean }, cmd: Command) => {
       const scopes = opts.scope.flatMap((s) => s.split(','));
       const bad = scopes.filter((s) => !SCOPES.includes(s as ApiScope));
       if (bad.length) throw Object.assign(new Error(`unknown scope: ${bad.join(', ')} (use verify or admin)`), { name: 'ConfigError' });
-      const days = opts.expiresInDays ? Number(opts.expiresInDays) : null;
-      if (days !== null && !(days > 0)) throw Object.assign(new Error('--expires-in-days must be a positive number'), { name: 'ConfigError' });
+      const days = opts.expiresInDays !== undefined ? parseExpiryDays(opts.expiresInDays) : null;
       const store = await storeFrom(configFrom(cmd));
       const now = Date.now();
       const { key, record } = await createApiKey(store, { scopes: scopes as ApiScope[], name: opts.name ?? null, expiresAt: days ? now + days * 86_400_000 : null, now });

@@ -18,6 +18,7 @@ import { escalationKeys, escalationLevel, ipCountriesTally, ipHistoryKey, observ
 import { DEFAULT_POLICY, withoutCaptcha, type Policy } from '../../engine/policy.ts';
 import { stepThrottle } from '../../engine/throttle.ts';
 import { loadPolicyFile } from '../../service/context.ts';
+import { checkReadable } from '../errors.ts';
 import { explain, limitLines, type Explanation, type LimitLine } from '../../service/explain.ts';
 import { listView } from '../../service/lists.ts';
 import { refreshPolicy } from '../../service/policy-store.ts';
@@ -90,7 +91,10 @@ function withoutCaptchaUnless(policy: Policy, captchaConfigured: boolean): Polic
 }
 
 async function effectivePolicy(cfg: Config, store: Store, file: string | undefined): Promise<{ policy: Policy; source: string }> {
-  if (file) return { policy: loadPolicyFile(file), source: `file ${file}` };
+  if (file) {
+    checkReadable(file, 'policy file');
+    return { policy: loadPolicyFile(file), source: `file ${file}` };
+  }
   if (cfg.policyFile) return { policy: loadPolicyFile(cfg.policyFile), source: `file ${cfg.policyFile} (policyFile)` };
   const stored = await refreshPolicy(store, 0);
   return stored ? { policy: stored.policy, source: `stored version ${stored.version}` } : { policy: DEFAULT_POLICY, source: 'built-in defaults' };

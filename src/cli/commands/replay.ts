@@ -4,16 +4,18 @@
  * Runs a trace through the real engine (src/replay/driver.ts): one output line per input line, a summary on
  * stderr. Nothing is sent, no network is used, the store is a fresh in-memory one.
  */
-import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, loadConfig } from '../../config/load.ts';
+import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { parsePolicy, PolicySchema, type Policy } from '../../engine/policy.ts';
 import { replayLines, type ReplaySummary } from '../../replay/driver.ts';
+import { checkReadable, checkWritable, drained, fileError, openOutput } from '../errors.ts';
+import { loadConfigFile } from '../shared.ts';
 
 /**
  * Policy sections that layers read but the policy schema does not (yet) include. They are taken out before
@@ -22,7 +24,7 @@ import { replayLines, type ReplaySummary } from '../../replay/driver.ts';
 const EXTRA_SECTIONS = ['pumping'] as const;
 
 export function loadReplayPolicy(file: string): { policy: Policy; extras: Record<string, unknown> } {
-  if (!existsSync(file)) throw new ConfigError(`policy file not found: ${file}`);
+  checkReadable(file, 'policy file');
   let doc: unknown;
   try {
     const text = readFileSync(file, 'utf8');
@@ -46,14 +48,21 @@ export function loadReplayPolicy(file: string): { policy: Policy; extras: Record
   return { policy: res.policy, extras };
 }
 
-/** Buffered line writer that respects backpressure (a slow pipe must not buffer the whole output). */
-function lineWriter(out: Writable): { write(line: string): Promise<void> | void; end(): Promise<void> } {
+/**
+ * Buffered line writer that respects backpressure (a slow pipe must not buffer the whole output). A write
+ * error (disk full) rejects `write`/`end` with a one-line message naming `name`.
+ */
+function lineWriter(out: Writable, name: string): { write(line: string): Promise<void> | void; end(): Promise<void> } {
   let buf = '';
   const flush = async (): Promise<void> => {
     if (buf === '') return;
     const chunk = buf;
     buf = '';
-    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+    try {
+      if (!out.write(chunk)) await drained(out);
+    } catch (err) {
+      throw fileError(err, 'write', name);
+    }
   };
   return {
     write(line) {
@@ -62,7 +71,9 @@ function lineWriter(out: Writable): { write(line: string): Promise<void> | void;
     },
     async end() {
       await flush();
-      if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      if (out !== process.stdout) {
+        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(fileError(err, 'write', name)) : resolve())));
+      }
     },
   };
 }
@@ -89,14 +100,14 @@ export function registerReplay(program: Command): void {
       const globals = cmd.optsWithGlobals() as { config?: string };
       // The configuration (codes, channels, test numbers, operator intel lists) is used when one is given or
       // found; the store, senders and secret are always replaced by replay's own.
-      const baseConfig: Config = loadConfig({
-        ...(globals.config ? { file: globals.config } : {}),
+      const baseConfig: Config = loadConfigFile(globals.config, {
         overrides: { secrets: { codeSecret: randomBytes(32).toString('base64url'), previousCodeSecrets: [] }, store: { kind: 'memory' }, logLevel: 'silent' } as Partial<Config>,
       });
       const { policy, extras } = opts.policy ? loadReplayPolicy(opts.policy) : { policy: undefined, extras: {} };
-      if (opts.input !== '-' && !existsSync(opts.input)) throw new ConfigError(`input not found: ${opts.input}`);
-
-      const out = lineWriter(opts.output === '-' ? process.stdout : createWriteStream(opts.output));
+      // Every file is checked before the replay runs: a bad path fails at once, in one line.
+      if (opts.input !== '-') checkReadable(opts.input, 'input');
+      if (opts.summaryJson) checkWritable(opts.summaryJson);
+      const out = lineWriter(opts.output === '-' ? process.stdout : await openOutput(opts.output), opts.output);
       const summary = await replayLines(
         () => createInterface({ input: opts.input === '-' ? process.stdin : createReadStream(opts.input), crlfDelay: Infinity }),
         (line) => out.write(line),
@@ -104,7 +115,13 @@ export function registerReplay(program: Command): void {
       );
       await out.end();
       process.stderr.write(formatSummary(summary) + '\n');
-      if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(summary, null, 2) + '\n');
+      if (opts.summaryJson) {
+        try {
+          writeFileSync(opts.summaryJson, JSON.stringify(summary, null, 2) + '\n');
+        } catch (err) {
+          throw fileError(err, 'write', opts.summaryJson);
+        }
+      }
       // Invalid lines were reported in place; the exit status tells scripts that the trace had problems.
       if (summary.invalid > 0) process.exitCode = 1;
     });

@@ -6,7 +6,9 @@
  * `npm run bench:effectiveness -- --dir DIR`.
  */
 import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from '../../config/load.ts';
+import { fileError } from '../errors.ts';
 import { DEFAULT_SIM, simulateDay, summarizeDay, writeDay } from '../../sim/simulate.ts';
 
 export function registerSimulate(program: Command): void {
@@ -27,8 +29,14 @@ export function registerSimulate(program: Command): void {
       if (!(scale > 0 && scale <= 20)) throw new ConfigError('--scale must be in (0, 20]');
       if (!(Number.isFinite(warmupHours) && warmupHours >= 0 && warmupHours <= 168)) throw new ConfigError('--warmup-hours must be 0..168');
       if (!Number.isFinite(dayStart)) throw new ConfigError('--day must be a date like 2026-11-23');
+      // --out is a folder (created if missing): refuse a file before the (long) simulation, not after it.
+      if (existsSync(opts.out) && !statSync(opts.out).isDirectory()) throw new ConfigError(`--out must be a folder: ${opts.out} is a file`);
       const day = simulateDay({ seed, scale, dayStart, warmupHours });
-      writeDay(opts.out, day);
+      try {
+        writeDay(opts.out, day);
+      } catch (err) {
+        throw fileError(err, 'write', opts.out);
+      }
       const counts = summarizeDay(day);
       process.stderr.write(`wrote ${day.lines.length} events to ${opts.out}\n`);
       for (const [s, c] of Object.entries(counts).sort()) process.stderr.write(`  ${s.padEnd(26)} sends ${String(c.sends).padStart(6)}  checks ${String(c.checks).padStart(6)}  warm-up ${c.warmup}\n`);

@@ -1,0 +1,157 @@
+/**
+ * How the CLI fails on bad input: usage and file-system errors are one line and exit 1, never a stack;
+ * bad values are refused before they are stored or replayed. Real child processes (test/helpers/cli.ts).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, type Run } from '../helpers/cli.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { keyView } from '../../src/service/api-keys.ts';
+import { parseTraceLine } from '../../src/replay/format.ts';
+import { formatCliError, isFileSystemError } from '../../src/cli/errors.ts';
+import { ConfigError } from '../../src/config/load.ts';
+
+const fresh = (name: string) => mkdtempSync(join(tmpdir(), `otps-err-${name}-`));
+
+/** rc 1, exactly one line on stderr matching `re`, and no stack frame. */
+function assertOneLine(r: Run, re: RegExp, what: string): void {
+  assert.equal(r.code, 1, `${what}: exit code (stderr: ${r.stderr})`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: no stack trace (stderr: ${r.stderr})`);
+  assert.doesNotMatch(r.stderr, /Unhandled 'error' event/, what);
+  assert.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line (stderr: ${r.stderr})`);
+  assert.match(r.stderr, re, what);
+}
+
+describe('CLI errors', () => {
+  it('keys create refuses an out-of-range --expires-in-days; keys list survives a stored out-of-range expiry', async () => {
+    const dir = fresh('keys');
+    const bad = ['1e10', '0', '-1', '1.5', '36501', 'soon'];
+    const runs = await Promise.all(bad.map((d) => cli(dir, ['keys', 'create', '--expires-in-days', d])));
+    runs.forEach((r, i) => assertOneLine(r, /^otp-shield: --expires-in-days must be a whole number of days from 1 to 36500/, `--expires-in-days ${bad[i]}`));
+    const ok = await cli(dir, ['keys', 'create', '--expires-in-days', '36500', '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match((JSON.parse(ok.stdout) as { expiresAt: string }).expiresAt, /^21\d\d-/);
+
+    // A key written by an older version, whose expiry no Date can hold (1e10 days), revoked or not.
+    const store = new SqliteStore(join(dir, 'otp-shield.db'));
+    const base = { name: 'old', secretHash: '0'.repeat(64), scopes: ['verify' as const], createdAt: Date.now(), revokedAt: null, lastUsedAt: null };
+    await store.putApiKey({ ...base, id: 'oldkeyAAAAAA', expiresAt: Date.now() + 1e10 * 86_400_000 });
+    await store.putApiKey({ ...base, id: 'oldkeyBBBBBB', expiresAt: Date.now() + 1e10 * 86_400_000 });
+    await store.revokeApiKey('oldkeyBBBBBB', Date.now());
+    await store.close();
+    const [json, text] = await Promise.all([cli(dir, ['keys', 'list', '--json']), cli(dir, ['keys', 'list'])]);
+    assert.equal(json.code, 0, json.stderr);
+    const list = JSON.parse(json.stdout) as { id: string; expiresAt: string | null; revokedAt: string | null }[];
+    const a = list.find((k) => k.id === 'oldkeyAAAAAA');
+    const b = list.find((k) => k.id === 'oldkeyBBBBBB');
+    assert.equal(a?.expiresAt, null);
+    assert.equal(b?.expiresAt, null);
+    assert.ok(b?.revokedAt);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /oldkeyAAAAAA .*active/);
+    assert.match(text.stdout, /oldkeyBBBBBB .*revoked/);
+  });
+
+  it('keyView shows a time no Date can hold as null instead of throwing', () => {
+    const v = keyView({ id: 'x', name: null, secretHash: '', scopes: ['admin'], createdAt: 0, expiresAt: 8.64e17, revokedAt: 8.64e15 + 1, lastUsedAt: Number.NaN });
+    assert.deepEqual(v, { id: 'x', name: null, scopes: ['admin'], createdAt: '1970-01-01T00:00:00.000Z', expiresAt: null, revokedAt: null, lastUsedAt: null });
+  });
+
+  it('a trace line whose at is outside 1970..9999 is an invalid line (parse), not an exception', () => {
+    for (const at of [1e308, 8_640_000_000_000_001, 253_402_300_800_000, -1, '"1969-12-31T23:59:59Z"']) {
+      const t = parseTraceLine(`{"type":"send","at":${at},"to":"+447911123456"}`);
+      assert.equal(t.kind, 'invalid', `at ${at}`);
+    }
+    for (const at of [0, 253_402_300_799_999, '"9999-12-31T23:59:59.999Z"', '"1970-01-01T00:00:00Z"']) {
+      assert.equal(parseTraceLine(`{"type":"send","at":${at},"to":"+447911123456"}`).kind, 'send', `at ${at}`);
+    }
+  });
+
+  it('replay reports an out-of-range at as an invalid line and goes on', async () => {
+    const dir = fresh('replay-at');
+    const lines = [
+      '{"type":"send","at":"2026-11-23T08:00:00Z","to":"+447911123456"}',
+      '{"type":"send","at":1e308,"to":"+447911123456"}',
+      '{"type":"send","at":8640000000000001,"to":"+447911123456"}',
+      '{"type":"send","at":-1,"to":"+447911123456"}',
+      '{"type":"check","at":"2026-11-23T08:00:30Z","to":"+447911123456","code":"correct"}',
+    ];
+    writeFileSync(join(dir, 't.ndjson'), lines.join('\n') + '\n');
+    const r = await cli(dir, ['replay', '--input', 't.ndjson']);
+    assert.equal(r.code, 1, r.stderr); // invalid lines make the exit status 1
+    assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /, r.stderr);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(out.length, 5);
+    assert.ok('decision' in out[0]!);
+    for (const i of [1, 2, 3]) assert.equal(out[i]!.error, 'invalid_line', `line ${i + 1}`);
+    assert.deepEqual(out[4], { result: 'approved' });
+    assert.match(r.stderr, /invalid 3/);
+  });
+
+  it('unwritable outputs fail at once with one line: replay --output, --summary-json, events export --output', async () => {
+    const dir = fresh('out');
+    writeFileSync(join(dir, 't.ndjson'), '{"type":"send","at":"2026-11-23T08:00:00Z","to":"+447911123456"}\n');
+    mkdirSync(join(dir, 'adir'));
+    const cases: [string[], RegExp][] = [
+      [['replay', '--input', 't.ndjson', '--output', '/nonexistent/dir/x'], /^otp-shield: cannot write \/nonexistent\/dir\/x: ENOENT/],
+      [['replay', '--input', 't.ndjson', '--output', 'adir'], /^otp-shield: cannot write adir: EISDIR/],
+      [['events', 'export', '--output', '/nonexistent/dir/x'], /^otp-shield: cannot write \/nonexistent\/dir\/x: ENOENT/],
+      [['replay', '--input', 't.ndjson', '--output', 'd.ndjson', '--summary-json', '/nonexistent/x.json'], /^otp-shield: cannot write \/nonexistent\/x\.json: ENOENT/],
+      [['replay', '--input', 't.ndjson', '--output', 'd.ndjson', '--summary-json', 'adir'], /^otp-shield: cannot write adir: it is a directory/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => cli(dir, args)));
+    runs.forEach((r, i) => assertOneLine(r, cases[i]![1], cases[i]![0].join(' ')));
+    // The summary path is checked before the replay runs: the output was not even created.
+    assert.equal(existsSync(join(dir, 'd.ndjson')), false);
+  });
+
+  it('a directory or file where the other is expected is one line: lookup --policy, config check --config, replay --input, simulate --out', async () => {
+    const dir = fresh('paths');
+    mkdirSync(join(dir, 'adir'));
+    writeFileSync(join(dir, 'afile'), 'x\n');
+    const cases: [string[], RegExp][] = [
+      [['lookup', '+447911123456', '--policy', 'adir'], /^otp-shield: cannot read policy file adir: it is a directory/],
+      [['config', 'check', '--config', 'adir'], /^otp-shield: cannot read adir: EISDIR/],
+      [['--config', 'adir', 'replay', '--input', 'afile'], /^otp-shield: cannot read adir: EISDIR/],
+      [['replay', '--input', 'adir'], /^otp-shield: cannot read input adir: it is a directory/],
+      [['replay', '--policy', 'adir', '--input', 'afile'], /^otp-shield: cannot read policy file adir: it is a directory/],
+      [['simulate', '--out', 'afile', '--scale', '0.01'], /^otp-shield: --out must be a folder: afile is a file/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => cli(dir, args)));
+    runs.forEach((r, i) => assertOneLine(r, cases[i]![1], cases[i]![0].join(' ')));
+  });
+
+  it('events export refuses a type that cannot be an event type and an inverted --from/--to', async () => {
+    const dir = fresh('export');
+    const cases: [string[], RegExp][] = [
+      [['events', 'export', '--type', 'BAD TYPE!'], /^otp-shield: --type: not an event type: "BAD TYPE!"/],
+      [['events', 'export', '--type', 'send,Check'], /^otp-shield: --type: not an event type: "Check"/],
+      [['events', 'export', '--from', '2026-11-24', '--to', '2026-11-23'], /^otp-shield: --from \(2026-11-24\) must be before --to \(2026-11-23\)/],
+      [['events', 'export', '--from', '2026-11-23T08:00:00Z', '--to', '2026-11-23T08:00:00Z'], /^otp-shield: --from .* must be before --to/],
+    ];
+    const [good, ...runs] = await Promise.all([
+      cli(dir, ['events', 'export', '--type', 'send,check,quarantine.start,throttle.tightened', '--from', '2026-11-23', '--to', '2026-11-24']),
+      ...cases.map(([args]) => cli(dir, args)),
+    ]);
+    assert.equal(good!.code, 0, good!.stderr);
+    assert.match(good!.stderr, /exported 0 events/);
+    runs.forEach((r, i) => assertOneLine(r, cases[i]![1], cases[i]![0].join(' ')));
+  });
+
+  it('formatCliError: usage and file-system errors are one line, anything else keeps its stack', () => {
+    assert.equal(formatCliError(new ConfigError('bad option')), 'bad option');
+    const fsErr = Object.assign(new Error("EISDIR: illegal operation on a directory, read"), { code: 'EISDIR', errno: -21, syscall: 'read' });
+    assert.ok(isFileSystemError(fsErr));
+    assert.equal(formatCliError(fsErr), 'EISDIR: illegal operation on a directory, read');
+    const bug = new TypeError('x is undefined');
+    assert.equal(formatCliError(bug), bug.stack);
+    assert.match(formatCliError(bug), /\n\s+at /);
+    // A code alone (no syscall) is not a file-system error: it keeps its stack.
+    const coded = Object.assign(new Error('odd'), { code: 'ENOENT' });
+    assert.equal(isFileSystemError(coded), false);
+    assert.equal(formatCliError(coded), coded.stack);
+  });
+});
