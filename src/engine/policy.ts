@@ -48,7 +48,7 @@ const Country = Type.String({ pattern: '^[A-Z]{2}$' });
 
 export const PolicySchema = Type.Object(
   {
-    name: Type.String({ maxLength: 100, default: 'default' }),
+    name: Type.String({ maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]*$', default: 'default' }),
     limits: Type.Object(
       {
         number: Rates,
@@ -339,9 +339,20 @@ export function parsePolicy(doc: unknown): PolicyResult {
     return { ok: false, errors };
   }
   const policy = merged as unknown as Policy;
-  if (policy.risk.blockAt <= policy.risk.challengeAt) {
-    return { ok: false, errors: [{ path: '/risk/blockAt', message: 'must be greater than challengeAt' }] };
+  // Relations between fields the schema cannot express: each would make a layer quietly do something else.
+  const crossField: { path: string; message: string }[] = [];
+  if (policy.risk.blockAt <= policy.risk.challengeAt) crossField.push({ path: '/risk/blockAt', message: 'must be greater than challengeAt' });
+  if (policy.escalation.blockAfter < policy.escalation.challengeAfter) {
+    crossField.push({ path: '/escalation/blockAfter', message: 'must be at least challengeAfter (blocking comes after challenging)' });
   }
+  if (policy.throttle.relaxFactor >= policy.throttle.factor) {
+    crossField.push({ path: '/throttle/relaxFactor', message: 'must be less than throttle.factor (a scope would tighten and relax at the same volume)' });
+  }
+  for (const [allow, deny, where] of [[policy.numbers.allowCountries, policy.numbers.denyCountries, ''], [policy.numbers.allowIpCountries, policy.numbers.denyIpCountries, 'Ip']] as const) {
+    const both = allow.filter((c) => deny.includes(c));
+    if (both.length > 0) crossField.push({ path: `/numbers/deny${where}Countries`, message: `${both.join(', ')} also in allow${where}Countries: a country is allowed or denied, not both` });
+  }
+  if (crossField.length > 0) return { ok: false, errors: crossField };
   const pumping = parsePumpingConfig(policy.pumping);
   if (!pumping.ok) return { ok: false, errors: pumping.errors.map((e) => ({ path: `/pumping${e.path === '/' ? '' : e.path}`, message: e.message })) };
   for (const id of Object.keys(policy.risk.rules)) {

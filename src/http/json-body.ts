@@ -5,7 +5,8 @@
  * `constructor.prototype` keys); in front of it:
  *  - bytes that are not valid UTF-8 are refused instead of silently becoming U+FFFD, so the string we
  *    validate is the string the client sent;
- *  - a declared charset other than UTF-8 is refused (RFC 8259 §8.1: JSON between systems is UTF-8);
+ *  - a declared charset other than UTF-8 is refused (RFC 8259 §8.1: JSON between systems is UTF-8), and so is
+ *    a content coding (gzip, br…): nothing here inflates a body;
  *  - nesting deeper than MAX_JSON_DEPTH is refused before JSON.parse, so recursive code after it (schema
  *    validation, policy merging) never sees a pathological document. The scan is linear and allocation-free.
  */
@@ -39,6 +40,11 @@ export function installJsonParser(app: FastifyInstance): void {
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    // A compressed body would be read as plain JSON (nothing here inflates it): refuse the coding (RFC 9110 §8.4.1).
+    const coding = req.headers['content-encoding']?.trim().toLowerCase();
+    if (coding !== undefined && coding !== '' && coding !== 'identity') {
+      return done(new ApiError('unsupported_media_type', { message: `Content-Encoding ${coding} is not supported: send the body uncompressed.` }), undefined);
+    }
     const charset = CHARSET_RE.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       return done(new ApiError('unsupported_media_type', { message: 'Send the body as application/json in UTF-8.' }), undefined);

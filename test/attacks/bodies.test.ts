@@ -132,6 +132,25 @@ describe('hostile request bodies', () => {
       assertClientError(await raw('/v1/verifications/check', JSON.stringify(b)), 400, JSON.stringify(b));
     }
   });
+  it('a body with a content coding is refused (415), not read as plain JSON', async () => {
+    for (const coding of ['gzip', 'br', 'deflate, gzip']) {
+      const r = await fetch(`${t.url}/v1/verifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': coding, authorization: `Bearer ${t.verifyKey}` },
+        body: JSON.stringify({ to: freshNumber(), client: client(ipFor(901)) }),
+      });
+      const body = (await r.json()) as any;
+      assert.equal(r.status, 415, `${coding}: ${JSON.stringify(body)}`);
+      assert.equal(body.error.code, 'unsupported_media_type');
+    }
+    const identity = await fetch(`${t.url}/v1/verifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity', authorization: `Bearer ${t.verifyKey}` },
+      body: JSON.stringify({ to: freshNumber(), client: client(ipFor(902)) }),
+    });
+    assert.equal(identity.status, 201, await identity.text());
+  });
+
   it('requests Node’s HTTP parser refuses (bad request line, huge headers, smuggling-shaped framing) get the error shape too', async () => {
     const { port, hostname } = new URL(t.url);
     const rawHttp = (request: string) =>

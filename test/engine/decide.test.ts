@@ -71,5 +71,18 @@ describe('decideSend', () => {
     assert.ok(!r.ok && r.errors[0]!.path.startsWith('/limits/number'));
     assert.equal(parsePolicy({ risk: { rules: { nope: { action: 'block' } } } }).ok, false);
     assert.equal(parsePolicy({ risk: { challengeAt: 50, blockAt: 40 } }).ok, false);
+    // Relations the schema cannot express, each reported with its path.
+    const bad: [unknown, string][] = [
+      [{ escalation: { challengeAfter: 10, blockAfter: 1 } }, '/escalation/blockAfter'],
+      [{ throttle: { factor: 4, relaxFactor: 4 } }, '/throttle/relaxFactor'],
+      [{ numbers: { allowCountries: ['ID', 'MY'], denyCountries: ['MY'] } }, '/numbers/denyCountries'],
+      [{ numbers: { allowIpCountries: ['ID'], denyIpCountries: ['ID'] } }, '/numbers/denyIpCountries'],
+      [{ name: 'prod\u0000' }, '/name'],
+    ];
+    for (const [doc, path] of bad) {
+      const res = parsePolicy(doc);
+      assert.ok(!res.ok && res.errors.some((e) => e.path === path), `${JSON.stringify(doc)} → ${JSON.stringify(res)}`);
+    }
+    assert.ok(parsePolicy({ escalation: { challengeAfter: 5, blockAfter: 5 }, throttle: { relaxFactor: 0 }, name: 'prod — Jakarta' }).ok);
   });
 });
