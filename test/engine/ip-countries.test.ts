@@ -11,18 +11,12 @@ import { ipCountriesTally, ipHistoryKey } from '../../src/engine/limits.ts';
 import { DEFAULT_POLICY, withoutCaptcha } from '../../src/engine/policy.ts';
 import { Replayer } from '../../src/replay/driver.ts';
 import { facts, policy } from '../helpers/engine.ts';
+import { browser as widgetBrowser, H, MIN, send, T0, WITH_CAPTCHA } from '../helpers/trace.ts';
+
+const browser = (ip: string, deviceId: string) => widgetBrowser(ip, deviceId, 'en-US');
 
 const P = DEFAULT_POLICY;
 const N = P.risk.ipCountries;
-/** A deployment with a CAPTCHA provider (loopback, never called: the trace says whether a client passed one). */
-const WITH_CAPTCHA = { config: { captcha: { provider: 'turnstile', secret: 'test-never-called', verifyUrl: 'http://127.0.0.1:9/' } } };
-const T0 = Date.parse('2026-11-23T00:00:00.000Z');
-const MIN = 60_000;
-const H = 60 * MIN;
-const iso = (ms: number) => new Date(ms).toISOString();
-const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36';
-const browser = (ip: string, deviceId: string) => ({ ip, userAgent: UA, deviceId, formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 6000, headless: false, acceptLanguage: 'en-US' });
-const send = (at: number, to: string, client: Record<string, unknown>) => JSON.stringify({ at: iso(at), type: 'send', to, channel: 'sms', client });
 
 /** Valid mobile numbers of eight countries (libphonenumber metadata), one range each. */
 const ABROAD: [string, string][] = [
@@ -37,6 +31,16 @@ const ABROAD: [string, string][] = [
 ];
 
 type SendOut = { decision: string; reasons: string[]; shadow?: string[] };
+
+/** Run `fn` on a fresh replayer (the server's own service on a memory store), closed afterwards. */
+async function replaying(opts: Parameters<typeof Replayer.create>[0], fn: (r: Replayer) => Promise<void>): Promise<void> {
+  const r = await Replayer.create(opts);
+  try {
+    await fn(r);
+  } finally {
+    await r.close();
+  }
+}
 
 describe('ip.many_countries (pure)', () => {
   it(`fires above risk.ipCountries (${N}); a solved proof-of-work does not clear it, a passed CAPTCHA does`, () => {
@@ -71,10 +75,9 @@ describe('ip.many_countries (pure)', () => {
 
 describe('ip.many_countries through the service', () => {
   it(`one IP spraying ${ABROAD.length} countries is challenged from the ${N + 1}th country on; repeats to one country do not count`, async () => {
-    const r = await Replayer.create(WITH_CAPTCHA);
-    let delivered = 0;
-    r.delivery.onDeliver = () => void delivered++;
-    try {
+    await replaying(WITH_CAPTCHA, async (r) => {
+      let delivered = 0;
+      r.delivery.onDeliver = () => void delivered++;
       let t = T0;
       const ip = '102.89.10.20';
       const out: SendOut[] = [];
@@ -98,29 +101,23 @@ describe('ip.many_countries through the service', () => {
       // A day later the countries have left the window.
       const later = (await r.line(send((t += 25 * H), '+6281299990002', browser(ip, 'd-later')))) as SendOut;
       assert.equal(later.decision, 'allow');
-    } finally {
-      await r.close();
-    }
+    });
   });
 
   it('an IPv6 sprayer rotating addresses inside its /64 is one address; another /64 is another', async () => {
-    const r = await Replayer.create(WITH_CAPTCHA);
-    try {
+    await replaying(WITH_CAPTCHA, async (r) => {
       let t = T0;
       const out: SendOut[] = [];
       for (const [i, [, to]] of ABROAD.slice(0, N + 1).entries()) out.push((await r.line(send((t += MIN), to, browser(`2001:db8:77:1::${i + 1}`, `v6-${i}`)))) as SendOut);
       assert.deepEqual(out.map((o) => o.decision), [...Array(N).fill('allow'), 'challenge']);
       const neighbour = (await r.line(send((t += MIN), ABROAD[N + 1]![1], browser('2001:db8:77:2::1', 'v6-n')))) as SendOut;
       assert.equal(neighbour.decision, 'allow');
-    } finally {
-      await r.close();
-    }
+    });
   });
 
   it('requests that were refused count too (the IP asked), and with the rule off nothing is counted', async () => {
     // Bots without widget evidence from a script: refused or challenged for other reasons, still counted.
-    const r = await Replayer.create(WITH_CAPTCHA);
-    try {
+    await replaying(WITH_CAPTCHA, async (r) => {
       let t = T0;
       const ip = '5.18.1.1';
       const script = { ip, userAgent: 'python-requests/2.31', formToken: 'missing', pow: 'missing', captcha: 'missing', honeypot: false, elapsedMs: null, headless: false, acceptLanguage: null };
@@ -129,12 +126,9 @@ describe('ip.many_countries through the service', () => {
       const d = (await r.line(send((t += MIN), ABROAD[N]![1], browser(ip, 'good')))) as SendOut;
       assert.equal(d.decision, 'challenge');
       assert.ok(d.reasons.includes('ip.many_countries'), d.reasons.join());
-    } finally {
-      await r.close();
-    }
+    });
 
-    const off = await Replayer.create({ ...WITH_CAPTCHA, policy: policy({ risk: { rules: { 'ip.many_countries': { action: 'score', weight: 60, mode: 'off' } } } }) });
-    try {
+    await replaying({ ...WITH_CAPTCHA, policy: policy({ risk: { rules: { 'ip.many_countries': { action: 'score', weight: 60, mode: 'off' } } } }) }, async (off) => {
       const calls: string[] = [];
       const store = off.ctx.store as unknown as { tally: (...a: unknown[]) => Promise<unknown> };
       const tally = store.tally.bind(store);
@@ -145,8 +139,6 @@ describe('ip.many_countries through the service', () => {
       let t = T0;
       for (const [, to] of ABROAD) assert.equal(((await off.line(send((t += MIN), to, browser('102.89.10.30', `o-${to}`)))) as SendOut).decision, 'allow');
       assert.deepEqual(calls.filter((k) => k.startsWith('ipc:')), [], 'no counting for a rule that is off');
-    } finally {
-      await off.close();
-    }
+    });
   });
 });

@@ -8,23 +8,11 @@ import assert from 'node:assert/strict';
 import { Replayer } from '../../src/replay/driver.ts';
 import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
 import { seededUniform } from '../../src/sim/random.ts';
+import { browser, H, iso, MIN, send, T0, WITH_CAPTCHA } from '../helpers/trace.ts';
 
-/**
- * A deployment with a CAPTCHA provider (the rules only a CAPTCHA clears are enforced only there; the replay
- * never calls it: the trace says whether a client passed one). Loopback address, never used.
- */
-const WITH_CAPTCHA = { config: { captcha: { provider: 'turnstile', secret: 'test-never-called', verifyUrl: 'http://127.0.0.1:9/' } } };
-const T0 = Date.parse('2026-11-23T00:00:00.000Z');
-const MIN = 60_000;
-const H = 60 * MIN;
-const iso = (ms: number) => new Date(ms).toISOString();
-const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36';
 
 const rng = seededUniform;
 
-/** A browser running the widget: valid form token, solved proof-of-work, human timing. */
-const browser = (ip: string, deviceId: string) => ({ ip, userAgent: UA, deviceId, formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 6000, headless: false, acceptLanguage: 'id-ID' });
-const send = (at: number, to: string, client: Record<string, unknown>) => JSON.stringify({ at: iso(at), type: 'send', to, channel: 'sms', client });
 const check = (at: number, to: string, code: string, ip: string, deviceId: string) => JSON.stringify({ at: iso(at), type: 'check', to, code, client: { ip, deviceId } });
 
 describe('the number’s history through the service', () => {
