@@ -71,6 +71,9 @@ export const CheckResponse = Type.Object({
   attemptsLeft: Type.Optional(Type.Integer()),
 });
 
+/** For GET routes that take no query parameters: an unknown one is a mistake (a typo of a filter), answered 400. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 
 export const errorResponses = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ErrorBody]));

@@ -37,6 +37,17 @@ describe('policy admin API', () => {
     }
   });
 
+  it('admin reads that take no query parameters refuse unknown ones (a mistyped filter is not silently ignored)', async () => {
+    const paths = ['/v1/admin/policy?x=1', '/v1/admin/policy/versions?limit=abc', '/v1/admin/pauses?x=1', '/v1/admin/quarantines?scope=x', '/v1/admin/monitoring/state?x=1'];
+    for (const path of paths) {
+      const r = await a.request('GET', path, undefined, { key: a.adminKey });
+      assert.equal(r.status, 400, `${path}: ${r.text}`);
+      assert.equal(r.body.error.code, 'invalid_request');
+      const plain = await a.request('GET', path.split('?')[0]!, undefined, { key: a.adminKey });
+      assert.equal(plain.status, 200, `${path}: ${plain.text}`);
+    }
+  });
+
   it('requires the admin scope', async () => {
     assert.equal((await a.request('GET', '/v1/admin/policy')).status, 403);
     assert.equal((await a.request('GET', '/v1/admin/policy', undefined, { key: null })).status, 401);

@@ -9,7 +9,7 @@ import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { PauseError, listPauses, parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../../monitoring/pause.ts';
 import { authenticate } from '../auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, NoQuery } from '../schemas.ts';
 
 const ScopeFields = {
   all: Type.Optional(Type.Literal(true)),
@@ -77,7 +77,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/pauses',
-      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses', security, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
+      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
       async () => ({
         pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => ({ scope: p.scope, since: iso(p.record.since)!, note: p.record.note, by: p.record.by, until: iso(p.record.until) })),
       }),

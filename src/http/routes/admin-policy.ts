@@ -5,7 +5,7 @@ import { captchaOnlyRules, parsePolicy, DEFAULT_POLICY, type Policy } from '../.
 import { policyHistory, savePolicy } from '../../service/policy-store.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, NoQuery } from '../schemas.ts';
 
 /** View, validate, replace and list versions of the policy document. */
 export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
@@ -21,7 +21,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
      */
     const notEnforced = (p: Policy) => (ctx.config.captcha ? [] : captchaOnlyRules(p).map((rule) => ({ rule, reason: 'no CAPTCHA provider configured' })));
 
-    app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, response: { ...errorResponses(401, 403) } } }, async () => ({
+    app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { ...errorResponses(401, 403) } } }, async () => ({
       version: ctx.policyVersion(),
       policy: ctx.policy(),
       defaults: DEFAULT_POLICY,
@@ -55,7 +55,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/v1/admin/policy/versions', { ...common, schema: { tags: ['admin'], summary: 'Policy version history', security, response: { ...errorResponses(401, 403) } } }, async () => ({
+    app.get('/v1/admin/policy/versions', { ...common, schema: { tags: ['admin'], summary: 'Policy version history', security, querystring: NoQuery, response: { ...errorResponses(401, 403) } } }, async () => ({
       versions: (await policyHistory(ctx.store)).map((v) => ({ version: v.version, savedAt: new Date(v.savedAt).toISOString(), savedBy: v.savedBy, note: v.note, policy: v.policy })),
     }));
   };

@@ -14,7 +14,7 @@ import type { AppContext } from '../../service/context.ts';
 import type { PumpingDefense, QuarantineScope } from '../../service/pumping.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, NoQuery } from '../schemas.ts';
 
 const Scope = Type.String({ pattern: '^(prefix:\\+[1-9][0-9]{0,14}|country:[A-Z]{2})$', description: 'prefix:+62812 or country:ID' });
 const Mode = Type.Union([Type.Literal('challenge'), Type.Literal('block')]);
@@ -48,7 +48,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
 
     app.get(
       '/v1/admin/quarantines',
-      { ...common, schema: { tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
+      { ...common, schema: { tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, querystring: NoQuery, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         const list = await defense.list(now);

@@ -13,7 +13,7 @@ import { listPauses } from '../../monitoring/pause.ts';
 import { spendToday } from '../../monitoring/budget.ts';
 import { countryBudgetMicros, fromMicros } from '../../monitoring/prices.ts';
 import { authenticate } from '../auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, NoQuery } from '../schemas.ts';
 
 const Time = Type.String({ maxLength: 40, description: 'ISO 8601 date-time or epoch milliseconds' });
 
@@ -71,7 +71,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/monitoring/state',
-      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, response: { ...errorResponses(401, 403) } } },
+      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         await ctx.state.fresh();
