@@ -12,7 +12,7 @@ import { ApiError } from '../../service/errors.ts';
 import { eventView, numberMasker } from '../../service/audit-export.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
-import { parseTime } from './admin-stats.ts';
+import { parseTime } from '../time.ts';
 import { errorResponses } from '../schemas.ts';
 
 export const EventsQuery = Type.Object(

@@ -4,6 +4,7 @@ import type { AppContext } from '../../service/context.ts';
 import { addListEntry, listView } from '../../service/lists.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
+import { parseTime } from '../time.ts';
 import { errorResponses } from '../schemas.ts';
 
 const Action = Type.Union([Type.Literal('block'), Type.Literal('allow')]);
@@ -61,7 +62,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
       async (req, reply) => {
         const b = req.body;
         const now = ctx.clock();
-        const expiresAt = b.expiresAt ? Date.parse(b.expiresAt) : b.ttlSeconds ? now + b.ttlSeconds * 1000 : null;
+        const expiresAt = b.expiresAt ? parseTime(b.expiresAt, 'expiresAt') : b.ttlSeconds ? now + b.ttlSeconds * 1000 : null;
         const res = await addListEntry(ctx, { list: b.list, kind: b.kind, value: b.value, note: b.note ?? null, expiresAt }, now);
         if (!res.ok) throw new ApiError('invalid_request', { message: res.message });
         return reply.status(201).send(listView(res.entry));

@@ -14,6 +14,7 @@ import { spendToday } from '../../monitoring/budget.ts';
 import { countryBudgetMicros, fromMicros } from '../../monitoring/prices.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
+import { parseTime } from '../time.ts';
 
 const Time = Type.String({ maxLength: 40, description: 'ISO 8601 date-time or epoch milliseconds' });
 
@@ -26,15 +27,6 @@ const StatsQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-
-/** An RFC 3339 date-time with its zone (`Date.parse` alone also reads "hello 1" as a date in 2001). */
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})$/;
-
-export function parseTime(raw: string, what: string): number {
-  const t = /^\d{1,16}$/.test(raw) ? Number(raw) : ISO_TIME.test(raw) ? Date.parse(raw) : NaN;
-  if (!Number.isFinite(t)) throw new ApiError('invalid_request', { message: `${what} must be an ISO 8601 date-time or epoch milliseconds` });
-  return t;
-}
 
 export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function adminStats(app) {
