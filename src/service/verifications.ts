@@ -1,7 +1,7 @@
 /**
  * The verification service: the I/O around the pure engine.
  *
- *   send:  parse number → verify evidence → observe (one store call) → decideSend (pure) →
+ *   send:  parse number → verify evidence → observe (two store calls sent together) → decideSend (pure) →
  *          send limits (one atomic store call, only for sends) → verification + code → deliver → audit
  *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
  *          approve (atomic, exactly once) → audit
@@ -333,7 +333,8 @@ export class VerificationService {
 
   /**
    * One store call for every observation counter of this request (velocity, throttling, trust and
-   * escalation read), then the throttle state machine for the request's scopes.
+   * escalation read) and, issued with it, the IP's destination countries; then the throttle state machine
+   * for the request's scopes.
    */
   private async observe(f: SendFacts, p: Policy, now: number): Promise<{ state: StateFacts; throttleChanges: ThrottleChange[] }> {
     const d = this.d;
