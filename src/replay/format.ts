@@ -9,7 +9,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { parseIp } from '../signals/ip.ts';
+import { parseIp, withoutPort } from '../signals/ip.ts';
 
 const NullableString = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
 
@@ -110,7 +110,7 @@ const BAD_IP = '/client/ip must be an IPv4 or IPv6 address (or null)';
 
 /** The server refuses a client IP that does not parse (400); a trace line carrying one is invalid. */
 function validIp(ip: string | null | undefined): boolean {
-  return ip === undefined || ip === null || parseIp(ip).ok;
+  return ip === undefined || ip === null || ip.trim() === '' || parseIp(withoutPort(ip)).ok;
 }
 
 export function parseTraceLine(line: string): TraceLine {

@@ -32,6 +32,7 @@ import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
 import type { AuditEvent, Channel, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
 import { ApiError } from './errors.ts';
+import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 
@@ -131,12 +132,13 @@ export class VerificationService {
   // ------------------------------------------------------------------ send
 
   /**
-   * The facts of the end user's IP, null when none was given. An IP that does not parse is refused rather
-   * than ignored: ignoring it would switch off every per-IP limit, list and check for that request.
+   * The facts of the end user's IP, null when none was given (absent or empty: "unknown"). A port or brackets
+   * that proxies add are taken off (`withoutPort`); anything else that does not parse is refused rather than
+   * ignored: ignoring it would switch off every per-IP limit, list and check for that request.
    */
   private clientIpFacts(raw: string | undefined): IpFacts | null {
-    if (raw === undefined) return null;
-    const facts = this.d.signals.ipFacts(raw);
+    if (raw === undefined || raw.trim() === '') return null;
+    const facts = this.d.signals.ipFacts(withoutPort(raw));
     if (!facts) throw new ApiError('invalid_request', { message: 'client.ip must be an IPv4 or IPv6 address (omit it when unknown)' });
     return facts;
   }

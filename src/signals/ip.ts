@@ -124,6 +124,20 @@ function v4Result(n: number): Ipv4Parsed {
 }
 
 /**
+ * An address as integrators forward it, without the decorations some proxies add: `203.0.113.5:51234`
+ * (IIS and Azure append the client's port to X-Forwarded-For), `[2001:db8::1]` and `[2001:db8::1]:443`.
+ * Anything else is returned as given, for `parseIp` to accept or refuse. A bare IPv6 address is never
+ * mistaken for one with a port: only the bracketed form carries one.
+ */
+export function withoutPort(s: string): string {
+  const t = s.trim();
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(t);
+  if (bracketed) return bracketed[1]!;
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(t);
+  return v4 ? v4[1]! : t;
+}
+
+/**
  * Parse an IP address strictly into canonical form.
  * - IPv4: dotted quad only (no octal/hex/short forms).
  * - IPv6: any RFC 4291 spelling; output is RFC 5952 (lower-case, `::`).

@@ -113,7 +113,7 @@ describe('verification API over HTTP (SQLite store)', () => {
   });
 
   it('refuses an end-user IP that does not parse instead of ignoring it (which would switch the IP layers off)', async () => {
-    const bad = ['1.2.3.4.5', '999.1.1.1', '0x7f.0.0.1', '１.２.３.４', '1::2::3', 'not an ip\u0000', ''];
+    const bad = ['1.2.3.4.5', '999.1.1.1', '0x7f.0.0.1', '１.２.３.４', '1::2::3', 'not an ip\u0000', '2001:db8::1:443x', '[1.2.3.4.5]:80'];
     const sends = await Promise.all(bad.map((ip, i) => t.request('POST', '/v1/verifications', { to: `+62812345670${10 + i}`, client: { ip } })));
     for (const [i, r] of sends.entries()) {
       assert.equal(r.status, 400, `${JSON.stringify(bad[i])} → ${r.text}`);
@@ -123,10 +123,16 @@ describe('verification API over HTTP (SQLite store)', () => {
     const check = await t.request('POST', '/v1/verifications/check', { to: '+6281234567010', code: '123456', client: { ip: 'zzz' } });
     assert.equal(check.status, 400, check.text);
     assert.equal(check.body.error.code, 'invalid_request');
-    // Well-formed addresses of both families pass (an IPv4-mapped IPv6 address is an IPv4 address).
-    for (const ip of ['36.72.10.5', '2001:db8::1', '::ffff:36.72.10.6']) {
-      const ok = await t.request('POST', '/v1/verifications', { to: `+6281234569${ip.length.toString().padStart(3, '0')}`, client: { ip } });
-      assert.equal(ok.status, 201, `${ip} → ${ok.text}`);
+    // Well-formed addresses of both families pass (an IPv4-mapped IPv6 address is an IPv4 address), and so do
+    // the port and brackets proxies add, and an empty value (unknown, as if absent).
+    const good: [string, string | null][] = [['36.72.10.5', '36.72.10.5'], ['2001:db8::1', '2001:db8::1'], ['::ffff:36.72.10.6', '36.72.10.6'], ['36.72.10.7:51234', '36.72.10.7'], ['[2001:db8::7]:443', '2001:db8::7'], ['[2001:db8::8]', '2001:db8::8'], ['', null]];
+    for (const [i, [ip, stored]] of good.entries()) {
+      // One number per Indonesian range: consecutive numbers of one range would look like a range walk.
+      const to = `+62${['811', '813', '821', '822', '852', '853', '857'][i]}4${i}739261`;
+      const ok = await t.request('POST', '/v1/verifications', { to, client: { ip } });
+      assert.equal(ok.status, 201, `${JSON.stringify(ip)} → ${ok.text}`);
+      const events = (await t.request('GET', `/v1/admin/events?type=send&mask=false&number=${encodeURIComponent(to)}`, undefined, { key: t.adminKey })).body.events as { ip: string | null }[];
+      assert.equal(events[0]?.ip ?? null, stored, JSON.stringify(ip));
     }
   });
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ipaddr from 'ipaddr.js';
 import fc from 'fast-check';
-import { cidrContains, isPublicIp, parseCidr, parseIp, subnetKey, subnetKey48, subnetOf, v6ToString } from '../../src/signals/ip.ts';
+import { cidrContains, isPublicIp, parseCidr, parseIp, subnetKey, subnetKey48, subnetOf, v6ToString, withoutPort } from '../../src/signals/ip.ts';
 
 function canon(s: unknown): string | null {
   const r = parseIp(s);
@@ -149,4 +149,25 @@ test('isPublicIp', () => {
   for (const ip of ['0.0.0.0', '10.0.0.1', '100.64.0.1', '100.127.255.255', '127.0.0.1', '169.254.169.254', '172.16.0.1', '172.31.255.255', '192.0.0.8', '192.0.2.1', '192.168.0.1', '198.18.0.1', '198.19.255.255', '198.51.100.1', '203.0.113.1', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255', '::', '::1', '::ffff:10.0.0.1', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '2001:db8::1', '3fff::1', '4000::1', 'garbage']) {
     assert.equal(isPublicIp(ip), false, ip);
   }
+});
+
+test('withoutPort takes off the port and brackets proxies add, and nothing else', () => {
+  const cases: [string, string][] = [
+    ['203.0.113.5:51234', '203.0.113.5'],
+    [' 203.0.113.5:8080 ', '203.0.113.5'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+    ['[::ffff:1.2.3.4]:80', '::ffff:1.2.3.4'],
+    // A bare IPv6 address ends in a group, not a port: left alone.
+    ['2001:db8::1:443', '2001:db8::1:443'],
+    ['1.2.3.4', '1.2.3.4'],
+    ['1.2.3.4:', '1.2.3.4:'],
+    ['1.2.3.4:123456', '1.2.3.4:123456'],
+    ['[1.2.3.4.5]:80', '1.2.3.4.5'], // unwrapped, then refused by parseIp
+    ['host.example:80', 'host.example:80'],
+  ];
+  for (const [input, out] of cases) assert.equal(withoutPort(input), out, input);
+  // Whatever it returns, parseIp still decides: no decoration turns garbage into an address.
+  assert.equal(canon(withoutPort('[zzz]:80')), null);
+  assert.equal(canon(withoutPort('[2001:db8::1]:443')), '2001:db8::1');
 });
