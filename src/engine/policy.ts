@@ -326,10 +326,17 @@ export const DEFAULT_POLICY: Policy = {
   monitoring: DEFAULT_MONITORING_POLICY,
 };
 
-export type PolicyResult = { ok: true; policy: Policy } | { ok: false; errors: { path: string; message: string }[] };
+export type PolicyProblem = { path: string; message: string };
+export type PolicyResult = { ok: true; policy: Policy; warnings: PolicyProblem[] } | { ok: false; errors: PolicyProblem[] };
 
-/** Validate a policy document; missing sections are filled from the defaults (deep merge of objects). */
-export function parsePolicy(doc: unknown): PolicyResult {
+/**
+ * Validate a policy document; missing sections are filled from the defaults (deep merge of objects).
+ * `relations: 'warn'` is for documents already stored by an earlier version: the checks between fields
+ * added since (below) then come back as warnings instead of refusing a policy that was in force, which would
+ * leave the server deciding with the defaults after an upgrade. New documents (the admin API, policy files,
+ * replay) use the default, `'error'`.
+ */
+export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' } = {}): PolicyResult {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     return { ok: false, errors: [{ path: '/', message: 'policy must be an object' }] };
   }
@@ -352,13 +359,13 @@ export function parsePolicy(doc: unknown): PolicyResult {
     const both = allow.filter((c) => deny.includes(c));
     if (both.length > 0) crossField.push({ path: `/numbers/deny${where}Countries`, message: `${both.join(', ')} also in allow${where}Countries: a country is allowed or denied, not both` });
   }
-  if (crossField.length > 0) return { ok: false, errors: crossField };
+  if (crossField.length > 0 && opts.relations !== 'warn') return { ok: false, errors: crossField };
   const pumping = parsePumpingConfig(policy.pumping);
   if (!pumping.ok) return { ok: false, errors: pumping.errors.map((e) => ({ path: `/pumping${e.path === '/' ? '' : e.path}`, message: e.message })) };
   for (const id of Object.keys(policy.risk.rules)) {
     if (!(id in DEFAULT_RULES)) return { ok: false, errors: [{ path: `/risk/rules/${id}`, message: `unknown rule "${id}"` }] };
   }
-  return { ok: true, policy };
+  return { ok: true, policy, warnings: crossField };
 }
 
 /** The effective configuration of one rule: the policy's override, else the catalogue default. */

@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
 import { captchaOnlyRules, DEFAULT_POLICY, enforcedPolicy, parsePolicy, type Policy } from '../engine/policy.ts';
-import { refreshPolicy } from './policy-store.ts';
+import { refreshPolicy, type StoredPolicy } from './policy-store.ts';
 import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { createDispatcher } from '../delivery/dispatcher.ts';
 import { createTemplates, renderMessage } from '../delivery/templates.ts';
@@ -127,9 +127,21 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   // A policy file pins the policy (GitOps style); otherwise the stored version wins and is followed.
   let policy: Policy = cfg.policyFile ? loadPolicyFile(cfg.policyFile) : DEFAULT_POLICY;
   let policyVersion = 0;
+  // A stored policy that does not load keeps the policy in force (at start: the defaults), loudly: the
+  // operator must learn that their rules are not applied. Its version is remembered so the error is logged
+  // once, not at every refresh; the next valid save replaces it.
+  const adopt = (stored: StoredPolicy): void => {
+    policyVersion = stored.version;
+    if (stored.policy === null) {
+      log.error({ version: stored.version, errors: stored.errors }, 'the stored policy does not load: deciding with the policy in force before it (at start: the built-in defaults) until a valid one is saved (PUT /v1/admin/policy)');
+      return;
+    }
+    if (stored.warnings.length > 0) log.warn({ version: stored.version, warnings: stored.warnings }, 'the stored policy has settings that a new save would refuse (fix them with the next PUT /v1/admin/policy)');
+    policy = stored.policy;
+  };
   if (!cfg.policyFile) {
     const stored = await refreshPolicy(store, 0);
-    if (stored) ({ policy, version: policyVersion } = stored);
+    if (stored) adopt(stored);
   }
 
   const templates = createTemplates(cfg.templates);
@@ -158,14 +170,14 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   if (!cfg.captcha && needCaptcha.length > 0) {
     log.warn(
       { rules: needCaptcha },
-      'no CAPTCHA provider configured: the rules only a CAPTCHA clears are not enforced (number.* rules in shadow, quarantines block good evidence too); configure `captcha` to enforce them (docs/policy.md)',
+      'no CAPTCHA provider configured: the rules only a CAPTCHA clears are not enforced (number.* and ip.many_countries in shadow, quarantines block good evidence too); configure `captcha` to enforce them (docs/policy.md)',
     );
   }
   const state = new SharedState(store, clock, o.sharedState);
   if (!cfg.policyFile) {
     state.addRefresher(async () => {
       const next = await refreshPolicy(store, policyVersion);
-      if (next) ({ policy, version: policyVersion } = next);
+      if (next) adopt(next);
     });
   }
   const testNumbers = new Map<string, string>();

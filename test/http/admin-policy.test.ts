@@ -1,5 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
+import { savePolicy } from '../../src/service/policy-store.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 describe('policy admin API', () => {
@@ -77,5 +83,59 @@ describe('policy admin API', () => {
     assert.deepEqual(hist.body.versions.map((v: { version: number; note: string }) => [v.version, v.note]), [[2, 'back'], [1, 'tighter']]);
     const events = await a.ctx.store.queryEvents({ type: 'policy.update', limit: 5 });
     assert.equal(events.length, 2);
+  });
+});
+
+describe('a stored policy an upgrade would refuse', () => {
+  /** Start an instance on `dataDir` whose log lines are kept. */
+  async function startLogged(dataDir: string): Promise<{ app: TestApp; lines: { level: number; msg: string; [k: string]: unknown }[] }> {
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    return { app: await startTestApp({ keepDataDir: dataDir, log }), lines };
+  }
+
+  it('stays in force when only a check added since fails (with a warning), and is never silently replaced by the defaults', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otps-policy-upgrade-'));
+    const first = await startTestApp({ keepDataDir: dir });
+    // Written as an earlier version stored it: the schema of today accepts it, the relations checked since do
+    // not (relaxFactor 2 >= factor 2; UZ allowed and denied).
+    const old = { ...structuredClone(DEFAULT_POLICY), name: 'prod', throttle: { ...DEFAULT_POLICY.throttle, factor: 2 }, numbers: { ...DEFAULT_POLICY.numbers, allowCountries: ['ID', 'UZ'], denyCountries: ['UZ'] } };
+    await savePolicy(first.ctx.store, old, { now: first.clock(), by: null, note: 'before the upgrade' });
+    await first.close();
+
+    const { app, lines } = await startLogged(dir);
+    try {
+      assert.equal(app.ctx.policy().name, 'prod');
+      assert.equal(app.ctx.policyVersion(), 1);
+      assert.deepEqual(app.ctx.policy().numbers.denyCountries, ['UZ']);
+      const warn = lines.find((l) => l.level === 40 && /a new save would refuse/.test(l.msg));
+      assert.ok(warn, JSON.stringify(lines.map((l) => l.msg)));
+      assert.deepEqual((warn.warnings as { path: string }[]).map((w) => w.path).sort(), ['/numbers/denyCountries', '/throttle/relaxFactor']);
+      // A new save of the same document is refused: the operator fixes it then.
+      const put = await app.request('PUT', '/v1/admin/policy', { name: 'prod', throttle: { factor: 2 } }, { key: app.adminKey });
+      assert.equal(put.status, 400, put.text);
+    } finally {
+      await app.close();
+    }
+
+    // A stored document that does not load at all (a rule this version does not know): the defaults decide,
+    // and the log says so at error level, once.
+    const second = await startTestApp({ keepDataDir: dir });
+    await second.ctx.store.putSetting('policy:current', { ...old, risk: { ...old.risk, rules: { 'rule.from_the_future': { action: 'block' } } } });
+    await second.ctx.store.putSetting('policy:version', 2);
+    await second.close();
+    const again = await startLogged(dir);
+    try {
+      assert.equal(again.app.ctx.policy().name, 'default');
+      const errors = again.lines.filter((l) => l.level === 50 && /stored policy does not load/.test(l.msg));
+      assert.equal(errors.length, 1, JSON.stringify(again.lines.map((l) => l.msg)));
+      // The refresh does not log it again for the same version.
+      again.app.clock.advance(5000);
+      await again.app.ctx.state.fresh();
+      assert.equal(again.lines.filter((l) => l.level === 50).length, 1);
+    } finally {
+      await again.app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

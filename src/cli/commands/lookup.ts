@@ -15,7 +15,7 @@ import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
 import { escalationKeys, escalationLevel, ipCountriesTally, ipHistoryKey, observationSpecs, sendLimitSpecs } from '../../engine/limits.ts';
-import { DEFAULT_POLICY, withoutCaptcha, type Policy } from '../../engine/policy.ts';
+import { DEFAULT_POLICY, ruleConfig, withoutCaptcha, type Policy } from '../../engine/policy.ts';
 import { stepThrottle } from '../../engine/throttle.ts';
 import { loadPolicyFile } from '../../service/context.ts';
 import { checkReadable } from '../errors.ts';
@@ -97,7 +97,12 @@ async function effectivePolicy(cfg: Config, store: Store, file: string | undefin
   }
   if (cfg.policyFile) return { policy: loadPolicyFile(cfg.policyFile), source: `file ${cfg.policyFile} (policyFile)` };
   const stored = await refreshPolicy(store, 0);
-  return stored ? { policy: stored.policy, source: `stored version ${stored.version}` } : { policy: DEFAULT_POLICY, source: 'built-in defaults' };
+  if (stored === null) return { policy: DEFAULT_POLICY, source: 'built-in defaults' };
+  if (stored.policy === null) {
+    const why = stored.errors.map((e) => `${e.path} ${e.message}`).join('; ');
+    return { policy: DEFAULT_POLICY, source: `built-in defaults: stored version ${stored.version} does not load (${why})` };
+  }
+  return { policy: stored.policy, source: `stored version ${stored.version}` };
 }
 
 export interface LookupReport {
@@ -200,7 +205,8 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     numberVerifiedBefore: (stored[idx.verified] ?? 0) > 0,
     unverifiedSends: c[idx.unverified] ?? 0,
     failedChecks: c[idx.failures] ?? 0,
-    ipCountries: ip ? await ipCountriesAfter(store, ip, phone.region, now) : 0,
+    // As the server: nothing is counted (so nothing read) while the rule is off.
+    ipCountries: ip && ruleConfig(policy, 'ip.many_countries').mode !== 'off' ? await ipCountriesAfter(store, ip, phone.region, now) : 0,
   };
 
   const pending = await store.findPending(e164, channel, now);
