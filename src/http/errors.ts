@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { HSTS } from './security-headers.ts';
 import { ApiError, ERRORS, type ErrorCode } from '../service/errors.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -35,10 +36,14 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
   const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'invalid_request';
   const { status, message } = ERRORS[code];
   const body = JSON.stringify(errorBody(code, message));
-  if (socket.writable) {
+  // Node's own rule: not when a response on this connection has started (a malformed request pipelined
+  // behind a good one would otherwise be answered in the middle of the first response's body).
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `x-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${new Date().toUTCString()}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nx-content-type-options: nosniff\r\nstrict-transport-security: ${HSTS}\r\n` +
+        `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy(err);

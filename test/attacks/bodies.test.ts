@@ -173,6 +173,7 @@ describe('hostile request bodies', () => {
       const [head, body] = res.split('\r\n\r\n');
       assert.match(head ?? '', new RegExp(`^HTTP/1.1 ${status} `), `${what}: ${res.slice(0, 200)}`);
       assert.match(head ?? '', /x-content-type-options: nosniff/i, what);
+      assert.match(head ?? '', /strict-transport-security: max-age=/i, what);
       assert.deepEqual(Object.keys(JSON.parse(body ?? '').error).sort(), ['code', 'message'], what);
       assert.equal(JSON.parse(body ?? '').error.code, code, what);
     }
