@@ -5,6 +5,7 @@
  * Anything else is a bug and keeps its stack, so it can be reported and debugged.
  */
 import { createWriteStream, statSync, accessSync, constants, type WriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { ConfigError } from '../config/load.ts';
 
@@ -38,6 +39,16 @@ export function formatCliError(err: unknown): string {
   if (isFileSystemError(err)) return err.message;
   if (err instanceof Error) return err.stack ?? err.message;
   return String(err);
+}
+
+/**
+ * End a file output: resolves when its data is on its way to the file, rejects with the write error that
+ * ended it (ENOSPC …) rather than with "cannot end a destroyed stream", as one line naming `path`.
+ */
+export function closeOutput(out: Writable, path: string): Promise<void> {
+  if (out.errored) return Promise.reject(fileError(out.errored, 'write', path));
+  if (out.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(fileError(err, 'write', path)) : resolve())));
 }
 
 /**
@@ -95,8 +106,11 @@ export function checkReadable(path: string, what: string): void {
   if (st.isDirectory()) throw new ConfigError(`cannot read ${what} ${path}: it is a directory`);
 }
 
-/** Wait until `out` can take more, or reject with its error. */
+/** Wait until `out` can take more, or reject with its error (also one it already had: it will never drain). */
 export function drained(out: NodeJS.WritableStream): Promise<void> {
+  const failed = (out as Partial<Writable>).errored;
+  if (failed) return Promise.reject(failed);
+  if ((out as Partial<Writable>).destroyed) return Promise.reject(new Error('the output was closed'));
   return new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {
       out.removeListener('drain', onDrain);

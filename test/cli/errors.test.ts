@@ -108,6 +108,21 @@ describe('CLI errors', () => {
     assert.equal(existsSync(join(dir, 'd.ndjson')), false);
   });
 
+  it('a full disk is one line naming the file, not a stream error with a stack (events export, replay)', async () => {
+    const dir = fresh('full');
+    const store = new SqliteStore(join(dir, 'otp-shield.db'));
+    const at = Date.parse('2026-11-23T08:00:00Z');
+    await store.appendEvents(Array.from({ length: 3000 }, (_, i) => ({ id: `ev_full_${i}`, at: at + i, type: 'send', to: '+6281234567890', decision: 'allow', reasons: [], data: {} })));
+    await store.close();
+    writeFileSync(join(dir, 't.ndjson'), '{"type":"send","at":"2026-11-23T08:00:00Z","to":"+447911123456"}\n');
+    const [exported, replayed] = await Promise.all([
+      cli(dir, ['events', 'export', '--output', '/dev/full']),
+      cli(dir, ['replay', '--input', 't.ndjson', '--output', '/dev/full']),
+    ]);
+    assertOneLine(exported, /^otp-shield: cannot write \/dev\/full: ENOSPC/, 'events export to a full disk');
+    assertOneLine(replayed, /^otp-shield: cannot write \/dev\/full: ENOSPC/, 'replay to a full disk');
+  });
+
   it('a directory or file where the other is expected is one line: lookup --policy, config check --config, replay --input, simulate --out', async () => {
     const dir = fresh('paths');
     mkdirSync(join(dir, 'adir'));

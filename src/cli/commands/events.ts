@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../config/load.ts';
 import { exportEvents, numberMasker, type MaskMode } from '../../service/audit-export.ts';
 import { configFrom, storeFrom } from '../shared.ts';
-import { drained, fileError, openOutput } from '../errors.ts';
+import { closeOutput, drained, fileError, openOutput } from '../errors.ts';
 
 /** What an audit event type looks like (send, check, quarantine.start, throttle.tightened): anything else matches nothing. */
 const EVENT_TYPE_RE = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
@@ -86,12 +86,13 @@ export function registerEvents(program: Command): void {
           ).catch((err: unknown) => {
             throw fileError(err, 'write', opts.output ?? 'stdout');
           });
+          // Closed before the count is reported: a write that fails at the end (disk full) fails the export.
+          if (opts.output) await closeOutput(out, opts.output);
           process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised'})\n`);
         } finally {
           await store.close();
-          if (out !== process.stdout) {
-            await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(fileError(err, 'write', opts.output!)) : resolve())));
-          }
+          // After a failure the file is abandoned, not ended: ending it would throw over the error that matters.
+          if (out !== process.stdout && !out.writableFinished) out.destroy();
         }
       },
     );

@@ -14,7 +14,7 @@ import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { parsePolicy, PolicySchema, type Policy } from '../../engine/policy.ts';
 import { replayLines, type ReplaySummary } from '../../replay/driver.ts';
-import { checkReadable, checkWritable, drained, fileError, openOutput } from '../errors.ts';
+import { checkReadable, checkWritable, closeOutput, drained, fileError, openOutput } from '../errors.ts';
 import { loadConfigFile } from '../shared.ts';
 
 /**
@@ -71,9 +71,7 @@ function lineWriter(out: Writable, name: string): { write(line: string): Promise
     },
     async end() {
       await flush();
-      if (out !== process.stdout) {
-        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(fileError(err, 'write', name)) : resolve())));
-      }
+      if (out !== process.stdout) await closeOutput(out, name);
     },
   };
 }
