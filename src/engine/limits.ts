@@ -8,9 +8,9 @@
  *  - observation counters: every send request, whatever its outcome (velocity, throttling, escalation);
  *  - check counters: failed checks per number and per IP (brute force across verifications).
  */
-import type { LimitSpec, TallySpec } from '../store/interface.ts';
+import type { LimitSpec } from '../store/interface.ts';
 import type { IpFacts, SendFacts } from './facts.ts';
-import type { Policy, Rate } from './policy.ts';
+import { ruleConfig, type Policy, type Rate } from './policy.ts';
 import { slotMsFor } from './window.ts';
 
 /** Observation counters use a limit nobody reaches: they count, they never deny. */
@@ -96,6 +96,9 @@ export interface ObservationLayout {
     unverified: number;
     failures: number;
     escalation: number[];
+    /** `ipCountrySpecs` reads: this IP asked for this country today; the IP's countries today. */
+    ipCountrySeen?: number;
+    ipCountries?: number;
   };
 }
 
@@ -125,6 +128,11 @@ export function observationSpecs(
   if (f.evidence.deviceId) index.device = push(obs(`dv:${f.evidence.deviceId}`));
   if (trustContextHash) index.trust = push({ reason: 'observe', key: trustKey(f.number.e164, trustContextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS, cost: 0 });
   for (const k of escalationKeys(f)) index.escalation.push(push({ ...escalationSpec(k, p), cost: 0 }));
+  if (f.ip && tracksIpCountries(p)) {
+    const ipc = ipCountrySpecs(ipHistoryKey(f.ip), f.number.region);
+    index.ipCountrySeen = push(ipc.seen);
+    index.ipCountries = push(ipc.countries);
+  }
   return { specs, index };
 }
 
@@ -136,17 +144,22 @@ export function ipHistoryKey(ip: Pick<IpFacts, 'ip' | 'subnet'>): string {
 }
 
 /**
- * Distinct destination countries of one IP in 24 h (`ip.many_countries`), as one `Store.tally` call: the gate
- * (one per IP and country a day) lets only the first request for a country it did not ask for today count,
- * and the tally's count, returned either way, is the number of such countries, this request's included.
- * Counted for every request, whatever its outcome, like the other observations. `cost: 0` reads it
- * (`otp-shield lookup`).
+ * Distinct destination countries of one IP in 24 h (`ip.many_countries`), kept in two counters: `seen`,
+ * one per IP and country (did this IP ask for this country today?), and `countries`, per IP (how many
+ * countries it asked for today). The observation call reads both at no cost (`observationSpecs`), so an IP
+ * asking for a country it asked for before — nearly every request of real traffic — costs no extra store
+ * call. Only the first request for a new country records it: `record`, one atomic call whose `seen` spec
+ * (limit 1) lets exactly one of several racing requests count it in `countries`.
  */
-export function ipCountriesTally(ipKey: string, region: string, cost: 0 | 1 = 1): { gate: LimitSpec; tally: TallySpec } {
-  return {
-    gate: { reason: 'observe', key: `ipcc:${ipKey}:${region}`, limit: 1, windowMs: DAY_MS, cost },
-    tally: { key: `ipc:${ipKey}`, windowsMs: [DAY_MS], cost },
-  };
+export function ipCountrySpecs(ipKey: string, region: string): { seen: LimitSpec; countries: LimitSpec; record: LimitSpec[] } {
+  const seen: LimitSpec = { reason: 'observe', key: `ipcc:${ipKey}:${region}`, limit: 1, windowMs: DAY_MS };
+  const countries: LimitSpec = { reason: 'observe', key: `ipc:${ipKey}`, limit: UNLIMITED, windowMs: DAY_MS };
+  return { seen: { ...seen, limit: UNLIMITED, cost: 0 }, countries: { ...countries, cost: 0 }, record: [seen, countries] };
+}
+
+/** Whether the observation step reads and records the IP's destination countries (not while the rule is off). */
+export function tracksIpCountries(p: Policy): boolean {
+  return ruleConfig(p, 'ip.many_countries').mode !== 'off';
 }
 
 /** Keys whose repeated rule trips escalate: the IP, the device and the number. */

@@ -19,7 +19,7 @@ import {
   escalationLevel,
   escalationSpec,
   escalationKeys,
-  ipCountriesTally,
+  ipCountrySpecs,
   ipHistoryKey,
   observationSpecs,
   sendLimitSpecs,
@@ -27,7 +27,7 @@ import {
   verifiedNumberSpec,
   numberFailureKeys,
 } from '../engine/limits.ts';
-import { ruleConfig, type Policy } from '../engine/policy.ts';
+import type { Policy } from '../engine/policy.ts';
 import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
 import type { AuditEvent, Channel, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
@@ -334,23 +334,24 @@ export class VerificationService {
   }
 
   /**
-   * One store call for every observation counter of this request (velocity, throttling, trust and
-   * escalation read) and, issued with it, the IP's destination countries; then the throttle state machine
-   * for the request's scopes.
+   * One store call for every observation counter of this request (velocity, throttling, trust, escalation
+   * and the IP's destination countries read), a second one only when the IP asks for a country for the first
+   * time today (`ipCountrySpecs`), then the throttle state machine for the request's scopes.
    */
   private async observe(f: SendFacts, p: Policy, now: number): Promise<{ state: StateFacts; throttleChanges: ThrottleChange[] }> {
     const d = this.d;
     const ctx = contextHash(f.evidence.deviceId, f.ip?.subnet ?? null);
     const layout = observationSpecs(f, p, ctx);
-    // The IP's destination countries are a second call (a gated count, which consumeLimits cannot express),
-    // issued together with the first: on Redis both leave in one pipelined write, so no extra wait.
-    const spread = f.ip && ruleConfig(p, 'ip.many_countries').mode !== 'off' ? ipCountriesTally(ipHistoryKey(f.ip), f.number.region) : null;
-    const [out, countries] = await Promise.all([
-      d.store.consumeLimits(layout.specs, now),
-      spread ? d.store.tally(spread.gate, [spread.tally], now) : null,
-    ]);
+    const out = await d.store.consumeLimits(layout.specs, now);
     const c = out.counts;
     const idx = layout.index;
+    let ipCountries = idx.ipCountries !== undefined ? (c[idx.ipCountries] ?? 0) : 0;
+    if (f.ip && idx.ipCountrySeen !== undefined && (c[idx.ipCountrySeen] ?? 0) === 0) {
+      // A country this IP did not ask for today: record it. Of racing first requests one counts it (the
+      // `seen` spec's limit is 1); either way the call returns the IP's countries with this one included.
+      const recorded = await d.store.consumeLimits(ipCountrySpecs(ipHistoryKey(f.ip), f.number.region).record, now);
+      ipCountries = recorded.counts[1] ?? ipCountries + 1;
+    }
 
     const scopes: [string, number][] = [
       ['global', c[idx.global] ?? 0],
@@ -388,7 +389,7 @@ export class VerificationService {
         numberVerifiedBefore: (c[idx.verified] ?? 0) > 0,
         unverifiedSends: c[idx.unverified] ?? 0,
         failedChecks: c[idx.failures] ?? 0,
-        ipCountries: countries?.counts[0]?.[0] ?? 0,
+        ipCountries,
       },
       throttleChanges: changes,
     };

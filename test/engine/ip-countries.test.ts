@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSend, isRuleTrip } from '../../src/engine/decide.ts';
-import { ipCountriesTally, ipHistoryKey } from '../../src/engine/limits.ts';
+import { ipCountrySpecs, ipHistoryKey, observationSpecs } from '../../src/engine/limits.ts';
 import { DEFAULT_POLICY, withoutCaptcha } from '../../src/engine/policy.ts';
 import { Replayer } from '../../src/replay/driver.ts';
 import { facts, policy } from '../helpers/engine.ts';
@@ -64,12 +64,17 @@ describe('ip.many_countries (pure)', () => {
   it('counts per IPv4 address and per IPv6 /64', () => {
     assert.equal(ipHistoryKey({ ip: '36.72.10.5', subnet: '36.72.10.0/24' }), '36.72.10.5');
     assert.equal(ipHistoryKey({ ip: '2001:db8:1:2::99', subnet: '2001:db8:1:2::/64' }), '2001:db8:1:2::/64');
-    const t = ipCountriesTally('36.72.10.5', 'ID');
-    assert.equal(t.gate.limit, 1, 'the gate lets one request per IP and country a day count');
-    assert.equal(t.gate.windowMs, 86_400_000);
-    assert.deepEqual(t.tally.windowsMs, [86_400_000]);
-    assert.notEqual(ipCountriesTally('36.72.10.5', 'MY').gate.key, t.gate.key);
-    assert.equal(ipCountriesTally('36.72.10.5', 'MY').tally.key, t.tally.key);
+    const t = ipCountrySpecs('36.72.10.5', 'ID');
+    // Read for free by the observation call; recorded by one atomic call whose `seen` spec lets one racer count.
+    assert.deepEqual([t.seen.cost, t.countries.cost], [0, 0]);
+    assert.deepEqual(t.record.map((x) => [x.key, x.limit, x.cost ?? 1, x.windowMs]), [[t.seen.key, 1, 1, 86_400_000], [t.countries.key, t.countries.limit, 1, 86_400_000]]);
+    assert.notEqual(ipCountrySpecs('36.72.10.5', 'MY').seen.key, t.seen.key);
+    assert.equal(ipCountrySpecs('36.72.10.5', 'MY').countries.key, t.countries.key);
+    // Both reads ride in the observation call (no second call for a country asked for before) unless the rule is off.
+    const keys = (p: typeof P) => observationSpecs(facts(), p, null).specs.map((s) => s.key);
+    assert.ok(keys(P).includes(t.seen.key) && keys(P).includes(t.countries.key), keys(P).join());
+    const off = policy({ risk: { rules: { 'ip.many_countries': { action: 'score', weight: 60, mode: 'off' } } } });
+    assert.ok(!keys(off).some((k) => k.startsWith('ipc')), keys(off).join());
   });
 });
 
@@ -104,6 +109,25 @@ describe('ip.many_countries through the service', () => {
     });
   });
 
+  it('only the first request for a country records it (one extra store call); repeats ride in the observation call', async () => {
+    await replaying(WITH_CAPTCHA, async (r) => {
+      const records: string[] = [];
+      const store = r.ctx.store as unknown as { consumeLimits: (...a: unknown[]) => Promise<unknown> };
+      const consume = store.consumeLimits.bind(store);
+      store.consumeLimits = (specs: unknown, now: unknown) => {
+        const list = specs as { key: string; cost?: number }[];
+        if (list.some((x) => x.key.startsWith('ipcc:') && (x.cost ?? 1) > 0)) records.push(list.map((x) => x.key).join(' '));
+        return consume(specs, now);
+      };
+      let t = T0;
+      const ip = '36.72.44.1';
+      for (let i = 0; i < 4; i++) await r.line(send((t += MIN), `+62${['811', '813', '821', '852'][i]}55${i}81234`, browser(ip, `rep-${i}`)));
+      assert.deepEqual(records, ['ipcc:36.72.44.1:ID ipc:36.72.44.1'], 'four requests for one country: recorded once');
+      await r.line(send((t += MIN), '+60123456789', browser(ip, 'rep-my')));
+      assert.equal(records.length, 2);
+    });
+  });
+
   it('an IPv6 sprayer rotating addresses inside its /64 is one address; another /64 is another', async () => {
     await replaying(WITH_CAPTCHA, async (r) => {
       let t = T0;
@@ -130,15 +154,16 @@ describe('ip.many_countries through the service', () => {
 
     await replaying({ ...WITH_CAPTCHA, policy: policy({ risk: { rules: { 'ip.many_countries': { action: 'score', weight: 60, mode: 'off' } } } }) }, async (off) => {
       const calls: string[] = [];
-      const store = off.ctx.store as unknown as { tally: (...a: unknown[]) => Promise<unknown> };
-      const tally = store.tally.bind(store);
-      store.tally = (gate: unknown, tallies: unknown, now: unknown) => {
-        for (const x of tallies as { key: string }[]) calls.push(x.key);
-        return tally(gate, tallies, now);
+      const store = off.ctx.store as unknown as { consumeLimits: (...a: unknown[]) => Promise<unknown> };
+      const consume = store.consumeLimits.bind(store);
+      store.consumeLimits = (specs: unknown, now: unknown) => {
+        for (const x of specs as { key: string }[]) calls.push(x.key);
+        return consume(specs, now);
       };
       let t = T0;
       for (const [, to] of ABROAD) assert.equal(((await off.line(send((t += MIN), to, browser('102.89.10.30', `o-${to}`)))) as SendOut).decision, 'allow');
-      assert.deepEqual(calls.filter((k) => k.startsWith('ipc:')), [], 'no counting for a rule that is off');
+      assert.ok(calls.length > 0);
+      assert.deepEqual(calls.filter((k) => k.startsWith('ipc')), [], 'no reading or counting for a rule that is off');
     });
   });
 });

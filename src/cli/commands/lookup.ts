@@ -14,8 +14,8 @@ import { contextHash } from '../../service/verifications.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
-import { escalationKeys, escalationLevel, ipCountriesTally, ipHistoryKey, observationSpecs, sendLimitSpecs } from '../../engine/limits.ts';
-import { DEFAULT_POLICY, ruleConfig, withoutCaptcha, type Policy } from '../../engine/policy.ts';
+import { escalationKeys, escalationLevel, observationSpecs, sendLimitSpecs } from '../../engine/limits.ts';
+import { DEFAULT_POLICY, withoutCaptcha, type Policy } from '../../engine/policy.ts';
 import { stepThrottle } from '../../engine/throttle.ts';
 import { loadPolicyFile } from '../../service/context.ts';
 import { checkReadable } from '../errors.ts';
@@ -127,13 +127,6 @@ export interface LookupReport {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The IP's distinct destination countries as the server would count them with this request (read only). */
-async function ipCountriesAfter(store: Store, ip: NonNullable<SendFacts['ip']>, region: string, now: number): Promise<number> {
-  const { gate, tally } = ipCountriesTally(ipHistoryKey(ip), region, 0);
-  const [[seen = 0], { counts }] = await Promise.all([store.peekLimits([gate], now), store.tally(null, [tally], now)]);
-  return (counts[0]?.[0] ?? 0) + (seen > 0 ? 0 : 1);
-}
-
 export async function lookup(cfg: Config, store: Store, numberInput: string, o: LookupOptions, now: number): Promise<LookupReport> {
   const channel = (o.channel ?? 'sms') as Channel;
   if (!CHANNELS.includes(channel)) throw usage(`--channel is one of ${CHANNELS.join(', ')}`);
@@ -205,8 +198,9 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     numberVerifiedBefore: (stored[idx.verified] ?? 0) > 0,
     unverifiedSends: c[idx.unverified] ?? 0,
     failedChecks: c[idx.failures] ?? 0,
-    // As the server: nothing is counted (so nothing read) while the rule is off.
-    ipCountries: ip && ruleConfig(policy, 'ip.many_countries').mode !== 'off' ? await ipCountriesAfter(store, ip, phone.region, now) : 0,
+    // As the server counts them with this request: a country the IP did not ask for today adds one (and
+    // while the rule is off nothing is read or counted).
+    ipCountries: idx.ipCountries !== undefined ? (stored[idx.ipCountries] ?? 0) + ((stored[idx.ipCountrySeen ?? -1] ?? 0) > 0 ? 0 : 1) : 0,
   };
 
   const pending = await store.findPending(e164, channel, now);
