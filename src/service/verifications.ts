@@ -1,7 +1,7 @@
 /**
  * The verification service: the I/O around the pure engine.
  *
- *   send:  parse number → verify evidence → observe (two store calls sent together) → decideSend (pure) →
+ *   send:  parse number → verify evidence → observe (one store call; two for an IP's first country of the day) → decideSend (pure) →
  *          send limits (one atomic store call, only for sends) → verification + code → deliver → audit
  *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
  *          approve (atomic, exactly once) → audit
