@@ -347,7 +347,7 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   }
   const policy = merged as unknown as Policy;
   // Relations between fields the schema cannot express: each would make a layer quietly do something else.
-  const crossField: { path: string; message: string }[] = [];
+  const crossField: PolicyProblem[] = [];
   if (policy.risk.blockAt <= policy.risk.challengeAt) crossField.push({ path: '/risk/blockAt', message: 'must be greater than challengeAt' });
   if (policy.escalation.blockAfter < policy.escalation.challengeAfter) {
     crossField.push({ path: '/escalation/blockAfter', message: 'must be at least challengeAfter (blocking comes after challenging)' });

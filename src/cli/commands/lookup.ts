@@ -15,7 +15,7 @@ import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
 import { escalationKeys, escalationLevel, observationSpecs, sendLimitSpecs } from '../../engine/limits.ts';
-import { DEFAULT_POLICY, withoutCaptcha, type Policy } from '../../engine/policy.ts';
+import { DEFAULT_POLICY, enforcedPolicy, type Policy } from '../../engine/policy.ts';
 import { stepThrottle } from '../../engine/throttle.ts';
 import { loadPolicyFile } from '../../service/context.ts';
 import { checkReadable } from '../errors.ts';
@@ -86,10 +86,6 @@ export function assumedEvidence(o: LookupOptions): EvidenceFacts {
   };
 }
 
-function withoutCaptchaUnless(policy: Policy, captchaConfigured: boolean): Policy {
-  return captchaConfigured ? policy : withoutCaptcha(policy);
-}
-
 async function effectivePolicy(cfg: Config, store: Store, file: string | undefined): Promise<{ policy: Policy; source: string }> {
   if (file) {
     checkReadable(file, 'policy file');
@@ -133,7 +129,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
   const evidence = assumedEvidence(o);
   const chosen = await effectivePolicy(cfg, store, o.policy);
   // As the server enforces it: without a CAPTCHA provider the rules only a CAPTCHA clears run in shadow.
-  const policy = withoutCaptchaUnless(chosen.policy, Boolean(cfg.captcha));
+  const policy = enforcedPolicy(() => chosen.policy, Boolean(cfg.captcha))();
   const source = chosen.source + (policy === chosen.policy ? '' : ' (rules only a CAPTCHA clears in shadow: no CAPTCHA provider)');
 
   // Lookups never verify evidence, so the signals' code secret is never used: an empty one is enough.

@@ -13,6 +13,7 @@ import { eventView, numberMasker } from '../../service/audit-export.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
+import { parseIp } from '../../signals/ip.ts';
 import { errorResponses } from '../schemas.ts';
 
 export const EventsQuery = Type.Object(
@@ -90,9 +91,9 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         if (qs.prefix !== undefined) q.prefix = qs.prefix;
         if (qs.ip !== undefined) {
           // Events store the canonical form (2001:db8::1, not 2001:DB8:0::1): match that.
-          const ip = ctx.signals.ipFacts(qs.ip)?.ip;
-          if (ip === undefined) throw new ApiError('invalid_request', { message: 'querystring.ip is not an IP address' });
-          q.ip = ip;
+          const ip = parseIp(qs.ip);
+          if (!ip.ok) throw new ApiError('invalid_request', { message: 'querystring.ip is not an IP address' });
+          q.ip = ip.ip;
         }
         if (qs.device !== undefined) q.deviceId = qs.device;
         if (qs.decision !== undefined) q.decision = qs.decision;
