@@ -78,11 +78,16 @@ describe('decideSend', () => {
       [{ numbers: { allowCountries: ['ID', 'MY'], denyCountries: ['MY'] } }, '/numbers/denyCountries'],
       [{ numbers: { allowIpCountries: ['ID'], denyIpCountries: ['ID'] } }, '/numbers/denyIpCountries'],
       [{ name: 'prod\u0000' }, '/name'],
+      [{ numbers: { denyCountries: ['UK'] } }, '/numbers/denyCountries'],
+      [{ numbers: { allowCountries: ['ID', 'ZZ'] } }, '/numbers/allowCountries'],
     ];
     for (const [doc, path] of bad) {
       const res = parsePolicy(doc);
       assert.ok(!res.ok && res.errors.some((e) => e.path === path), `${JSON.stringify(doc)} → ${JSON.stringify(res)}`);
     }
     assert.ok(parsePolicy({ escalation: { challengeAfter: 5, blockAfter: 5 }, throttle: { relaxFactor: 0 }, name: 'prod — Jakarta' }).ok);
+    const uk = parsePolicy({ numbers: { denyCountries: ['UK'] } });
+    assert.ok(!uk.ok && /the United Kingdom is GB/.test(uk.errors[0]!.message), JSON.stringify(uk));
+    assert.ok(parsePolicy({ numbers: { allowCountries: ['GB', 'XK', 'GG', 'JE', 'IM'], denyCountries: ['UZ'] } }).ok, 'regions of libphonenumber, crown dependencies and Kosovo included');
   });
 });
