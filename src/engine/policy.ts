@@ -6,8 +6,8 @@
  */
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { isSupportedCountry } from 'libphonenumber-js/max';
 import { deepMerge } from '../lib/merge.ts';
+import { regionProblem } from '../lib/regions.ts';
 import { DEFAULT_PUMPING, PumpingConfigSchema, parsePumpingConfig } from './pumping.ts';
 import { DEFAULT_MONITORING_POLICY, MonitoringPolicySchema } from '../monitoring/config.ts';
 
@@ -356,13 +356,11 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   if (policy.throttle.relaxFactor >= policy.throttle.factor) {
     crossField.push({ path: '/throttle/relaxFactor', message: 'must be less than throttle.factor (a scope would tighten and relax at the same volume)' });
   }
-  // A number's region is always one of libphonenumber's: any other code in these lists can never match (a
-  // deny list of "UK" denies nothing; the United Kingdom is GB).
-  for (const key of ['allowCountries', 'denyCountries'] as const) {
-    const unknown = policy.numbers[key].filter((c) => !isSupportedCountry(c));
-    if (unknown.length > 0) {
-      crossField.push({ path: `/numbers/${key}`, message: `${unknown.join(', ')}: no phone number has this region${unknown.includes('UK') ? ' (the United Kingdom is GB)' : ''}` });
-    }
+  // A code no number or IP can have never matches (a deny list of "UK" denies nothing; the United Kingdom is GB).
+  for (const key of ['allowCountries', 'denyCountries', 'allowIpCountries', 'denyIpCountries'] as const) {
+    const ipCountry = key.endsWith('IpCountries');
+    const problems = policy.numbers[key].map((c) => regionProblem(c, { ipCountry })).filter((m) => m !== null);
+    if (problems.length > 0) crossField.push({ path: `/numbers/${key}`, message: problems.join('; ') });
   }
   for (const [allow, deny, where] of [[policy.numbers.allowCountries, policy.numbers.denyCountries, ''], [policy.numbers.allowIpCountries, policy.numbers.denyIpCountries, 'Ip']] as const) {
     const both = allow.filter((c) => deny.includes(c));

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../store/interface.ts';
 import { SETTING } from '../service/state.ts';
+import { regionProblem } from '../lib/regions.ts';
 
 export type PauseScope = { kind: 'all' } | { kind: 'country'; country: string } | { kind: 'prefix'; prefix: string };
 
@@ -31,6 +32,8 @@ export function parsePauseScope(input: { all?: boolean; country?: string; prefix
   if (input.country !== undefined) {
     const c = input.country.trim().toUpperCase();
     if (!/^[A-Z]{2}$/.test(c)) throw new PauseError(`"${input.country}" is not a two-letter country code`);
+    const problem = regionProblem(c);
+    if (problem !== null) throw new PauseError(problem);
     return { kind: 'country', country: c };
   }
   const p = (input.prefix ?? '').replace(/[\s().-]/g, '');

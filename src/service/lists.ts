@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { ListAction, ListEntry, ListKind } from '../store/interface.ts';
 import { parseCidr, parseIp } from '../signals/ip.ts';
 import type { Signals } from './ports.ts';
+import { regionProblem } from '../lib/regions.ts';
 
 export const LIST_KINDS: readonly ListKind[] = ['number', 'prefix', 'ip', 'cidr', 'device', 'country'];
 
@@ -32,8 +33,12 @@ export function normalizeListValue(kind: ListKind, raw: string, signals: Pick<Si
     }
     case 'device':
       return /^[\x21-\x7e]{1,128}$/.test(v) ? { ok: true, value: v } : { ok: false, message: 'device ids are 1-128 printable characters' };
-    case 'country':
-      return /^[A-Za-z]{2}$/.test(v) ? { ok: true, value: v.toUpperCase() } : { ok: false, message: `"${v}" is not a two-letter country code` };
+    case 'country': {
+      if (!/^[A-Za-z]{2}$/.test(v)) return { ok: false, message: `"${v}" is not a two-letter country code` };
+      // A country entry matches the number's region or the IP's country.
+      const problem = regionProblem(v.toUpperCase(), { ipCountry: true });
+      return problem === null ? { ok: true, value: v.toUpperCase() } : { ok: false, message: problem };
+    }
   }
 }
 

@@ -80,6 +80,7 @@ describe('decideSend', () => {
       [{ name: 'prod\u0000' }, '/name'],
       [{ numbers: { denyCountries: ['UK'] } }, '/numbers/denyCountries'],
       [{ numbers: { allowCountries: ['ID', 'ZZ'] } }, '/numbers/allowCountries'],
+      [{ numbers: { denyIpCountries: ['UK'] } }, '/numbers/denyIpCountries'],
     ];
     for (const [doc, path] of bad) {
       const res = parsePolicy(doc);
@@ -89,5 +90,8 @@ describe('decideSend', () => {
     const uk = parsePolicy({ numbers: { denyCountries: ['UK'] } });
     assert.ok(!uk.ok && /the United Kingdom is GB/.test(uk.errors[0]!.message), JSON.stringify(uk));
     assert.ok(parsePolicy({ numbers: { allowCountries: ['GB', 'XK', 'GG', 'JE', 'IM'], denyCountries: ['UZ'] } }).ok, 'regions of libphonenumber, crown dependencies and Kosovo included');
+    // An IP country may also be a territory without phone numbers (the IP data names AQ, UM …); a number's region may not.
+    assert.ok(parsePolicy({ numbers: { denyIpCountries: ['AQ', 'UM'] } }).ok);
+    assert.equal(parsePolicy({ numbers: { denyCountries: ['AQ'] } }).ok, false);
   });
 });

@@ -94,6 +94,9 @@ describe('admin lists API', () => {
       [{ list: 'block', kind: 'number', value: 'not a number' }, /not a valid phone number/],
       [{ list: 'block', kind: 'cidr', value: '10.0.0.0/33' }, /not a CIDR/],
       [{ list: 'block', kind: 'country', value: 'IDN' }, /two-letter country code/],
+      // Two letters, but nothing has them: a block that would never match.
+      [{ list: 'block', kind: 'country', value: 'UK' }, /the United Kingdom is GB/],
+      [{ list: 'block', kind: 'country', value: 'ZZ' }, /no phone number or IP address has this country/],
       [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '2001-01-01T00:00:00Z' }, /in the future/],
       // Passes the date-time format, but no Date holds it: a format error, not "in the past".
       [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '2030-06-30T23:59:60Z' }, /expiresAt must be an ISO 8601 date-time/],

@@ -76,6 +76,10 @@ describe('pause and resume over the admin API', () => {
       const r = await admin('/v1/admin/pause', body);
       assert.equal(r.status, 400, JSON.stringify(body));
     }
+    // Two letters no phone number has: a pause that would pause nothing.
+    const uk = await admin('/v1/admin/pause', { country: 'uk' });
+    assert.equal(uk.status, 400, uk.text);
+    assert.match(uk.body.error.message, /the United Kingdom is GB/);
     assert.equal((await t.request('POST', '/v1/admin/pause', { all: true }, { key: t.verifyKey })).status, 403);
     assert.equal((await t.request('POST', '/v1/admin/pause', { all: true }, { key: null })).status, 401);
   });
