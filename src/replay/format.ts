@@ -10,6 +10,7 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { parseIp, withoutPort } from '../signals/ip.ts';
+import { parseIsoWithZone } from '../lib/iso-time.ts';
 
 const NullableString = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
 
@@ -92,11 +93,8 @@ export const MIN_AT = 0;
 export const MAX_AT = 253_402_300_799_999;
 
 function parseAt(at: string | number): number | null {
-  let ms: number;
-  if (typeof at === 'number') ms = at;
   // Only full timestamps with a zone: a bare date or local time would shift with the machine's zone.
-  else if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at)) return null;
-  else ms = Date.parse(at);
+  const ms = typeof at === 'number' ? at : parseIsoWithZone(at);
   return Number.isFinite(ms) && ms >= MIN_AT && ms <= MAX_AT ? ms : null;
 }
 

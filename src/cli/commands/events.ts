@@ -10,6 +10,7 @@ import { ConfigError } from '../../config/load.ts';
 import { exportEvents, numberMasker, type MaskMode } from '../../service/audit-export.ts';
 import { configFrom, storeFrom } from '../shared.ts';
 import { closeOutput, drained, fileError, openOutput } from '../errors.ts';
+import { parseIsoWithZone } from '../../lib/iso-time.ts';
 
 /** What an audit event type looks like (send, check, quarantine.start, throttle.tightened): anything else matches nothing. */
 const EVENT_TYPE_RE = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
@@ -25,7 +26,8 @@ export function parseTypes(v: string | undefined): string[] {
 
 function parseTime(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const ms = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(v) ? Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v) : NaN;
+  // A bare date is that day's UTC midnight.
+  const ms = parseIsoWithZone(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
   if (!Number.isFinite(ms)) throw new ConfigError(`--${name} must be a date (2026-11-23) or an ISO time with a zone (2026-11-23T08:00:00Z)`);
   return ms;
 }
