@@ -100,6 +100,8 @@ export interface ObservationLayout {
     ipCountrySeen?: number;
     ipCountries?: number;
   };
+  /** `ipCountrySpecs(…).record` for this request, when the IP's countries are tracked. */
+  ipCountryRecord?: LimitSpec[];
 }
 
 /**
@@ -132,6 +134,7 @@ export function observationSpecs(
     const ipc = ipCountrySpecs(ipHistoryKey(f.ip), f.number.region);
     index.ipCountrySeen = push(ipc.seen);
     index.ipCountries = push(ipc.countries);
+    return { specs, index, ipCountryRecord: ipc.record };
   }
   return { specs, index };
 }

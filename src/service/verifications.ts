@@ -19,8 +19,6 @@ import {
   escalationLevel,
   escalationSpec,
   escalationKeys,
-  ipCountrySpecs,
-  ipHistoryKey,
   observationSpecs,
   sendLimitSpecs,
   trustSpec,
@@ -346,10 +344,10 @@ export class VerificationService {
     const c = out.counts;
     const idx = layout.index;
     let ipCountries = idx.ipCountries !== undefined ? (c[idx.ipCountries] ?? 0) : 0;
-    if (f.ip && idx.ipCountrySeen !== undefined && (c[idx.ipCountrySeen] ?? 0) === 0) {
+    if (layout.ipCountryRecord && idx.ipCountrySeen !== undefined && (c[idx.ipCountrySeen] ?? 0) === 0) {
       // A country this IP did not ask for today: record it. Of racing first requests one counts it (the
       // `seen` spec's limit is 1); either way the call returns the IP's countries with this one included.
-      const recorded = await d.store.consumeLimits(ipCountrySpecs(ipHistoryKey(f.ip), f.number.region).record, now);
+      const recorded = await d.store.consumeLimits(layout.ipCountryRecord, now);
       ipCountries = recorded.counts[1] ?? ipCountries + 1;
     }
 
