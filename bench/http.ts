@@ -97,6 +97,8 @@ interface ServerStats {
   cpuMicros: number;
   calls: Record<string, number>;
   redisRoundTrips: number | null;
+  /** Writes on the Redis socket (calls issued together share one). */
+  redisWrites?: number | null;
   sqliteBytes: number | null;
   /** SQLite write transactions committed (commit batches, or every write without batching). */
   sqliteCommits?: number | null;
@@ -171,7 +173,11 @@ export interface HttpPoint {
   latencyAtMax?: { p50: number; p99: number };
   /** Latency at 80% of this server's median max throughput (coordinated-omission corrected). */
   at80?: { rate: number; achieved: number; p50: number; p90: number; p99: number; max: number; status: Record<string, number> };
-  perRequest?: { storeCalls: Record<string, number>; redisRoundTrips?: number };
+  /**
+   * redisRoundTrips: Redis commands and scripts sent per request (each its own round trip without
+   * pipelining); redisWaits: round trips one request waits for, measured one request at a time.
+   */
+  perRequest?: { storeCalls: Record<string, number>; redisRoundTrips?: number; redisWaits?: number };
   sqliteBytesPerRequest?: number;
   /** SQLite commits per request (the writes of one event-loop turn share one, docs/decisions.md). */
   sqliteCommitsPerRequest?: number;
@@ -330,12 +336,28 @@ export async function runHttp(opts: Opts): Promise<HttpResult> {
         latencyAtMax = { p50: o.latency.p50, p99: o.latency.p99 };
         log(`http ${name} [${variant.label}] rep ${r + 1}/${reps}: ${o.rps} req/s (bare ${b.rps}) p99 ${o.latency.p99} ms ${JSON.stringify(o.status)}${o.errors ? ` errors ${o.errors}` : ''}`);
       }
+      // Round trips a request waits for: requests one at a time, socket writes counted in the server.
+      let waits: number | null = null;
+      const first = await ours.request<ServerStats>({ cmd: 'stats' }, 'stats');
+      if (typeof first.redisWrites === 'number') {
+        const seq = await makeBodies(100);
+        for (const body of seq) {
+          const res = await fetch(`${ours.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ours.key}`, 'content-type': 'application/json' }, body });
+          await res.arrayBuffer();
+        }
+        const last = await ours.request<ServerStats>({ cmd: 'stats' }, 'stats');
+        waits = Math.round(((last.redisWrites! - first.redisWrites) / seq.length) * 100) / 100;
+      }
       const storeCalls: Record<string, number> = {};
       for (const [k, v] of Object.entries(calls)) if (v > 0) storeCalls[k] = Math.round((v / Math.max(1, requests)) * 100) / 100;
       const point: HttpPoint = {
         name, server: variant.label, reps: oursReps, stats: summary(oursReps), status,
         cpuMsPerRequest: Math.round((oursCpu / 1000 / Math.max(1, requests)) * 1000) / 1000, latencyAtMax,
-        perRequest: { storeCalls, ...(roundTrips !== null ? { redisRoundTrips: Math.round((roundTrips / Math.max(1, requests)) * 100) / 100 } : {}) },
+        perRequest: {
+          storeCalls,
+          ...(roundTrips !== null ? { redisRoundTrips: Math.round((roundTrips / Math.max(1, requests)) * 100) / 100 } : {}),
+          ...(waits !== null ? { redisWaits: waits } : {}),
+        },
         serverRssMB: Math.round(rss / 1048576),
       };
       // The WAL grows in steps and is reused after checkpoints: good to an order of magnitude only.

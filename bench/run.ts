@@ -168,7 +168,8 @@ if (results.http) {
   for (const p of results.http.points.filter((p) => p.perRequest?.redisRoundTrips !== undefined)) {
     const c = p.perRequest!.storeCalls;
     const limitCalls = (c.consumeLimits ?? 0) + (c.peekLimits ?? 0) + (c.tally ?? 0);
-    rows.push(['http', `${p.name} [${p.server}] Redis round trips per request (of which limit calls)`, `${n(p.perRequest!.redisRoundTrips, 2)} (${n(limitCalls, 2)})`, '–', '–', '1 for all send limits', '–']);
+    rows.push(['http', `${p.name} [${p.server}] Redis commands per request (of which limit calls)`, `${n(p.perRequest!.redisRoundTrips, 2)} (${n(limitCalls, 2)})`, '–', '–', '1 for all send limits', '–']);
+    if (p.perRequest!.redisWaits !== undefined) rows.push(['http', `${p.name} [${p.server}] Redis round trips a request waits for (one request at a time)`, n(p.perRequest!.redisWaits, 2), '–', '–', '–', '–']);
   }
 }
 if (results.memory) {

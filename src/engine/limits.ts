@@ -105,11 +105,18 @@ export interface ObservationLayout {
 }
 
 /**
+ * The facts that name a request's counters: the number, the IP and the device id. All three are known before
+ * the client evidence is verified (the device id is the client's, cleaned: `deviceIdOf`), so the observation
+ * call can leave together with the evidence's one-time-token calls.
+ */
+export type KeyFacts = Pick<SendFacts, 'number' | 'ip'> & { evidence: Pick<SendFacts['evidence'], 'deviceId'> };
+
+/**
  * Observation counters for one send request, counted whatever the outcome. Trust and escalation counters
  * are read here with cost 0, so the whole observation is one store call (one Redis round trip).
  */
 export function observationSpecs(
-  f: Pick<SendFacts, 'number' | 'ip' | 'evidence'>,
+  f: KeyFacts,
   p: Policy,
   trustContextHash: string | null,
 ): ObservationLayout {
@@ -166,7 +173,7 @@ export function tracksIpCountries(p: Policy): boolean {
 }
 
 /** Keys whose repeated rule trips escalate: the IP, the device and the number. */
-export function escalationKeys(f: Pick<SendFacts, 'number' | 'ip' | 'evidence'>): string[] {
+export function escalationKeys(f: KeyFacts): string[] {
   const keys = [`n:${f.number.e164}`];
   if (f.ip) keys.push(`ip:${f.ip.ip}`);
   if (f.evidence.deviceId) keys.push(`dv:${f.evidence.deviceId}`);

@@ -11,12 +11,10 @@
  * the answers are the server's, computed once per distinct input.
  */
 import type { EvidenceFacts } from '../engine/facts.ts';
+import { deviceIdOf } from '../signals/evidence.ts';
 import { classifyUserAgent } from '../signals/invisible.ts';
 import type { ClientEvidenceInput, Signals } from '../service/ports.ts';
 import type { TraceClient } from './format.ts';
-
-/** Same rule as the live evidence layer: device ids are printable ASCII without spaces. */
-const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
 
 export interface ReplaySignals extends Signals {
   /** Build the client input for one recorded send; its evidence outcomes are returned by verifyEvidence. */
@@ -89,7 +87,8 @@ export function replaySignals(base: Signals): ReplaySignals {
     async verifyEvidence(client, ctx): Promise<EvidenceFacts> {
       const rec = recorded.get(client) ?? {};
       const ua = classify(ctx.userAgent ?? rec.userAgent ?? null);
-      const deviceId = typeof rec.deviceId === 'string' && DEVICE_ID_RE.test(rec.deviceId.trim()) ? rec.deviceId.trim() : null;
+      // The live evidence layer's rule, as the send path expects of every Signals port.
+      const deviceId = deviceIdOf(rec.deviceId);
       const lang = typeof rec.acceptLanguage === 'string' && rec.acceptLanguage.trim() !== '' ? rec.acceptLanguage.trim() : null;
       return {
         formToken: rec.formToken ?? 'missing',

@@ -30,7 +30,11 @@ export interface Signals {
   /** Everything known about an IP (null when the string is not an IP). */
   ipFacts(ip: string): IpFacts | null;
   numberFacts(e164: string): { disposable: boolean; sources: string[] };
-  /** Verify the client evidence; `consume` marks one-time tokens used (false for lookups). */
+  /**
+   * Verify the client evidence; `consume` marks one-time tokens used (false for lookups). The returned
+   * `deviceId` must be `deviceIdOf(client.deviceId)`: the send path names its counters with that before the
+   * evidence is verified.
+   */
   verifyEvidence(client: ClientEvidenceInput, ctx: { ip: string | null; userAgent: string | null; consume: boolean; now: number }): Promise<EvidenceFacts>;
 }
 

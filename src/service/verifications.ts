@@ -1,10 +1,15 @@
 /**
  * The verification service: the I/O around the pure engine.
  *
- *   send:  parse number → verify evidence → observe (one store call; two for an IP's first country of the day) → decideSend (pure) →
- *          send limits (one atomic store call, only for sends) → verification + code → deliver → audit
+ *   send:  parse number → [verify evidence ∥ observe (one store call) ∥ pending verification] (one round trip;
+ *          one more for an IP's first country of the day) → decideSend (pure) → send limits (one atomic store
+ *          call, only for sends) → verification + code → deliver → [audit ∥ after-send hooks]
  *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
- *          approve (atomic, exactly once) → audit
+ *          approve (atomic, exactly once) → [counters ∥ audit ∥ hooks]
+ *
+ * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
+ * trip (auto-pipelining), with SQLite one commit. A send that is allowed waits for 6 store round trips, a
+ * check for 6 (`bench/http.ts` measures them), including the API-key layer's failure read.
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
@@ -12,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decideSend, isRuleTrip, type Decision } from '../engine/decide.ts';
-import { NO_STATE, type EvidenceFacts, type IpFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
+import { NO_STATE, type EvidenceFacts, type IpFacts, type NumberFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
 import {
   checkFailureSpecs,
   cooldownMs,
@@ -20,6 +25,7 @@ import {
   escalationSpec,
   escalationKeys,
   observationSpecs,
+  type ObservationLayout,
   sendLimitSpecs,
   trustSpec,
   verifiedNumberSpec,
@@ -30,6 +36,7 @@ import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
 import type { AuditEvent, Channel, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
 import { ApiError } from './errors.ts';
+import { deviceIdOf } from '../signals/evidence.ts';
 import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
@@ -156,36 +163,39 @@ export class VerificationService {
     if (testCode !== undefined) return this.sendTestNumber(e164, input, testCode, now);
 
     const ipFacts = this.clientIpFacts(client.ip);
-    const evidence = await d.signals.verifyEvidence(client, { ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, consume: true, now });
-    await d.state.fresh();
-
-    const numberFacts = d.signals.numberFacts(e164);
-    const facts: SendFacts = {
-      now,
-      channel: input.channel,
-      number: {
-        e164,
-        region: phone.region,
-        callingCode: phone.callingCode,
-        type: phone.type,
-        prefix: d.signals.prefixOf(e164, policy.limits.prefixDigits),
-        disposable: numberFacts.disposable,
-        sources: numberFacts.sources,
-      },
-      ip: ipFacts,
-      evidence,
-      lists: [],
-      state: NO_STATE,
+    const number: NumberFacts = {
+      e164,
+      region: phone.region,
+      callingCode: phone.callingCode,
+      type: phone.type,
+      prefix: d.signals.prefixOf(e164, policy.limits.prefixDigits),
+      disposable: false,
+      sources: [],
     };
-    facts.lists = d.state.listHits({ e164, region: phone.region, ip: ipFacts?.ip ?? null, ipCountry: ipFacts?.country ?? null, deviceId: evidence.deviceId }, now);
-    const { state, throttleChanges } = await this.observe(facts, policy, now);
+    ({ disposable: number.disposable, sources: number.sources } = d.signals.numberFacts(e164));
+    const deviceId = deviceIdOf(client.deviceId);
+    const layout = observationSpecs({ number, ip: ipFacts, evidence: { deviceId } }, policy, contextHash(deviceId, ipFacts?.subnet ?? null));
+    // The calls that do not depend on each other leave together (one Redis round trip with auto-pipelining,
+    // one SQLite commit): the evidence's one-time tokens, the observation counters, the number's pending
+    // verification (needed for the send limits and the resend; a read wasted on a refused request) and the
+    // shared state's refresh.
+    const [evidence, observed, pending] = await Promise.all([
+      d.signals.verifyEvidence(client, { ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, consume: true, now }),
+      d.store.consumeLimits(layout.specs, now),
+      d.store.findPending(e164, input.channel, now),
+      d.state.fresh(),
+    ]);
+    if (evidence.deviceId !== deviceId) throw new Error('Signals.verifyEvidence returned another device id than deviceIdOf(client.deviceId)');
+
+    const facts: SendFacts = { now, channel: input.channel, number, ip: ipFacts, evidence, lists: [], state: NO_STATE };
+    facts.lists = d.state.listHits({ e164, region: phone.region, ip: ipFacts?.ip ?? null, ipCountry: ipFacts?.country ?? null, deviceId }, now);
+    const { state, throttleChanges } = await this.observe(facts, policy, layout, observed.counts, now);
     facts.state = state;
 
     let decision = decideSend(facts, policy);
     const event = this.sendEvent(facts, now, client.userAgent ?? null);
 
     if (decision.decision === 'allow' || decision.decision === 'tarpit') {
-      const pending = await d.store.findPending(e164, input.channel, now);
       if (decision.decision === 'allow') {
         const limits = await d.store.consumeLimits(sendLimitSpecs(facts, policy, pending?.sends ?? 0), now);
         if (!limits.allowed) {
@@ -196,8 +206,8 @@ export class VerificationService {
           throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
         }
       }
-      const result = await this.issue(facts, input, pending, decision, policy, now, event);
-      await this.finishSend(event, decision, {}, facts, policy, throttleChanges);
+      const { result, sent } = await this.issue(facts, input, pending, decision, policy, now, event);
+      await this.finishSend(event, decision, {}, facts, policy, throttleChanges, sent);
       return result;
     }
 
@@ -210,7 +220,11 @@ export class VerificationService {
     throw new ApiError('request_blocked', { extra });
   }
 
-  /** Create or extend the verification and deliver the code (or, for tarpit, pretend to). */
+  /**
+   * Create or extend the verification and deliver the code (or, for tarpit, pretend to). `sent` is the
+   * verification whose code was handed to a sender (null for a tarpit): `finishSend` runs the `afterSent`
+   * hooks for it, together with the audit write.
+   */
   private async issue(
     facts: SendFacts,
     input: SendInput,
@@ -219,7 +233,7 @@ export class VerificationService {
     policy: Policy,
     now: number,
     event: AuditEvent,
-  ): Promise<SendResult> {
+  ): Promise<{ result: SendResult; sent: Verification | null }> {
     const d = this.d;
     const tarpit = decision.decision === 'tarpit';
     const ttlMs = d.codes.ttlSeconds * 1000;
@@ -231,7 +245,7 @@ export class VerificationService {
       await d.store.createVerification(v);
       await (d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));
       event.data = { ...event.data, verificationId: v.id, tarpit: true };
-      return { verification: publicView(v), decision, resend: false };
+      return { result: { verification: publicView(v), decision, resend: false }, sent: null };
     }
 
     const code = generateCode(d.codes.length);
@@ -265,8 +279,7 @@ export class VerificationService {
       throw new ApiError('delivery_failed');
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };
-    for (const h of d.hooks) await h.afterSent?.(facts, v, now);
-    return { verification: publicView(v), decision, resend };
+    return { result: { verification: publicView(v), decision, resend }, sent: v };
   }
 
   private async createWithCode(facts: SendFacts, input: SendInput, now: number, ttlMs: number, policy: Policy, code: string): Promise<Verification> {
@@ -332,21 +345,18 @@ export class VerificationService {
   }
 
   /**
-   * One store call for every observation counter of this request (velocity, throttling, trust, escalation
-   * and the IP's destination countries read), a second one only when the IP asks for a country for the first
-   * time today (`ipCountrySpecs`), then the throttle state machine for the request's scopes.
+   * What the observation counters say (`counts`, from the one store call `send` made with `layout.specs`),
+   * after recording the IP's country when it is its first request for it today (`ipCountrySpecs`: a second
+   * store call), then the throttle state machine for the request's scopes.
    */
-  private async observe(f: SendFacts, p: Policy, now: number): Promise<{ state: StateFacts; throttleChanges: ThrottleChange[] }> {
+  private async observe(f: SendFacts, p: Policy, layout: ObservationLayout, c: number[], now: number): Promise<{ state: StateFacts; throttleChanges: ThrottleChange[] }> {
     const d = this.d;
-    const ctx = contextHash(f.evidence.deviceId, f.ip?.subnet ?? null);
-    const layout = observationSpecs(f, p, ctx);
-    const out = await d.store.consumeLimits(layout.specs, now);
-    const c = out.counts;
     const idx = layout.index;
     let ipCountries = idx.ipCountries !== undefined ? (c[idx.ipCountries] ?? 0) : 0;
     if (layout.ipCountryRecord && idx.ipCountrySeen !== undefined && (c[idx.ipCountrySeen] ?? 0) === 0) {
       // A country this IP did not ask for today: record it. Of racing first requests one counts it (the
-      // `seen` spec's limit is 1); either way the call returns the IP's countries with this one included.
+      // `seen` spec's limit is 1); either way the call returns the IP's countries with this one included,
+      // which is why the decision waits for it.
       const recorded = await d.store.consumeLimits(layout.ipCountryRecord, now);
       ipCountries = recorded.counts[1] ?? ipCountries + 1;
     }
@@ -421,6 +431,7 @@ export class VerificationService {
     facts: SendFacts,
     policy: Policy,
     throttleChanges: ThrottleChange[] = [],
+    sent: Verification | null = null,
   ): Promise<void> {
     event.decision = decision.decision;
     event.reasons = decision.reasons;
@@ -435,8 +446,11 @@ export class VerificationService {
     // Forced challenges of the adaptive layers (throttled, quarantine, escalation) do not count either: they
     // hit innocent users of a surging scope too.
     // Rules about the number or its range (its unverified sends, a quarantine's CAPTCHA) are no trips either.
-    if (isRuleTrip(decision, policy)) await this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at);
-    await this.appendEvents(events);
+    // These writes do not depend on each other: they leave together (one round trip, one commit).
+    const writes: (Promise<unknown> | void)[] = [this.appendEvents(events)];
+    if (isRuleTrip(decision, policy)) writes.push(this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at));
+    if (sent) for (const h of this.d.hooks) writes.push(h.afterSent?.(facts, sent, event.at));
+    await Promise.all(writes);
     for (const h of this.d.hooks) await h.afterDecision?.(facts, decision, event.at);
   }
 
@@ -499,18 +513,25 @@ export class VerificationService {
       }
       const client = rv.client as { deviceId?: string | null; subnet?: string | null };
       const trustCtx = contextHash(client.deviceId ?? null, client.subnet ?? null);
-      await d.store.consumeLimits(trustCtx ? [verifiedNumberSpec(rv.to), trustSpec(rv.to, trustCtx)] : [verifiedNumberSpec(rv.to)], now);
-      // Failures count until the owner succeeds: "consecutive" failures in NIST's sense.
-      await d.store.resetLimits(numberFailureKeys(policy, rv.to));
-      for (const h of d.hooks) await h.afterApproved?.(rv, now);
-      await this.appendEvent({ ...base, decision: 'approved', reasons: [], data });
+      // The approval is decided (the transition above won): what follows are independent writes, sent
+      // together (one round trip, one commit).
+      const writes: (Promise<unknown> | void)[] = [
+        d.store.consumeLimits(trustCtx ? [verifiedNumberSpec(rv.to), trustSpec(rv.to, trustCtx)] : [verifiedNumberSpec(rv.to)], now),
+        // Failures count until the owner succeeds: "consecutive" failures in NIST's sense.
+        d.store.resetLimits(numberFailureKeys(policy, rv.to)),
+        this.appendEvent({ ...base, decision: 'approved', reasons: [], data }),
+      ];
+      for (const h of d.hooks) writes.push(h.afterApproved?.(rv, now));
+      await Promise.all(writes);
       return { status: 'approved' };
     }
 
-    await d.store.consumeLimits(failureSpecs, now);
     const attemptsLeft = Math.max(0, rv.maxAttempts - rv.attempts);
-    if (attemptsLeft === 0) await d.store.transition(rv.id, 'locked', now);
-    await this.appendEvent({ ...base, decision: 'denied', reasons: rv.tarpit ? ['tarpit'] : [], data: { ...data, attemptsLeft } });
+    await Promise.all([
+      d.store.consumeLimits(failureSpecs, now),
+      attemptsLeft === 0 ? d.store.transition(rv.id, 'locked', now) : null,
+      this.appendEvent({ ...base, decision: 'denied', reasons: rv.tarpit ? ['tarpit'] : [], data: { ...data, attemptsLeft } }),
+    ]);
     return { status: 'denied', attemptsLeft };
   }
 

@@ -91,7 +91,12 @@ export interface EvidenceContext {
 /** Device ids are opaque to us, but they end up in lists and logs: printable ASCII without spaces only. */
 const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
 
-function sanitizeDeviceId(id: string | undefined): string | null {
+/**
+ * The device id a request's counters and lists use: the client's, trimmed, or null when absent or not
+ * printable ASCII. It is the `deviceId` every `verifyEvidence` returns; the send path computes it before the
+ * evidence is verified so that the observation call does not wait for the evidence.
+ */
+export function deviceIdOf(id: string | null | undefined): string | null {
   if (typeof id !== 'string') return null;
   const t = id.trim();
   return DEVICE_ID_RE.test(t) ? t : null;
@@ -150,7 +155,7 @@ export async function verifyClientEvidence(input: ClientEvidence, ctx: EvidenceC
   const flags = input.automation?.flags;
   if (flags && flags.length > 0) details.automationFlags = flags.slice(0, 16).map((f) => f.slice(0, 64)).join(',');
 
-  const deviceId = sanitizeDeviceId(input.deviceId);
+  const deviceId = deviceIdOf(input.deviceId);
   if (input.deviceId !== undefined && deviceId === null) details.deviceId = 'rejected';
 
   return {
