@@ -17,8 +17,9 @@ export class ConfigError extends Error {
 
 /** Environment variables and the config path they set. Numbers and lists are parsed. */
 const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'int' | 'list' | 'bool' }> = {
-  OTPSHIELD_PORT: { path: ['server', 'port'], type: 'int' },
+  // Applied in this order: the generic PORT of platforms first, so OTPSHIELD_PORT wins when both are set.
   PORT: { path: ['server', 'port'], type: 'int' },
+  OTPSHIELD_PORT: { path: ['server', 'port'], type: 'int' },
   OTPSHIELD_HOST: { path: ['server', 'host'], type: 'string' },
   OTPSHIELD_DATA_DIR: { path: ['dataDir'], type: 'string' },
   OTPSHIELD_APP_NAME: { path: ['appName'], type: 'string' },
@@ -52,24 +53,29 @@ export interface LoadOptions {
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
-  const mode = env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development';
-  let cfg: Record<string, unknown> = defaultConfig(mode) as unknown as Record<string, unknown>;
-
   const file = opts.file ?? env.OTPSHIELD_CONFIG ?? (existsSync('otp-shield.yaml') ? 'otp-shield.yaml' : undefined);
+  let doc: Record<string, unknown> | null = null;
   if (file) {
     if (!existsSync(file)) throw new ConfigError(`config file not found: ${file}`);
     const text = readFileSync(file, 'utf8');
-    let doc: unknown;
+    let parsed: unknown;
     try {
-      doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+      parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
     } catch (err) {
       throw new ConfigError(`cannot parse ${file}: ${(err as Error).message}`);
     }
-    if (doc !== null && doc !== undefined) {
-      if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file}: the top level must be a mapping`);
-      cfg = merge(cfg, doc as Record<string, unknown>);
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file}: the top level must be a mapping`);
+      doc = parsed as Record<string, unknown>;
     }
   }
+
+  // The mode picks the defaults (console sender, demo, dashboard …): an `env` written in the file counts as
+  // much as NODE_ENV, or `env: production` would run with development defaults.
+  const fileEnv = doc?.env;
+  const mode = fileEnv === 'production' || fileEnv === 'development' || fileEnv === 'test' ? fileEnv : env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development';
+  let cfg: Record<string, unknown> = defaultConfig(mode) as unknown as Record<string, unknown>;
+  if (doc) cfg = merge(cfg, doc);
 
   for (const [name, spec] of Object.entries(ENV_MAP)) {
     const raw = env[name];
@@ -84,6 +90,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   if (env.OTPSHIELD_REDIS_URL && !env.OTPSHIELD_STORE) setPath(cfg, ['store', 'kind'], 'redis');
   if (opts.overrides) cfg = merge(cfg, opts.overrides as Record<string, unknown>);
+  // A store URL given without a kind selects its store (the kind's default, sqlite, would ignore it).
+  const kindGiven = Boolean(env.OTPSHIELD_STORE || env.OTPSHIELD_REDIS_URL || storeKindIn(doc) || storeKindIn(opts.overrides));
+  const store = cfg.store as { redisUrl?: unknown; postgresUrl?: unknown } | undefined;
+  if (!kindGiven && store?.redisUrl && store.postgresUrl) {
+    throw new ConfigError('invalid configuration at "store.kind": both store.redisUrl and store.postgresUrl are set; say which store to use');
+  }
+  if (!kindGiven && store?.redisUrl) setPath(cfg, ['store', 'kind'], 'redis');
+  else if (!kindGiven && store?.postgresUrl) setPath(cfg, ['store', 'kind'], 'postgres');
 
   if (!Value.Check(ConfigSchema, cfg)) {
     const first = [...Value.Errors(ConfigSchema, cfg)][0];
@@ -109,6 +123,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError('invalid configuration at "server.tls.keyFile": required with server.tls.certFile');
   }
   return config;
+}
+
+function storeKindIn(doc: Record<string, unknown> | null | undefined): boolean {
+  const store = doc?.store;
+  return typeof store === 'object' && store !== null && (store as Record<string, unknown>).kind !== undefined;
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {

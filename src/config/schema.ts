@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { DEFAULT_MONITORING_CONFIG, MonitoringConfigSchema } from '../monitoring/config.ts';
+import { CaptchaConfigSchema } from '../signals/captcha.ts';
 
 const Channel = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
 
@@ -88,7 +89,8 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     cors: Type.Object({ origins: Type.Array(Type.String()) }, { additionalProperties: false }),
-    captcha: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** Server-side CAPTCHA verification (src/signals/captcha.ts). */
+    captcha: Type.Optional(CaptchaConfigSchema),
     web: Type.Object(
       {
         /** Serve /widget.js (and its worker and /fp.js) for browser integrations. */

@@ -16,6 +16,7 @@ import { refreshPolicy, type StoredPolicy } from './policy-store.ts';
 import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { createDispatcher } from '../delivery/dispatcher.ts';
 import { createTemplates, renderMessage } from '../delivery/templates.ts';
+import { checkConfig, testNumbersOf } from './config-checks.ts';
 import { openStore } from '../store/factory.ts';
 import type { Channel, Store } from '../store/interface.ts';
 import { compileCidrs } from '../http/client-ip.ts';
@@ -108,6 +109,9 @@ export function makeLogger(cfg: Config, destination?: NodeJS.WritableStream): Lo
 }
 
 export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promise<AppContext> {
+  // What the schema cannot say (senders, templates, test numbers, CIDRs), before anything is opened; the
+  // same checks as `otp-shield config check`.
+  checkConfig(cfg);
   const log = o.log ?? makeLogger(cfg);
   const clock = o.clock ?? Date.now;
   const store =
@@ -180,13 +184,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
       if (next) adopt(next);
     });
   }
-  const testNumbers = new Map<string, string>();
-  for (const t of cfg.testNumbers) {
-    const p = signals.parsePhone(t.number);
-    if (!p.ok) throw new ConfigError(`invalid configuration at "testNumbers": ${t.number} is not a valid number`);
-    if (t.code.length !== cfg.codes.length) throw new ConfigError(`invalid configuration at "testNumbers": code for ${t.number} must have ${cfg.codes.length} digits`);
-    testNumbers.set(p.e164, t.code);
-  }
+  const testNumbers = testNumbersOf(cfg);
 
   const ctx: AppContext = {
     config: cfg,

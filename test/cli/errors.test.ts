@@ -169,4 +169,38 @@ describe('CLI errors', () => {
     assert.equal(isFileSystemError(coded), false);
     assert.equal(formatCliError(coded), coded.stack);
   });
+  it('config check refuses what serve would refuse, in one line naming the key', async () => {
+    const dir = fresh('cfgcheck');
+    const cases: [string, RegExp][] = [
+      ['senders:\n  - type: webhook\n    url: http://127.0.0.1:9/x\n    secret: short\n', /invalid configuration at "senders": sender "webhook": secret must be at least 16 characters/],
+      ['testNumbers:\n  - number: "+44 7700 900123"\n    code: "424242"\n', /invalid configuration at "testNumbers": \+44 7700 900123 is not a valid number/],
+      ['templates:\n  en: "hello"\n', /invalid configuration at "templates": .*\{code\}/],
+      ['server:\n  trustedProxies: [garbage]\n', /invalid configuration at "server\.trustedProxies": invalid CIDR "garbage"/],
+      ['admin:\n  ipAllowlist: [zzz]\n', /invalid configuration at "admin\.ipAllowlist": invalid CIDR "zzz"/],
+      ['captcha:\n  provider: nope\n  secret: s\n', /invalid configuration at "captcha\.provider"/],
+    ];
+    for (const [yaml, re] of cases) {
+      writeFileSync(join(dir, 'otp-shield.yaml'), yaml);
+      assertOneLine(await cli(dir, ['config', 'check']), re, yaml);
+    }
+    writeFileSync(join(dir, 'otp-shield.yaml'), 'testNumbers:\n  - number: "+44 7400 123456"\n    code: "424242"\n');
+    const ok = await cli(dir, ['config', 'check']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /configuration is valid/);
+    assert.match(ok.stdout, /metrics side port: +off/);
+  });
+  it('a reader that closes the pipe early (otp-shield … | head) ends the command quietly, rc 0', async () => {
+    const dir = fresh('epipe');
+    const { spawn } = await import('node:child_process');
+    const env: NodeJS.ProcessEnv = { ...process.env, OTPSHIELD_DATA_DIR: dir, NODE_ENV: 'test' };
+    delete env.NODE_TEST_CONTEXT;
+    delete env.NODE_OPTIONS;
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), new URL('../../src/cli/main.ts', import.meta.url).pathname, 'config', 'check'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // closed before the command writes anything
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
 });

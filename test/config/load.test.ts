@@ -62,6 +62,47 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ file: p, env: { NODE_ENV: 'production', OTPSHIELD_CODE_SECRET: secret } }), /at least 6 digits/);
   });
 
+  it('production refuses a code lifetime above 600 s (NIST SP 800-63B, ASVS 6.5.5)', () => {
+    const env = { NODE_ENV: 'production', OTPSHIELD_CODE_SECRET: 'x'.repeat(40) };
+    assert.equal(loadConfig({ file: file('ttl600.yaml', 'codes:\n  ttlSeconds: 600\n'), env }).codes.ttlSeconds, 600);
+    assert.throws(() => loadConfig({ file: file('ttl601.yaml', 'codes:\n  ttlSeconds: 601\n'), env }), /codes\.ttlSeconds/);
+    assert.equal(loadConfig({ file: file('ttl3600.yaml', 'codes:\n  ttlSeconds: 3600\n'), env: {} }).codes.ttlSeconds, 3600, 'allowed outside production');
+  });
+
+  it('a store URL in the file alone selects its store; both without store.kind is refused', () => {
+    assert.equal(loadConfig({ file: file('r.yaml', 'store:\n  redisUrl: redis://127.0.0.1:6379\n'), env: {} }).store.kind, 'redis');
+    assert.equal(loadConfig({ file: file('p.yaml', 'store:\n  postgresUrl: postgres://127.0.0.1/test\n'), env: {} }).store.kind, 'postgres');
+    assert.equal(loadConfig({ env: { OTPSHIELD_POSTGRES_URL: 'postgres://127.0.0.1/test' } }).store.kind, 'postgres');
+    assert.equal(loadConfig({ file: file('rk.yaml', 'store:\n  kind: sqlite\n  redisUrl: redis://127.0.0.1:6379\n'), env: {} }).store.kind, 'sqlite', 'an explicit kind wins');
+    assert.throws(() => loadConfig({ file: file('rp.yaml', 'store:\n  redisUrl: redis://127.0.0.1:6379\n  postgresUrl: postgres://127.0.0.1/test\n'), env: {} }), /store\.kind/);
+  });
+
+  it('env in the file sets the mode with its defaults (production: no console sender, no demo or dashboard)', () => {
+    const c = loadConfig({ file: file('prod.yaml', 'env: production\n'), env: { OTPSHIELD_CODE_SECRET: 'x'.repeat(40) } });
+    assert.equal(c.env, 'production');
+    assert.deepEqual(c.senders, []);
+    assert.equal(c.web.demo, false);
+    assert.equal(c.web.dashboard, false);
+    assert.throws(() => loadConfig({ file: file('prod2.yaml', 'env: production\n'), env: {} }), /secrets\.codeSecret/);
+  });
+
+  it('OTPSHIELD_PORT wins over PORT', () => {
+    assert.equal(loadConfig({ env: { OTPSHIELD_PORT: '9001', PORT: '9002' } }).server.port, 9001);
+    assert.equal(loadConfig({ env: { PORT: '9002' } }).server.port, 9002);
+  });
+
+  it('the captcha section is validated: provider, secret, known options', () => {
+    const ok = loadConfig({ file: file('c.yaml', 'captcha:\n  provider: turnstile\n  secret: s3cret\n  expectedHostname: example.com\n'), env: {} });
+    assert.equal(ok.captcha?.provider, 'turnstile');
+    const bad: [string, RegExp][] = [
+      ['captcha:\n  provider: nope\n  secret: s\n', /captcha\.provider/],
+      ['captcha:\n  provider: hcaptcha\n', /captcha/],
+      ['captcha:\n  provider: hcaptcha\n  secret: s\n  minscore: 0.5\n', /captcha/],
+      ['captcha:\n  provider: recaptcha\n  secret: s\n  minScore: 2\n', /captcha\.minScore/],
+    ];
+    for (const [text, re] of bad) assert.throws(() => loadConfig({ file: file(`c${Math.random()}.yaml`, text), env: {} }), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), text);
+  });
+
   it('ignores prototype keys in the file', () => {
     const p = file('proto.json', '{"__proto__": {"polluted": true}, "appName": "Safe"}');
     const c = loadConfig({ file: p, env: {} });

@@ -277,7 +277,7 @@ describe('config check keeps credentials out', () => {
         store: { kind: 'redis', redisUrl: `redis://default:${secrets.redis}@127.0.0.1:6379/0` },
         senders: [
           { type: 'webhook', url: 'https://hooks.example/sms', secret: secrets.hook },
-          { type: 'twilio', accountSid: 'AC123', authToken: secrets.twilio, from: '+15005550006' },
+          { type: 'twilio', accountSid: 'AC0123456789abcdef0123456789abcdef', authToken: secrets.twilio, from: '+15005550006' },
         ],
         captcha: { provider: 'turnstile', secret: secrets.captcha },
       }),

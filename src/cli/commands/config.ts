@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
+import { checkConfig } from '../../service/config-checks.ts';
 import { configFrom, print } from '../shared.ts';
 
 const SECRET_KEYS = /secret|token|password|authtoken|apikey|key$/i;
@@ -35,7 +36,8 @@ export function exposure(cfg: Config): string[] {
     `max in flight:      ${cfg.server.maxInFlight ?? 512} (then 503 + Retry-After)`,
     `widget / demo:      ${cfg.web.widget ? 'on' : 'off'} / ${cfg.web.demo ? 'on' : 'off'}`,
     `dashboard:          ${cfg.web.dashboard ? 'on (/dashboard)' : 'off'}`,
-    `metrics side port:  ${cfg.monitoring.metrics.enabled ? `${cfg.monitoring.metrics.host}:${cfg.monitoring.metrics.port} (no authentication: keep it internal)` : 'off (/metrics needs an admin key)'}`,
+    `metrics side port:  ${cfg.monitoring.metrics.port > 0 ? `${cfg.monitoring.metrics.host}:${cfg.monitoring.metrics.port} (no authentication: keep it internal)` : 'off'}`,
+    `/metrics:           ${cfg.monitoring.metrics.enabled ? 'on the API port, admin key required' : 'off'}`,
     `test numbers:       ${cfg.testNumbers.length}`,
     `code secret:        ${cfg.secrets.codeSecret ? 'configured' : 'generated in the data folder (development only)'}`,
   ];
@@ -49,6 +51,7 @@ export function registerConfig(program: Command): void {
     .option('--json', 'print the effective configuration as JSON')
     .action((opts: { json?: boolean }, cmd: Command) => {
       const cfg = configFrom(cmd);
+      checkConfig(cfg);
       if (opts.json) return print(JSON.stringify(redactConfig(cfg), null, 2));
       print('configuration is valid');
       for (const line of exposure(cfg)) print(line);

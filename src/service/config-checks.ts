@@ -1,0 +1,49 @@
+/**
+ * The checks of a configuration that need more than its schema: building the senders, compiling the message
+ * templates, the test numbers and the CIDR lists. `buildContext` runs them before it opens anything, and
+ * `otp-shield config check` runs the same function, so "configuration is valid" means the server will start
+ * with it. Every failure is a `ConfigError` naming the key, printed as one line by the CLI.
+ */
+import { ConfigError } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { buildSenders, type SenderConfig } from '../delivery/build.ts';
+import { SenderConfigError } from '../delivery/sender.ts';
+import { createTemplates, TemplateConfigError } from '../delivery/templates.ts';
+import { compileCidrs } from '../http/client-ip.ts';
+import { normalizePhone } from '../signals/phone.ts';
+
+/** Fixed codes of the configured test numbers, by E.164 number. */
+export function testNumbersOf(cfg: Config): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const t of cfg.testNumbers) {
+    const p = normalizePhone(t.number);
+    if (!p.ok) throw new ConfigError(`invalid configuration at "testNumbers": ${t.number} is not a valid number`);
+    if (t.code.length !== cfg.codes.length) throw new ConfigError(`invalid configuration at "testNumbers": code for ${t.number} must have ${cfg.codes.length} digits`);
+    out.set(p.e164, t.code);
+  }
+  return out;
+}
+
+/** Throws a ConfigError for the first part of `cfg` the server could not build. */
+export function checkConfig(cfg: Config): void {
+  try {
+    buildSenders(cfg.senders as unknown as SenderConfig[], cfg.env);
+  } catch (err) {
+    if (err instanceof SenderConfigError) throw new ConfigError(`invalid configuration at "senders": ${err.message}`);
+    throw err;
+  }
+  try {
+    createTemplates(cfg.templates);
+  } catch (err) {
+    if (err instanceof TemplateConfigError) throw new ConfigError(`invalid configuration at "templates": ${err.problems.join('; ')}`);
+    throw err;
+  }
+  testNumbersOf(cfg);
+  for (const [key, list] of [['server.trustedProxies', cfg.server.trustedProxies], ['admin.ipAllowlist', cfg.admin.ipAllowlist]] as const) {
+    try {
+      compileCidrs(list);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration at "${key}": ${(err as Error).message}`);
+    }
+  }
+}
