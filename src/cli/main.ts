@@ -11,6 +11,12 @@ import { VERSION } from '../service/context.ts';
 import { extraCommands } from './registry.ts';
 import { formatCliError } from './errors.ts';
 
+// `otp-shield … | head` closes the pipe early: that is the reader being done, not an error to print a stack for.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command();
 program
   .name('otp-shield')

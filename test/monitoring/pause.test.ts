@@ -96,7 +96,22 @@ describe('otp-shield pause / resume', () => {
       assert.equal(p.status, 0, p.stderr);
       assert.match(p.stdout, /paused country:NG/);
       const l = run('pauses', '--json');
-      assert.deepEqual(JSON.parse(l.stdout).map((x: { scope: string }) => x.scope), ['country:NG']);
+      // The shape of GET /v1/admin/pauses.
+      const listed = JSON.parse(l.stdout).pauses as { scope: string; since: string; note: string | null; by: string | null; until: string | null }[];
+      assert.deepEqual(listed.map((x) => [x.scope, x.note, x.by, x.until]), [['country:NG', 'test', 'cli', null]]);
+      assert.ok(Date.parse(listed[0]!.since) > 0, listed[0]!.since);
+      // --ttl: a duration as lists take it, or minutes.
+      const timed = run('pause', '--prefix', '+62812', '--ttl', '2h');
+      assert.equal(timed.status, 0, timed.stderr);
+      const until = Date.parse(/until (\S+)/.exec(timed.stdout)![1]!);
+      assert.ok(Math.abs(until - Date.now() - 2 * 3_600_000) < 60_000, timed.stdout);
+      const minutes = run('pause', '--prefix', '+62813', '--ttl', '90');
+      assert.match(minutes.stdout, /until/);
+      const badTtl = run('pause', '--prefix', '+62814', '--ttl', 'soon');
+      assert.notEqual(badTtl.status, 0);
+      assert.match(badTtl.stderr, /--ttl "soon" is not a duration/);
+      assert.equal(run('resume', '--prefix', '+62812').status, 0);
+      assert.equal(run('resume', '--prefix', '+62813').status, 0);
       const bad = run('pause', '--country', 'NG', '--prefix', '+234');
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /exactly one/);
@@ -108,7 +123,7 @@ describe('otp-shield pause / resume', () => {
       try {
         assert.deepEqual(await store.listSettings('pause:'), []);
         const ev = await store.queryEvents({ limit: 10, order: 'asc' });
-        assert.deepEqual(ev.map((e) => [e.type, (e.data as { by?: string }).by]), [['pause', 'cli'], ['resume', 'cli']]);
+        assert.deepEqual(ev.map((e) => [e.type, (e.data as { by?: string }).by]), [['pause', 'cli'], ['pause', 'cli'], ['pause', 'cli'], ['resume', 'cli'], ['resume', 'cli'], ['resume', 'cli']]);
       } finally {
         await store.close();
       }

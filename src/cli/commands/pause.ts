@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { PauseError, listPauses, parsePauseScope, pauseSends, resumeSends } from '../../monitoring/pause.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
+import { parseTtl } from './lists.ts';
 
 interface ScopeOpts {
   country?: string;
@@ -28,14 +29,14 @@ export function registerPause(program: Command): void {
     .option('--country <XX>', 'ISO country code of the numbers to pause')
     .option('--prefix <+prefix>', 'number prefix to pause, e.g. +62812')
     .option('--note <text>', 'why (kept with the pause and in the audit event)')
-    .option('--ttl <minutes>', 'resume by itself after this many minutes')
+    .option('--ttl <duration>', 'resume by itself after 30m, 12h, 7d … (like lists --ttl; a bare number is minutes)')
     .action(async (opts: ScopeOpts & { note?: string; ttl?: string }, cmd: Command) => {
       const scope = scopeFrom(opts);
-      const ttl = opts.ttl === undefined ? null : Number(opts.ttl);
-      if (ttl !== null && !(Number.isFinite(ttl) && ttl > 0)) throw Object.assign(new Error('--ttl must be a positive number of minutes'), { name: 'ConfigError' });
+      const ttlMs = opts.ttl === undefined ? null : pauseTtlMs(opts.ttl);
+      if (ttlMs === null && opts.ttl !== undefined) throw Object.assign(new Error(`--ttl "${opts.ttl}" is not a duration like 30m, 12h or 7d (or a number of minutes)`), { name: 'ConfigError' });
       const store = await storeFrom(configFrom(cmd));
       try {
-        const out = await pauseSends(store, scope, { now: Date.now(), note: opts.note ?? null, by: 'cli', ttlMs: ttl === null ? null : Math.round(ttl * 60_000) });
+        const out = await pauseSends(store, scope, { now: Date.now(), note: opts.note ?? null, by: 'cli', ttlMs });
         print(`paused ${out.scope}${out.record.until ? ` until ${new Date(out.record.until).toISOString()}` : ''}`);
       } finally {
         await store.close();
@@ -66,7 +67,8 @@ export function registerPause(program: Command): void {
       const store = await storeFrom(configFrom(cmd));
       try {
         const list = await listPauses(store, Date.now());
-        if (opts.json) return print(JSON.stringify(list));
+        // The shape of GET /v1/admin/pauses.
+        if (opts.json) return print(JSON.stringify({ pauses: list.map((p) => ({ scope: p.scope, since: isoOrNull(p.record.since), note: p.record.note, by: p.record.by, until: isoOrNull(p.record.until) })) }));
         if (list.length === 0) return print('no active pauses');
         for (const p of list) {
           print(`${p.scope.padEnd(20)} since ${new Date(p.record.since).toISOString()}${p.record.until ? ` until ${new Date(p.record.until).toISOString()}` : ''}  ${p.record.by ?? ''}  ${p.record.note ?? ''}`);
@@ -76,3 +78,16 @@ export function registerPause(program: Command): void {
       }
     });
 }
+
+const isoOrNull = (ms: number | null | undefined): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
+
+/** `--ttl` of pause: a duration as `lists --ttl` takes it, or (as before) a positive number of minutes. */
+export function pauseTtlMs(text: string): number | null {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) {
+    const minutes = Number(t);
+    return minutes > 0 ? Math.round(minutes * 60_000) : null;
+  }
+  return parseTtl(t);
+}
+
