@@ -4,8 +4,8 @@
  * and before the body is parsed or validated: an unauthenticated client costs no parsing and learns nothing
  * about the schema.
  * Keys come only from `Authorization: Bearer …` (never the query string, which ends up in access logs).
- * Failed attempts are counted per client address and refused once over the limit, so keys cannot be
- * guessed online. The admin surface's own rules (TLS, IP allowlist, admin port) run earlier, in
+ * Failed attempts are counted per client address (in the store, shared) and the address is refused once over
+ * the limit, valid key or not, so keys cannot be guessed online. The admin surface's own rules (TLS, IP allowlist, admin port) run earlier, in
  * `admin-surface.ts`, for every admin route whether or not it uses a key.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -15,26 +15,44 @@ import { ApiError } from '../service/errors.ts';
 
 export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
 
+/** Addresses this instance holds locked, at most this many (the oldest lock goes first). */
+const MAX_LOCAL_LOCKS = 10_000;
+
 export function authenticate(ctx: AppContext) {
   // Wall-clock TTL (not ctx.clock): it bounds staleness in real time, whatever clock the service runs on.
   const keys = keyLookupFor(ctx.store);
+  // Failures are counted in the store, shared by every instance; whether an address is locked is remembered
+  // here, from the failures this instance counted. A request with a valid key so costs no store call: a
+  // store read on every authenticated request (one Redis round trip) bought only that an instance which never
+  // saw the address fail also refuses its valid key for the window. Such an instance locks it at the
+  // address's first failure there, which the shared count refuses at once.
+  const locked = new Map<string, number>();
+  const lock = (ip: string, until: number) => {
+    locked.delete(ip);
+    if (locked.size >= MAX_LOCAL_LOCKS) locked.delete(locked.keys().next().value!);
+    locked.set(ip, until);
+  };
   return async function checkApiKey(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const scope = req.routeOptions.config.scope;
     // Runs once per request, before the body is read (server.ts); the routes' own preHandler is then a no-op.
     if (!scope || req.apiKey) return;
     const now = ctx.clock();
-    const failKey = { reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH };
     const retryAfter = FAILED_AUTH.windowMs / 1000;
-    const [failures] = await ctx.store.peekLimits([failKey], now);
-    if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
+    const until = locked.get(req.clientIp);
+    if (until !== undefined) {
+      if (until > now) throw new ApiError('rate_limited', { retryAfter: Math.ceil((until - now) / 1000) });
+      locked.delete(req.clientIp);
+    }
 
     const header = req.headers.authorization;
     // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` from some HTTP clients is the same scheme.
     const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : null;
     const result = presented ? await verifyApiKey(keys, presented, now) : null;
     if (!result || !result.ok) {
-      // Counted atomically: of many failures racing past the peek above, those over the limit get 429 too.
-      const counted = await ctx.store.consumeLimits([failKey], now);
+      // Counted atomically: of many failures racing, those over the limit get 429; the one that reaches the
+      // limit locks the address here, so that its next request is refused whatever key it carries.
+      const counted = await ctx.store.consumeLimits([{ reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH }], now);
+      if (!counted.allowed || (counted.counts[0] ?? 0) >= FAILED_AUTH.limit) lock(req.clientIp, now + FAILED_AUTH.windowMs);
       throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
     }
     if (!result.record.scopes.includes(scope)) throw new ApiError('forbidden');

@@ -8,8 +8,8 @@
  *          approve (atomic, exactly once) → [counters ∥ audit ∥ hooks]
  *
  * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
- * trip (auto-pipelining), with SQLite one commit. A send that is allowed waits for 6 store round trips, a
- * check for 6 (`bench/http.ts` measures them), including the API-key layer's failure read.
+ * trip (auto-pipelining), with SQLite one commit. An allowed send waits for 4 store round trips (5 for an
+ * IP's first country of the day), an approved check for 5 (test/http/round-trips.test.ts counts them).
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.

@@ -7,7 +7,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestApp, WEBHOOK_SECRET, type TestApp } from '../helpers/app.ts';
+import { startTestApp, testClock, WEBHOOK_SECRET, type TestApp } from '../helpers/app.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 import { createApiKey } from '../../src/service/api-keys.ts';
 import { client, freshNumber, ipFor, Transcript } from './support.ts';
 
@@ -170,6 +171,29 @@ describe('failed authentication is rate limited', () => {
     assert.equal(login.status, 429, 'the dashboard sign-in shares the limit');
     t.clock.advance(10 * 60_000 + 10_000); // the window, plus one slot of the bucketed window (src/engine/window.ts)
     assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey })).status, 200);
+  });
+});
+
+describe('failed authentication with several instances', () => {
+  it('the failure count is shared; an instance locks an address at the first failure it counts itself', async () => {
+    // Two instances on one store (what several processes on Redis or PostgreSQL are).
+    const store = new MemoryStore();
+    const clock = testClock();
+    const a = await startTestApp({ store, clock });
+    const b = await startTestApp({ store, clock });
+    try {
+      const bad = `osk_${'A'.repeat(12)}_${'B'.repeat(43)}`;
+      for (let i = 0; i < 20; i++) assert.equal((await a.request('GET', '/v1/admin/policy', undefined, { key: bad })).status, 401);
+      assert.equal((await a.request('GET', '/v1/admin/policy', undefined, { key: a.adminKey })).status, 429, 'locked on the instance that counted');
+      // b has not seen the address fail: a valid key still works there (docs/security.md) …
+      assert.equal((await b.request('GET', '/v1/admin/policy', undefined, { key: b.adminKey })).status, 200);
+      // … until its first failure, which the shared count refuses and which locks the address on b too.
+      assert.equal((await b.request('GET', '/v1/admin/policy', undefined, { key: bad })).status, 429);
+      assert.equal((await b.request('GET', '/v1/admin/policy', undefined, { key: b.adminKey })).status, 429);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
 
