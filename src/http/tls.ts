@@ -77,9 +77,11 @@ export interface Listeners {
 export function createListeners(s: ListenerSettings): Listeners {
   const servers: HttpsServer[] = [];
   let material = s.tls ? readTlsFiles(s.tls) : null;
-  // Slow-client defences: a request must arrive whole within requestTimeoutMs (headers included: slowloris),
-  // an idle socket is closed after the same time, and Node checks for expired requests every second instead
-  // of its default 30 s, so the bound is what the configuration says.
+  // Slow-client defences: a request must arrive whole within requestTimeoutMs (headers included: slowloris; a
+  // connection that sends nothing is closed by the same clock), an idle keep-alive socket after KEEP_ALIVE_MS,
+  // and Node checks for expired requests every second instead of its default 30 s, so the bound is what the
+  // configuration says. No socket inactivity timeout: it also fired while a request was being handled (a
+  // slow SMS provider), cutting the answer to a send whose code had gone out, so the client would send again.
   const options: ServerOptions = { connectionsCheckingInterval: 1000, requestTimeout: s.requestTimeoutMs, headersTimeout: s.requestTimeoutMs, keepAliveTimeout: KEEP_ALIVE_MS };
 
   function make(handler: RequestListener): NodeServer {
@@ -89,7 +91,6 @@ export function createListeners(s: ListenerSettings): Listeners {
       servers.push(https);
       server = https;
     } else server = createHttpServer(options, handler);
-    server.setTimeout(s.requestTimeoutMs);
     return server;
   }
 

@@ -210,6 +210,25 @@ describe('headers, overload, slow clients and bodies', () => {
     assert.equal((await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(200)) })).status, 201, 'recovered');
   });
 
+  it('a send slower than server.requestTimeoutMs (a slow SMS provider) still gets its answer', async () => {
+    // requestTimeoutMs bounds how long the request takes to arrive, not how long the service works on it:
+    // the code goes out, so cutting the connection would make the client send a second one.
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 1600 }));
+    try {
+      const to = freshNumber();
+      const r = await t.request('POST', '/v1/verifications', { to, client: client(ipFor(400)) });
+      assert.equal(r.status, 201, r.text);
+      assert.ok(t.lastCode(to));
+    } finally {
+      t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+    }
+  });
+
+  it('closes a connection that sends nothing', async () => {
+    const silent = rawSocket(t.url);
+    await within(silent.closed, 8000, 'silent connection closed');
+  });
+
   it('closes connections that send headers or body too slowly (slowloris)', async () => {
     const headers = rawSocket(t.url);
     headers.socket.write('POST /v1/verifications HTTP/1.1\r\nHost: x\r\n');
