@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, testClock, type TestApp } from '../helpers/app.ts';
 import { parsePolicy } from '../../src/engine/policy.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 import { client, deliveries, freshNumber, ipFor } from './support.ts';
 
 const HOUR = 3_600_000;
@@ -228,6 +229,33 @@ describe('code secret rotation', () => {
       assert.equal(r.body.status, 'denied', 'the old secret is gone, so its codes are dead');
     } finally {
       await retired.close();
+    }
+  });
+
+  it('a fleet rotates in two phases (docs/security.md): the new secret is accepted everywhere before any instance issues with it', async () => {
+    // Two instances on one store mid-rollout of phase 2: `a` still issues with the old secret and accepts the
+    // new one (phase 1), `b` already issues with the new one. Codes and form tokens of each pass on the other.
+    const store = new MemoryStore();
+    const clock = testClock();
+    const a = await startTestApp({ store, clock, config: { secrets: { codeSecret: OLD, previousCodeSecrets: [NEW] } } });
+    const b = await startTestApp({ store, clock, config: { secrets: { codeSecret: NEW, previousCodeSecrets: [OLD] } } });
+    try {
+      for (const [from, to] of [[a, b], [b, a]] as const) {
+        const n = freshNumber();
+        const s = await from.request('POST', '/v1/verifications', { to: n, client: client(ipFor(40)) });
+        assert.equal(s.status, 201, s.text);
+        assert.deepEqual((await to.request('POST', '/v1/verifications/check', { id: s.body.id, code: from.lastCode(n) })).body, { status: 'approved' });
+        // The token is bound to the browser's address and user agent: here the test process on loopback.
+        const ua = client('127.0.0.1').userAgent;
+        const ch = await from.request('POST', '/v1/challenges', undefined, { key: null, headers: { 'user-agent': ua } });
+        assert.equal(ch.status, 201, ch.text);
+        const uses = await to.request('POST', '/v1/verifications', { to: freshNumber(), client: client('127.0.0.1', { formToken: ch.body.formToken }) });
+        const [ev] = await to.ctx.store.queryEvents({ limit: 1, type: 'send' });
+        assert.equal((ev!.data as { evidence: { formToken: string } }).evidence.formToken, 'valid', `${uses.status} ${uses.text}`);
+      }
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });
