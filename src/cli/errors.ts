@@ -8,6 +8,7 @@ import { createWriteStream, statSync, accessSync, constants, type WriteStream } 
 import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { ConfigError } from '../config/load.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 
 /** Error codes of Node system calls that mean "this path cannot be used", not "the program is wrong". */
 const FS_CODES = new Set(['ENOENT', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENAMETOOLONG', 'ELOOP', 'EMFILE', 'ENFILE', 'EBUSY', 'ETXTBSY', 'EFBIG', 'ENXIO']);
@@ -37,6 +38,7 @@ export function fileError(err: unknown, action: 'read' | 'write' | 'create', pat
 export function formatCliError(err: unknown): string {
   if (err instanceof Error && err.name === 'ConfigError') return err.message;
   if (isFileSystemError(err)) return err.message;
+  if (isStoreUnavailable(err)) return `the store is unavailable: ${(err as Error).message}`;
   if (err instanceof Error) return err.stack ?? err.message;
   return String(err);
 }

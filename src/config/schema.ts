@@ -51,6 +51,8 @@ export const ConfigSchema = Type.Object(
         redisUrl: Type.Optional(Type.String()),
         postgresUrl: Type.Optional(Type.String()),
         prefix: Type.Optional(Type.String({ maxLength: 64 })),
+        /** Redis: audit events kept at most (approximately); the oldest go first. Default 1,000,000. */
+        redisMaxEvents: Type.Optional(Type.Integer({ minimum: 1000, maximum: 1_000_000_000 })),
       },
       { additionalProperties: false },
     ),

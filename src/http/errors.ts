@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HSTS } from './security-headers.ts';
 import { ApiError, ERRORS, type ErrorCode } from '../service/errors.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
@@ -76,6 +77,11 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply.status(ERRORS[code].status).send(errorBody(code, message));
     }
     if (status === 503) return reply.status(503).header('retry-after', '5').send(errorBody('unavailable', ERRORS.unavailable.message));
+    if (isStoreUnavailable(err)) {
+      // An outage, not a bug: the client may retry; the operator sees /readyz fail and this warning.
+      req.log.warn({ err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'store unavailable');
+      return reply.status(503).header('retry-after', '5').send(errorBody('unavailable', ERRORS.unavailable.message));
+    }
     req.log.error({ err }, 'unhandled error');
     return reply.status(500).send(errorBody('internal', ERRORS.internal.message));
   });

@@ -122,6 +122,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
       ...(cfg.store.redisUrl ? { redisUrl: cfg.store.redisUrl } : {}),
       ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
       ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),
+      ...(cfg.store.redisMaxEvents !== undefined ? { redisMaxEvents: cfg.store.redisMaxEvents } : {}),
     }));
 
   const codeSecret = resolveCodeSecret(cfg, log);

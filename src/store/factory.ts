@@ -16,6 +16,8 @@ export interface StoreConfig {
   postgresUrl?: string;
   /** Redis key prefix (default `otps:`). */
   prefix?: string;
+  /** Redis: approximate cap of the audit event stream (default 1,000,000; RedisStoreOptions.maxEvents). */
+  redisMaxEvents?: number;
   /** PostgreSQL schema (default `otpshield`). */
   postgresSchema?: string;
 }
@@ -35,7 +37,7 @@ export async function openStore(cfg: StoreConfig): Promise<Store> {
     case 'redis': {
       if (!cfg.redisUrl) throw new Error('store.kind is redis but no redisUrl is configured');
       const { RedisStore } = await import('./redis.ts');
-      return new RedisStore(cfg.redisUrl, cfg.prefix !== undefined ? { prefix: cfg.prefix } : {});
+      return new RedisStore(cfg.redisUrl, { ...(cfg.prefix !== undefined ? { prefix: cfg.prefix } : {}), ...(cfg.redisMaxEvents !== undefined ? { maxEvents: cfg.redisMaxEvents } : {}) });
     }
     case 'postgres': {
       if (!cfg.postgresUrl) throw new Error('store.kind is postgres but no postgresUrl is configured');

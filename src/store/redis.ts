@@ -30,12 +30,17 @@ import * as S from './redis-scripts.ts';
 export interface RedisStoreOptions {
   /** Prefix of every key. Default `otps:`. Tests use a random one to isolate. */
   prefix?: string;
-  /** Approximate cap of the event stream (XADD MAXLEN ~). Default 1,000,000. */
+  /**
+   * Approximate cap of the event stream (XADD MAXLEN ~). Default 1,000,000. Redis keeps events in memory,
+   * so they are capped by count as well as by `privacy.eventRetentionDays`: past the cap the oldest go.
+   */
   maxEvents?: number;
   /** How long a verification stays readable after it expired. Default 24 h. */
   verificationRetentionMs?: number;
   /** Clock for the methods whose `now` is optional (settings). Default Date.now. */
   clock?: () => number;
+  /** A command without a reply after this long fails ("Command timed out"). Default 5000. */
+  commandTimeoutMs?: number;
 }
 
 const SCRIPTS = {
@@ -164,7 +169,9 @@ export class RedisStore implements Store {
     if (typeof urlOrClient === 'string') {
       // Auto-pipelining: commands issued in the same event-loop turn (the two evidence tokens of one request,
       // the calls of concurrent requests) leave in one write and share one round trip.
-      this.redis = new Redis(urlOrClient, { maxRetriesPerRequest: 2, lazyConnect: false, enableAutoPipelining: true });
+      // commandTimeout: a Redis that accepts connections but stops answering fails requests (503) instead of
+      // holding them until the client gives up.
+      this.redis = new Redis(urlOrClient, { maxRetriesPerRequest: 2, lazyConnect: false, enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs ?? 5000 });
       // Without a listener ioredis prints every reconnect error; commands still reject, and ping() reports.
       this.redis.on('error', () => {});
       this.ownsClient = true;

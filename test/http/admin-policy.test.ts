@@ -75,7 +75,10 @@ describe('policy admin API', () => {
     assert.equal(put.body.version, 1);
     assert.equal(a.ctx.policy().limits.number[0]!.limit, 2);
     a.clock.advance(1500);
-    await b.ctx.state.fresh();
+    // The other instance's admin read shows it, without any send through that instance first.
+    const seen = await b.request('GET', '/v1/admin/policy', undefined, { key: b.adminKey });
+    assert.equal(seen.body.version, 1);
+    assert.equal(seen.body.policy.limits.number[0].limit, 2);
     assert.equal(b.ctx.policy().limits.number[0]!.limit, 2, 'the other instance picked it up');
     assert.equal(b.ctx.policyVersion(), 1);
     await a.request('PUT', '/v1/admin/policy', { note: 'back' }, { key: a.adminKey });

@@ -4,6 +4,7 @@ import { buildServer } from '../../http/server.ts';
 import { configFrom, print } from '../shared.ts';
 import { startMaintenance } from '../../service/maintenance.ts';
 import { limitHeapGrowth } from '../../lib/heap-growth.ts';
+import { isStoreUnavailable } from '../../store/errors.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -15,7 +16,19 @@ export function registerServe(program: Command): void {
       if (opts.port) cfg.server.port = Number(opts.port);
       // Bounded transient heap under key-rotating attacks (src/lib/heap-growth.ts says why).
       limitHeapGrowth();
-      const ctx = await buildContext(cfg);
+      const ctx = await buildContext(cfg).catch((err: unknown) => {
+        if (!isStoreUnavailable(err)) throw err;
+        // One line that says which store, without credentials (src/cli/errors.ts prints it as it is).
+        const where = cfg.store.kind === 'redis' ? cfg.store.redisUrl : cfg.store.kind === 'postgres' ? cfg.store.postgresUrl : cfg.store.sqlitePath ?? cfg.dataDir;
+        let place = String(where ?? '');
+        try {
+          const u = new URL(place);
+          place = `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+        } catch {
+          // a file path
+        }
+        throw Object.assign(new Error(`cannot reach the ${cfg.store.kind} store at ${place}: ${(err as Error).message}`), { name: 'ConfigError' });
+      });
       const app = await buildServer(ctx);
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const stopMaintenance = startMaintenance({ store: ctx.store, clock: ctx.clock, log: ctx.log, retentionDays: cfg.privacy.eventRetentionDays });

@@ -21,12 +21,12 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
      */
     const notEnforced = (p: Policy) => (ctx.config.captcha ? [] : captchaOnlyRules(p).map((rule) => ({ rule, reason: 'no CAPTCHA provider configured' })));
 
-    app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { ...errorResponses(401, 403) } } }, async () => ({
-      version: ctx.policyVersion(),
-      policy: ctx.policy(),
-      defaults: DEFAULT_POLICY,
-      notEnforced: notEnforced(ctx.policy()),
-    }));
+    app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { ...errorResponses(401, 403) } } }, async () => {
+      // The shared state refreshes lazily, on the send path: an instance that takes no sends (an admin port,
+      // a quiet replica) would otherwise show the version it last saw, not the one a PUT elsewhere saved.
+      await ctx.state.fresh();
+      return { version: ctx.policyVersion(), policy: ctx.policy(), defaults: DEFAULT_POLICY, notEnforced: notEnforced(ctx.policy()) };
+    });
 
     app.post(
       '/v1/admin/policy/validate',

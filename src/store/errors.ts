@@ -1,0 +1,36 @@
+/**
+ * Which store errors mean "the store is not available right now" rather than "a bug": the server answers
+ * those with 503 `unavailable` and `Retry-After` (clients retry; operators see an outage, not a wave of
+ * internal errors), and `serve` reports them at start-up as one line naming the store.
+ *
+ * Recognised by the errors' own marks, since the drivers throw their own classes:
+ * - network: Node's socket error codes (refused, reset, timed out, unreachable, DNS);
+ * - Redis (ioredis): the retry limit per command, a closed connection, a command timeout, and the server's
+ *   replies that say it cannot serve now (loading, busy script, out of memory, read-only replica, no master);
+ * - PostgreSQL (pg): SQLSTATE classes 08 (connection), 53 (insufficient resources), 57P (shut down, cannot
+ *   connect now), and the pool's connection timeouts and terminations;
+ * - SQLite: busy or locked database, full disk, I/O errors, a file that cannot be opened or written.
+ * Anything else (a Lua script error, a constraint violation, a programming error) stays a 500.
+ */
+
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const REDIS_REPLIES = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+const REDIS_MESSAGES = /^(Reached the max retries per request limit|Connection is closed|Command timed out|Stream isn't writeable)/;
+const PG_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended)/;
+const SQLITE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/;
+
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NET_CODES.has(code) || SQLITE_CODES.test(code)) return true;
+    // SQLSTATE: 5 characters.
+    if (/^(08|53)[0-9A-Z]{3}$/.test(code) || /^57P0[1-4]$/.test(code)) return true;
+  }
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  if (err.name === 'ReplyError') return REDIS_REPLIES.test(err.message);
+  if (REDIS_MESSAGES.test(err.message) || PG_MESSAGES.test(err.message)) return true;
+  // AggregateError from a connection attempt to several addresses (localhost → ::1 and 127.0.0.1).
+  if (err instanceof AggregateError) return err.errors.some(isStoreUnavailable);
+  return false;
+}
