@@ -174,6 +174,34 @@ describe('failed authentication is rate limited', () => {
   });
 });
 
+describe('a revoked or expired key is not a guess', () => {
+  it('a backend left on a revoked key gets 401 saying so, as often as it tries, and does not lock the address out', async () => {
+    const t = await startTestApp();
+    try {
+      const now = t.clock();
+      const old = await createApiKey(t.ctx.store, { scopes: ['verify'], name: 'before the rotation', now });
+      await t.ctx.store.revokeApiKey(old.record.id, now);
+      const expired = (await createApiKey(t.ctx.store, { scopes: ['verify'], name: 'short-lived', now, expiresAt: now + 1000 })).key;
+      t.clock.advance(1001);
+      for (let i = 0; i < 25; i++) {
+        const r = await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(60)) }, { key: old.key });
+        assert.equal(r.status, 401, r.text);
+        assert.equal(r.body.error.message, 'This API key was revoked.');
+      }
+      const e = await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(61)) }, { key: expired });
+      assert.equal(e.body.error.message, 'This API key has expired.');
+      // The valid keys from the same address keep working.
+      assert.equal((await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(62)) })).status, 201);
+      assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey })).status, 200);
+      // A wrong secret for that key id is a guess like any other: it is not told the key is revoked.
+      const wrongSecret = old.key.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+      assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: wrongSecret })).body.error.message, 'A valid API key is required.');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('failed authentication with several instances', () => {
   it('the failure count is shared; an instance locks an address at the first failure it counts itself', async () => {
     // Two instances on one store (what several processes on Redis or PostgreSQL are).

@@ -125,6 +125,10 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
         const [failures] = await ctx.store.peekLimits([failKey], now);
         if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
         const res = await verifyApiKey(ctx.store, req.body.key.trim(), now);
+        // As in src/http/auth.ts: a revoked or expired key with its right secret is not a guess.
+        if (!res.ok && (res.reason === 'revoked' || res.reason === 'expired')) {
+          throw new ApiError('unauthorized', { message: res.reason === 'revoked' ? 'This API key was revoked.' : 'This API key has expired.' });
+        }
         if (!res.ok) {
           const counted = await ctx.store.consumeLimits([failKey], now);
           throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
