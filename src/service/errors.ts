@@ -18,6 +18,7 @@ export const ERRORS = {
   verification_expired: { status: 410, message: 'The verification has expired. Request a new code.' },
   verification_locked: { status: 423, message: 'Too many attempts for this verification. Request a new code later.' },
   verification_not_pending: { status: 409, message: 'The verification is no longer pending.' },
+  conflict: { status: 409, message: 'Another change was saved at the same moment; read the current state and try again.' },
   rate_limited: { status: 429, message: 'Too many requests. Please try again in a few minutes.' },
   challenge_required: { status: 403, message: 'Complete the challenge and try again.' },
   request_blocked: { status: 403, message: 'This request cannot be completed.' },

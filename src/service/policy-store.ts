@@ -1,7 +1,15 @@
 /**
- * Policy versions in the store: `policy:current` (the document), `policy:version` (a counter) and
- * `policy:v:<n>` (history). Every instance polls the version with the shared state refresh and swaps
- * the policy in when it changes, so one PUT reaches the whole fleet within a second.
+ * Policy versions in the store:
+ * - `policy:head`: `{version, policy}`, the policy in force and its version, in one document, so an instance
+ *   can never adopt one version's number with another's policy;
+ * - `policy:v:<n>`: the history, one document per version;
+ * - `policy:claim:<n>` (one-time tokens): a version number belongs to one save, even when two admins save at
+ *   the same moment on two instances (a read-then-write counter gave both the same number);
+ * - `policy:current` and `policy:version`: what versions before the head document wrote and read; still
+ *   written, and read when newer than the head, so instances of both versions follow each other during a
+ *   rolling upgrade.
+ * Every instance polls the head with the shared state refresh and swaps the policy in when it changes, so
+ * one PUT reaches the whole fleet within a second, and instances always converge on the same document.
  */
 import { parsePolicy, type Policy, type PolicyProblem } from '../engine/policy.ts';
 import type { Store } from '../store/interface.ts';
@@ -14,12 +22,45 @@ export interface PolicyVersion {
   policy: Policy;
 }
 
+interface Head {
+  version: number;
+  policy: unknown;
+}
+
+const HEAD = 'policy:head';
+/** A claim must outlive a save; after it, the head's version is above the claimed number anyway. */
+const CLAIM_TTL_MS = 86_400_000;
+
+/** Another save took effect after this one: the policy in force is `inForce`, not the one just saved. */
+export class PolicySaveConflict extends Error {
+  override readonly name = 'PolicySaveConflict';
+  constructor(readonly saved: number, readonly inForce: number) {
+    super(`policy version ${saved} was saved, but version ${inForce}, saved at the same moment, is in force`);
+  }
+}
+
+async function latestVersion(store: Store): Promise<number> {
+  const [head, legacy] = await Promise.all([store.getSetting<Head>(HEAD), store.getSetting<number>('policy:version')]);
+  return Math.max(head?.version ?? 0, legacy ?? 0);
+}
+
+/**
+ * Save `policy` as a new version and put it in force. Throws `PolicySaveConflict` when a concurrent save
+ * overwrote the head after this one (the version stays in the history; the caller reports a conflict).
+ */
 export async function savePolicy(store: Store, policy: Policy, meta: { now: number; by: string | null; note: string | null }): Promise<PolicyVersion> {
-  const current = (await store.getSetting<number>('policy:version')) ?? 0;
-  const entry: PolicyVersion = { version: current + 1, savedAt: meta.now, savedBy: meta.by, note: meta.note, policy };
-  await store.putSetting(`policy:v:${String(entry.version).padStart(8, '0')}`, entry);
+  let version = (await latestVersion(store)) + 1;
+  for (let tries = 0; !(await store.useOnce(`policy:claim:${version}`, CLAIM_TTL_MS, meta.now)); tries++) {
+    if (tries >= 100) throw new Error('cannot claim a policy version number');
+    version++;
+  }
+  const entry: PolicyVersion = { version, savedAt: meta.now, savedBy: meta.by, note: meta.note, policy };
+  await store.putSetting(`policy:v:${String(version).padStart(8, '0')}`, entry);
+  await store.putSetting(HEAD, { version, policy } satisfies Head);
   await store.putSetting('policy:current', policy);
-  await store.putSetting('policy:version', entry.version);
+  await store.putSetting('policy:version', version);
+  const head = await store.getSetting<Head>(HEAD);
+  if (head && head.version !== version) throw new PolicySaveConflict(version, head.version);
   return entry;
 }
 
@@ -39,9 +80,12 @@ export type StoredPolicy =
  * errors, for the caller to report loudly — never silently replaced by the defaults.
  */
 export async function refreshPolicy(store: Store, knownVersion: number): Promise<StoredPolicy | null> {
-  const version = (await store.getSetting<number>('policy:version')) ?? 0;
+  const [head, legacy] = await Promise.all([store.getSetting<Head>(HEAD), store.getSetting<number>('policy:version')]);
+  // A save by an instance of an older version writes only the legacy keys: follow it when it is newer.
+  const useHead = head !== null && head.version >= (legacy ?? 0);
+  const version = useHead ? head.version : (legacy ?? 0);
   if (version === knownVersion) return null;
-  const doc = await store.getSetting<unknown>('policy:current');
+  const doc = useHead ? head.policy : await store.getSetting<unknown>('policy:current');
   const res = parsePolicy(doc ?? {}, { relations: 'warn' });
   return res.ok ? { version, policy: res.policy, warnings: res.warnings } : { version, policy: null, errors: res.errors };
 }

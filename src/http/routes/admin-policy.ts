@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { captchaOnlyRules, parsePolicy, DEFAULT_POLICY, type Policy } from '../../engine/policy.ts';
-import { policyHistory, savePolicy } from '../../service/policy-store.ts';
+import { PolicySaveConflict, policyHistory, savePolicy } from '../../service/policy-store.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
@@ -39,7 +39,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.put<{ Body: Record<string, unknown> }>(
       '/v1/admin/policy',
-      { ...common, schema: { tags: ['admin'], summary: 'Replace the policy (new version)', security, body: Doc, response: { ...errorResponses(400, 401, 403, 422) } } },
+      { ...common, schema: { tags: ['admin'], summary: 'Replace the policy (new version)', security, body: Doc, response: { ...errorResponses(400, 401, 403, 409, 422) } } },
       async (req) => {
         if (ctx.config.policyFile) {
           throw new ApiError('invalid_request', { message: `The policy is pinned to ${ctx.config.policyFile} (policyFile); change that file instead.` });
@@ -48,7 +48,16 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
         const res = parsePolicy(doc);
         if (!res.ok) throw new ApiError('invalid_request', { message: 'The policy is not valid.', extra: { details: res.errors } });
         const now = ctx.clock();
-        const saved = await savePolicy(ctx.store, res.policy, { now, by: req.apiKey?.id ?? null, note: typeof note === 'string' ? note.slice(0, 500) : null });
+        let saved;
+        try {
+          saved = await savePolicy(ctx.store, res.policy, { now, by: req.apiKey?.id ?? null, note: typeof note === 'string' ? note.slice(0, 500) : null });
+        } catch (err) {
+          if (!(err instanceof PolicySaveConflict)) throw err;
+          // Two saves at once: the other one is in force on every instance (this one adopts it at its next
+          // refresh); this one is in the history. The caller decides whether to save again.
+          ctx.state.invalidate();
+          throw new ApiError('conflict', { message: `Another policy save took effect at the same moment: version ${err.inForce} is in force; this document was kept in the history as version ${err.saved}. Read the policy and save again if it should replace it.`, extra: { version: err.saved, inForce: err.inForce } });
+        }
         ctx.setPolicy(res.policy, saved.version);
         await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: now, type: 'policy.update', data: { version: saved.version, by: saved.savedBy } }]);
         return { version: saved.version, policy: res.policy, notEnforced: notEnforced(res.policy) };
