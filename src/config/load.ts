@@ -27,6 +27,7 @@ const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'int' | 'list' 
   OTPSHIELD_SQLITE_PATH: { path: ['store', 'sqlitePath'], type: 'string' },
   OTPSHIELD_REDIS_URL: { path: ['store', 'redisUrl'], type: 'string' },
   OTPSHIELD_POSTGRES_URL: { path: ['store', 'postgresUrl'], type: 'string' },
+  OTPSHIELD_STORE_PREFIX: { path: ['store', 'prefix'], type: 'string' },
   OTPSHIELD_CODE_SECRET: { path: ['secrets', 'codeSecret'], type: 'string' },
   OTPSHIELD_PREVIOUS_CODE_SECRETS: { path: ['secrets', 'previousCodeSecrets'], type: 'list' },
   OTPSHIELD_TRUSTED_PROXIES: { path: ['server', 'trustedProxies'], type: 'list' },

@@ -176,6 +176,11 @@ export interface Store {
 
   /** Reachability probe for /readyz. Throws when the backend cannot answer. */
   ping(): Promise<void>;
+  /**
+   * Settings of the backend that break the promise that nothing acknowledged is lost (a Redis that keeps
+   * nothing on disk, or evicts keys), as sentences for the start-up log. Stores that cannot tell omit it.
+   */
+  durabilityWarnings?(): Promise<string[]>;
   close(): Promise<void>;
   /** Delete expired rows/keys now (the maintenance loop calls it every minute). Returns how many went. */
   sweep?(now: number): number | Promise<number>;

@@ -225,6 +225,27 @@ export class RedisStore implements Store {
     if (r !== 'PONG') throw new Error(`unexpected PING reply: ${String(r)}`);
   }
 
+  async durabilityWarnings(): Promise<string[]> {
+    const out: string[] = [];
+    const info = `${String(await this.rt(this.redis.info('persistence')))}\n${String(await this.rt(this.redis.info('memory')))}`;
+    const field = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+    // CONFIG is often disabled on managed Redis: then the RDB schedule is unknown and only AOF is judged.
+    let save: string | null = null;
+    try {
+      save = String(((await this.rt(this.redis.config('GET', 'save'))) as string[])[1] ?? '');
+    } catch {
+      save = null;
+    }
+    if (field('aof_enabled') === '0' && save === '') {
+      out.push('Redis keeps nothing on disk (appendonly no, save ""): a Redis restart loses every verification, list entry, API key and audit event; turn on AOF (appendonly yes, appendfsync everysec)');
+    }
+    const policy = field('maxmemory_policy');
+    if (policy && policy !== 'noeviction') {
+      out.push(`Redis maxmemory-policy is ${policy}: under memory pressure Redis deletes keys, verifications, limits and list entries among them; use noeviction`);
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     if (!this.ownsClient) return;
     try {

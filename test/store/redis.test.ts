@@ -147,6 +147,28 @@ await describeWithService('redis', 'RedisStore', (url) => {
     }
   });
 
+  it('durabilityWarnings says when Redis keeps nothing on disk or may evict keys', async () => {
+    const s = new RedisStore(url, { prefix: `otps-test:${randomTag()}:` });
+    try {
+      const [, appendonly] = (await s.redis.config('GET', 'appendonly')) as string[];
+      const [, save] = (await s.redis.config('GET', 'save')) as string[];
+      const [, policy] = (await s.redis.config('GET', 'maxmemory-policy')) as string[];
+      const volatile = appendonly === 'no' && save === '';
+      const w = await s.durabilityWarnings();
+      assert.equal(w.some((x) => /keeps nothing on disk/.test(x)), volatile, w.join(' | '));
+      assert.equal(w.some((x) => /maxmemory-policy/.test(x)), policy !== 'noeviction');
+      // An evicting policy is named (maxmemory stays as it is, so nothing is evicted meanwhile).
+      await s.redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      try {
+        assert.ok((await s.durabilityWarnings()).some((x) => /maxmemory-policy is allkeys-lru/.test(x)));
+      } finally {
+        await s.redis.config('SET', 'maxmemory-policy', policy!);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('scripts are reloaded after SCRIPT FLUSH', async () => {
     const s = fresh();
     const admin = new Redis(url);

@@ -29,6 +29,7 @@ export function registerServe(program: Command): void {
         }
         throw Object.assign(new Error(`cannot reach the ${cfg.store.kind} store at ${place}: ${(err as Error).message}`), { name: 'ConfigError' });
       });
+      for (const w of (await ctx.store.durabilityWarnings?.().catch(() => [])) ?? []) ctx.log.warn(w);
       const app = await buildServer(ctx);
       const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
       const stopMaintenance = startMaintenance({ store: ctx.store, clock: ctx.clock, log: ctx.log, retentionDays: cfg.privacy.eventRetentionDays });
