@@ -18,6 +18,14 @@ export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
 /** Addresses this instance holds locked, at most this many (the oldest lock goes first). */
 const MAX_LOCAL_LOCKS = 10_000;
 
+/** One lock table per service instance, shared by every route and listener that authenticates. */
+const LOCKS = new WeakMap<AppContext, Map<string, number>>();
+function locksOf(ctx: AppContext): Map<string, number> {
+  let m = LOCKS.get(ctx);
+  if (!m) LOCKS.set(ctx, (m = new Map()));
+  return m;
+}
+
 export function authenticate(ctx: AppContext) {
   // Wall-clock TTL (not ctx.clock): it bounds staleness in real time, whatever clock the service runs on.
   const keys = keyLookupFor(ctx.store);
@@ -26,7 +34,7 @@ export function authenticate(ctx: AppContext) {
   // store read on every authenticated request (one Redis round trip) bought only that an instance which never
   // saw the address fail also refuses its valid key for the window. Such an instance locks it at the
   // address's first failure there, which the shared count refuses at once.
-  const locked = new Map<string, number>();
+  const locked = locksOf(ctx);
   const lock = (ip: string, until: number) => {
     locked.delete(ip);
     if (locked.size >= MAX_LOCAL_LOCKS) locked.delete(locked.keys().next().value!);
