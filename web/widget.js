@@ -17,6 +17,7 @@
  * JavaScript API (for single-page apps that post with fetch instead of a form):
  *   window.OTPShield.ready      Promise<void>, settles once the first evidence is prepared (never rejects)
  *   window.OTPShield.collect()  Promise<object>, the `client` block of POST /v1/verifications
+ *   window.OTPShield.collect({ challenge })  the same, answering the `challenge` of a challenge_required error
  * Tokens are single use: every collect() spends the current token and a fresh one is prepared.
  *
  * CSP: works under `default-src 'self'; worker-src 'self'` when served from the page's origin (no eval,
@@ -176,7 +177,22 @@
 
   async function startSession() {
     var body = await fetchChallenge();
-    if (!body) return null;
+    if (!body) {
+      // Usually CORS: this page's origin is not in the server's cors.origins. Sends then carry no token and
+      // no proof of work, and score for it; say so where the integrator looks.
+      if (!warnedUnreachable && typeof console !== 'undefined') {
+        warnedUnreachable = true;
+        console.warn('OTP Shield: no challenge from ' + origin + '/v1/challenges; sends will carry no form token or proof of work. From another origin, list this page\'s origin in the server\'s cors.origins (OTPSHIELD_CORS_ORIGINS).');
+      }
+      return null;
+    }
+    return sessionFrom(body);
+  }
+
+  var warnedUnreachable = false;
+
+  /** A session from a /v1/challenges answer, or from the `challenge` of a challenge_required error. */
+  async function sessionFrom(body) {
     var session = {
       formToken: body.formToken,
       receivedAt: performance.now(),
@@ -309,9 +325,15 @@
     return input && typeof input.value === 'string' ? input.value.slice(0, 1024) : '';
   }
 
-  async function collect() {
-    var sessionP = takeSession();
-    var results = await Promise.all([within(sessionP, SUBMIT_WAIT_MS, null), within(devicePromise, DEVICE_WAIT_MS, null)]);
+  /**
+   * collect()             the `client` block with the prepared token and proof of work;
+   * collect({challenge})  the same for the `challenge` a challenge_required answer carried (error.challenge):
+   *                       its token, its proof of work solved here (it may be harder: waits up to POW_MAX_MS).
+   */
+  async function collect(opts) {
+    var given = opts && opts.challenge && typeof opts.challenge.formToken === 'string' ? opts.challenge : null;
+    var sessionP = given ? sessionFrom(given) : takeSession();
+    var results = await Promise.all([within(sessionP, given ? POW_MAX_MS : SUBMIT_WAIT_MS, null), within(devicePromise, DEVICE_WAIT_MS, null)]);
     var session = results[0];
     var deviceId = results[1];
     // The schema rejects nulls: only present values are included.

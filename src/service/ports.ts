@@ -17,7 +17,7 @@ export interface ClientEvidenceInput {
   formToken?: string;
   pow?: string;
   captchaToken?: string;
-  honeypot?: string;
+  honeypot?: string | boolean;
   elapsedMs?: number;
   automation?: { webdriver?: boolean; headless?: boolean; flags?: string[] };
   acceptLanguage?: string;

@@ -31,7 +31,8 @@ export const ClientEvidenceSchema = Type.Object(
     formToken: Type.Optional(Type.String({ maxLength: 4096 })),
     pow: Type.Optional(Type.String({ maxLength: 4096 })),
     captchaToken: Type.Optional(Type.String({ maxLength: 4096 })),
-    honeypot: Type.Optional(Type.String({ maxLength: 1024 })),
+    /** The `otps_hp` field's text as the widget sends it (non-empty = filled), or a backend's own true/false. */
+    honeypot: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Boolean()])),
     /** Milliseconds; a year is far beyond any form token's life, anything bigger is garbage. */
     elapsedMs: Type.Optional(Type.Number({ minimum: 0, maximum: 31_536_000_000 })),
     automation: Type.Optional(

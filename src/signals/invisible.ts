@@ -99,7 +99,7 @@ export function effectiveElapsedMs(elapsedMs: number | null | undefined, issuedA
 
 export interface InvisibleInput {
   now: number;
-  honeypot?: string | null;
+  honeypot?: string | boolean | null;
   elapsedMs?: number | null;
   /** Signed issue time of a form token whose MAC verified (see VerifiedFormToken.issuedAt). */
   formTokenIssuedAt?: number | null;
@@ -112,7 +112,7 @@ export interface InvisibleInput {
 export function invisibleSignals(input: InvisibleInput): Signal[] {
   const out: Signal[] = [];
 
-  if (typeof input.honeypot === 'string' && input.honeypot.length > 0) out.push({ signal: 'honeypot_filled' });
+  if (input.honeypot === true || (typeof input.honeypot === 'string' && input.honeypot.length > 0)) out.push({ signal: 'honeypot_filled' });
 
   const elapsed = effectiveElapsedMs(input.elapsedMs, input.formTokenIssuedAt, input.now);
   const minHumanMs = input.minHumanMs ?? DEFAULT_MIN_HUMAN_MS;

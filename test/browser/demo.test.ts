@@ -148,6 +148,34 @@ describeWithBrowser(
         await context.close();
       }
     });
+
+    it('collect({ challenge }) answers the challenge of a challenge_required error: its token, its proof of work solved', async () => {
+      const context = await browser.newContext({ userAgent: DESKTOP_CHROME_UA, locale: 'en-US' });
+      await context.addInitScript({ content: NOT_WEBDRIVER });
+      try {
+        const page = await context.newPage();
+        await openDemo(page, t.url);
+        // What a backend hands the page after a 403 challenge_required: error.challenge (same shape as /v1/challenges).
+        const challenge = (await (await fetch(`${t.url}/v1/challenges`, { method: 'POST', headers: { 'user-agent': DESKTOP_CHROME_UA } })).json()) as { formToken: string };
+        await page.waitForTimeout(DEFAULT_POLICY.risk.minHumanMs + 300);
+        const block = await page.evaluate(
+          (ch) => (window as unknown as { OTPShield: { collect(o: unknown): Promise<Record<string, unknown>> } }).OTPShield.collect({ challenge: ch }),
+          challenge,
+        );
+        assert.equal(block.formToken, challenge.formToken, 'the given token, not the prepared one');
+        assert.equal(typeof block.pow, 'string');
+        // The server accepts both: the token is bound to this address and user agent, which the block carries.
+        const to = '+6281234567003';
+        const r = await t.request('POST', '/v1/verifications', { to, client: { ...block, ip: '127.0.0.1' } });
+        assert.equal(r.status, 201, `${r.text}; sends: ${await why(t, to)}`);
+        const [event] = await sendEvents(t, to);
+        const evidence = event?.data?.evidence as { formToken: string; pow: string } | undefined;
+        assert.equal(evidence?.formToken, 'valid', await why(t, to));
+        assert.equal(evidence?.pow, 'solved', await why(t, to));
+      } finally {
+        await context.close();
+      }
+    });
   },
   { timeout: 300_000 },
 );

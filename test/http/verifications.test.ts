@@ -36,6 +36,16 @@ describe('verification API over HTTP (SQLite store)', () => {
     assert.equal(got.body.status, 'approved');
   });
 
+  it('the honeypot may be the field\'s text (as the widget sends it) or a boolean', async () => {
+    for (const [honeypot, filled] of [['', false], [false, false], ['http://spam.example', true], [true, true]] as const) {
+      const to = `+628123456${filled ? 8 : 7}${String(Math.floor(Math.random() * 1000)).padStart(3, '0')}`;
+      const r = await t.request('POST', '/v1/verifications', { to, client: { ...client(`36.72.11.${filled ? 8 : 7}`), honeypot } });
+      assert.equal(r.status, 201, `${JSON.stringify(honeypot)}: ${r.text}`); // a filled honeypot is tarpitted: it looks sent
+      const [ev] = await t.ctx.store.queryEvents({ type: 'send', number: to, limit: 1 });
+      assert.equal(ev!.decision, filled ? 'tarpit' : 'allow', JSON.stringify(honeypot));
+    }
+  });
+
   it('webhook deliveries are signed', async () => {
     const req = t.receiver.requests.at(-1)!;
     assert.match(String(req.headers['x-otpshield-signature']), /^t=\d+,v1=[0-9a-f]{64}$/);

@@ -26,6 +26,9 @@ test('honeypot: any non-empty value counts, empty does not', () => {
   assert.deepEqual(names({ ...HUMAN, honeypot: ' ' }), ['honeypot_filled']);
   assert.deepEqual(names({ ...HUMAN, honeypot: '' }), []);
   assert.deepEqual(names({ ...HUMAN, honeypot: null }), []);
+  // A backend that maps the field to a boolean itself.
+  assert.deepEqual(names({ ...HUMAN, honeypot: true }), ['honeypot_filled']);
+  assert.deepEqual(names({ ...HUMAN, honeypot: false }), []);
 });
 
 test('too fast: below minHumanMs, default 1500, threshold configurable', () => {
