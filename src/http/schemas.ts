@@ -4,15 +4,32 @@
  */
 import { Type } from 'typebox';
 import { ClientEvidenceSchema } from '../signals/evidence.ts';
+import { ERRORS } from '../service/errors.ts';
+
+/** What /v1/challenges answers, and what a challenge_required error carries as `challenge`. */
+export const ChallengeView = Type.Object(
+  {
+    formToken: Type.String({ description: 'Signed one-time form token, bound to the client address and user agent' }),
+    issuedAt: Type.Integer({ description: 'Epoch ms' }),
+    expiresAt: Type.Integer({ description: 'Epoch ms' }),
+    pow: Type.Object(
+      { algorithm: Type.String(), challenge: Type.String(), maxnumber: Type.Integer(), salt: Type.String(), signature: Type.String() },
+      { description: 'ALTCHA proof-of-work challenge', additionalProperties: true },
+    ),
+    powDifficulty: Type.Integer({ description: 'The puzzle size (maxnumber): higher when traffic is surging or the client is escalated' }),
+  },
+  { additionalProperties: true },
+);
 
 export const ErrorBody = Type.Object(
   {
     error: Type.Object(
       {
-        code: Type.String(),
+        // The closed set of codes (src/service/errors.ts), as an enum of strings.
+        code: Type.Unsafe<string>({ type: 'string', enum: Object.keys(ERRORS) }),
         message: Type.String(),
         reasons: Type.Optional(Type.Array(Type.String())),
-        challenge: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        challenge: Type.Optional(ChallengeView),
         attemptsLeft: Type.Optional(Type.Integer()),
         details: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
       },
@@ -76,4 +93,8 @@ export const NoQuery = Type.Object({}, { additionalProperties: false });
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 
-export const errorResponses = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' } };
+
+/** Error answers of a route; 429 and 503 declare their Retry-After header. */
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, s === 429 || s === 503 ? { ...ErrorBody, headers: RETRY_AFTER } : ErrorBody]));

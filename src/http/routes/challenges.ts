@@ -1,26 +1,10 @@
-import { Type } from 'typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import cors from '@fastify/cors';
 import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
-import { errorResponses } from '../schemas.ts';
+import { ChallengeView, errorResponses } from '../schemas.ts';
 
 const CHALLENGE_RATE = { limit: 30, windowMs: 10 * 60_000 };
-
-/** What /v1/challenges answers, and what a challenge_required error carries as `challenge`. */
-export const ChallengeView = Type.Object(
-  {
-    formToken: Type.String({ description: 'Signed one-time form token, bound to the client address and user agent' }),
-    issuedAt: Type.Integer({ description: 'Epoch ms' }),
-    expiresAt: Type.Integer({ description: 'Epoch ms' }),
-    pow: Type.Object(
-      { algorithm: Type.String(), challenge: Type.String(), maxnumber: Type.Integer(), salt: Type.String(), signature: Type.String() },
-      { description: 'ALTCHA proof-of-work challenge', additionalProperties: true },
-    ),
-    powDifficulty: Type.Integer({ description: 'The puzzle size (maxnumber): higher when traffic is surging or the client is escalated' }),
-  },
-  { additionalProperties: true },
-);
 
 /**
  * `POST /v1/challenges`: called by widget.js from the end user's browser, so no API key. The client
