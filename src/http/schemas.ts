@@ -95,6 +95,9 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 
 const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' } };
 
-/** Error answers of a route; 429 and 503 declare their Retry-After header. */
+/**
+ * Error answers of a route, plus those any route can give: 503 (overload, store outage) and 500. 429 and 503
+ * declare their Retry-After header.
+ */
 export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, s === 429 || s === 503 ? { ...ErrorBody, headers: RETRY_AFTER } : ErrorBody]));
+  Object.fromEntries([...new Set([...statuses, 503, 500])].map((s) => [s, s === 429 || s === 503 ? { ...ErrorBody, headers: RETRY_AFTER } : ErrorBody]));
