@@ -5,8 +5,8 @@
  * about the schema.
  * Keys come only from `Authorization: Bearer …` (never the query string, which ends up in access logs).
  * Failed attempts are counted per client address (in the store, shared) and the address is refused once over
- * the limit, valid key or not, so keys cannot be guessed online. The admin surface's own rules (TLS, IP allowlist, admin port) run earlier, in
- * `admin-surface.ts`, for every admin route whether or not it uses a key.
+ * the limit, valid key or not, so keys cannot be guessed online. The admin surface's own rules (TLS, IP
+ * allowlist, admin port) run earlier, in `admin-surface.ts`, for every admin route whether or not it uses a key.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../service/context.ts';

@@ -163,16 +163,16 @@ export class VerificationService {
     if (testCode !== undefined) return this.sendTestNumber(e164, input, testCode, now);
 
     const ipFacts = this.clientIpFacts(client.ip);
+    const intel = d.signals.numberFacts(e164);
     const number: NumberFacts = {
       e164,
       region: phone.region,
       callingCode: phone.callingCode,
       type: phone.type,
       prefix: d.signals.prefixOf(e164, policy.limits.prefixDigits),
-      disposable: false,
-      sources: [],
+      disposable: intel.disposable,
+      sources: intel.sources,
     };
-    ({ disposable: number.disposable, sources: number.sources } = d.signals.numberFacts(e164));
     const deviceId = deviceIdOf(client.deviceId);
     const layout = observationSpecs({ number, ip: ipFacts, evidence: { deviceId } }, policy, contextHash(deviceId, ipFacts?.subnet ?? null));
     // The calls that do not depend on each other leave together (one Redis round trip with auto-pipelining,
