@@ -87,6 +87,12 @@ export const PolicySchema = Type.Object(
           },
           { additionalProperties: false },
         ),
+        /**
+         * `POST /v1/challenges` per client address (form tokens and puzzles for the widget). Above the per-IP send
+         * limit (a page load prepares a token whether or not the person sends); raise it with that limit where
+         * many users share an address (carrier-grade NAT).
+         */
+        challengesPerIp: Rate,
       },
       { additionalProperties: false },
     ),
@@ -287,6 +293,7 @@ export const DEFAULT_POLICY: Policy = {
       consecutiveFailuresPerNumber: { limit: 100, windowSeconds: 30 * DAY },
       failuresPerIp: { limit: 30, windowSeconds: HOUR },
     },
+    challengesPerIp: { limit: 30, windowSeconds: 10 * MIN },
   },
   numbers: {
     allowedLineTypes: {

@@ -137,6 +137,28 @@ describe('forged and replayed bot evidence', () => {
   });
 });
 
+describe('farming form tokens from one address', () => {
+  it('POST /v1/challenges is limited per IP by limits.challengesPerIp (30 per 10 min by default), and the policy can raise it', async () => {
+    const t = await startTestApp({ config: { server: { trustedProxies: ['127.0.0.1/32'] } } });
+    try {
+      const ask = (ip: string) => t.request('POST', '/v1/challenges', {}, { key: null, headers: { 'x-forwarded-for': ip } });
+      for (let i = 0; i < 30; i++) assert.equal((await ask('36.72.90.1')).status, 201);
+      const refused = await ask('36.72.90.1');
+      assert.equal(refused.status, 429, refused.text);
+      assert.ok(Number(refused.headers.get('retry-after')) > 0);
+      assert.equal((await ask('36.72.90.2')).status, 201, 'another address is not affected');
+      // Behind carrier-grade NAT the operator raises it.
+      const p = parsePolicy({ limits: { challengesPerIp: { limit: 40, windowSeconds: 600 } } });
+      assert.ok(p.ok);
+      t.ctx.setPolicy(p.policy, 0);
+      for (let i = 0; i < 10; i++) assert.equal((await ask('36.72.90.1')).status, 201);
+      assert.equal((await ask('36.72.90.1')).status, 429);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('a CAPTCHA token the provider rejects', () => {
   let t: TestApp;
   let provider: FakeServer;

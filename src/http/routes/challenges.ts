@@ -4,8 +4,6 @@ import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { ChallengeView, errorResponses } from '../schemas.ts';
 
-const CHALLENGE_RATE = { limit: 30, windowMs: 10 * 60_000 };
-
 /**
  * `POST /v1/challenges`: called by widget.js from the end user's browser, so no API key. The client
  * address is the socket's (or a trusted proxy's X-Forwarded-For), CORS is limited to configured origins,
@@ -37,7 +35,8 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
         const now = ctx.clock();
         const origin = req.headers.origin;
         if (origin && origins.length > 0 && !origins.includes(origin)) throw new ApiError('forbidden', { message: 'This origin is not allowed.' });
-        const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientIp}`, ...CHALLENGE_RATE }], now);
+        const per = ctx.policy().limits.challengesPerIp;
+        const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientIp}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
         if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });
         await ctx.state.fresh();
         const level = [...ctx.state.throttles.values()].some((t) => t.tightenedSince !== null) ? 'high' : 'normal';
