@@ -72,7 +72,7 @@ export interface SpendSnapshot {
 export interface AlertEngineOptions {
   /** Distinct numbers/IPs/prefixes counted per minute and dimension; beyond it new keys are not tracked. */
   maxKeysPerBucket?: number;
-  /** How numbers appear in alert messages (masking); keys keep the full value. */
+  /** How numbers appear in alerts (messages, scopes and keys) when masking is on. */
   maskNumber?: (e164: string) => string;
 }
 
@@ -308,11 +308,13 @@ export class AlertEngine {
       for (const b of buckets) for (const [k, n] of b.spikes?.[dim] ?? []) sums.set(k, (sums.get(k) ?? 0) + n);
       const hits = [...sums].filter(([, n]) => n > threshold).sort((a, b) => b[1] - a[1]);
       for (const [k, n] of hits.slice(0, MAX_PER_RULE)) {
+        // Alerts travel (webhooks, audit events, exports): a number appears masked everywhere, its key too.
+        // Two numbers with the same masked form share a cooldown; that costs at most a duplicate page.
         const shown = dim === 'number' ? this.mask(k) : k;
         out.push({
           rule: 'request_spike',
-          scope: `${dim}:${k}`,
-          key: `request_spike:${dim}:${k}`,
+          scope: `${dim}:${shown}`,
+          key: `request_spike:${dim}:${shown}`,
           severity: dim === 'country' || dim === 'prefix' ? 'critical' : 'warning',
           message: `${n} send requests for ${dim} ${shown} in the last ${r.windowMinutes} min (threshold ${threshold}).`,
           value: n,

@@ -52,8 +52,12 @@ describe('alert rules over HTTP, with webhook delivery', () => {
       assert.equal(fourth.status, 429, 'refused requests count as requests');
       await tickTwice(m);
       assert.equal(receivedAlerts(m).length, 4);
-      const n = assertOneAlert(m, 'request_spike', 'number:+6281234567002');
-      assert.ok(!n.message.includes('+6281234567002'), 'numbers are masked in alert messages');
+      const n = assertOneAlert(m, 'request_spike', 'number:+6281•••••••02');
+      // Alerts travel (webhooks, audit events, exports): the number is masked in every field, the key too.
+      assert.ok(!JSON.stringify(n).includes('+6281234567002'), JSON.stringify(n));
+      for (const r of m.alerts.requests) assert.ok(!String(r.body).includes('6281234567002'), 'no full number in any alert webhook body');
+      const events = await m.t.ctx.store.queryEvents({ type: 'alert', limit: 20 });
+      assert.ok(!JSON.stringify(events).includes('6281234567002'), 'no full number in the alert audit events');
       assertOneAlert(m, 'request_spike', 'ip:36.72.10.5');
       assertOneAlert(m, 'request_spike', 'prefix:+62812');
       assertOneAlert(m, 'request_spike', 'country:ID');
