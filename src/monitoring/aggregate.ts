@@ -101,6 +101,8 @@ export function applyFact(doc: HourDoc, f: MonitorFact, maxPrefixes: number): vo
       if (field && field !== 'allow') {
         for (const r of f.reasons) {
           const c = cellIn(doc.reasons, r);
+          // A reason row's requests are the refused requests that carry the reason.
+          bump(c, 'req', 1);
           bump(c, field, 1);
           if (field !== 'chal') bump(c, 'save', f.priceMicros);
         }

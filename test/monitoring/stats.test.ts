@@ -96,7 +96,7 @@ describe('stats', () => {
     assert.deepEqual(byPrefix.rows.map((r) => r.key), ['+62812', '+234803', '+44740']);
 
     const byReason = computeStats([d1, d2], { ...q, groupBy: 'reason', limit: 10 });
-    assert.deepEqual(byReason.rows.map((r) => [r.key, r.blocked]), [['country.number', 2], ['paused', 1]]);
+    assert.deepEqual(byReason.rows.map((r) => [r.key, r.requests, r.blocked]), [['country.number', 2, 2], ['paused', 1, 1]], 'a reason row counts the requests that carried it');
 
     const byHour = computeStats([d1, d2], { ...q, groupBy: 'hour' });
     assert.deepEqual(byHour.rows.map((r) => r.requests), [4, 0, 2], 'every hour of the range, zeros included');
