@@ -50,7 +50,9 @@ export async function recordSpend(
   o: { country: string | null; priceMicros: number; now: number; by?: string },
 ): Promise<SpendOutcome | null> {
   const b = policy.budgets;
-  if (!hasBudgets(b) || o.priceMicros <= 0) return null;
+  // Counted with or without a budget: a budget set in the middle of a day must see the day's spend so far.
+  // (The call shares the round trip of the send's other after-send writes.)
+  if (o.priceMicros <= 0) return null;
   const day = utcDay(o.now);
   const window = 2 * DAY_MS; // the day is in the key; the window only has to cover it
   const specs: LimitSpec[] = [{ reason: 'spend.total', key: `mon:spend:${day}:total`, limit: NO_LIMIT, windowMs: window, cost: o.priceMicros }];

@@ -88,7 +88,8 @@ describe('GET /v1/admin/stats', () => {
     const r = await t.request('GET', '/v1/admin/monitoring/state', undefined, { key: t.adminKey });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.body.pauses.map((p: { scope: string }) => p.scope), ['country:NG']);
-    assert.deepEqual(r.body.spendToday.countries, [{ country: 'ID', spend: 0.4, budget: 100 }], 'counted from when the budget exists');
+    // The budget was set just now: the day's spend includes the 3 ID sends before it (1.20) and this one (0.40).
+    assert.deepEqual(r.body.spendToday.countries, [{ country: 'ID', spend: 1.6, budget: 100 }], 'the whole day counts, also before the budget existed');
     assert.deepEqual(r.body.quarantines, []);
     const alerts = await t.request('GET', '/v1/admin/monitoring/alerts', undefined, { key: t.adminKey });
     assert.deepEqual(alerts.body, { alerts: [] });
