@@ -47,6 +47,11 @@ export interface HourDoc {
   senders: Record<string, Cell>;
   /** Check results (approved, denied, expired, locked, not_found, not_pending). */
   checks: Record<string, number>;
+  /**
+   * Send requests by the country of the client's IP. The alert engine's learned regions include IP countries,
+   * so a restart seeds them from here too (documents written before this field lack it).
+   */
+  ipCountries?: Record<string, number>;
 }
 
 export const HOUR_MS = 3_600_000;
@@ -63,7 +68,7 @@ export function hourKey(hour: number): string {
 }
 
 export function emptyDoc(hour: number): HourDoc {
-  return { v: 1, hour, total: {}, countries: {}, prefixes: {}, reasons: {}, senders: {}, checks: {} };
+  return { v: 1, hour, total: {}, countries: {}, prefixes: {}, reasons: {}, senders: {}, checks: {}, ipCountries: {} };
 }
 
 function bump(cell: Cell, field: CellField, n: number): void {
@@ -94,6 +99,10 @@ export function applyFact(doc: HourDoc, f: MonitorFact, maxPrefixes: number): vo
     case 'request': {
       const dims = { country: f.country, prefix: f.prefix };
       add(dims, 'req');
+      if (f.ipCountry && /^[A-Z]{2}$/.test(f.ipCountry)) {
+        const ipc = (doc.ipCountries ??= {});
+        ipc[f.ipCountry] = (ipc[f.ipCountry] ?? 0) + 1;
+      }
       const field: CellField | null =
         f.decision === 'allow' ? 'allow' : f.decision === 'challenge' ? 'chal' : f.decision === 'block' ? 'block' : f.decision === 'tarpit' ? 'tarpit' : null;
       if (field) add(dims, field);
@@ -155,6 +164,7 @@ export function mergeDocs(hour: number, docs: HourDoc[]): HourDoc {
     mergeMap(out.reasons, d.reasons);
     mergeMap(out.senders, d.senders);
     for (const [k, n] of Object.entries(d.checks ?? {})) out.checks[k] = (out.checks[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(d.ipCountries ?? {})) out.ipCountries![k] = (out.ipCountries![k] ?? 0) + n;
   }
   return out;
 }

@@ -134,9 +134,15 @@ export class AlertEngine {
    * Countries known from before this engine started (e.g. the last day of stored aggregates), so the
    * learned unexpected-region rule does not treat every country as new after a restart.
    */
-  seedRegions(countries: Iterable<string>, at: number): void {
-    for (const c of countries) if (!this.regions.has(c)) this.regions.set(c, { first: at, last: at });
-    this.learningSince ??= at;
+  seedRegions(lastSeen: Iterable<[country: string, at: number]> | Iterable<string>, since: number): void {
+    for (const item of lastSeen) {
+      // Each country with the time it was last seen (a bare country: at `since`, as older callers seeded).
+      const [c, at] = typeof item === 'string' ? [item, since] : item;
+      const known = this.regions.get(c);
+      if (!known) this.regions.set(c, { first: since, last: at });
+      else known.last = Math.max(known.last, at);
+    }
+    this.learningSince ??= since;
   }
 
   /** The shared daily spend counters (budget.ts) after the latest send. */

@@ -260,9 +260,14 @@ export class Monitoring {
       const p = this.policy();
       const learn = p.alerts.unexpectedRegion.learnHours * HOUR_MS;
       const docs = await this.aggregator.read(this.ctx.store, hourOf(now - learn), now + 1, now);
-      const seen = new Set<string>();
-      for (const d of docs) for (const c of Object.keys(d.countries)) seen.add(c);
-      if (docs.length > 0) this.alerts.seedRegions(seen, Math.min(...docs.map((d) => d.hour)));
+      // Both kinds of country the engine learns from (the numbers' and the clients' IPs'), each with the last
+      // hour it was seen in: a country seen an hour before the restart is not "new" after it.
+      const lastSeen = new Map<string, number>();
+      for (const d of docs) {
+        const seenAt = Math.min(now, d.hour + HOUR_MS - 1);
+        for (const c of [...Object.keys(d.countries), ...Object.keys(d.ipCountries ?? {})]) lastSeen.set(c, Math.max(lastSeen.get(c) ?? 0, seenAt));
+      }
+      if (docs.length > 0) this.alerts.seedRegions(lastSeen, Math.min(...docs.map((d) => d.hour)));
       const budgetCountries = Object.keys(p.budgets.countries);
       if (p.budgets.dailyTotal !== null || budgetCountries.length > 0) this.alerts.observeSpend(await spendToday(this.ctx.store, budgetCountries, now));
     } catch (err) {

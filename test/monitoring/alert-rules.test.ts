@@ -5,7 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WEBHOOK_SECRET } from '../helpers/app.ts';
+import { testClock, WEBHOOK_SECRET } from '../helpers/app.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 import { signWebhookBody } from '../../src/delivery/webhook.ts';
 import { assertOneAlert, receivedAlerts, startMonitoredApp, type MonitoredApp } from './support.ts';
 
@@ -89,6 +90,34 @@ describe('alert rules over HTTP, with webhook delivery', () => {
       assertOneAlert(m, 'unexpected_region', 'country:US');
       assert.equal(receivedAlerts(m).length, 1, 'ID is expected');
     }));
+
+  it('a restart remembers the countries learned from client IPs, not only from numbers (no false unexpected_region after a deploy)', async () => {
+    // Two instances in turn on one store: the second starts after the first flushed its hourly documents.
+    const store = new MemoryStore();
+    const clock = testClock();
+    const learned = { unexpectedRegion: { enabled: true, windowMinutes: 10, minRequests: 1, expectedCountries: [], learnHours: 24 } };
+    const first = await startMonitoredApp({ alerts: learned, clock, store });
+    try {
+      await first.send('+6281234567310'); // a day of history begins (an ID number from an ID address)
+      clock.advance(23 * 60 * MIN);
+      await first.send('+6281234567311', '8.8.8.8'); // an ID number from a US address, an hour before the restart
+      await first.mon.flush();
+    } finally {
+      await first.close();
+    }
+    clock.advance(60 * MIN + 10 * MIN); // the restart: a day of history, so the learned mode is on
+    const second = await startMonitoredApp({ alerts: learned, clock, store });
+    try {
+      await second.send('+6281234567312', '8.8.8.8');
+      await tickTwice(second);
+      assert.deepEqual(receivedAlerts(second).map((a) => `${a.rule}|${a.scope}`), [], 'US was seen through the IP yesterday');
+      await second.send('+6281234567313', '85.214.132.117'); // a German address: really new
+      await tickTwice(second);
+      assert.deepEqual(receivedAlerts(second).map((a) => `${a.rule}|${a.scope}`), ['unexpected_region|country:DE']);
+    } finally {
+      await second.close();
+    }
+  });
 
   it('traffic outside the configured hours', () =>
     withApp({ alerts: { outsideHours: { enabled: true, fromHour: 9, toHour: 17, utcOffsetMinutes: 0, windowMinutes: 10, minRequests: 2 } } }, async (m) => {

@@ -9,6 +9,7 @@ import { startFakeServer, type FakeServer } from '../helpers/fake-http.ts';
 import { monitoringOf, type Monitoring } from '../../src/monitoring/monitor.ts';
 import { verifyWebhookSignature } from '../../src/delivery/webhook.ts';
 import { deepMerge } from '../../src/lib/merge.ts';
+import type { Store } from '../../src/store/interface.ts';
 
 export const ALERT_SECRET = 'alert-webhook-secret-0123456789';
 
@@ -33,9 +34,9 @@ export interface MonitoredApp {
   close(): Promise<void>;
 }
 
-export async function startMonitoredApp(o: { alerts?: Record<string, unknown>; policy?: Record<string, unknown>; config?: Record<string, unknown>; appConfig?: Record<string, unknown>; clock?: TestClock } = {}): Promise<MonitoredApp> {
+export async function startMonitoredApp(o: { alerts?: Record<string, unknown>; policy?: Record<string, unknown>; config?: Record<string, unknown>; appConfig?: Record<string, unknown>; clock?: TestClock; store?: Store } = {}): Promise<MonitoredApp> {
   const alerts = await startFakeServer(() => ({ status: 200, body: 'ok' }));
-  const t = await startTestApp({ ...(o.appConfig ? { config: o.appConfig } : {}), ...(o.clock ? { clock: o.clock } : {}) });
+  const t = await startTestApp({ ...(o.appConfig ? { config: o.appConfig } : {}), ...(o.clock ? { clock: o.clock } : {}), ...(o.store ? { store: o.store } : {}) });
   const mon = monitoringOf(t.ctx);
   assert.ok(mon, 'the monitoring layer is installed');
   mon.setOverrides({
