@@ -81,6 +81,13 @@
         client = await s.collect();
       }
       var r = await post('/demo/api/send', { to: to, client: client });
+      // challenge_required carries a challenge: solve it (it may be a bigger puzzle) and send once more.
+      var err = r.data && r.data.error;
+      if (!r.ok && s && err && err.code === 'challenge_required' && err.challenge) {
+        show('Checking your browser…', '');
+        client = await s.collect({ challenge: err.challenge });
+        r = await post('/demo/api/send', { to: to, client: client });
+      }
       if (r.ok) {
         show('Code sent', 'ok');
         code.focus();

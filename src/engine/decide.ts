@@ -157,11 +157,14 @@ export function decideSend(f: SendFacts, p: Policy): Decision {
   }
 
   const ev = f.evidence;
-  const powSolved = ev.pow === 'solved';
+  const powLevel: Decision['powLevel'] = f.state.throttled.length > 0 || f.state.escalation > 0 ? 'high' : score >= p.risk.challengeAt ? 'elevated' : 'normal';
+  // A throttled scope or an escalated client is asked for the biggest puzzle: a smaller one (a normal puzzle
+  // from /v1/challenges instead of the challenge's own) earns nothing, or raising the size would cost an
+  // attacker nothing. Puzzles of unknown size (issued before sizes were signed, replayed traces) count.
+  const powSolved = ev.pow === 'solved' && (powLevel !== 'high' || ev.powLevel == null || ev.powLevel === 'high');
   const captchaPassed = ev.captcha === 'passed';
   const credit = (powSolved ? p.risk.powCredit : 0) + (captchaPassed ? p.risk.captchaCredit : 0);
   const effective = score - credit;
-  const powLevel: Decision['powLevel'] = f.state.throttled.length > 0 || f.state.escalation > 0 ? 'high' : score >= p.risk.challengeAt ? 'elevated' : 'normal';
   const base = { shadow, score: effective, powLevel };
 
   if (blocks.includes('paused')) return { decision: 'block', reasons: ['paused'], ...base };

@@ -20,6 +20,13 @@ export interface EvidenceFacts {
   scriptUserAgent: boolean;
   deviceId: string | null;
   acceptLanguage: string | null;
+  /**
+   * The size of the puzzle the solved proof of work answered (signed into it when it was issued), or
+   * absent/null when unknown (a puzzle issued before the size was signed; a replayed trace). When the request
+   * is asked for the highest level (a throttled scope, an escalated client), only a puzzle of that level
+   * earns the credit (decide.ts).
+   */
+  powLevel?: 'normal' | 'elevated' | 'high' | null;
 }
 
 export interface NumberFacts {

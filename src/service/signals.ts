@@ -49,6 +49,7 @@ export async function buildSignals(cfg: Config, store: Store, clock: () => numbe
         scriptUserAgent: v.scriptUserAgent,
         deviceId: v.deviceId,
         acceptLanguage: v.acceptLanguage,
+        powLevel: v.powLevel,
       };
     },
   };

@@ -66,6 +66,8 @@ export interface VerifiedEvidence {
   /** Sanitised device id (FingerprintJS visitorId from the widget), or null. */
   deviceId: string | null;
   acceptLanguage: string | null;
+  /** The level of the solved puzzle, from its signed size; null when not solved or issued without it. */
+  powLevel: PowLevel | null;
   /**
    * Why, in short strings, for audit events and debugging: `formToken` (e.g. `wrong_ip`), `pow`,
    * `captcha`, `captchaScore`, `signals` (comma-separated invisible signal names), `automationFlags`, ...
@@ -169,6 +171,7 @@ export async function verifyClientEvidence(input: ClientEvidence, ctx: EvidenceC
     scriptUserAgent: classifyUserAgent(userAgent).script !== null,
     deviceId,
     acceptLanguage,
+    powLevel: powOutcome === 'solved' ? powLevelOf(pow.params?.d) : null,
     details,
   };
 }
@@ -178,6 +181,13 @@ async function verifyCaptcha(verifier: CaptchaVerifier | undefined, token: strin
   // A token we cannot check proves nothing; say so instead of pretending it failed.
   if (!verifier) return { outcome: 'missing', detail: 'not_configured' };
   return verifier.verify(token, ip);
+}
+
+/** The level a signed puzzle size belongs to; null when the puzzle carries none (issued before it was signed). */
+export function powLevelOf(size: string | undefined): PowLevel | null {
+  const n = Number(size);
+  if (size === undefined || !Number.isSafeInteger(n) || n <= 0) return null;
+  return n >= powDifficulty('high') ? 'high' : n >= powDifficulty('elevated') ? 'elevated' : 'normal';
 }
 
 // ---- challenge issuance ----
@@ -218,7 +228,8 @@ export async function issueChallenge(opts: {
     difficulty,
     now: opts.now,
     ttlMs: ft.expiresAt - opts.now,
-    params: { ft: ft.jti },
+    // The puzzle's size rides in the signed salt: a solution proves which size was solved (powLevelOf).
+    params: { ft: ft.jti, d: String(difficulty) },
   });
   return { formToken: ft.token, jti: ft.jti, issuedAt: ft.issuedAt, expiresAt: ft.expiresAt, pow, powDifficulty: difficulty };
 }

@@ -137,6 +137,37 @@ describe('forged and replayed bot evidence', () => {
   });
 });
 
+describe('a bigger puzzle for an escalated client', () => {
+  it('a normal puzzle fetched from /v1/challenges earns nothing; the challenge\'s own (1,000,000) does', async () => {
+    const t = await startTestApp({ config: { server: { trustedProxies: ['127.0.0.1/32'] } } });
+    try {
+      const ip = '36.72.95.7';
+      // Three rule trips (a script: no token, no proof of work, curl) escalate the address.
+      for (let i = 0; i < 3; i++) {
+        const r = await t.request('POST', '/v1/verifications', { to: freshNumber(), client: { ip, userAgent: 'curl/8.5.0' } });
+        assert.equal(r.status, 403, r.text);
+      }
+      // A real browser on that address: the widget's normal puzzle from /v1/challenges.
+      const fetched = await t.request('POST', '/v1/challenges', {}, { key: null, headers: { 'x-forwarded-for': ip, 'user-agent': UA } });
+      assert.equal(fetched.status, 201);
+      assert.equal(fetched.body.powDifficulty, 50_000);
+      const client = (c: Challenge) => ({ ip, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000, formToken: c.formToken, pow: solvePow(c.pow) });
+      const to = freshNumber();
+      const first = await t.request('POST', '/v1/verifications', { to, client: client(fetched.body) });
+      assert.equal(first.status, 403, `the small puzzle is not enough: ${first.text}`);
+      assert.equal(first.body.error.code, 'challenge_required');
+      assert.ok(first.body.error.reasons.includes('escalation.challenge'), first.text);
+      const challenge = first.body.error.challenge as Challenge & { powDifficulty: number };
+      assert.equal(challenge.powDifficulty, 1_000_000, 'the challenge asks for the highest level');
+      // Solving the challenge it was given passes.
+      const second = await t.request('POST', '/v1/verifications', { to, client: client(challenge) });
+      assert.equal(second.status, 201, second.text);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('farming form tokens from one address', () => {
   it('POST /v1/challenges is limited per IP by limits.challengesPerIp (30 per 10 min by default), and the policy can raise it', async () => {
     const t = await startTestApp({ config: { server: { trustedProxies: ['127.0.0.1/32'] } } });

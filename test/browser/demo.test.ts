@@ -54,7 +54,7 @@ async function settledStatus(page: Page): Promise<string> {
   await page.waitForFunction(
     () => {
       const s = document.getElementById('status')?.textContent ?? '';
-      return s !== '' && s !== 'Sending…' && s !== 'Checking…';
+      return s !== '' && s !== 'Sending…' && s !== 'Checking…' && s !== 'Checking your browser…';
     },
     undefined,
     { timeout: UI_TIMEOUT_MS },

@@ -58,6 +58,20 @@ describe('decideSend', () => {
     assert.equal(decideSend(facts({ state: { escalation: 2 } }), P).decision, 'block');
   });
 
+  it('a throttled scope or an escalated client needs a puzzle of the highest level: a smaller one earns nothing', () => {
+    for (const state of [{ throttled: ['country:ID'] }, { escalation: 1 }] as Partial<import('../../src/engine/facts.ts').StateFacts>[]) {
+      const small = decideSend(facts({ state, evidence: { powLevel: 'normal' } }), P);
+      assert.equal(small.decision, 'challenge', JSON.stringify(state));
+      assert.equal(small.powLevel, 'high', 'and the challenge asks for the highest level');
+      assert.equal(decideSend(facts({ state, evidence: { powLevel: 'elevated' } }), P).decision, 'challenge');
+      assert.equal(decideSend(facts({ state, evidence: { powLevel: 'high' } }), P).decision, 'allow', JSON.stringify(state));
+      // Unknown size (a puzzle issued before sizes were signed, a replayed trace): credited as before.
+      assert.equal(decideSend(facts({ state, evidence: { powLevel: null } }), P).decision, 'allow');
+    }
+    // Elsewhere any size earns the credit.
+    assert.equal(decideSend(facts({ evidence: { powLevel: 'normal' } }), P).decision, 'allow');
+  });
+
   it('shadow rules are reported but not enforced', () => {
     const p = policy({ risk: { rules: { 'line_type': { action: 'block', mode: 'shadow' } } } });
     const d = decideSend(facts({ number: { ...facts().number, type: 'VOIP' } }), p);

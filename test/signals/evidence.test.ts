@@ -95,6 +95,7 @@ test('a real browser submission verifies; replaying it reports reused', async ()
     scriptUserAgent: false,
     deviceId: '3f2a9c0d1e4b5a6978877665544332211',
     acceptLanguage: 'id-ID,id,en-US',
+    powLevel: 'normal',
     details: {},
   });
   const replay = await verifyClientEvidence(input, { ...ctx, now: T0 + 13_000 });
