@@ -10,7 +10,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../service/context.ts';
-import { keyLookupFor, verifyApiKey } from '../service/api-keys.ts';
+import { keyLookupFor, staleKeyMessage, verifyApiKey } from '../service/api-keys.ts';
 import { ApiError } from '../service/errors.ts';
 
 export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
@@ -56,12 +56,9 @@ export function authenticate(ctx: AppContext) {
     // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` from some HTTP clients is the same scheme.
     const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : null;
     const result = presented ? await verifyApiKey(keys, presented, now) : null;
-    // A revoked or expired key, presented with its right secret, is not a guess: a backend still running with
-    // it after a rotation. Counting it would lock every key out of that backend's address; saying so tells
-    // the operator what to fix. (Only the key's holder can get this answer: it needs the secret.)
-    if (result && !result.ok && (result.reason === 'revoked' || result.reason === 'expired')) {
-      throw new ApiError('unauthorized', { message: result.reason === 'revoked' ? 'This API key was revoked.' : 'This API key has expired.' });
-    }
+    // A revoked or expired key with its right secret is not counted as a guess (staleKeyMessage says why).
+    const stale = result && staleKeyMessage(result);
+    if (stale) throw new ApiError('unauthorized', { message: stale });
     if (!result || !result.ok) {
       // Counted atomically: of many failures racing, those over the limit get 429; the one that reaches the
       // limit locks the address here, so that its next request is refused whatever key it carries.

@@ -79,6 +79,11 @@ export async function listPauses(store: Store, now: number): Promise<{ scope: st
   }));
 }
 
+/** A pause as the admin API and `otp-shield pauses --json` show it: times in ISO 8601. */
+export function pauseView(scope: string, r: PauseRecord): { scope: string; since: string; note: string | null; by: string | null; until: string | null } {
+  return { scope, since: new Date(r.since).toISOString(), note: r.note, by: r.by, until: r.until === null ? null : new Date(r.until).toISOString() };
+}
+
 function scopeFields(s: PauseScope): { country?: string; prefix?: string } {
   return s.kind === 'country' ? { country: s.country } : s.kind === 'prefix' ? { prefix: s.prefix } : {};
 }

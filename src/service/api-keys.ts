@@ -93,6 +93,17 @@ export async function verifyApiKey(store: Pick<Store, 'getApiKey'>, presented: s
 }
 
 /**
+ * The answer to a revoked or expired key presented with its right secret, or null for any other result. Such
+ * a key is no guess (only its holder has the secret): a backend still running with it after a rotation.
+ * Counting it as a failed attempt would lock every key out of that backend's address; saying so tells the
+ * operator what to fix.
+ */
+export function staleKeyMessage(check: KeyCheck): string | null {
+  if (check.ok) return null;
+  return check.reason === 'revoked' ? 'This API key was revoked.' : check.reason === 'expired' ? 'This API key has expired.' : null;
+}
+
+/**
  * An epoch-ms time as ISO 8601, or null when there is none or it is beyond what a Date can hold (keys created
  * by older versions could store an expiry of 1e10 days; such a key never expires, and listing must not throw).
  */

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PauseError, listPauses, parsePauseScope, pauseSends, resumeSends } from '../../monitoring/pause.ts';
+import { PauseError, listPauses, parsePauseScope, pauseSends, pauseView, resumeSends } from '../../monitoring/pause.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 import { parseTtl } from './lists.ts';
 
@@ -68,7 +68,7 @@ export function registerPause(program: Command): void {
       try {
         const list = await listPauses(store, Date.now());
         // The shape of GET /v1/admin/pauses.
-        if (opts.json) return print(JSON.stringify({ pauses: list.map((p) => ({ scope: p.scope, since: isoOrNull(p.record.since), note: p.record.note, by: p.record.by, until: isoOrNull(p.record.until) })) }));
+        if (opts.json) return print(JSON.stringify({ pauses: list.map((p) => pauseView(p.scope, p.record)) }));
         if (list.length === 0) return print('no active pauses');
         for (const p of list) {
           print(`${p.scope.padEnd(20)} since ${new Date(p.record.since).toISOString()}${p.record.until ? ` until ${new Date(p.record.until).toISOString()}` : ''}  ${p.record.by ?? ''}  ${p.record.note ?? ''}`);
@@ -78,8 +78,6 @@ export function registerPause(program: Command): void {
       }
     });
 }
-
-const isoOrNull = (ms: number | null | undefined): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
 
 /** `--ttl` of pause: a duration as `lists --ttl` takes it, or (as before) a positive number of minutes. */
 export function pauseTtlMs(text: string): number | null {

@@ -7,7 +7,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
-import { PauseError, listPauses, parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../../monitoring/pause.ts';
+import { PauseError, listPauses, parsePauseScope, pauseSends, pauseView, resumeSends, type PauseScope } from '../../monitoring/pause.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
 
@@ -39,8 +39,6 @@ function scopeOf(body: { all?: boolean; country?: string; prefix?: string }): Pa
   }
 }
 
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-
 export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function adminPause(app) {
     app.addHook('preHandler', authenticate(ctx));
@@ -56,7 +54,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
         const { scope: name, record } = await pauseSends(ctx.store, scope, { now, note: req.body.note ?? null, by: req.apiKey?.id ?? null, ttlMs: req.body.ttlSeconds ? req.body.ttlSeconds * 1000 : null });
         ctx.state.invalidate();
         req.log.warn({ scope: name, by: record.by }, 'sends paused');
-        return { scope: name, since: iso(record.since)!, note: record.note, by: record.by, until: iso(record.until) };
+        return pauseView(name, record);
       },
     );
 
@@ -79,7 +77,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/admin/pauses',
       { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
       async () => ({
-        pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => ({ scope: p.scope, since: iso(p.record.since)!, note: p.record.note, by: p.record.by, until: iso(p.record.until) })),
+        pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => pauseView(p.scope, p.record)),
       }),
     );
   };

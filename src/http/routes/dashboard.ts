@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { createApiKey, keyLookupFor, verifyApiKey } from '../../service/api-keys.ts';
+import { createApiKey, keyLookupFor, staleKeyMessage, verifyApiKey } from '../../service/api-keys.ts';
 import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
@@ -125,10 +125,8 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
         const [failures] = await ctx.store.peekLimits([failKey], now);
         if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
         const res = await verifyApiKey(ctx.store, req.body.key.trim(), now);
-        // As in src/http/auth.ts: a revoked or expired key with its right secret is not a guess.
-        if (!res.ok && (res.reason === 'revoked' || res.reason === 'expired')) {
-          throw new ApiError('unauthorized', { message: res.reason === 'revoked' ? 'This API key was revoked.' : 'This API key has expired.' });
-        }
+        const stale = staleKeyMessage(res);
+        if (stale) throw new ApiError('unauthorized', { message: stale });
         if (!res.ok) {
           const counted = await ctx.store.consumeLimits([failKey], now);
           throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
