@@ -28,6 +28,7 @@ import { logSink, webhookSink, type AlertSink } from './sinks.ts';
 import { computeStats, type GroupBy, type StatsResult } from './stats.ts';
 import { instrumentStore } from './store-instrument.ts';
 import { deepMerge } from '../lib/merge.ts';
+import { maskPhone } from '../signals/phone.ts';
 
 const registry = new WeakMap<AppContext, Monitoring>();
 
@@ -36,9 +37,8 @@ export function monitoringOf(ctx: AppContext): Monitoring | undefined {
   return registry.get(ctx);
 }
 
-export function maskNumber(e164: string): string {
-  return e164.length <= 7 ? e164 : `${e164.slice(0, 5)}${'•'.repeat(e164.length - 7)}${e164.slice(-2)}`;
-}
+/** Numbers in alerts are masked as in logs and exports (maskPhone), so one search finds them in all three. */
+export const maskNumber = maskPhone;
 
 type Overrides = { policy?: Record<string, unknown>; config?: Record<string, unknown> };
 
