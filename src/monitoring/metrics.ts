@@ -25,6 +25,21 @@ export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boole
   const registry = new Registry();
   if (o.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'otpshield_' });
   const registers = [registry];
+  // Money is added up in integer micro-units and divided once per scrape: float increments (0.21 + 0.42 …)
+  // drift (0.6299999999999999), the totals of the stats API do not.
+  type MoneyLabels = { country: string; channel: string; currency: string };
+  const money = { spend: new Map<string, { labels: MoneyLabels; micros: number }>(), savings: new Map<string, { labels: MoneyLabels; micros: number }>() };
+  const moneyCounter = (name: string, help: string, totals: Map<string, { labels: MoneyLabels; micros: number }>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['country', 'channel', 'currency'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const t of totals.values()) this.inc(t.labels, t.micros / 1e6);
+      },
+    });
 
   const m = {
     registry,
@@ -39,8 +54,15 @@ export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boole
     checks: new Counter({ name: 'otpshield_checks_total', help: 'Code checks by result.', labelNames: ['result'] as const, registers }),
     verificationsStarted: new Counter({ name: 'otpshield_verifications_started_total', help: 'Verifications whose first code was sent.', labelNames: ['country'] as const, registers }),
     verificationsApproved: new Counter({ name: 'otpshield_verifications_approved_total', help: 'Verifications approved.', labelNames: ['country'] as const, registers }),
-    spend: new Counter({ name: 'otpshield_spend_total', help: 'Estimated spend on sent messages, from the price table.', labelNames: ['country', 'channel', 'currency'] as const, registers }),
-    savings: new Counter({ name: 'otpshield_savings_total', help: 'Estimated spend avoided: price of blocked and tarpitted requests.', labelNames: ['country', 'channel', 'currency'] as const, registers }),
+    spend: moneyCounter('otpshield_spend_total', 'Estimated spend on sent messages, from the price table.', money.spend),
+    savings: moneyCounter('otpshield_savings_total', 'Estimated spend avoided: price of blocked and tarpitted requests.', money.savings),
+    /** Add `micros` to the spend or savings of a label set. */
+    addMoney(kind: 'spend' | 'savings', labels: MoneyLabels, micros: number): void {
+      const key = `${labels.country}|${labels.channel}|${labels.currency}`;
+      const t = money[kind].get(key);
+      if (t) t.micros += micros;
+      else money[kind].set(key, { labels, micros });
+    },
     events: new Counter({ name: 'otpshield_audit_events_total', help: 'Audit events written, by type.', labelNames: ['type'] as const, registers }),
     storeDuration: new Histogram({ name: 'otpshield_store_operation_duration_seconds', help: 'Store operation latency.', labelNames: ['op'] as const, buckets: STORE_BUCKETS, registers }),
     storeErrors: new Counter({ name: 'otpshield_store_errors_total', help: 'Store operations that threw.', labelNames: ['op'] as const, registers }),
@@ -105,11 +127,11 @@ export function countFact(m: Metrics, f: MonitorFact, currency: string): void {
     case 'request':
       m.sendRequests.inc({ decision: f.decision, channel: f.channel, country: label(f.country) });
       for (const r of f.reasons) m.decisionReasons.inc({ decision: f.decision, reason: r });
-      if (f.decision === 'block' || f.decision === 'tarpit') m.savings.inc({ country: label(f.country), channel: f.channel, currency }, f.priceMicros / 1e6);
+      if (f.decision === 'block' || f.decision === 'tarpit') m.addMoney('savings', { country: label(f.country), channel: f.channel, currency }, f.priceMicros);
       break;
     case 'sent':
       m.sends.inc({ sender: f.sender, channel: f.channel, country: label(f.country) });
-      m.spend.inc({ country: label(f.country), channel: f.channel, currency }, f.priceMicros / 1e6);
+      m.addMoney('spend', { country: label(f.country), channel: f.channel, currency }, f.priceMicros);
       if (f.first) m.verificationsStarted.inc({ country: label(f.country) });
       break;
     case 'delivery_failed':

@@ -18,6 +18,7 @@ import { monitoringOf } from '../../src/monitoring/monitor.ts';
 import { instrumentStore } from '../../src/monitoring/store-instrument.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import type { Config } from '../../src/config/schema.ts';
+import type { MonitorFact } from '../../src/monitoring/facts.ts';
 import { client } from './support.ts';
 
 /** The value of one sample line, e.g. `otpshield_checks_total{result="approved"}`; 0 when absent. */
@@ -32,6 +33,18 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   }
   return 0;
 }
+
+it('money counters are exact: summed in micro-units, divided once per scrape', async () => {
+  const { createMetrics, countFact } = await import('../../src/monitoring/metrics.ts');
+  const m = createMetrics({ throttled: () => [], quarantines: () => [], pauses: () => [], conversion: () => new Map() }, { defaultMetrics: false });
+  // 0.21 + 0.42 in floats is 0.6299999999999999.
+  for (const priceMicros of [210_000, 420_000]) {
+    const fact: MonitorFact = { kind: 'request', at: 0, decision: 'block', reasons: [], channel: 'sms', country: 'DE', prefix: null, number: null, ip: null, ipCountry: null, priceMicros };
+    countFact(m, fact, 'USD');
+  }
+  const text = await m.registry.metrics();
+  assert.match(text, /otpshield_savings_total\{country="DE",channel="sms",currency="USD"\} 0\.63\n/, text);
+});
 
 describe('GET /metrics', () => {
   let t: TestApp;
