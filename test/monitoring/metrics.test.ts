@@ -37,8 +37,8 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 it('money counters are exact: summed in micro-units, divided once per scrape', async () => {
   const { createMetrics, countFact } = await import('../../src/monitoring/metrics.ts');
   const m = createMetrics({ throttled: () => [], quarantines: () => [], pauses: () => [], conversion: () => new Map() }, { defaultMetrics: false });
-  // 0.21 + 0.42 in floats is 0.6299999999999999.
-  for (const priceMicros of [210_000, 420_000]) {
+  // Seven blocked requests at 0.09 each: float increments add up to 0.6299999999999999.
+  for (const priceMicros of Array<number>(7).fill(90_000)) {
     const fact: MonitorFact = { kind: 'request', at: 0, decision: 'block', reasons: [], channel: 'sms', country: 'DE', prefix: null, number: null, ip: null, ipCountry: null, priceMicros };
     countFact(m, fact, 'USD');
   }
