@@ -28,6 +28,11 @@ export const TraceClientSchema = Type.Object(
     /** Optional: when absent it is derived from `userAgent` exactly as the live evidence layer does. */
     scriptUserAgent: Type.Optional(Type.Boolean()),
     acceptLanguage: Type.Optional(NullableString(256)),
+    /**
+     * Optional: the level of the solved puzzle (audit exports carry it). Absent or null = unknown, credited at
+     * any level, as for puzzles issued before sizes were signed (engine/decide.ts).
+     */
+    powLevel: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('elevated'), Type.Literal('high'), Type.Null()])),
   },
   { additionalProperties: false },
 );

@@ -100,6 +100,7 @@ export function replaySignals(base: Signals): ReplaySignals {
         scriptUserAgent: rec.scriptUserAgent ?? ua.script,
         deviceId,
         acceptLanguage: lang,
+        powLevel: rec.powLevel ?? null,
       };
     },
   };

@@ -115,6 +115,7 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
         headless: ev.headless,
         scriptUserAgent: ev.scriptUserAgent,
         acceptLanguage: ev.acceptLanguage ?? null,
+        ...(typeof ev.powLevel === 'string' ? { powLevel: ev.powLevel } : {}),
       };
     }
     line.seq = e.seq ?? null;

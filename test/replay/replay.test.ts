@@ -4,6 +4,7 @@ import { Replayer, replayLines } from '../../src/replay/driver.ts';
 import { parseTraceLine } from '../../src/replay/format.ts';
 import { exportEvents, numberMasker } from '../../src/service/audit-export.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { solvePow } from '../attacks/support.ts';
 
 const T0 = Date.parse('2026-11-23T08:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -182,6 +183,27 @@ describe('replay runs the server engine: an audit export replays to the same dec
     for (const [i, rec] of recorded.entries()) {
       if (rec.type === 'send') assert.deepEqual(out[i], { decision: rec.decision, reasons: rec.reasons, score: rec.score }, `line ${i}: ${lines[i]}`);
       else assert.deepEqual(out[i], { result: rec.result }, `line ${i}: ${lines[i]}`);
+    }
+  });
+
+  it('the solved puzzle\'s level travels through the export: an escalated client\'s small puzzle replays as the challenge it got live', async () => {
+    const live = await startTestApp();
+    try {
+      const ua = 'Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36';
+      // Three rule trips escalate 127.0.0.1 (the test's own address, which /v1/challenges binds tokens to).
+      for (let i = 0; i < 3; i++) await live.request('POST', '/v1/verifications', { to: `+62813777${i}0001`, client: { ip: '127.0.0.1', userAgent: 'curl/8.5.0' } });
+      const c = (await live.request('POST', '/v1/challenges', {}, { key: null, headers: { 'user-agent': ua } })).body;
+      const r = await live.request('POST', '/v1/verifications', { to: '+6281377790002', client: { ip: '127.0.0.1', userAgent: ua, acceptLanguage: 'id-ID', elapsedMs: 6000, formToken: c.formToken, pow: solvePow(c.pow) } });
+      assert.equal(r.status, 403, r.text);
+      const lines: string[] = [];
+      for await (const l of exportEvents(live.ctx.store, { types: ['send'], mask: numberMasker('none') })) lines.push(l);
+      const last = JSON.parse(lines.at(-1)!);
+      assert.equal(last.client.powLevel, 'normal', lines.at(-1));
+      assert.equal(last.decision, 'challenge');
+      const { out } = await run(lines);
+      assert.deepEqual(out.at(-1), { decision: last.decision, reasons: last.reasons, score: last.score });
+    } finally {
+      await live.close();
     }
   });
 });
