@@ -14,7 +14,14 @@ export class RecordingDelivery implements Delivery {
   /** Called for every message (tests count campaign deliveries with it). */
   onDeliver: ((to: string) => void) | null = null;
 
-  async deliver(msg: { verificationId: string; to: string; code: string }): Promise<{ ok: true; sender: string; providerId: string | null }> {
+  /** Set for one send whose live delivery failed: the next delivery fails as it did. */
+  failNext = false;
+
+  async deliver(msg: { verificationId: string; to: string; code: string }): Promise<{ ok: true; sender: string; providerId: string | null } | { ok: false; reason: string }> {
+    if (this.failNext) {
+      this.failNext = false;
+      return { ok: false, reason: 'failed live' };
+    }
     let list = this.codes.get(msg.to);
     if (!list) this.codes.set(msg.to, (list = []));
     list.push(msg.code);

@@ -322,6 +322,7 @@ export class Replayer {
 
   private async send(e: TraceSend): Promise<{ decision: SendDecisionName; reasons: string[]; score: number }> {
     this.captured = null;
+    this.delivery.failNext = e.deliveryFailed === true;
     try {
       const res = await this.service.send({
         to: e.to,
@@ -338,6 +339,9 @@ export class Replayer {
       if (d) return { decision: d.decision, reasons: d.reasons, score: d.score };
       // Refused before any decision (invalid number, disabled channel): a block in the output's terms.
       return { decision: 'block', reasons: [err.code], score: 0 };
+    } finally {
+      // A send that never reached delivery (refused, tarpitted) must not pass its failure to the next one.
+      this.delivery.failNext = false;
     }
   }
 

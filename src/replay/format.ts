@@ -55,6 +55,8 @@ const TraceSendSchema = Type.Object({
   locale: Type.Optional(NullableString(16)),
   defaultRegion: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
   client: Type.Optional(TraceClientSchema),
+  /** The live delivery failed (an audit export's `send.failed`): the replay fails it too, so nothing is counted as sent. */
+  deliveryFailed: Type.Optional(Type.Boolean()),
 });
 
 const TraceCheckSchema = Type.Object({

@@ -271,11 +271,13 @@ export class VerificationService {
     event.data = { ...event.data, verificationId: v.id, resend, sends: v.sends };
     if (!outcome.ok) {
       await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
-      event.data = { ...event.data, delivery: { ok: false, reason: outcome.reason } };
+      event.data = { ...event.data, delivery: { ok: false, reason: outcome.reason }, score: decision.score, shadow: decision.shadow, state: facts.state };
       event.type = 'send.failed';
       event.decision = decision.decision;
       event.reasons = decision.reasons;
       await this.appendEvent(event);
+      // The decision was recorded (as send.failed): its listeners hear of it like any other's.
+      for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
       throw new ApiError('delivery_failed');
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };

@@ -186,6 +186,28 @@ describe('replay runs the server engine: an audit export replays to the same dec
     }
   });
 
+  it('a delivery that failed live fails in the replay too: same decision and score, nothing counted as sent', async () => {
+    const live = await startTestApp();
+    try {
+      const client = { ip: '36.72.40.1', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 };
+      live.receiver.setHandler(() => ({ status: 500, json: { error: 'provider down' } }));
+      const failed = await live.request('POST', '/v1/verifications', { to: '+6281388810001', client });
+      assert.equal(failed.status, 502, failed.text);
+      live.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+      assert.equal((await live.request('POST', '/v1/verifications', { to: '+6281388810002', client: { ...client, ip: '36.72.40.2' } })).status, 201);
+      const lines: string[] = [];
+      for await (const l of exportEvents(live.ctx.store, { types: ['send', 'send.failed'], mask: numberMasker('none') })) lines.push(l);
+      const recorded = lines.map((l) => JSON.parse(l));
+      assert.deepEqual(recorded.map((r) => r.deliveryFailed ?? false), [true, false]);
+      assert.equal(typeof recorded[0].score, 'number', 'the failed send keeps its score');
+      const { out, summary } = await run(lines);
+      for (const [i, rec] of recorded.entries()) assert.deepEqual(out[i], { decision: rec.decision, reasons: rec.reasons, score: rec.score });
+      assert.equal(summary.delivered, 1, 'only the send delivered live counts as sent');
+    } finally {
+      await live.close();
+    }
+  });
+
   it('the solved puzzle\'s level travels through the export: an escalated client\'s small puzzle replays as the challenge it got live', async () => {
     const live = await startTestApp();
     try {
