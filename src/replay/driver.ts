@@ -62,6 +62,8 @@ export interface ReplaySummary {
   invalid: number;
   /** Lines whose `at` was earlier than the previous line's: replayed at the previous time. */
   outOfOrder: number;
+  /** Sends whose number was masked (`+62812*****890`, an export without --no-mask): refused as invalid numbers. */
+  maskedNumbers: number;
   /** Messages that would have been sent. */
   delivered: number;
   /** Audit events written during the replay, by type (send, check, quarantine.start, throttle.tightened …). */
@@ -197,6 +199,7 @@ export class Replayer {
     ignored: 0,
     invalid: 0,
     outOfOrder: 0,
+    maskedNumbers: 0,
     firstAt: null,
     lastAt: null,
   };
@@ -322,6 +325,7 @@ export class Replayer {
 
   private async send(e: TraceSend): Promise<{ decision: SendDecisionName; reasons: string[]; score: number }> {
     this.captured = null;
+    if (e.to.includes('*')) this.stats.maskedNumbers++;
     this.delivery.failNext = e.deliveryFailed === true;
     try {
       const res = await this.service.send({

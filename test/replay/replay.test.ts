@@ -5,6 +5,7 @@ import { parseTraceLine } from '../../src/replay/format.ts';
 import { exportEvents, numberMasker } from '../../src/service/audit-export.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { solvePow } from '../attacks/support.ts';
+import { formatSummary } from '../../src/cli/commands/replay.ts';
 
 const T0 = Date.parse('2026-11-23T08:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -141,6 +142,17 @@ describe('replay driver', () => {
     assert.equal(out.length, 2);
     assert.equal(summary.firstAt, iso(T0 + 60_000));
     assert.equal(summary.lastAt, iso(T0 + 60_000));
+  });
+});
+
+describe('replay summary', () => {
+  it('warns when sends had masked numbers (an export without --no-mask), and counts quarantine and throttle events', async () => {
+    const { summary } = await run([send(T0, '+62812*****890'), send(T0 + 1000, '+6281234567890')]);
+    assert.equal(summary.maskedNumbers, 1);
+    const text = formatSummary(summary);
+    assert.match(text, /warning: 1 sends had masked numbers/);
+    assert.match(text, /quarantines started 0, ended 0; throttling tightened 0, relaxed 0/);
+    assert.doesNotMatch(formatSummary((await run([send(T0, '+6281234567891')])).summary), /warning/);
   });
 });
 

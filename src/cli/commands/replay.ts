@@ -77,13 +77,18 @@ function lineWriter(out: Writable, name: string): { write(line: string): Promise
 }
 
 export function formatSummary(s: ReplaySummary): string {
-  const q = s.auditEvents['quarantine.start'] ?? 0;
-  return [
+  const n = (type: string) => s.auditEvents[type] ?? 0;
+  const lines = [
     `replayed ${s.lines} lines (${s.firstAt ?? '-'} .. ${s.lastAt ?? '-'}) in ${(s.wallMs / 1000).toFixed(1)} s, ${s.eventsPerSecond} lines/s`,
     `sends:   allow ${s.sends.allow}, challenge ${s.sends.challenge}, block ${s.sends.block}, tarpit ${s.sends.tarpit}; messages that would have been sent: ${s.delivered}`,
     `checks:  approved ${s.checks.approved}, denied ${s.checks.denied}, expired ${s.checks.expired}, locked ${s.checks.locked}, not_found ${s.checks.not_found}`,
-    `other:   ignored ${s.ignored}, invalid ${s.invalid}, out of order ${s.outOfOrder}, quarantines started ${q}`,
-  ].join('\n');
+    `events:  quarantines started ${n('quarantine.start')}, ended ${n('quarantine.end')}; throttling tightened ${n('throttle.tightened')}, relaxed ${n('throttle.normal')}`,
+    `other:   ignored ${s.ignored}, invalid ${s.invalid}, out of order ${s.outOfOrder}`,
+  ];
+  if (s.maskedNumbers > 0) {
+    lines.push(`warning: ${s.maskedNumbers} sends had masked numbers and were refused as invalid; export with --no-mask or --pseudonymize to backtest`);
+  }
+  return lines.join('\n');
 }
 
 export function registerReplay(program: Command): void {
