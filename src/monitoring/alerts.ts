@@ -131,13 +131,12 @@ export class AlertEngine {
   }
 
   /**
-   * Countries known from before this engine started (e.g. the last day of stored aggregates), so the
-   * learned unexpected-region rule does not treat every country as new after a restart.
+   * Countries known from before this engine started (the last day of stored aggregates), each with the time
+   * it was last seen, so the learned unexpected-region rule does not treat every country as new after a
+   * restart. `since`: the start of that history.
    */
-  seedRegions(lastSeen: Iterable<[country: string, at: number]> | Iterable<string>, since: number): void {
-    for (const item of lastSeen) {
-      // Each country with the time it was last seen (a bare country: at `since`, as older callers seeded).
-      const [c, at] = typeof item === 'string' ? [item, since] : item;
+  seedRegions(lastSeen: Iterable<[country: string, at: number]>, since: number): void {
+    for (const [c, at] of lastSeen) {
       const known = this.regions.get(c);
       if (!known) this.regions.set(c, { first: since, last: at });
       else known.last = Math.max(known.last, at);

@@ -24,10 +24,6 @@ export function endOfUtcDay(at: number): number {
   return Math.floor(at / DAY_MS) * DAY_MS + DAY_MS;
 }
 
-export function hasBudgets(b: MonitoringPolicy['budgets']): boolean {
-  return b.dailyTotal !== null || b.defaultCountry !== null || Object.keys(b.countries).length > 0;
-}
-
 export interface BreakerTrip {
   country: string;
   spendMicros: number;

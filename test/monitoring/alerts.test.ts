@@ -136,7 +136,7 @@ describe('alert engine', () => {
     assert.deepEqual(rules(e.evaluate(t + 1000, p)), ['unexpected_region|country:ID', 'unexpected_region|country:NG']);
 
     const seeded = new AlertEngine();
-    seeded.seedRegions(['ID'], T0 - 2 * 60 * MIN);
+    seeded.seedRegions([['ID', T0 - 2 * 60 * MIN]], T0 - 2 * 60 * MIN);
     for (let i = 0; i < 3; i++) seeded.observe(request(T0 + i), p.alerts);
     assert.deepEqual(seeded.evaluate(T0 + 1000, p), [], 'seeded history: ID is known after a restart');
   });
