@@ -67,7 +67,8 @@ const TraceCheckSchema = Type.Object({
   channel: Type.Optional(ChannelSchema),
   /** `correct`, `wrong`, or the literal digits typed (a guess). */
   code: Type.String({ minLength: 1, maxLength: 64 }),
-  client: Type.Optional(Type.Object({ ip: Type.Optional(NullableString(64)), deviceId: Type.Optional(NullableString(128)) }, { additionalProperties: true })),
+  // Strict like a send's client: a typo (`deviceID`) would silently drop the device from the check budgets.
+  client: Type.Optional(Type.Object({ ip: Type.Optional(NullableString(64)), deviceId: Type.Optional(NullableString(128)) }, { additionalProperties: false })),
 });
 
 const AnyEventSchema = Type.Object({ at: At, type: Type.String({ minLength: 1, maxLength: 64 }) });

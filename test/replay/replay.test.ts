@@ -145,6 +145,15 @@ describe('replay driver', () => {
   });
 });
 
+describe('replay trace format, check lines', () => {
+  it('a check\'s client accepts ip and deviceId only: a typo is an invalid line, as in a send\'s client', () => {
+    const line = (client: Record<string, unknown>) => parseTraceLine(JSON.stringify({ at: iso(T0), type: 'check', to: '+6281234567890', code: 'correct', client }));
+    assert.equal(line({ ip: '36.72.10.9', deviceId: 'dev-1' }).kind, 'check');
+    const typo = line({ ip: '36.72.10.9', deviceID: 'dev-1' });
+    assert.equal(typo.kind, 'invalid');
+  });
+});
+
 describe('replay summary', () => {
   it('warns when sends had masked numbers (an export without --no-mask), and counts quarantine and throttle events', async () => {
     const { summary } = await run([send(T0, '+62812*****890'), send(T0 + 1000, '+6281234567890')]);
