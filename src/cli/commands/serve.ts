@@ -5,6 +5,7 @@ import { configFrom, print } from '../shared.ts';
 import { startMaintenance } from '../../service/maintenance.ts';
 import { limitHeapGrowth } from '../../lib/heap-growth.ts';
 import { isStoreUnavailable } from '../../store/errors.ts';
+import { redactConfig } from './config.ts';
 
 export function registerServe(program: Command): void {
   program
@@ -18,15 +19,9 @@ export function registerServe(program: Command): void {
       limitHeapGrowth();
       const ctx = await buildContext(cfg).catch((err: unknown) => {
         if (!isStoreUnavailable(err)) throw err;
-        // One line that says which store, without credentials (src/cli/errors.ts prints it as it is).
+        // One line that says which store, credentials redacted as `config check` does (src/cli/errors.ts prints it).
         const where = cfg.store.kind === 'redis' ? cfg.store.redisUrl : cfg.store.kind === 'postgres' ? cfg.store.postgresUrl : cfg.store.sqlitePath ?? cfg.dataDir;
-        let place = String(where ?? '');
-        try {
-          const u = new URL(place);
-          place = `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
-        } catch {
-          // a file path
-        }
+        const place = String(redactConfig(where ?? '', 'store'));
         throw Object.assign(new Error(`cannot reach the ${cfg.store.kind} store at ${place}: ${(err as Error).message}`), { name: 'ConfigError' });
       });
       for (const w of (await ctx.store.durabilityWarnings?.().catch(() => [])) ?? []) ctx.log.warn(w);
