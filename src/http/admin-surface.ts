@@ -104,7 +104,7 @@ export function installAdminSurface(app: FastifyInstance, ctx: AppContext, liste
         message: 'The admin API and dashboard are only served over HTTPS. Configure server.tls, or server.behindTlsProxy with the proxy in server.trustedProxies.',
       });
     }
-    if (ctx.adminAllowlist.length > 0 && !inCidrs(req.clientIp, ctx.adminAllowlist)) {
+    if (ctx.adminAllowlist.length > 0 && (!req.clientIpKnown || !inCidrs(req.clientIp, ctx.adminAllowlist))) {
       throw new ApiError('forbidden', { message: 'Admin access is not allowed from this address.' });
     }
   });

@@ -33,6 +33,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Client address for browser-facing endpoints: the socket, or X-Forwarded-For from trusted proxies. */
     clientIp: string;
+    /** False when a trusted proxy forwarded something that is not an address (see client-ip.ts). */
+    clientIpKnown: boolean;
     apiKey: import('../store/interface.ts').ApiKeyRecord | null;
   }
   interface FastifyContextConfig {
@@ -97,10 +99,13 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(makeValidators());
   installJsonParser(app);
   app.decorateRequest('clientIp', '');
+  app.decorateRequest('clientIpKnown', true);
   app.decorateRequest('apiKey', null);
   installOverloadGuard(app, cfg.server.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    req.clientIp = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
+    const client = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
+    req.clientIp = client.ip;
+    req.clientIpKnown = client.known;
   });
   installAdminSurface(app, ctx, listeners, () => handler!);
   installSecurityHeaders(app);

@@ -245,6 +245,19 @@ describe('admin IP allowlist', () => {
     } finally {
       await behindProxy.close();
     }
+    // An allowlist that names the proxy too (an operator on the proxy's host): what the proxy forwards decides.
+    const named = await startTestApp({ config: { admin: { ipAllowlist: ['127.0.0.1/32', '10.1.0.0/16'] }, server: { trustedProxies: ['127.0.0.1/32'] } } });
+    try {
+      const get = (xff: string) => named.request('GET', '/v1/admin/policy', undefined, { key: named.adminKey, headers: { 'x-forwarded-for': xff } });
+      // Proxies that append the client's port (IIS, Azure Application Gateway): the port is taken off.
+      assert.equal((await get('10.1.2.3:40001')).status, 200, 'an operator, with a port');
+      assert.equal((await get('203.0.113.9:5555')).status, 403, 'an outsider, with a port');
+      assert.equal((await get('[2a00:1450::1]:443')).status, 403, 'an outsider, IPv6 with a port');
+      // A hop that is no address leaves the client unknown: refused, not taken for the proxy.
+      for (const hop of ['unknown', '10.1.2.3, unknown', 'not-an-ip:80']) assert.equal((await get(hop)).status, 403, hop);
+    } finally {
+      await named.close();
+    }
     const direct = await startTestApp({ config: { admin: { ipAllowlist: ['10.1.0.0/16'] } } });
     try {
       const spoofed = await direct.request('GET', '/v1/admin/policy', undefined, { key: direct.adminKey, headers: { 'x-forwarded-for': '10.1.2.3' } });
