@@ -2,14 +2,15 @@
  * The verification service: the I/O around the pure engine.
  *
  *   send:  parse number → [verify evidence ∥ observe (one store call) ∥ pending verification] (one round trip;
- *          one more for an IP's first country of the day) → decideSend (pure) → send limits (one atomic store
- *          call, only for sends) → verification + code → deliver → [audit ∥ after-send hooks]
+ *          one more for an IP's first country of the day) → decideSend (pure) → send limits + new verification
+ *          with its code (one atomic store call; a resend: limits, then its code) → deliver → [audit ∥ after-send hooks]
  *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
  *          approve (atomic, exactly once) → [counters ∥ audit ∥ hooks]
  *
  * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
- * trip (auto-pipelining), with SQLite one commit. An allowed send waits for 4 store round trips (5 for an
- * IP's first country of the day), an approved check for 5 (test/http/round-trips.test.ts counts them).
+ * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 3 store round trips (4 for
+ * an IP's first country of the day; a resend 4), an approved check for 5 (test/http/round-trips.test.ts
+ * counts them).
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
@@ -33,7 +34,7 @@ import {
 } from '../engine/limits.ts';
 import type { Policy } from '../engine/policy.ts';
 import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
-import type { AuditEvent, Channel, Store, Verification } from '../store/interface.ts';
+import type { AuditEvent, Channel, LimitOutcome, LimitSpec, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
 import { ApiError } from './errors.ts';
 import { deviceIdOf } from '../signals/evidence.ts';
@@ -196,19 +197,19 @@ export class VerificationService {
     const event = this.sendEvent(facts, now, client.userAgent ?? null);
 
     if (decision.decision === 'allow' || decision.decision === 'tarpit') {
-      if (decision.decision === 'allow') {
-        const limits = await d.store.consumeLimits(sendLimitSpecs(facts, policy, pending?.sends ?? 0), now);
-        if (!limits.allowed) {
-          const reasons = [...new Set(limits.denied.map((x) => x.reason))];
-          decision = { ...decision, decision: 'block', reasons };
-          const retryAfter = Math.ceil(Math.max(...limits.denied.map((x) => x.retryAfterMs)) / 1000);
-          await this.finishSend(event, decision, { retryAfter }, facts, policy);
-          throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
-        }
+      // An allowed send still needs its send limits (all-or-nothing); a tarpit consumes none.
+      const limits = decision.decision === 'allow' ? sendLimitSpecs(facts, policy, pending?.sends ?? 0) : null;
+      const issued = await this.issue(facts, input, pending, decision, policy, now, event, limits);
+      if ('denied' in issued) {
+        const denied = issued.denied;
+        const reasons = [...new Set(denied.map((x) => x.reason))];
+        decision = { ...decision, decision: 'block', reasons };
+        const retryAfter = Math.ceil(Math.max(...denied.map((x) => x.retryAfterMs)) / 1000);
+        await this.finishSend(event, decision, { retryAfter }, facts, policy);
+        throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
       }
-      const { result, sent } = await this.issue(facts, input, pending, decision, policy, now, event);
-      await this.finishSend(event, decision, {}, facts, policy, throttleChanges, sent);
-      return result;
+      await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent);
+      return issued.result;
     }
 
     await this.finishSend(event, decision, {}, facts, policy, throttleChanges);
@@ -221,7 +222,10 @@ export class VerificationService {
   }
 
   /**
-   * Create or extend the verification and deliver the code (or, for tarpit, pretend to). `sent` is the
+   * Consume the send `limits` (null: none, for a tarpit), create or extend the verification and deliver the
+   * code (or, for tarpit, pretend to). A first send consumes its limits and creates its verification in one
+   * atomic store step (`Store.consumeLimitsAndCreate`: one round trip); a resend consumes them before adding
+   * its code. When a limit denies, nothing was created or sent: `denied` says which. `sent` is the
    * verification whose code was handed to a sender (null for a tarpit): `finishSend` runs the `afterSent`
    * hooks for it, together with the audit write.
    */
@@ -233,7 +237,8 @@ export class VerificationService {
     policy: Policy,
     now: number,
     event: AuditEvent,
-  ): Promise<{ result: SendResult; sent: Verification | null }> {
+    limits: LimitSpec[] | null,
+  ): Promise<{ result: SendResult; sent: Verification | null } | { denied: LimitOutcome['denied'] }> {
     const d = this.d;
     const tarpit = decision.decision === 'tarpit';
     const ttlMs = d.codes.ttlSeconds * 1000;
@@ -252,6 +257,10 @@ export class VerificationService {
     let v: Verification;
     let resend = false;
     if (pending && !pending.tarpit) {
+      if (limits) {
+        const out = await d.store.consumeLimits(limits, now);
+        if (!out.allowed) return { denied: out.denied };
+      }
       const id = pending.id;
       const stored = hashCode(d.keyring(), { id, to: e164, channel: input.channel }, code, now + ttlMs);
       const updated = await d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
@@ -259,10 +268,15 @@ export class VerificationService {
         v = updated;
         resend = true;
       } else {
-        v = await this.createWithCode(facts, input, now, ttlMs, policy, code);
+        // It expired or was checked meanwhile: a new verification (the limits are consumed already).
+        const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, null);
+        if ('denied' in created) return created;
+        v = created;
       }
     } else {
-      v = await this.createWithCode(facts, input, now, ttlMs, policy, code);
+      const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, limits);
+      if ('denied' in created) return created;
+      v = created;
     }
 
     const started = performance.now();
@@ -284,10 +298,23 @@ export class VerificationService {
     return { result: { verification: publicView(v), decision, resend }, sent: v };
   }
 
-  private async createWithCode(facts: SendFacts, input: SendInput, now: number, ttlMs: number, policy: Policy, code: string): Promise<Verification> {
+  /** A new verification holding `code`, created together with consuming `limits` (null: none to consume). */
+  private async createWithCode(
+    facts: SendFacts,
+    input: SendInput,
+    now: number,
+    ttlMs: number,
+    policy: Policy,
+    code: string,
+    limits: LimitSpec[] | null,
+  ): Promise<Verification | { denied: LimitOutcome['denied'] }> {
     const v = this.newVerification(facts, input, now, ttlMs, policy, false);
     v.codes = [hashCode(this.d.keyring(), { id: v.id, to: v.to, channel: v.channel }, code, now + ttlMs)];
-    await this.d.store.createVerification(v);
+    if (limits === null) await this.d.store.createVerification(v);
+    else {
+      const out = await this.d.store.consumeLimitsAndCreate(limits, v, now);
+      if (!out.allowed) return { denied: out.denied };
+    }
     return v;
   }
 

@@ -188,6 +188,13 @@ export interface Store {
   // ---- verifications ----
   /** Insert a new verification. The caller guarantees a fresh id. */
   createVerification(v: Verification): Promise<void>;
+  /**
+   * `consumeLimits(specs)` and, only when every limit allows, `createVerification(v)`: one atomic step (one
+   * Redis script, one PostgreSQL statement, one SQLite transaction). When a limit denies, nothing is counted
+   * and nothing is created. A first send waits for its send limits and its verification together: one round
+   * trip instead of two, with no verification ever visible for a request its limits refused.
+   */
+  consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome>;
   getVerification(id: string): Promise<Verification | null>;
   /** The newest verification for this destination and channel that is still pending and unexpired at `now`. */
   findPending(to: string, channel: Channel, now: number): Promise<Verification | null>;

@@ -152,6 +152,10 @@ export class MemoryStore implements Store {
   // ---- verifications ----
 
   async createVerification(v: Verification): Promise<void> {
+    this.insertVerification(v);
+  }
+
+  private insertVerification(v: Verification): void {
     this.verifications.delete(v.id);
     this.verifications.set(v.id, cloneVerification(v));
     if (v.status === 'pending') {
@@ -164,6 +168,14 @@ export class MemoryStore implements Store {
       const oldest = this.verifications.keys().next().value as string;
       this.verifications.delete(oldest);
     }
+  }
+
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+    // Synchronous up to the return: nothing can run between the counting and the insert.
+    const { outcome, created } = this.consume(specs, now);
+    if (outcome.allowed) this.insertVerification(v);
+    this.housekeep(now, created);
+    return outcome;
   }
 
   async getVerification(id: string): Promise<Verification | null> {

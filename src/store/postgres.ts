@@ -407,6 +407,24 @@ export class PostgresStore implements Store {
     );
   }
 
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+    validateSpecs(specs);
+    if (specs.length === 0) {
+      await this.createVerification(v);
+      return { allowed: true, denied: [], counts: [] };
+    }
+    // One statement, so one transaction: the insert reads the consume's outcome and runs only when it allowed.
+    const cols = VERIFICATION_COLUMNS.join(', ');
+    const params = VERIFICATION_COLUMNS.map((_, i) => `$${i + 7}`).join(', ');
+    const r = await this.q<{ out_allowed: boolean; out_counts: number[]; out_denied: number[]; out_retry: number[] }>(
+      `WITH c AS (SELECT * FROM ${this.s}.consume_limits($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint, $6::text)),
+       ins AS (INSERT INTO ${this.s}.verifications (${cols}) SELECT ${params} FROM c WHERE c.out_allowed RETURNING 1)
+       SELECT c.*, (SELECT count(*) FROM ins) AS created FROM c`,
+      [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`, ...verificationValues(v, (b) => b)],
+    );
+    return this.limitOutcome(specs, r.rows[0]!, now);
+  }
+
   async getVerification(id: string): Promise<Verification | null> {
     const r = await this.q<VerificationRow>(`SELECT * FROM ${this.s}.verifications WHERE id = $1`, [id]);
     return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
@@ -484,7 +502,11 @@ export class PostgresStore implements Store {
       `SELECT * FROM ${this.s}.consume_limits($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint, $6::text)`,
       [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`],
     );
-    const row = r.rows[0]!;
+    return this.limitOutcome(specs, r.rows[0]!, now);
+  }
+
+  /** A consume_limits row as a LimitOutcome. */
+  private limitOutcome(specs: LimitSpec[], row: { out_allowed: boolean; out_counts: number[]; out_denied: number[]; out_retry: number[] }, now: number): LimitOutcome {
     const counts = row.out_counts.map(Number);
     if (row.out_allowed) {
       this.wrote(now);

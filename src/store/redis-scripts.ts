@@ -20,9 +20,9 @@
  * phase 2 prunes + adds each spec's cost in order (cost 0 writes nothing) and writes each key with
  * PX = its state expiry - now.
  */
-export const CONSUME_LIMITS = `
+const consumeLimitsLua = (n: string, onAllowed: string) => `
 local now = tonumber(ARGV[1])
-local n = #KEYS
+local n = ${n}
 
 local function slotMs(w)
   local s = math.ceil(w / 60)
@@ -124,8 +124,11 @@ for _, k in ipairs(order) do
   if ttl < 1 then ttl = 1 end
   redis.call('SET', k, table.concat(parts, ','), 'PX', string.format('%d', ttl))
 end
+${onAllowed}
 return { 1, counts, {} }
 `;
+
+export const CONSUME_LIMITS = consumeLimitsLua('#KEYS', '');
 
 /** useOnce. KEYS[1]: token key. ARGV: now, ttlMs. The value is the expiry in the caller's time. */
 export const USE_ONCE = `
@@ -152,6 +155,26 @@ if ARGV[4] == '1' then
 end
 return 1
 `;
+
+/**
+ * consumeLimitsAndCreate: CONSUME_LIMITS over KEYS[1..n], then (only when every limit allowed, so a refusal
+ * creates nothing) CREATE_VERIFICATION with KEYS[n+1], KEYS[n+2]. ARGV: now, n limit triples, then
+ * CREATE_VERIFICATION's ARGV (ttlMs, createdAt, id, isPending, field/value pairs).
+ */
+export const CONSUME_LIMITS_AND_CREATE = consumeLimitsLua(
+  '#KEYS - 2',
+  `local o = 3 * n + 1
+local vk = KEYS[n + 1]
+local pk = KEYS[n + 2]
+local ttl = tonumber(ARGV[o + 1])
+redis.call('DEL', vk)
+redis.call('HSET', vk, unpack(ARGV, o + 5))
+redis.call('PEXPIRE', vk, ARGV[o + 1])
+if ARGV[o + 4] == '1' then
+  redis.call('ZADD', pk, ARGV[o + 2], ARGV[o + 3])
+  if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ARGV[o + 1]) end
+end`,
+);
 
 /**
  * findPending. KEYS[1]: pending index. ARGV: now, verification key prefix, to, channel.

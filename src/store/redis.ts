@@ -47,6 +47,7 @@ const SCRIPTS = {
   otpsConsumeLimits: S.CONSUME_LIMITS,
   otpsUseOnce: S.USE_ONCE,
   otpsCreateVerification: S.CREATE_VERIFICATION,
+  otpsConsumeLimitsAndCreate: S.CONSUME_LIMITS_AND_CREATE,
   otpsFindPending: S.FIND_PENDING,
   otpsAddCode: S.ADD_CODE,
   otpsReserveAttempt: S.RESERVE_ATTEMPT,
@@ -274,6 +275,17 @@ export class RedisStore implements Store {
     ]);
   }
 
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+    validateSpecs(specs);
+    const ttl = Math.max(1, Math.ceil(v.expiresAt - v.createdAt + this.retentionMs));
+    const args: (string | number)[] = [now];
+    for (const s of specs) args.push(s.limit, s.windowMs, s.cost ?? 1);
+    args.push(ttl, v.createdAt, v.id, v.status === 'pending' ? '1' : '0', ...verificationFields(v));
+    const keys = specs.map((s) => this.k.c + s.key);
+    keys.push(this.k.v + v.id, this.pendingKey(v.to, v.channel));
+    return this.limitOutcome(specs, (await this.script('otpsConsumeLimitsAndCreate', keys, args)) as [number, number[], number[]]);
+  }
+
   async getVerification(id: string): Promise<Verification | null> {
     return verificationFromHash(await this.rt(this.redis.hgetall(this.k.v + id)));
   }
@@ -325,7 +337,11 @@ export class RedisStore implements Store {
     if (specs.length === 0) return { allowed: true, denied: [], counts: [] };
     const args: number[] = [now];
     for (const s of specs) args.push(s.limit, s.windowMs, s.cost ?? 1);
-    const r = (await this.script('otpsConsumeLimits', specs.map((s) => this.k.c + s.key), args)) as [number, number[], number[]];
+    return this.limitOutcome(specs, (await this.script('otpsConsumeLimits', specs.map((s) => this.k.c + s.key), args)) as [number, number[], number[]]);
+  }
+
+  /** A consume script's reply {allowed, counts, flat (specIndex, retryAfterMs) pairs} as a LimitOutcome. */
+  private limitOutcome(specs: LimitSpec[], r: [number, number[], number[]]): LimitOutcome {
     const counts = r[1].map(Number);
     if (Number(r[0]) === 1) return { allowed: true, denied: [], counts };
     const denied: LimitOutcome['denied'] = [];

@@ -287,6 +287,7 @@ export class SqliteStore implements Store {
   private readonly txReserve: (id: string, now: number) => AttemptResult;
   private readonly txAddCode: (id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }) => Verification | null;
   private readonly txConsume: (specs: LimitSpec[], now: number) => LimitOutcome;
+  private readonly txConsumeAndCreate: (specs: LimitSpec[], v: Verification, now: number) => LimitOutcome;
   private readonly txTally: (gate: LimitSpec | null, tallies: TallySpec[], now: number) => TallyOutcome;
   private readonly txAppend: (events: AuditEvent[]) => void;
   private readonly txPurge: (before: number) => number;
@@ -341,6 +342,11 @@ export class SqliteStore implements Store {
     const reserve = db.transaction((id: string, now: number) => this.reserveInTx(id, now));
     const addCode = db.transaction((id: string, code: StoredCode, o: { now: number; resendAfter: number; keep: number }) => this.addCodeInTx(id, code, o));
     const consume = db.transaction((specs: LimitSpec[], now: number) => this.consumeInTx(specs, now));
+    const consumeAndCreate = db.transaction((specs: LimitSpec[], v: Verification, now: number) => {
+      const outcome = this.consumeInTx(specs, now);
+      if (outcome.allowed) this.st.insertVerification.run(...verificationValues(v, (b) => (b ? 1 : 0)));
+      return outcome;
+    });
     const tally = db.transaction((gate: LimitSpec | null, tallies: TallySpec[], now: number) => this.tallyInTx(gate, tallies, now));
     const append = db.transaction((events: AuditEvent[]) => this.appendInTx(events));
     const purge = db.transaction((before: number) => this.purgeInTx(before));
@@ -371,6 +377,7 @@ export class SqliteStore implements Store {
         }
       };
     this.txConsume = forgetOnRollback((specs: LimitSpec[], now: number) => consume.immediate(specs, now));
+    this.txConsumeAndCreate = forgetOnRollback((specs: LimitSpec[], v: Verification, now: number) => consumeAndCreate.immediate(specs, v, now));
     this.txTally = forgetOnRollback((gate: LimitSpec | null, tallies: TallySpec[], now: number) => tally.immediate(gate, tallies, now));
     this.txAppend = (events) => append.immediate(events);
     this.txPurge = (before) => purge.immediate(before);
@@ -668,6 +675,14 @@ export class SqliteStore implements Store {
     this.begin();
     this.st.insertVerification.run(...verificationValues(v, (b) => (b ? 1 : 0)));
     return this.durable(undefined);
+  }
+
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+    this.begin();
+    const out = this.txConsumeAndCreate(specs, v, now);
+    this.wrote(now);
+    // Durable like createVerification when something was created; a refusal wrote nothing.
+    return out.allowed ? this.durable(out) : out;
   }
 
   private getRow(id: string): Verification | null {

@@ -269,6 +269,42 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.deepEqual(await s.peekLimits(spec, T0), [3]);
       });
 
+      it('consumeLimitsAndCreate creates the verification only when every limit allows, in one step', async () => {
+        const s = await fresh();
+        const specs = [lim('cc:n', 2), lim('cc:cd', 5, MIN, 'cooldown'), lim('cc:read', 10, MIN, 'rl.read', 0)];
+        const v1 = makeVerification({ to: '+15550001001', client: { ip: '203.0.113.9', nested: { a: [1] } } });
+        assert.deepEqual(await s.consumeLimitsAndCreate(specs, v1, T0), { allowed: true, denied: [], counts: [1, 1, 0] });
+        assert.deepEqual(await s.getVerification(v1.id), v1);
+        assert.equal((await s.findPending(v1.to, 'sms', T0 + 1))?.id, v1.id);
+        const v2 = makeVerification({ to: '+15550001001', createdAt: T0 + 1 });
+        assert.equal((await s.consumeLimitsAndCreate(specs, v2, T0 + 1)).allowed, true);
+        // The third is refused by `cc:n`: nothing counted, nothing created, the pending index untouched.
+        const v3 = makeVerification({ to: '+15550001001', createdAt: T0 + 2 });
+        const denied = await s.consumeLimitsAndCreate(specs, v3, T0 + 2);
+        assert.equal(denied.allowed, false);
+        assert.deepEqual(denied.denied.map((d) => d.key), ['cc:n']);
+        assert.deepEqual(denied.counts, [2, 2, 0]);
+        assert.equal(await s.getVerification(v3.id), null);
+        assert.equal((await s.findPending(v3.to, 'sms', T0 + 3))?.id, v2.id);
+        assert.deepEqual(await s.peekLimits(specs, T0 + 3), [2, 2, 0]);
+        // A verification created not pending is stored but not found as pending.
+        const failed = makeVerification({ to: '+15550001002', status: 'failed' });
+        assert.equal((await s.consumeLimitsAndCreate([lim('cc:other', 1)], failed, T0)).allowed, true);
+        assert.deepEqual(await s.getVerification(failed.id), failed);
+        assert.equal(await s.findPending(failed.to, 'sms', T0 + 1), null);
+      });
+
+      it('consumeLimitsAndCreate: 50 parallel first sends under a limit of 3 create exactly 3 verifications', async () => {
+        const s = await fresh();
+        const to = '+15550001003';
+        const vs = Array.from({ length: 50 }, (_, i) => makeVerification({ to, createdAt: T0 + i }));
+        const rs = await Promise.all(vs.map((v, i) => s.consumeLimitsAndCreate([lim('cc:par', 3), lim(`cc:own:${i}`, 1)], v, T0 + i)));
+        const created = (await Promise.all(vs.map((v) => s.getVerification(v.id)))).filter((x) => x !== null);
+        assert.equal(rs.filter((r) => r.allowed).length, 3);
+        assert.deepEqual(created.map((v) => v.id).sort(), vs.filter((_, i) => rs[i]!.allowed).map((v) => v.id).sort());
+        assert.deepEqual(await s.peekLimits([lim('cc:par', 3)], T0 + 50), [3]);
+      });
+
       it('all-or-nothing: a denied multi-spec request counts nothing', async () => {
         const s = await fresh();
         const a = lim('a', 5);
@@ -731,6 +767,17 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
           assert.equal(rs.filter((r) => r.allowed).length, 3);
           assert.deepEqual(await a.peekLimits(spec, T0 + 100), [3, 3]);
           assert.deepEqual(await b.peekLimits(spec, T0 + 100), [3, 3]);
+        });
+
+        it('consumeLimitsAndCreate is exact across clients', async () => {
+          const [a, b] = await makePair();
+          open.push(a, b);
+          const to = '+15550001004';
+          const vs = Array.from({ length: 40 }, (_, i) => makeVerification({ to, createdAt: T0 + i }));
+          const rs = await Promise.all(vs.map((v, i) => (i % 2 ? a : b).consumeLimitsAndCreate([lim('pair-create', 2)], v, T0 + i)));
+          assert.equal(rs.filter((r) => r.allowed).length, 2);
+          const found = await Promise.all(vs.map((v) => a.getVerification(v.id)));
+          assert.equal(found.filter((x) => x !== null).length, 2);
         });
 
         it('tally counts are exact across clients', async () => {
