@@ -172,7 +172,18 @@ export class RedisStore implements Store {
       // the calls of concurrent requests) leave in one write and share one round trip.
       // commandTimeout: a Redis that accepts connections but stops answering fails requests (503) instead of
       // holding them until the client gives up.
-      this.redis = new Redis(urlOrClient, { maxRetriesPerRequest: 2, lazyConnect: false, enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs ?? 5000 });
+      // autoResendUnfulfilledCommands off: a command sent before a connection dropped may have run already
+      // (only its reply was lost); ioredis would send it again on the new connection, and no script here may
+      // run twice (a limit counted twice, a check attempt burnt twice, a fresh one-time token reported reused,
+      // an approval answered 409). Such a call fails instead, by the command timeout (ioredis drops it without
+      // rejecting it): a 503 after 5 s during the blip. Commands queued while offline are still sent.
+      this.redis = new Redis(urlOrClient, {
+        maxRetriesPerRequest: 2,
+        lazyConnect: false,
+        enableAutoPipelining: true,
+        commandTimeout: opts.commandTimeoutMs ?? 5000,
+        autoResendUnfulfilledCommands: false,
+      });
       // Without a listener ioredis prints every reconnect error; commands still reject, and ping() reports.
       this.redis.on('error', () => {});
       this.ownsClient = true;
@@ -243,6 +254,9 @@ export class RedisStore implements Store {
     const policy = field('maxmemory_policy');
     if (policy && policy !== 'noeviction') {
       out.push(`Redis maxmemory-policy is ${policy}: under memory pressure Redis deletes keys, verifications, limits and list entries among them; use noeviction`);
+    }
+    if (this.redis.options.autoResendUnfulfilledCommands !== false) {
+      out.push('the Redis client passed in resends unanswered commands after a reconnect (ioredis autoResendUnfulfilledCommands): a script whose reply was lost runs twice; create it with autoResendUnfulfilledCommands: false');
     }
     return out;
   }

@@ -1,5 +1,6 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/store/redis.ts';
 import type { Store } from '../../src/store/interface.ts';
@@ -166,6 +167,70 @@ await describeWithService('redis', 'RedisStore', (url) => {
       }
     } finally {
       await s.close();
+    }
+  });
+
+  it('a script whose reply was lost with the connection is not run again: the call fails, the effect happened once', async () => {
+    // A TCP proxy in front of Redis that, when armed, forwards a command and then cuts both connections before
+    // the reply gets back (a network blip, a load balancer's idle cut, a failover).
+    const target = new URL(url);
+    let armed = false;
+    const proxy = net.createServer((c) => {
+      const up = net.connect(Number(target.port || 6379), target.hostname);
+      let cut = false;
+      c.on('data', (d) => {
+        up.write(d);
+        if (armed && /evalsha|eval/i.test(d.toString('latin1'))) {
+          armed = false;
+          cut = true;
+          setTimeout(() => {
+            c.destroy();
+            up.destroy();
+          }, 100);
+        }
+      });
+      up.on('data', (d) => {
+        if (!cut) c.write(d);
+      });
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+      c.on('close', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const prefix = `otps-test:${randomTag()}:`;
+    // ioredis drops such a command without rejecting it: it fails by the command timeout (5 s by default).
+    const viaProxy = new RedisStore(`redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, { prefix, commandTimeoutMs: 500 });
+    const direct = new RedisStore(url, { prefix });
+    const spec = [{ reason: 'r', key: 'once', limit: 10, windowMs: 600_000 }];
+    try {
+      await viaProxy.consumeLimits([{ reason: 'r', key: 'warm', limit: 10, windowMs: 600_000 }], T0);
+      armed = true;
+      await assert.rejects(viaProxy.consumeLimits(spec, T0));
+      assert.deepEqual(await direct.peekLimits(spec, T0), [1], 'counted once, not again on the new connection');
+      const v = makeVerification();
+      await direct.createVerification(v);
+      armed = true;
+      await assert.rejects(viaProxy.reserveAttempt(v.id, T0 + 1));
+      assert.equal((await direct.getVerification(v.id))!.attempts, 1);
+      // The store reconnects and works.
+      assert.deepEqual((await viaProxy.consumeLimits(spec, T0 + 2)).counts, [2]);
+      assert.deepEqual(await viaProxy.durabilityWarnings().then((w) => w.filter((x) => /resends unanswered/.test(x))), []);
+    } finally {
+      await viaProxy.close();
+      await destroy(direct);
+      proxy.close();
+    }
+  });
+
+  it('durabilityWarnings names a client passed in that resends unanswered commands', async () => {
+    const resending = new Redis(url);
+    const safe = new Redis(url, { autoResendUnfulfilledCommands: false });
+    try {
+      assert.ok((await new RedisStore(resending, { prefix: 'otps-test:x:' }).durabilityWarnings()).some((x) => /autoResendUnfulfilledCommands/.test(x)));
+      assert.ok(!(await new RedisStore(safe, { prefix: 'otps-test:x:' }).durabilityWarnings()).some((x) => /autoResendUnfulfilledCommands/.test(x)));
+    } finally {
+      resending.disconnect();
+      safe.disconnect();
     }
   });
 
