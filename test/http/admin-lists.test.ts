@@ -100,6 +100,8 @@ describe('admin lists API', () => {
       [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '2001-01-01T00:00:00Z' }, /in the future/],
       // Passes the date-time format, but no Date holds it: a format error, not "in the past".
       [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '2030-06-30T23:59:60Z' }, /expiresAt must be an ISO 8601 date-time/],
+      // Epoch milliseconds are not accepted here (the schema asks for a date-time).
+      [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '9999999999999999' }, /date-time/],
       [{ list: 'maybe', kind: 'ip', value: '1.2.3.4' }, null],
       [{ list: 'block', kind: 'asn', value: 'AS1' }, null],
     ];

@@ -74,7 +74,8 @@ describe('GET /v1/admin/stats', () => {
 
   it('refuses bad input', async () => {
     // Date.parse alone reads most of these as dates (2001, 2003); a time without a zone is ambiguous.
-    const junk = ['?to=hello%201', '?to=Tuesday%205', '?to=-5', '?to=1%2F2%2F3', '?from=1.5', '?to=2026-11-23T09:00:00'];
+    // Epoch milliseconds beyond what a date can hold (8.64e15) were a 500.
+    const junk = ['?to=hello%201', '?to=Tuesday%205', '?to=-5', '?to=1%2F2%2F3', '?from=1.5', '?to=2026-11-23T09:00:00', '?from=9999999999000000&to=9999999999999999', '?to=8640000000000001'];
     for (const qs of ['?groupBy=city', '?from=yesterday', '?from=2026-11-23T10:00:00Z&to=2026-11-23T09:00:00Z', '?from=2026-01-01T00:00:00Z', '?limit=0', ...junk]) {
       const r = await t.request('GET', `/v1/admin/stats${qs}`, undefined, { key: t.adminKey });
       assert.equal(r.status, 400, qs);
