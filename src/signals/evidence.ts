@@ -130,12 +130,14 @@ export async function verifyClientEvidence(input: ClientEvidence, ctx: EvidenceC
 
   // The PoW challenge carries the jti of the form token it was issued with (`ft` param). A solution for
   // another session's challenge is still work done, but pairing it with this token is not how our
-  // widget behaves, so it does not count.
+  // widget behaves, so it does not count. Nor does one sent without its token (missing or forged): the
+  // token is what binds the session to the browser's IP and User-Agent, so a puzzle without it could be
+  // solved anywhere and spent anywhere, for the price of the missing token's few points.
   let powOutcome = pow.outcome;
   if (pow.detail) details.pow = pow.detail;
-  if (powOutcome === 'solved' && ft.jti !== undefined && pow.params?.ft !== undefined && pow.params.ft !== ft.jti) {
+  if (powOutcome === 'solved' && pow.params?.ft !== undefined && pow.params.ft !== ft.jti) {
     powOutcome = 'invalid';
-    details.pow = 'form_token_mismatch';
+    details.pow = ft.jti === undefined ? 'form_token_missing' : 'form_token_mismatch';
   }
 
   if (captcha.detail) details.captcha = captcha.detail;

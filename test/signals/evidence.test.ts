@@ -132,6 +132,20 @@ test('a PoW solved for another session does not count with this form token', asy
   assert.equal(v.details.pow, 'form_token_mismatch');
 });
 
+test('a PoW sent without its form token (missing or forged) does not count', async () => {
+  const a = await browserEvidence(T0, 5_000);
+  const { formToken: _dropped, ...withoutToken } = a;
+  const missing = await verifyClientEvidence(withoutToken, { secrets: SECRETS, store: onceStore(), now: T0 + 6_000, consume: true });
+  assert.equal(missing.formToken, 'missing');
+  assert.equal(missing.pow, 'invalid');
+  assert.equal(missing.details.pow, 'form_token_missing');
+  const b = await browserEvidence(T0, 5_000);
+  const forged = await verifyClientEvidence({ ...b, formToken: `${b.formToken}x` }, { secrets: SECRETS, store: onceStore(), now: T0 + 6_000, consume: true });
+  assert.equal(forged.formToken, 'invalid');
+  assert.equal(forged.pow, 'invalid');
+  assert.equal(forged.details.pow, 'form_token_missing');
+});
+
 test('expired evidence', async () => {
   const input = await browserEvidence(T0, 5_000);
   const v = await verifyClientEvidence(input, { secrets: SECRETS, store: onceStore(), now: T0 + 600_000, consume: true });
