@@ -56,7 +56,7 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   // owner out (docs/rate-limits.md, "Limits that do not lock out the owner").
   specs.push(...(f.state.trusted ? ratesToSpecs('rate_limited.number', `nt:${n}`, L.trustedNumber) : ratesToSpecs('rate_limited.number', `n:${n}`, L.number)));
   if (f.ip) {
-    specs.push(...ratesToSpecs('rate_limited.ip', `ip:${f.ip.ip}`, L.ip));
+    specs.push(...ratesToSpecs('rate_limited.ip', `ip:${addressOf(f.ip)}`, L.ip));
     specs.push(...ratesToSpecs('rate_limited.subnet', `sn:${f.ip.subnet}`, L.subnet));
   }
   if (f.evidence.deviceId) specs.push(...ratesToSpecs('rate_limited.device', `dv:${f.evidence.deviceId}`, L.device));
@@ -133,12 +133,12 @@ export function observationSpecs(
     failures: push({ ...checkFailureSpecs(p, f.number.e164, null, false)[0]!, reason: 'observe', limit: UNLIMITED, cost: 0 }),
     escalation: [],
   };
-  if (f.ip) index.ip = push(obs(`ip:${f.ip.ip}`));
+  if (f.ip) index.ip = push(obs(`ip:${addressOf(f.ip)}`));
   if (f.evidence.deviceId) index.device = push(obs(`dv:${f.evidence.deviceId}`));
   if (trustContextHash) index.trust = push({ reason: 'observe', key: trustKey(f.number.e164, trustContextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS, cost: 0 });
   for (const k of escalationKeys(f)) index.escalation.push(push({ ...escalationSpec(k, p), cost: 0 }));
   if (f.ip && tracksIpCountries(p)) {
-    const ipc = ipCountrySpecs(ipHistoryKey(f.ip), f.number.region);
+    const ipc = ipCountrySpecs(addressOf(f.ip), f.number.region);
     index.ipCountrySeen = push(ipc.seen);
     index.ipCountries = push(ipc.countries);
     return { specs, index, ipCountryRecord: ipc.record };
@@ -148,8 +148,11 @@ export function observationSpecs(
 
 const DAY_MS = 86_400_000;
 
-/** The address an IP's history is kept for: the IP itself, or for IPv6 its /64 (one subscriber's network). */
-export function ipHistoryKey(ip: Pick<IpFacts, 'ip' | 'subnet'>): string {
+/**
+ * The address per-IP counters are kept for (limits, velocity, escalation, failed checks, countries): the IP
+ * itself, or for IPv6 its /64 — one subscriber's network, whose low 64 bits its owner rotates at will.
+ */
+export function addressOf(ip: Pick<IpFacts, 'ip' | 'subnet'>): string {
   return ip.ip.includes(':') ? ip.subnet : ip.ip;
 }
 
@@ -175,7 +178,7 @@ export function tracksIpCountries(p: Policy): boolean {
 /** Keys whose repeated rule trips escalate: the IP, the device and the number. */
 export function escalationKeys(f: KeyFacts): string[] {
   const keys = [`n:${f.number.e164}`];
-  if (f.ip) keys.push(`ip:${f.ip.ip}`);
+  if (f.ip) keys.push(`ip:${addressOf(f.ip)}`);
   if (f.evidence.deviceId) keys.push(`dv:${f.evidence.deviceId}`);
   return keys;
 }
@@ -217,7 +220,10 @@ export function numberFailureKeys(p: Policy, e164: string): string[] {
   return [`cf:${e164}:${win(c.failuresPerNumber)}`, `cft:${e164}:${win(c.trustedFailuresPerNumber)}`, `cfc:${e164}:${win(c.consecutiveFailuresPerNumber)}`, unverifiedSendsSpec(e164, 0).key];
 }
 
-/** Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. */
+/**
+ * Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. `ip`: the
+ * request's address key (`addressOf`: an IPv6 address counts as its /64).
+ */
 export function checkFailureSpecs(p: Policy, e164: string, ip: string | null, trusted: boolean): LimitSpec[] {
   const c = p.limits.check;
   const rate = trusted ? c.trustedFailuresPerNumber : c.failuresPerNumber;

@@ -46,10 +46,10 @@ export function authenticate(ctx: AppContext) {
     if (!scope || req.apiKey) return;
     const now = ctx.clock();
     const retryAfter = FAILED_AUTH.windowMs / 1000;
-    const until = locked.get(req.clientIp);
+    const until = locked.get(req.clientKey);
     if (until !== undefined) {
       if (until > now) throw new ApiError('rate_limited', { retryAfter: Math.ceil((until - now) / 1000) });
-      locked.delete(req.clientIp);
+      locked.delete(req.clientKey);
     }
 
     const header = req.headers.authorization;
@@ -62,8 +62,8 @@ export function authenticate(ctx: AppContext) {
     if (!result || !result.ok) {
       // Counted atomically: of many failures racing, those over the limit get 429; the one that reaches the
       // limit locks the address here, so that its next request is refused whatever key it carries.
-      const counted = await ctx.store.consumeLimits([{ reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH }], now);
-      if (!counted.allowed || (counted.counts[0] ?? 0) >= FAILED_AUTH.limit) lock(req.clientIp, now + FAILED_AUTH.windowMs);
+      const counted = await ctx.store.consumeLimits([{ reason: 'auth', key: `af:${req.clientKey}`, ...FAILED_AUTH }], now);
+      if (!counted.allowed || (counted.counts[0] ?? 0) >= FAILED_AUTH.limit) lock(req.clientKey, now + FAILED_AUTH.windowMs);
       throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
     }
     if (!result.record.scopes.includes(scope)) throw new ApiError('forbidden');

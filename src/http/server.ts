@@ -16,6 +16,7 @@ import { ConfigError } from '../config/load.ts';
 import type { AppContext } from '../service/context.ts';
 import { clientErrorHandler, errorBody, installErrorHandling } from './errors.ts';
 import { clientIp, inCidrs, normalizeIp } from './client-ip.ts';
+import { addressKey } from '../signals/ip.ts';
 import { authenticate } from './auth.ts';
 import { createListeners, TlsFileError, type Listeners } from './tls.ts';
 import { installAdminSurface } from './admin-surface.ts';
@@ -35,6 +36,8 @@ declare module 'fastify' {
     clientIp: string;
     /** False when a trusted proxy forwarded something that is not an address (see client-ip.ts). */
     clientIpKnown: boolean;
+    /** The key per-address counters use for this client: the address, or for IPv6 its /64 (`addressKey`). */
+    clientKey: string;
     apiKey: import('../store/interface.ts').ApiKeyRecord | null;
   }
   interface FastifyContextConfig {
@@ -100,12 +103,14 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   installJsonParser(app);
   app.decorateRequest('clientIp', '');
   app.decorateRequest('clientIpKnown', true);
+  app.decorateRequest('clientKey', '');
   app.decorateRequest('apiKey', null);
   installOverloadGuard(app, cfg.server.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const client = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
     req.clientIp = client.ip;
     req.clientIpKnown = client.known;
+    req.clientKey = addressKey(client.ip);
   });
   installAdminSurface(app, ctx, listeners, () => handler!);
   installSecurityHeaders(app);

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { decideSend, isRuleTrip, type Decision } from '../engine/decide.ts';
 import { NO_STATE, type EvidenceFacts, type IpFacts, type NumberFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
 import {
+  addressOf,
   checkFailureSpecs,
   cooldownMs,
   escalationLevel,
@@ -509,8 +510,9 @@ export class VerificationService {
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
     // One read for the trust counter and the failure counters of both budgets (which budget applies depends
     // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).
-    const untrustedSpecs = checkFailureSpecs(policy, v.to, ipFacts?.ip ?? null, false);
-    const trustedSpecs = checkFailureSpecs(policy, v.to, ipFacts?.ip ?? null, true);
+    const address = ipFacts ? addressOf(ipFacts) : null;
+    const untrustedSpecs = checkFailureSpecs(policy, v.to, address, false);
+    const trustedSpecs = checkFailureSpecs(policy, v.to, address, true);
     const read = ctx === null ? untrustedSpecs : [trustSpec(v.to, ctx), trustedSpecs[0]!, ...untrustedSpecs];
     const counts = await d.store.peekLimits(read, now);
     const trusted = ctx !== null && (counts[0] ?? 0) > 0;

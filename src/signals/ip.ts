@@ -257,6 +257,17 @@ export function subnetKey(ip: string | IpParsed): string | null {
   return subnetOf(ip, 24, 64);
 }
 
+/**
+ * Key for "same client address" counters (failed API keys, challenges, failed checks): the address itself for
+ * IPv4, its /64 for IPv6 — one IPv6 customer gets a whole /64, so counting full addresses would let anyone
+ * rotate through the low 64 bits for a fresh budget per request. Unparseable input is returned as given.
+ */
+export function addressKey(ip: string | IpParsed): string {
+  const p = asParsed(ip);
+  if (!p) return typeof ip === 'string' ? ip : String(ip);
+  return p.version === 4 ? p.ip : `${v6ToString(v6Network(p.v6, 64))}/64`;
+}
+
 /** Coarser IPv6 key: /48 is a typical site allocation (IPv4 still /24). */
 export function subnetKey48(ip: string | IpParsed): string | null {
   return subnetOf(ip, 24, 48);

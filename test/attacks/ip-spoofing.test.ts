@@ -78,6 +78,20 @@ describe('spoofed X-Forwarded-For behind a trusted proxy', () => {
     assert.equal(other.status, 201);
   });
 
+  it('IPv6: a client rotating addresses inside its /64 shares one budget (challenges, failed API keys)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < CHALLENGE_LIMIT + 5; i++) {
+      statuses.push((await t.request('POST', '/v1/challenges', {}, { key: null, headers: { 'x-forwarded-for': `2001:db8:77:1:${(i + 1).toString(16)}::1` } })).status);
+    }
+    assert.equal(statuses.filter((s) => s === 201).length, CHALLENGE_LIMIT, statuses.join(','));
+    const keys: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      keys.push((await t.request('GET', '/v1/admin/policy', undefined, { key: `osk_nope${i}_guess`, headers: { 'x-forwarded-for': `2001:db8:77:2::${(i + 1).toString(16)}` } })).status);
+    }
+    assert.ok(keys.filter((s) => s === 401).length <= 20, keys.join(','));
+    assert.equal(keys.at(-1), 429, keys.join(','));
+  });
+
   it('/demo/api/send (a browser-facing backend) limits by the proxied address, not the spoofed ones', async () => {
     const sent: string[] = [];
     for (let i = 0; i < IP_SEND_LIMIT + 6; i++) {

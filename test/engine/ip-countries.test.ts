@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSend, isRuleTrip } from '../../src/engine/decide.ts';
-import { ipCountrySpecs, ipHistoryKey, observationSpecs } from '../../src/engine/limits.ts';
+import { ipCountrySpecs, addressOf, observationSpecs } from '../../src/engine/limits.ts';
 import { DEFAULT_POLICY, withoutCaptcha } from '../../src/engine/policy.ts';
 import { Replayer } from '../../src/replay/driver.ts';
 import { facts, policy } from '../helpers/engine.ts';
@@ -62,8 +62,8 @@ describe('ip.many_countries (pure)', () => {
   });
 
   it('counts per IPv4 address and per IPv6 /64', () => {
-    assert.equal(ipHistoryKey({ ip: '36.72.10.5', subnet: '36.72.10.0/24' }), '36.72.10.5');
-    assert.equal(ipHistoryKey({ ip: '2001:db8:1:2::99', subnet: '2001:db8:1:2::/64' }), '2001:db8:1:2::/64');
+    assert.equal(addressOf({ ip: '36.72.10.5', subnet: '36.72.10.0/24' }), '36.72.10.5');
+    assert.equal(addressOf({ ip: '2001:db8:1:2::99', subnet: '2001:db8:1:2::/64' }), '2001:db8:1:2::/64');
     const t = ipCountrySpecs('36.72.10.5', 'ID');
     // Read for free by the observation call; recorded by one atomic call whose `seen` spec lets one racer count.
     assert.deepEqual([t.seen.cost, t.countries.cost], [0, 0]);

@@ -122,11 +122,10 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
       await sent(freshNumber(), '36.72.23.2');
       const subnet = await send(freshNumber(), '36.72.23.3');
       assert.deepEqual(subnet.body.error.reasons, ['rate_limited.subnet']);
-      // IPv6 aggregates by /64
+      // IPv6 aggregates by /64, for the per-IP limit as for the subnet one (its owner rotates the low 64 bits)
       await sent(freshNumber(), '2001:db8:1:2::1');
       await sent(freshNumber(), '2001:db8:1:2::2');
-      await sent(freshNumber(), '2001:db8:1:2::3');
-      assert.deepEqual((await send(freshNumber(), '2001:db8:1:2::4')).body.error.reasons, ['rate_limited.subnet']);
+      assert.deepEqual((await send(freshNumber(), '2001:db8:1:2::3')).body.error.reasons, ['rate_limited.ip']);
       // device
       await sent(freshNumber(), '36.72.24.1', { deviceId: 'dev-a' });
       await sent(freshNumber(), '36.72.25.1', { deviceId: 'dev-a' });
@@ -242,6 +241,27 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
         results.push((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong, client: { ip: '203.0.113.99' } })).status);
       }
       assert.deepEqual(results, [200, 200, 200, 429]);
+    });
+
+    it('IPv6: an address counts as its /64, so rotating inside it buys no new budget (checks, sends)', async () => {
+      t.clock.advance(61 * MIN);
+      t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, check: { failuresPerIp: { limit: 3, windowSeconds: 3600 } } } }), 0);
+      const checks: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const to = freshNumber();
+        const s = await send(to, `36.72.42.${i + 1}`);
+        const wrong = t.lastCode(to) === '000000' ? '000001' : '000000';
+        checks.push((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong, client: { ip: `2001:db8:42:7::${i + 1}` } })).status);
+      }
+      assert.deepEqual(checks, [200, 200, 200, 429]);
+      // The per-IP send limit, with the /64's own (subnet) limit out of the way.
+      t.clock.advance(61 * MIN);
+      t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, ip: [{ limit: 2, windowSeconds: 600 }], subnet: [{ limit: 1000, windowSeconds: 600 }] } }), 0);
+      const sends: number[] = [];
+      for (let i = 0; i < 3; i++) sends.push((await send(freshNumber(), `2001:db8:43:7:${i + 1}::9`)).status);
+      assert.deepEqual(sends, [201, 201, 429]);
+      // Another /64 has its own budget.
+      assert.equal((await send(freshNumber(), '2001:db8:43:8::9')).status, 201);
     });
 
     it('the owner keeps a separate budget when an attacker exhausts the number', async () => {

@@ -36,7 +36,7 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
         const origin = req.headers.origin;
         if (origin && origins.length > 0 && !origins.includes(origin)) throw new ApiError('forbidden', { message: 'This origin is not allowed.' });
         const per = ctx.policy().limits.challengesPerIp;
-        const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientIp}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
+        const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientKey}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
         if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });
         await ctx.state.fresh();
         const level = [...ctx.state.throttles.values()].some((t) => t.tightenedSince !== null) ? 'high' : 'normal';

@@ -120,7 +120,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       async (req, reply) => {
         sameOrigin(req);
         const now = ctx.clock();
-        const failKey = { reason: 'auth', key: `af:${req.clientIp}`, ...FAILED_AUTH };
+        const failKey = { reason: 'auth', key: `af:${req.clientKey}`, ...FAILED_AUTH };
         const retryAfter = FAILED_AUTH.windowMs / 1000;
         const [failures] = await ctx.store.peekLimits([failKey], now);
         if ((failures ?? 0) >= FAILED_AUTH.limit) throw new ApiError('rate_limited', { retryAfter });
