@@ -1,8 +1,14 @@
 /**
  * A bound on the requests handled at once. Past it, new requests get 503 with `Retry-After` before their
- * body is read, so a flood costs us a header parse each instead of growing queues in the store, the
- * sender and memory until the process falls over. Counted on the raw response's `close`, which fires
- * exactly once whether the response finished or the client went away.
+ * handler runs, so a flood costs us a parse each instead of growing queues in the store, the sender and
+ * memory until the process falls over. Counted on the raw response's `close`, which fires exactly once
+ * whether the response finished or the client went away.
+ *
+ * A request takes its slot once its body has arrived (`preValidation`), not when its headers have: a client
+ * that announces a body and sends it a byte at a time would otherwise hold a slot for the whole request
+ * timeout, and a few hundred such connections from one address, without any key, kept the service at 503
+ * for everyone. Waiting for a body costs a socket, which the request timeout bounds; what the slots protect
+ * (store, senders) is only reached by handlers.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../service/errors.ts';
@@ -13,7 +19,7 @@ const EXEMPT = new Set(['/healthz']);
 
 export function installOverloadGuard(app: FastifyInstance, maxInFlight: number): { inFlight(): number } {
   let inFlight = 0;
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('preValidation', async (req, reply) => {
     if (req.routeOptions.url !== undefined && EXEMPT.has(req.routeOptions.url)) return;
     if (inFlight >= maxInFlight) throw new ApiError('unavailable', { retryAfter: 1 });
     inFlight++;

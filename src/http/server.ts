@@ -2,9 +2,9 @@
  * The HTTP surface: one Fastify instance, JSON only, every route schema-validated, one error shape.
  * Routes live in `routes/`, each a Fastify plugin that only translates HTTP ↔ service calls.
  *
- * Before any route runs, in this order: the overload guard (503 past `server.maxInFlight`), the client
- * address, the admin-surface rules (TLS in production, IP allowlist, admin port), and, before the body is
- * read, the API key of routes that declare a scope. Sockets, timeouts and TLS come from `tls.ts`, bodies
+ * Before any route runs, in this order: the client address, the admin-surface rules (TLS in production, IP
+ * allowlist, admin port), before the body is read the API key of routes that declare a scope, and once the
+ * body has arrived the overload guard (503 past `server.maxInFlight`). Sockets, timeouts and TLS come from `tls.ts`, bodies
  * from `json-body.ts`, headers from `security-headers.ts`.
  */
 import type { RequestListener } from 'node:http';

@@ -210,6 +210,23 @@ describe('headers, overload, slow clients and bodies', () => {
     assert.equal((await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(200)) })).status, 201, 'recovered');
   });
 
+  it('clients that announce a body and send it slowly do not take the in-flight slots (no key needed)', async () => {
+    // Twice server.maxInFlight (3) connections, each with a 1,000-byte body of which 1 byte arrives.
+    const slow = Array.from({ length: 6 }, (_, i) => {
+      const c = rawSocket(t.url);
+      const path = i % 2 ? '/v1/challenges' : '/dashboard/api/login';
+      c.socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+      return c;
+    });
+    try {
+      await sleep(200);
+      const r = await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(450)) });
+      assert.equal(r.status, 201, r.text);
+    } finally {
+      for (const c of slow) c.socket.destroy();
+    }
+  });
+
   it('a send slower than server.requestTimeoutMs (a slow SMS provider) still gets its answer', async () => {
     // requestTimeoutMs bounds how long the request takes to arrive, not how long the service works on it:
     // the code goes out, so cutting the connection would make the client send a second one.
