@@ -196,7 +196,12 @@ export interface Store {
    */
   consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome>;
   getVerification(id: string): Promise<Verification | null>;
-  /** The newest verification for this destination and channel that is still pending and unexpired at `now`. */
+  /**
+   * The newest verification for this destination and channel that is still pending and unexpired at `now` —
+   * preferring one that is not a tarpit: a bot's tarpitted request for someone's number must not hide that
+   * person's real verification from a check by number (or from their resend). A tarpit is returned only
+   * when it is the only kind pending, so the bot that caused it still sees it.
+   */
   findPending(to: string, channel: Channel, now: number): Promise<Verification | null>;
   /**
    * Atomically record a resend: append `code`, keep the newest `keep` codes, bump sends, set

@@ -194,8 +194,8 @@ export class MemoryStore implements Store {
       // Once not pending (or expired: addCode cannot revive it) it never matches again.
       if (!v || v.status !== 'pending' || v.expiresAt <= now || v.to !== to || v.channel !== channel) continue;
       live.push(id);
-      // Newest by createdAt; on a tie the later insert wins.
-      if (!best || v.createdAt >= best.createdAt) best = v;
+      // Not a tarpit before a tarpit; then newest by createdAt, and on a tie the later insert wins.
+      if (!best || (best.tarpit && !v.tarpit) || (best.tarpit === v.tarpit && v.createdAt >= best.createdAt)) best = v;
     }
     if (live.length === 0) this.pending.delete(k);
     else if (live.length !== ids.length) this.pending.set(k, live);

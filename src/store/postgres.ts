@@ -433,7 +433,7 @@ export class PostgresStore implements Store {
   async findPending(to: string, channel: Channel, now: number): Promise<Verification | null> {
     const r = await this.q<VerificationRow>(
       `SELECT * FROM ${this.s}.verifications WHERE to_number = $1 AND channel = $2 AND status = 'pending' AND expires_at > $3
-       ORDER BY created_at DESC, id DESC LIMIT 1`,
+       ORDER BY tarpit ASC, created_at DESC, id DESC LIMIT 1`,
       [to, channel, now],
     );
     return r.rows[0] ? verificationFromRow(r.rows[0]) : null;

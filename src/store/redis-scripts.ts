@@ -178,21 +178,26 @@ end`,
 
 /**
  * findPending. KEYS[1]: pending index. ARGV: now, verification key prefix, to, channel.
- * Newest first; ids that are gone, not pending or expired are removed from the index on the way
- * (none of them can become a match again: addCode refuses expired verifications).
+ * Newest first, a tarpit only when nothing else is pending; ids that are gone, not pending or expired are
+ * removed from the index on the way (none of them can become a match again: addCode refuses expired ones).
  */
 export const FIND_PENDING = `
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZREVRANGE', KEYS[1], 0, -1)
+local tarpit = nil
 for _, id in ipairs(ids) do
   local k = ARGV[2] .. id
-  local f = redis.call('HMGET', k, 'status', 'expiresAt', 'to', 'channel')
+  local f = redis.call('HMGET', k, 'status', 'expiresAt', 'to', 'channel', 'tarpit')
   -- to/channel re-checked: an id re-created for another destination must not match here.
   if f[1] == 'pending' and tonumber(f[2]) > now and f[3] == ARGV[3] and f[4] == ARGV[4] then
-    return redis.call('HGETALL', k)
+    -- A tarpit only if nothing real is pending (Store.findPending).
+    if f[5] ~= '1' then return redis.call('HGETALL', k) end
+    if not tarpit then tarpit = k end
+  else
+    redis.call('ZREM', KEYS[1], id)
   end
-  redis.call('ZREM', KEYS[1], id)
 end
+if tarpit then return redis.call('HGETALL', tarpit) end
 return false
 `;
 

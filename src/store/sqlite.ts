@@ -416,7 +416,7 @@ export class SqliteStore implements Store {
       getVerification: db.prepare('SELECT * FROM verifications WHERE id = ?'),
       findPending: db.prepare(
         `SELECT * FROM verifications WHERE to_number = ? AND channel = ? AND status = 'pending' AND expires_at > ?
-         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+         ORDER BY tarpit ASC, created_at DESC, rowid DESC LIMIT 1`,
       ),
       updateAttempt: db.prepare('UPDATE verifications SET attempts = ?, status = ?, updated_at = ? WHERE id = ?'),
       updateCodes: db.prepare(

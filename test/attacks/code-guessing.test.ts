@@ -98,6 +98,21 @@ describe('code reuse and guessing', () => {
     assert.equal(late.status, 410, late.text);
   });
 
+  it("a bot's tarpitted request for someone's number does not hide their verification from a check by number", async () => {
+    const to = freshNumber();
+    const mine = await send(to);
+    assert.equal(mine.status, 201, mine.text);
+    const code = t.lastCode(to)!;
+    // The bot fills the honeypot: tarpitted, it looks sent, and no send limit is spent on it.
+    const bot = await t.request('POST', '/v1/verifications', { to, client: { ...client(ipFor(ipN++)), honeypot: true } });
+    assert.equal(bot.status, 201, bot.text);
+    const [ev] = await t.ctx.store.queryEvents({ type: 'send', number: to, limit: 1 });
+    assert.equal(ev!.decision, 'tarpit');
+    assert.deepEqual((await check({ to, code })).body, { status: 'approved' });
+    // The bot's own verification still answers like a real one.
+    assert.deepEqual((await check({ id: bot.body.id, code })).body, { status: 'denied', attemptsLeft: 4 });
+  });
+
   it('a resend does not reset the attempts: the budget belongs to the verification', async () => {
     const to = freshNumber();
     const s = await send(to);

@@ -99,6 +99,28 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.equal(await s.getVerification('nope'), null);
       });
 
+      it('findPending prefers a real verification to a newer tarpit; a tarpit alone is found', async () => {
+        const s = await fresh();
+        const to = '+15550000011';
+        const real = makeVerification({ to, createdAt: T0 });
+        const tarpit = makeVerification({ to, createdAt: T0 + 1000, tarpit: true, codes: [] });
+        await s.createVerification(real);
+        await s.createVerification(tarpit);
+        assert.equal((await s.findPending(to, 'sms', T0 + 2000))?.id, real.id);
+        // Among real ones the newest wins, a tarpit in between or not.
+        const newer = makeVerification({ to, createdAt: T0 + 3000 });
+        await s.createVerification(newer);
+        assert.equal((await s.findPending(to, 'sms', T0 + 4000))?.id, newer.id);
+        const alone = '+15550000012';
+        const only = makeVerification({ to: alone, createdAt: T0, tarpit: true, codes: [] });
+        await s.createVerification(only);
+        assert.equal((await s.findPending(alone, 'sms', T0 + 1))?.id, only.id);
+        // The real one gone (approved): the tarpit is what remains pending.
+        assert.equal(await s.transition(real.id, 'approved', T0 + 5000), true);
+        assert.equal(await s.transition(newer.id, 'canceled', T0 + 5000), true);
+        assert.equal((await s.findPending(to, 'sms', T0 + 6000))?.id, tarpit.id);
+      });
+
       it('returned objects are copies', async () => {
         const s = await fresh();
         const v = makeVerification();
