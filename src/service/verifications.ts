@@ -42,6 +42,7 @@ import { deviceIdOf } from '../signals/evidence.ts';
 import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
+import { KeyedSerializer } from '../lib/keyed-serializer.ts';
 
 export interface VerificationDeps {
   store: Store;
@@ -133,6 +134,8 @@ export class VerificationService {
   /** Moving average of real delivery time, so tarpitted responses take as long as real ones. */
   private deliveryMs = 50;
   private readonly throttlePersistedAt = new Map<string, number>();
+  /** Checks sharing a number or an address, one at a time (see `check`). */
+  private readonly checkQueue = new KeyedSerializer();
 
   constructor(private readonly d: VerificationDeps) {}
 
@@ -507,10 +510,31 @@ export class VerificationService {
     }
     if (code === null) throw new ApiError('invalid_code');
 
+    // Checks of one number or from one address run one after the other in this process (KeyedSerializer): the
+    // failure budgets are read before the compare and counted after it, so parallel guesses would otherwise
+    // all read the same count (60 parallel wrong codes from one address were all compared against a limit of
+    // 30). Across instances the overshoot is at most one check per other instance.
+    const address = ipFacts ? addressOf(ipFacts) : null;
+    const found = v;
+    return this.checkQueue.run(address === null ? [`n:${found.to}`] : [`n:${found.to}`, `a:${address}`], () =>
+      this.checkCode(found, code, input, ipFacts, address, base, policy, now),
+    );
+  }
+
+  private async checkCode(
+    v: Verification,
+    code: string,
+    input: { client?: { ip?: string; deviceId?: string } },
+    ipFacts: IpFacts | null,
+    address: string | null,
+    base: AuditEvent,
+    policy: Policy,
+    now: number,
+  ): Promise<CheckResult> {
+    const d = this.d;
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
     // One read for the trust counter and the failure counters of both budgets (which budget applies depends
     // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).
-    const address = ipFacts ? addressOf(ipFacts) : null;
     const untrustedSpecs = checkFailureSpecs(policy, v.to, address, false);
     const trustedSpecs = checkFailureSpecs(policy, v.to, address, true);
     const read = ctx === null ? untrustedSpecs : [trustSpec(v.to, ctx), trustedSpecs[0]!, ...untrustedSpecs];

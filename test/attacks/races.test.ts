@@ -62,6 +62,33 @@ describe('parallel races against the limits', () => {
     assert.equal(v?.status === 'approved', approvals === 1, 'the store agrees with the responses');
   });
 
+  it('60 parallel wrong codes from one address across 12 verifications: exactly the per-IP failure budget (30) is compared', async () => {
+    const targets: { id: string; code: string }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const to = freshNumber();
+      const s = await send(to, ipFor(700 + i));
+      assert.equal(s.status, 201, s.text);
+      targets.push({ id: s.body.id, code: t.lastCode(to)! });
+    }
+    const attacker = '36.72.200.7';
+    // Through the service, all in one event-loop turn: with the embedded SQLite store every store call
+    // resolves at once, so HTTP requests (one socket read each) would not interleave; over Redis or
+    // PostgreSQL, or several requests parsed in one turn, they do — this is that case, on any store.
+    const guesses = targets.flatMap(({ id, code }) =>
+      [1, 2, 3, 4, 5].map((k) =>
+        t.ctx.verifications.check({ id, code: String((Number(code) + k) % 1_000_000).padStart(6, '0'), client: { ip: attacker } }).then(
+          (r) => r.status,
+          (err: { code?: string }) => err.code ?? 'error',
+        ),
+      ),
+    );
+    const rs = await Promise.all(guesses);
+    assert.ok(rs.every((r) => r === 'denied' || r === 'rate_limited'), rs.join(','));
+    assert.equal(rs.filter((r) => r === 'denied').length, 30, rs.join(','));
+    const [failures] = await t.ctx.store.peekLimits([{ reason: 'x', key: `cfi:${attacker}:1h`, limit: 30, windowMs: 3_600_000 }], t.clock());
+    assert.equal(failures, 30);
+  });
+
   it('the same correct code submitted 40 times at once is accepted exactly once', async () => {
     const to = freshNumber();
     const s = await send(to, ipFor(901));
