@@ -175,8 +175,10 @@ await describeWithService('redis', 'RedisStore', (url) => {
     // the reply gets back (a network blip, a load balancer's idle cut, a failover).
     const target = new URL(url);
     let armed = false;
+    const sockets = new Set<net.Socket>();
     const proxy = net.createServer((c) => {
       const up = net.connect(Number(target.port || 6379), target.hostname);
+      sockets.add(c).add(up);
       let cut = false;
       c.on('data', (d) => {
         up.write(d);
@@ -195,6 +197,7 @@ await describeWithService('redis', 'RedisStore', (url) => {
       c.on('error', () => up.destroy());
       up.on('error', () => c.destroy());
       c.on('close', () => up.destroy());
+      up.on('close', () => c.destroy());
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const prefix = `otps-test:${randomTag()}:`;
@@ -218,7 +221,9 @@ await describeWithService('redis', 'RedisStore', (url) => {
     } finally {
       await viaProxy.close();
       await destroy(direct);
-      proxy.close();
+      // Open sockets would keep the test process alive.
+      for (const sk of sockets) sk.destroy();
+      await new Promise((r) => proxy.close(r));
     }
   });
 
