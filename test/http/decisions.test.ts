@@ -106,6 +106,29 @@ describe('risk decisions over HTTP', () => {
     t.ctx.setPolicy(policy({}), 0);
   });
 
+  it('a widget-only deployment: `form_token.missing` as a challenge makes the widget mandatory (docs/policy.md)', async () => {
+    const to = fresh();
+    // A careful bot: residential address, browser User-Agent and language, but no widget evidence.
+    const client = { ip: '36.72.63.1', userAgent: UA, acceptLanguage: 'id-ID' };
+    const defaults = await t.request('POST', '/v1/verifications', { to: fresh(), client });
+    assert.equal(defaults.status, 201, 'the default lets server-to-server integrations without the widget through');
+    t.ctx.setPolicy(policy({ risk: { rules: { 'form_token.missing': { action: 'challenge' } } } }), 0);
+    try {
+      const r = await t.request('POST', '/v1/verifications', { to, client: { ...client, ip: '36.72.63.2' } });
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.body.error.code, 'challenge_required');
+      assert.ok(r.body.error.reasons.includes('form_token.missing'), r.text);
+      assert.equal(t.lastCode(to), null);
+      const c = r.body.error.challenge as Challenge;
+      const pow = await solve(c);
+      t.clock.advance(3000);
+      const ok = await t.request('POST', '/v1/verifications', { to, client: { ...client, ip: '36.72.63.2', formToken: c.formToken, pow } });
+      assert.equal(ok.status, 201, ok.text);
+    } finally {
+      t.ctx.setPolicy(policy({}), 0);
+    }
+  });
+
   it('shadow mode: a rule is evaluated and logged but not enforced', async () => {
     t.ctx.setPolicy(policy({ risk: { rules: { line_type: { action: 'block', mode: 'shadow' } } } }), 0);
     const r = await t.request('POST', '/v1/verifications', { to: '+442079460001', client: { ip: '36.72.62.1', userAgent: UA, acceptLanguage: 'en-GB' } });
