@@ -265,7 +265,7 @@ export function subnetKey(ip: string | IpParsed): string | null {
 export function addressKey(ip: string | IpParsed): string {
   const p = asParsed(ip);
   if (!p) return typeof ip === 'string' ? ip : String(ip);
-  return p.version === 4 ? p.ip : `${v6ToString(v6Network(p.v6, 64))}/64`;
+  return p.version === 4 ? p.ip : subnetKey(p)!;
 }
 
 /** Coarser IPv6 key: /48 is a typical site allocation (IPv4 still /24). */
