@@ -284,6 +284,19 @@ const listFromRow = (r: ListRow): ListEntry => ({
 });
 
 /** 64-bit-safe advisory lock key from a string (FNV-1a folded to a signed 53-bit range). */
+/** One row of `consume_limits`. */
+interface ConsumeRow {
+  out_allowed: boolean;
+  out_counts: number[];
+  out_denied: number[];
+  out_retry: number[];
+}
+
+const VERIFICATION_COLUMN_LIST = VERIFICATION_COLUMNS.join(', ');
+
+/** Placeholders for the verification columns, numbered after `before` other parameters. */
+const verificationParams = (before: number): string => VERIFICATION_COLUMNS.map((_, i) => `$${before + i + 1}`).join(', ');
+
 function lockKey(s: string): number {
   let h = 0xcbf29ce484222325n;
   for (const ch of Buffer.from(s)) h = BigInt.asUintN(64, (h ^ BigInt(ch)) * 0x100000001b3n);
@@ -398,11 +411,9 @@ export class PostgresStore implements Store {
   // ---- verifications ----
 
   async createVerification(v: Verification): Promise<void> {
-    const cols = VERIFICATION_COLUMNS.join(', ');
-    const params = VERIFICATION_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
     const updates = VERIFICATION_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ');
     await this.q(
-      `INSERT INTO ${this.s}.verifications (${cols}) VALUES (${params}) ON CONFLICT (id) DO UPDATE SET ${updates}`,
+      `INSERT INTO ${this.s}.verifications (${VERIFICATION_COLUMN_LIST}) VALUES (${verificationParams(0)}) ON CONFLICT (id) DO UPDATE SET ${updates}`,
       verificationValues(v, (b) => b),
     );
   }
@@ -413,14 +424,14 @@ export class PostgresStore implements Store {
       await this.createVerification(v);
       return { allowed: true, denied: [], counts: [] };
     }
-    // One statement, so one transaction: the insert reads the consume's outcome and runs only when it allowed.
-    const cols = VERIFICATION_COLUMNS.join(', ');
-    const params = VERIFICATION_COLUMNS.map((_, i) => `$${i + 7}`).join(', ');
-    const r = await this.q<{ out_allowed: boolean; out_counts: number[]; out_denied: number[]; out_retry: number[] }>(
-      `WITH c AS (SELECT * FROM ${this.s}.consume_limits($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint, $6::text)),
-       ins AS (INSERT INTO ${this.s}.verifications (${cols}) SELECT ${params} FROM c WHERE c.out_allowed RETURNING 1)
-       SELECT c.*, (SELECT count(*) FROM ins) AS created FROM c`,
-      [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`, ...verificationValues(v, (b) => b)],
+    // One statement, so one transaction: the insert reads the consume's outcome and runs only when it allowed
+    // (a data-modifying WITH runs exactly once, whether or not the outer query reads it).
+    const args = this.consumeArgs(specs, now);
+    const r = await this.q<ConsumeRow>(
+      `WITH c AS (SELECT * FROM ${this.consumeCall()}),
+       ins AS (INSERT INTO ${this.s}.verifications (${VERIFICATION_COLUMN_LIST}) SELECT ${verificationParams(args.length)} FROM c WHERE c.out_allowed)
+       SELECT * FROM c`,
+      [...args, ...verificationValues(v, (b) => b)],
     );
     return this.limitOutcome(specs, r.rows[0]!, now);
   }
@@ -498,15 +509,21 @@ export class PostgresStore implements Store {
   private async consumeSpecs(specs: LimitSpec[], now: number): Promise<LimitOutcome> {
     validateSpecs(specs);
     if (specs.length === 0) return { allowed: true, denied: [], counts: [] };
-    const r = await this.q<{ out_allowed: boolean; out_counts: number[]; out_denied: number[]; out_retry: number[] }>(
-      `SELECT * FROM ${this.s}.consume_limits($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint, $6::text)`,
-      [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`],
-    );
+    const r = await this.q<ConsumeRow>(`SELECT * FROM ${this.consumeCall()}`, this.consumeArgs(specs, now));
     return this.limitOutcome(specs, r.rows[0]!, now);
   }
 
+  /** The consume_limits call, parameters $1–$6 (`consumeArgs`). */
+  private consumeCall(): string {
+    return `${this.s}.consume_limits($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint, $6::text)`;
+  }
+
+  private consumeArgs(specs: LimitSpec[], now: number): unknown[] {
+    return [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`];
+  }
+
   /** A consume_limits row as a LimitOutcome. */
-  private limitOutcome(specs: LimitSpec[], row: { out_allowed: boolean; out_counts: number[]; out_denied: number[]; out_retry: number[] }, now: number): LimitOutcome {
+  private limitOutcome(specs: LimitSpec[], row: ConsumeRow, now: number): LimitOutcome {
     const counts = row.out_counts.map(Number);
     if (row.out_allowed) {
       this.wrote(now);

@@ -141,18 +141,27 @@ return 1
 `;
 
 /**
+ * The body of createVerification with its keys at KEYS[k + 1], KEYS[k + 2] and its arguments from ARGV[a + 1]
+ * on (`k` and `a`: Lua expressions), shared by CREATE_VERIFICATION and CONSUME_LIMITS_AND_CREATE.
+ */
+const createVerificationLua = (k: string, a: string) => `
+local vk = KEYS[${k} + 1]
+local pk = KEYS[${k} + 2]
+local o = ${a}
+local ttl = tonumber(ARGV[o + 1])
+redis.call('DEL', vk)
+redis.call('HSET', vk, unpack(ARGV, o + 5))
+redis.call('PEXPIRE', vk, ARGV[o + 1])
+if ARGV[o + 4] == '1' then
+  redis.call('ZADD', pk, ARGV[o + 2], ARGV[o + 3])
+  if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ARGV[o + 1]) end
+end`;
+
+/**
  * createVerification. KEYS[1]: verification hash; KEYS[2]: pending index (zset id -> createdAt).
  * ARGV: ttlMs, createdAt, id, isPending ('1'|'0'), then field/value pairs.
  */
-export const CREATE_VERIFICATION = `
-local ttl = tonumber(ARGV[1])
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-  if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
-end
+export const CREATE_VERIFICATION = `${createVerificationLua('0', '0')}
 return 1
 `;
 
@@ -161,20 +170,7 @@ return 1
  * creates nothing) CREATE_VERIFICATION with KEYS[n+1], KEYS[n+2]. ARGV: now, n limit triples, then
  * CREATE_VERIFICATION's ARGV (ttlMs, createdAt, id, isPending, field/value pairs).
  */
-export const CONSUME_LIMITS_AND_CREATE = consumeLimitsLua(
-  '#KEYS - 2',
-  `local o = 3 * n + 1
-local vk = KEYS[n + 1]
-local pk = KEYS[n + 2]
-local ttl = tonumber(ARGV[o + 1])
-redis.call('DEL', vk)
-redis.call('HSET', vk, unpack(ARGV, o + 5))
-redis.call('PEXPIRE', vk, ARGV[o + 1])
-if ARGV[o + 4] == '1' then
-  redis.call('ZADD', pk, ARGV[o + 2], ARGV[o + 3])
-  if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ARGV[o + 1]) end
-end`,
-);
+export const CONSUME_LIMITS_AND_CREATE = consumeLimitsLua('#KEYS - 2', createVerificationLua('n', '3 * n + 1'));
 
 /**
  * findPending. KEYS[1]: pending index. ARGV: now, verification key prefix, to, channel.
