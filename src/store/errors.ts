@@ -34,3 +34,14 @@ export function isStoreUnavailable(err: unknown): boolean {
   if (err instanceof AggregateError) return err.errors.some(isStoreUnavailable);
   return false;
 }
+
+/**
+ * A store that answers but cannot be used (a Redis Cluster): the operator's to fix, reported at start-up as
+ * one line without a stack (its name is the CLI's mark for that, as for configuration errors).
+ */
+export class UnsupportedStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}

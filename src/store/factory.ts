@@ -37,7 +37,14 @@ export async function openStore(cfg: StoreConfig): Promise<Store> {
     case 'redis': {
       if (!cfg.redisUrl) throw new Error('store.kind is redis but no redisUrl is configured');
       const { RedisStore } = await import('./redis.ts');
-      return new RedisStore(cfg.redisUrl, { ...(cfg.prefix !== undefined ? { prefix: cfg.prefix } : {}), ...(cfg.redisMaxEvents !== undefined ? { maxEvents: cfg.redisMaxEvents } : {}) });
+      const store = new RedisStore(cfg.redisUrl, { ...(cfg.prefix !== undefined ? { prefix: cfg.prefix } : {}), ...(cfg.redisMaxEvents !== undefined ? { maxEvents: cfg.redisMaxEvents } : {}) });
+      try {
+        await store.checkSupported();
+      } catch (err) {
+        await store.close().catch(() => {});
+        throw err;
+      }
+      return store;
     }
     case 'postgres': {
       if (!cfg.postgresUrl) throw new Error('store.kind is postgres but no postgresUrl is configured');

@@ -26,6 +26,7 @@ import {
   tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, decodeWindow, eventBody, eventMatches, peekCounts, validateSpecs,
 } from './codec.ts';
 import * as S from './redis-scripts.ts';
+import { UnsupportedStoreError } from './errors.ts';
 
 export interface RedisStoreOptions {
   /** Prefix of every key. Default `otps:`. Tests use a random one to isolate. */
@@ -235,6 +236,18 @@ export class RedisStore implements Store {
   async ping(): Promise<void> {
     const r = await this.rt(this.redis.ping());
     if (r !== 'PONG') throw new Error(`unexpected PING reply: ${String(r)}`);
+  }
+
+  /**
+   * Refuse a Redis this store cannot run on, before anything is served. Redis Cluster: several scripts
+   * build keys from their arguments (the escalation and pumping keys of a request, the pending list of a
+   * number), which a cluster refuses with CROSSSLOT — every send would fail with 503 at run time instead.
+   */
+  async checkSupported(): Promise<void> {
+    const info = String(await this.rt(this.redis.info('cluster')));
+    if (/^cluster_enabled:1\s*$/m.test(info)) {
+      throw new UnsupportedStoreError('Redis Cluster is not supported (its scripts touch keys named in their arguments, which a cluster refuses across slots): use a single primary with replicas, e.g. Redis Sentinel or a managed non-cluster instance');
+    }
   }
 
   async durabilityWarnings(): Promise<string[]> {
