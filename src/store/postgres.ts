@@ -238,6 +238,19 @@ function migrations(s: string): string[] {
     END
     $fn$;
     `,
+    // 2: resetLimits takes consume_limits' advisory locks. A plain DELETE could commit between a consume's
+    // read of a row and its write, which then wrote back what it had read plus its cost: the reset was undone
+    // (an approval's failure-counter reset, lost to a failed check counted at the same moment).
+    `
+    CREATE FUNCTION ${s}.reset_limits(p_keys text[], p_lock_ns text) RETURNS void
+    LANGUAGE plpgsql AS $fn$
+    BEGIN
+      PERFORM pg_advisory_xact_lock(h)
+        FROM (SELECT DISTINCT hashtextextended(p_lock_ns || k, 0) AS h FROM unnest(p_keys) AS k ORDER BY 1) AS locks;
+      DELETE FROM ${s}.counters WHERE key = ANY(p_keys);
+    END
+    $fn$;
+    `,
   ];
 }
 
@@ -283,7 +296,6 @@ const listFromRow = (r: ListRow): ListEntry => ({
   expiresAt: r.expires_at,
 });
 
-/** 64-bit-safe advisory lock key from a string (FNV-1a folded to a signed 53-bit range). */
 /** One row of `consume_limits`. */
 interface ConsumeRow {
   out_allowed: boolean;
@@ -297,6 +309,7 @@ const VERIFICATION_COLUMN_LIST = VERIFICATION_COLUMNS.join(', ');
 /** Placeholders for the verification columns, numbered after `before` other parameters. */
 const verificationParams = (before: number): string => VERIFICATION_COLUMNS.map((_, i) => `$${before + i + 1}`).join(', ');
 
+/** 64-bit-safe advisory lock key from a string (FNV-1a folded to a signed 53-bit range). */
 function lockKey(s: string): number {
   let h = 0xcbf29ce484222325n;
   for (const ch of Buffer.from(s)) h = BigInt.asUintN(64, (h ^ BigInt(ch)) * 0x100000001b3n);
@@ -519,7 +532,12 @@ export class PostgresStore implements Store {
   }
 
   private consumeArgs(specs: LimitSpec[], now: number): unknown[] {
-    return [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, `${this.schema}:`];
+    return [specs.map((s) => s.key), specs.map((s) => s.limit), specs.map((s) => s.windowMs), specs.map((s) => s.cost ?? 1), now, this.lockNamespace()];
+  }
+
+  /** What the counter locks of consume_limits and reset_limits are named under (schemas do not share them). */
+  private lockNamespace(): string {
+    return `${this.schema}:`;
   }
 
   /** A consume_limits row as a LimitOutcome. */
@@ -566,7 +584,7 @@ export class PostgresStore implements Store {
 
   async resetLimits(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.q(`DELETE FROM ${this.s}.counters WHERE key = ANY($1::text[])`, [keys]);
+    await this.q(`SELECT ${this.s}.reset_limits($1::text[], $2::text)`, [keys, this.lockNamespace()]);
   }
 
   // ---- one-time tokens ----

@@ -108,4 +108,42 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
       await destroy(s);
     }
   });
+  it('a reset of counters is not undone by a consume that read the row before the reset deleted it', async () => {
+    // The interleaving, made deterministic with a row lock held by a third connection: the reset's DELETE
+    // queues on the row first, then a consume reads the row (plain reads do not wait) and queues its write
+    // behind it. When the lock goes, the reset deletes the row and the consume inserts what it had read + 1:
+    // the reset is lost (an approval's failure-counter reset undone by a failed check counted at the same
+    // moment). Serially the result is 0 (consume, then reset) or 1 (reset, then consume), never 6.
+    const s = await fresh();
+    const holder = await s.pool.connect();
+    const spec = { reason: 'observe', key: 'fn:+15550001111:1h', limit: 1000, windowMs: 3_600_000 };
+    try {
+      await s.consumeLimits([{ ...spec, cost: 5 }], T0);
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM "${s.schema}".counters WHERE key = $1 FOR UPDATE`, [spec.key]);
+      const waiting = async (n: number) => {
+        for (let i = 0; i < 400; i++) {
+          // Inside a transaction the statistics views keep their first snapshot unless it is cleared.
+          await holder.query('SELECT pg_stat_clear_snapshot()');
+          const r = await holder.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+          if (r.rows[0]!.n >= n) return;
+          await new Promise((res) => setTimeout(res, 10));
+        }
+        const a = await holder.query(`SELECT state, wait_event_type, wait_event, left(query, 80) AS q FROM pg_stat_activity WHERE datname = current_database()`);
+        throw new Error(`fewer than ${n} sessions waiting on a lock: ${JSON.stringify(a.rows)}`);
+      };
+      const reset = s.resetLimits([spec.key]);
+      await waiting(1);
+      const consume = s.consumeLimits([spec], T0 + 1000);
+      await waiting(2);
+      await holder.query('COMMIT');
+      await Promise.all([reset, consume]);
+      const [count] = await s.peekLimits([spec], T0 + 2000);
+      assert.ok(count === 0 || count === 1, `count ${count}: the reset was undone`);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+      await destroy(s);
+    }
+  });
 });
