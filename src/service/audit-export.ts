@@ -174,6 +174,8 @@ export async function* exportEvents(store: Store, o: ExportOptions): AsyncGenera
     if (types && types.size === 1) q.type = [...types][0]!;
     if (after !== undefined) q.after = after;
     const page = await store.queryEvents(q);
+    // Not an event a crash could still take back: its seq would be handed to another (Store.settled).
+    await store.settled?.();
     for (const e of page) {
       if (types && !types.has(e.type)) continue;
       yield JSON.stringify(exportLine(e, o.mask));

@@ -594,6 +594,8 @@ export class VerificationService {
 
   async get(id: string): Promise<PublicVerification> {
     const v = await this.d.store.getVerification(id);
+    // Not before what was read is on disk: an approval seen here must survive a crash (Store.settled).
+    await this.d.store.settled?.();
     if (!v) throw new ApiError('verification_not_found');
     const now = this.d.clock();
     if (v.status === 'pending' && v.expiresAt <= now) return { ...publicView(v), status: 'expired' };

@@ -197,6 +197,14 @@ export interface Store {
   consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome>;
   getVerification(id: string): Promise<Verification | null>;
   /**
+   * Resolves once every write this store's own reads can already see is on disk. A read that answers the
+   * outside world (`GET /v1/verifications/{id}`, the audit log) waits for it, so nobody is told of a state a
+   * crash could still take back. Left out by stores whose reads see only what is durable by their own
+   * settings (Redis, PostgreSQL) and by the memory store; SQLite's commit batching makes a write visible in
+   * its event-loop turn and durable at the group commit's fdatasync after it.
+   */
+  settled?(): Promise<void>;
+  /**
    * The newest verification for this destination and channel that is still pending and unexpired at `now` —
    * preferring one that is not a tarpit: a bot's tarpitted request for someone's number must not hide that
    * person's real verification from a check by number (or from their resend). A tarpit is returned only

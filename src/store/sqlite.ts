@@ -690,6 +690,12 @@ export class SqliteStore implements Store {
     return r ? verificationFromRow(r) : null;
   }
 
+  settled(): Promise<void> {
+    // Nothing committed since the last flush began and no flush running: everything visible is on disk.
+    if (!this.batchOpen && this.waiting.length === 0 && !this.flushing) return Promise.resolve();
+    return this.durable(undefined);
+  }
+
   async getVerification(id: string): Promise<Verification | null> {
     this.settleBatches();
     return this.getRow(id);

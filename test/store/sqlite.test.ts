@@ -71,6 +71,27 @@ describe('SqliteStore specifics', () => {
     await closing;
   });
 
+  it('settled() waits for the flush of what reads can already see, and for nothing when all is on disk', async () => {
+    const held: (() => void)[] = [];
+    const s = new SqliteStore(file(), { fdatasync: (_fd, cb) => held.push(() => cb(null)) });
+    let settled = false;
+    await s.settled().then(() => (settled = true));
+    assert.equal(settled, true, 'nothing written: at once');
+    assert.equal(s.flushes, 0, 'and without a flush of its own');
+    settled = false;
+    const v = makeVerification();
+    const created = s.createVerification(v);
+    assert.deepEqual(await s.getVerification(v.id), v, 'visible in its own turn');
+    const p = s.settled().then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(held.length, 1);
+    assert.equal(settled, false, 'not before the flush that covers the write');
+    held.shift()!();
+    await Promise.all([created, p]);
+    assert.equal(settled, true);
+    await s.close();
+  });
+
   it('a failed WAL flush fails the writes that waited for it', async () => {
     const s = new SqliteStore(file(), { fdatasync: (_fd, cb) => setImmediate(() => cb(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))) });
     await assert.rejects(s.createVerification(makeVerification()), /EIO/);

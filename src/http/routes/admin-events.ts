@@ -101,6 +101,8 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         if (qs.cursor !== undefined) q.before = Number(qs.cursor);
 
         const events = await ctx.store.queryEvents(q);
+        // Only events on disk (Store.settled): a cursor must not point past one a crash could take back.
+        await ctx.store.settled?.();
         const masker = numberMasker((qs.mask ?? ctx.config.privacy.maskNumbersInLogs) ? 'mask' : 'none');
         const last = events[events.length - 1];
         return {
