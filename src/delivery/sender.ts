@@ -64,5 +64,15 @@ export function scrubCode(text: string, code: string): string {
   if (code.length === 0 || text.length === 0) return text;
   const parts = [...code].map((ch) => ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   const pattern = new RegExp(parts.join('[\\s.\\-]?'), 'gi');
-  return text.replace(pattern, CODE_MASK);
+  const out = text.replace(pattern, CODE_MASK);
+  // A reason cut short (`clip` ends it with …) may end inside the code: mask a trailing start of it too. A
+  // sender that clips before scrubbing would otherwise leave all but the last digits in clear.
+  if (!out.endsWith('…')) return out;
+  const head = out.slice(0, -1);
+  for (let k = code.length - 1; k >= 1; k--) {
+    const start = new RegExp(`${parts.slice(0, k).join('[\\s.\\-]?')}$`, 'i');
+    const m = start.exec(head);
+    if (m) return `${head.slice(0, m.index)}${'*'.repeat(k)}…`;
+  }
+  return out;
 }

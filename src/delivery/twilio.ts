@@ -107,7 +107,8 @@ export function createTwilioSender(opts: TwilioSenderOptions): Sender {
               : { ok: true, sender: name, providerId: sid ?? null, detail: state };
           }
           const retryable = status >= 300 && status < 400 ? false : isRetryableStatus(status);
-          return fail(scrubCode(twilioReason(status, json), msg.code), retryable, status);
+          // Scrubbed before it is clipped: a cut through the echoed code would leave its first digits unmatched.
+          return fail(twilioReason(status, json, (m) => scrubCode(m, msg.code)), retryable, status);
         }
       }
     },
@@ -115,10 +116,11 @@ export function createTwilioSender(opts: TwilioSenderOptions): Sender {
 }
 
 /** `twilio:21211 Invalid 'To' Phone Number`, or `twilio:http_503` when the body is not Twilio's JSON. */
-function twilioReason(status: number, json: unknown): string {
+function twilioReason(status: number, json: unknown, scrub: (message: string) => string): string {
   const rawCode = json && typeof json === 'object' ? (json as Record<string, unknown>)['code'] : undefined;
   const code = typeof rawCode === 'number' || (typeof rawCode === 'string' && /^\d+$/.test(rawCode)) ? String(rawCode) : undefined;
-  const message = field(json, 'message');
+  const raw = field(json, 'message');
+  const message = raw === undefined ? undefined : scrub(raw);
   if (code === undefined) return `twilio:http_${status}${message ? ` ${clip(message, 160)}` : ''}`;
   return `twilio:${code}${message ? ` ${clip(message, 160)}` : ''}`;
 }

@@ -142,6 +142,21 @@ test('an error message echoing the body does not leak the code', async () => {
   }
 });
 
+test('an echoed code is masked wherever the 160-character cut of the message falls, even inside the code', async () => {
+  // Found by a privacy review: the message was clipped before it was scrubbed, so a cut through the code left
+  // its first five digits in the reason (and so in the warn-level log), enough to guess the sixth.
+  const sender = createTwilioSender({ accountSid: SID, authToken: TOKEN, from: '+15550001111', baseUrl: fake.url });
+  for (let pad = 100; pad <= 160; pad++) {
+    fake.setHandler((req) => ({ status: 400, json: { code: 21610, message: `${'x'.repeat(pad)} ${req.form?.['Body']}` } }));
+    const result = await sender.send(msg);
+    assert.equal(result.ok, false);
+    if (result.ok) continue;
+    for (let k = 2; k <= msg.code.length; k++) {
+      assert.ok(!result.reason.includes(msg.code.slice(0, k)), `pad ${pad}: ${JSON.stringify(result.reason)} holds ${msg.code.slice(0, k)}`);
+    }
+  }
+});
+
 test('network failure and timeout are retryable', async () => {
   fake.setHandler(() => ({ hangUp: true }));
   // A generous timeout for the hang-up: under load a 50 ms one could expire first (seen once in the full suite).
