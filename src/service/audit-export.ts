@@ -51,10 +51,16 @@ export function numberMasker(mode: MaskMode, key?: string): NumberMasker {
   return Object.assign(fn, { mode });
 }
 
-/** Replace every E.164-looking string anywhere inside `v` (event data can quote numbers). */
+/** An E.164 number inside a longer text (a provider's error quoting the request: `… for +6281234567890`). */
+const E164_IN_TEXT_RE = /\+[1-9]\d{6,15}(?!\d)/g;
+
+/**
+ * Replace every E.164 number anywhere inside `v`: whole strings and numbers quoted inside texts (delivery
+ * failure reasons and receipt errors often repeat the number). Numbers without their `+` are not recognised.
+ */
 function maskDeep(v: unknown, m: NumberMasker): unknown {
   if (m.mode === 'none') return v;
-  if (typeof v === 'string') return E164_RE.test(v) ? m(v) : v;
+  if (typeof v === 'string') return v.includes('+') ? v.replace(E164_IN_TEXT_RE, (n) => m(n)) : v;
   if (Array.isArray(v)) return v.map((x) => maskDeep(x, m));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
@@ -127,7 +133,7 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
     if (data.testNumber) line.testNumber = true;
     if (Object.keys(delivery).length > 0) {
       line.sender = typeof delivery.sender === 'string' ? delivery.sender : null;
-      line.delivery = delivery;
+      line.delivery = maskDeep(delivery, m);
     }
     if (e.type === 'send.failed') line.deliveryFailed = true;
     if (typeof data.verificationId === 'string') line.verificationId = data.verificationId;
