@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { maskNumbersInText } from './log-privacy.ts';
+import { maskNumbersInText, redactApiKeys } from './log-privacy.ts';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../config/load.ts';
@@ -94,7 +94,8 @@ export function makeLogger(cfg: Config, destination?: NodeJS.WritableStream): Lo
     level: cfg.logLevel,
     // Masked once on the serialized line: walking every logged object (Fastify's raw request included)
     // cost more than the request itself (docs/benchmarks.md).
-    ...(mask ? { hooks: { streamWrite: (line: string) => maskNumbersInText(line) } } : {}),
+    // API keys are redacted from every line; numbers only while masking is on.
+    hooks: { streamWrite: mask ? (line: string) => maskNumbersInText(line) : (line: string) => redactApiKeys(line) },
     // Secrets and codes must never reach a log line, even through a careless `log.info(obj)`.
     redact: {
       paths: [

@@ -5,12 +5,21 @@
  */
 import { maskPhone } from '../signals/phone.ts';
 
-const E164 = /\+[1-9]\d{7,14}/g;
+/**
+ * A number with its `+`, or with the `+` URL-encoded (`%2B`): request lines log the URL as received, and a
+ * browser or client encodes `?number=+62…` so. Seven digits and up (the shortest numbers in use, +683 4002).
+ */
+const E164 = /(\+|%2[Bb])([1-9]\d{6,14})/g;
 /** API keys that end up in a string (an error message quoting a header, say) keep only their id. */
 const API_KEY = /(osk_[A-Za-z0-9]{12}_)[A-Za-z0-9_-]{20,}/g;
 
 export function maskNumbersInText(s: string): string {
-  return s.replace(E164, (m) => maskPhone(m)).replace(API_KEY, '$1[redacted]');
+  return redactApiKeys(s.replace(E164, (_m, plus: string, digits: string) => plus + maskPhone(`+${digits}`).slice(1)));
+}
+
+/** Only the API keys (a key in a query string, say): applied to every log line, masking or not. */
+export function redactApiKeys(s: string): string {
+  return s.replace(API_KEY, '$1[redacted]');
 }
 
 export function maskNumbersDeep(value: unknown, depth = 0): unknown {

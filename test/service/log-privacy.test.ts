@@ -25,9 +25,22 @@ describe('log privacy', () => {
     assert.ok(!out.includes('b'.repeat(43)) && out.includes('osk_AAAAAAAAAAAA_[redacted]'), 'API key secrets scrubbed from text');
   });
 
-  it('can be turned off', () => {
+  it('masks numbers whose + is URL-encoded (request lines log the URL as sent) and 7-digit numbers', () => {
+    // Found by a privacy review: the dashboard's number search logged `?number=%2B6281234567890` in full.
+    const { log, lines } = capture(true);
+    log.info({ req: { url: '/v1/admin/events?number=%2B6281234567890&x=%2b447400123456' } }, 'incoming request to +6834002');
+    const out = lines.join('');
+    assert.ok(!out.includes('6281234567890') && !out.includes('447400123456'), out);
+    assert.ok(out.includes('%2B62812*****890') && out.includes('%2b44'), out);
+    assert.ok(!out.includes('+6834002') && out.includes('+683***2'), out);
+  });
+
+  it('can be turned off; API keys are redacted even then', () => {
     const { log, lines } = capture(false);
-    log.info({ to: '+6281234567890' }, 'x');
-    assert.ok(lines.join('').includes('+6281234567890'));
+    const key = `osk_AAAAAAAAAAAA_${'c'.repeat(43)}`;
+    log.info({ to: '+6281234567890', req: { url: `/v1/admin/events?api_key=${key}` } }, 'x');
+    const out = lines.join('');
+    assert.ok(out.includes('+6281234567890'));
+    assert.ok(!out.includes('c'.repeat(43)) && out.includes('osk_AAAAAAAAAAAA_[redacted]'), out);
   });
 });
