@@ -55,6 +55,17 @@ export function webhookFinalStatus(s: unknown): ReceiptStatus | null {
   return s === 'delivered' || s === 'undelivered' || s === 'failed' ? s : null;
 }
 
+/**
+ * A receiver's error text may quote the message it refused, and so the code: every run of at least a code's
+ * length of digits (with the single spaces, dots or dashes a code may be spelled with) becomes `#`s before the
+ * text is kept. Shorter runs (status and error numbers such as 30007 for 6-digit codes) stay readable; a
+ * quoted phone number is masked too. Scrubbed before it is cut, so a cut cannot leave part of a code.
+ */
+export function scrubReceiptError(text: string, codeLength: number): string {
+  const run = new RegExp(`\\d(?:[\\s.\\-]?\\d){${Math.max(1, codeLength - 1)},}`, 'g');
+  return text.replace(run, (m) => '#'.repeat(m.replace(/\D/g, '').length));
+}
+
 export interface ReceiptInput {
   sender: string;
   /** The provider's message id (Twilio MessageSid) or our verification id: the de-duplication key. */

@@ -89,4 +89,21 @@ describe('delivery receipts', () => {
     assert.deepEqual(idRow.receipts, { delivered: 1, undelivered: 1, failed: 1 });
     assert.equal(idRow.deliveryFailures, 1, 'the failed send itself');
   });
+
+  it('a receipt error quoting the message keeps no code and no number (a privacy review found both stored in clear)', async () => {
+    const s = await t.request('POST', '/v1/verifications', { to: '+6281234567892', client: client(`36.72.40.${++ip}`) });
+    assert.equal(s.status, 502);
+    const [v] = await t.ctx.store.queryEvents({ type: 'send.failed', limit: 1 });
+    const id = (v!.data as { verificationId: string }).verificationId;
+    const head = 'carrier 30007 rejected "your code is 482 913" for +6281234567892 ';
+    // The last digit run straddles the 200-character limit: masked before the cut, so no part of it is kept.
+    const error = `${head}${'x'.repeat(196 - head.length)}1234567`;
+    assert.deepEqual((await webhook({ id, status: 'failed', providerId: 'p-quote', error })).body, { recorded: true });
+    const [receipt] = await t.ctx.store.queryEvents({ type: 'delivery.receipt', limit: 1 });
+    const stored = (receipt!.data as { error: string }).error;
+    assert.equal(stored.length, 200);
+    assert.match(stored, /^carrier 30007 rejected "your code is ######" for \+############# x+#+$/, 'shorter numbers stay readable');
+    assert.doesNotMatch(stored, /\d{6}|482|913|6281234567892/);
+    assert.doesNotMatch(stored, /1234/, 'a run cut by the 200-character limit was masked before the cut');
+  });
 });

@@ -14,7 +14,7 @@ import { ApiError } from '../../service/errors.ts';
 import { verifyTwilioSignature } from '../../delivery/twilio.ts';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../delivery/webhook.ts';
 import { monitoringOf } from '../../monitoring/monitor.ts';
-import { receiptSenders, recordReceipt, twilioFinalStatus, webhookFinalStatus, type ReceiptSender } from '../../monitoring/receipts.ts';
+import { receiptSenders, recordReceipt, scrubReceiptError, twilioFinalStatus, webhookFinalStatus, type ReceiptSender } from '../../monitoring/receipts.ts';
 import { errorResponses } from '../schemas.ts';
 
 const Params = Type.Object({ sender: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }) }, { additionalProperties: false });
@@ -108,7 +108,7 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
           messageId: typeof b.providerId === 'string' && b.providerId.length <= 200 ? b.providerId : b.id,
           to: v.to,
           status,
-          error: typeof b.error === 'string' ? b.error.slice(0, 200) : null,
+          error: typeof b.error === 'string' ? scrubReceiptError(b.error, ctx.config.codes.length).slice(0, 200) : null,
           verificationId: v.id,
           now: ctx.clock(),
         });
@@ -117,3 +117,4 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
     );
   };
 }
+
