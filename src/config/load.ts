@@ -63,7 +63,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     try {
       parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
     } catch (err) {
-      throw new ConfigError(`cannot parse ${file}: ${(err as Error).message}`);
+      // Only the first line: the YAML parser's message goes on with the offending source lines, which may be
+      // a secret's (an unclosed quote after `codeSecret: "…`), and this error is printed and logged.
+      throw new ConfigError(`cannot parse ${file}: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '')}`);
     }
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file}: the top level must be a mapping`);

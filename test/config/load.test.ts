@@ -54,6 +54,14 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ env: { OTPSHIELD_PORT: 'abc' } }), /OTPSHIELD_PORT/);
   });
 
+  it('a file that does not parse is reported by line and column, without quoting its lines (they may hold a secret)', () => {
+    const p = file(`unclosed${Math.random()}.yaml`, 'secrets:\n  codeSecret: "QUOTED-SECRET-VALUE-0123456789\nserver:\n  port: 8080\n');
+    assert.throws(
+      () => loadConfig({ file: p, env: {} }),
+      (e: unknown) => e instanceof ConfigError && /cannot parse .* at line \d+, column \d+$/.test(e.message) && !e.message.includes('QUOTED-SECRET') && !e.message.includes('\n'),
+    );
+  });
+
   it('production refuses to start without a code secret, or with short codes', () => {
     assert.throws(() => loadConfig({ env: { NODE_ENV: 'production' } }), /secrets\.codeSecret/);
     const secret = 'x'.repeat(40);

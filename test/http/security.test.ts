@@ -303,6 +303,10 @@ describe('config check keeps credentials out', () => {
       twilio: 'twilio-auth-token-DDDDDDDDDD',
       captcha: 'captcha-secret-EEEEEEEEEE',
       redis: 'redis-password-FFFFFFFF',
+      // In URLs: a gateway's query token, a capability URL's path (a privacy review found both printed).
+      urlToken: 'url-access-token-GGGGGGGG',
+      slackPath: 'SLACKPATHSECRET-HHHHHHHH',
+      alertSecret: 'alert-sink-secret-IIIIIIII',
     };
     const file = join(dir, 'otp-shield.json');
     writeFileSync(
@@ -312,14 +316,16 @@ describe('config check keeps credentials out', () => {
         secrets: { codeSecret: secrets.code, previousCodeSecrets: [secrets.prev] },
         store: { kind: 'redis', redisUrl: `redis://default:${secrets.redis}@127.0.0.1:6379/0` },
         senders: [
-          { type: 'webhook', url: 'https://hooks.example/sms', secret: secrets.hook },
+          { type: 'webhook', url: `https://hooks.example/sms?region=eu&access_token=${secrets.urlToken}`, secret: secrets.hook },
           { type: 'twilio', accountSid: 'AC0123456789abcdef0123456789abcdef', authToken: secrets.twilio, from: '+15005550006' },
         ],
         captcha: { provider: 'turnstile', secret: secrets.captcha },
+        monitoring: { alerts: { webhooks: [{ url: `https://hooks.slack.com/services/T000/B000/${secrets.slackPath}`, secret: secrets.alertSecret }] } },
       }),
     );
     try {
       const cfg = loadConfig({ file, env: { NODE_ENV: 'production' } });
+      assert.match(JSON.stringify(redactConfig(cfg)), /hooks\.example\/sms\?region=eu&access_token=\[redacted\]/, 'other query parameters stay readable');
       const printed = [JSON.stringify(redactConfig(cfg)), exposure(cfg).join('\n')];
       for (const args of [['config', 'check'], ['config', 'check', '--json']]) {
         const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, NODE_ENV: 'production', OTPSHIELD_CONFIG: file }, encoding: 'utf8' });

@@ -5,18 +5,34 @@ import { configFrom, print } from '../shared.ts';
 
 const SECRET_KEYS = /secret|token|password|authtoken|apikey|key$/i;
 
+/** Query parameters that carry credentials (`?password=` in libpq URLs, `?access_token=`, `?sig=` …). */
+const SECRET_PARAMS = /secret|token|pass|key|sig|auth|credential/i;
+
 /** A copy of the configuration with every credential replaced, for printing and logs. */
-export function redactConfig(value: unknown, key = ''): unknown {
+export function redactConfig(value: unknown, key = '', path = ''): unknown {
   if (typeof value === 'string') {
     if (SECRET_KEYS.test(key)) return '[redacted]';
-    // URLs can carry credentials (redis://:password@host).
-    return value.replace(/\/\/([^/@:]*):([^/@]*)@/, '//$1:[redacted]@');
+    return redactUrl(value, ALERT_WEBHOOK_URL.test(path));
   }
-  if (Array.isArray(value)) return value.map((v) => redactConfig(v, key));
+  if (Array.isArray(value)) return value.map((v, i) => redactConfig(v, key, `${path}[${i}]`));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k, path === '' ? k : `${path}.${k}`)]));
   }
   return value;
+}
+
+/** Alert sinks are usually capability URLs (Slack, Discord, Teams: the path is the credential). */
+const ALERT_WEBHOOK_URL = /^monitoring\.alerts\.webhooks\[\d+\]\.url$/;
+
+/**
+ * Credentials inside a URL: the password of `scheme://user:password@host` (every one, for multi-host URLs),
+ * the values of query parameters named like credentials, and, for a capability URL, its whole path.
+ */
+function redactUrl(s: string, capability: boolean): string {
+  let out = s.replace(/\/\/([^/@:]*):([^/@]*)@/g, '//$1:[redacted]@');
+  out = out.replace(/([?&;])([^=&;#]*)=([^&;#]*)/g, (m, sep: string, name: string) => (SECRET_PARAMS.test(name) ? `${sep}${name}=[redacted]` : m));
+  if (capability) out = out.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#]+)[/?#].*$/i, '$1/[redacted]');
+  return out;
 }
 
 /** What this configuration exposes to the network, in one screen. */
