@@ -38,29 +38,28 @@ export async function openStore(cfg: StoreConfig): Promise<Store> {
       if (!cfg.redisUrl) throw new Error('store.kind is redis but no redisUrl is configured');
       const { RedisStore } = await import('./redis.ts');
       const store = new RedisStore(cfg.redisUrl, { ...(cfg.prefix !== undefined ? { prefix: cfg.prefix } : {}), ...(cfg.redisMaxEvents !== undefined ? { maxEvents: cfg.redisMaxEvents } : {}) });
-      try {
-        await store.checkSupported();
-      } catch (err) {
-        await store.close().catch(() => {});
-        throw err;
-      }
-      return store;
+      return ready(store, () => store.checkSupported());
     }
     case 'postgres': {
       if (!cfg.postgresUrl) throw new Error('store.kind is postgres but no postgresUrl is configured');
       const { PostgresStore } = await import('./postgres.ts');
       const store = new PostgresStore(cfg.postgresUrl, cfg.postgresSchema !== undefined ? { schema: cfg.postgresSchema } : {});
-      try {
-        await store.init();
-      } catch (err) {
-        await store.close().catch(() => {});
-        throw err;
-      }
-      return store;
+      return ready(store, () => store.init());
     }
     default: {
       const kind: never = cfg.kind;
       throw new Error(`unknown store kind ${String(kind)}`);
     }
   }
+}
+
+/** `store` once `prepare` (migrations, checks) succeeded; closed, and the error passed on, when it failed. */
+async function ready(store: Store, prepare: () => Promise<void>): Promise<Store> {
+  try {
+    await prepare();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return store;
 }
