@@ -106,9 +106,45 @@ function parseAt(at: string | number): number | null {
   return Number.isFinite(ms) && ms >= MIN_AT && ms <= MAX_AT ? ms : null;
 }
 
-function firstError(v: { Errors(value: unknown): { instancePath: string; message: string }[] }, value: unknown): string {
-  const e = v.Errors(value)[0];
-  return e ? `${e.instancePath || '/'} ${e.message}` : 'invalid';
+interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+/**
+ * The first schema error of a line, in the trace's own terms: the allowed values of an enumeration
+ * (`/client/formToken must be one of valid, invalid, expired, reused, missing` rather than the validator's
+ * "must be equal to constant"), the missing or unknown fields by name.
+ */
+function firstError(v: { Errors(value: unknown): SchemaError[] }, value: unknown): string {
+  const errors = v.Errors(value);
+  const e = errors[0];
+  if (!e) return 'invalid';
+  const path = e.instancePath || '/';
+  if (e.keyword === 'required') return `${path} misses ${(e.params.requiredProperties as string[] | undefined)?.join(', ') ?? 'a required field'}`;
+  if (e.keyword === 'boolean' || e.keyword === 'additionalProperties') {
+    const extra = errors.find((x) => x.keyword === 'additionalProperties');
+    const names = (extra?.params.additionalProperties as string[] | undefined) ?? [];
+    return `${extra?.instancePath || '/'} has unknown field${names.length === 1 ? '' : 's'} ${names.join(', ')}`;
+  }
+  // A union (literals, or a type or null): one error per branch at the same path, then an anyOf.
+  if (errors.some((x) => x.keyword === 'anyOf' && x.instancePath === e.instancePath)) {
+    const values: string[] = [];
+    const types: string[] = [];
+    for (const x of errors) {
+      if (x.instancePath !== e.instancePath) continue;
+      if (x.keyword === 'const') values.push(String(x.params.allowedValue));
+      else if (x.keyword === 'type') (x.params.type === 'null' ? values : types).push(x.params.type === 'null' ? 'null' : `a ${String(x.params.type)}`);
+    }
+    // `valid, invalid, … or null`; `a number or null`.
+    const all = [...types, ...values];
+    if (types.length > 0 && values.length <= 1) return `${path} must be ${all.join(' or ')}`;
+    if (all.length > 0) return `${path} must be ${all.length === 1 ? all[0] : `one of ${all.join(', ')}`}`;
+  }
+  if (e.keyword === 'const') return `${path} must be ${String(e.params.allowedValue)}`;
+  return `${path} ${e.message}`;
 }
 
 /** Parse one non-empty trace line. */

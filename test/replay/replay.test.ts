@@ -61,6 +61,20 @@ describe('replay trace format', () => {
       assert.ok(p.kind === 'invalid' && p.message.length > 0);
     }
   });
+
+  it('says what a bad field should be, in the trace format\'s terms (not the validator\'s)', () => {
+    const message = (line: string) => {
+      const p = parseTraceLine(line);
+      return p.kind === 'invalid' ? p.message : `valid ${p.kind}`;
+    };
+    const at = '"at":"2026-11-23T08:00:00Z"';
+    assert.equal(message(`{${at},"type":"send","to":"+6281234567890","client":{"formToken":"maybe"}}`), '/client/formToken must be one of valid, invalid, expired, reused, missing');
+    assert.equal(message(`{${at},"type":"send","to":"+6281234567890","channel":"fax"}`), '/channel must be one of sms, whatsapp, voice, email');
+    assert.equal(message(`{${at},"type":"send","to":"+6281234567890","client":{"powLevel":"huge"}}`), '/client/powLevel must be one of normal, elevated, high, null');
+    assert.equal(message(`{${at},"type":"send","to":"+6281234567890","client":{"elapsedMs":"5"}}`), '/client/elapsedMs must be a number or null');
+    assert.equal(message(`{${at},"type":"send","to":"+6281234567890","client":{"formtoken":"valid","foo":1}}`), '/client has unknown fields formtoken, foo');
+    assert.equal(message(`{${at},"type":"check","to":"+6281234567890"}`), '/ misses code');
+  });
 });
 
 describe('replay driver', () => {
