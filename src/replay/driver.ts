@@ -183,8 +183,10 @@ const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
   // Already approved, canceled or failed: there is no pending verification to check.
   verification_not_pending: 'not_found',
   invalid_phone_number: 'not_found',
-  invalid_code: 'denied',
 };
+
+/** A literal guess the server would not compare (wrong length, not digits): it answers 400, counting no attempt. */
+const INVALID_CODE = '/code is not a code the server compares (correct, wrong, or the configured number of digits): it answers 400 invalid_code and counts no attempt';
 
 export class Replayer {
   private now = 0;
@@ -319,6 +321,10 @@ export class Replayer {
       return out;
     }
     const result = await this.check(t.event);
+    if (result === 'invalid_code') {
+      this.stats.invalid++;
+      return { error: 'invalid_line', message: INVALID_CODE };
+    }
     this.stats.checks[result]++;
     return { result };
   }
@@ -349,7 +355,7 @@ export class Replayer {
     }
   }
 
-  private async check(e: TraceCheck): Promise<CheckResultName> {
+  private async check(e: TraceCheck): Promise<CheckResultName | 'invalid_code'> {
     if (e.to === null) return 'not_found';
     const channel = e.channel ?? 'sms';
     const phone = this.signals.parsePhone(e.to);
@@ -367,6 +373,7 @@ export class Replayer {
       return res.status;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      if (err.code === 'invalid_code') return 'invalid_code';
       return CHECK_ERRORS[err.code] ?? 'not_found';
     }
   }

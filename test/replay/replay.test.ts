@@ -140,6 +140,12 @@ describe('replay driver', () => {
         const g = String(i).padStart(6, '0');
         if (g !== real) guesses.push(g);
       }
+      // A guess the server would refuse as malformed (400 invalid_code) is an invalid line and costs no attempt,
+      // as live (it used to replay as `denied`).
+      for (const bad of ['12345', '1234567', '12a456']) {
+        const out = await r.line(check(T0 + 500, a, bad));
+        assert.ok(out && 'error' in out && out.error === 'invalid_line' && /invalid_code/.test(out.message), JSON.stringify(out));
+      }
       const results = [];
       for (const [i, g] of guesses.entries()) results.push(await r.line(check(T0 + 1000 * (i + 1), a, g)));
       assert.deepEqual(results.slice(0, 5), [{ result: 'denied' }, { result: 'denied' }, { result: 'denied' }, { result: 'denied' }, { result: 'denied' }]);
