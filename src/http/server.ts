@@ -22,6 +22,7 @@ import { createListeners, TlsFileError, type Listeners } from './tls.ts';
 import { installAdminSurface } from './admin-surface.ts';
 import { DEFAULT_MAX_IN_FLIGHT, installOverloadGuard } from './overload.ts';
 import { installJsonParser } from './json-body.ts';
+import { installStorableTextCheck } from './storable-text.ts';
 import { applyBaseHeaders, installSecurityHeaders } from './security-headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { verificationRoutes } from './routes/verifications.ts';
@@ -106,6 +107,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   app.decorateRequest('clientKey', '');
   app.decorateRequest('apiKey', null);
   installOverloadGuard(app, cfg.server.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  installStorableTextCheck(app);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const client = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
     req.clientIp = client.ip;
