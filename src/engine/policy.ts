@@ -179,7 +179,7 @@ export const PolicySchema = Type.Object(
         challengeAfter: Type.Integer({ minimum: 1 }),
         blockAfter: Type.Integer({ minimum: 1 }),
         /** Trips are counted over a sliding window, so an escalation expires by itself when trips stop. */
-        windowSeconds: Type.Integer({ minimum: 60 }),
+        windowSeconds: Type.Integer({ minimum: 60, maximum: 30 * 86_400 }),
       },
       { additionalProperties: false },
     ),

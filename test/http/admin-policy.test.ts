@@ -67,6 +67,11 @@ describe('policy admin API', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'invalid_request');
     assert.match(bad.body.error.details[0].path, /^\/limits\/number/);
+    // Accepted once, it made every send a 500 (its window in ms was beyond what a limit can hold: a
+    // hostile-input review); every window of the policy is now at most 30 days.
+    const huge = await a.request('PUT', '/v1/admin/policy', { escalation: { windowSeconds: 9_007_199_254_741 } }, { key: a.adminKey });
+    assert.equal(huge.status, 400, huge.text);
+    assert.equal(huge.body.error.details[0].path, '/escalation/windowSeconds');
   });
 
   it('saves a new version that every instance follows, and keeps the history', async () => {
