@@ -100,7 +100,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
           tags: ['admin', 'monitoring'],
           summary: 'Recent alerts, newest first',
           security,
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), before: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), before: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })) }, { additionalProperties: false }),
           response: { ...errorResponses(400, 401, 403) },
         },
       },
