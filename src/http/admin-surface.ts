@@ -54,8 +54,14 @@ export function adminAddress(app: FastifyInstance): string | null {
   return `${l.secure ? 'https' : 'http'}://${host}:${addr.port}`;
 }
 
-/** `handler` returns Fastify's request handler (known once the instance exists, before it is ready). */
-export function installAdminSurface(app: FastifyInstance, ctx: AppContext, listeners: Listeners, handler: () => RequestListener): void {
+/** Whether a route (its URL pattern and scope) exists as far as this request's port is concerned. */
+export type RouteVisibility = (req: FastifyRequest, routeUrl: string, scope: string | undefined) => boolean;
+
+/**
+ * `handler` returns Fastify's request handler (known once the instance exists, before it is ready). Returns
+ * the rule "each port answers as if the other's routes did not exist", for the not-found handler's 405s.
+ */
+export function installAdminSurface(app: FastifyInstance, ctx: AppContext, listeners: Listeners, handler: () => RequestListener): RouteVisibility {
   const s = ctx.config.server;
   const production = ctx.config.env === 'production';
   const adminSockets = new WeakSet<object>();
@@ -91,13 +97,14 @@ export function installAdminSurface(app: FastifyInstance, ctx: AppContext, liste
     });
   }
 
+  const visible: RouteVisibility = (req, route, scope) =>
+    s.adminPort === undefined || BOTH_PORTS.has(route) || isAdminRoute(route, scope) === adminSockets.has(req.raw.socket);
+
   app.addHook('onRequest', async (req) => {
     const route = req.routeOptions.url;
     const admin = isAdminRoute(route, req.routeOptions.config.scope);
-    if (s.adminPort !== undefined && !(route !== undefined && BOTH_PORTS.has(route))) {
-      // Each port answers as if the other's routes did not exist.
-      if (admin !== adminSockets.has(req.raw.socket)) throw new ApiError('not_found');
-    }
+    // Each port answers as if the other's routes did not exist.
+    if (route !== undefined && !visible(req, route, req.routeOptions.config.scope)) throw new ApiError('not_found');
     if (!admin) return;
     if (production && !arrivedOverTls(req, ctx)) {
       throw new ApiError('forbidden', {
@@ -108,4 +115,5 @@ export function installAdminSurface(app: FastifyInstance, ctx: AppContext, liste
       throw new ApiError('forbidden', { message: 'Admin access is not allowed from this address.' });
     }
   });
+  return visible;
 }

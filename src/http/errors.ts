@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { HSTS } from './security-headers.ts';
 import { ApiError, ERRORS, type ErrorCode } from '../service/errors.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
+import type { RouteVisibility } from './admin-surface.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
@@ -50,7 +51,7 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
   socket.destroy(err);
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, visible: RouteVisibility = () => true): void {
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
       if (err.retryAfter !== null) reply.header('retry-after', String(Math.max(1, err.retryAfter)));
@@ -86,5 +87,32 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.status(500).send(errorBody('internal', ERRORS.internal.message));
   });
 
-  app.setNotFoundHandler((_req, reply) => reply.status(404).send(errorBody('not_found', ERRORS.not_found.message)));
+  // A path that exists with other methods answers 405 with `Allow` (RFC 9110 §15.5.6); an unknown one 404.
+  const routes: { url: string; scope: string | undefined; pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (r) => {
+    // A catch-all (the CORS plugin's OPTIONS *) says nothing about which paths exist.
+    if (r.url === '*' || r.url === '/*') return;
+    const scope = (r.config as { scope?: string } | undefined)?.scope;
+    routes.push({ url: r.url, scope, pattern: routePattern(r.url), methods: (Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase()) });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const allowed = new Set<string>();
+    // Only routes this port serves: with an admin port, neither port reveals the other's routes.
+    for (const r of routes) if (r.pattern.test(path) && visible(req, r.url, r.scope)) for (const m of r.methods) allowed.add(m);
+    // A route of this very method that still ended here chose to be hidden (the admin surface): 404.
+    if (allowed.size > 0 && !allowed.has(req.method)) {
+      return reply.status(405).header('allow', [...allowed].sort().join(', ')).send(errorBody('method_not_allowed', ERRORS.method_not_allowed.message));
+    }
+    return reply.status(404).send(errorBody('not_found', ERRORS.not_found.message));
+  });
+}
+
+/** A Fastify route URL (`/v1/verifications/:id`, `/static/*`) as a regular expression over request paths. */
+function routePattern(url: string): RegExp {
+  const source = url
+    .split(/(:[A-Za-z0-9_]+|\*)/)
+    .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`);
 }

@@ -114,7 +114,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     req.clientIpKnown = client.known;
     req.clientKey = addressKey(client.ip);
   });
-  installAdminSurface(app, ctx, listeners, () => handler!);
+  const routeVisible = installAdminSurface(app, ctx, listeners, () => handler!);
   installSecurityHeaders(app);
   const checkApiKey = authenticate(ctx);
   app.addHook('preParsing', async (req, reply, payload) => {
@@ -130,7 +130,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     stopWatching();
   });
 
-  installErrorHandling(app);
+  installErrorHandling(app, routeVisible);
 
   await app.register(swagger, {
     openapi: {

@@ -13,7 +13,7 @@ import { ApiError } from '../service/errors.ts';
 /** U+0000, or a high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** Where the first unstorable string (or object key) is in `value`, as a JSON pointer; null when none. */
+/** Where the first unstorable string (or object key) is in `value` (`/client/ip`, `/` for itself); null when none. */
 export function unstorableTextAt(value: unknown, path = '', depth = 0): string | null {
   if (typeof value === 'string') return UNSTORABLE.test(value) ? path || '/' : null;
   // Bodies are nested 32 levels at most (json-body.ts); deeper values come from nowhere a client reaches.
@@ -33,6 +33,11 @@ export function unstorableTextAt(value: unknown, path = '', depth = 0): string |
   return null;
 }
 
+/** `body.client.ip`, as the other validation messages name fields. */
+export function fieldName(part: string, at: string): string {
+  return at === '/' ? part : `${part}${at.replace(/\//g, '.')}`;
+}
+
 export function unstorableTextError(where: string): ApiError {
   return new ApiError('invalid_request', {
     message: `${where} contains a NUL character or an unpaired UTF-16 surrogate (\\u0000, \\ud800 …), which cannot be stored.`,
@@ -45,7 +50,7 @@ export function installStorableTextCheck(app: FastifyInstance): void {
     for (const [part, value] of [['params', req.params], ['querystring', req.query], ['body', req.body]] as const) {
       if (Buffer.isBuffer(value)) continue; // raw bodies (signed receipts) are checked where they are parsed
       const at = unstorableTextAt(value);
-      if (at !== null) throw unstorableTextError(`${part}${at === '/' ? '' : at}`);
+      if (at !== null) throw unstorableTextError(fieldName(part, at));
     }
   });
 }

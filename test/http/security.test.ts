@@ -169,6 +169,23 @@ describe('separate admin port', () => {
     assert.equal(sendOnAdmin.status, 404);
     assert.equal((await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(3)) })).status, 201);
     for (const base of [admin, t.url]) assert.equal((await fetch(`${base}/healthz`)).status, 200, `healthz on ${base}`);
+
+    // A wrong method answers 405 with Allow, but only for routes the port serves: another method on the
+    // other port's route is a 404 too, or the 405 would reveal it.
+    const wrongOnPublic = await t.request('DELETE', '/v1/admin/policy', undefined, { key: t.adminKey });
+    assert.equal(wrongOnPublic.status, 404, wrongOnPublic.text);
+    assert.equal(wrongOnPublic.headers.get('allow'), null);
+    const wrongOnAdmin = await fetch(`${admin}/v1/verifications`, { method: 'PUT', headers: { authorization: `Bearer ${t.verifyKey}` } });
+    assert.equal(wrongOnAdmin.status, 404);
+    const deleteOnAdmin = await fetch(`${admin}/v1/admin/policy`, { method: 'DELETE', headers: auth });
+    assert.equal(deleteOnAdmin.status, 405);
+    assert.equal(deleteOnAdmin.headers.get('allow'), 'GET, HEAD, PUT');
+    const putOnPublic = await t.request('PUT', '/v1/verifications');
+    assert.equal(putOnPublic.status, 405);
+    assert.equal(putOnPublic.headers.get('allow'), 'POST');
+    assert.equal(putOnPublic.body.error.code, 'method_not_allowed');
+    const healthOnAdmin = await fetch(`${admin}/healthz`, { method: 'POST' });
+    assert.equal(healthOnAdmin.status, 405, 'served on both ports');
   });
 });
 

@@ -118,6 +118,15 @@ describe('verification API over HTTP (SQLite store)', () => {
     const nf = await t.request('GET', '/v1/nothing-here');
     assert.equal(nf.status, 404);
     assert.equal(nf.body.error.code, 'not_found');
+    // A path that exists with another method: 405 and the methods it has (the README's table promised it;
+    // every wrong method answered 404 until a hostile-input review noticed).
+    const wrong = await t.request('PATCH', '/v1/verifications/vf_x');
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.body.error.code, 'method_not_allowed');
+    assert.equal(wrong.headers.get('allow'), 'GET, HEAD');
+    const cancelByGet = await t.request('GET', '/v1/verifications/vf_x/cancel');
+    assert.equal(cancelByGet.status, 405);
+    assert.equal(cancelByGet.headers.get('allow'), 'POST');
     const badCode = await t.request('POST', '/v1/verifications/check', { id: 'vf_x', code: '0x1E240' });
     assert.ok([404, 422].includes(badCode.status));
   });
