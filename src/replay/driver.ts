@@ -186,7 +186,7 @@ const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
 };
 
 /** A literal guess the server would not compare (wrong length, not digits): it answers 400, counting no attempt. */
-const INVALID_CODE = '/code is not a code the server compares (correct, wrong, or the configured number of digits): it answers 400 invalid_code and counts no attempt';
+const INVALID_CODE = '/code is not a code the server compares (correct, wrong, or the configured number of digits): it answers 422 invalid_code and counts no attempt';
 
 export class Replayer {
   private now = 0;
