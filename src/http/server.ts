@@ -23,6 +23,7 @@ import { installAdminSurface } from './admin-surface.ts';
 import { DEFAULT_MAX_IN_FLIGHT, installOverloadGuard } from './overload.ts';
 import { installJsonParser } from './json-body.ts';
 import { installStorableTextCheck } from './storable-text.ts';
+import { ApiError } from '../service/errors.ts';
 import { applyBaseHeaders, installSecurityHeaders } from './security-headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { verificationRoutes } from './routes/verifications.ts';
@@ -109,6 +110,8 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   installOverloadGuard(app, cfg.server.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   installStorableTextCheck(app);
   app.addHook('onRequest', async (req: FastifyRequest) => {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (Node's own refusal is off: tls.ts).
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') throw new ApiError('invalid_request', { message: 'An HTTP/1.1 request needs a Host header.' });
     const client = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);
     req.clientIp = client.ip;
     req.clientIpKnown = client.known;

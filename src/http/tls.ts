@@ -11,6 +11,9 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { errorBody } from './errors.ts';
+import { HSTS } from './security-headers.ts';
+import { ERRORS } from '../service/errors.ts';
 
 export interface TlsFiles {
   certFile: string;
@@ -82,7 +85,15 @@ export function createListeners(s: ListenerSettings): Listeners {
   // and Node checks for expired requests every second instead of its default 30 s, so the bound is what the
   // configuration says. No socket inactivity timeout: it also fired while a request was being handled (a
   // slow SMS provider), cutting the answer to a send whose code had gone out, so the client would send again.
-  const options: ServerOptions = { connectionsCheckingInterval: 1000, requestTimeout: s.requestTimeoutMs, headersTimeout: s.requestTimeoutMs, keepAliveTimeout: KEEP_ALIVE_MS };
+  // requireHostHeader off: Node's own 400 for an HTTP/1.1 request without Host has an empty body and none of
+  // our headers; the server refuses it in the error shape instead (server.ts).
+  const options: ServerOptions = {
+    connectionsCheckingInterval: 1000,
+    requestTimeout: s.requestTimeoutMs,
+    headersTimeout: s.requestTimeoutMs,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    requireHostHeader: false,
+  };
 
   function make(handler: RequestListener): NodeServer {
     let server: NodeServer;
@@ -91,6 +102,19 @@ export function createListeners(s: ListenerSettings): Listeners {
       servers.push(https);
       server = https;
     } else server = createHttpServer(options, handler);
+    // An Expect other than 100-continue: Node would answer 417 with an empty body.
+    server.on('checkExpectation', (_req, res) => {
+      const body = JSON.stringify(errorBody('expectation_failed', ERRORS.expectation_failed.message));
+      res.writeHead(417, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'x-content-type-options': 'nosniff',
+        'strict-transport-security': HSTS,
+        'cache-control': 'no-store',
+        connection: 'close',
+      });
+      res.end(body);
+    });
     return server;
   }
 

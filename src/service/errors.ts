@@ -14,6 +14,7 @@ export const ERRORS = {
   request_timeout: { status: 408, message: 'The request took too long to arrive.' },
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  expectation_failed: { status: 417, message: 'Only "Expect: 100-continue" is supported.' },
   verification_not_found: { status: 404, message: 'No such verification.' },
   verification_expired: { status: 410, message: 'The verification has expired. Request a new code.' },
   verification_locked: { status: 423, message: 'Too many attempts for this verification. Request a new code later.' },

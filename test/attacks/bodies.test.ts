@@ -151,7 +151,7 @@ describe('hostile request bodies', () => {
     assert.equal(identity.status, 201, await identity.text());
   });
 
-  it('requests Node’s HTTP parser refuses (bad request line, huge headers, smuggling-shaped framing) get the error shape too', async () => {
+  it('requests Node’s HTTP parser refuses (bad request line, huge headers, smuggling-shaped framing, no Host, an unknown Expect) get the error shape too', async () => {
     const { port, hostname } = new URL(t.url);
     const rawHttp = (request: string) =>
       new Promise<string>((resolve, reject) => {
@@ -167,6 +167,9 @@ describe('hostile request bodies', () => {
       ['unknown HTTP version', 'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n', 400, 'invalid_request'],
       ['Transfer-Encoding with Content-Length', 'POST /v1/verifications HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'invalid_request'],
       ['20 KB header', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+      // Node answered these two itself, with an empty body and none of our headers (a hostile-input review).
+      ['HTTP/1.1 without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'invalid_request'],
+      ['an Expect other than 100-continue', 'POST /v1/verifications HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 2\r\n\r\n{}', 417, 'expectation_failed'],
     ];
     for (const [what, request, status, code] of cases) {
       const res = await rawHttp(request);
