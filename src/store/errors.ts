@@ -8,7 +8,7 @@
  * - Redis (ioredis): the retry limit per command, a closed connection, a command timeout, and the server's
  *   replies that say it cannot serve now (loading, busy script, out of memory, read-only replica, no master);
  * - PostgreSQL (pg): SQLSTATE classes 08 (connection), 53 (insufficient resources), 57P (shut down, cannot
- *   connect now), and the pool's connection timeouts and terminations;
+ *   connect now), the pool's connection timeouts and terminations, and the query timeout;
  * - SQLite: busy or locked database, full disk, I/O errors, a file that cannot be opened or written.
  * Anything else (a Lua script error, a constraint violation, a programming error) stays a 500.
  */
@@ -16,7 +16,7 @@
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 const REDIS_REPLIES = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 const REDIS_MESSAGES = /^(Reached the max retries per request limit|Connection is closed|Command timed out|Stream isn't writeable)/;
-const PG_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended)/;
+const PG_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|Query read timeout)/;
 const SQLITE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/;
 
 export function isStoreUnavailable(err: unknown): boolean {

@@ -34,6 +34,8 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Pool size. Default 10. */
   poolSize?: number;
+  /** Connecting, waiting for a free connection, and each query: at most this long, then 503. Default 5000 ms. */
+  timeoutMs?: number;
   /** How long a verification stays readable after it expired. Default 24 h. */
   verificationRetentionMs?: number;
   /** Clock for the methods whose `now` is optional (settings). Default Date.now. */
@@ -41,6 +43,9 @@ export interface PostgresStoreOptions {
   /** Run `sweep(now)` in the background every this many writes. Default 1000; 0 disables. */
   sweepEveryWrites?: number;
 }
+
+/** `init`: the wait for another instance's migration, and each migration step. */
+const MIGRATION_TIMEOUT_MS = 10 * 60_000;
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -339,9 +344,18 @@ export class PostgresStore implements Store {
     this.retentionMs = opts.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
     this.clock = opts.clock ?? Date.now;
     this.sweepEvery = opts.sweepEveryWrites ?? 1000;
+    // Timeouts, as the Redis store has its command timeout: a PostgreSQL that stops answering (a partition
+    // without a reset, a frozen server) fails requests with 503 after `timeoutMs` instead of holding them, the
+    // readiness probe and shutdown until the OS gives up on the socket (an ops review measured minutes).
+    // A query that timed out may still have run; nothing resends it (the pool discards that connection).
+    const timeoutMs = opts.timeoutMs ?? 5000;
     this.pool = new pg.Pool({
       connectionString,
       max: opts.poolSize ?? 10,
+      // Also bounds the wait for a free connection when every one is busy.
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+      keepAlive: true,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
           if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
@@ -362,26 +376,32 @@ export class PostgresStore implements Store {
   /** Create the schema and tables, or migrate them. Safe to run from several instances at once. */
   async init(): Promise<void> {
     const client = await this.pool.connect();
+    let failed = false;
+    // Waiting for another instance's migration, and a migration itself, may take longer than a request may.
+    // pg reads a per-query `query_timeout` (client.js) that its QueryConfig type does not declare.
+    const slow = (text: string, values?: unknown[]) => client.query({ text, ...(values ? { values } : {}), query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(`otpshield:init:${this.schema}`)]);
+      await slow('SELECT pg_advisory_xact_lock($1)', [lockKey(`otpshield:init:${this.schema}`)]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.s}.meta (key text PRIMARY KEY, value bigint NOT NULL)`);
       const r = await client.query<{ value: number }>(`SELECT value FROM ${this.s}.meta WHERE key = 'schema_version'`);
       let version = Number(r.rows[0]?.value ?? 0);
       const all = migrations(this.s);
       if (version > all.length) throw new Error(`PostgreSQL schema version ${version} is newer than this OTP Shield (${all.length}); upgrade the service`);
-      for (; version < all.length; version++) await client.query(all[version]!);
+      for (; version < all.length; version++) await slow(all[version]!);
       await client.query(
         `INSERT INTO ${this.s}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [version],
       );
       await client.query('COMMIT');
     } catch (err) {
+      failed = true;
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      // A connection whose query timed out may still be busy on the server: discard it.
+      client.release(failed);
     }
   }
 

@@ -1,4 +1,6 @@
 import { it } from 'node:test';
+import net from 'node:net';
+import { isStoreUnavailable } from '../../src/store/errors.ts';
 import assert from 'node:assert/strict';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/interface.ts';
@@ -144,6 +146,48 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
       await holder.query('ROLLBACK').catch(() => {});
       holder.release();
       await destroy(s);
+    }
+  });
+  it('a PostgreSQL that stops answering fails calls as unavailable after the timeout, instead of holding them', async () => {
+    // A TCP proxy that, once frozen, forwards nothing more either way (a partition without a reset). Before the
+    // timeouts, calls, the readiness probe and shutdown waited until the OS gave up on the socket.
+    const name = `otps_test_${randomTag()}`;
+    const setup = new PostgresStore(url, { schema: name, poolSize: 1 });
+    await setup.init();
+    await setup.close();
+    let frozen = false;
+    const sockets = new Set<net.Socket>();
+    const target = new URL(url);
+    const proxy = net.createServer((c) => {
+      const up = net.connect(Number(target.port || 5432), target.hostname);
+      sockets.add(c).add(up);
+      c.on('data', (d) => { if (!frozen) up.write(d); });
+      up.on('data', (d) => { if (!frozen) c.write(d); });
+      for (const s of [c, up]) s.on('error', () => {}).on('close', () => { c.destroy(); up.destroy(); });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const via = new URL(url);
+    via.hostname = '127.0.0.1';
+    via.port = String((proxy.address() as net.AddressInfo).port);
+    const s = new PostgresStore(via.toString(), { schema: name, poolSize: 2, timeoutMs: 300 });
+    try {
+      await s.ping();
+      frozen = true;
+      const calls = [s.ping(), s.getVerification('vf_x'), s.consumeLimits([{ reason: 'r', key: 'k', limit: 5, windowMs: 60_000 }], T0)];
+      // A third call waits for a free connection: bounded by the same timeout.
+      const results = await Promise.allSettled([...calls, s.getVerification('vf_y')]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.ok(isStoreUnavailable((r as PromiseRejectedResult).reason), String((r as PromiseRejectedResult).reason));
+      }
+      frozen = false;
+      await s.ping(); // and it recovers (the timed-out connections were discarded)
+    } finally {
+      await s.close().catch(() => {});
+      for (const k of sockets) k.destroy();
+      await new Promise((r) => proxy.close(r));
+      const c = new PostgresStore(url, { schema: name });
+      await destroy(c);
     }
   });
 });
