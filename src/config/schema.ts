@@ -41,6 +41,16 @@ export const ConfigSchema = Type.Object(
         adminHost: Type.Optional(Type.String()),
         /** Requests handled at once; beyond this the server answers 503 with Retry-After (default 512). */
         maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+        /**
+         * On SIGTERM/SIGINT, /readyz answers 503 and responses close their connections for this long while the
+         * server keeps serving, so a load balancer stops routing before the listener closes (default 0).
+         */
+        drainMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 300_000 })),
+        /**
+         * After the drain, requests in flight get this long to finish; then, or at a second signal, the store
+         * is closed (what was acknowledged is on disk) and the process exits with 1 (default 25000).
+         */
+        shutdownTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
       },
       { additionalProperties: false },
     ),

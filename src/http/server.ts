@@ -119,6 +119,10 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   });
   const routeVisible = installAdminSurface(app, ctx, listeners, () => handler!);
   installSecurityHeaders(app);
+  // Draining (server.drainMs): each client is told to reconnect, and so reaches another instance.
+  app.addHook('onSend', async (_req, reply) => {
+    if (ctx.lifecycle.draining) reply.header('connection', 'close');
+  });
   const checkApiKey = authenticate(ctx);
   app.addHook('preParsing', async (req, reply, payload) => {
     await checkApiKey(req, reply);

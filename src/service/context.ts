@@ -48,6 +48,8 @@ export interface AppContext {
   extraRoutes: ((ctx: AppContext) => FastifyPluginAsync)[];
   /** Listeners on the verification flow (SMS-pumping defense, alerts, metrics). */
   hooks: ServiceHooks[];
+  /** Set by `serve` at SIGTERM: /readyz answers 503 and responses close their connections (server.drainMs). */
+  lifecycle: { draining: boolean };
   close(): Promise<void>;
 }
 
@@ -209,6 +211,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     adminAllowlist: compileCidrs(cfg.admin.ipAllowlist),
     extraRoutes: [],
     hooks: [],
+    lifecycle: { draining: false },
     close: async () => {
       signals.close();
       await store.close();

@@ -32,11 +32,27 @@ export function registerServe(program: Command): void {
       print(`OTP Shield ${ctx.version} listening on ${address} (${cfg.env}, store: ${ctx.store.kind}, senders: ${cfg.senders.map((s) => String(s.type)).join(', ') || 'none'})`);
       if (keys.length === 0) print('No API keys yet. Create one with:  npx otp-shield keys create --scope verify');
       print(`OpenAPI document: ${address}/openapi.json`);
+      // Shutdown: drain (readiness 503, connections closed after each response, still serving), then close the
+      // listener and wait for requests in flight, at most shutdownTimeoutMs. Past that, or at a second signal,
+      // the store is closed — everything acknowledged is on disk already — and the process exits with 1.
+      const drainMs = cfg.server.drainMs ?? 0;
+      const shutdownTimeoutMs = cfg.server.shutdownTimeoutMs ?? 25_000;
       let closing = false;
+      let forced = false;
+      const force = async (why: string) => {
+        if (forced) return;
+        forced = true;
+        ctx.log.warn({ why }, 'shutting down without waiting for the requests in flight');
+        await Promise.race([ctx.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+        process.exit(1);
+      };
       const shutdown = async (signal: string) => {
-        if (closing) return;
+        if (closing) return void force(`second signal (${signal})`);
         closing = true;
-        ctx.log.info({ signal }, 'shutting down');
+        ctx.log.info({ signal, drainMs, shutdownTimeoutMs }, 'shutting down');
+        ctx.lifecycle.draining = true;
+        if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+        setTimeout(() => void force(`requests still in flight after ${shutdownTimeoutMs} ms`), shutdownTimeoutMs);
         stopMaintenance();
         await app.close();
         await ctx.close();

@@ -1,0 +1,93 @@
+/**
+ * `otp-shield serve` shutting down as deploys need it (an ops review): a drain during which readiness fails
+ * while requests are still served, a bound on the wait for requests in flight, and a second signal that
+ * does not wait at all. Real child processes; the SMS provider is a fake on 127.0.0.1 that never answers.
+ */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFakeServer, type FakeServer } from '../helpers/fake-http.ts';
+import { startInstance } from '../helpers/process.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { createApiKey } from '../../src/service/api-keys.ts';
+
+const exited = (proc: ChildProcess) => new Promise<number | null>((r) => (proc.exitCode !== null ? r(proc.exitCode) : proc.once('exit', (code) => r(code))));
+
+async function instance(server: Record<string, unknown>, receiver: FakeServer) {
+  const dir = mkdtempSync(join(tmpdir(), 'otps-shutdown-'));
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify({
+    server: { host: '127.0.0.1', port: 0, ...server },
+    secrets: { codeSecret: 'shutdown-test-secret-0123456789abcdefgh', previousCodeSecrets: [] },
+    senders: [{ type: 'webhook', url: `${receiver.url}/deliver`, secret: 'shutdown-test-webhook-secret', timeoutMs: 60_000 }],
+    logLevel: 'silent',
+  }));
+  const seed = new SqliteStore(join(dir, 'data', 'otp-shield.db'));
+  const key = (await createApiKey(seed, { scopes: ['verify'], now: Date.now() })).key;
+  await seed.close();
+  const { url, proc } = await startInstance(configFile, join(dir, 'data'));
+  const send = (to: string) =>
+    fetch(`${url}/v1/verifications`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ to, client: { ip: '36.72.10.5', userAgent: 'Mozilla/5.0', acceptLanguage: 'id' } }) });
+  return { url, proc, send, dispose: () => { proc.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+describe('shutdown', () => {
+  const receivers: FakeServer[] = [];
+  after(async () => { for (const r of receivers) await r.close(); });
+  const hangingReceiver = async () => {
+    const r = await startFakeServer(() => new Promise(() => {}));
+    receivers.push(r);
+    return r;
+  };
+
+  it('drains first: readiness fails and connections close while requests are still served, then it exits 0', async () => {
+    const receiver = await startFakeServer(() => ({ status: 200, json: { ok: true } }));
+    receivers.push(receiver);
+    const s = await instance({ drainMs: 2000 }, receiver);
+    try {
+      assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
+      const gone = exited(s.proc);
+      s.proc.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      const ready = await fetch(`${s.url}/readyz`);
+      assert.equal(ready.status, 503, 'a load balancer stops routing here');
+      assert.equal((await ready.json()).error.code, 'unavailable');
+      const sent = await s.send('+6281234500001');
+      assert.equal(sent.status, 201, 'but requests are still served during the drain');
+      assert.equal(sent.headers.get('connection'), 'close');
+      assert.equal(await gone, 0);
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('waits for requests in flight at most shutdownTimeoutMs, then exits 1; a second signal does not wait at all', async () => {
+    const receiver = await hangingReceiver();
+    const bounded = await instance({ shutdownTimeoutMs: 1000 }, receiver);
+    const waiting = await instance({}, receiver); // the default bound (25 s) is not what ends this one
+    try {
+      for (const s of [bounded, waiting]) {
+        const before = receiver.requests.length;
+        void s.send(`+62812345000${receivers.length}${before}`).catch(() => {});
+        for (let i = 0; i < 500 && receiver.requests.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.ok(receiver.requests.length > before, 'the send is waiting on the provider');
+      }
+      const started = Date.now();
+      const [a, b] = [exited(bounded.proc), exited(waiting.proc)];
+      bounded.proc.kill('SIGTERM');
+      waiting.proc.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      waiting.proc.kill('SIGINT');
+      assert.equal(await b, 1, 'the second signal ends it');
+      assert.equal(await a, 1, 'the bound ends it');
+      // A bound, not a timing claim: without these the processes waited 60 s for the provider (twice).
+      assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+    } finally {
+      bounded.dispose();
+      waiting.dispose();
+    }
+  });
+});
