@@ -19,8 +19,20 @@ const REDIS_MESSAGES = /^(Reached the max retries per request limit|Connection i
 const PG_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|Query read timeout)/;
 const SQLITE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/;
 
+/**
+ * The store cannot serve this process now, by our own finding (an SQLite file migrated by a newer version
+ * while this one runs): 503 and a failing readiness probe, like an outage.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 export function isStoreUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  if (err.name === 'StoreUnavailableError') return true;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (NET_CODES.has(code) || SQLITE_CODES.test(code)) return true;

@@ -44,6 +44,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { WalCheckpointer } from './sqlite-checkpointer.ts';
+import { StoreUnavailableError } from './errors.ts';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
@@ -438,6 +439,7 @@ export class SqliteStore implements Store {
       deleteCounter: db.prepare('DELETE FROM counters WHERE key = ?'),
       // Changes only when ANOTHER connection committed (our own commits leave it alone).
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      userVersion: db.prepare('PRAGMA user_version').pluck(),
       // One statement: inserted, or replaced only if the old token had expired; `changes` says which.
       useOnce: db.prepare(
         `INSERT INTO once_tokens (key, expires_at) VALUES (?, ?)
@@ -655,6 +657,20 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.st.ping.get();
+    this.checkSchema();
+  }
+
+  /**
+   * Refuse to go on with a file a newer version migrated while this process runs (a rolling deploy that
+   * overlaps on one file): its rows may be in a format this version cannot read (an ops review saw an older
+   * build answer every send with 500 while its /readyz said 200). Checked by the readiness probe and whenever
+   * another connection has committed (`PRAGMA data_version` moved), so the cost is one pragma read then.
+   */
+  private checkSchema(): void {
+    const version = this.st.userVersion.get() as number;
+    if (version > MIGRATIONS.length) {
+      throw new StoreUnavailableError(`SQLite schema version ${version} is newer than this OTP Shield (${MIGRATIONS.length}): a newer version migrated the file; stop this process`);
+    }
   }
 
   async close(): Promise<void> {
@@ -759,6 +775,7 @@ export class SqliteStore implements Store {
     const v = this.st.dataVersion.get() as number;
     if (v !== this.cacheVersion) {
       this.counterCache.clear();
+      this.checkSchema();
       this.cacheVersion = v;
     }
   }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore, storedCounterExpiry } from '../../src/store/sqlite.ts';
+import { isStoreUnavailable } from '../../src/store/errors.ts';
 import type { LimitSpec } from '../../src/store/interface.ts';
 import { storeContract, T0, makeVerification } from './contract.ts';
 
@@ -90,6 +91,28 @@ describe('SqliteStore specifics', () => {
     await Promise.all([created, p]);
     assert.equal(settled, true);
     await s.close();
+  });
+
+  it('a file a newer version migrates while this one runs makes it unavailable (503, readiness fails), not a 500 per request', async () => {
+    // A rolling deploy overlapping on one file: the newer process migrates it, and this one could not read
+    // rows in the new format (an ops review saw an older build answer every send with 500, /readyz 200).
+    const f = file();
+    const running = new SqliteStore(f);
+    const spec = { reason: 'r', key: 'k', limit: 5, windowMs: 60_000 };
+    await running.consumeLimits([spec], T0);
+    await running.ping();
+    await new Promise((r) => setImmediate(r)); // its write batch commits at the end of the turn
+    const newer = new Database(f); // another process's connection
+    const current = newer.pragma('user_version', { simple: true }) as number;
+    newer.pragma(`user_version = ${current + 1}`); // what the next version's migration will leave
+    await assert.rejects(running.ping(), (e: unknown) => isStoreUnavailable(e) && /newer than this OTP Shield/.test((e as Error).message));
+    await assert.rejects(running.consumeLimits([spec], T0 + 1), (e: unknown) => isStoreUnavailable(e));
+    await assert.rejects(running.peekLimits([spec], T0 + 1), (e: unknown) => isStoreUnavailable(e));
+    await new Promise((r) => setImmediate(r)); // the refused write's batch (empty) ends with the turn
+    newer.pragma(`user_version = ${current}`);
+    newer.close();
+    await running.ping(); // back to a version it knows: serving again
+    await running.close();
   });
 
   it('a failed WAL flush fails the writes that waited for it', async () => {

@@ -22,7 +22,9 @@ export function registerServe(program: Command): void {
         // One line that says which store, credentials redacted as `config check` does (src/cli/errors.ts prints it).
         const where = cfg.store.kind === 'redis' ? cfg.store.redisUrl : cfg.store.kind === 'postgres' ? cfg.store.postgresUrl : cfg.store.sqlitePath ?? cfg.dataDir;
         const place = String(redactConfig(where ?? '', 'store'));
-        throw Object.assign(new Error(`cannot reach the ${cfg.store.kind} store at ${place}: ${(err as Error).message}`), { name: 'ConfigError' });
+        // A file is opened (a full disk or a read-only folder is why it fails), a server is reached.
+        const verb = cfg.store.kind === 'sqlite' ? 'cannot open' : 'cannot reach';
+        throw Object.assign(new Error(`${verb} the ${cfg.store.kind} store at ${place}: ${(err as Error).message}`), { name: 'ConfigError' });
       });
       for (const w of (await ctx.store.durabilityWarnings?.().catch(() => [])) ?? []) ctx.log.warn(w);
       const app = await buildServer(ctx);
