@@ -104,6 +104,8 @@ describe('admin lists API', () => {
       [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '9999999999999999' }, /date-time/],
       [{ list: 'maybe', kind: 'ip', value: '1.2.3.4' }, null],
       [{ list: 'block', kind: 'asn', value: 'AS1' }, null],
+      // Both ways of saying when it ends: one was silently ignored (a hostile-input review).
+      [{ list: 'block', kind: 'ip', value: '1.2.3.4', expiresAt: '2099-01-01T00:00:00Z', ttlSeconds: 60 }, /not both/],
     ];
     for (const [body, message] of cases) {
       const r = await admin('POST', '/v1/admin/lists', body);

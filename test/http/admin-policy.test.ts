@@ -69,6 +69,9 @@ describe('policy admin API', () => {
     assert.match(bad.body.error.details[0].path, /^\/limits\/number/);
     // Accepted once, it made every send a 500 (its window in ms was beyond what a limit can hold: a
     // hostile-input review); every window of the policy is now at most 30 days.
+    // Validation accepts what PUT accepts: a note beside the policy.
+    const noted = await a.request('POST', '/v1/admin/policy/validate', { note: 'tighter', limits: { number: [{ limit: 2, windowSeconds: 600 }] } }, { key: a.adminKey });
+    assert.equal(noted.body.valid, true, noted.text);
     const huge = await a.request('PUT', '/v1/admin/policy', { escalation: { windowSeconds: 9_007_199_254_741 } }, { key: a.adminKey });
     assert.equal(huge.status, 400, huge.text);
     assert.equal(huge.body.error.details[0].path, '/escalation/windowSeconds');

@@ -88,6 +88,13 @@ describe('SMS-pumping defense over HTTP', () => {
     const needsAdmin = await t.request('DELETE', `/v1/admin/quarantines/${encodeURIComponent(`prefix:${PRE}`)}`);
     assert.equal(needsAdmin.status, 403);
 
+    // A country no number has would quarantine nothing: refused, as pauses and lists refuse it.
+    for (const scope of ['country:UK', 'country:ZZ']) {
+      const r = await admin('POST', '/v1/admin/quarantines', { scope, minutes: 5 });
+      assert.equal(r.status, 400, `${scope}: ${r.text}`);
+      assert.match(r.body.error.message, /no phone number has this region/);
+    }
+
     const lifted = await admin('DELETE', `/v1/admin/quarantines/${encodeURIComponent(`prefix:${PRE}`)}`);
     assert.equal(lifted.status, 200, lifted.text);
     t.clock.advance(2_000); // past the shared-state refresh

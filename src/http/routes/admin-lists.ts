@@ -62,6 +62,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
       async (req, reply) => {
         const b = req.body;
         const now = ctx.clock();
+        if (b.expiresAt !== undefined && b.ttlSeconds !== undefined) throw new ApiError('invalid_request', { message: 'Give expiresAt or ttlSeconds, not both.' });
         const expiresAt = b.expiresAt ? parseTime(b.expiresAt, 'expiresAt') : b.ttlSeconds ? now + b.ttlSeconds * 1000 : null;
         const res = await addListEntry(ctx, { list: b.list, kind: b.kind, value: b.value, note: b.note ?? null, expiresAt }, now);
         if (!res.ok) throw new ApiError('invalid_request', { message: res.message });

@@ -32,7 +32,9 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/admin/policy/validate',
       { ...common, schema: { tags: ['admin'], summary: 'Validate a policy without saving it', security, body: Doc, response: { ...errorResponses(400, 401, 403) } } },
       async (req) => {
-        const res = parsePolicy(req.body);
+        // What PUT accepts: a `note` for the history beside the policy.
+        const { note: _note, ...doc } = req.body as { note?: unknown };
+        const res = parsePolicy(doc);
         return res.ok ? { valid: true, policy: res.policy } : { valid: false, errors: res.errors };
       },
     );

@@ -13,6 +13,7 @@ import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import type { PumpingDefense, QuarantineScope } from '../../service/pumping.ts';
 import { ApiError } from '../../service/errors.ts';
+import { regionProblem } from '../../lib/regions.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
 
@@ -65,6 +66,9 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
         const now = ctx.clock();
         const b = req.body;
         const kind = b.scope.startsWith('prefix:') ? 'prefix' : 'country';
+        // As pauses and lists: a country no number has (UK, ZZ) would quarantine nothing.
+        const problem = kind === 'country' ? regionProblem(b.scope.slice('country:'.length)) : null;
+        if (problem !== null) throw new ApiError('invalid_request', { message: `body.scope ${problem}` });
         const q = await defense.start(b.scope as QuarantineScope, b.mode ?? defense.config().mode[kind], b.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
         if (!q) throw new ApiError('internal');
         return reply.status(201).send({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000) });
