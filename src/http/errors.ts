@@ -36,19 +36,36 @@ export function errorBody(code: ErrorCode, message: string, extra: Record<string
 export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'invalid_request';
-  const { status, message } = ERRORS[code];
-  const body = JSON.stringify(errorBody(code, message));
+  const { status, headers, body } = bareErrorResponse(code);
   // Node's own rule: not when a response on this connection has started (a malformed request pipelined
   // behind a good one would otherwise be answered in the middle of the first response's body).
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (socket.writable && !inFlight?.headersSent) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${new Date().toUTCString()}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nx-content-type-options: nosniff\r\nstrict-transport-security: ${HSTS}\r\n` +
-        `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const lines = Object.entries({ date: new Date().toUTCString(), ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines}\r\n${body}`);
   }
   socket.destroy(err);
+}
+
+/**
+ * An error answered outside Fastify (a request Node's parser refuses, an unknown `Expect`): the error shape
+ * and the headers every response carries, and the connection closed after it.
+ */
+export function bareErrorResponse(code: ErrorCode): { status: number; headers: Record<string, string>; body: string } {
+  const { status, message } = ERRORS[code];
+  const body = JSON.stringify(errorBody(code, message));
+  return {
+    status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-content-type-options': 'nosniff',
+      'strict-transport-security': HSTS,
+      'cache-control': 'no-store',
+      connection: 'close',
+    },
+    body,
+  };
 }
 
 export function installErrorHandling(app: FastifyInstance, visible: RouteVisibility = () => true): void {

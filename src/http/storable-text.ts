@@ -14,7 +14,7 @@ import { ApiError } from '../service/errors.ts';
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Where the first unstorable string (or object key) is in `value` (`/client/ip`, `/` for itself); null when none. */
-export function unstorableTextAt(value: unknown, path = '', depth = 0): string | null {
+function unstorableTextAt(value: unknown, path = '', depth = 0): string | null {
   if (typeof value === 'string') return UNSTORABLE.test(value) ? path || '/' : null;
   // Bodies are nested 32 levels at most (json-body.ts); deeper values come from nowhere a client reaches.
   if (value === null || typeof value !== 'object' || depth > 64) return null;
@@ -33,13 +33,12 @@ export function unstorableTextAt(value: unknown, path = '', depth = 0): string |
   return null;
 }
 
-/** `body.client.ip`, as the other validation messages name fields. */
-export function fieldName(part: string, at: string): string {
-  return at === '/' ? part : `${part}${at.replace(/\//g, '.')}`;
-}
-
-export function unstorableTextError(where: string): ApiError {
-  return new ApiError('invalid_request', {
+/** Throws 400 `invalid_request` naming the field (`body.client.ip`, as other messages name fields) when `value` holds such text. */
+export function assertStorableText(part: string, value: unknown): void {
+  const at = unstorableTextAt(value);
+  if (at === null) return;
+  const where = at === '/' ? part : `${part}${at.replace(/\//g, '.')}`;
+  throw new ApiError('invalid_request', {
     message: `${where} contains a NUL character or an unpaired UTF-16 surrogate (\\u0000, \\ud800 …), which cannot be stored.`,
   });
 }
@@ -47,10 +46,9 @@ export function unstorableTextError(where: string): ApiError {
 /** Refuse such text in the path parameters, the query string and the parsed body of every route. */
 export function installStorableTextCheck(app: FastifyInstance): void {
   app.addHook('preValidation', async (req) => {
-    for (const [part, value] of [['params', req.params], ['querystring', req.query], ['body', req.body]] as const) {
-      if (Buffer.isBuffer(value)) continue; // raw bodies (signed receipts) are checked where they are parsed
-      const at = unstorableTextAt(value);
-      if (at !== null) throw unstorableTextError(fieldName(part, at));
-    }
+    assertStorableText('params', req.params);
+    assertStorableText('querystring', req.query);
+    // Raw bodies (signed receipts) are checked where their route parses them.
+    if (!Buffer.isBuffer(req.body)) assertStorableText('body', req.body);
   });
 }

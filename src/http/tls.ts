@@ -11,9 +11,7 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import { errorBody } from './errors.ts';
-import { HSTS } from './security-headers.ts';
-import { ERRORS } from '../service/errors.ts';
+import { bareErrorResponse } from './errors.ts';
 
 export interface TlsFiles {
   certFile: string;
@@ -104,16 +102,8 @@ export function createListeners(s: ListenerSettings): Listeners {
     } else server = createHttpServer(options, handler);
     // An Expect other than 100-continue: Node would answer 417 with an empty body.
     server.on('checkExpectation', (_req, res) => {
-      const body = JSON.stringify(errorBody('expectation_failed', ERRORS.expectation_failed.message));
-      res.writeHead(417, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-        'x-content-type-options': 'nosniff',
-        'strict-transport-security': HSTS,
-        'cache-control': 'no-store',
-        connection: 'close',
-      });
-      res.end(body);
+      const { status, headers, body } = bareErrorResponse('expectation_failed');
+      res.writeHead(status, headers).end(body);
     });
     return server;
   }

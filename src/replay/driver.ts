@@ -185,7 +185,7 @@ const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
   invalid_phone_number: 'not_found',
 };
 
-/** A literal guess the server would not compare (wrong length, not digits): it answers 400, counting no attempt. */
+/** A literal guess the server would not compare (wrong length, not digits): it answers 422, counting no attempt. */
 const INVALID_CODE = '/code is not a code the server compares (correct, wrong, or the configured number of digits): it answers 422 invalid_code and counts no attempt';
 
 export class Replayer {

@@ -14,7 +14,7 @@ import { ApiError } from '../../service/errors.ts';
 import { verifyTwilioSignature } from '../../delivery/twilio.ts';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../delivery/webhook.ts';
 import { monitoringOf } from '../../monitoring/monitor.ts';
-import { fieldName, unstorableTextAt, unstorableTextError } from '../storable-text.ts';
+import { assertStorableText } from '../storable-text.ts';
 import { receiptSenders, recordReceipt, scrubReceiptError, twilioFinalStatus, webhookFinalStatus, type ReceiptSender } from '../../monitoring/receipts.ts';
 import { errorResponses } from '../schemas.ts';
 
@@ -98,8 +98,7 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
         } catch {
           throw new ApiError('invalid_request', { message: 'The request body is not valid JSON.' });
         }
-        const bad = unstorableTextAt(body);
-        if (bad !== null) throw unstorableTextError(fieldName('body', bad));
+        assertStorableText('body', body);
         const b = (body ?? {}) as { id?: unknown; status?: unknown; providerId?: unknown; error?: unknown };
         if (typeof b.id !== 'string' || b.id.length > 64) throw new ApiError('invalid_request', { message: 'body.id must be the verification id that was sent' });
         const status = webhookFinalStatus(b.status);
