@@ -268,6 +268,12 @@ export class SqliteStore implements Store {
   private readonly fdatasync: NonNullable<SqliteStoreOptions['fdatasync']>;
   private waiting: Waiter[] = [];
   private flushing = false;
+  /**
+   * The last write failure (a commit or a flush: a full disk, an I/O error) until a durable write succeeds
+   * again. While set, the readiness probe writes one row and waits for its flush: a full disk fails `/readyz`
+   * (reads alone kept answering), and the probe's own write tells when it is over.
+   */
+  private writeFailure: Error | null = null;
   private flushScheduled = false;
   /** Barrier flushes run so far (benchmarks report writes per flush). */
   flushes = 0;
@@ -463,6 +469,7 @@ export class SqliteStore implements Store {
       ),
       bumpListsVersion: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'lists_version'`),
       listsVersion: db.prepare(`SELECT value FROM meta WHERE key = 'lists_version'`),
+      probeWrite: db.prepare(`INSERT INTO meta (key, value) VALUES ('readiness_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)'),
       putSetting: db.prepare('INSERT OR REPLACE INTO settings (key, value, expires_at) VALUES (?, ?, ?)'),
       deleteSetting: db.prepare('DELETE FROM settings WHERE key = ?'),
@@ -589,6 +596,7 @@ export class SqliteStore implements Store {
       try {
         this.db.exec('COMMIT');
         this.commits++;
+        if (this.walPath === null) this.writeFailure = null; // no flush follows: the commit is the success
       } catch (err) {
         failure = err as Error;
         try {
@@ -599,6 +607,7 @@ export class SqliteStore implements Store {
       }
     }
     if (failure) {
+      this.writeFailure = failure;
       // The cache may hold states that were never committed.
       this.counterCache.clear();
       for (const w of waiters) w.reject(failure);
@@ -638,6 +647,7 @@ export class SqliteStore implements Store {
     this.flushes++;
     this.fdatasync(fd, (err) => {
       this.flushing = false;
+      this.writeFailure = err ?? null;
       for (const w of batch) {
         if (err) w.reject(err);
         else w.resolve();
@@ -658,6 +668,11 @@ export class SqliteStore implements Store {
   async ping(): Promise<void> {
     this.st.ping.get();
     this.checkSchema();
+    if (this.writeFailure !== null) {
+      this.begin();
+      this.st.probeWrite.run(Date.now());
+      await this.durable(undefined);
+    }
   }
 
   /**

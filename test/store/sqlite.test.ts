@@ -115,6 +115,29 @@ describe('SqliteStore specifics', () => {
     await running.close();
   });
 
+  it('after a failed write the readiness probe fails until a write of its own reaches the disk (a full disk)', async () => {
+    // An ops review: on a full disk writes answered 503 but /readyz stayed 200, its probe only reading.
+    let full = false;
+    const s = new SqliteStore(file(), {
+      fdatasync: (fd, cb) => (full ? setImmediate(() => cb(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }))) : fs.fdatasync(fd, cb)),
+    });
+    await s.createVerification(makeVerification());
+    await s.ping();
+    const flushes = s.flushes;
+    await s.ping();
+    assert.equal(s.flushes, flushes, 'a healthy probe writes nothing');
+    full = true;
+    await assert.rejects(s.createVerification(makeVerification()), /ENOSPC/);
+    await assert.rejects(s.ping(), /ENOSPC/, 'not ready while writes fail');
+    full = false;
+    await s.ping(); // the probe's write reached the disk: ready again
+    await s.ping();
+    const after = s.flushes;
+    await s.ping();
+    assert.equal(s.flushes, after, 'and it stops writing');
+    await s.close();
+  });
+
   it('a failed WAL flush fails the writes that waited for it', async () => {
     const s = new SqliteStore(file(), { fdatasync: (_fd, cb) => setImmediate(() => cb(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))) });
     await assert.rejects(s.createVerification(makeVerification()), /EIO/);
