@@ -244,9 +244,17 @@ export class RedisStore implements Store {
    * number), which a cluster refuses with CROSSSLOT — every send would fail with 503 at run time instead.
    */
   async checkSupported(): Promise<void> {
-    const info = String(await this.rt(this.redis.info('cluster')));
-    if (/^cluster_enabled:1\s*$/m.test(info)) {
-      throw new UnsupportedStoreError('Redis Cluster is not supported (its scripts touch keys named in their arguments, which a cluster refuses across slots): use a single primary with replicas, e.g. Redis Sentinel or a managed non-cluster instance');
+    // The probe is what fails on a cluster: a script over two keys of different slots (the keys are not
+    // touched). Not `INFO cluster`: INFO is in @dangerous, which locked-down users and managed services
+    // often may not run, while EVAL is what this store needs anyway.
+    try {
+      await this.rt(this.redis.eval('return 1', 2, `${this.prefix}probe:{a}`, `${this.prefix}probe:{b}`));
+    } catch (err) {
+      // CROSSSLOT on a cluster that serves its slots; CLUSTERDOWN, MOVED or ASK are cluster-only answers too.
+      if (err instanceof Error && /^(CROSSSLOT|CLUSTERDOWN|MOVED|ASK)\b/.test(err.message)) {
+        throw new UnsupportedStoreError('Redis Cluster is not supported (its scripts touch keys named in their arguments, which a cluster refuses across slots): use a single primary with replicas, e.g. Redis Sentinel or a managed non-cluster instance');
+      }
+      throw err;
     }
   }
 
