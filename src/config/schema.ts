@@ -63,6 +63,8 @@ export const ConfigSchema = Type.Object(
         prefix: Type.Optional(Type.String({ maxLength: 64 })),
         /** Redis: audit events kept at most (approximately); the oldest go first. Default 1,000,000. */
         redisMaxEvents: Type.Optional(Type.Integer({ minimum: 1000, maximum: 1_000_000_000 })),
+        /** Redis and PostgreSQL: a store call that takes longer fails with 503. Default 5000. */
+        timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
       },
       { additionalProperties: false },
     ),

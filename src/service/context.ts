@@ -126,6 +126,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
       ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
       ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),
       ...(cfg.store.redisMaxEvents !== undefined ? { redisMaxEvents: cfg.store.redisMaxEvents } : {}),
+      ...(cfg.store.timeoutMs !== undefined ? { timeoutMs: cfg.store.timeoutMs } : {}),
     }));
 
   const codeSecret = resolveCodeSecret(cfg, log);

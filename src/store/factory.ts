@@ -18,6 +18,8 @@ export interface StoreConfig {
   prefix?: string;
   /** Redis: approximate cap of the audit event stream (default 1,000,000; RedisStoreOptions.maxEvents). */
   redisMaxEvents?: number;
+  /** Redis and PostgreSQL: the timeout of a store call (default 5000 ms). */
+  timeoutMs?: number;
   /** PostgreSQL schema (default `otpshield`). */
   postgresSchema?: string;
 }
@@ -37,13 +39,20 @@ export async function openStore(cfg: StoreConfig): Promise<Store> {
     case 'redis': {
       if (!cfg.redisUrl) throw new Error('store.kind is redis but no redisUrl is configured');
       const { RedisStore } = await import('./redis.ts');
-      const store = new RedisStore(cfg.redisUrl, { ...(cfg.prefix !== undefined ? { prefix: cfg.prefix } : {}), ...(cfg.redisMaxEvents !== undefined ? { maxEvents: cfg.redisMaxEvents } : {}) });
+      const store = new RedisStore(cfg.redisUrl, {
+        ...(cfg.prefix !== undefined ? { prefix: cfg.prefix } : {}),
+        ...(cfg.redisMaxEvents !== undefined ? { maxEvents: cfg.redisMaxEvents } : {}),
+        ...(cfg.timeoutMs !== undefined ? { commandTimeoutMs: cfg.timeoutMs } : {}),
+      });
       return ready(store, () => store.checkSupported());
     }
     case 'postgres': {
       if (!cfg.postgresUrl) throw new Error('store.kind is postgres but no postgresUrl is configured');
       const { PostgresStore } = await import('./postgres.ts');
-      const store = new PostgresStore(cfg.postgresUrl, cfg.postgresSchema !== undefined ? { schema: cfg.postgresSchema } : {});
+      const store = new PostgresStore(cfg.postgresUrl, {
+        ...(cfg.postgresSchema !== undefined ? { schema: cfg.postgresSchema } : {}),
+        ...(cfg.timeoutMs !== undefined ? { timeoutMs: cfg.timeoutMs } : {}),
+      });
       return ready(store, () => store.init());
     }
     default: {

@@ -34,7 +34,10 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Pool size. Default 10. */
   poolSize?: number;
-  /** Connecting, waiting for a free connection, and each query: at most this long, then 503. Default 5000 ms. */
+  /**
+   * Connecting, waiting for a free connection, and each statement (cancelled by the server, so it rolls back):
+   * at most this long, then 503. Default 5000 ms (`store.timeoutMs`).
+   */
   timeoutMs?: number;
   /** How long a verification stays readable after it expired. Default 24 h. */
   verificationRetentionMs?: number;
@@ -345,16 +348,20 @@ export class PostgresStore implements Store {
     this.clock = opts.clock ?? Date.now;
     this.sweepEvery = opts.sweepEveryWrites ?? 1000;
     // Timeouts, as the Redis store has its command timeout: a PostgreSQL that stops answering (a partition
-    // without a reset, a frozen server) fails requests with 503 after `timeoutMs` instead of holding them, the
-    // readiness probe and shutdown until the OS gives up on the socket (an ops review measured minutes).
-    // A query that timed out may still have run; nothing resends it (the pool discards that connection).
+    // without a reset, a frozen server) or a statement stuck behind a lock fails requests with 503 after
+    // `timeoutMs` instead of holding them, the readiness probe and shutdown (an ops review measured minutes).
+    // The server cancels the statement itself (statement_timeout, SQLSTATE 57014): it rolls back, so a client
+    // that retries after the 503 was not also charged by the statement it gave up on (a review saw 40 timed-out
+    // calls all counted when only the client stopped waiting). The client-side timeout, a second later, is the
+    // backstop for a server that no longer answers at all; such a statement may still have run.
     const timeoutMs = opts.timeoutMs ?? 5000;
     this.pool = new pg.Pool({
       connectionString,
       max: opts.poolSize ?? 10,
       // Also bounds the wait for a free connection when every one is busy.
       connectionTimeoutMillis: timeoutMs,
-      query_timeout: timeoutMs,
+      statement_timeout: timeoutMs,
+      query_timeout: timeoutMs + 1000,
       keepAlive: true,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
@@ -382,6 +389,7 @@ export class PostgresStore implements Store {
     const slow = (text: string, values?: unknown[]) => client.query({ text, ...(values ? { values } : {}), query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
     try {
       await client.query('BEGIN');
+      await client.query(`SET LOCAL statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
       await slow('SELECT pg_advisory_xact_lock($1)', [lockKey(`otpshield:init:${this.schema}`)]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.s}.meta (key text PRIMARY KEY, value bigint NOT NULL)`);

@@ -19,7 +19,7 @@ async function destroy(s: Store): Promise<void> {
 
 await describeWithService('postgres', 'PostgresStore', (url) => {
   const schema = () => `otps_test_${randomTag()}`;
-  const fresh = async (opts: { sweepEveryWrites?: number } = {}) => {
+  const fresh = async (opts: { sweepEveryWrites?: number; timeoutMs?: number } = {}) => {
     const s = new PostgresStore(url, { schema: schema(), poolSize: 4, ...opts });
     await s.init();
     return s;
@@ -188,6 +188,33 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
       await new Promise((r) => proxy.close(r));
       const c = new PostgresStore(url, { schema: name });
       await destroy(c);
+    }
+  });
+  it('a statement stuck behind a lock is cancelled by the server at the timeout: the caller gets unavailable and nothing is counted', async () => {
+    // A review found the client-only timeout leaving the statement to run on: 40 callers saw errors and all
+    // 40 were counted once the lock went, so retrying users were rate-limited by calls they were told failed.
+    const s = await fresh({ timeoutMs: 300 });
+    const holder = await s.pool.connect();
+    const spec = { reason: 'r', key: 'stuck:1', limit: 1000, windowMs: 60_000 };
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SET LOCAL statement_timeout = 0');
+      await holder.query('SELECT pg_advisory_xact_lock(hashtextextended($1 || $2, 0))', [`${s.schema}:`, spec.key]);
+      // As many as the pool has connections left beside the holder (more would time out waiting for one).
+      const results = await Promise.allSettled(Array.from({ length: 3 }, () => s.consumeLimits([spec], T0)));
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        const err = (r as PromiseRejectedResult).reason as { code?: string };
+        assert.equal(err.code, '57014', String(err));
+        assert.ok(isStoreUnavailable(err));
+      }
+      await holder.query('ROLLBACK');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await s.peekLimits([spec], T0), [0], 'the cancelled statements rolled back');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+      await destroy(s);
     }
   });
 });
