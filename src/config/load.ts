@@ -15,6 +15,21 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Where a configuration file fails to parse, without quoting it: the file may hold secrets (an unclosed quote
+ * after `codeSecret: "…`), and this error is printed and logged. YAML's message is quoted up to its first line
+ * (the source lines follow it); JSON's messages quote the source (`Unexpected token 'T', ..."codeSecret": T"...`),
+ * so only their position is kept.
+ */
+function parseErrorWithoutSource(err: Error, text: string, json: boolean): string {
+  if (!json) return err.message.split('\n')[0]!.replace(/:$/, '');
+  const at = /at position (\d+)/.exec(err.message);
+  if (!at) return 'not valid JSON';
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  return `not valid JSON at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
+}
+
 /** Environment variables and the config path they set. Numbers and lists are parsed. */
 const ENV_MAP: Record<string, { path: string[]; type: 'string' | 'int' | 'list' | 'bool' }> = {
   // Applied in this order: the generic PORT of platforms first, so OTPSHIELD_PORT wins when both are set.
@@ -63,9 +78,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     try {
       parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
     } catch (err) {
-      // Only the first line: the YAML parser's message goes on with the offending source lines, which may be
-      // a secret's (an unclosed quote after `codeSecret: "…`), and this error is printed and logged.
-      throw new ConfigError(`cannot parse ${file}: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '')}`);
+      throw new ConfigError(`cannot parse ${file}: ${parseErrorWithoutSource(err as Error, text, file.endsWith('.json'))}`);
     }
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file}: the top level must be a mapping`);

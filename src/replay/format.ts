@@ -131,6 +131,9 @@ function firstError(v: { Errors(value: unknown): SchemaError[] }, value: unknown
   }
   // A union (literals, or a type or null): one error per branch at the same path, then an anyOf.
   if (errors.some((x) => x.keyword === 'anyOf' && x.instancePath === e.instancePath)) {
+    // A branch of the right type that failed on something else (too long, below its minimum) says what is wrong.
+    const within = errors.find((x) => x.instancePath === e.instancePath && !['const', 'type', 'anyOf'].includes(x.keyword));
+    if (within) return `${path} ${within.message}`;
     const values: string[] = [];
     const types: string[] = [];
     for (const x of errors) {

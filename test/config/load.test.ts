@@ -60,6 +60,11 @@ describe('configuration', () => {
       () => loadConfig({ file: p, env: {} }),
       (e: unknown) => e instanceof ConfigError && /cannot parse .* at line \d+, column \d+$/.test(e.message) && !e.message.includes('QUOTED-SECRET') && !e.message.includes('\n'),
     );
+    // JSON's own messages quote the source on their first line (a review found the JSON path still printing it).
+    for (const [text, where] of [['{"secrets":{"codeSecret": JSON-SECRET-VALUE}}', /not valid JSON$/], ['{\n "secrets": {"codeSecret": "JSON-SECRET-VALUE" x}}', /not valid JSON at line 2, column \d+$/]] as const) {
+      const j = file(`broken${Math.random()}.json`, text);
+      assert.throws(() => loadConfig({ file: j, env: {} }), (e: unknown) => e instanceof ConfigError && where.test(e.message) && !e.message.includes('JSON-SECRET'), text);
+    }
   });
 
   it('production refuses to start without a code secret, or with short codes', () => {

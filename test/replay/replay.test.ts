@@ -74,6 +74,9 @@ describe('replay trace format', () => {
     assert.equal(message(`{${at},"type":"send","to":"+6281234567890","client":{"elapsedMs":"5"}}`), '/client/elapsedMs must be a number or null');
     assert.equal(message(`{${at},"type":"send","to":"+6281234567890","client":{"formtoken":"valid","foo":1}}`), '/client has unknown fields formtoken, foo');
     assert.equal(message(`{${at},"type":"check","to":"+6281234567890"}`), '/ misses code');
+    // The right type but out of bounds: the bound, not the other branch of a nullable field (a review's find).
+    assert.match(message(`{${at},"type":"send","to":"+6281234567890","client":{"userAgent":"${'x'.repeat(600)}"}}`), /^\/client\/userAgent must NOT have more than 512 characters|^\/client\/userAgent .*512/);
+    assert.match(message(`{${at},"type":"send","to":"+6281234567890","client":{"elapsedMs":-1}}`), /^\/client\/elapsedMs .*0/);
   });
 });
 
