@@ -1,0 +1,59 @@
+/**
+ * The cooldown grows with each resend (30 s before the second message, 60 s before the third …) and holds on
+ * every store. The `cd:` limit's stored state expires with the cooldown it was written under, so before the
+ * check against the verification's own last send the third message got through 30–60 s after the second: at
+ * once on the memory store (which drops an expired counter when it reads it), after a sweep on SQLite (the
+ * send-limit property test found it there), and by key TTL on Redis.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryStore } from '../../src/store/memory.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { Store } from '../../src/store/interface.ts';
+import { startTestApp } from '../helpers/app.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const body = { to: '+6281234567001', client: { ip: '36.72.10.5', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5000 } };
+
+async function third(store: Store, sweep: (now: number) => Promise<unknown>) {
+  const t = await startTestApp({ store });
+  try {
+    assert.equal((await t.request('POST', '/v1/verifications', body)).status, 201);
+    t.clock.advance(31_000);
+    const second = await t.request('POST', '/v1/verifications', body);
+    assert.equal(second.status, 201, second.text);
+    assert.equal(second.body.sends, 2);
+    assert.equal(Date.parse(second.body.resendAfter) - t.clock(), 60_000, 'the next cooldown is 60 s');
+    t.clock.advance(46_800);
+    await sweep(t.clock());
+    const early = await t.request('POST', '/v1/verifications', body);
+    assert.equal(early.status, 429, `a third message 46.8 s after the second: ${early.text}`);
+    assert.deepEqual(early.body.error.reasons, ['cooldown']);
+    assert.equal(early.headers.get('retry-after'), '14');
+    t.clock.advance(13_200);
+    const onTime = await t.request('POST', '/v1/verifications', body);
+    assert.equal(onTime.status, 201, onTime.text);
+    assert.equal(onTime.body.sends, 3);
+  } finally {
+    await t.close();
+  }
+}
+
+describe('the growing cooldown between resends', () => {
+  it('holds on the memory store', async () => {
+    const store = new MemoryStore();
+    await third(store, async (now) => store.sweep(now));
+  });
+
+  it('holds on SQLite after a sweep removed the expired counter rows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'otps-cooldown-'));
+    const store = new SqliteStore(join(dir, 'otp-shield.db'));
+    try {
+      await third(store, (now) => store.sweep(now));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
