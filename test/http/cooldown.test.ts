@@ -51,7 +51,7 @@ describe('the growing cooldown between resends', () => {
     const dir = mkdtempSync(join(tmpdir(), 'otps-cooldown-'));
     const store = new SqliteStore(join(dir, 'otp-shield.db'));
     try {
-      await third(store, (now) => store.sweep(now));
+      await third(store, async (now) => store.sweep(now));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
