@@ -39,6 +39,22 @@ export function cooldownMs(p: Policy, sendsSoFar: number): number {
   return Math.round(seconds * 1000);
 }
 
+/** The key of the cooldown limit of a number on a channel (`sendLimitSpecs`). */
+export function cooldownKey(e164: string, channel: string): string {
+  return `cd:${e164}:${channel}`;
+}
+
+/**
+ * Milliseconds until a resend of `v` is allowed: its last send plus the cooldown before its next message
+ * (`resendAfter` under the current policy); 0 or less when it is allowed now. The `cd:` limit alone does not
+ * hold a growing cooldown: its stored state expires with the cooldown it was written under (30 s at the second
+ * message), so the third, due 60 s after the second, got through after 30 s on the memory and Redis stores and
+ * after a sweep on SQLite (found by the send-limit property test). The limit still serialises parallel resends.
+ */
+export function resendWaitMs(p: Policy, v: { lastSentAt: number; sends: number }, now: number): number {
+  return v.lastSentAt + cooldownMs(p, v.sends) - now;
+}
+
 /**
  * Send limits for one request. `sendsSoFar` is the number of messages of the pending verification for
  * this number (0 when none): it sets the cooldown, which is itself a limit of 1 per cooldown period so that
@@ -51,7 +67,7 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   const cd = cooldownMs(p, sendsSoFar);
   // The window rule may refuse up to one slot late; shortening the window by one slot makes a resend at
   // exactly `resendAfter` (last send + cooldown) always pass, at the price of allowing it up to 1/60 early.
-  if (cd > 0) specs.push({ reason: 'cooldown', key: `cd:${n}:${f.channel}`, limit: 1, windowMs: Math.max(1, cd - slotMsFor(cd)) });
+  if (cd > 0) specs.push({ reason: 'cooldown', key: cooldownKey(n, f.channel), limit: 1, windowMs: Math.max(1, cd - slotMsFor(cd)) });
   // The trusted budget is separate so that an attacker who exhausts a number's budget does not lock its
   // owner out (docs/rate-limits.md, "Limits that do not lock out the owner").
   specs.push(...(f.state.trusted ? ratesToSpecs('rate_limited.number', `nt:${n}`, L.trustedNumber) : ratesToSpecs('rate_limited.number', `n:${n}`, L.number)));

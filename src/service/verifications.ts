@@ -22,12 +22,14 @@ import { NO_STATE, type EvidenceFacts, type IpFacts, type NumberFacts, type Send
 import {
   addressOf,
   checkFailureSpecs,
+  cooldownKey,
   cooldownMs,
   escalationLevel,
   escalationSpec,
   escalationKeys,
   observationSpecs,
   type ObservationLayout,
+  resendWaitMs,
   sendLimitSpecs,
   trustSpec,
   verifiedNumberSpec,
@@ -262,13 +264,9 @@ export class VerificationService {
     let resend = false;
     if (pending && !pending.tarpit) {
       if (limits) {
-        // The cooldown before this resend, from the verification's own last send. The `cd:` limit alone does
-        // not hold it: its stored state expires with the cooldown it was written under (30 s at the second
-        // message), so the third, 60 s after the second, got through between 30 and 60 s on the memory and
-        // Redis stores and after a sweep on SQLite (the send-limit property test found it). The limit still
-        // serialises parallel resends.
-        const waitMs = pending.lastSentAt + cooldownMs(policy, pending.sends) - now;
-        if (waitMs > 0) return { denied: [{ reason: 'cooldown', key: limits.find((l) => l.reason === 'cooldown')?.key ?? 'cooldown', retryAfterMs: waitMs }] };
+        // The cooldown, from the verification's own last send (engine/limits.ts resendWaitMs says why).
+        const waitMs = resendWaitMs(policy, pending, now);
+        if (waitMs > 0) return { denied: [{ reason: 'cooldown', key: cooldownKey(e164, input.channel), retryAfterMs: waitMs }] };
         const out = await d.store.consumeLimits(limits, now);
         if (!out.allowed) return { denied: out.denied };
       }
