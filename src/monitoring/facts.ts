@@ -68,10 +68,12 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
       reasons: e.reasons ?? [],
       priceMicros: price,
     });
-    const delivery = (data.delivery ?? null) as { ok?: unknown; sender?: unknown } | null;
+    const delivery = (data.delivery ?? null) as { ok?: unknown; sender?: unknown; interrupted?: unknown } | null;
     if (e.type === 'send.failed') {
       out.push({ kind: 'delivery_failed', at: e.at, country, prefix, channel, sender: str(delivery?.sender) });
-    } else if (e.decision === 'allow' && delivery?.ok === true) {
+    } else if (e.decision === 'allow' && (delivery?.ok === true || delivery?.interrupted === true)) {
+      // An interrupted delivery (service/send-journal.ts) may have reached the phone: counted as sent, so
+      // spend and budgets err on the side of the money.
       out.push({ kind: 'sent', at: e.at, country, prefix, channel, sender: str(delivery.sender) ?? 'unknown', first: data.resend !== true, priceMicros: price });
     }
   } else if (e.type === 'check') {

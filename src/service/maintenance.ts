@@ -1,10 +1,12 @@
 /**
- * Background upkeep of a running server: expired counters, tokens and settings are swept, and audit
- * events older than the retention period are purged. Every instance may run it; the operations are
- * idempotent. The timer is unref'd so it never keeps a process alive.
+ * Background upkeep of a running server: sends a crash interrupted get their audit events (the send
+ * journal), expired counters, tokens and settings are swept, and audit events older than the retention
+ * period are purged. Every instance may run it; the operations are idempotent. The timer is unref'd so it
+ * never keeps a process alive.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/interface.ts';
+import { recoverSendJournal } from './send-journal.ts';
 
 export interface MaintenanceOptions {
   store: Store;
@@ -14,11 +16,18 @@ export interface MaintenanceOptions {
   intervalMs?: number;
 }
 
-export async function runMaintenance(o: Omit<MaintenanceOptions, 'intervalMs'>): Promise<{ swept: number; purged: number }> {
+export async function runMaintenance(
+  o: Omit<MaintenanceOptions, 'intervalMs'>,
+): Promise<{ swept: number; purged: number; recovered: number }> {
   const now = o.clock();
+  // Before the sweep: recovery reads the verification of each journaled send, which a sweep may delete.
+  const journal = await recoverSendJournal(o.store, now);
+  if (journal.recovered > 0) {
+    o.log.warn({ recovered: journal.recovered }, 'sends interrupted before their outcome was recorded: audit events written with delivery.interrupted');
+  }
   const swept = (await o.store.sweep?.(now)) ?? 0;
   const purged = await o.store.purgeEvents(now - o.retentionDays * 86_400_000);
-  return { swept, purged };
+  return { swept, purged, recovered: journal.recovered };
 }
 
 export function startMaintenance(o: MaintenanceOptions): () => void {
@@ -28,7 +37,7 @@ export function startMaintenance(o: MaintenanceOptions): () => void {
     running = true;
     runMaintenance(o)
       .then((r) => {
-        if (r.swept || r.purged) o.log.debug(r, 'maintenance');
+        if (r.swept || r.purged || r.recovered) o.log.debug(r, 'maintenance');
       })
       .catch((err: unknown) => o.log.warn({ err }, 'maintenance failed'))
       .finally(() => (running = false));

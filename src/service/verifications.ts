@@ -45,6 +45,7 @@ import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
+import { sendJournalKey, type SendJournalEntry } from './send-journal.ts';
 
 export interface VerificationDeps {
   store: Store;
@@ -201,20 +202,21 @@ export class VerificationService {
 
     let decision = decideSend(facts, policy);
     const event = this.sendEvent(facts, now, client.userAgent ?? null);
+    const journal: JournalSlot = { key: null };
 
     if (decision.decision === 'allow' || decision.decision === 'tarpit') {
       // An allowed send still needs its send limits (all-or-nothing); a tarpit consumes none.
       const limits = decision.decision === 'allow' ? sendLimitSpecs(facts, policy, pending?.sends ?? 0) : null;
-      const issued = await this.issue(facts, input, pending, decision, policy, now, event, limits);
+      const issued = await this.issue(facts, input, pending, decision, policy, now, event, limits, journal);
       if ('denied' in issued) {
         const denied = issued.denied;
         const reasons = [...new Set(denied.map((x) => x.reason))];
         decision = { ...decision, decision: 'block', reasons };
         const retryAfter = Math.ceil(Math.max(...denied.map((x) => x.retryAfterMs)) / 1000);
-        await this.finishSend(event, decision, { retryAfter }, facts, policy);
+        await this.finishSend(event, decision, { retryAfter }, facts, policy, [], null, journal);
         throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
       }
-      await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent);
+      await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
       return issued.result;
     }
 
@@ -233,7 +235,8 @@ export class VerificationService {
    * atomic store step (`Store.consumeLimitsAndCreate`: one round trip); a resend consumes them before adding
    * its code. When a limit denies, nothing was created or sent: `denied` says which. `sent` is the
    * verification whose code was handed to a sender (null for a tarpit): `finishSend` runs the `afterSent`
-   * hooks for it, together with the audit write.
+   * hooks for it, together with the audit write. Before a code is handed to a sender, its send is journaled
+   * (service/send-journal.ts) in the same store step that stores the code; `journal` names the entry.
    */
   private async issue(
     facts: SendFacts,
@@ -244,6 +247,7 @@ export class VerificationService {
     now: number,
     event: AuditEvent,
     limits: LimitSpec[] | null,
+    journal: JournalSlot,
   ): Promise<{ result: SendResult; sent: Verification | null } | { denied: LimitOutcome['denied'] }> {
     const d = this.d;
     const tarpit = decision.decision === 'tarpit';
@@ -260,6 +264,8 @@ export class VerificationService {
     }
 
     const code = generateCode(d.codes.length);
+    const journalFor = (verificationId: string, sends: number, resend: boolean) =>
+      this.journal(journal, event, decision, facts, verificationId, sends, resend);
     let v: Verification;
     let resend = false;
     if (pending && !pending.tarpit) {
@@ -272,18 +278,21 @@ export class VerificationService {
       }
       const id = pending.id;
       const stored = hashCode(d.keyring(), { id, to: e164, channel: input.channel }, code, now + ttlMs);
-      const updated = await d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
+      const [updated] = await Promise.all([
+        d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept }),
+        journalFor(id, pending.sends + 1, true),
+      ]);
       if (updated) {
         v = updated;
         resend = true;
       } else {
         // It expired or was checked meanwhile: a new verification (the limits are consumed already).
-        const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, null);
+        const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, null, journalFor);
         if ('denied' in created) return created;
         v = created;
       }
     } else {
-      const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, limits);
+      const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, limits, journalFor);
       if ('denied' in created) return created;
       v = created;
     }
@@ -298,7 +307,7 @@ export class VerificationService {
       event.type = 'send.failed';
       event.decision = decision.decision;
       event.reasons = decision.reasons;
-      await this.appendEvent(event);
+      await Promise.all([this.appendEvent(event), this.forget(journal)]);
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
       for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
       throw new ApiError('delivery_failed');
@@ -307,7 +316,10 @@ export class VerificationService {
     return { result: { verification: publicView(v), decision, resend }, sent: v };
   }
 
-  /** A new verification holding `code`, created together with consuming `limits` (null: none to consume). */
+  /**
+   * A new verification holding `code`, created together with consuming `limits` (null: none to consume) and
+   * with the send's journal entry (one commit, one round trip).
+   */
   private async createWithCode(
     facts: SendFacts,
     input: SendInput,
@@ -316,12 +328,14 @@ export class VerificationService {
     policy: Policy,
     code: string,
     limits: LimitSpec[] | null,
+    journalFor: (verificationId: string, sends: number, resend: boolean) => Promise<void> | undefined,
   ): Promise<Verification | { denied: LimitOutcome['denied'] }> {
     const v = this.newVerification(facts, input, now, ttlMs, policy, false);
     v.codes = [hashCode(this.d.keyring(), { id: v.id, to: v.to, channel: v.channel }, code, now + ttlMs)];
-    if (limits === null) await this.d.store.createVerification(v);
+    if (limits === null) await Promise.all([this.d.store.createVerification(v), journalFor(v.id, v.sends, false)]);
     else {
-      const out = await this.d.store.consumeLimitsAndCreate(limits, v, now);
+      // A refusal leaves a journal entry behind until finishSend deletes it; recovery drops such an entry anyway.
+      const [out] = await Promise.all([this.d.store.consumeLimitsAndCreate(limits, v, now), journalFor(v.id, v.sends, false)]);
       if (!out.allowed) return { denied: out.denied };
     }
     return v;
@@ -470,6 +484,7 @@ export class VerificationService {
     policy: Policy,
     throttleChanges: ThrottleChange[] = [],
     sent: Verification | null = null,
+    journal: JournalSlot = { key: null },
   ): Promise<void> {
     event.decision = decision.decision;
     event.reasons = decision.reasons;
@@ -485,7 +500,7 @@ export class VerificationService {
     // hit innocent users of a surging scope too.
     // Rules about the number or its range (its unverified sends, a quarantine's CAPTCHA) are no trips either.
     // These writes do not depend on each other: they leave together (one round trip, one commit).
-    const writes: (Promise<unknown> | void)[] = [this.appendEvents(events)];
+    const writes: (Promise<unknown> | void)[] = [this.appendEvents(events), this.forget(journal)];
     if (isRuleTrip(decision, policy)) writes.push(this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at));
     if (sent) for (const h of this.d.hooks) writes.push(h.afterSent?.(facts, sent, event.at));
     await Promise.all(writes);
@@ -618,6 +633,40 @@ export class VerificationService {
 
   // ------------------------------------------------------------------ audit
 
+  /**
+   * Journal a send whose code is about to leave (service/send-journal.ts): its audit event as it stands before
+   * the sender answers. Nothing for a store that keeps nothing across a restart. Called in the same turn as the
+   * store step that stores the code, so both share one commit or round trip.
+   */
+  private journal(
+    slot: JournalSlot,
+    event: AuditEvent,
+    decision: Decision,
+    facts: SendFacts,
+    verificationId: string,
+    sends: number,
+    resend: boolean,
+  ): Promise<void> | undefined {
+    if (this.d.store.kind === 'memory') return undefined;
+    slot.key = sendJournalKey(event.id);
+    const entry: SendJournalEntry = {
+      event: {
+        ...event,
+        decision: decision.decision,
+        reasons: decision.reasons,
+        data: { ...event.data, verificationId, resend, sends, score: decision.score, shadow: decision.shadow, state: facts.state },
+      },
+      verificationId,
+      sends,
+    };
+    return this.d.store.putSetting(slot.key, entry);
+  }
+
+  /** Delete a journal entry: its send's final event is written in the same turn. */
+  private forget(slot: JournalSlot): Promise<void> | undefined {
+    return slot.key === null ? undefined : this.d.store.deleteSetting(slot.key);
+  }
+
   private async appendEvent(e: AuditEvent): Promise<void> {
     await this.appendEvents([e]);
   }
@@ -626,6 +675,11 @@ export class VerificationService {
     await this.d.store.appendEvents(events);
     if (this.d.observe) for (const e of events) this.d.observe(e);
   }
+}
+
+/** The send journal's entry of one request, once written (`key` null: none). */
+interface JournalSlot {
+  key: string | null;
 }
 
 /**
