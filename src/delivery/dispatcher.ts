@@ -27,6 +27,13 @@ export interface DispatcherOptions {
   retryDelayMs?: number;
   /** Injected so tests run without real waiting. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * No attempt starts later than this after the delivery began (default 10 minutes), so a delivery ends within
+   * it plus one sender's timeout (at most 60 s): the journal's recovery (service/journal.ts) waits longer.
+   */
+  deadlineMs?: number;
+  /** Clock for the deadline; injected by tests. Default performance.now. */
+  now?: () => number;
   /** Called after every attempt with the already-scrubbed entry, for logging/metrics. */
   onAttempt?: (entry: AttemptLog, msg: { verificationId: string; channel: Channel }) => void;
 }
@@ -37,6 +44,7 @@ export interface Dispatcher {
 }
 
 export const DEFAULT_RETRY_DELAY_MS = 250;
+export const DEFAULT_DELIVERY_DEADLINE_MS = 10 * 60_000;
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -44,6 +52,8 @@ export function createDispatcher(senders: Sender[], opts: DispatcherOptions = {}
   const retryDelayMs = opts.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
   if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0) throw new RangeError('retryDelayMs must be >= 0');
   const sleep = opts.sleep ?? defaultSleep;
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_DELIVERY_DEADLINE_MS;
+  const now = opts.now ?? (() => performance.now());
   const list = [...senders];
 
   const sendersFor = (channel: Channel): Sender[] => list.filter((s) => s.channels.has(channel));
@@ -73,9 +83,11 @@ export function createDispatcher(senders: Sender[], opts: DispatcherOptions = {}
     };
 
     let lastReason = 'delivery_failed';
+    const started = now();
     for (const sender of candidates) {
       for (let tryNo = 1; tryNo <= 2; tryNo++) {
         if (signal?.aborted) return { ok: false, reason: 'aborted', attempts };
+        if (attempts.length > 0 && now() - started > deadlineMs) return { ok: false, reason: `deadline: ${lastReason}`, attempts };
         const result = await attempt(sender, msg, signal);
         if (result.ok) {
           record({ sender: sender.name, ok: true });

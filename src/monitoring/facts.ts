@@ -72,7 +72,7 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
     if (e.type === 'send.failed') {
       out.push({ kind: 'delivery_failed', at: e.at, country, prefix, channel, sender: str(delivery?.sender) });
     } else if (e.decision === 'allow' && (delivery?.ok === true || delivery?.interrupted === true)) {
-      // An interrupted delivery (service/send-journal.ts) may have reached the phone: counted as sent, so
+      // An interrupted delivery (service/journal.ts) may have reached the phone: counted as sent, so
       // spend and budgets err on the side of the money.
       out.push({ kind: 'sent', at: e.at, country, prefix, channel, sender: str(delivery.sender) ?? 'unknown', first: data.resend !== true, priceMicros: price });
     }

@@ -16,7 +16,7 @@ export const STORE_OPS = [
   'ping', 'createVerification', 'consumeLimitsAndCreate', 'getVerification', 'findPending', 'addCode', 'reserveAttempt', 'transition',
   'consumeLimits', 'peekLimits', 'resetLimits', 'tally', 'useOnce', 'putApiKey', 'getApiKey', 'listApiKeys', 'revokeApiKey',
   'touchApiKey', 'putListEntry', 'removeListEntry', 'listEntries', 'listsVersion', 'getSetting', 'putSetting',
-  'deleteSetting', 'listSettings', 'appendEvents', 'queryEvents', 'purgeEvents',
+  'deleteSetting', 'listSettings', 'putJournal', 'deleteJournal', 'listJournal', 'appendEvents', 'queryEvents', 'purgeEvents',
 ] as const satisfies readonly (keyof Store)[];
 
 export interface StoreObserver {
@@ -46,9 +46,9 @@ export function instrumentStore(store: Store, obs: StoreObserver): void {
   target[WRAPPED] = already;
 
   if (target[UNTIMED] === true) {
-    const append = target.appendEvents as (events: AuditEvent[]) => Promise<void>;
-    target.appendEvents = async function tapped(this: unknown, events: AuditEvent[]) {
-      await append.call(store, events);
+    const append = target.appendEvents as (events: AuditEvent[], forget?: string) => Promise<void>;
+    target.appendEvents = async function tapped(this: unknown, events: AuditEvent[], forget?: string) {
+      await append.call(store, events, forget);
       obs.events(events);
     };
     return;

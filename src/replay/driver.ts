@@ -153,7 +153,7 @@ export class ReplayStore extends MemoryStore {
     return n;
   }
 
-  override async appendEvents(events: AuditEvent[]): Promise<void> {
+  override async appendEvents(events: AuditEvent[], forget?: string): Promise<void> {
     for (const e of events) {
       this.eventCounts.set(e.type, (this.eventCounts.get(e.type) ?? 0) + 1);
       if (e.type.startsWith('quarantine.') || e.type.startsWith('throttle.')) this.notable.push(structuredClone(e));
@@ -161,7 +161,7 @@ export class ReplayStore extends MemoryStore {
     // Nothing on the decision path reads the audit log; copying every request's event into it was a tenth
     // of a replay's time (docs/benchmarks.md).
     const kept = this.keepAllEvents ? events : events.filter((e) => !PER_REQUEST_EVENTS.has(e.type));
-    if (kept.length > 0) await super.appendEvents(kept);
+    if (kept.length > 0 || forget !== undefined) await super.appendEvents(kept, forget);
   }
 }
 

@@ -1,12 +1,11 @@
 /**
- * Background upkeep of a running server: sends a crash interrupted get their audit events (the send
- * journal), expired counters, tokens and settings are swept, and audit events older than the retention
+ * Background upkeep of a running server: steps a crash interrupted get their audit events (the journal), expired counters, tokens and settings are swept, and audit events older than the retention
  * period are purged. Every instance may run it; the operations are idempotent. The timer is unref'd so it
  * never keeps a process alive.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/interface.ts';
-import { recoverSendJournal } from './send-journal.ts';
+import { recoverJournal } from './journal.ts';
 
 export interface MaintenanceOptions {
   store: Store;
@@ -20,10 +19,10 @@ export async function runMaintenance(
   o: Omit<MaintenanceOptions, 'intervalMs'>,
 ): Promise<{ swept: number; purged: number; recovered: number }> {
   const now = o.clock();
-  // Before the sweep: recovery reads the verification of each journaled send, which a sweep may delete.
-  const journal = await recoverSendJournal(o.store, now);
+  // Before the sweep: recovery reads the verification of each journal entry, which a sweep may delete.
+  const journal = await recoverJournal(o.store, now);
   if (journal.recovered > 0) {
-    o.log.warn({ recovered: journal.recovered }, 'sends interrupted before their outcome was recorded: audit events written with delivery.interrupted');
+    o.log.warn({ recovered: journal.recovered }, 'steps interrupted before their audit event was written (sends: delivery.interrupted): events written from the journal');
   }
   const swept = (await o.store.sweep?.(now)) ?? 0;
   const purged = await o.store.purgeEvents(now - o.retentionDays * 86_400_000);

@@ -3,14 +3,16 @@
  *
  *   send:  parse number → [verify evidence ∥ observe (one store call) ∥ pending verification] (one round trip;
  *          one more for an IP's first country of the day) → decideSend (pure) → send limits + new verification
- *          with its code (one atomic store call; a resend: limits, then its code) → deliver → [audit ∥ after-send hooks]
+ *          with its code (one atomic store call; a resend: limits, then its code) → journal entry → deliver →
+ *          [audit (deletes the entry) ∥ after-send hooks]
  *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
- *          approve (atomic, exactly once) → [counters ∥ audit ∥ hooks]
+ *          journal entry → approve (atomic, exactly once) → [counters ∥ audit (deletes the entry) ∥ hooks]
  *
  * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
- * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 3 store round trips (4 for
- * an IP's first country of the day; a resend 4), an approved check for 5 (test/http/round-trips.test.ts
- * counts them).
+ * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 4 store round trips (5 for
+ * an IP's first country of the day; a resend 5), an approved check for 6 (test/http/round-trips.test.ts
+ * counts them). The journal (service/journal.ts) costs one of each: the step's event is on disk before the
+ * code leaves or the approval is made.
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
@@ -45,7 +47,7 @@ import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
-import { sendJournalKey, type SendJournalEntry } from './send-journal.ts';
+import { journalKey, type JournalEntry } from './journal.ts';
 
 export interface VerificationDeps {
   store: Store;
@@ -213,7 +215,7 @@ export class VerificationService {
         const reasons = [...new Set(denied.map((x) => x.reason))];
         decision = { ...decision, decision: 'block', reasons };
         const retryAfter = Math.ceil(Math.max(...denied.map((x) => x.retryAfterMs)) / 1000);
-        await this.finishSend(event, decision, { retryAfter }, facts, policy, [], null, journal);
+        await this.finishSend(event, decision, { retryAfter }, facts, policy);
         throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
       }
       await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
@@ -235,8 +237,8 @@ export class VerificationService {
    * atomic store step (`Store.consumeLimitsAndCreate`: one round trip); a resend consumes them before adding
    * its code. When a limit denies, nothing was created or sent: `denied` says which. `sent` is the
    * verification whose code was handed to a sender (null for a tarpit): `finishSend` runs the `afterSent`
-   * hooks for it, together with the audit write. Before a code is handed to a sender, its send is journaled
-   * (service/send-journal.ts) in the same store step that stores the code; `journal` names the entry.
+   * hooks for it, together with the audit write. Once its code is stored and before it is handed to a sender,
+   * the send is journaled (service/journal.ts); `journal` names the entry, which the final event deletes.
    */
   private async issue(
     facts: SendFacts,
@@ -264,8 +266,6 @@ export class VerificationService {
     }
 
     const code = generateCode(d.codes.length);
-    const journalFor = (verificationId: string, sends: number, resend: boolean) =>
-      this.journal(journal, event, decision, facts, verificationId, sends, resend);
     let v: Verification;
     let resend = false;
     if (pending && !pending.tarpit) {
@@ -278,25 +278,26 @@ export class VerificationService {
       }
       const id = pending.id;
       const stored = hashCode(d.keyring(), { id, to: e164, channel: input.channel }, code, now + ttlMs);
-      const [updated] = await Promise.all([
-        d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept }),
-        journalFor(id, pending.sends + 1, true),
-      ]);
+      const updated = await d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
       if (updated) {
         v = updated;
         resend = true;
       } else {
         // It expired or was checked meanwhile: a new verification (the limits are consumed already).
-        const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, null, journalFor);
+        const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, null);
         if ('denied' in created) return created;
         v = created;
       }
     } else {
-      const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, limits, journalFor);
+      const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, limits);
       if ('denied' in created) return created;
       v = created;
     }
 
+    // The code is stored: journal the send before it leaves. One more store round trip before the provider's
+    // own (tens of ms to seconds); written together with the code, an entry could outlive a store step that
+    // failed, and record a message that never left.
+    await this.journalSend(journal, event, decision, facts, v.id, v.sends, resend);
     const started = performance.now();
     const outcome = await d.delivery.deliver({ verificationId: v.id, to: e164, channel: input.channel, locale: input.locale ?? null, code });
     this.deliveryMs = this.deliveryMs * 0.9 + (performance.now() - started) * 0.1;
@@ -307,7 +308,7 @@ export class VerificationService {
       event.type = 'send.failed';
       event.decision = decision.decision;
       event.reasons = decision.reasons;
-      await Promise.all([this.appendEvent(event), this.forget(journal)]);
+      await this.appendEvents([event], journal);
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
       for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
       throw new ApiError('delivery_failed');
@@ -316,10 +317,7 @@ export class VerificationService {
     return { result: { verification: publicView(v), decision, resend }, sent: v };
   }
 
-  /**
-   * A new verification holding `code`, created together with consuming `limits` (null: none to consume) and
-   * with the send's journal entry (one commit, one round trip).
-   */
+  /** A new verification holding `code`, created together with consuming `limits` (null: none to consume). */
   private async createWithCode(
     facts: SendFacts,
     input: SendInput,
@@ -328,14 +326,12 @@ export class VerificationService {
     policy: Policy,
     code: string,
     limits: LimitSpec[] | null,
-    journalFor: (verificationId: string, sends: number, resend: boolean) => Promise<void> | undefined,
   ): Promise<Verification | { denied: LimitOutcome['denied'] }> {
     const v = this.newVerification(facts, input, now, ttlMs, policy, false);
     v.codes = [hashCode(this.d.keyring(), { id: v.id, to: v.to, channel: v.channel }, code, now + ttlMs)];
-    if (limits === null) await Promise.all([this.d.store.createVerification(v), journalFor(v.id, v.sends, false)]);
+    if (limits === null) await this.d.store.createVerification(v);
     else {
-      // A refusal leaves a journal entry behind until finishSend deletes it; recovery drops such an entry anyway.
-      const [out] = await Promise.all([this.d.store.consumeLimitsAndCreate(limits, v, now), journalFor(v.id, v.sends, false)]);
+      const out = await this.d.store.consumeLimitsAndCreate(limits, v, now);
       if (!out.allowed) return { denied: out.denied };
     }
     return v;
@@ -500,7 +496,7 @@ export class VerificationService {
     // hit innocent users of a surging scope too.
     // Rules about the number or its range (its unverified sends, a quarantine's CAPTCHA) are no trips either.
     // These writes do not depend on each other: they leave together (one round trip, one commit).
-    const writes: (Promise<unknown> | void)[] = [this.appendEvents(events), this.forget(journal)];
+    const writes: (Promise<unknown> | void)[] = [this.appendEvents(events, journal)];
     if (isRuleTrip(decision, policy)) writes.push(this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at));
     if (sent) for (const h of this.d.hooks) writes.push(h.afterSent?.(facts, sent, event.at));
     await Promise.all(writes);
@@ -581,9 +577,14 @@ export class VerificationService {
     const data = { verificationId: rv.id, attempt: rv.attempts };
 
     if (ok) {
+      // The approval's event is journaled before the transition (service/journal.ts): should the transition
+      // happen and its event not, recovery writes it. One more store round trip per approval.
+      const approved: AuditEvent = { ...base, decision: 'approved', reasons: [], data };
+      const journal: JournalSlot = { key: null };
+      await this.journal(journal, { kind: 'approval', event: approved, verificationId: rv.id });
       const won = await d.store.transition(rv.id, 'approved', now);
       if (!won) {
-        await this.appendEvent({ ...base, decision: 'not_pending', reasons: [], data });
+        await this.appendEvents([{ ...base, decision: 'not_pending', reasons: [], data }], journal);
         throw new ApiError('verification_not_pending');
       }
       const client = rv.client as { deviceId?: string | null; subnet?: string | null };
@@ -594,7 +595,7 @@ export class VerificationService {
         d.store.consumeLimits(trustCtx ? [verifiedNumberSpec(rv.to), trustSpec(rv.to, trustCtx)] : [verifiedNumberSpec(rv.to)], now),
         // Failures count until the owner succeeds: "consecutive" failures in NIST's sense.
         d.store.resetLimits(numberFailureKeys(policy, rv.to)),
-        this.appendEvent({ ...base, decision: 'approved', reasons: [], data }),
+        this.appendEvents([approved], journal),
       ];
       for (const h of d.hooks) writes.push(h.afterApproved?.(rv, now));
       await Promise.all(writes);
@@ -634,11 +635,10 @@ export class VerificationService {
   // ------------------------------------------------------------------ audit
 
   /**
-   * Journal a send whose code is about to leave (service/send-journal.ts): its audit event as it stands before
-   * the sender answers. Nothing for a store that keeps nothing across a restart. Called in the same turn as the
-   * store step that stores the code, so both share one commit or round trip.
+   * Journal a send whose code is stored and about to leave (service/journal.ts): its audit event as it stands
+   * before the sender answers.
    */
-  private journal(
+  private journalSend(
     slot: JournalSlot,
     event: AuditEvent,
     decision: Decision,
@@ -646,38 +646,37 @@ export class VerificationService {
     verificationId: string,
     sends: number,
     resend: boolean,
-  ): Promise<void> | undefined {
-    if (this.d.store.kind === 'memory') return undefined;
-    slot.key = sendJournalKey(event.id);
-    const entry: SendJournalEntry = {
+  ): Promise<void> {
+    return this.journal(slot, {
+      kind: 'send',
       event: {
         ...event,
         decision: decision.decision,
         reasons: decision.reasons,
         data: { ...event.data, verificationId, resend, sends, score: decision.score, shadow: decision.shadow, state: facts.state },
       },
-      verificationId,
-      sends,
-    };
-    return this.d.store.putSetting(slot.key, entry);
+    });
   }
 
-  /** Delete a journal entry: its send's final event is written in the same turn. */
-  private forget(slot: JournalSlot): Promise<void> | undefined {
-    return slot.key === null ? undefined : this.d.store.deleteSetting(slot.key);
+  /** Write a journal entry (nothing for a store that keeps nothing across a restart); `slot` remembers its key. */
+  private async journal(slot: JournalSlot, entry: JournalEntry): Promise<void> {
+    if (this.d.store.kind === 'memory') return;
+    slot.key = journalKey(entry.kind, entry.event.id);
+    await this.d.store.putJournal(slot.key, entry.event.at, entry);
   }
 
   private async appendEvent(e: AuditEvent): Promise<void> {
     await this.appendEvents([e]);
   }
 
-  private async appendEvents(events: AuditEvent[]): Promise<void> {
-    await this.d.store.appendEvents(events);
+  /** Append the request's events; `journal`: its journal entry, deleted in the same atomic store step. */
+  private async appendEvents(events: AuditEvent[], journal?: JournalSlot): Promise<void> {
+    await this.d.store.appendEvents(events, journal?.key ?? undefined);
     if (this.d.observe) for (const e of events) this.d.observe(e);
   }
 }
 
-/** The send journal's entry of one request, once written (`key` null: none). */
+/** The journal entry of one request, once written (`key` null: none). */
 interface JournalSlot {
   key: string | null;
 }

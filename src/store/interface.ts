@@ -148,6 +148,12 @@ export interface AuditEvent {
   data?: Record<string, unknown>;
 }
 
+export interface JournalRecord<T = unknown> {
+  key: string;
+  at: number;
+  value: T;
+}
+
 export interface EventQuery {
   /** Events with `at >= from` (inclusive). */
   from?: number;
@@ -277,8 +283,19 @@ export interface Store {
   /** Settings whose key starts with `prefix`, unexpired. */
   listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]>;
 
+  // ---- journal: write-ahead records of irreversible steps (service/journal.ts) ----
+  /** Durable like a setting. `at` (the step's time) orders entries for `listJournal`; a `key` written again replaces its entry. */
+  putJournal(key: string, at: number, value: unknown): Promise<void>;
+  deleteJournal(key: string): Promise<void>;
+  /** Entries whose `at` is at or before `before`, oldest first, at most `limit`: never the ones still in flight. */
+  listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]>;
+
   // ---- audit events ----
-  appendEvents(events: AuditEvent[]): Promise<void>;
+  /**
+   * Append events. `forget`: a journal entry deleted in the same atomic step (the step it recorded now has its
+   * event): either both happen or neither.
+   */
+  appendEvents(events: AuditEvent[], forget?: string): Promise<void>;
   queryEvents(q: EventQuery): Promise<AuditEvent[]>;
   /** Delete events older than `before`; returns how many were removed. */
   purgeEvents(before: number): Promise<number>;

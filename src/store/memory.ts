@@ -14,7 +14,7 @@
  * than running out of memory.
  */
 import type {
-  ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction, ListEntry,
+  ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction, ListEntry,
   ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -90,6 +90,7 @@ export class MemoryStore implements Store {
   private readonly lists = new Map<string, ListEntry>();
   private version = 0;
   private readonly settings = new Map<string, Setting>();
+  private readonly journal = new Map<string, { at: number; value: unknown }>();
   /** Keys of settings that have a TTL, least recently written first (what the cap evicts). */
   private readonly ttlSettings = new Map<string, true>();
   /** Events in seq order; `eventsHead` is the first live index (dropping from the front is O(1)). */
@@ -510,9 +511,27 @@ export class MemoryStore implements Store {
     return out;
   }
 
+  // ---- journal ----
+
+  async putJournal(key: string, at: number, value: unknown): Promise<void> {
+    this.journal.set(key, { at, value: clonePlain(value) });
+  }
+
+  async deleteJournal(key: string): Promise<void> {
+    this.journal.delete(key);
+  }
+
+  async listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]> {
+    const out: JournalRecord<T>[] = [];
+    for (const [key, e] of this.journal) if (e.at <= before) out.push({ key, at: e.at, value: clonePlain(e.value) as T });
+    out.sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.slice(0, Math.max(0, limit));
+  }
+
   // ---- audit events ----
 
-  async appendEvents(events: AuditEvent[]): Promise<void> {
+  async appendEvents(events: AuditEvent[], forget?: string): Promise<void> {
+    if (forget !== undefined) this.journal.delete(forget);
     for (const e of events) this.events.push({ ...clonePlain(e), seq: ++this.seq });
     const live = this.events.length - this.eventsHead;
     if (live > this.maxEvents) this.eventsHead += live - this.maxEvents;

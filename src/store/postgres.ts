@@ -20,7 +20,7 @@
  */
 import pg from 'pg';
 import type {
-  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -258,6 +258,11 @@ function migrations(s: string): string[] {
       DELETE FROM ${s}.counters WHERE key = ANY(p_keys);
     END
     $fn$;
+    `,
+    // 3: the journal (service/journal.ts), write-ahead records of sends and approvals.
+    `
+    CREATE TABLE ${s}.journal (key text PRIMARY KEY, at bigint NOT NULL, value json NOT NULL);
+    CREATE INDEX journal_at ON ${s}.journal (at);
     `,
   ];
 }
@@ -731,14 +736,36 @@ export class PostgresStore implements Store {
     return r.rows.map((x) => ({ key: x.key, value: x.value }));
   }
 
+  // ---- journal ----
+
+  async putJournal(key: string, at: number, value: unknown): Promise<void> {
+    await this.q(
+      `INSERT INTO ${this.s}.journal (key, at, value) VALUES ($1, $2, $3::json)
+       ON CONFLICT (key) DO UPDATE SET at = excluded.at, value = excluded.value`,
+      [key, at, JSON.stringify(value ?? null)],
+    );
+  }
+
+  async deleteJournal(key: string): Promise<void> {
+    await this.q(`DELETE FROM ${this.s}.journal WHERE key = $1`, [key]);
+  }
+
+  async listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]> {
+    const r = await this.q<{ key: string; at: string | number; value: T }>(
+      `SELECT key, at, value FROM ${this.s}.journal WHERE at <= $1 ORDER BY at, key COLLATE "C" LIMIT $2`,
+      [before, Math.max(0, limit)],
+    );
+    return r.rows.map((x) => ({ key: x.key, at: Number(x.at), value: x.value }));
+  }
+
   // ---- audit events ----
 
-  async appendEvents(events: AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await this.q(`SELECT ${this.s}.append_events($1::json, $2)`, [
-      JSON.stringify(events.map(eventBody)),
-      lockKey(`otpshield:events:${this.schema}`),
-    ]);
+  async appendEvents(events: AuditEvent[], forget?: string): Promise<void> {
+    if (events.length === 0 && forget === undefined) return;
+    const args = [JSON.stringify(events.map(eventBody)), lockKey(`otpshield:events:${this.schema}`)];
+    if (forget === undefined) await this.q(`SELECT ${this.s}.append_events($1::json, $2)`, args);
+    // One statement, so one transaction: the entry goes only with its events.
+    else await this.q(`WITH f AS (DELETE FROM ${this.s}.journal WHERE key = $3) SELECT ${this.s}.append_events($1::json, $2)`, [...args, forget]);
   }
 
   async queryEvents(q: EventQuery): Promise<AuditEvent[]> {

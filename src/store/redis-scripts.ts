@@ -354,6 +354,38 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 
+/**
+ * putJournal. KEYS[1]: hash key -> JSON; KEYS[2]: zset key -> at. ARGV: key, at, JSON. Its own hash, not the
+ * settings': listSettings walks that one every second, and the journal holds every send in flight.
+ */
+export const PUT_JOURNAL = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+`;
+
+/** deleteJournal. KEYS as PUT_JOURNAL. ARGV: key. */
+export const DELETE_JOURNAL = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+/** listJournal. KEYS as PUT_JOURNAL. ARGV: before, limit. Returns [key, at, JSON, ...], oldest first. */
+export const LIST_JOURNAL = `
+local ks = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #ks, 2 do
+  local v = redis.call('HGET', KEYS[1], ks[i])
+  if v then
+    out[#out + 1] = ks[i]
+    out[#out + 1] = ks[i + 1]
+    out[#out + 1] = v
+  end
+end
+return out
+`;
+
 /** listSettings. KEYS as GET_SETTING. ARGV: prefix (literal, not a pattern), now. Returns key/value pairs. */
 export const LIST_SETTINGS = `
 local p = ARGV[1]
@@ -382,12 +414,17 @@ return #old
 `;
 
 /**
- * appendEvents. KEYS[1]: stream; KEYS[2]: last id ("ms-n"). ARGV[1]: MAXLEN (approximate); then
- * (at, JSON) pairs. Entry id = ms-n with ms = max(at, previous ms) and n in 0..999, so the stream is
+ * appendEvents. KEYS[1]: stream; KEYS[2]: last id ("ms-n"); optional KEYS[3], KEYS[4]: the journal's hash
+ * and zset (PUT_JOURNAL), whose entry ARGV[2] goes in the same step. ARGV[1]: MAXLEN (approximate); ARGV[2]:
+ * the journal key ('' without KEYS[3]); then (at, JSON) pairs. Entry id = ms-n with ms = max(at, previous ms) and n in 0..999, so the stream is
  * ordered like the seq and roughly by `at`, and XTRIM MINID <before> never removes an event with
  * at >= before (ms >= at). seq = ms * 1000 + n (exact in a double until the year 2255).
  */
 export const APPEND_EVENTS = `
+if KEYS[3] then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+end
 local last = redis.call('GET', KEYS[2])
 local lms, ln = -1, 0
 if last then
@@ -395,7 +432,7 @@ if last then
   lms = tonumber(a)
   ln = tonumber(b)
 end
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local at = math.floor(tonumber(ARGV[i]))
   local ms, n
   if at > lms then ms = at; n = 0 else ms = lms; n = ln + 1 end
@@ -405,6 +442,6 @@ for i = 2, #ARGV, 2 do
   lms = ms
   ln = n
 end
-redis.call('SET', KEYS[2], string.format('%d-%d', lms, ln))
+if #ARGV >= 3 then redis.call('SET', KEYS[2], string.format('%d-%d', lms, ln)) end
 return 1
 `;

@@ -18,7 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import type {
-  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -66,6 +66,9 @@ const SCRIPTS = {
   otpsListSettings: S.LIST_SETTINGS,
   otpsSweepSettings: S.SWEEP_SETTINGS,
   otpsAppendEvents: S.APPEND_EVENTS,
+  otpsPutJournal: S.PUT_JOURNAL,
+  otpsDeleteJournal: S.DELETE_JOURNAL,
+  otpsListJournal: S.LIST_JOURNAL,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -164,7 +167,7 @@ export class RedisStore implements Store {
   private readonly clock: () => number;
   private readonly k: {
     v: string; p: string; c: string; o: string; apiKey: string; apiKeys: string; lists: string; listsVersion: string;
-    settings: string; settingsExp: string; events: string; eventsLast: string;
+    settings: string; settingsExp: string; events: string; eventsLast: string; journal: string; journalAt: string;
   };
 
   constructor(urlOrClient: string | Redis, opts: RedisStoreOptions = {}) {
@@ -210,6 +213,8 @@ export class RedisStore implements Store {
       settingsExp: `${p}settings:exp`,
       events: `${p}events`,
       eventsLast: `${p}events:last`,
+      journal: `${p}journal`,
+      journalAt: `${p}journal:at`,
     };
     // defineCommand: EVALSHA with a transparent EVAL fallback after a SCRIPT FLUSH / failover.
     for (const [name, lua] of Object.entries(SCRIPTS)) {
@@ -501,13 +506,34 @@ export class RedisStore implements Store {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  // ---- journal ----
+
+  async putJournal(key: string, at: number, value: unknown): Promise<void> {
+    await this.script('otpsPutJournal', [this.k.journal, this.k.journalAt], [key, at, JSON.stringify(value ?? null)]);
+  }
+
+  async deleteJournal(key: string): Promise<void> {
+    await this.script('otpsDeleteJournal', [this.k.journal, this.k.journalAt], [key]);
+  }
+
+  async listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]> {
+    if (limit <= 0) return [];
+    const flat = (await this.script('otpsListJournal', [this.k.journal, this.k.journalAt], [before, Math.floor(limit)])) as string[];
+    const out: JournalRecord<T>[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) out.push({ key: flat[i]!, at: Number(flat[i + 1]), value: JSON.parse(flat[i + 2]!) as T });
+    return out;
+  }
+
   // ---- audit events ----
 
-  async appendEvents(events: AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const args: (string | number)[] = [this.maxEvents];
+  async appendEvents(events: AuditEvent[], forget?: string): Promise<void> {
+    if (events.length === 0 && forget === undefined) return;
+    const args: (string | number)[] = [this.maxEvents, forget ?? ''];
     for (const e of events) args.push(e.at, JSON.stringify(eventBody(e)));
-    await this.script('otpsAppendEvents', [this.k.events, this.k.eventsLast], args);
+    const keys = [this.k.events, this.k.eventsLast];
+    // One script: the journal entry goes only with its events (KEYS[3], KEYS[4] given: ARGV[2] is its key).
+    if (forget !== undefined) keys.push(this.k.journal, this.k.journalAt);
+    await this.script('otpsAppendEvents', keys, args);
   }
 
   /**

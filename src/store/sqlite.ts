@@ -46,7 +46,7 @@ import Database from 'better-sqlite3';
 import { WalCheckpointer } from './sqlite-checkpointer.ts';
 import { StoreUnavailableError } from './errors.ts';
 import type {
-  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, LimitOutcome, LimitSpec, ListAction,
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -197,6 +197,13 @@ const MIGRATIONS: string[] = [
   CREATE TABLE IF NOT EXISTS schema_notes (version INTEGER PRIMARY KEY, note TEXT NOT NULL) WITHOUT ROWID;
   INSERT OR REPLACE INTO schema_notes (version, note) VALUES (2, 'compact counter rows');
   `,
+  // 3: the journal (service/journal.ts), write-ahead records of sends and approvals; a version-2 binary would
+  // not write or recover them, so the bump makes it refuse the file.
+  `
+  CREATE TABLE journal (key TEXT PRIMARY KEY, at INTEGER NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+  CREATE INDEX journal_at ON journal (at);
+  INSERT OR REPLACE INTO schema_notes (version, note) VALUES (3, 'journal');
+  `,
 ];
 
 const SWEEP_BATCH = 2000;
@@ -296,7 +303,7 @@ export class SqliteStore implements Store {
   private readonly txConsume: (specs: LimitSpec[], now: number) => LimitOutcome;
   private readonly txConsumeAndCreate: (specs: LimitSpec[], v: Verification, now: number) => LimitOutcome;
   private readonly txTally: (gate: LimitSpec | null, tallies: TallySpec[], now: number) => TallyOutcome;
-  private readonly txAppend: (events: AuditEvent[]) => void;
+  private readonly txAppend: (events: AuditEvent[], forget: string | undefined) => void;
   private readonly txPurge: (before: number) => number;
   private readonly txSweep: (now: number, batch: number) => number;
   private readonly txPutList: (e: ListEntry) => void;
@@ -355,7 +362,10 @@ export class SqliteStore implements Store {
       return outcome;
     });
     const tally = db.transaction((gate: LimitSpec | null, tallies: TallySpec[], now: number) => this.tallyInTx(gate, tallies, now));
-    const append = db.transaction((events: AuditEvent[]) => this.appendInTx(events));
+    const append = db.transaction((events: AuditEvent[], forget: string | undefined) => {
+      this.appendInTx(events);
+      if (forget !== undefined) this.st.deleteJournal.run(forget);
+    });
     const purge = db.transaction((before: number) => this.purgeInTx(before));
     const sweep = db.transaction((now: number, batch: number) => this.sweepInTx(now, batch));
     const putList = db.transaction((e: ListEntry) => {
@@ -386,7 +396,7 @@ export class SqliteStore implements Store {
     this.txConsume = forgetOnRollback((specs: LimitSpec[], now: number) => consume.immediate(specs, now));
     this.txConsumeAndCreate = forgetOnRollback((specs: LimitSpec[], v: Verification, now: number) => consumeAndCreate.immediate(specs, v, now));
     this.txTally = forgetOnRollback((gate: LimitSpec | null, tallies: TallySpec[], now: number) => tally.immediate(gate, tallies, now));
-    this.txAppend = (events) => append.immediate(events);
+    this.txAppend = (events, forget) => append.immediate(events, forget);
     this.txPurge = (before) => purge.immediate(before);
     this.txSweep = forgetOnRollback((now: number, batch: number) => sweep.immediate(now, batch));
     this.txPutList = (e) => putList.immediate(e);
@@ -472,6 +482,9 @@ export class SqliteStore implements Store {
       probeWrite: db.prepare(`INSERT INTO meta (key, value) VALUES ('readiness_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
       getSetting: db.prepare('SELECT value FROM settings WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)'),
       putSetting: db.prepare('INSERT OR REPLACE INTO settings (key, value, expires_at) VALUES (?, ?, ?)'),
+      putJournal: db.prepare('INSERT OR REPLACE INTO journal (key, at, value) VALUES (?, ?, ?)'),
+      deleteJournal: db.prepare('DELETE FROM journal WHERE key = ?'),
+      listJournal: db.prepare('SELECT key, at, value FROM journal WHERE at <= ? ORDER BY at, key LIMIT ?'),
       deleteSetting: db.prepare('DELETE FROM settings WHERE key = ?'),
       // substr, not LIKE/GLOB: setting keys may contain % _ * ? and must match literally.
       listSettings: db.prepare(
@@ -988,10 +1001,30 @@ export class SqliteStore implements Store {
     }
   }
 
-  async appendEvents(events: AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  // ---- journal ----
+
+  async putJournal(key: string, at: number, value: unknown): Promise<void> {
     this.begin();
-    this.txAppend(events);
+    this.st.putJournal.run(key, at, JSON.stringify(value ?? null));
+    return this.durable(undefined);
+  }
+
+  async deleteJournal(key: string): Promise<void> {
+    this.begin();
+    this.st.deleteJournal.run(key);
+    return this.durable(undefined);
+  }
+
+  async listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]> {
+    this.settleBatches();
+    const rows = this.st.listJournal.all(before, Math.max(0, limit)) as { key: string; at: number; value: string }[];
+    return rows.map((r) => ({ key: r.key, at: r.at, value: JSON.parse(r.value) as T }));
+  }
+
+  async appendEvents(events: AuditEvent[], forget?: string): Promise<void> {
+    if (events.length === 0 && forget === undefined) return;
+    this.begin();
+    this.txAppend(events, forget);
     return this.durable(undefined);
   }
 

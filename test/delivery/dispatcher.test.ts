@@ -178,3 +178,29 @@ test('end to end over HTTP: webhook 503 twice, then fall back to Twilio', async 
   assert.deepEqual(waits, [10]);
   assert.equal(outcome.attempts[0]?.reason, 'webhook:http_503 upstream said ******');
 });
+
+test('no attempt starts after the delivery deadline: the journal can count on a delivery being over', async () => {
+  // Each attempt takes 4 minutes of the injected clock; the deadline is 10 minutes after the start.
+  let clock = 0;
+  const slow = (name: string): Sender & { calls: number } => {
+    const s = scripted(name, ['sms'], [{ ok: false, reason: `${name}:timeout`, retryable: true }]);
+    const send = s.send.bind(s);
+    s.send = async (m, signal) => {
+      clock += 4 * 60_000;
+      return send(m, signal);
+    };
+    return s;
+  };
+  const [a, b, c] = [slow('a'), slow('b'), slow('c')];
+  const { sleep } = recordingSleep();
+  const outcome = await createDispatcher([a, b, c], { sleep, now: () => clock, deadlineMs: 10 * 60_000 }).deliver(msg);
+  // a twice (8 min), b once (12 min: past the deadline), then nothing more.
+  assert.deepEqual([a.calls, b.calls, c.calls], [2, 1, 0]);
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.ok === false && outcome.reason, 'deadline: b:timeout');
+  // The default deadline is what the journal's recovery wait is built on (service/journal.ts).
+  const d = slow('d');
+  clock = 0;
+  await createDispatcher([d, slow('e'), slow('f'), slow('g')], { sleep, now: () => clock }).deliver(msg);
+  assert.ok(clock <= 10 * 60_000 + 4 * 60_000, `ended at ${clock}`);
+});

@@ -19,15 +19,18 @@ describe('reads that answer clients wait for the disk (SQLite)', () => {
   it('GET /v1/verifications/{id} does not report an approval before it is on disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'otps-readdur-'));
     let hold = false;
+    let id = '';
     const held: (() => void)[] = [];
-    const store = new SqliteStore(join(dir, 'otp-shield.db'), {
-      fdatasync: (fd, cb) => (hold ? held.push(() => cb(null)) : setImmediate(() => cb(null))),
+    // Held: the flush that would make the approval durable (the check's journal entry is flushed before it).
+    const approvedInFile = () => id !== '' && store.db.prepare('SELECT status FROM verifications WHERE id = ?').pluck().get(id) === 'approved';
+    const store: SqliteStore = new SqliteStore(join(dir, 'otp-shield.db'), {
+      fdatasync: (fd, cb) => (hold && approvedInFile() ? held.push(() => cb(null)) : setImmediate(() => cb(null))),
     });
     const t = await startTestApp({ store });
     try {
       const sent = await t.request('POST', '/v1/verifications', { to: TO, channel: 'sms', client });
       assert.equal(sent.status, 201, sent.text);
-      const id = sent.body.id as string;
+      id = sent.body.id as string;
       hold = true;
       let checked: { status: number; body: any } | null = null;
       const check = t.request('POST', '/v1/verifications/check', { id, code: t.lastCode(TO) }).then((r) => (checked = r));

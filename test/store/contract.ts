@@ -657,6 +657,41 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
       });
     });
 
+    describe('journal', () => {
+      it('put, overwrite, delete, list by time (oldest first, bounded), and the event that forgets its entry', async () => {
+        const s = await fresh();
+        assert.deepEqual(await s.listJournal(T0, 10), []);
+        await s.putJournal('send:b', T0 + 2000, { kind: 'send', n: 2, s: 'ü' });
+        await s.putJournal('send:a', T0 + 1000, { kind: 'send', n: 1 });
+        await s.putJournal('approval:c', T0 + 1000, { kind: 'approval' });
+        await s.putJournal('send:d', T0 + 9000, { kind: 'send', n: 4 });
+        // Equal times in key order; only entries at or before `before`; `limit` from the oldest.
+        assert.deepEqual(await s.listJournal(T0 + 2000, 10), [
+          { key: 'approval:c', at: T0 + 1000, value: { kind: 'approval' } },
+          { key: 'send:a', at: T0 + 1000, value: { kind: 'send', n: 1 } },
+          { key: 'send:b', at: T0 + 2000, value: { kind: 'send', n: 2, s: 'ü' } },
+        ]);
+        assert.deepEqual((await s.listJournal(T0 + 9000, 2)).map((x) => x.key), ['approval:c', 'send:a']);
+        assert.deepEqual(await s.listJournal(T0 + 9000, 0), []);
+        // A key written again replaces its entry, time included.
+        await s.putJournal('send:a', T0 + 5000, { kind: 'send', n: 11 });
+        assert.deepEqual((await s.listJournal(T0 + 9000, 10)).map((x) => [x.key, x.at]), [
+          ['approval:c', T0 + 1000], ['send:b', T0 + 2000], ['send:a', T0 + 5000], ['send:d', T0 + 9000],
+        ]);
+        await s.deleteJournal('approval:c');
+        await s.deleteJournal('never-existed');
+        // An event append deletes the entry it names, and only that one; without events it still deletes.
+        await s.appendEvents([{ id: 'ej1', at: T0 + 3000, type: 'send', to: '+15550001', decision: 'allow', reasons: [] }], 'send:b');
+        assert.deepEqual((await s.listJournal(T0 + 9000, 10)).map((x) => x.key), ['send:a', 'send:d']);
+        assert.deepEqual((await s.queryEvents({ limit: 10 })).map((e) => e.id), ['ej1']);
+        await s.appendEvents([], 'send:a');
+        assert.deepEqual((await s.listJournal(T0 + 9000, 10)).map((x) => x.key), ['send:d']);
+        assert.equal((await s.queryEvents({ limit: 10 })).length, 1);
+        // The journal is not a setting.
+        assert.deepEqual(await s.listSettings('', T0), []);
+      });
+    });
+
     describe('events', () => {
       const ev = (i: number, over: Partial<AuditEvent> = {}): AuditEvent => ({
         id: `e${i}`,

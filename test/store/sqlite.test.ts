@@ -28,7 +28,7 @@ describe('SqliteStore specifics', () => {
     assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(s.db.pragma('synchronous', { simple: true }), 1); // NORMAL
     assert.ok((s.db.pragma('busy_timeout', { simple: true }) as number) > 0);
-    assert.equal(s.db.pragma('user_version', { simple: true }), 2);
+    assert.equal(s.db.pragma('user_version', { simple: true }), 3);
     assert.equal(s.db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
     assert.equal(s.db.pragma('journal_size_limit', { simple: true }), 64 * 1024 * 1024);
     await s.close();
@@ -160,17 +160,19 @@ describe('SqliteStore specifics', () => {
     await b.close();
   });
 
-  it('upgrades a version-1 file in place: its JSON counter rows keep counting, the file is then version 2', async () => {
+  it('upgrades a version-1 file in place: its JSON counter rows keep counting, the file is then version 3 with a journal', async () => {
     const f = file();
     const a = new SqliteStore(f);
-    // What a version-1 binary left: no schema_notes table, counter rows as JSON.
-    a.db.exec('DROP TABLE schema_notes');
+    // What a version-1 binary left: no schema_notes or journal table, counter rows as JSON.
+    a.db.exec('DROP TABLE schema_notes; DROP TABLE journal');
     a.db.pragma('user_version = 1');
     a.db.prepare('INSERT INTO counters (key, state, expires_at) VALUES (?, ?, ?)').run('v1', JSON.stringify([[T0, 2]]), T0 + 20 * 60_000);
     await a.close();
     const b = new SqliteStore(f);
-    assert.equal(b.db.pragma('user_version', { simple: true }), 2);
+    assert.equal(b.db.pragma('user_version', { simple: true }), 3);
     assert.deepEqual((await b.consumeLimits([{ reason: 'r', key: 'v1', limit: 10, windowMs: 10 * 60_000 }], T0 + 1000)).counts, [3]);
+    await b.putJournal('send:x', T0, { kind: 'send' });
+    assert.equal((await b.listJournal(T0, 10)).length, 1);
     assert.match(b.db.prepare('SELECT state FROM counters WHERE key = ?').pluck().get('v1') as string, /^~/);
     await b.close();
   });

@@ -1,6 +1,6 @@
 /**
- * The send journal (src/service/send-journal.ts): a code handed to a sender always ends up with an audit
- * event, even when the process dies while the provider holds the message.
+ * The journal (src/service/journal.ts): a code handed to a sender, or an approval, always ends up with its
+ * audit event, even when the process dies while the provider holds the message or the store fails the event.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,8 @@ import { PostgresStore } from '../../src/store/postgres.ts';
 import type { AuditEvent, Store } from '../../src/store/interface.ts';
 import { createApiKey } from '../../src/service/api-keys.ts';
 import { runMaintenance } from '../../src/service/maintenance.ts';
-import { RECOVER_AFTER_MS, recoverSendJournal, SEND_JOURNAL_PREFIX, sendJournalKey, type SendJournalEntry } from '../../src/service/send-journal.ts';
+import { RECOVER_AFTER_MS, recoverJournal, journalKey, type JournalEntry } from '../../src/service/journal.ts';
+import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { factsFromEvent } from '../../src/monitoring/facts.ts';
 import { DEFAULT_MONITORING_POLICY } from '../../src/monitoring/config.ts';
 import { parsePolicy } from '../../src/engine/policy.ts';
@@ -27,7 +28,7 @@ import { parsePolicy } from '../../src/engine/policy.ts';
 const silent = pino({ level: 'silent' });
 const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
 
-describe('send journal: a crash while the provider holds the message', () => {
+describe('journal: a crash while the provider holds the message', () => {
   it('SIGKILL during delivery: the send gets its audit event (delivery interrupted) once the grace has passed', async () => {
     // The provider receives the message and never answers: the process is killed while it waits.
     const receiver = await startFakeServer(() => ({ status: 200, json: { ok: true }, delayMs: 600_000 }));
@@ -69,7 +70,7 @@ describe('send journal: a crash while the provider holds the message', () => {
       store = new SqliteStore(db, { clock: () => now });
       const sends = async () => (await store!.queryEvents({ limit: 10, type: 'send' })) as AuditEvent[];
       assert.deepEqual(await sends(), [], 'the final event was never written: the provider had not answered');
-      assert.equal((await store.listSettings(SEND_JOURNAL_PREFIX)).length, 1, 'the journal holds the send');
+      assert.equal((await store.listJournal(Number.MAX_SAFE_INTEGER, 10)).length, 1, 'the journal holds the send');
 
       // Too early: a delivery on another instance could still be running.
       assert.equal((await runMaintenance({ store, clock: () => now, log: silent, retentionDays: 30 })).recovered, 0);
@@ -89,7 +90,7 @@ describe('send journal: a crash while the provider holds the message', () => {
       const sent = factsFromEvent(e, DEFAULT_MONITORING_POLICY.prices).find((f) => f.kind === 'sent');
       assert.ok(sent && sent.kind === 'sent' && sent.sender === 'unknown');
 
-      assert.equal((await store.listSettings(SEND_JOURNAL_PREFIX)).length, 0, 'the entry is gone');
+      assert.equal((await store.listJournal(Number.MAX_SAFE_INTEGER, 10)).length, 0, 'the entry is gone');
       assert.equal((await runMaintenance({ store, clock: () => now + 60_000, log: silent, retentionDays: 30 })).recovered, 0, 'recovered once');
       assert.equal((await sends()).length, 1);
     } finally {
@@ -106,12 +107,28 @@ const NO_HISTORY_RULES = {
   'number.failed_checks': { action: 'score', weight: 60, mode: 'off' },
 };
 
+/** Make one store method fail (as a timeout or a lost connection would) while `when` holds for its arguments. */
+function failing<K extends 'appendEvents' | 'transition' | 'addCode' | 'consumeLimitsAndCreate'>(store: Store, name: K, when: (...args: Parameters<Store[K]>) => boolean): () => void {
+  const target = store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const orig = target[name]!;
+  target[name] = async (...args: unknown[]) => {
+    if (when(...(args as Parameters<Store[K]>))) throw new StoreUnavailableError(`injected: ${name} failed`);
+    return orig.apply(store, args);
+  };
+  return () => {
+    target[name] = orig;
+  };
+}
+
 function suite(name: string, makeStore: () => Promise<Store | undefined>, dispose: (s: Store | undefined) => Promise<void>) {
-  it(`${name}: sends, resends, failures and refusals leave no journal entry; a stray entry is recovered once or dropped`, async () => {
+  it(`${name}: every request leaves the journal empty; a failed event write is recovered; a step that did not happen is not`, async () => {
     const made = await makeStore();
     const t = await startTestApp(made ? { store: made } : {});
     const store = t.ctx.store;
-    const journal = async () => store.listSettings<SendJournalEntry>(SEND_JOURNAL_PREFIX, t.clock());
+    const journal = async () => store.listJournal<JournalEntry>(Number.MAX_SAFE_INTEGER, 100);
+    const later = () => t.clock() + RECOVER_AFTER_MS + 1;
+    const approvedOf = async (id: string) => (await store.queryEvents({ limit: 100, type: 'check', decision: 'approved' })).filter((e) => e.data?.verificationId === id);
+    const send = (to: string, ip: string) => t.request('POST', '/v1/verifications', { to, client: client(ip) });
     try {
       const parsed = parsePolicy({
         pumping: { enabled: false },
@@ -121,44 +138,81 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.ok(parsed.ok);
       t.ctx.setPolicy(parsed.policy, 0);
 
-      // An allowed first send and a resend.
-      const a = await t.request('POST', '/v1/verifications', { to: '+6281234500100', client: client('36.72.10.6') });
+      // An allowed first send and a resend; a refusal; a provider failure; a wrong and a right code.
+      const a = await send('+6281234500100', '36.72.10.6');
       assert.equal(a.status, 201, a.text);
       t.clock.advance(31_000);
-      const b = await t.request('POST', '/v1/verifications', { to: '+6281234500100', client: client('36.72.10.6') });
+      const b = await send('+6281234500100', '36.72.10.6');
       assert.equal(b.status, 201, b.text);
       assert.equal(b.body.id, a.body.id);
-      assert.deepEqual(await journal(), []);
       const sends = (await store.queryEvents({ limit: 10, type: 'send' })).filter((e) => e.to === '+6281234500100');
       assert.deepEqual(sends.map((e) => (e.data?.delivery as { ok: boolean }).ok), [true, true]);
-
-      // Refused by the number limit inside the atomic create (no pending verification: it was canceled).
       assert.equal((await t.request('POST', `/v1/verifications/${a.body.id}/cancel`)).status, 200);
-      const refused = await t.request('POST', '/v1/verifications', { to: '+6281234500100', client: client('36.72.10.6') });
-      assert.equal(refused.status, 429, refused.text);
-      assert.deepEqual(await journal(), []);
-
-      // A provider failure: send.failed, no entry.
+      assert.equal((await send('+6281234500100', '36.72.10.6')).status, 429, 'the number limit');
       t.receiver.setHandler(() => ({ status: 400, json: { error: 'rejected' } }));
-      const failed = await t.request('POST', '/v1/verifications', { to: '+6281234500101', client: client('36.72.10.7') });
-      assert.equal(failed.status, 502, failed.text);
+      assert.equal((await send('+6281234500101', '36.72.10.7')).status, 502);
       assert.equal((await store.queryEvents({ limit: 10, type: 'send.failed' })).length, 1);
+      t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+      const c = await send('+6281234500102', '36.72.10.8');
+      const code = t.lastCode('+6281234500102')!;
+      assert.equal((await t.request('POST', '/v1/verifications/check', { id: c.body.id, code: code === '000000' ? '111111' : '000000' })).body.status, 'denied');
+      assert.equal((await t.request('POST', '/v1/verifications/check', { id: c.body.id, code })).body.status, 'approved');
       assert.deepEqual(await journal(), []);
 
-      // A stray entry of a real send is recovered exactly once, even by two instances at the same moment; one
-      // whose verification never held the send is dropped.
-      const real = sends[0]!;
-      const base: AuditEvent = { ...real, id: 'ev_journal_test_1', seq: undefined, data: { ...real.data } };
+      // A store step that failed leaves no entry and sends nothing: a first send, a resend.
+      const delivered = t.receiver.requests.length;
+      let restore = failing(store, 'consumeLimitsAndCreate', () => true);
+      assert.equal((await send('+6281234500104', '36.72.10.10')).status, 503);
+      restore();
+      const e = await send('+6281234500105', '36.72.10.11');
+      assert.equal(e.status, 201);
+      t.clock.advance(31_000);
+      restore = failing(store, 'addCode', () => true);
+      assert.equal((await send('+6281234500105', '36.72.10.11')).status, 503);
+      restore();
+      assert.equal(t.receiver.requests.length, delivered + 1, 'only the successful send was delivered');
+      assert.deepEqual(await journal(), []);
+
+      // The store fails the approval's event after the approval happened: 503, the approval stands, the journal
+      // keeps the event, and recovery writes it (not before the grace).
+      const d = await send('+6281234500103', '36.72.10.9');
+      assert.equal(d.status, 201, d.text);
+      restore = failing(store, 'appendEvents', (events) => events.some((x) => x.decision === 'approved'));
+      const approval = await t.request('POST', '/v1/verifications/check', { id: d.body.id, code: t.lastCode('+6281234500103')!, client: { ip: '36.72.10.9' } });
+      restore();
+      assert.equal(approval.status, 503, approval.text);
+      assert.equal((await t.request('GET', `/v1/verifications/${d.body.id}`)).body.status, 'approved', 'the approval stands');
+      assert.equal((await approvedOf(d.body.id)).length, 0);
+      assert.deepEqual((await journal()).map((x) => x.value.kind), ['approval']);
+      assert.deepEqual(await recoverJournal(store, t.clock()), { recovered: 0, dropped: 0 }, 'not before the grace');
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
+      const [approvedEvent] = await approvedOf(d.body.id);
+      assert.equal(approvedEvent?.to, '+6281234500103');
+      assert.equal(approvedEvent?.ip, '36.72.10.9');
+      assert.deepEqual(await journal(), []);
+
+      // A transition that failed: its entry stays; the user's retry a minute and a half later is approved; the
+      // failed check's entry is dropped, not recorded as a second approval.
+      const f = await send('+6281234500106', '36.72.10.12');
+      restore = failing(store, 'transition', () => true);
+      const failedCheck = await t.request('POST', '/v1/verifications/check', { id: f.body.id, code: t.lastCode('+6281234500106')!, client: { ip: '203.0.113.9' } });
+      restore();
+      assert.equal(failedCheck.status, 503);
+      assert.equal((await journal()).length, 1);
+      t.clock.advance(90_000);
+      assert.equal((await t.request('POST', '/v1/verifications/check', { id: f.body.id, code: t.lastCode('+6281234500106')!, client: { ip: '36.72.10.12' } })).body.status, 'approved');
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 0, dropped: 1 });
+      assert.deepEqual((await approvedOf(f.body.id)).map((x) => x.ip), ['36.72.10.12']);
+
+      // A stray send entry is recovered exactly once, even by two instances at the same moment.
+      const base: AuditEvent = { ...sends[0]!, id: 'ev_journal_test_1', data: { ...sends[0]!.data } };
       delete base.seq;
       delete (base.data as Record<string, unknown>).delivery;
-      await store.putSetting(sendJournalKey(base.id), { event: base, verificationId: a.body.id, sends: 2 } satisfies SendJournalEntry);
-      await store.putSetting(sendJournalKey('ev_journal_test_2'), { event: { ...base, id: 'ev_journal_test_2' }, verificationId: a.body.id, sends: 3 } satisfies SendJournalEntry);
-      const later = t.clock() + RECOVER_AFTER_MS + 1;
-      const runs = await Promise.all([recoverSendJournal(store, later), recoverSendJournal(store, later)]);
+      await store.putJournal(journalKey('send', base.id), base.at, { kind: 'send', event: base } satisfies JournalEntry);
+      const runs = await Promise.all([recoverJournal(store, later()), recoverJournal(store, later())]);
       assert.equal(runs[0].recovered + runs[1].recovered, 1, JSON.stringify(runs));
-      assert.equal(runs[0].dropped + runs[1].dropped, 1, JSON.stringify(runs));
-      const recovered = (await store.queryEvents({ limit: 50 })).filter((e) => e.id.startsWith('ev_journal_test'));
-      assert.deepEqual(recovered.map((e) => [e.id, e.data?.delivery]), [['ev_journal_test_1', { ok: null, interrupted: true }]]);
+      const recovered = (await store.queryEvents({ limit: 100 })).filter((x) => x.id === 'ev_journal_test_1');
+      assert.deepEqual(recovered.map((x) => x.data?.delivery), [{ ok: null, interrupted: true }]);
       assert.deepEqual(await journal(), []);
     } finally {
       await t.close();
@@ -167,11 +221,11 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
   });
 }
 
-describe('send journal', () => {
+describe('journal', () => {
   suite('SQLite (the default store)', async () => undefined, async () => {});
 });
 
-await describeWithService('redis', 'send journal, Redis', (url) => {
+await describeWithService('redis', 'journal, Redis', (url) => {
   const prefix = `otps-test:${randomTag()}:`;
   suite('Redis', async () => new RedisStore(url, { prefix }), async () => {
     // The app closed the store with itself: delete its keys over a connection of our own.
@@ -185,7 +239,7 @@ await describeWithService('redis', 'send journal, Redis', (url) => {
   });
 });
 
-await describeWithService('postgres', 'send journal, PostgreSQL', (url) => {
+await describeWithService('postgres', 'journal, PostgreSQL', (url) => {
   suite('PostgreSQL', async () => {
     const s = new PostgresStore(url, { schema: `otps_test_${randomTag()}`, poolSize: 4 });
     await s.init();

@@ -1,0 +1,105 @@
+/**
+ * The journal: a write-ahead record of an irreversible step whose audit event is written after it, so that a
+ * crash (or a store failure) in between cannot leave the step without its event.
+ *
+ * - **send**: the audit event of a send carries the sender's answer, so it can only be written after the
+ *   delivery. Once the code is stored (the store step succeeded) and before it is handed to a sender, the
+ *   service writes the event as it stands without that answer. An entry is therefore proof that a code was
+ *   about to leave.
+ * - **approval**: the approved check's event, written before the transition to `approved` (which may fail, or
+ *   lose to a racing check: recovery asks the verification).
+ *
+ * Entries live in the store's journal (`Store.putJournal`), apart from the settings. The request's final audit
+ * event deletes its entry in the same atomic store step (`Store.appendEvents(events, forget)`), so an entry is
+ * left behind only when the process stopped (or the store failed) between the step and its event.
+ *
+ * `recoverJournal` (the maintenance loop, every minute) turns such an entry into its audit event — a send's
+ * marked `delivery: { ok: null, interrupted: true }`: the code may or may not have reached the phone. It waits
+ * `RECOVER_AFTER_MS` after the step: a request still running on another instance finishes before that, since
+ * a delivery starts no attempt after 10 minutes. An approval entry becomes an event only when the
+ * verification was approved by that very check (its `updatedAt` is the check's time); otherwise it is dropped.
+ *
+ * Stores that keep nothing across a restart (the memory store, and so the replay) need no journal.
+ */
+import type { AuditEvent, JournalRecord, Store } from '../store/interface.ts';
+
+/**
+ * An entry younger than this may belong to a request still running on another instance: a delivery starts no
+ * attempt after 10 minutes (`DEFAULT_DELIVERY_DEADLINE_MS`, delivery/dispatcher.ts) and an attempt times out
+ * within 60 s.
+ */
+export const RECOVER_AFTER_MS = 15 * 60_000;
+/** Entries recovered per maintenance run; the rest wait for the next minute. */
+const RECOVER_BATCH = 500;
+
+export type JournalEntry =
+  | {
+      kind: 'send';
+      /** The send's audit event as it stands before the delivery (decision, reasons, facts, verification). */
+      event: AuditEvent;
+    }
+  | {
+      kind: 'approval';
+      /** The approved check's audit event. */
+      event: AuditEvent;
+      verificationId: string;
+    };
+
+export function journalKey(kind: JournalEntry['kind'], eventId: string): string {
+  return `${kind}:${eventId}`;
+}
+
+/** The audit event a journal entry stands for, as recovery writes it. */
+export function recoveredEvent(entry: JournalEntry): AuditEvent {
+  if (entry.kind === 'approval') return entry.event;
+  return { ...entry.event, data: { ...entry.event.data, delivery: { ok: null, interrupted: true } } };
+}
+
+export interface JournalRecovery {
+  /** Entries written as their audit events. */
+  recovered: number;
+  /** Entries whose step did not happen (an approval that failed or lost its race), or unreadable: removed. */
+  dropped: number;
+}
+
+/**
+ * Writes the events of steps whose event was never recorded, each with its entry's deletion. Instances that run
+ * it at once claim each entry first (a one-time token), so an entry becomes at most one event; a claimer that
+ * dies before writing leaves the entry to be claimed again once the claim lapses.
+ */
+export async function recoverJournal(store: Store, now: number): Promise<JournalRecovery> {
+  const out: JournalRecovery = { recovered: 0, dropped: 0 };
+  if (store.kind === 'memory') return out;
+  const entries: JournalRecord<JournalEntry>[] = await store.listJournal<JournalEntry>(now - RECOVER_AFTER_MS, RECOVER_BATCH);
+  for (const { key, value } of entries) {
+    if (!(await store.useOnce(`journal-claim:${key}`, RECOVER_AFTER_MS, now))) continue;
+    if (!isEntry(value)) {
+      // Not ours to interpret; leaving it would retry it every minute forever.
+      await store.deleteJournal(key);
+      out.dropped++;
+    } else if (await stepHappened(store, value)) {
+      await store.appendEvents([recoveredEvent(value)], key);
+      out.recovered++;
+    } else {
+      await store.deleteJournal(key);
+      out.dropped++;
+    }
+  }
+  return out;
+}
+
+/** A send's entry is written only once its code is stored; an approval's before the transition it records. */
+async function stepHappened(store: Store, e: JournalEntry): Promise<boolean> {
+  if (e.kind === 'send') return true;
+  const v = await store.getVerification(e.verificationId);
+  // A verification changes no more once approved, so its updatedAt names the check that approved it.
+  return v !== null && v.status === 'approved' && v.updatedAt === e.event.at;
+}
+
+function isEntry(x: unknown): x is JournalEntry {
+  if (typeof x !== 'object' || x === null) return false;
+  const e = x as { kind?: unknown; verificationId?: unknown; event?: Partial<AuditEvent> | null };
+  const eventOk = typeof e.event === 'object' && e.event !== null && typeof e.event.id === 'string' && typeof e.event.at === 'number' && typeof e.event.type === 'string';
+  if (!eventOk) return false;
+  return e.kind === 'send' || (e.kind === 'approval' && typeof e.verificationId === 'string');
+}
