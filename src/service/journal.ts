@@ -6,8 +6,9 @@
  *   delivery. Once the code is stored (the store step succeeded) and before it is handed to a sender, the
  *   service writes the event as it stands without that answer. An entry is therefore proof that a code was
  *   about to leave.
- * - **approval**: the approved check's event, written before the transition to `approved` (which may fail, or
- *   lose to a racing check: recovery asks the verification).
+ * - **approval**: the approved check's event (without the attempt's number), written with the reservation of
+ *   the check's attempt, so before any transition to `approved` (which may not come: a wrong code, a failure,
+ *   a racing check; recovery asks the verification). Every check that reserves an attempt writes one.
  *
  * Entries live in the store's journal (`Store.putJournal`), apart from the settings. The request's final audit
  * event deletes its entry in the same atomic store step (`Store.appendEvents(events, forget)`), so an entry is

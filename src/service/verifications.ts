@@ -5,14 +5,14 @@
  *          one more for an IP's first country of the day) → decideSend (pure) → send limits + new verification
  *          with its code (one atomic store call; a resend: limits, then its code) → journal entry → deliver →
  *          [audit (deletes the entry) ∥ after-send hooks]
- *   check: normalise code → failure counters (lock) → reserve attempt (atomic) → constant-time compare →
- *          journal entry → approve (atomic, exactly once) → [counters ∥ audit (deletes the entry) ∥ hooks]
+ *   check: normalise code → failure counters (lock) → [reserve attempt (atomic) ∥ journal entry] →
+ *          constant-time compare → approve (atomic, exactly once) → [counters ∥ audit (deletes the entry) ∥ hooks]
  *
  * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
  * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 4 store round trips (5 for
- * an IP's first country of the day; a resend 5), an approved check for 6 (test/http/round-trips.test.ts
- * counts them). The journal (service/journal.ts) costs one of each: the step's event is on disk before the
- * code leaves or the approval is made.
+ * an IP's first country of the day; a resend 5), an approved check for 5 (test/http/round-trips.test.ts
+ * counts them). The journal (service/journal.ts) costs a send one: its event is on disk before the code
+ * leaves, which a store step that failed must not have written.
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
@@ -564,9 +564,17 @@ export class VerificationService {
       throw new ApiError('rate_limited', { retryAfter: Math.ceil(lockedBy.windowMs / 1000), extra: policy.responses.exposeReasons ? { reasons: [lockedBy.reason] } : {} });
     }
 
-    const reserved = await d.store.reserveAttempt(v.id, now);
+    // Journal the approval this attempt may make (service/journal.ts) together with the attempt's reservation
+    // (one round trip, one commit): it is in the store before any transition. Every path from here writes its
+    // event with the entry's deletion. Recovery writes the entry only if this check did approve.
+    const journal: JournalSlot = { key: null };
+    const approval: AuditEvent = { ...base, decision: 'approved', reasons: [], data: { verificationId: v.id } };
+    const [reserved] = await Promise.all([
+      d.store.reserveAttempt(v.id, now),
+      this.journal(journal, { kind: 'approval', event: approval, verificationId: v.id }),
+    ]);
     if (!reserved.ok) {
-      await this.appendEvent({ ...base, decision: reserved.reason, reasons: [], data: { verificationId: v.id } });
+      await this.appendEvents([{ ...base, decision: reserved.reason, reasons: [], data: { verificationId: v.id } }], journal);
       if (reserved.reason === 'expired') throw new ApiError('verification_expired');
       if (reserved.reason === 'locked') throw new ApiError('verification_locked');
       if (reserved.reason === 'not_found') throw new ApiError('verification_not_found');
@@ -577,11 +585,7 @@ export class VerificationService {
     const data = { verificationId: rv.id, attempt: rv.attempts };
 
     if (ok) {
-      // The approval's event is journaled before the transition (service/journal.ts): should the transition
-      // happen and its event not, recovery writes it. One more store round trip per approval.
-      const approved: AuditEvent = { ...base, decision: 'approved', reasons: [], data };
-      const journal: JournalSlot = { key: null };
-      await this.journal(journal, { kind: 'approval', event: approved, verificationId: rv.id });
+      const approved: AuditEvent = { ...approval, data };
       const won = await d.store.transition(rv.id, 'approved', now);
       if (!won) {
         await this.appendEvents([{ ...base, decision: 'not_pending', reasons: [], data }], journal);
@@ -606,7 +610,7 @@ export class VerificationService {
     await Promise.all([
       d.store.consumeLimits(failureSpecs, now),
       attemptsLeft === 0 ? d.store.transition(rv.id, 'locked', now) : null,
-      this.appendEvent({ ...base, decision: 'denied', reasons: rv.tarpit ? ['tarpit'] : [], data: { ...data, attemptsLeft } }),
+      this.appendEvents([{ ...base, decision: 'denied', reasons: rv.tarpit ? ['tarpit'] : [], data: { ...data, attemptsLeft } }], journal),
     ]);
     return { status: 'denied', attemptsLeft };
   }
