@@ -16,9 +16,10 @@
  *
  * `recoverJournal` (the maintenance loop, every minute) turns such an entry into its audit event — a send's
  * marked `delivery: { ok: null, interrupted: true }`: the code may or may not have reached the phone. It waits
- * `RECOVER_AFTER_MS` after the step: a request still running on another instance finishes before that, since
- * a delivery starts no attempt after 10 minutes. An approval entry becomes an event only when the
- * verification was approved by that very check (its `updatedAt` is the check's time); otherwise it is dropped.
+ * `RECOVER_AFTER_MS` after the entry was written: a request still running on another instance finishes before
+ * that, since a delivery starts no attempt after 10 minutes. An approval entry becomes an event only when the
+ * verification was approved by that very check (its `approvedBy` is the entry's event id); otherwise it is
+ * dropped.
  *
  * Stores that keep nothing across a restart (the memory store, and so the replay) need no journal.
  */
@@ -93,8 +94,7 @@ export async function recoverJournal(store: Store, now: number): Promise<Journal
 async function stepHappened(store: Store, e: JournalEntry): Promise<boolean> {
   if (e.kind === 'send') return true;
   const v = await store.getVerification(e.verificationId);
-  // A verification changes no more once approved, so its updatedAt names the check that approved it.
-  return v !== null && v.status === 'approved' && v.updatedAt === e.event.at;
+  return v !== null && v.status === 'approved' && v.approvedBy === e.event.id;
 }
 
 function isEntry(x: unknown): x is JournalEntry {

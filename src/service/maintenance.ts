@@ -20,7 +20,11 @@ export async function runMaintenance(
 ): Promise<{ swept: number; purged: number; recovered: number }> {
   const now = o.clock();
   // Before the sweep: recovery reads the verification of each journal entry, which a sweep may delete.
-  const journal = await recoverJournal(o.store, now);
+  // A failure here must not cost the sweep and the purge their turn.
+  const journal = await recoverJournal(o.store, now).catch((err: unknown) => {
+    o.log.warn({ err }, 'journal recovery failed; retried in the next run');
+    return { recovered: 0, dropped: 0 };
+  });
   if (journal.recovered > 0) {
     o.log.warn({ recovered: journal.recovered }, 'steps interrupted before their audit event was written (sends: delivery.interrupted): events written from the journal');
   }

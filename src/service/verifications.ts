@@ -303,12 +303,14 @@ export class VerificationService {
     this.deliveryMs = this.deliveryMs * 0.9 + (performance.now() - started) * 0.1;
     event.data = { ...event.data, verificationId: v.id, resend, sends: v.sends };
     if (!outcome.ok) {
-      await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
       event.data = { ...event.data, delivery: { ok: false, reason: outcome.reason }, score: decision.score, shadow: decision.shadow, state: facts.state };
       event.type = 'send.failed';
       event.decision = decision.decision;
       event.reasons = decision.reasons;
+      // The failure's event first (it deletes the journal entry, which says "may have been delivered"), then
+      // the verification's status: should that fail, the record is still right.
       await this.appendEvents([event], journal);
+      await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
       for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
       throw new ApiError('delivery_failed');
@@ -586,7 +588,8 @@ export class VerificationService {
 
     if (ok) {
       const approved: AuditEvent = { ...approval, data };
-      const won = await d.store.transition(rv.id, 'approved', now);
+      // approvedBy names this check: recovery writes a journal entry only for the check that approved.
+      const won = await d.store.transition(rv.id, 'approved', now, { approvedBy: base.id });
       if (!won) {
         await this.appendEvents([{ ...base, decision: 'not_pending', reasons: [], data }], journal);
         throw new ApiError('verification_not_pending');
@@ -662,11 +665,22 @@ export class VerificationService {
     });
   }
 
-  /** Write a journal entry (nothing for a store that keeps nothing across a restart); `slot` remembers its key. */
+  /**
+   * Write a journal entry (nothing for a store that keeps nothing across a restart); `slot` remembers its key.
+   * Its time is the write's, not the request's: recovery's wait counts from when the entry could exist. A write
+   * reported failed may still have landed (a Redis command timeout, a connection lost after COMMIT): it is
+   * deleted again, best effort, so that a request answered 503 leaves nothing that recovery would record.
+   */
   private async journal(slot: JournalSlot, entry: JournalEntry): Promise<void> {
     if (this.d.store.kind === 'memory') return;
-    slot.key = journalKey(entry.kind, entry.event.id);
-    await this.d.store.putJournal(slot.key, entry.event.at, entry);
+    const key = journalKey(entry.kind, entry.event.id);
+    slot.key = key;
+    try {
+      await this.d.store.putJournal(key, this.d.clock(), entry);
+    } catch (err) {
+      this.d.store.deleteJournal(key).catch(() => {});
+      throw err;
+    }
   }
 
   private async appendEvent(e: AuditEvent): Promise<void> {

@@ -388,6 +388,8 @@ export interface VerificationRow {
   tarpit: number | boolean;
   sender: string | null;
   failure_reason: string | null;
+  /** Schema version 3; set by the transition to approved only (not in VERIFICATION_COLUMNS: null at insert). */
+  approved_by?: string | null;
 }
 
 /** PostgreSQL returns BIGINT as text and JSONB already parsed; SQLite returns numbers and JSON text. */
@@ -418,6 +420,8 @@ export function verificationFromRow(r: VerificationRow): Verification {
     tarpit: r.tarpit === true || r.tarpit === 1,
     sender: r.sender,
     failureReason: r.failure_reason,
+    // Absent until approved, as in a verification that was never stored.
+    ...(r.approved_by ? { approvedBy: r.approved_by } : {}),
   };
 }
 

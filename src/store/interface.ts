@@ -52,6 +52,8 @@ export interface Verification {
   tarpit: boolean;
   sender: string | null;
   failureReason: string | null;
+  /** The id of the check's audit event that approved it (null or absent: not approved, or before schema 3). */
+  approvedBy?: string | null;
 }
 
 /** Result of reserving one check attempt. The compare happens in the caller after this, in constant time. */
@@ -234,7 +236,7 @@ export interface Store {
    * Move a verification from `pending` to `status` (approved, canceled, failed, locked). Returns true for
    * exactly one caller when several race: that is what makes approval single-use.
    */
-  transition(id: string, status: Exclude<VerificationStatus, 'pending' | 'expired'>, now: number, extra?: { failureReason?: string; sender?: string }): Promise<boolean>;
+  transition(id: string, status: Exclude<VerificationStatus, 'pending' | 'expired'>, now: number, extra?: { failureReason?: string; sender?: string; approvedBy?: string }): Promise<boolean>;
 
   // ---- rate-limit counters ----
   /**

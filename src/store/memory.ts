@@ -234,13 +234,14 @@ export class MemoryStore implements Store {
     id: string,
     status: Exclude<VerificationStatus, 'pending' | 'expired'>,
     now: number,
-    extra?: { failureReason?: string; sender?: string },
+    extra?: { failureReason?: string; sender?: string; approvedBy?: string },
   ): Promise<boolean> {
     const v = this.verifications.get(id);
     if (!v || v.status !== 'pending') return false;
     v.status = status;
     v.updatedAt = now;
     if (extra?.failureReason !== undefined) v.failureReason = extra.failureReason;
+    if (extra?.approvedBy !== undefined) v.approvedBy = extra.approvedBy;
     if (extra?.sender !== undefined) v.sender = extra.sender;
     return true;
   }

@@ -263,6 +263,7 @@ function migrations(s: string): string[] {
     `
     CREATE TABLE ${s}.journal (key text PRIMARY KEY, at bigint NOT NULL, value json NOT NULL);
     CREATE INDEX journal_at ON ${s}.journal (at);
+    ALTER TABLE ${s}.verifications ADD COLUMN approved_by text;
     `,
   ];
 }
@@ -534,13 +535,13 @@ export class PostgresStore implements Store {
     id: string,
     status: Exclude<VerificationStatus, 'pending' | 'expired'>,
     now: number,
-    extra?: { failureReason?: string; sender?: string },
+    extra?: { failureReason?: string; sender?: string; approvedBy?: string },
   ): Promise<boolean> {
     const r = await this.q(
       `UPDATE ${this.s}.verifications SET status = $2, updated_at = $3,
-         failure_reason = coalesce($4, failure_reason), sender = coalesce($5, sender)
+         failure_reason = coalesce($4, failure_reason), sender = coalesce($5, sender), approved_by = coalesce($6, approved_by)
        WHERE id = $1 AND status = 'pending'`,
-      [id, status, now, extra?.failureReason ?? null, extra?.sender ?? null],
+      [id, status, now, extra?.failureReason ?? null, extra?.sender ?? null, extra?.approvedBy ?? null],
     );
     return r.rowCount === 1;
   }

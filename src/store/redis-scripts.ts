@@ -371,7 +371,10 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 
-/** listJournal. KEYS as PUT_JOURNAL. ARGV: before, limit. Returns [key, at, JSON, ...], oldest first. */
+/**
+ * listJournal. KEYS as PUT_JOURNAL. ARGV: before, limit. Returns [key, at, JSON, ...], oldest first. A time
+ * without its entry (the hash field evicted) is removed, so it cannot hold a place in every later page.
+ */
 export const LIST_JOURNAL = `
 local ks = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
@@ -381,6 +384,8 @@ for i = 1, #ks, 2 do
     out[#out + 1] = ks[i]
     out[#out + 1] = ks[i + 1]
     out[#out + 1] = v
+  else
+    redis.call('ZREM', KEYS[2], ks[i])
   end
 end
 return out

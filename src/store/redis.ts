@@ -118,6 +118,8 @@ function verificationFromHash(h: Record<string, string>): Verification | null {
     tarpit: h.tarpit === '1',
     sender: h.sender ?? null,
     failureReason: h.failureReason ?? null,
+    // Absent until approved, as in a verification that was never stored.
+    ...(h.approvedBy !== undefined ? { approvedBy: h.approvedBy } : {}),
   };
 }
 
@@ -357,11 +359,12 @@ export class RedisStore implements Store {
     id: string,
     status: Exclude<VerificationStatus, 'pending' | 'expired'>,
     now: number,
-    extra?: { failureReason?: string; sender?: string },
+    extra?: { failureReason?: string; sender?: string; approvedBy?: string },
   ): Promise<boolean> {
     const args: (string | number)[] = [status, now, this.k.p];
     if (extra?.failureReason !== undefined) args.push('failureReason', extra.failureReason);
     if (extra?.sender !== undefined) args.push('sender', extra.sender);
+    if (extra?.approvedBy !== undefined) args.push('approvedBy', extra.approvedBy);
     return Number(await this.script('otpsTransition', [this.k.v + id], args)) === 1;
   }
 

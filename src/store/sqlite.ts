@@ -202,6 +202,7 @@ const MIGRATIONS: string[] = [
   `
   CREATE TABLE journal (key TEXT PRIMARY KEY, at INTEGER NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
   CREATE INDEX journal_at ON journal (at);
+  ALTER TABLE verifications ADD COLUMN approved_by TEXT;
   INSERT OR REPLACE INTO schema_notes (version, note) VALUES (3, 'journal');
   `,
 ];
@@ -442,7 +443,7 @@ export class SqliteStore implements Store {
       ),
       transition: db.prepare(
         `UPDATE verifications SET status = ?, updated_at = ?, failure_reason = coalesce(?, failure_reason),
-         sender = coalesce(?, sender) WHERE id = ? AND status = 'pending'`,
+         sender = coalesce(?, sender), approved_by = coalesce(?, approved_by) WHERE id = ? AND status = 'pending'`,
       ),
       getCounter: db.prepare('SELECT state, expires_at FROM counters WHERE key = ?'),
       putCounter: db.prepare(
@@ -789,11 +790,11 @@ export class SqliteStore implements Store {
     id: string,
     status: Exclude<VerificationStatus, 'pending' | 'expired'>,
     now: number,
-    extra?: { failureReason?: string; sender?: string },
+    extra?: { failureReason?: string; sender?: string; approvedBy?: string },
   ): Promise<boolean> {
     // A single conditional UPDATE: SQLite serialises writers, so exactly one racer sees status = 'pending'.
     this.begin();
-    return this.durable(this.st.transition.run(status, now, extra?.failureReason ?? null, extra?.sender ?? null, id).changes === 1);
+    return this.durable(this.st.transition.run(status, now, extra?.failureReason ?? null, extra?.sender ?? null, extra?.approvedBy ?? null, id).changes === 1);
   }
 
   // ---- rate-limit counters ----

@@ -108,7 +108,7 @@ const NO_HISTORY_RULES = {
 };
 
 /** Make one store method fail (as a timeout or a lost connection would) while `when` holds for its arguments. */
-function failing<K extends 'appendEvents' | 'transition' | 'addCode' | 'consumeLimitsAndCreate'>(store: Store, name: K, when: (...args: Parameters<Store[K]>) => boolean): () => void {
+function failing<K extends 'appendEvents' | 'transition' | 'addCode' | 'consumeLimitsAndCreate' | 'putJournal'>(store: Store, name: K, when: (...args: Parameters<Store[K]>) => boolean): () => void {
   const target = store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
   const orig = target[name]!;
   target[name] = async (...args: unknown[]) => {
@@ -203,6 +203,45 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.equal((await t.request('POST', '/v1/verifications/check', { id: f.body.id, code: t.lastCode('+6281234500106')!, client: { ip: '36.72.10.12' } })).body.status, 'approved');
       assert.deepEqual(await recoverJournal(store, later()), { recovered: 0, dropped: 1 });
       assert.deepEqual((await approvedOf(f.body.id)).map((x) => x.ip), ['36.72.10.12']);
+
+      // The same right code twice in the same millisecond (a double submit): one approves; the other's closing
+      // event fails, so its entry stays. It did not approve: recovery drops it (approvedBy names the winner).
+      const g = await send('+6281234500107', '36.72.10.13');
+      const gCode = t.lastCode('+6281234500107')!;
+      restore = failing(store, 'appendEvents', (events) => events.some((x) => x.decision === 'not_pending'));
+      const both = await Promise.all([
+        t.request('POST', '/v1/verifications/check', { id: g.body.id, code: gCode, client: { ip: '36.72.10.13' } }),
+        t.request('POST', '/v1/verifications/check', { id: g.body.id, code: gCode, client: { ip: '198.51.100.7' } }),
+      ]);
+      restore();
+      assert.deepEqual(both.map((r) => r.status).sort(), [200, 503]);
+      assert.equal((await journal()).length, 1);
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 0, dropped: 1 });
+      assert.equal((await approvedOf(g.body.id)).length, 1);
+
+      // A journal write reported failed that landed anyway (a command timeout): the send answers 503, sends
+      // nothing, and leaves no entry for recovery to record as sent.
+      const sentBefore = t.receiver.requests.length;
+      const put = store.putJournal.bind(store);
+      store.putJournal = async (...args: Parameters<Store['putJournal']>) => {
+        await put(...args);
+        throw new StoreUnavailableError('injected: the reply was lost');
+      };
+      const lost = await send('+6281234500108', '36.72.10.14');
+      store.putJournal = put;
+      assert.equal(lost.status, 503, lost.text);
+      assert.equal(t.receiver.requests.length, sentBefore);
+      await new Promise((r) => setTimeout(r, 50)); // the best-effort deletion is not waited for
+      assert.deepEqual(await journal(), []);
+
+      // A provider failure whose status update then fails: the failure's event is written (and the entry gone).
+      t.receiver.setHandler(() => ({ status: 400, json: { error: 'rejected' } }));
+      restore = failing(store, 'transition', () => true);
+      assert.equal((await send('+6281234500109', '36.72.10.15')).status, 503);
+      restore();
+      t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+      assert.equal((await store.queryEvents({ limit: 10, type: 'send.failed', number: '+6281234500109' })).length, 1);
+      assert.deepEqual(await journal(), []);
 
       // A stray send entry is recovered exactly once, even by two instances at the same moment.
       const base: AuditEvent = { ...sends[0]!, id: 'ev_journal_test_1', data: { ...sends[0]!.data } };

@@ -23,3 +23,20 @@ describe('maintenance', () => {
     await store.close();
   });
 });
+
+describe('maintenance, when the journal cannot be read', () => {
+  it('still sweeps and purges', async () => {
+    const day = 86_400_000;
+    let now = Date.parse('2026-11-01T00:00:00Z');
+    const store = new SqliteStore(':memory:', { clock: () => now });
+    await store.appendEvents([{ id: 'old', at: now, type: 'send' }]);
+    store.listJournal = async () => {
+      throw new Error('injected: the journal is unreadable');
+    };
+    now += 8 * day;
+    const r = await runMaintenance({ store, clock: () => now, log: pino({ level: 'silent' }), retentionDays: 7 });
+    assert.equal(r.purged, 1);
+    assert.equal(r.recovered, 0);
+    await store.close();
+  });
+});

@@ -690,6 +690,18 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         // The journal is not a setting.
         assert.deepEqual(await s.listSettings('', T0), []);
       });
+
+      it('the transition to approved records the approving check (approvedBy), once', async () => {
+        const s = await fresh();
+        const v = makeVerification();
+        await s.createVerification(v);
+        assert.equal((await s.getVerification(v.id))?.approvedBy ?? null, null);
+        assert.equal(await s.transition(v.id, 'approved', T0 + 1000, { approvedBy: 'ev_winner' }), true);
+        assert.equal(await s.transition(v.id, 'approved', T0 + 1000, { approvedBy: 'ev_loser' }), false);
+        const got = await s.getVerification(v.id);
+        assert.equal(got?.status, 'approved');
+        assert.equal(got?.approvedBy, 'ev_winner');
+      });
     });
 
     describe('events', () => {

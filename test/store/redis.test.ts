@@ -89,6 +89,20 @@ await describeWithService('redis', 'RedisStore', (url) => {
     }
   });
 
+  it('a journal time whose entry was evicted is dropped, so it cannot hold a place in later pages', async () => {
+    const s = fresh();
+    try {
+      await s.putJournal('send:orphan', T0, { kind: 'send' });
+      await s.putJournal('send:real', T0 + 1, { kind: 'send' });
+      await s.redis.hdel(`${s.prefix}journal`, 'send:orphan'); // as if the hash had been evicted (eviction takes whole keys) and rewritten since
+      assert.deepEqual(await s.listJournal(T0 + 10, 1), []);
+      assert.deepEqual((await s.listJournal(T0 + 10, 1)).map((x) => x.key), ['send:real']);
+      assert.equal(await s.redis.zscore(`${s.prefix}journal:at`, 'send:orphan'), null);
+    } finally {
+      await destroy(s);
+    }
+  });
+
   it('every temporary key has a TTL: verifications, pending index, tokens', async () => {
     const s = fresh();
     try {

@@ -164,7 +164,7 @@ describe('SqliteStore specifics', () => {
     const f = file();
     const a = new SqliteStore(f);
     // What a version-1 binary left: no schema_notes or journal table, counter rows as JSON.
-    a.db.exec('DROP TABLE schema_notes; DROP TABLE journal');
+    a.db.exec('DROP TABLE schema_notes; DROP TABLE journal; ALTER TABLE verifications DROP COLUMN approved_by');
     a.db.pragma('user_version = 1');
     a.db.prepare('INSERT INTO counters (key, state, expires_at) VALUES (?, ?, ?)').run('v1', JSON.stringify([[T0, 2]]), T0 + 20 * 60_000);
     await a.close();
