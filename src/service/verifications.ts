@@ -573,7 +573,9 @@ export class VerificationService {
     const approval: AuditEvent = { ...base, decision: 'approved', reasons: [], data: { verificationId: v.id } };
     const [reserved] = await Promise.all([
       d.store.reserveAttempt(v.id, now),
-      this.journal(journal, { kind: 'approval', event: approval, verificationId: v.id }),
+      // Covered by the transition's own durable write (or the closing event's), which comes before anything
+      // irreversible: SQLite need not flush for the entry by itself.
+      this.journal(journal, { kind: 'approval', event: approval, verificationId: v.id }, { covered: true }),
     ]);
     if (!reserved.ok) {
       await this.appendEvents([{ ...base, decision: reserved.reason, reasons: [], data: { verificationId: v.id } }], journal);
@@ -671,12 +673,12 @@ export class VerificationService {
    * reported failed may still have landed (a Redis command timeout, a connection lost after COMMIT): it is
    * deleted again, best effort, so that a request answered 503 leaves nothing that recovery would record.
    */
-  private async journal(slot: JournalSlot, entry: JournalEntry): Promise<void> {
+  private async journal(slot: JournalSlot, entry: JournalEntry, opts?: { covered?: boolean }): Promise<void> {
     if (this.d.store.kind === 'memory') return;
     const key = journalKey(entry.kind, entry.event.id);
     slot.key = key;
     try {
-      await this.d.store.putJournal(key, this.d.clock(), entry);
+      await this.d.store.putJournal(key, this.d.clock(), entry, opts);
     } catch (err) {
       this.d.store.deleteJournal(key).catch(() => {});
       throw err;

@@ -286,8 +286,13 @@ export interface Store {
   listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]>;
 
   // ---- journal: write-ahead records of irreversible steps (service/journal.ts) ----
-  /** Durable like a setting. `at` (the step's time) orders entries for `listJournal`; a `key` written again replaces its entry. */
-  putJournal(key: string, at: number, value: unknown): Promise<void>;
+  /**
+   * Durable like a setting. `at` (when it was written) orders entries for `listJournal`; a `key` written again
+   * replaces its entry. `covered: true`: the caller makes a durable write to this store after it and before
+   * anything irreversible, so a store that flushes in commit order (SQLite's group commit) may resolve once
+   * the entry is committed instead of waiting for its own flush; the others ignore it.
+   */
+  putJournal(key: string, at: number, value: unknown, opts?: { covered?: boolean }): Promise<void>;
   deleteJournal(key: string): Promise<void>;
   /** Entries whose `at` is at or before `before`, oldest first, at most `limit`: never the ones still in flight. */
   listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]>;

@@ -1004,9 +1004,11 @@ export class SqliteStore implements Store {
 
   // ---- journal ----
 
-  async putJournal(key: string, at: number, value: unknown): Promise<void> {
+  async putJournal(key: string, at: number, value: unknown, opts?: { covered?: boolean }): Promise<void> {
     this.begin();
     this.st.putJournal.run(key, at, JSON.stringify(value ?? null));
+    // Covered: the caller's next durable write commits after this one, and its flush takes this one along.
+    if (opts?.covered === true) return;
     return this.durable(undefined);
   }
 

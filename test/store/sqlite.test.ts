@@ -72,6 +72,32 @@ describe('SqliteStore specifics', () => {
     await closing;
   });
 
+  it('a journal entry waits for its flush, unless a later durable write of the caller covers it', async () => {
+    const f = file();
+    const held: (() => void)[] = [];
+    const s = new SqliteStore(f, { fdatasync: (fd, cb) => held.push(() => cb(null)) });
+    let plain = false;
+    const p = s.putJournal('send:a', T0, { kind: 'send' }).then(() => (plain = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(plain, false, 'a send entry is on disk before the code leaves');
+    held.shift()!();
+    await p;
+    // Covered (an approval entry: the transition's flush comes after it): resolved at once, and the next durable
+    // write's flush takes it along.
+    await s.putJournal('approval:b', T0, { kind: 'approval' }, { covered: true });
+    assert.equal(held.length, 0);
+    const v = makeVerification();
+    const created = s.createVerification(v);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(held.length, 1);
+    held.shift()!();
+    await created;
+    const reader = new SqliteStore(f);
+    assert.deepEqual((await reader.listJournal(T0, 10)).map((x) => x.key), ['approval:b', 'send:a']);
+    await reader.close();
+    await s.close();
+  });
+
   it('settled() waits for the flush of what reads can already see, and for nothing when all is on disk', async () => {
     const held: (() => void)[] = [];
     const s = new SqliteStore(file(), { fdatasync: (_fd, cb) => held.push(() => cb(null)) });
