@@ -5,14 +5,11 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/interface.ts';
 import { startTestApp } from '../helpers/app.ts';
-import { describeWithService, randomTag } from '../helpers/services.ts';
+import { onEveryStore } from '../helpers/every-store.ts';
 import { signWebhookBody } from '../../src/delivery/webhook.ts';
 import { WEBHOOK_SECRET } from '../helpers/app.ts';
-import { describe } from 'node:test';
-import pg from 'pg';
 
 const client = { ip: '36.72.10.5', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 };
 
@@ -65,23 +62,4 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
   });
 }
 
-describe('unstorable text', () => {
-  suite('SQLite (the default store)', async () => undefined, async () => {});
-});
-
-await describeWithService('postgres', 'unstorable text, PostgreSQL', (url) => {
-  suite('PostgreSQL', async () => {
-    const s = new PostgresStore(url, { schema: `otps_test_${randomTag()}`, poolSize: 4 });
-    await s.init();
-    return s;
-  }, async (s) => {
-    // The app closed the store with itself: drop its schema over a connection of our own.
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      await c.query(`DROP SCHEMA IF EXISTS "${(s as PostgresStore).schema}" CASCADE`);
-    } finally {
-      await c.end();
-    }
-  });
-});
+await onEveryStore('unstorable text', suite, ['postgres']);

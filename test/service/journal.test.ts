@@ -7,15 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { startFakeServer } from '../helpers/fake-http.ts';
 import { startInstance } from '../helpers/process.ts';
 import { startTestApp } from '../helpers/app.ts';
-import { describeWithService, randomTag } from '../helpers/services.ts';
+import { onEveryStore } from '../helpers/every-store.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { RedisStore } from '../../src/store/redis.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
 import type { AuditEvent, Store } from '../../src/store/interface.ts';
 import { createApiKey } from '../../src/service/api-keys.ts';
 import { runMaintenance } from '../../src/service/maintenance.ts';
@@ -260,36 +257,4 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
   });
 }
 
-describe('journal', () => {
-  suite('SQLite (the default store)', async () => undefined, async () => {});
-});
-
-await describeWithService('redis', 'journal, Redis', (url) => {
-  const prefix = `otps-test:${randomTag()}:`;
-  suite('Redis', async () => new RedisStore(url, { prefix }), async () => {
-    // The app closed the store with itself: delete its keys over a connection of our own.
-    const s = new RedisStore(url, { prefix });
-    try {
-      const keys = await s.redis.keys(`${prefix}*`);
-      if (keys.length) await s.redis.unlink(...keys);
-    } finally {
-      await s.close();
-    }
-  });
-});
-
-await describeWithService('postgres', 'journal, PostgreSQL', (url) => {
-  suite('PostgreSQL', async () => {
-    const s = new PostgresStore(url, { schema: `otps_test_${randomTag()}`, poolSize: 4 });
-    await s.init();
-    return s;
-  }, async (s) => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      await c.query(`DROP SCHEMA IF EXISTS "${(s as PostgresStore).schema}" CASCADE`);
-    } finally {
-      await c.end();
-    }
-  });
-});
+await onEveryStore('journal', suite);
