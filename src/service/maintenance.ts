@@ -1,7 +1,8 @@
 /**
- * Background upkeep of a running server: steps a crash interrupted get their audit events (the journal), expired counters, tokens and settings are swept, and audit events older than the retention
- * period are purged. Every instance may run it; the operations are idempotent. The timer is unref'd so it
- * never keeps a process alive.
+ * Background upkeep of a running server: steps a crash interrupted get their audit events (the journal),
+ * expired counters, tokens and settings are swept, and audit events older than the retention period are
+ * purged. Every instance may run it; the operations are idempotent. The timer is unref'd so it never keeps a
+ * process alive.
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/interface.ts';
