@@ -347,8 +347,11 @@ end
 return 1
 `;
 
-/** deleteSetting. KEYS as GET_SETTING. ARGV: key. */
-export const DELETE_SETTING = `
+/**
+ * deleteSetting and deleteJournal: a field of a hash and its entry in the hash's time index. KEYS[1]: the hash
+ * (settings, journal); KEYS[2]: its sorted set (expiries, journal times). ARGV: key.
+ */
+export const DELETE_INDEXED_FIELD = `
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
@@ -361,13 +364,6 @@ return 1
 export const PUT_JOURNAL = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
-`;
-
-/** deleteJournal. KEYS as PUT_JOURNAL. ARGV: key. */
-export const DELETE_JOURNAL = `
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 
@@ -421,9 +417,10 @@ return #old
 /**
  * appendEvents. KEYS[1]: stream; KEYS[2]: last id ("ms-n"); optional KEYS[3], KEYS[4]: the journal's hash
  * and zset (PUT_JOURNAL), whose entry ARGV[2] goes in the same step. ARGV[1]: MAXLEN (approximate); ARGV[2]:
- * the journal key ('' without KEYS[3]); then (at, JSON) pairs. Entry id = ms-n with ms = max(at, previous ms) and n in 0..999, so the stream is
- * ordered like the seq and roughly by `at`, and XTRIM MINID <before> never removes an event with
- * at >= before (ms >= at). seq = ms * 1000 + n (exact in a double until the year 2255).
+ * the journal key ('' without KEYS[3]); then (at, JSON) pairs. Entry id = ms-n with ms = max(at, previous
+ * ms) and n in 0..999, so the stream is ordered like the seq and roughly by `at`, and XTRIM MINID <before>
+ * never removes an event with at >= before (ms >= at). seq = ms * 1000 + n (exact in a double until the year
+ * 2255).
  */
 export const APPEND_EVENTS = `
 if KEYS[3] then

@@ -62,12 +62,11 @@ const SCRIPTS = {
   otpsSweepListEntries: S.SWEEP_LIST_ENTRIES,
   otpsGetSetting: S.GET_SETTING,
   otpsPutSetting: S.PUT_SETTING,
-  otpsDeleteSetting: S.DELETE_SETTING,
+  otpsDeleteIndexedField: S.DELETE_INDEXED_FIELD,
   otpsListSettings: S.LIST_SETTINGS,
   otpsSweepSettings: S.SWEEP_SETTINGS,
   otpsAppendEvents: S.APPEND_EVENTS,
   otpsPutJournal: S.PUT_JOURNAL,
-  otpsDeleteJournal: S.DELETE_JOURNAL,
   otpsListJournal: S.LIST_JOURNAL,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
@@ -499,7 +498,7 @@ export class RedisStore implements Store {
   }
 
   async deleteSetting(key: string): Promise<void> {
-    await this.script('otpsDeleteSetting', [this.k.settings, this.k.settingsExp], [key]);
+    await this.script('otpsDeleteIndexedField', [this.k.settings, this.k.settingsExp], [key]);
   }
 
   async listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]> {
@@ -516,7 +515,7 @@ export class RedisStore implements Store {
   }
 
   async deleteJournal(key: string): Promise<void> {
-    await this.script('otpsDeleteJournal', [this.k.journal, this.k.journalAt], [key]);
+    await this.script('otpsDeleteIndexedField', [this.k.journal, this.k.journalAt], [key]);
   }
 
   async listJournal<T = unknown>(before: number, limit: number): Promise<JournalRecord<T>[]> {
