@@ -3,9 +3,9 @@
  * crash (or a store failure) in between cannot leave the step without its event.
  *
  * - **send**: the audit event of a send carries the sender's answer, so it can only be written after the
- *   delivery. Once the code is stored (the store step succeeded) and before it is handed to a sender, the
- *   service writes the event as it stands without that answer. An entry is therefore proof that a code was
- *   about to leave.
+ *   delivery. The store step that stores the code (`Store.consumeLimitsAndCreate`, `Store.addCode`) writes the
+ *   event as it stands without that answer, atomically and only when the step happens, so before the code is
+ *   handed to a sender. An entry is therefore proof that a code was about to leave.
  * - **approval**: the approved check's event (without the attempt's number), written with the reservation of
  *   the check's attempt, so before any transition to `approved` (which may not come: a wrong code, a failure,
  *   a racing check; recovery asks the verification). Every check that reserves an attempt writes one.

@@ -3,16 +3,16 @@
  *
  *   send:  parse number → [verify evidence ∥ observe (one store call) ∥ pending verification] (one round trip;
  *          one more for an IP's first country of the day) → decideSend (pure) → send limits + new verification
- *          with its code (one atomic store call; a resend: limits, then its code) → journal entry → deliver →
- *          [audit (deletes the entry) ∥ after-send hooks]
+ *          with its code and its journal entry (one atomic store call; a resend: limits, then its code and
+ *          entry) → deliver → [audit (deletes the entry) ∥ after-send hooks]
  *   check: normalise code → failure counters (lock) → [reserve attempt (atomic) ∥ journal entry] →
  *          constant-time compare → approve (atomic, exactly once) → [counters ∥ audit (deletes the entry) ∥ hooks]
  *
  * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
- * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 4 store round trips (5 for
- * an IP's first country of the day; a resend 5), an approved check for 5 (test/http/round-trips.test.ts
- * counts them). The journal (service/journal.ts) costs a send one: its event is on disk before the code
- * leaves, which a store step that failed must not have written.
+ * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 3 store round trips (4 for
+ * an IP's first country of the day; a resend 4), an approved check for 5 (test/http/round-trips.test.ts
+ * counts them). The journal (service/journal.ts) costs neither a round trip: a send's entry is written by the
+ * step that stores its code (so it exists exactly when the code does), a check's with its attempt.
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
@@ -39,7 +39,7 @@ import {
 } from '../engine/limits.ts';
 import type { Policy } from '../engine/policy.ts';
 import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
-import type { AuditEvent, Channel, LimitOutcome, LimitSpec, Store, Verification } from '../store/interface.ts';
+import type { AuditEvent, Channel, JournalWrite, LimitOutcome, LimitSpec, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
 import { ApiError } from './errors.ts';
 import { deviceIdOf } from '../signals/evidence.ts';
@@ -266,6 +266,9 @@ export class VerificationService {
     }
 
     const code = generateCode(d.codes.length);
+    // The send is journaled by the very store step that stores its code (service/journal.ts): the entry exists
+    // exactly when the code does, before it is handed to a sender, at no round trip of its own.
+    const entry = (id: string, sends: number, resend: boolean) => this.sendEntry(journal, event, decision, facts, id, sends, resend);
     let v: Verification;
     let resend = false;
     if (pending && !pending.tarpit) {
@@ -278,26 +281,34 @@ export class VerificationService {
       }
       const id = pending.id;
       const stored = hashCode(d.keyring(), { id, to: e164, channel: input.channel }, code, now + ttlMs);
-      const updated = await d.store.addCode(id, stored, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
+      const resendAfter = now + cooldownMs(policy, pending.sends + 1);
+      const updated = await this.journaled(journal, () =>
+        d.store.addCode(id, stored, { now, resendAfter, keep: d.codes.codesKept, journal: entry(id, pending.sends + 1, true) }),
+      );
       if (updated) {
         v = updated;
         resend = true;
+        // A resend that raced this one counted too: the entry says how many sends this one really made.
+        if (journal.key !== null && v.sends !== pending.sends + 1) await this.journal(journal, entry(id, v.sends, true)!);
       } else {
-        // It expired or was checked meanwhile: a new verification (the limits are consumed already).
+        // It expired or was checked meanwhile: a new verification (the limits are consumed already), journaled
+        // by a write of its own on this rare path.
+        journal.key = null;
         const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, null);
         if ('denied' in created) return created;
         v = created;
+        const written = entry(v.id, v.sends, false);
+        if (written) await this.journal(journal, written);
       }
     } else {
-      const created = await this.createWithCode(facts, input, now, ttlMs, policy, code, limits);
-      if ('denied' in created) return created;
+      const created = await this.journaled(journal, () => this.createWithCode(facts, input, now, ttlMs, policy, code, limits, entry));
+      if ('denied' in created) {
+        journal.key = null;
+        return created;
+      }
       v = created;
     }
 
-    // The code is stored: journal the send before it leaves. One more store round trip before the provider's
-    // own (tens of ms to seconds); written together with the code, an entry could outlive a store step that
-    // failed, and record a message that never left.
-    await this.journalSend(journal, event, decision, facts, v.id, v.sends, resend);
     const started = performance.now();
     const outcome = await d.delivery.deliver({ verificationId: v.id, to: e164, channel: input.channel, locale: input.locale ?? null, code });
     this.deliveryMs = this.deliveryMs * 0.9 + (performance.now() - started) * 0.1;
@@ -328,12 +339,13 @@ export class VerificationService {
     policy: Policy,
     code: string,
     limits: LimitSpec[] | null,
+    entry?: (id: string, sends: number, resend: boolean) => JournalWrite | undefined,
   ): Promise<Verification | { denied: LimitOutcome['denied'] }> {
     const v = this.newVerification(facts, input, now, ttlMs, policy, false);
     v.codes = [hashCode(this.d.keyring(), { id: v.id, to: v.to, channel: v.channel }, code, now + ttlMs)];
     if (limits === null) await this.d.store.createVerification(v);
     else {
-      const out = await this.d.store.consumeLimitsAndCreate(limits, v, now);
+      const out = await this.d.store.consumeLimitsAndCreate(limits, v, now, entry?.(v.id, v.sends, false));
       if (!out.allowed) return { denied: out.denied };
     }
     return v;
@@ -644,10 +656,12 @@ export class VerificationService {
   // ------------------------------------------------------------------ audit
 
   /**
-   * Journal a send whose code is stored and about to leave (service/journal.ts): its audit event as it stands
-   * before the sender answers.
+   * The journal entry of a send whose code a store step is about to store (service/journal.ts): its audit event
+   * as it stands before the sender answers. Undefined for a store that keeps nothing across a restart. `slot`
+   * remembers its key; the entry's time is the write's, not the request's: recovery's wait counts from when the
+   * entry could exist.
    */
-  private journalSend(
+  private sendEntry(
     slot: JournalSlot,
     event: AuditEvent,
     decision: Decision,
@@ -655,8 +669,9 @@ export class VerificationService {
     verificationId: string,
     sends: number,
     resend: boolean,
-  ): Promise<void> {
-    return this.journal(slot, {
+  ): JournalWrite | undefined {
+    if (this.d.store.kind === 'memory') return undefined;
+    const value: JournalEntry = {
       kind: 'send',
       event: {
         ...event,
@@ -664,25 +679,34 @@ export class VerificationService {
         reasons: decision.reasons,
         data: { ...event.data, verificationId, resend, sends, score: decision.score, shadow: decision.shadow, state: facts.state },
       },
-    });
+    };
+    slot.key = journalKey('send', event.id);
+    return { key: slot.key, at: this.d.clock(), value };
   }
 
   /**
-   * Write a journal entry (nothing for a store that keeps nothing across a restart); `slot` remembers its key.
-   * Its time is the write's, not the request's: recovery's wait counts from when the entry could exist. A write
-   * reported failed may still have landed (a Redis command timeout, a connection lost after COMMIT): it is
-   * deleted again, best effort, so that a request answered 503 leaves nothing that recovery would record.
+   * Run a store step that writes the journal entry named by `slot` when it succeeds. A step reported failed may
+   * still have landed (a Redis command timeout, a connection lost after COMMIT): its entry is deleted again,
+   * best effort, so that a request answered 503 leaves nothing that recovery would record.
    */
-  private async journal(slot: JournalSlot, entry: JournalEntry, opts?: { covered?: boolean }): Promise<void> {
-    if (this.d.store.kind === 'memory') return;
-    const key = journalKey(entry.kind, entry.event.id);
-    slot.key = key;
+  private async journaled<T>(slot: JournalSlot, step: () => Promise<T>): Promise<T> {
     try {
-      await this.d.store.putJournal(key, this.d.clock(), entry, opts);
+      return await step();
     } catch (err) {
-      this.d.store.deleteJournal(key).catch(() => {});
+      if (slot.key !== null) this.d.store.deleteJournal(slot.key).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * Write a journal entry with a write of its own (nothing for a store that keeps nothing across a restart);
+   * `slot` remembers its key. See `journaled` for a write reported failed.
+   */
+  private async journal(slot: JournalSlot, entry: JournalEntry | JournalWrite, opts?: { covered?: boolean }): Promise<void> {
+    if (this.d.store.kind === 'memory') return;
+    const write = 'kind' in entry ? { key: journalKey(entry.kind, entry.event.id), at: this.d.clock(), value: entry } : entry;
+    slot.key = write.key;
+    await this.journaled(slot, () => this.d.store.putJournal(write.key, write.at, write.value, opts));
   }
 
   private async appendEvent(e: AuditEvent): Promise<void> {

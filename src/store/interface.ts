@@ -156,6 +156,19 @@ export interface JournalRecord<T = unknown> {
   value: T;
 }
 
+/**
+ * A journal entry written by a store step itself, only when the step succeeds (`consumeLimitsAndCreate`,
+ * `addCode`): the entry exists exactly when the step happened, at no extra round trip.
+ */
+export type JournalWrite = JournalRecord;
+
+export interface AddCodeOptions {
+  now: number;
+  resendAfter: number;
+  keep: number;
+  journal?: JournalWrite;
+}
+
 export interface EventQuery {
   /** Events with `at >= from` (inclusive). */
   from?: number;
@@ -200,9 +213,10 @@ export interface Store {
    * `consumeLimits(specs)` and, only when every limit allows, `createVerification(v)`: one atomic step (one
    * Redis script, one PostgreSQL statement, one SQLite transaction). When a limit denies, nothing is counted
    * and nothing is created. A first send waits for its send limits and its verification together: one round
-   * trip instead of two, with no verification ever visible for a request its limits refused.
+   * trip instead of two, with no verification ever visible for a request its limits refused. `journal`: an
+   * entry written (as by `putJournal`) in the same atomic step, only when the verification is created.
    */
-  consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome>;
+  consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite): Promise<LimitOutcome>;
   getVerification(id: string): Promise<Verification | null>;
   /**
    * Resolves once every write this store's own reads can already see is on disk. A read that answers the
@@ -222,8 +236,9 @@ export interface Store {
   /**
    * Atomically record a resend: append `code`, keep the newest `keep` codes, bump sends, set
    * lastSentAt/resendAfter/expiresAt. Fails (returns null) unless the verification is pending and unexpired.
+   * `journal`: an entry written in the same atomic step, only when the code was added.
    */
-  addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null>;
+  addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null>;
   /**
    * Reserve one check attempt: atomically increments `attempts` when the verification is pending, unexpired
    * and below `maxAttempts`. Beyond that it is refused with reason `locked` but the status is NOT changed:

@@ -14,7 +14,7 @@
  * than running out of memory.
  */
 import type {
-  ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction, ListEntry,
+  ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction, ListEntry,
   ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -171,10 +171,13 @@ export class MemoryStore implements Store {
     }
   }
 
-  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite): Promise<LimitOutcome> {
     // Synchronous up to the return: nothing can run between the counting and the insert.
     const { outcome, created } = this.consume(specs, now);
-    if (outcome.allowed) this.insertVerification(v);
+    if (outcome.allowed) {
+      this.insertVerification(v);
+      if (journal) this.writeJournal(journal);
+    }
     this.housekeep(now, created);
     return outcome;
   }
@@ -203,9 +206,10 @@ export class MemoryStore implements Store {
     return best ? cloneVerification(best) : null;
   }
 
-  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+  async addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null> {
     const v = this.verifications.get(id);
     if (!v || v.status !== 'pending' || v.expiresAt <= opts.now) return null;
+    if (opts.journal) this.writeJournal(opts.journal);
     v.codes = keepNewest([...v.codes, { ...code }], opts.keep);
     v.sends += 1;
     v.lastSentAt = opts.now;
@@ -515,7 +519,11 @@ export class MemoryStore implements Store {
   // ---- journal ----
 
   async putJournal(key: string, at: number, value: unknown): Promise<void> {
-    this.journal.set(key, { at, value: clonePlain(value) });
+    this.writeJournal({ key, at, value });
+  }
+
+  private writeJournal(j: JournalWrite): void {
+    this.journal.set(j.key, { at: j.at, value: clonePlain(j.value) });
   }
 
   async deleteJournal(key: string): Promise<void> {

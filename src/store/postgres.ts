@@ -20,7 +20,7 @@
  */
 import pg from 'pg';
 import type {
-  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction,
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -320,6 +320,9 @@ interface ConsumeRow {
 
 const VERIFICATION_COLUMN_LIST = VERIFICATION_COLUMNS.join(', ');
 
+/** A journal key written again replaces its entry (Store.putJournal). */
+const JOURNAL_UPSERT = 'ON CONFLICT (key) DO UPDATE SET at = excluded.at, value = excluded.value';
+const journalValues = (j: JournalWrite): unknown[] => [j.key, j.at, JSON.stringify(j.value ?? null)];
 /** Placeholders for the verification columns, numbered after `before` other parameters. */
 const verificationParams = (before: number): string => VERIFICATION_COLUMNS.map((_, i) => `$${before + i + 1}`).join(', ');
 
@@ -465,20 +468,24 @@ export class PostgresStore implements Store {
     );
   }
 
-  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite): Promise<LimitOutcome> {
     validateSpecs(specs);
     if (specs.length === 0) {
       await this.createVerification(v);
+      if (journal) await this.putJournal(journal.key, journal.at, journal.value);
       return { allowed: true, denied: [], counts: [] };
     }
     // One statement, so one transaction: the insert reads the consume's outcome and runs only when it allowed
-    // (a data-modifying WITH runs exactly once, whether or not the outer query reads it).
-    const args = this.consumeArgs(specs, now);
+    // (a data-modifying WITH runs exactly once, whether or not the outer query reads it); so does the
+    // journal entry's.
+    const args: unknown[] = this.consumeArgs(specs, now);
+    const values = verificationValues(v, (b) => b);
+    const j = journal ? `, j AS (${this.journalInsert(args.length + values.length + 1)} FROM c WHERE c.out_allowed ${JOURNAL_UPSERT})` : '';
     const r = await this.q<ConsumeRow>(
       `WITH c AS (SELECT * FROM ${this.consumeCall()}),
-       ins AS (INSERT INTO ${this.s}.verifications (${VERIFICATION_COLUMN_LIST}) SELECT ${verificationParams(args.length)} FROM c WHERE c.out_allowed)
+       ins AS (INSERT INTO ${this.s}.verifications (${VERIFICATION_COLUMN_LIST}) SELECT ${verificationParams(args.length)} FROM c WHERE c.out_allowed)${j}
        SELECT * FROM c`,
-      [...args, ...verificationValues(v, (b) => b)],
+      journal ? [...args, ...values, ...journalValues(journal)] : [...args, ...values],
     );
     return this.limitOutcome(specs, r.rows[0]!, now);
   }
@@ -497,18 +504,23 @@ export class PostgresStore implements Store {
     return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
   }
 
-  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+  async addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null> {
     const stored: StoredCode = { kid: code.kid, hash: code.hash, expiresAt: code.expiresAt };
-    const r = await this.q<VerificationRow>(
-      `UPDATE ${this.s}.verifications SET
+    const args: unknown[] = [id, JSON.stringify(stored), Math.max(1, Math.floor(opts.keep)), opts.now, opts.resendAfter, code.expiresAt];
+    const update = `UPDATE ${this.s}.verifications SET
          codes = (SELECT coalesce(jsonb_agg(x.c ORDER BY x.ord), '[]'::jsonb) FROM (
                     SELECT c, ord FROM jsonb_array_elements(codes || jsonb_build_array($2::jsonb)) WITH ORDINALITY AS e(c, ord)
                     ORDER BY ord DESC LIMIT $3) AS x),
          sends = sends + 1, last_sent_at = $4, updated_at = $4, resend_after = $5, expires_at = $6
        WHERE id = $1 AND status = 'pending' AND expires_at > $4
-       RETURNING *`,
-      [id, JSON.stringify(stored), Math.max(1, Math.floor(opts.keep)), opts.now, opts.resendAfter, code.expiresAt],
-    );
+       RETURNING *`;
+    // With a journal entry: one statement, the entry inserted only when the update matched.
+    const r = opts.journal
+      ? await this.q<VerificationRow>(
+          `WITH u AS (${update}), j AS (${this.journalInsert(args.length + 1)} FROM u ${JOURNAL_UPSERT}) SELECT * FROM u`,
+          [...args, ...journalValues(opts.journal)],
+        )
+      : await this.q<VerificationRow>(update, args);
     return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
   }
 
@@ -740,11 +752,12 @@ export class PostgresStore implements Store {
   // ---- journal ----
 
   async putJournal(key: string, at: number, value: unknown): Promise<void> {
-    await this.q(
-      `INSERT INTO ${this.s}.journal (key, at, value) VALUES ($1, $2, $3::json)
-       ON CONFLICT (key) DO UPDATE SET at = excluded.at, value = excluded.value`,
-      [key, at, JSON.stringify(value ?? null)],
-    );
+    await this.q(`${this.journalInsert(1)} ${JOURNAL_UPSERT}`, journalValues({ key, at, value }));
+  }
+
+  /** `INSERT INTO journal … SELECT` of an entry whose key, at and JSON are parameters $first, $first+1, $first+2. */
+  private journalInsert(first: number): string {
+    return `INSERT INTO ${this.s}.journal (key, at, value) SELECT $${first}::text, $${first + 1}::bigint, $${first + 2}::json`;
   }
 
   async deleteJournal(key: string): Promise<void> {

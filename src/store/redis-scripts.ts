@@ -130,6 +130,14 @@ return { 1, counts, {} }
 
 export const CONSUME_LIMITS = consumeLimitsLua('#KEYS', '');
 
+/**
+ * Write a journal entry: hash `h` (key -> JSON) and time index `z` (key -> at); the entry's key, at and JSON
+ * are ARGV[a + 1], ARGV[a + 2], ARGV[a + 3] (`a`: a Lua expression).
+ */
+const putJournalLua = (h: string, z: string, a: string) => `
+redis.call('HSET', ${h}, ARGV[${a} + 1], ARGV[${a} + 3])
+redis.call('ZADD', ${z}, ARGV[${a} + 2], ARGV[${a} + 1])`;
+
 /** useOnce. KEYS[1]: token key. ARGV: now, ttlMs. The value is the expiry in the caller's time. */
 export const USE_ONCE = `
 local now = tonumber(ARGV[1])
@@ -142,15 +150,16 @@ return 1
 
 /**
  * The body of createVerification with its keys at KEYS[k + 1], KEYS[k + 2] and its arguments from ARGV[a + 1]
- * on (`k` and `a`: Lua expressions), shared by CREATE_VERIFICATION and CONSUME_LIMITS_AND_CREATE.
+ * to ARGV[last] (`k`, `a` and `last`: Lua expressions), shared by CREATE_VERIFICATION and
+ * CONSUME_LIMITS_AND_CREATE(_JOURNALED).
  */
-const createVerificationLua = (k: string, a: string) => `
+const createVerificationLua = (k: string, a: string, last = '#ARGV') => `
 local vk = KEYS[${k} + 1]
 local pk = KEYS[${k} + 2]
 local o = ${a}
 local ttl = tonumber(ARGV[o + 1])
 redis.call('DEL', vk)
-redis.call('HSET', vk, unpack(ARGV, o + 5))
+redis.call('HSET', vk, unpack(ARGV, o + 5, ${last}))
 redis.call('PEXPIRE', vk, ARGV[o + 1])
 if ARGV[o + 4] == '1' then
   redis.call('ZADD', pk, ARGV[o + 2], ARGV[o + 3])
@@ -171,6 +180,17 @@ return 1
  * CREATE_VERIFICATION's ARGV (ttlMs, createdAt, id, isPending, field/value pairs).
  */
 export const CONSUME_LIMITS_AND_CREATE = consumeLimitsLua('#KEYS - 2', createVerificationLua('n', '3 * n + 1'));
+
+/**
+ * consumeLimitsAndCreate with a journal entry (Store.consumeLimitsAndCreate's `journal`): as
+ * CONSUME_LIMITS_AND_CREATE, plus the journal's two keys last in KEYS and the entry's key, at and JSON last in
+ * ARGV, written with the verification (so only when every limit allowed).
+ */
+export const CONSUME_LIMITS_AND_CREATE_JOURNALED = consumeLimitsLua(
+  '#KEYS - 4',
+  `${createVerificationLua('n', '3 * n + 1', '#ARGV - 3')}
+${putJournalLua('KEYS[#KEYS - 1]', 'KEYS[#KEYS]', '#ARGV - 3')}`,
+);
 
 /**
  * findPending. KEYS[1]: pending index. ARGV: now, verification key prefix, to, channel.
@@ -198,8 +218,9 @@ return false
 `;
 
 /**
- * addCode. KEYS[1]: verification hash. ARGV: now, code JSON, keep (>= 1), resendAfter, code expiresAt,
- * retentionMs, pending-index key prefix. Codes are newline-separated JSON objects, newest last, so the
+ * addCode. KEYS[1]: verification hash; with a journal entry (Store.addCode's `journal`), KEYS[2], KEYS[3]: the
+ * journal's keys. ARGV: now, code JSON, keep (>= 1), resendAfter, code expiresAt, retentionMs, pending-index
+ * key prefix, then the entry's key, at and JSON. Codes are newline-separated JSON objects, newest last, so the
  * script never has to decode or re-encode JSON.
  */
 export const ADD_CODE = `
@@ -221,6 +242,8 @@ redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
 local pk = ARGV[7] .. f[4] .. ':' .. f[5]
 local pt = redis.call('PTTL', pk)
 if pt ~= -2 and pt < ttl then redis.call('PEXPIRE', pk, string.format('%d', ttl)) end
+if KEYS[3] then${putJournalLua('KEYS[2]', 'KEYS[3]', '7')}
+end
 return redis.call('HGETALL', KEYS[1])
 `;
 
@@ -361,9 +384,7 @@ return 1
  * putJournal. KEYS[1]: hash key -> JSON; KEYS[2]: zset key -> at. ARGV: key, at, JSON. Its own hash, not the
  * settings': listSettings walks that one every second, and the journal holds every send in flight.
  */
-export const PUT_JOURNAL = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+export const PUT_JOURNAL = `${putJournalLua('KEYS[1]', 'KEYS[2]', '0')}
 return 1
 `;
 

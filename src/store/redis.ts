@@ -18,7 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import type {
-  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction,
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -49,6 +49,7 @@ const SCRIPTS = {
   otpsUseOnce: S.USE_ONCE,
   otpsCreateVerification: S.CREATE_VERIFICATION,
   otpsConsumeLimitsAndCreate: S.CONSUME_LIMITS_AND_CREATE,
+  otpsConsumeLimitsAndCreateJournaled: S.CONSUME_LIMITS_AND_CREATE_JOURNALED,
   otpsFindPending: S.FIND_PENDING,
   otpsAddCode: S.ADD_CODE,
   otpsReserveAttempt: S.RESERVE_ATTEMPT,
@@ -70,6 +71,11 @@ const SCRIPTS = {
   otpsListJournal: S.LIST_JOURNAL,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
+
+/** A journal entry as the scripts take it: key, at, JSON. */
+function journalArgs(j: JournalWrite): (string | number)[] {
+  return [j.key, j.at, JSON.stringify(j.value ?? null)];
+}
 
 /** Flat [field, value, ...] (a script's HGETALL) -> object. */
 function pairs(flat: unknown): Record<string, string> {
@@ -316,7 +322,7 @@ export class RedisStore implements Store {
     ]);
   }
 
-  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite): Promise<LimitOutcome> {
     validateSpecs(specs);
     const ttl = Math.max(1, Math.ceil(v.expiresAt - v.createdAt + this.retentionMs));
     const args: (string | number)[] = [now];
@@ -324,7 +330,12 @@ export class RedisStore implements Store {
     args.push(ttl, v.createdAt, v.id, v.status === 'pending' ? '1' : '0', ...verificationFields(v));
     const keys = specs.map((s) => this.k.c + s.key);
     keys.push(this.k.v + v.id, this.pendingKey(v.to, v.channel));
-    return this.limitOutcome(specs, (await this.script('otpsConsumeLimitsAndCreate', keys, args)) as [number, number[], number[]]);
+    if (journal) {
+      keys.push(this.k.journal, this.k.journalAt);
+      args.push(...journalArgs(journal));
+    }
+    const name = journal ? 'otpsConsumeLimitsAndCreateJournaled' : 'otpsConsumeLimitsAndCreate';
+    return this.limitOutcome(specs, (await this.script(name, keys, args)) as [number, number[], number[]]);
   }
 
   async getVerification(id: string): Promise<Verification | null> {
@@ -336,12 +347,18 @@ export class RedisStore implements Store {
     return r ? verificationFromHash(pairs(r)) : null;
   }
 
-  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+  async addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null> {
     const stored: StoredCode = { kid: code.kid, hash: code.hash, expiresAt: code.expiresAt };
-    const r = await this.script('otpsAddCode', [this.k.v + id], [
+    const keys = [this.k.v + id];
+    const args: (string | number)[] = [
       opts.now, JSON.stringify(stored), Math.max(1, Math.floor(opts.keep)), opts.resendAfter, code.expiresAt,
       this.retentionMs, this.k.p,
-    ]);
+    ];
+    if (opts.journal) {
+      keys.push(this.k.journal, this.k.journalAt);
+      args.push(...journalArgs(opts.journal));
+    }
+    const r = await this.script('otpsAddCode', keys, args);
     return r ? verificationFromHash(pairs(r)) : null;
   }
 
@@ -511,7 +528,7 @@ export class RedisStore implements Store {
   // ---- journal ----
 
   async putJournal(key: string, at: number, value: unknown): Promise<void> {
-    await this.script('otpsPutJournal', [this.k.journal, this.k.journalAt], [key, at, JSON.stringify(value ?? null)]);
+    await this.script('otpsPutJournal', [this.k.journal, this.k.journalAt], journalArgs({ key, at, value }));
   }
 
   async deleteJournal(key: string): Promise<void> {

@@ -46,7 +46,7 @@ import Database from 'better-sqlite3';
 import { WalCheckpointer } from './sqlite-checkpointer.ts';
 import { StoreUnavailableError } from './errors.ts';
 import type {
-  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, LimitOutcome, LimitSpec, ListAction,
+  ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import type { WindowState } from '../engine/window.ts';
@@ -300,9 +300,9 @@ export class SqliteStore implements Store {
   commits = 0;
 
   private readonly txReserve: (id: string, now: number) => AttemptResult;
-  private readonly txAddCode: (id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }) => Verification | null;
+  private readonly txAddCode: (id: string, code: StoredCode, opts: AddCodeOptions) => Verification | null;
   private readonly txConsume: (specs: LimitSpec[], now: number) => LimitOutcome;
-  private readonly txConsumeAndCreate: (specs: LimitSpec[], v: Verification, now: number) => LimitOutcome;
+  private readonly txConsumeAndCreate: (specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite) => LimitOutcome;
   private readonly txTally: (gate: LimitSpec | null, tallies: TallySpec[], now: number) => TallyOutcome;
   private readonly txAppend: (events: AuditEvent[], forget: string | undefined) => void;
   private readonly txPurge: (before: number) => number;
@@ -355,11 +355,14 @@ export class SqliteStore implements Store {
     // Transaction wrappers are built once; `.immediate` = BEGIN IMMEDIATE (write lock before the first read).
     const db = this.db;
     const reserve = db.transaction((id: string, now: number) => this.reserveInTx(id, now));
-    const addCode = db.transaction((id: string, code: StoredCode, o: { now: number; resendAfter: number; keep: number }) => this.addCodeInTx(id, code, o));
+    const addCode = db.transaction((id: string, code: StoredCode, o: AddCodeOptions) => this.addCodeInTx(id, code, o));
     const consume = db.transaction((specs: LimitSpec[], now: number) => this.consumeInTx(specs, now));
-    const consumeAndCreate = db.transaction((specs: LimitSpec[], v: Verification, now: number) => {
+    const consumeAndCreate = db.transaction((specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite) => {
       const outcome = this.consumeInTx(specs, now);
-      if (outcome.allowed) this.st.insertVerification.run(...verificationValues(v, (b) => (b ? 1 : 0)));
+      if (outcome.allowed) {
+        this.st.insertVerification.run(...verificationValues(v, (b) => (b ? 1 : 0)));
+        if (journal) this.journalInTx(journal);
+      }
       return outcome;
     });
     const tally = db.transaction((gate: LimitSpec | null, tallies: TallySpec[], now: number) => this.tallyInTx(gate, tallies, now));
@@ -395,7 +398,9 @@ export class SqliteStore implements Store {
         }
       };
     this.txConsume = forgetOnRollback((specs: LimitSpec[], now: number) => consume.immediate(specs, now));
-    this.txConsumeAndCreate = forgetOnRollback((specs: LimitSpec[], v: Verification, now: number) => consumeAndCreate.immediate(specs, v, now));
+    this.txConsumeAndCreate = forgetOnRollback((specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite) =>
+      consumeAndCreate.immediate(specs, v, now, journal),
+    );
     this.txTally = forgetOnRollback((gate: LimitSpec | null, tallies: TallySpec[], now: number) => tally.immediate(gate, tallies, now));
     this.txAppend = (events, forget) => append.immediate(events, forget);
     this.txPurge = (before) => purge.immediate(before);
@@ -722,9 +727,9 @@ export class SqliteStore implements Store {
     return this.durable(undefined);
   }
 
-  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number): Promise<LimitOutcome> {
+  async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite): Promise<LimitOutcome> {
     this.begin();
-    const out = this.txConsumeAndCreate(specs, v, now);
+    const out = this.txConsumeAndCreate(specs, v, now, journal);
     this.wrote(now);
     // Durable like createVerification when something was created; a refusal wrote nothing.
     return out.allowed ? this.durable(out) : out;
@@ -752,15 +757,16 @@ export class SqliteStore implements Store {
     return r ? verificationFromRow(r) : null;
   }
 
-  private addCodeInTx(id: string, code: StoredCode, o: { now: number; resendAfter: number; keep: number }): Verification | null {
+  private addCodeInTx(id: string, code: StoredCode, o: AddCodeOptions): Verification | null {
     const v = this.getRow(id);
     if (!v || v.status !== 'pending' || v.expiresAt <= o.now) return null;
     const codes = keepNewest([...v.codes, code], o.keep);
     this.st.updateCodes.run(JSON.stringify(codes), o.now, o.resendAfter, code.expiresAt, o.now, id);
+    if (o.journal) this.journalInTx(o.journal);
     return this.getRow(id);
   }
 
-  async addCode(id: string, code: StoredCode, opts: { now: number; resendAfter: number; keep: number }): Promise<Verification | null> {
+  async addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null> {
     this.begin();
     return this.durable(this.txAddCode(id, code, opts));
   }
@@ -1006,10 +1012,14 @@ export class SqliteStore implements Store {
 
   async putJournal(key: string, at: number, value: unknown, opts?: { covered?: boolean }): Promise<void> {
     this.begin();
-    this.st.putJournal.run(key, at, JSON.stringify(value ?? null));
+    this.journalInTx({ key, at, value });
     // Covered: the caller's next durable write commits after this one, and its flush takes this one along.
     if (opts?.covered === true) return;
     return this.durable(undefined);
+  }
+
+  private journalInTx(j: JournalWrite): void {
+    this.st.putJournal.run(j.key, j.at, JSON.stringify(j.value ?? null));
   }
 
   async deleteJournal(key: string): Promise<void> {

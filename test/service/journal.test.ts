@@ -216,18 +216,30 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.deepEqual(await recoverJournal(store, later()), { recovered: 0, dropped: 1 });
       assert.equal((await approvedOf(g.body.id)).length, 1);
 
-      // A journal write reported failed that landed anyway (a command timeout): the send answers 503, sends
-      // nothing, and leaves no entry for recovery to record as sent.
+      // A step that stored the code and its entry but was reported failed (a command timeout, a connection lost
+      // after COMMIT): the send answers 503, sends nothing, and leaves no entry for recovery to record as sent.
+      // A first send, then a resend.
       const sentBefore = t.receiver.requests.length;
-      const put = store.putJournal.bind(store);
-      store.putJournal = async (...args: Parameters<Store['putJournal']>) => {
-        await put(...args);
-        throw new StoreUnavailableError('injected: the reply was lost');
+      const landed = <K extends 'consumeLimitsAndCreate' | 'addCode'>(name: K) => {
+        const target = store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+        const orig = target[name]!;
+        target[name] = async (...args: unknown[]) => {
+          await orig.apply(store, args);
+          throw new StoreUnavailableError('injected: the reply was lost');
+        };
+        return () => void (target[name] = orig);
       };
+      restore = landed('consumeLimitsAndCreate');
       const lost = await send('+6281234500108', '36.72.10.14');
-      store.putJournal = put;
+      restore();
       assert.equal(lost.status, 503, lost.text);
-      assert.equal(t.receiver.requests.length, sentBefore);
+      const h = await send('+6281234500110', '36.72.10.16');
+      assert.equal(h.status, 201, h.text);
+      t.clock.advance(31_000);
+      restore = landed('addCode');
+      assert.equal((await send('+6281234500110', '36.72.10.16')).status, 503);
+      restore();
+      assert.equal(t.receiver.requests.length, sentBefore + 1, 'only the first send of the second number left');
       await new Promise((r) => setTimeout(r, 50)); // the best-effort deletion is not waited for
       assert.deepEqual(await journal(), []);
 
@@ -250,6 +262,40 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       const recovered = (await store.queryEvents({ limit: 100 })).filter((x) => x.id === 'ev_journal_test_1');
       assert.deepEqual(recovered.map((x) => x.data?.delivery), [{ ok: null, interrupted: true }]);
       assert.deepEqual(await journal(), []);
+    } finally {
+      await t.close();
+      await dispose(made);
+    }
+  });
+
+  it(`${name}: two resends at once each journal their own send number while their messages are in flight`, async () => {
+    const made = await makeStore();
+    const t = await startTestApp(made ? { store: made } : {});
+    const store = t.ctx.store;
+    try {
+      // Without a cooldown (its limit would let only one of them through), so both reach the store step.
+      const parsed = parsePolicy({
+        pumping: { enabled: false },
+        risk: { rules: NO_HISTORY_RULES },
+        limits: { cooldown: { firstSeconds: 0, factor: 1, maxSeconds: 0 }, number: [{ limit: 5, windowSeconds: 600 }] },
+      });
+      assert.ok(parsed.ok);
+      t.ctx.setPolicy(parsed.policy, 0);
+      const to = '+6281234500200';
+      const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') });
+      assert.equal(first.status, 201, first.text);
+      // Both see the verification with one send; the store step says which is the second and which the third.
+      t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 400 }));
+      const resends = Promise.all([0, 1].map(() => t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') })));
+      let entries: JournalEntry[] = [];
+      for (let i = 0; i < 100 && entries.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        entries = (await store.listJournal<JournalEntry>(Number.MAX_SAFE_INTEGER, 10)).map((x) => x.value);
+      }
+      assert.deepEqual(entries.map((e) => e.event.data?.sends).sort(), [2, 3]);
+      assert.deepEqual(entries.map((e) => e.event.data?.resend), [true, true]);
+      assert.deepEqual((await resends).map((r) => r.status), [201, 201]);
+      assert.deepEqual(await store.listJournal(Number.MAX_SAFE_INTEGER, 10), []);
     } finally {
       await t.close();
       await dispose(made);

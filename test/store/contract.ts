@@ -691,6 +691,33 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.deepEqual(await s.listSettings('', T0), []);
       });
 
+      it('a step that stores a code writes its journal entry only when it happens, in the same step', async () => {
+        const s = await fresh();
+        const entry = (key: string, n: number) => ({ key, at: T0 + n, value: { kind: 'send', n, s: 'ü' } });
+        // consumeLimitsAndCreate: written with the verification; a refused step writes neither.
+        const v1 = makeVerification();
+        assert.equal((await s.consumeLimitsAndCreate([lim('jw:a', 1)], v1, T0, entry('send:1', 1))).allowed, true);
+        const v2 = makeVerification();
+        assert.equal((await s.consumeLimitsAndCreate([lim('jw:a', 1), lim('jw:b', 5)], v2, T0 + 1, entry('send:2', 2))).allowed, false);
+        assert.equal(await s.getVerification(v2.id), null);
+        // Without specs it still creates and writes (PostgreSQL takes another path for it).
+        const v3 = makeVerification();
+        assert.equal((await s.consumeLimitsAndCreate([], v3, T0 + 3, entry('send:3', 3))).allowed, true);
+        // addCode: written with the code; a verification that is not pending (or gone) takes neither.
+        const code = { kid: 'k1', hash: 'h2', expiresAt: T0 + 20 * MIN };
+        const added = await s.addCode(v1.id, code, { now: T0 + 4, resendAfter: T0 + 60_000, keep: 3, journal: entry('send:4', 4) });
+        assert.equal(added?.sends, 2);
+        assert.equal(await s.transition(v3.id, 'canceled', T0 + 5), true);
+        assert.equal(await s.addCode(v3.id, code, { now: T0 + 6, resendAfter: T0 + 60_000, keep: 3, journal: entry('send:6', 6) }), null);
+        assert.equal(await s.addCode('vf_missing', code, { now: T0 + 7, resendAfter: T0 + 60_000, keep: 3, journal: entry('send:7', 7) }), null);
+        assert.deepEqual(await s.listJournal(T0 + 9000, 10), [entry('send:1', 1), entry('send:3', 3), entry('send:4', 4)]);
+        // Without an entry nothing is written (the memory store and replay pass none).
+        const v5 = makeVerification();
+        await s.consumeLimitsAndCreate([lim('jw:c', 1)], v5, T0 + 8);
+        await s.addCode(v5.id, code, { now: T0 + 9, resendAfter: T0 + 60_000, keep: 3 });
+        assert.equal((await s.listJournal(T0 + 9000, 10)).length, 3);
+      });
+
       it('the transition to approved records the approving check (approvedBy), once', async () => {
         const s = await fresh();
         const v = makeVerification();
