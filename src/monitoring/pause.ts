@@ -6,7 +6,8 @@
  * resume is an audit event. Shared by the admin API, the CLI and the budget circuit breaker.
  */
 import { randomBytes } from 'node:crypto';
-import type { Store } from '../store/interface.ts';
+import type { AuditEvent, Store } from '../store/interface.ts';
+import { recordedStep } from '../service/journal.ts';
 import { SETTING } from '../service/state.ts';
 import { regionProblem } from '../lib/regions.ts';
 
@@ -57,8 +58,8 @@ export async function pauseSends(
 ): Promise<{ scope: string; record: PauseRecord }> {
   const name = scopeName(scope);
   const record: PauseRecord = { since: o.now, note: o.note ?? null, by: o.by ?? null, until: o.ttlMs ? o.now + o.ttlMs : null };
-  await store.putSetting(SETTING.pause + name, record, o.ttlMs ?? undefined, o.now);
-  await store.appendEvents([{ id: eventId(), at: o.now, type: 'pause', ...scopeFields(scope), data: { scope: name, note: record.note, by: record.by, until: record.until } }]);
+  const event: AuditEvent = { id: eventId(), at: o.now, type: 'pause', ...scopeFields(scope), data: { scope: name, note: record.note, by: record.by, until: record.until } };
+  await recordedStep(store, event, () => store.putSetting(SETTING.pause + name, record, o.ttlMs ?? undefined, o.now));
   return { scope: name, record };
 }
 
@@ -66,8 +67,8 @@ export async function pauseSends(
 export async function resumeSends(store: Store, scope: PauseScope, o: { now: number; by?: string | null }): Promise<{ scope: string; existed: boolean }> {
   const name = scopeName(scope);
   const existed = (await store.getSetting(SETTING.pause + name, o.now)) !== null;
-  await store.deleteSetting(SETTING.pause + name);
-  await store.appendEvents([{ id: eventId(), at: o.now, type: 'resume', ...scopeFields(scope), data: { scope: name, by: o.by ?? null, existed } }]);
+  const event: AuditEvent = { id: eventId(), at: o.now, type: 'resume', ...scopeFields(scope), data: { scope: name, by: o.by ?? null, existed } };
+  await recordedStep(store, event, () => store.deleteSetting(SETTING.pause + name));
   return { scope: name, existed };
 }
 

@@ -10,7 +10,8 @@
  * `delivery.receipt`; metrics, the hourly aggregates and the delivery-rate alert read that event.
  */
 import { randomBytes } from 'node:crypto';
-import type { Store } from '../store/interface.ts';
+import type { AuditEvent, Store } from '../store/interface.ts';
+import { recordedStep } from '../service/journal.ts';
 import type { Signals } from '../service/ports.ts';
 import type { ReceiptStatus } from './facts.ts';
 
@@ -85,21 +86,20 @@ export async function recordReceipt(
   deps: { store: Store; signals: Pick<Signals, 'parsePhone' | 'prefixOf'>; prefixDigits: number },
   r: ReceiptInput,
 ): Promise<boolean> {
-  if (!(await deps.store.useOnce(`rcpt:${r.sender}:${r.messageId}`, 7 * 86_400_000, r.now))) return false;
   const phone = r.to ? deps.signals.parsePhone(r.to.replace(/^whatsapp:/, '')) : null;
   const e164 = phone?.ok ? phone.e164 : null;
-  await deps.store.appendEvents([
-    {
-      id: `ev_${randomBytes(12).toString('base64url')}`,
-      at: r.now,
-      type: 'delivery.receipt',
-      to: e164,
-      country: phone?.ok ? phone.region : null,
-      prefix: e164 ? deps.signals.prefixOf(e164, deps.prefixDigits) : null,
-      decision: r.status,
-      reasons: [],
-      data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, error: r.error },
-    },
-  ]);
-  return true;
+  const event: AuditEvent = {
+    id: `ev_${randomBytes(12).toString('base64url')}`,
+    at: r.now,
+    type: 'delivery.receipt',
+    to: e164,
+    country: phone?.ok ? phone.region : null,
+    prefix: e164 ? deps.signals.prefixOf(e164, deps.prefixDigits) : null,
+    decision: r.status,
+    reasons: [],
+    data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, error: r.error },
+  };
+  // Journaled ahead of the once-only claim (service/journal.ts recordedStep): a claim whose event was lost
+  // would make the provider's retry a duplicate, and the receipt would never be recorded.
+  return recordedStep(deps.store, event, () => deps.store.useOnce(`rcpt:${r.sender}:${r.messageId}`, 7 * 86_400_000, r.now), (first, e) => (first ? e : null));
 }

@@ -9,6 +9,10 @@
  * - **approval**: the approved check's event (without the attempt's number), written with the reservation of
  *   the check's attempt, so before any transition to `approved` (which may not come: a wrong code, a failure,
  *   a racing check; recovery asks the verification). Every check that reserves an attempt writes one.
+ * - **step**: an admin's list change, pause, resume or policy save, a cancel, a quarantine's start or end, a
+ *   delivery receipt, a key made or revoked (`recordedStep`): the event as known before the step, written
+ *   before it. Recovery cannot tell whether the step then happened, so the event it writes says
+ *   `interrupted: true`: attempted, outcome unknown (the state shows it).
  *
  * Entries live in the store's journal (`Store.putJournal`), apart from the settings. The request's final audit
  * event deletes its entry in the same atomic store step (`Store.appendEvents(events, forget)`), so an entry is
@@ -45,6 +49,11 @@ export type JournalEntry =
       /** The approved check's audit event. */
       event: AuditEvent;
       verificationId: string;
+    }
+  | {
+      kind: 'step';
+      /** The step's audit event as known before the step. */
+      event: AuditEvent;
     };
 
 export function journalKey(kind: JournalEntry['kind'], eventId: string): string {
@@ -54,6 +63,7 @@ export function journalKey(kind: JournalEntry['kind'], eventId: string): string 
 /** The audit event a journal entry stands for, as recovery writes it. */
 export function recoveredEvent(entry: JournalEntry): AuditEvent {
   if (entry.kind === 'approval') return entry.event;
+  if (entry.kind === 'step') return { ...entry.event, data: { ...entry.event.data, interrupted: true } };
   return { ...entry.event, data: { ...entry.event.data, delivery: { ok: null, interrupted: true } } };
 }
 
@@ -90,9 +100,12 @@ export async function recoverJournal(store: Store, now: number): Promise<Journal
   return out;
 }
 
-/** A send's entry is written only once its code is stored; an approval's before the transition it records. */
+/**
+ * A send's entry exists only with its stored code; an approval's is written before the transition it records;
+ * a step's, whose outcome is unknown, is recorded as interrupted.
+ */
 async function stepHappened(store: Store, e: JournalEntry): Promise<boolean> {
-  if (e.kind === 'send') return true;
+  if (e.kind !== 'approval') return true;
   const v = await store.getVerification(e.verificationId);
   return v !== null && v.status === 'approved' && v.approvedBy === e.event.id;
 }
@@ -102,5 +115,40 @@ function isEntry(x: unknown): x is JournalEntry {
   const e = x as { kind?: unknown; verificationId?: unknown; event?: Partial<AuditEvent> | null };
   const eventOk = typeof e.event === 'object' && e.event !== null && typeof e.event.id === 'string' && typeof e.event.at === 'number' && typeof e.event.type === 'string';
   if (!eventOk) return false;
-  return e.kind === 'send' || (e.kind === 'approval' && typeof e.verificationId === 'string');
+  return e.kind === 'send' || e.kind === 'step' || (e.kind === 'approval' && typeof e.verificationId === 'string');
+}
+
+/**
+ * Run a step whose audit event is written after it (an admin's list change, a pause, a policy save, a cancel, a
+ * quarantine …) with that event journaled ahead, so that a crash or a store failure in between cannot leave the
+ * step without a record: the entry before the step, the event after it, deleting the entry in the same atomic
+ * store step. An entry left behind is recovered as the event with `interrupted: true`. A step that throws
+ * deletes its entry again (best effort) and records nothing, as before: it failed, or its outcome was lost with
+ * the store's reply, and its caller answers 503 either way. `finish` completes the event from the step's
+ * result (null: nothing to record, e.g. nothing was removed).
+ *
+ * Costs one more store write before the step (a round trip on Redis and PostgreSQL, a flush on SQLite): these
+ * steps are rare, none is on the send or check path (a quarantine starts once per attack).
+ */
+export async function recordedStep<T>(
+  store: Store,
+  event: AuditEvent,
+  step: () => Promise<T>,
+  finish: (result: T, event: AuditEvent) => AuditEvent | null = (_r, e) => e,
+): Promise<T> {
+  const key = store.kind === 'memory' ? undefined : journalKey('step', event.id);
+  const forget = () => {
+    if (key !== undefined) store.deleteJournal(key).catch(() => {});
+  };
+  let result: T;
+  try {
+    if (key !== undefined) await store.putJournal(key, event.at, { kind: 'step', event } satisfies JournalEntry);
+    result = await step();
+  } catch (err) {
+    forget();
+    throw err;
+  }
+  const final = finish(result, event);
+  await store.appendEvents(final ? [final] : [], key);
+  return result;
 }

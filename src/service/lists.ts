@@ -3,7 +3,9 @@
  * are one entry), shared by the admin API and `otp-shield lists`.
  */
 import { randomBytes } from 'node:crypto';
-import type { ListAction, ListEntry, ListKind } from '../store/interface.ts';
+import type { ListAction, ListEntry, ListKind, Store } from '../store/interface.ts';
+import { recordedStep } from './journal.ts';
+import { eventId } from './verifications.ts';
 import { parseCidr, parseIp } from '../signals/ip.ts';
 import type { Signals } from './ports.ts';
 import { regionProblem } from '../lib/regions.ts';
@@ -42,20 +44,35 @@ export function normalizeListValue(kind: ListKind, raw: string, signals: Pick<Si
   }
 }
 
+/** Add an entry, recorded (`list.add`, journaled ahead: service/journal.ts recordedStep); `by`: who (a key id, `cli`). */
 export async function addListEntry(
-  ctx: { store: import('../store/interface.ts').Store; signals: Pick<Signals, 'parsePhone'>; state: { invalidate(): void } },
+  ctx: { store: Store; signals: Pick<Signals, 'parsePhone'>; state: { invalidate(): void } },
   e: { list: ListAction; kind: ListKind; value: string; note: string | null; expiresAt: number | null },
   now: number,
+  by: string | null = null,
 ): Promise<{ ok: true; entry: ListEntry } | { ok: false; message: string }> {
   const norm = normalizeListValue(e.kind, e.value, ctx.signals);
   if (!norm.ok) return norm;
   if (e.expiresAt !== null && !(e.expiresAt > now)) return { ok: false, message: 'expiresAt must be in the future' };
   const entry: ListEntry = { id: `le_${randomBytes(9).toString('base64url')}`, list: e.list, kind: e.kind, value: norm.value, note: e.note, createdAt: now, expiresAt: e.expiresAt };
-  await ctx.store.putListEntry(entry);
-  await ctx.store.appendEvents([{ id: `ev_${randomBytes(12).toString('base64url')}`, at: now, type: 'list.add', data: { entry } }]);
-  ctx.state.invalidate();
+  try {
+    await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry, by } }, () => ctx.store.putListEntry(entry));
+  } finally {
+    // Even when only the event failed, the entry may be in force: instances re-read the lists.
+    ctx.state.invalidate();
+  }
   return { ok: true, entry };
 }
+
+/** Remove an entry by id, recorded (`list.remove`) when there was one. Returns whether there was. */
+export async function removeListEntry(ctx: { store: Store; state: { invalidate(): void } }, id: string, now: number, by: string | null): Promise<boolean> {
+  try {
+    return await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.remove', data: { id, by } }, () => ctx.store.removeListEntry(id), (removed, e) => (removed ? e : null));
+  } finally {
+    ctx.state.invalidate();
+  }
+}
+
 
 export function listView(e: ListEntry) {
   return {

@@ -38,7 +38,8 @@ import {
   type PumpingConfig,
   type SendCounts,
 } from '../engine/pumping.ts';
-import type { LimitSpec, Store, TallySpec } from '../store/interface.ts';
+import type { AuditEvent, LimitSpec, Store, TallySpec } from '../store/interface.ts';
+import { recordedStep } from './journal.ts';
 import type { Decision } from '../engine/decide.ts';
 import type { SendFacts } from '../engine/facts.ts';
 import type { Policy } from '../engine/policy.ts';
@@ -187,7 +188,10 @@ export class PumpingDefense {
     const renewal = await this.renewal(q, now);
     if (!renewal) return;
     const next = await this.start(q.scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual });
-    if (next && (await this.d.store.useOnce(`pumping:end:${q.scope}:${q.since}`, WEEK, now))) await this.appendEnd(q, 'renewed', null, now);
+    if (!next) return;
+    // Journaled ahead of the claim: an instance that claims the end and stops before the event leaves its entry.
+    const claimed = await recordedStep(this.d.store, this.endEvent(q, 'renewed', null, now), () => this.d.store.useOnce(`pumping:end:${q.scope}:${q.since}`, WEEK, now), (first, e) => (first ? e : null));
+    if (claimed) this.d.log.info({ scope: q.scope, reason: 'renewed' }, 'quarantine ended');
   }
 
   private async onSent(e164: string, prefix: string, region: string, now: number): Promise<void> {
@@ -319,25 +323,26 @@ export class PumpingDefense {
     const usual = o.usual ?? Math.max(await this.usualVolume(scope, now), repeats > 0 ? (history?.usual ?? 0) : 0);
     const minutes = o.minutes ?? quarantineMinutes(cfg, repeats);
     const q: Quarantine = { scope, mode, reason, since: now, until: now + minutes * MINUTE };
-    // The TTL runs on the store's clock like every other setting; `until` (service clock) is what is enforced.
-    await store.putSetting(SETTING.quarantine + scope, q, minutes * MINUTE);
-    await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now, usual } satisfies History, WEEK);
-    this.active.set(scope, q);
-    this.d.state.invalidate();
     const isPrefix = scope.startsWith('prefix:');
     const region = isPrefix ? (o.region ?? this.regionOfPrefix.get(scope.slice(7)) ?? null) : scope.slice(8);
-    await store.appendEvents([
-      {
-        id: eventId(),
-        at: now,
-        type: 'quarantine.start',
-        prefix: isPrefix ? scope.slice(7) : null,
-        country: region,
-        decision: mode,
-        reasons: [reason],
-        data: { scope, mode, since: now, until: q.until, minutes, repeat: repeats, by: o.by, ...(o.figures ? { figures: o.figures } : {}) },
-      },
-    ]);
+    const event: AuditEvent = {
+      id: eventId(),
+      at: now,
+      type: 'quarantine.start',
+      prefix: isPrefix ? scope.slice(7) : null,
+      country: region,
+      decision: mode,
+      reasons: [reason],
+      data: { scope, mode, since: now, until: q.until, minutes, repeat: repeats, by: o.by, ...(o.figures ? { figures: o.figures } : {}) },
+    };
+    // Journaled ahead (service/journal.ts recordedStep): a quarantine in force always has its event.
+    await recordedStep(store, event, async () => {
+      // The TTL runs on the store's clock like every other setting; `until` (service clock) is what is enforced.
+      await store.putSetting(SETTING.quarantine + scope, q, minutes * MINUTE);
+      await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now, usual } satisfies History, WEEK);
+      this.active.set(scope, q);
+      this.d.state.invalidate();
+    });
     this.d.log.warn({ scope, mode, reason, minutes }, 'quarantine started');
     return q;
   }
@@ -347,18 +352,20 @@ export class PumpingDefense {
     const store = this.d.store;
     const q = (await store.getSetting<Quarantine>(SETTING.quarantine + scope, now)) ?? this.active.get(scope) ?? null;
     if (!q || q.until <= now) return false;
-    await store.deleteSetting(SETTING.quarantine + scope);
-    this.active.delete(scope);
-    const cfg = this.config();
-    if (cfg.liftGraceMinutes > 0) {
-      const until = now + cfg.liftGraceMinutes * MINUTE;
-      await store.putSetting(GRACE + scope, until, cfg.liftGraceMinutes * MINUTE);
-      this.grace.set(scope, until);
-    }
-    this.d.state.invalidate();
-    // Claim the end record so that no instance reports this quarantine as `expired` later.
-    await store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now);
-    await this.appendEnd(q, 'lifted', by, now);
+    await recordedStep(store, this.endEvent(q, 'lifted', by, now), async () => {
+      await store.deleteSetting(SETTING.quarantine + scope);
+      this.active.delete(scope);
+      const cfg = this.config();
+      if (cfg.liftGraceMinutes > 0) {
+        const until = now + cfg.liftGraceMinutes * MINUTE;
+        await store.putSetting(GRACE + scope, until, cfg.liftGraceMinutes * MINUTE);
+        this.grace.set(scope, until);
+      }
+      this.d.state.invalidate();
+      // Claim the end record so that no instance reports this quarantine as `expired` later.
+      await store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now);
+    });
+    this.d.log.info({ scope, reason: 'lifted' }, 'quarantine ended');
     return true;
   }
 
@@ -371,11 +378,22 @@ export class PumpingDefense {
     for (const [scope, q] of this.active) {
       if (q.until > now) continue;
       this.active.delete(scope);
-      // One instance claims the end; it renews the quarantine if the scope is still hammered.
-      if (!(await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now))) continue;
-      const renewal = await this.renewal(q, now);
-      const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
-      await this.appendEnd(q, next ? 'renewed' : 'expired', null, now);
+      // One instance claims the end; it renews the quarantine if the scope is still hammered. Journaled ahead
+      // of the claim: an instance that claims it and stops before the event leaves its entry.
+      const expired = this.endEvent(q, 'expired', null, now);
+      const ended = await recordedStep(
+        this.d.store,
+        expired,
+        async () => {
+          if (!(await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now))) return null;
+          const renewal = await this.renewal(q, now);
+          const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
+          return { next };
+        },
+        // Not claimed: another instance records it (this entry is deleted, nothing written).
+        (claim, e) => (claim === null ? null : claim.next ? this.endEvent(q, 'renewed', null, now, e.id) : e),
+      );
+      if (ended) this.d.log.info({ scope, reason: ended.next ? 'renewed' : 'expired' }, 'quarantine ended');
     }
   }
 
@@ -400,21 +418,18 @@ export class PumpingDefense {
     return Math.max(sends[1440] / 24, sends[60]);
   }
 
-  private async appendEnd(q: Quarantine, reason: 'expired' | 'lifted' | 'renewed', by: string | null, now: number): Promise<void> {
+  private endEvent(q: Quarantine, reason: 'expired' | 'lifted' | 'renewed', by: string | null, now: number, id = eventId()): AuditEvent {
     const isPrefix = q.scope.startsWith('prefix:');
-    await this.d.store.appendEvents([
-      {
-        id: eventId(),
-        at: now,
-        type: 'quarantine.end',
-        prefix: isPrefix ? q.scope.slice(7) : null,
-        country: isPrefix ? (this.regionOfPrefix.get(q.scope.slice(7)) ?? null) : q.scope.slice(8),
-        decision: null,
-        reasons: [reason],
-        data: { scope: q.scope, mode: q.mode, reason: q.reason, since: q.since, until: q.until, endedAt: now, by },
-      },
-    ]);
-    this.d.log.info({ scope: q.scope, reason }, 'quarantine ended');
+    return {
+      id,
+      at: now,
+      type: 'quarantine.end',
+      prefix: isPrefix ? q.scope.slice(7) : null,
+      country: isPrefix ? (this.regionOfPrefix.get(q.scope.slice(7)) ?? null) : q.scope.slice(8),
+      decision: null,
+      reasons: [reason],
+      data: { scope: q.scope, mode: q.mode, reason: q.reason, since: q.since, until: q.until, endedAt: now, by },
+    };
   }
 
   /** Active quarantines, soonest ending first. */

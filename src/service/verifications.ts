@@ -47,7 +47,7 @@ import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
-import { journalKey, type JournalEntry } from './journal.ts';
+import { journalKey, recordedStep, type JournalEntry } from './journal.ts';
 
 export interface VerificationDeps {
   store: Store;
@@ -648,8 +648,10 @@ export class VerificationService {
     const now = this.d.clock();
     const v = await this.d.store.getVerification(id);
     if (!v) throw new ApiError('verification_not_found');
-    if (!(await this.d.store.transition(id, 'canceled', now))) throw new ApiError('verification_not_pending');
-    await this.appendEvent({ id: eventId(), at: now, type: 'cancel', to: v.to, data: { verificationId: id } });
+    const event: AuditEvent = { id: eventId(), at: now, type: 'cancel', to: v.to, data: { verificationId: id } };
+    const canceled = await recordedStep(this.d.store, event, () => this.d.store.transition(id, 'canceled', now), (ok, e) => (ok ? e : null));
+    if (!canceled) throw new ApiError('verification_not_pending');
+    this.d.observe?.(event);
     return publicView({ ...v, status: 'canceled' });
   }
 

@@ -28,6 +28,13 @@ describe('otp-shield keys', () => {
     cli('keys', 'revoke', id);
     const after = await verifyApiKey(store, key, Date.now());
     assert.deepEqual(after, { ok: false, reason: 'revoked' });
+    // Both are audit events, with the key's id and never its secret; revoking an unknown id records nothing.
+    assert.throws(() => cli('keys', 'revoke', 'nosuchkey000'), (e: { stderr?: string }) => /no such key/.test(String(e.stderr)));
+    const events = (await store.queryEvents({ limit: 10, order: 'asc' })).filter((e) => e.type.startsWith('key.'));
+    assert.deepEqual(events.map((e) => [e.type, e.data?.id, e.data?.by]), [['key.create', id, 'cli'], ['key.revoke', id, 'cli']]);
+    assert.deepEqual(events[0]!.data?.scopes, ['verify']);
+    assert.ok(!JSON.stringify(events).includes(key.split('_').slice(2).join('_')), 'no secret in the events');
+    assert.deepEqual(await store.listJournal(Number.MAX_SAFE_INTEGER, 10), []);
     await store.close();
   });
 

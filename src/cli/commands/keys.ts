@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { createApiKey, keyView } from '../../service/api-keys.ts';
 import type { ApiScope } from '../../store/interface.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
+import { recordedStep } from '../../service/journal.ts';
+import { eventId } from '../../service/verifications.ts';
 
 const SCOPES: ApiScope[] = ['verify', 'admin'];
 
@@ -34,8 +36,15 @@ export function registerKeys(program: Command): void {
       const days = opts.expiresInDays !== undefined ? parseExpiryDays(opts.expiresInDays) : null;
       const store = await storeFrom(configFrom(cmd));
       const now = Date.now();
-      const { key, record } = await createApiKey(store, { scopes: scopes as ApiScope[], name: opts.name ?? null, expiresAt: days ? now + days * 86_400_000 : null, now });
-      await store.close();
+      const expiresAt = days ? now + days * 86_400_000 : null;
+      // Recorded (key.create, journaled ahead: service/journal.ts recordedStep) with the key's id, never its secret.
+      const ev = { id: eventId(), at: now, type: 'key.create', data: { id: null as string | null, scopes, name: opts.name ?? null, expiresAt, by: 'cli' } };
+      const { key, record } = await recordedStep(
+        store,
+        ev,
+        () => createApiKey(store, { scopes: scopes as ApiScope[], name: opts.name ?? null, expiresAt, now }),
+        (made, e) => ({ ...e, data: { ...ev.data, id: made.record.id } }),
+      ).finally(() => store.close());
       if (opts.json) print(JSON.stringify({ key, ...keyView(record) }));
       else {
         print(key);
@@ -60,8 +69,10 @@ export function registerKeys(program: Command): void {
     .description('revoke an API key at once')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const store = await storeFrom(configFrom(cmd));
-      const ok = await store.revokeApiKey(id, Date.now());
-      await store.close();
+      const now = Date.now();
+      const ok = await recordedStep(store, { id: eventId(), at: now, type: 'key.revoke', data: { id, by: 'cli' } }, () => store.revokeApiKey(id, now), (revoked, e) => (revoked ? e : null)).finally(() =>
+        store.close(),
+      );
       if (!ok) throw Object.assign(new Error(`no such key: ${id}`), { name: 'ConfigError' });
       print(`revoked ${id}`);
     });

@@ -11,10 +11,9 @@
  * every instance polls the store's lists version about once a second (src/service/state.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/load.ts';
-import { addListEntry, LIST_KINDS, listView, normalizeListValue } from '../../service/lists.ts';
+import { addListEntry, LIST_KINDS, listView, normalizeListValue, removeListEntry } from '../../service/lists.ts';
 import { normalizePhone } from '../../signals/phone.ts';
 import type { ListAction, ListEntry, ListKind, Store } from '../../store/interface.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
@@ -274,7 +273,7 @@ async function importFile(store: Store, file: string, opts: ImportOpts, now: num
       report.skipped.push({ line: row.line, value: norm.value, existing: dup });
       continue;
     }
-    const res = await addListEntry({ store, signals: listSignals, state: noState }, { list, kind, value: row.value, note: row.note, expiresAt }, now);
+    const res = await addListEntry({ store, signals: listSignals, state: noState }, { list, kind, value: row.value, note: row.note, expiresAt }, now, 'cli');
     if (!res.ok) {
       fail(res.message);
       continue;
@@ -304,7 +303,7 @@ export function registerLists(program: Command): void {
       if (value.length > MAX_VALUE) throw usage(`value longer than ${MAX_VALUE} characters`);
       if (opts.note !== undefined && opts.note.length > MAX_NOTE) throw usage(`--note longer than ${MAX_NOTE} characters`);
       const res = await withStore(cmd, (store) =>
-        addListEntry({ store, signals: listSignals, state: noState }, { list: opts.allow ? 'allow' : 'block', kind, value, note: opts.note ?? null, expiresAt }, now),
+        addListEntry({ store, signals: listSignals, state: noState }, { list: opts.allow ? 'allow' : 'block', kind, value, note: opts.note ?? null, expiresAt }, now, 'cli'),
       );
       if (!res.ok) throw usage(res.message);
       if (opts.json) print(JSON.stringify(listView(res.entry)));
@@ -315,11 +314,7 @@ export function registerLists(program: Command): void {
     .command('remove <id>')
     .description('remove an entry by id')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const removed = await withStore(cmd, async (store) => {
-        const ok = await store.removeListEntry(id);
-        if (ok) await store.appendEvents([{ id: `ev_${randomBytes(12).toString('base64url')}`, at: Date.now(), type: 'list.remove', data: { id, by: 'cli' } }]);
-        return ok;
-      });
+      const removed = await withStore(cmd, (store) => removeListEntry({ store, state: noState }, id, Date.now(), 'cli'));
       if (!removed) throw usage(`no such list entry: ${id}`);
       print(`removed ${id}`);
     });

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { addListEntry, listView } from '../../service/lists.ts';
+import { addListEntry, listView, removeListEntry } from '../../service/lists.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
@@ -64,7 +64,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
         const now = ctx.clock();
         if (b.expiresAt !== undefined && b.ttlSeconds !== undefined) throw new ApiError('invalid_request', { message: 'Give expiresAt or ttlSeconds, not both.' });
         const expiresAt = b.expiresAt ? parseTime(b.expiresAt, 'expiresAt') : b.ttlSeconds ? now + b.ttlSeconds * 1000 : null;
-        const res = await addListEntry(ctx, { list: b.list, kind: b.kind, value: b.value, note: b.note ?? null, expiresAt }, now);
+        const res = await addListEntry(ctx, { list: b.list, kind: b.kind, value: b.value, note: b.note ?? null, expiresAt }, now, req.apiKey?.id ?? null);
         if (!res.ok) throw new ApiError('invalid_request', { message: res.message });
         return reply.status(201).send(listView(res.entry));
       },
@@ -83,10 +83,8 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
         },
       },
       async (req) => {
-        const removed = await ctx.store.removeListEntry(req.params.id);
+        const removed = await removeListEntry(ctx, req.params.id, ctx.clock(), req.apiKey?.id ?? null);
         if (!removed) throw new ApiError('not_found', { message: 'No such list entry.' });
-        ctx.state.invalidate();
-        await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: ctx.clock(), type: 'list.remove', data: { id: req.params.id, by: req.apiKey?.id ?? null } }]);
         return { removed };
       },
     );

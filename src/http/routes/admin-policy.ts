@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { captchaOnlyRules, parsePolicy, DEFAULT_POLICY, type Policy } from '../../engine/policy.ts';
 import { PolicySaveConflict, policyHistory, savePolicy } from '../../service/policy-store.ts';
+import { recordedStep } from '../../service/journal.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
@@ -52,7 +53,14 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
         const now = ctx.clock();
         let saved;
         try {
-          saved = await savePolicy(ctx.store, res.policy, { now, by: req.apiKey?.id ?? null, note: typeof note === 'string' ? note.slice(0, 500) : null });
+          // Recorded (policy.update, journaled ahead: service/journal.ts recordedStep) with the version it got.
+          const by = req.apiKey?.id ?? null;
+          saved = await recordedStep(
+            ctx.store,
+            { id: `ev_${req.id}`, at: now, type: 'policy.update', data: { version: null, by } },
+            () => savePolicy(ctx.store, res.policy, { now, by, note: typeof note === 'string' ? note.slice(0, 500) : null }),
+            (s, e) => ({ ...e, data: { version: s.version, by: s.savedBy } }),
+          );
         } catch (err) {
           if (!(err instanceof PolicySaveConflict)) throw err;
           // Two saves at once: the other one is in force on every instance (this one adopts it at its next
@@ -61,7 +69,6 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
           throw new ApiError('conflict', { message: `Another policy save took effect at the same moment: version ${err.inForce} is in force; this document was kept in the history as version ${err.saved}. Read the policy and save again if it should replace it.`, extra: { version: err.saved, inForce: err.inForce } });
         }
         ctx.setPolicy(res.policy, saved.version);
-        await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: now, type: 'policy.update', data: { version: saved.version, by: saved.savedBy } }]);
         return { version: saved.version, policy: res.policy, notEnforced: notEnforced(res.policy) };
       },
     );

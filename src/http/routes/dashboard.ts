@@ -25,6 +25,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { createApiKey, keyLookupFor, staleKeyMessage, verifyApiKey } from '../../service/api-keys.ts';
+import { recordedStep } from '../../service/journal.ts';
 import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
@@ -133,8 +134,13 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
         }
         if (!res.record.scopes.includes('admin')) throw new ApiError('forbidden', { message: 'The dashboard needs an admin key.' });
         const expiresAt = Math.min(now + SESSION_TTL_MS, res.record.expiresAt ?? Infinity);
-        const session = await createApiKey(ctx.store, { scopes: ['admin'], name: `dashboard session (${res.record.id})`, expiresAt, now });
-        await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: now, type: 'dashboard.login', ip: req.clientIp, data: { key: res.record.id, session: session.record.id } }]);
+        // Recorded (journaled ahead: service/journal.ts recordedStep) with the session it made.
+        const session = await recordedStep(
+          ctx.store,
+          { id: `ev_${req.id}`, at: now, type: 'dashboard.login', ip: req.clientIp, data: { key: res.record.id, session: null } },
+          () => createApiKey(ctx.store, { scopes: ['admin'], name: `dashboard session (${res.record.id})`, expiresAt, now }),
+          (s, e) => ({ ...e, data: { key: res.record.id, session: s.record.id } }),
+        );
         reply.header('set-cookie', sessionCookie(req, session.key, Math.floor((expiresAt - now) / 1000)));
         return { ok: true, expiresAt: new Date(expiresAt).toISOString() };
       },
@@ -155,9 +161,12 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       if (m && key) {
         const res = await verifyApiKey(ctx.store, key, ctx.clock());
         if (res.ok) {
-          await ctx.store.revokeApiKey(m[1]!, ctx.clock());
-          keyLookupFor(ctx.store).clear(); // signed out means signed out now, not within the cache's second
-          await ctx.store.appendEvents([{ id: `ev_${req.id}`, at: ctx.clock(), type: 'dashboard.logout', ip: req.clientIp, data: { session: m[1]! } }]);
+          const now = ctx.clock();
+          try {
+            await recordedStep(ctx.store, { id: `ev_${req.id}`, at: now, type: 'dashboard.logout', ip: req.clientIp, data: { session: m[1]! } }, () => ctx.store.revokeApiKey(m[1]!, now));
+          } finally {
+            keyLookupFor(ctx.store).clear(); // signed out means signed out now, not within the cache's second
+          }
         }
       }
       reply.header('set-cookie', sessionCookie(req, '', 0));
