@@ -99,7 +99,9 @@ export async function recordReceipt(
     reasons: [],
     data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, error: r.error },
   };
-  // Journaled ahead of the once-only claim (service/journal.ts recordedStep): a claim whose event was lost
-  // would make the provider's retry a duplicate, and the receipt would never be recorded.
+  // Journaled ahead of the once-only claim (service/journal.ts recordedStep): a claim whose event a crash lost
+  // would make the provider's retry a duplicate, and the receipt would never be recorded. The entry of a crash
+  // before the claim is recovered too, marked interrupted, and may then stand beside the retry's event (the
+  // delivery figures skip interrupted receipts). A claim that timed out but landed still loses the receipt.
   return recordedStep(deps.store, event, () => deps.store.useOnce(`rcpt:${r.sender}:${r.messageId}`, 7 * 86_400_000, r.now), (first, e) => (first ? e : null));
 }

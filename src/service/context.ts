@@ -62,7 +62,9 @@ export interface ContextOverrides {
   sharedState?: SharedStateOptions;
 }
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.ts';
+
+export { VERSION };
 
 /** Development secret: generated once and kept in the data folder so codes survive restarts. */
 function resolveCodeSecret(cfg: Config, log: Logger): string {

@@ -128,7 +128,13 @@ function isEntry(x: unknown): x is JournalEntry {
  * result (null: nothing to record, e.g. nothing was removed).
  *
  * Costs one more store write before the step (a round trip on Redis and PostgreSQL, a flush on SQLite): these
- * steps are rare, none is on the send or check path (a quarantine starts once per attack).
+ * steps are rare. The few that run in a send's hooks (a quarantine's start or end, the budget breaker's pause)
+ * happen once per attack or per day, not per request.
+ *
+ * A step that is a once-only claim (a quarantine's end, a receipt's deduplication) writes its entry before the
+ * claim, so that an instance that claims and stops leaves the record behind. The price: an entry left by a
+ * crash before the claim, or by an instance that lost it, is recovered too and may stand beside the winner's
+ * event, marked interrupted (attempted, outcome unknown); the delivery figures skip interrupted receipts.
  */
 export async function recordedStep<T>(
   store: Store,

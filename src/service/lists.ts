@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ListAction, ListEntry, ListKind, Store } from '../store/interface.ts';
 import { recordedStep } from './journal.ts';
-import { eventId } from './verifications.ts';
+import { eventId } from './ids.ts';
 import { parseCidr, parseIp } from '../signals/ip.ts';
 import type { Signals } from './ports.ts';
 import { regionProblem } from '../lib/regions.ts';

@@ -47,7 +47,8 @@ import { UNLIMITED } from '../engine/limits.ts';
 import type { AppContext } from './context.ts';
 import type { Signals } from './ports.ts';
 import { SETTING, type Quarantine, type SharedState } from './state.ts';
-import { eventId, type ServiceHooks } from './verifications.ts';
+import { eventId } from './ids.ts';
+import type { ServiceHooks } from './verifications.ts';
 import { adminQuarantineRoutes } from '../http/routes/admin-quarantines.ts';
 
 const MINUTE = 60_000;
@@ -386,9 +387,16 @@ export class PumpingDefense {
         expired,
         async () => {
           if (!(await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now))) return null;
-          const renewal = await this.renewal(q, now);
-          const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
-          return { next };
+          // Claimed: from here on the end must be recorded (the claim keeps every other instance from it for a
+          // week), so a failed renewal ends the quarantine as expired instead of throwing the record away.
+          try {
+            const renewal = await this.renewal(q, now);
+            const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
+            return { next };
+          } catch (err) {
+            this.d.log.error({ err, scope }, 'quarantine renewal failed; recorded as expired');
+            return { next: null };
+          }
         },
         // Not claimed: another instance records it (this entry is deleted, nothing written).
         (claim, e) => (claim === null ? null : claim.next ? this.endEvent(q, 'renewed', null, now, e.id) : e),

@@ -17,7 +17,7 @@
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decideSend, isRuleTrip, type Decision } from '../engine/decide.ts';
 import { NO_STATE, type EvidenceFacts, type IpFacts, type NumberFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
@@ -48,6 +48,7 @@ import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
 import { journalKey, recordedStep, type JournalEntry } from './journal.ts';
+import { eventId, pooledRandom } from './ids.ts';
 
 export interface VerificationDeps {
   store: Store;
@@ -727,26 +728,6 @@ interface JournalSlot {
   key: string | null;
 }
 
-/**
- * `bytes` random bytes as base64url, cut from a pooled `randomBytes` buffer (one CSPRNG call per 4 KiB
- * instead of one per id; every byte is used once, so ids stay unique and unguessable).
- */
-let idPool: Buffer = Buffer.alloc(0);
-let idPos = 0;
-function pooledRandom(bytes: number): string {
-  if (idPos + bytes > idPool.length) {
-    idPool = randomBytes(4096);
-    idPos = 0;
-  }
-  const s = idPool.toString('base64url', idPos, idPos + bytes);
-  idPos += bytes;
-  return s;
-}
-
-/** Event ids: 96 random bits. */
-export function eventId(): string {
-  return `ev_${pooledRandom(12)}`;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -471,8 +471,16 @@ export class PostgresStore implements Store {
   async consumeLimitsAndCreate(specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite): Promise<LimitOutcome> {
     validateSpecs(specs);
     if (specs.length === 0) {
-      await this.createVerification(v);
-      if (journal) await this.putJournal(journal.key, journal.at, journal.value);
+      if (!journal) await this.createVerification(v);
+      else {
+        // Both in one statement, as with limits.
+        const values = verificationValues(v, (b) => b);
+        await this.q(
+          `WITH ins AS (INSERT INTO ${this.s}.verifications (${VERIFICATION_COLUMN_LIST}) VALUES (${verificationParams(0)}))
+           ${this.journalInsert(values.length + 1)} ${JOURNAL_UPSERT}`,
+          [...values, ...journalValues(journal)],
+        );
+      }
       return { allowed: true, denied: [], counts: [] };
     }
     // One statement, so one transaction: the insert reads the consume's outcome and runs only when it allowed

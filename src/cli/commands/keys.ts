@@ -3,7 +3,7 @@ import { createApiKey, keyView } from '../../service/api-keys.ts';
 import type { ApiScope } from '../../store/interface.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 import { recordedStep } from '../../service/journal.ts';
-import { eventId } from '../../service/verifications.ts';
+import { eventId } from '../../service/ids.ts';
 
 const SCOPES: ApiScope[] = ['verify', 'admin'];
 

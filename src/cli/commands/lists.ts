@@ -273,7 +273,9 @@ async function importFile(store: Store, file: string, opts: ImportOpts, now: num
       report.skipped.push({ line: row.line, value: norm.value, existing: dup });
       continue;
     }
-    const res = await addListEntry({ store, signals: listSignals, state: noState }, { list, kind, value: row.value, note: row.note, expiresAt }, now, 'cli');
+    // Each row at its own time: its journal entry's time is when it was written (a long import must not look
+    // like an interrupted one to a running server's recovery).
+    const res = await addListEntry({ store, signals: listSignals, state: noState }, { list, kind, value: row.value, note: row.note, expiresAt }, Math.max(now, Date.now()), 'cli');
     if (!res.ok) {
       fail(res.message);
       continue;

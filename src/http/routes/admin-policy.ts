@@ -58,7 +58,12 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
           saved = await recordedStep(
             ctx.store,
             { id: `ev_${req.id}`, at: now, type: 'policy.update', data: { version: null, by } },
-            () => savePolicy(ctx.store, res.policy, { now, by, note: typeof note === 'string' ? note.slice(0, 500) : null }),
+            async () => {
+              const s = await savePolicy(ctx.store, res.policy, { now, by, note: typeof note === 'string' ? note.slice(0, 500) : null });
+              // In force here at once, even should its event fail next (the other instances adopt it from the store).
+              ctx.setPolicy(res.policy, s.version);
+              return s;
+            },
             (s, e) => ({ ...e, data: { version: s.version, by: s.savedBy } }),
           );
         } catch (err) {
@@ -68,7 +73,6 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
           ctx.state.invalidate();
           throw new ApiError('conflict', { message: `Another policy save took effect at the same moment: version ${err.inForce} is in force; this document was kept in the history as version ${err.saved}. Read the policy and save again if it should replace it.`, extra: { version: err.saved, inForce: err.inForce } });
         }
-        ctx.setPolicy(res.policy, saved.version);
         return { version: saved.version, policy: res.policy, notEnforced: notEnforced(res.policy) };
       },
     );
