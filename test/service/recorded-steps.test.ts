@@ -14,7 +14,7 @@ import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
 import { recordReceipt } from '../../src/monitoring/receipts.ts';
 
-type Method = 'appendEvents' | 'putListEntry' | 'removeListEntry' | 'putSetting' | 'deleteSetting' | 'transition';
+type Method = 'appendEvents' | 'putListEntry' | 'removeListEntry' | 'putSetting' | 'deleteSetting' | 'transition' | 'peekLimits';
 
 /** Make one store method fail (as a timeout or a lost connection would) while `when` holds for its arguments. */
 function failing(store: Store, name: Method, when: (...args: unknown[]) => boolean = () => true): () => void {
@@ -84,9 +84,12 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       ];
       for (const step of steps) {
         const restore = failEvent(step.type);
+        const version = t.ctx.policyVersion();
         const r = await step.run();
         restore();
         assert.equal(r.status, 503, `${step.type}: ${r.text}`);
+        // A saved policy is in force on this instance even though its event failed.
+        if (step.type === 'policy.update') assert.equal(t.ctx.policyVersion(), version + 1);
         assert.equal(await step.stood(), true, `${step.type}: the step stands`);
         assert.deepEqual(await eventsOf(step.type), [], `${step.type}: no event yet`);
         assert.equal((await journal()).length, 1, `${step.type}: the journal holds its event`);
@@ -112,6 +115,18 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.deepEqual((await eventsOf('delivery.receipt')).map((e) => [e.data?.messageId, e.data?.interrupted]), [['msg-1', true]]);
       assert.equal(await recordReceipt(deps, { ...receipt, messageId: 'msg-2' }), true);
       assert.equal((await eventsOf('delivery.receipt')).length, 2);
+      assert.deepEqual(await journal(), []);
+
+      // A quarantine whose end was claimed but whose renewal failed is still recorded as ended (expired): the
+      // claim keeps every other instance from recording it.
+      assert.equal((await t.request('POST', '/v1/admin/quarantines', { scope: 'prefix:+62877', minutes: 1 }, { key: t.adminKey })).status, 201);
+      t.clock.advance(2 * 60_000);
+      restore = failing(store, 'peekLimits', (specs) => (specs as { key: string }[]).some((x) => x.key.startsWith('pp:q:')));
+      const after = await t.request('POST', '/v1/verifications', { to: '+6281234500302', client });
+      restore();
+      assert.equal(after.status, 201, after.text);
+      const ended = (await eventsOf('quarantine.end')).filter((e) => e.data?.scope === 'prefix:+62877');
+      assert.deepEqual(ended.map((e) => [e.reasons, e.data?.interrupted ?? false]), [[['expired'], false]]);
       assert.deepEqual(await journal(), []);
 
       // A list removal: the same; removing an entry that does not exist records nothing and leaves nothing.
