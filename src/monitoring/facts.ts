@@ -80,9 +80,6 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
     out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });
   } else if (e.type === 'delivery.receipt') {
     const status = e.decision;
-    // An interrupted receipt (service/journal.ts recordStep) may duplicate one another instance recorded after
-    // winning the claim: the audit log keeps it, the delivery figures do not count it.
-    if (data.interrupted === true) return out;
     if (status === 'delivered' || status === 'undelivered' || status === 'failed') {
       out.push({ kind: 'receipt', at: e.at, country: e.country ?? null, prefix: e.prefix ?? null, sender: str(data.sender) ?? 'unknown', status });
     }

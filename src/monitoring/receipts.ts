@@ -11,7 +11,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent, Store } from '../store/interface.ts';
-import { recordedStep } from '../service/journal.ts';
+import { recordedStep, type StepClaim } from '../service/journal.ts';
+
+/** A message's final receipt is recorded once within this long (providers retry for hours, not days). */
+const RECEIPT_ONCE_MS = 7 * 86_400_000;
 import type { Signals } from '../service/ports.ts';
 import type { ReceiptStatus } from './facts.ts';
 
@@ -100,8 +103,12 @@ export async function recordReceipt(
     data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, error: r.error },
   };
   // Journaled ahead of the once-only claim (service/journal.ts recordedStep): a claim whose event a crash lost
-  // would make the provider's retry a duplicate, and the receipt would never be recorded. The entry of a crash
-  // before the claim is recovered too, marked interrupted, and may then stand beside the retry's event (the
-  // delivery figures skip interrupted receipts). A claim that timed out but landed still loses the receipt.
-  return recordedStep(deps.store, event, () => deps.store.useOnce(`rcpt:${r.sender}:${r.messageId}`, 7 * 86_400_000, r.now), (first, e) => (first ? e : null));
+  // would make the provider's retry a duplicate, and the receipt would never be recorded. Recovery records it
+  // unless the claim's holder did. A claim that timed out but landed still loses the receipt.
+  const claim: StepClaim = {
+    key: `rcpt:${r.sender}:${r.messageId}`,
+    ttlMs: RECEIPT_ONCE_MS,
+    find: { query: { type: 'delivery.receipt', from: r.now - RECEIPT_ONCE_MS, ...(e164 ? { number: e164 } : {}) }, data: { sender: r.sender, messageId: r.messageId } },
+  };
+  return recordedStep(deps.store, event, () => deps.store.useOnce(claim.key, claim.ttlMs, r.now), (first, e) => (first ? e : null), claim);
 }

@@ -27,7 +27,7 @@
  *
  * Stores that keep nothing across a restart (the memory store, and so the replay) need no journal.
  */
-import type { AuditEvent, JournalRecord, Store } from '../store/interface.ts';
+import type { AuditEvent, EventQuery, JournalRecord, Store } from '../store/interface.ts';
 
 /**
  * An entry younger than this may belong to a request still running on another instance: a delivery starts no
@@ -54,7 +54,20 @@ export type JournalEntry =
       kind: 'step';
       /** The step's audit event as known before the step. */
       event: AuditEvent;
+      /** The step's once-only claim, when it has one. */
+      claim?: StepClaim;
     };
+
+/**
+ * A step that takes a once-only claim (`Store.useOnce(key, ttlMs)`) before its event, e.g. a receipt's
+ * deduplication: `find` says how to find the event of whoever holds the claim (events matching `query` whose
+ * `data` has every field of `data`).
+ */
+export interface StepClaim {
+  key: string;
+  ttlMs: number;
+  find: { query: Omit<EventQuery, 'limit'>; data: Record<string, string | number | null> };
+}
 
 export function journalKey(kind: JournalEntry['kind'], eventId: string): string {
   return `${kind}:${eventId}`;
@@ -89,7 +102,7 @@ export async function recoverJournal(store: Store, now: number): Promise<Journal
       // Not ours to interpret; leaving it would retry it every minute forever.
       await store.deleteJournal(key);
       out.dropped++;
-    } else if (await stepHappened(store, value)) {
+    } else if (await stepHappened(store, value, now)) {
       await store.appendEvents([recoveredEvent(value)], key);
       out.recovered++;
     } else {
@@ -102,12 +115,25 @@ export async function recoverJournal(store: Store, now: number): Promise<Journal
 
 /**
  * A send's entry exists only with its stored code; an approval's is written before the transition it records;
- * a step's, whose outcome is unknown, is recorded as interrupted.
+ * a step's, whose outcome is unknown, is recorded as interrupted. A claiming step's is recorded unless whoever
+ * holds the claim recorded it: when nobody holds it (a crash before the claim), recovery takes it, so that a
+ * later retry of the step is the duplicate, not this record.
  */
-async function stepHappened(store: Store, e: JournalEntry): Promise<boolean> {
+async function stepHappened(store: Store, e: JournalEntry, now: number): Promise<boolean> {
+  if (e.kind === 'step') {
+    if (!e.claim) return true;
+    if (await store.useOnce(e.claim.key, e.claim.ttlMs, now)) return true;
+    return !(await claimRecorded(store, e.claim));
+  }
   if (e.kind !== 'approval') return true;
   const v = await store.getVerification(e.verificationId);
   return v !== null && v.status === 'approved' && v.approvedBy === e.event.id;
+}
+
+/** Whether the event of the claim's holder is in the audit log. */
+async function claimRecorded(store: Store, claim: StepClaim): Promise<boolean> {
+  const events = await store.queryEvents({ ...claim.find.query, limit: 1000 });
+  return events.some((ev) => Object.entries(claim.find.data).every(([k, v]) => ev.data?.[k] === v));
 }
 
 function isEntry(x: unknown): x is JournalEntry {
@@ -132,15 +158,16 @@ function isEntry(x: unknown): x is JournalEntry {
  * happen once per attack or per day, not per request.
  *
  * A step that is a once-only claim (a quarantine's end, a receipt's deduplication) writes its entry before the
- * claim, so that an instance that claims and stops leaves the record behind. The price: an entry left by a
- * crash before the claim, or by an instance that lost it, is recovered too and may stand beside the winner's
- * event, marked interrupted (attempted, outcome unknown); the delivery figures skip interrupted receipts.
+ * claim, so that an instance that claims and stops leaves the record behind, and names the claim (`claim`):
+ * recovery then records the entry only when nobody else recorded the claimed step (`stepHappened`), so an
+ * entry left by a crash before the claim, or by an instance that lost it, does not duplicate the winner's.
  */
 export async function recordedStep<T>(
   store: Store,
   event: AuditEvent,
   step: () => Promise<T>,
   finish: (result: T, event: AuditEvent) => AuditEvent | null = (_r, e) => e,
+  claim?: StepClaim,
 ): Promise<T> {
   const key = store.kind === 'memory' ? undefined : journalKey('step', event.id);
   const forget = () => {
@@ -148,7 +175,7 @@ export async function recordedStep<T>(
   };
   let result: T;
   try {
-    if (key !== undefined) await store.putJournal(key, event.at, { kind: 'step', event } satisfies JournalEntry);
+    if (key !== undefined) await store.putJournal(key, event.at, { kind: 'step', event, ...(claim ? { claim } : {}) } satisfies JournalEntry);
     result = await step();
   } catch (err) {
     forget();

@@ -39,7 +39,7 @@ import {
   type SendCounts,
 } from '../engine/pumping.ts';
 import type { AuditEvent, LimitSpec, Store, TallySpec } from '../store/interface.ts';
-import { recordedStep } from './journal.ts';
+import { recordedStep, type StepClaim } from './journal.ts';
 import type { Decision } from '../engine/decide.ts';
 import type { SendFacts } from '../engine/facts.ts';
 import type { Policy } from '../engine/policy.ts';
@@ -191,7 +191,8 @@ export class PumpingDefense {
     const next = await this.start(q.scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual });
     if (!next) return;
     // Journaled ahead of the claim: an instance that claims the end and stops before the event leaves its entry.
-    const claimed = await recordedStep(this.d.store, this.endEvent(q, 'renewed', null, now), () => this.d.store.useOnce(`pumping:end:${q.scope}:${q.since}`, WEEK, now), (first, e) => (first ? e : null));
+    const claim = this.endClaim(q);
+    const claimed = await recordedStep(this.d.store, this.endEvent(q, 'renewed', null, now), () => this.d.store.useOnce(claim.key, claim.ttlMs, now), (first, e) => (first ? e : null), claim);
     if (claimed) this.d.log.info({ scope: q.scope, reason: 'renewed' }, 'quarantine ended');
   }
 
@@ -365,7 +366,7 @@ export class PumpingDefense {
       this.d.state.invalidate();
       // Claim the end record so that no instance reports this quarantine as `expired` later.
       await store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now);
-    });
+    }, undefined, this.endClaim(q));
     this.d.log.info({ scope, reason: 'lifted' }, 'quarantine ended');
     return true;
   }
@@ -382,11 +383,12 @@ export class PumpingDefense {
       // One instance claims the end; it renews the quarantine if the scope is still hammered. Journaled ahead
       // of the claim: an instance that claims it and stops before the event leaves its entry.
       const expired = this.endEvent(q, 'expired', null, now);
+      const claim = this.endClaim(q);
       const ended = await recordedStep(
         this.d.store,
         expired,
         async () => {
-          if (!(await this.d.store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now))) return null;
+          if (!(await this.d.store.useOnce(claim.key, claim.ttlMs, now))) return null;
           // Claimed: from here on the end must be recorded (the claim keeps every other instance from it for a
           // week), so a failed renewal ends the quarantine as expired instead of throwing the record away.
           try {
@@ -399,7 +401,8 @@ export class PumpingDefense {
           }
         },
         // Not claimed: another instance records it (this entry is deleted, nothing written).
-        (claim, e) => (claim === null ? null : claim.next ? this.endEvent(q, 'renewed', null, now, e.id) : e),
+        (won, e) => (won === null ? null : won.next ? this.endEvent(q, 'renewed', null, now, e.id) : e),
+        claim,
       );
       if (ended) this.d.log.info({ scope, reason: ended.next ? 'renewed' : 'expired' }, 'quarantine ended');
     }
@@ -424,6 +427,16 @@ export class PumpingDefense {
     const { counts } = await this.d.store.tally(null, [sendTally(scope, 0)], now);
     const sends = toSends(counts[0]!);
     return Math.max(sends[1440] / 24, sends[60]);
+  }
+
+  /** The once-only claim of recording `q`'s end (one instance records it), and how to find its record. */
+  private endClaim(q: Quarantine): StepClaim {
+    const isPrefix = q.scope.startsWith('prefix:');
+    return {
+      key: `pumping:end:${q.scope}:${q.since}`,
+      ttlMs: WEEK,
+      find: { query: { type: 'quarantine.end', from: q.since, ...(isPrefix ? { prefix: q.scope.slice(7) } : {}) }, data: { scope: q.scope, since: q.since } },
+    };
   }
 
   private endEvent(q: Quarantine, reason: 'expired' | 'lifted' | 'renewed', by: string | null, now: number, id = eventId()): AuditEvent {

@@ -38,9 +38,6 @@ describe('facts from audit events', () => {
     assert.deepEqual(failed.map((f) => f.kind), ['event', 'request', 'delivery_failed']);
     const receipt = factsFromEvent({ id: 'e4', at: T0, type: 'delivery.receipt', country: 'ID', decision: 'undelivered', data: { sender: 'tw' } }, prices);
     assert.deepEqual(receipt[1], { kind: 'receipt', at: T0, country: 'ID', prefix: null, sender: 'tw', status: 'undelivered' });
-    // A receipt the journal recovered (service/journal.ts) may duplicate the claim winner's: not counted.
-    const recovered = factsFromEvent({ id: 'e5', at: T0, type: 'delivery.receipt', country: 'ID', decision: 'delivered', data: { sender: 'tw', interrupted: true } }, prices);
-    assert.deepEqual(recovered.map((f) => f.kind), ['event']);
   });
 });
 

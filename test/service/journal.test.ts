@@ -285,13 +285,12 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') });
       assert.equal(first.status, 201, first.text);
       // Both see the verification with one send; the store step says which is the second and which the third.
-      t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 400 }));
+      t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 2000 }));
+      const deliveredBefore = t.receiver.requests.length;
       const resends = Promise.all([0, 1].map(() => t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') })));
-      let entries: JournalEntry[] = [];
-      for (let i = 0; i < 100 && entries.length < 2; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        entries = (await store.listJournal<JournalEntry>(Number.MAX_SAFE_INTEGER, 10)).map((x) => x.value);
-      }
+      // Read once both messages are with the provider: each entry is final before its code is handed over.
+      for (let i = 0; i < 200 && t.receiver.requests.length < deliveredBefore + 2; i++) await new Promise((r) => setTimeout(r, 10));
+      const entries = (await store.listJournal<JournalEntry>(Number.MAX_SAFE_INTEGER, 10)).map((x) => x.value);
       assert.deepEqual(entries.map((e) => e.event.data?.sends).sort(), [2, 3]);
       assert.deepEqual(entries.map((e) => e.event.data?.resend), [true, true]);
       assert.deepEqual((await resends).map((r) => r.status), [201, 201]);

@@ -14,7 +14,7 @@ import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
 import { recordReceipt } from '../../src/monitoring/receipts.ts';
 
-type Method = 'appendEvents' | 'putListEntry' | 'removeListEntry' | 'putSetting' | 'deleteSetting' | 'transition' | 'peekLimits';
+type Method = 'appendEvents' | 'putListEntry' | 'removeListEntry' | 'putSetting' | 'deleteSetting' | 'transition' | 'peekLimits' | 'useOnce' | 'deleteJournal';
 
 /** Make one store method fail (as a timeout or a lost connection would) while `when` holds for its arguments. */
 function failing(store: Store, name: Method, when: (...args: unknown[]) => boolean = () => true): () => void {
@@ -115,6 +115,30 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.deepEqual((await eventsOf('delivery.receipt')).map((e) => [e.data?.messageId, e.data?.interrupted]), [['msg-1', true]]);
       assert.equal(await recordReceipt(deps, { ...receipt, messageId: 'msg-2' }), true);
       assert.equal((await eventsOf('delivery.receipt')).length, 2);
+      assert.deepEqual(await journal(), []);
+
+      // A crash after the entry and before the claim (the claim and the entry's deletion fail, as a process
+      // that stopped would leave them). If the provider's retry is then recorded, recovery finds its event and
+      // drops the entry; if no retry came, recovery takes the claim and records it, and a later retry is the
+      // duplicate. Either way one event per message.
+      const crashBeforeClaim = async (messageId: string) => {
+        const undo = [
+          failing(store, 'useOnce', (key) => String(key).startsWith('rcpt:')),
+          failing(store, 'deleteJournal'),
+        ];
+        await assert.rejects(recordReceipt(deps, { ...receipt, messageId }), StoreUnavailableError);
+        await new Promise((r) => setTimeout(r, 20));
+        for (const u of undo) u();
+        assert.equal((await journal()).length, 1);
+      };
+      await crashBeforeClaim('msg-3');
+      assert.equal(await recordReceipt(deps, { ...receipt, messageId: 'msg-3' }), true, 'the retry is recorded');
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 0, dropped: 1 });
+      await crashBeforeClaim('msg-4');
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
+      assert.equal(await recordReceipt(deps, { ...receipt, messageId: 'msg-4' }), false, 'the later retry is the duplicate');
+      const byMessage = (await eventsOf('delivery.receipt')).map((e) => e.data?.messageId).sort();
+      assert.deepEqual(byMessage, ['msg-1', 'msg-2', 'msg-3', 'msg-4']);
       assert.deepEqual(await journal(), []);
 
       // A quarantine whose end was claimed but whose renewal failed is still recorded as ended (expired): the
