@@ -20,7 +20,7 @@ import { RECOVER_AFTER_MS, recoverJournal, journalKey, type JournalEntry } from 
 import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { factsFromEvent } from '../../src/monitoring/facts.ts';
 import { DEFAULT_MONITORING_POLICY } from '../../src/monitoring/config.ts';
-import { parsePolicy } from '../../src/engine/policy.ts';
+import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
 
 const silent = pino({ level: 'silent' });
 const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
@@ -104,6 +104,13 @@ const NO_HISTORY_RULES = {
   'number.failed_checks': { action: 'score', weight: 60, mode: 'off' },
 };
 
+/** The suites' policy: no SMS-pumping layer, no number-history rules, and these limits. */
+function usePolicy(t: { ctx: { setPolicy: (p: Policy, version: number) => void } }, limits: Record<string, unknown>): void {
+  const parsed = parsePolicy({ pumping: { enabled: false }, risk: { rules: NO_HISTORY_RULES }, limits });
+  assert.ok(parsed.ok);
+  t.ctx.setPolicy(parsed.policy, 0);
+}
+
 /** Make one store method fail (as a timeout or a lost connection would) while `when` holds for its arguments. */
 function failing<K extends 'appendEvents' | 'transition' | 'addCode' | 'consumeLimitsAndCreate' | 'putJournal'>(store: Store, name: K, when: (...args: Parameters<Store[K]>) => boolean): () => void {
   const target = store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
@@ -127,13 +134,7 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
     const approvedOf = async (id: string) => (await store.queryEvents({ limit: 100, type: 'check', decision: 'approved' })).filter((e) => e.data?.verificationId === id);
     const send = (to: string, ip: string) => t.request('POST', '/v1/verifications', { to, client: client(ip) });
     try {
-      const parsed = parsePolicy({
-        pumping: { enabled: false },
-        risk: { rules: NO_HISTORY_RULES },
-        limits: { cooldown: { firstSeconds: 30, factor: 2, maxSeconds: 60 }, number: [{ limit: 2, windowSeconds: 600 }] },
-      });
-      assert.ok(parsed.ok);
-      t.ctx.setPolicy(parsed.policy, 0);
+      usePolicy(t, { cooldown: { firstSeconds: 30, factor: 2, maxSeconds: 60 }, number: [{ limit: 2, windowSeconds: 600 }] });
 
       // An allowed first send and a resend; a refusal; a provider failure; a wrong and a right code.
       const a = await send('+6281234500100', '36.72.10.6');
@@ -274,13 +275,7 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
     const store = t.ctx.store;
     try {
       // Without a cooldown (its limit would let only one of them through), so both reach the store step.
-      const parsed = parsePolicy({
-        pumping: { enabled: false },
-        risk: { rules: NO_HISTORY_RULES },
-        limits: { cooldown: { firstSeconds: 0, factor: 1, maxSeconds: 0 }, number: [{ limit: 5, windowSeconds: 600 }] },
-      });
-      assert.ok(parsed.ok);
-      t.ctx.setPolicy(parsed.policy, 0);
+      usePolicy(t, { cooldown: { firstSeconds: 0, factor: 1, maxSeconds: 0 }, number: [{ limit: 5, windowSeconds: 600 }] });
       const to = '+6281234500200';
       const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') });
       assert.equal(first.status, 201, first.text);
