@@ -19,10 +19,15 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['pause', 'resume', 'pauses'], load: async () => (await import('./commands/pause.ts')).registerPause },
 ];
 
-/** The command word of `argv` (after node and the script): the first argument that is not a global option. */
+/**
+ * The command word of `argv` (after node and the script): the first argument that is not a global option. Null
+ * when help is asked for before it (`otp-shield --help keys` prints the program's help, which lists them all).
+ */
 export function commandWord(args: readonly string[]): string | null {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (a === '-h' || a === '--help') return null;
+    if (a === '--') return args[i + 1] ?? null;
     if (a === '-c' || a === '--config') i++; // its value
     else if (!a.startsWith('-')) return a;
   }

@@ -12,7 +12,9 @@
  * - **step**: an admin's list change, pause, resume or policy save, a cancel, a quarantine's start or end, a
  *   delivery receipt, a key made or revoked (`recordedStep`): the event as known before the step, written
  *   before it. Recovery cannot tell whether the step then happened, so the event it writes says
- *   `interrupted: true`: attempted, outcome unknown (the state shows it).
+ *   `interrupted: true`: attempted, outcome unknown (the state shows it). A step that is a once-only claim
+ *   (a receipt, a quarantine's end) names its claim: recovery takes a claim nobody holds, and drops the entry
+ *   when the claim's holder recorded the step.
  *
  * Entries live in the store's journal (`Store.putJournal`), apart from the settings. The request's final audit
  * event deletes its entry in the same atomic store step (`Store.appendEvents(events, forget)`), so an entry is
@@ -23,7 +25,7 @@
  * `RECOVER_AFTER_MS` after the entry was written: a request still running on another instance finishes before
  * that, since a delivery starts no attempt after 10 minutes. An approval entry becomes an event only when the
  * verification was approved by that very check (its `approvedBy` is the entry's event id); otherwise it is
- * dropped.
+ * dropped, as is a claiming step's whose claim holder recorded it.
  *
  * Stores that keep nothing across a restart (the memory store, and so the replay) need no journal.
  */
@@ -83,7 +85,10 @@ export function recoveredEvent(entry: JournalEntry): AuditEvent {
 export interface JournalRecovery {
   /** Entries written as their audit events. */
   recovered: number;
-  /** Entries whose step did not happen (an approval that failed or lost its race), or unreadable: removed. */
+  /**
+   * Entries whose step did not happen (an approval that failed or lost its race), whose claim's holder recorded
+   * the step, or unreadable: removed.
+   */
   dropped: number;
 }
 
@@ -150,7 +155,7 @@ function isEntry(x: unknown): x is JournalEntry {
  * step without a record: the entry before the step, the event after it, deleting the entry in the same atomic
  * store step. An entry left behind is recovered as the event with `interrupted: true`. A step that throws
  * deletes its entry again (best effort) and records nothing, as before: it failed, or its outcome was lost with
- * the store's reply, and its caller answers 503 either way. `finish` completes the event from the step's
+ * the store's reply, and its caller fails either way (503; exit 1 for the CLI). `finish` completes the event from the step's
  * result (null: nothing to record, e.g. nothing was removed).
  *
  * Costs one more store write before the step (a round trip on Redis and PostgreSQL, a flush on SQLite): these

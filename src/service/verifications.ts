@@ -11,8 +11,9 @@
  * Calls in brackets do not depend on each other and are issued together: with Redis they share one round
  * trip (auto-pipelining), with SQLite one commit. An allowed first send waits for 3 store round trips (4 for
  * an IP's first country of the day; a resend 4), an approved check for 5 (test/http/round-trips.test.ts
- * counts them). The journal (service/journal.ts) costs neither a round trip: a send's entry is written by the
- * step that stores its code (so it exists exactly when the code does), a check's with its attempt.
+ * counts them). The journal (service/journal.ts) costs no round trip of its own (except a raced resend's
+ * rewrite and the expired-verification fallback): a send's entry is written by the step that stores its code
+ * (so it exists exactly when the code does), a check's with its attempt.
  *
  * Every branch records exactly one audit event. The code exists only in this function's locals and in
  * the message handed to the sender.
