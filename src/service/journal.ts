@@ -10,7 +10,7 @@
  *   the check's attempt, so before any transition to `approved` (which may not come: a wrong code, a failure,
  *   a racing check; recovery asks the verification). Every check that reserves an attempt writes one.
  * - **step**: an admin's list change, pause, resume or policy save, a cancel, a quarantine's start or end, a
- *   delivery receipt, a key made or revoked (`recordedStep`): the event as known before the step, written
+ *   throttle flip, a delivery receipt, a key made or revoked (`recordedStep`): the event as known before the step, written
  *   before it. Recovery cannot tell whether the step then happened, so the event it writes says
  *   `interrupted: true`: attempted, outcome unknown (the state shows it). A step that is a once-only claim
  *   (a receipt, a quarantine's end) names its claim: recovery takes a claim nobody holds, and drops the entry
@@ -159,8 +159,8 @@ function isEntry(x: unknown): x is JournalEntry {
  * result (null: nothing to record, e.g. nothing was removed).
  *
  * Costs one more store write before the step (a round trip on Redis and PostgreSQL, a flush on SQLite): these
- * steps are rare. The few that run in a send's hooks (a quarantine's start or end, the budget breaker's pause)
- * happen once per attack or per day, not per request.
+ * steps are rare. The few on a send's path (a throttle flip, a quarantine's start or end, the budget breaker's
+ * pause) happen when traffic surges or calms, once per attack or once a day, not per request.
  *
  * A step that is a once-only claim (a quarantine's end, a receipt's deduplication) writes its entry before the
  * claim, so that an instance that claims and stops leaves the record behind, and names the claim (`claim`):

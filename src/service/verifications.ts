@@ -433,6 +433,7 @@ export class VerificationService {
     const throttled: string[] = [];
     const changes: ThrottleChange[] = [];
     for (const [scope, count] of scopes) {
+      let recorded = false;
       const prev = d.state.throttle(scope);
       const { state, change } = stepThrottle(scope, prev, count, p, now);
       if (state !== prev && state !== null) {
@@ -442,10 +443,20 @@ export class VerificationService {
         const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
         if (change || now - last >= 60_000) {
           this.throttlePersistedAt.set(scope, now);
-          await d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
+          const persist = () => d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
+          if (!change) await persist();
+          else {
+            // A flip is recorded with its own write, journaled ahead (service/journal.ts recordedStep), not with
+            // the request's final events: a crash or a store failure in between would lose it.
+            const event = throttleEvent(change, now);
+            await recordedStep(d.store, event, persist);
+            d.observe?.(event);
+            recorded = true;
+          }
         }
       }
-      if (change) changes.push(change);
+      // A change not persisted here (none is expected) keeps its event with the request's final ones.
+      if (change && !recorded) changes.push(change);
       if (state.tightenedSince !== null) throttled.push(scope);
     }
 
@@ -501,10 +512,7 @@ export class VerificationService {
     event.decision = decision.decision;
     event.reasons = decision.reasons;
     event.data = { ...event.data, score: decision.score, shadow: decision.shadow, state: facts.state, ...extra };
-    const events: AuditEvent[] = [event];
-    for (const ch of throttleChanges) {
-      events.push({ id: eventId(), at: event.at, type: `throttle.${ch.to}`, decision: null, reasons: [], data: { ...ch } });
-    }
+    const events: AuditEvent[] = [event, ...throttleChanges.map((ch) => throttleEvent(ch, event.at))];
     // Rule trips feed escalation: a key that keeps getting refused by the risk rules is treated more strictly.
     // Rate-limit denials do not count: the limit already did its job, and counting them would let an
     // attacker who hammers a victim's number (or a user who taps "resend" early) escalate innocent keys.
@@ -729,6 +737,11 @@ interface JournalSlot {
   key: string | null;
 }
 
+
+/** The audit event of a throttle flip. */
+function throttleEvent(ch: ThrottleChange, at: number): AuditEvent {
+  return { id: eventId(), at, type: `throttle.${ch.to}`, decision: null, reasons: [], data: { ...ch } };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -11,7 +11,7 @@ import { onEveryStore } from '../helpers/every-store.ts';
 import type { AuditEvent, Store } from '../../src/store/interface.ts';
 import { RECOVER_AFTER_MS, recoverJournal } from '../../src/service/journal.ts';
 import { StoreUnavailableError } from '../../src/store/errors.ts';
-import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
+import { DEFAULT_POLICY, parsePolicy } from '../../src/engine/policy.ts';
 import { recordReceipt } from '../../src/monitoring/receipts.ts';
 
 type Method = 'appendEvents' | 'putListEntry' | 'removeListEntry' | 'putSetting' | 'deleteSetting' | 'transition' | 'peekLimits' | 'useOnce' | 'deleteJournal';
@@ -197,4 +197,49 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
   });
 }
 
+/** A scope's throttle flip (tightened) whose event failed: the flip stands, and recovery records it. */
+function throttleSuite(name: string, makeStore: () => Promise<Store | undefined>, dispose: (s: Store | undefined) => Promise<void>) {
+  it(`${name}: a throttle flip whose event failed is recorded by recovery`, async () => {
+    const made = await makeStore();
+    const t = await startTestApp(made ? { store: made } : {});
+    const store = t.ctx.store;
+    try {
+      const parsed = parsePolicy({
+        pumping: { enabled: false },
+        risk: { rules: { 'number.unverified_sends': { action: 'score', weight: 60, mode: 'off' }, 'number.failed_checks': { action: 'score', weight: 60, mode: 'off' } } },
+        throttle: { enabled: true, factor: 4, relaxFactor: 2, floors: { global: 100_000, country: 100_000, prefix: 2 }, baselineHalfLifeMinutes: 10, minTightenedMinutes: 1 },
+      });
+      assert.ok(parsed.ok, JSON.stringify(parsed));
+      t.ctx.setPolicy(parsed.policy, 0);
+      let i = 0;
+      const send = () => {
+        i++;
+        return t.request('POST', '/v1/verifications', { to: `+6287712${String(i).padStart(5, '0')}`, client: { ...client, ip: `36.${72 + (i % 50)}.${i % 250}.9` } });
+      };
+      // An hour and more of one request a minute teaches the prefix its baseline (about 10 per 10 minutes).
+      for (let m = 0; m < 70; m++) {
+        assert.equal((await send()).status, 201);
+        t.clock.advance(60_000);
+      }
+      // Then a burst: the request that tightens the prefix fails with its event; those after it are challenged.
+      const restore = failing(store, 'appendEvents', (events) => (events as AuditEvent[]).some((e) => e.type === 'throttle.tightened'));
+      const statuses: number[] = [];
+      for (let k = 0; k < 60 && !statuses.includes(503); k++) statuses.push((await send()).status);
+      restore();
+      assert.equal(statuses.at(-1), 503, statuses.join(','));
+      assert.equal((await send()).status, 403, 'the tightened prefix challenges');
+      assert.deepEqual(await store.queryEvents({ limit: 10, type: 'throttle.tightened' }), []);
+      assert.deepEqual(await recoverJournal(store, t.clock() + RECOVER_AFTER_MS + 1), { recovered: 1, dropped: 0 });
+      const [e] = await store.queryEvents({ limit: 10, type: 'throttle.tightened' });
+      assert.equal(e?.data?.scope, 'prefix:+62877');
+      assert.equal(e?.data?.interrupted, true);
+      assert.deepEqual(await store.listJournal(Number.MAX_SAFE_INTEGER, 10), []);
+    } finally {
+      await t.close();
+      await dispose(made);
+    }
+  });
+}
+
 await onEveryStore('recorded steps', suite);
+await onEveryStore('recorded throttle flips', throttleSuite);
