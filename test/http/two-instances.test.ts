@@ -49,9 +49,17 @@ await describeWithService('redis', 'two server processes sharing Redis', (redisU
   });
 
   after(async () => {
-    for (const i of instances) i.proc.kill('SIGTERM');
+    await Promise.all(instances.map((i) => new Promise((r) => (i.proc.exitCode !== null ? r(null) : (i.proc.once('exit', r), i.proc.kill('SIGTERM'))))));
     await receiver?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+    // The instances' keys (settings, API keys and events have no expiry): the shared Redis keeps nothing of a run.
+    const store = new RedisStore(redisUrl, { prefix });
+    try {
+      const keys = await store.redis.keys(`${prefix}*`);
+      if (keys.length) await store.redis.unlink(...keys);
+    } finally {
+      await store.close();
+    }
   });
 
   const post = (base: string, path: string, body: unknown) =>
