@@ -286,7 +286,17 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
 rateLimitSuite('SQLite', async () => undefined);
 
 await describeWithService('redis', 'rate limits over HTTP (Redis)', (url) => {
-  rateLimitSuite('Redis', async () => new RedisStore(url, { prefix: `otps-test:${randomTag()}:` }));
+  const prefix = `otps-test:${randomTag()}:`;
+  rateLimitSuite('Redis', async () => new RedisStore(url, { prefix }), async () => {
+    // Settings, API keys and events have no expiry: the shared Redis keeps nothing of a run.
+    const s = new RedisStore(url, { prefix });
+    try {
+      const keys = await s.redis.keys(`${prefix}*`);
+      if (keys.length) await s.redis.unlink(...keys);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 await describeWithService('postgres', 'rate limits over HTTP (PostgreSQL)', (url) => {
