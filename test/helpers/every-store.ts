@@ -10,6 +10,20 @@ import { RedisStore } from '../../src/store/redis.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import { describeWithService, randomTag } from './services.ts';
 
+/**
+ * Remove every key of a Redis store's prefix, over a connection of its own: settings, API keys and events have
+ * no expiry, and the shared Redis should keep nothing of a run.
+ */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const s = new RedisStore(url, { prefix });
+  try {
+    const keys = await s.redis.keys(`${prefix}*`);
+    if (keys.length) await s.redis.unlink(...keys);
+  } finally {
+    await s.close();
+  }
+}
+
 /** `makeStore` undefined: the app's default (SQLite in its data dir). */
 export type StoreSuite = (name: string, makeStore: () => Promise<Store | undefined>, dispose: (s: Store | undefined) => Promise<void>) => void;
 
@@ -18,15 +32,7 @@ export async function onEveryStore(title: string, suite: StoreSuite, kinds: read
   if (kinds.includes('redis')) {
     await describeWithService('redis', `${title}, Redis`, (url) => {
       const prefix = `otps-test:${randomTag()}:`;
-      suite('Redis', async () => new RedisStore(url, { prefix }), async () => {
-        const s = new RedisStore(url, { prefix });
-        try {
-          const keys = await s.redis.keys(`${prefix}*`);
-          if (keys.length) await s.redis.unlink(...keys);
-        } finally {
-          await s.close();
-        }
-      });
+      suite('Redis', async () => new RedisStore(url, { prefix }), () => dropRedisPrefix(url, prefix));
     });
   }
   if (kinds.includes('postgres')) {

@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { describeWithService, randomTag } from '../helpers/services.ts';
+import { dropRedisPrefix } from '../helpers/every-store.ts';
 import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
 import { RedisStore } from '../../src/store/redis.ts';
 import { openStore } from '../../src/store/factory.ts';
@@ -287,16 +288,7 @@ rateLimitSuite('SQLite', async () => undefined);
 
 await describeWithService('redis', 'rate limits over HTTP (Redis)', (url) => {
   const prefix = `otps-test:${randomTag()}:`;
-  rateLimitSuite('Redis', async () => new RedisStore(url, { prefix }), async () => {
-    // Settings, API keys and events have no expiry: the shared Redis keeps nothing of a run.
-    const s = new RedisStore(url, { prefix });
-    try {
-      const keys = await s.redis.keys(`${prefix}*`);
-      if (keys.length) await s.redis.unlink(...keys);
-    } finally {
-      await s.close();
-    }
-  });
+  rateLimitSuite('Redis', async () => new RedisStore(url, { prefix }), () => dropRedisPrefix(url, prefix));
 });
 
 await describeWithService('postgres', 'rate limits over HTTP (PostgreSQL)', (url) => {

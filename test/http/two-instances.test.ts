@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeWithService, randomTag } from '../helpers/services.ts';
+import { dropRedisPrefix } from '../helpers/every-store.ts';
 import { startFakeServer, type FakeServer } from '../helpers/fake-http.ts';
 import { RedisStore } from '../../src/store/redis.ts';
 import { createApiKey } from '../../src/service/api-keys.ts';
@@ -52,14 +53,7 @@ await describeWithService('redis', 'two server processes sharing Redis', (redisU
     await Promise.all(instances.map((i) => new Promise((r) => (i.proc.exitCode !== null ? r(null) : (i.proc.once('exit', r), i.proc.kill('SIGTERM'))))));
     await receiver?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    // The instances' keys (settings, API keys and events have no expiry): the shared Redis keeps nothing of a run.
-    const store = new RedisStore(redisUrl, { prefix });
-    try {
-      const keys = await store.redis.keys(`${prefix}*`);
-      if (keys.length) await store.redis.unlink(...keys);
-    } finally {
-      await store.close();
-    }
+    await dropRedisPrefix(redisUrl, prefix);
   });
 
   const post = (base: string, path: string, body: unknown) =>
