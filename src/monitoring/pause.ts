@@ -5,7 +5,7 @@
  * every instance within its refresh interval; the engine then blocks with reason `paused`). Every pause and
  * resume is an audit event. Shared by the admin API, the CLI and the budget circuit breaker.
  */
-import { randomBytes } from 'node:crypto';
+import { eventId } from '../service/ids.ts';
 import type { AuditEvent, Store } from '../store/interface.ts';
 import { recordedStep } from '../service/journal.ts';
 import { SETTING } from '../service/state.ts';
@@ -45,10 +45,6 @@ export function parsePauseScope(input: { all?: boolean; country?: string; prefix
 /** The scope as SharedState names it: `all`, `country:ID`, `prefix:+62812`. */
 export function scopeName(s: PauseScope): string {
   return s.kind === 'all' ? 'all' : s.kind === 'country' ? `country:${s.country}` : `prefix:${s.prefix}`;
-}
-
-function eventId(): string {
-  return `ev_${randomBytes(12).toString('base64url')}`;
 }
 
 export async function pauseSends(

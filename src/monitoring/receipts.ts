@@ -9,7 +9,7 @@
  * Only final statuses are recorded, once per message (a one-time token), as an audit event
  * `delivery.receipt`; metrics, the hourly aggregates and the delivery-rate alert read that event.
  */
-import { randomBytes } from 'node:crypto';
+import { eventId } from '../service/ids.ts';
 import type { AuditEvent, Store } from '../store/interface.ts';
 import { recordedStep, type StepClaim } from '../service/journal.ts';
 
@@ -92,7 +92,7 @@ export async function recordReceipt(
   const phone = r.to ? deps.signals.parsePhone(r.to.replace(/^whatsapp:/, '')) : null;
   const e164 = phone?.ok ? phone.e164 : null;
   const event: AuditEvent = {
-    id: `ev_${randomBytes(12).toString('base64url')}`,
+    id: eventId(),
     at: r.now,
     type: 'delivery.receipt',
     to: e164,
