@@ -93,7 +93,7 @@ function makeFacts(count: number, workload: Workload, salt: number, start = 0): 
         now: 0,
         channel: 'sms',
         number: { e164, region: 'ID', callingCode: '62', type: 'MOBILE', prefix: e164.slice(0, 6), disposable: false, sources: [] },
-        ip: { ip, subnet: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, country: 'ID', asn: null, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
+        ip: { ip, subnet: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, network: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, country: 'ID', asn: null, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
         evidence: { formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 5000, headless: false, scriptUserAgent: false, deviceId: deviceFor(i, salt), acceptLanguage: 'id-ID' },
         lists: [],
         state: NO_STATE,

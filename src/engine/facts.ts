@@ -42,8 +42,15 @@ export interface NumberFacts {
 
 export interface IpFacts {
   ip: string;
-  /** IPv4 /24 or IPv6 /64. */
+  /** IPv4 /24 or IPv6 /64: with the device id, the network a number verified from (trust context). */
   subnet: string;
+  /**
+   * IPv4 /24 or IPv6 /56: one allocation, what the per-subnet limit counts. An IPv6 client owns its whole /64
+   * (per-address counters key it by that), and a home is usually delegated a /56 (RFC 6177): 256 /64s, as a /24
+   * holds 256 addresses. Counting the /64 here would count what the per-IP limit counts already, and a client
+   * rotating its /64s through its delegation would meet no limit of its own.
+   */
+  network: string;
   country: string | null;
   asn: number | null;
   hosting: boolean;

@@ -73,7 +73,7 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   specs.push(...(f.state.trusted ? ratesToSpecs('rate_limited.number', `nt:${n}`, L.trustedNumber) : ratesToSpecs('rate_limited.number', `n:${n}`, L.number)));
   if (f.ip) {
     specs.push(...ratesToSpecs('rate_limited.ip', `ip:${addressOf(f.ip)}`, L.ip));
-    specs.push(...ratesToSpecs('rate_limited.subnet', `sn:${f.ip.subnet}`, L.subnet));
+    specs.push(...ratesToSpecs('rate_limited.subnet', `sn:${f.ip.network}`, L.subnet));
   }
   if (f.evidence.deviceId) specs.push(...ratesToSpecs('rate_limited.device', `dv:${f.evidence.deviceId}`, L.device));
   specs.push(...ratesToSpecs('rate_limited.prefix', `px:${f.number.prefix}`, L.prefix));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { IpFacts } from '../engine/facts.ts';
 import { normalizePhone, prefixOf } from '../signals/phone.ts';
-import { parseIp, subnetKey } from '../signals/ip.ts';
+import { networkKey, parseIp, subnetKey } from '../signals/ip.ts';
 import { Intel } from '../signals/intel.ts';
 import { verifyClientEvidence, issueChallenge } from '../signals/evidence.ts';
 import { createCaptchaVerifier, type CaptchaConfig } from '../signals/captcha.ts';
@@ -25,8 +25,9 @@ export async function buildSignals(cfg: Config, store: Store, clock: () => numbe
       const parsed = parseIp(ip);
       if (!parsed.ok) return null;
       const subnet = subnetKey(parsed);
-      if (!subnet) return null;
-      return { ip: parsed.ip, subnet, ...intel.ipFacts(parsed.ip) };
+      const network = networkKey(parsed);
+      if (!subnet || !network) return null;
+      return { ip: parsed.ip, subnet, network, ...intel.ipFacts(parsed.ip) };
     },
     numberFacts: (e164) => intel.numberFacts(e164),
     async verifyEvidence(client, ctx) {

@@ -268,9 +268,13 @@ export function addressKey(ip: string | IpParsed): string {
   return p.version === 4 ? p.ip : subnetKey(p)!;
 }
 
-/** Coarser IPv6 key: /48 is a typical site allocation (IPv4 still /24). */
-export function subnetKey48(ip: string | IpParsed): string | null {
-  return subnetOf(ip, 24, 48);
+/**
+ * Key for "same allocation" counters (the per-subnet send limit): /24 for IPv4, /56 for IPv6. A home is usually
+ * delegated a /56 (RFC 6177), 256 /64s as a /24 holds 256 addresses; `subnetKey`'s /64 is a single IPv6 client,
+ * which can rotate its /64s through the delegation.
+ */
+export function networkKey(ip: string | IpParsed): string | null {
+  return subnetOf(ip, 24, 56);
 }
 
 export type CidrParsed =

@@ -123,10 +123,14 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
       await sent(freshNumber(), '36.72.23.2');
       const subnet = await send(freshNumber(), '36.72.23.3');
       assert.deepEqual(subnet.body.error.reasons, ['rate_limited.subnet']);
-      // IPv6 aggregates by /64, for the per-IP limit as for the subnet one (its owner rotates the low 64 bits)
+      // IPv6: the per-IP limit counts a /64 (its owner rotates the low 64 bits) …
       await sent(freshNumber(), '2001:db8:1:2::1');
       await sent(freshNumber(), '2001:db8:1:2::2');
       assert.deepEqual((await send(freshNumber(), '2001:db8:1:2::3')).body.error.reasons, ['rate_limited.ip']);
+      // … and the subnet limit the /56 (a home's delegation), through which a client can rotate its /64s.
+      await sent(freshNumber(), '2001:db8:1:3::1');
+      assert.deepEqual((await send(freshNumber(), '2001:db8:1:4::1')).body.error.reasons, ['rate_limited.subnet']);
+      await sent(freshNumber(), '2001:db8:1:100::1');
       // device
       await sent(freshNumber(), '36.72.24.1', { deviceId: 'dev-a' });
       await sent(freshNumber(), '36.72.25.1', { deviceId: 'dev-a' });
@@ -255,7 +259,7 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
         checks.push((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong, client: { ip: `2001:db8:42:7::${i + 1}` } })).status);
       }
       assert.deepEqual(checks, [200, 200, 200, 429]);
-      // The per-IP send limit, with the /64's own (subnet) limit out of the way.
+      // The per-IP send limit, with the subnet limit out of the way.
       t.clock.advance(61 * MIN);
       t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, ip: [{ limit: 2, windowSeconds: 600 }], subnet: [{ limit: 1000, windowSeconds: 600 }] } }), 0);
       const sends: number[] = [];

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ipaddr from 'ipaddr.js';
 import fc from 'fast-check';
-import { cidrContains, isPublicIp, parseCidr, parseIp, subnetKey, subnetKey48, subnetOf, v6ToString, withoutPort } from '../../src/signals/ip.ts';
+import { cidrContains, isPublicIp, parseCidr, parseIp, networkKey, subnetKey, subnetOf, v6ToString, withoutPort } from '../../src/signals/ip.ts';
 
 function canon(s: unknown): string | null {
   const r = parseIp(s);
@@ -91,8 +91,11 @@ test('subnet keys', () => {
   assert.equal(subnetKey('::ffff:36.72.10.5'), '36.72.10.0/24');
   assert.equal(subnetKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
   assert.equal(subnetKey('2001:db8:1:2::'), '2001:db8:1:2::/64');
-  assert.equal(subnetKey48('2001:db8:1:2:3:4:5:6'), '2001:db8:1::/48');
-  assert.equal(subnetKey48('36.72.10.5'), '36.72.10.0/24');
+  // One allocation: a home's /56 delegation (256 /64s), as an IPv4 /24.
+  assert.equal(networkKey('2001:db8:1:2ff:3:4:5:6'), '2001:db8:1:200::/56');
+  assert.equal(networkKey('2001:db8:1:2ff::'), networkKey('2001:db8:1:200::1'));
+  assert.notEqual(networkKey('2001:db8:1:2ff::'), networkKey('2001:db8:1:300::'));
+  assert.equal(networkKey('36.72.10.5'), '36.72.10.0/24');
   assert.equal(subnetOf('36.72.10.5', 16, 32), '36.72.0.0/16');
   assert.equal(subnetOf('2001:db8:ffff::1', 16, 0), '::/0');
   assert.equal(subnetKey('nope'), null);
