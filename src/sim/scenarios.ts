@@ -14,6 +14,7 @@ import {
   BOTNET_BLOCKS,
   BROWSERS,
   DATACENTER_BLOCKS,
+  DATACENTER_V6,
   HEADLESS_AGENT,
   HOURLY,
   MARKETS,
@@ -26,6 +27,8 @@ import {
   carrierIp,
   ipIn,
   mobileNumber,
+  v6In,
+  type Ipv6Plan,
   type Market,
 } from './world.ts';
 
@@ -87,6 +90,8 @@ interface User {
   deviceId: string;
   /** Home broadband address, when the user has one. */
   homeIp: string | null;
+  /** The household's own IPv6 /64 (index into its network's plan), when its broadband has IPv6. */
+  home6: { plan: Ipv6Plan; index: number } | null;
   language: string;
 }
 
@@ -96,12 +101,20 @@ function newUser(rng: Rng, m: Market, id: string): User {
   // differ by settings, fonts or extensions); Android devices vary enough to be told apart.
   const deviceId = b.iphone && rng.chance(0.5) ? fingerprintOf(`${m.country}|${b.userAgent}|${rng.weighted(IPHONE_MODELS).name}`) : rng.hex(32);
   const fixed = rng.weighted(m.fixed);
-  return { id, market: m, number: mobileNumber(rng, m), userAgent: b.userAgent, deviceId, homeIp: rng.chance(0.6) ? ipIn(fixed.blocks, rng.int(fixed.pool)) : null, language: rng.pick(m.languages) };
+  const number = mobileNumber(rng, m);
+  let homeIp: string | null = null;
+  let home6: User['home6'] = null;
+  if (rng.chance(0.6)) {
+    homeIp = ipIn(fixed.blocks, rng.int(fixed.pool));
+    // A dual-stack home reaches a dual-stack app over IPv6.
+    if (fixed.v6 && rng.chance(fixed.v6.share)) home6 = { plan: fixed.v6, index: rng.int(fixed.v6.sites * 65_536) };
+  }
+  return { id, market: m, number, userAgent: b.userAgent, deviceId, homeIp, home6, language: rng.pick(m.languages) };
 }
 
 /** Where a real user connects from for one session. */
 function userIp(rng: Rng, u: User): string {
-  if (u.homeIp && !rng.chance(u.market.mobileShare)) return u.homeIp;
+  if (u.homeIp && !rng.chance(u.market.mobileShare)) return u.home6 ? v6In(rng, u.home6.plan, u.home6.index) : u.homeIp;
   return carrierIp(rng, rng.weighted(u.market.mobile));
 }
 
@@ -206,14 +219,14 @@ export interface SimOptions {
 }
 
 export const SCENARIOS: ScenarioInfo[] = [
-  { id: 'legit.daily', fraud: false, description: 'Real users of seven markets with local daily rhythms: carrier-NAT and home IPs, shared iPhone fingerprints, returning users, typos, resends, mistyped numbers, abandons.' },
+  { id: 'legit.daily', fraud: false, description: 'Real users of seven markets with local daily rhythms: carrier-NAT and home IPs, IPv6 where their networks offer it (a fresh /64 per mobile session, a stable one per home), shared iPhone fingerprints, returning users, typos, resends, mistyped numbers, abandons.' },
   { id: 'legit.vpn_travel', fraud: false, description: 'Real users on commercial VPNs (hosting IPs abroad) or travelling (a foreign carrier IP with their own number).' },
   { id: 'legit.surge', fraud: false, description: 'A marketing push in Indonesia: thousands of new sign-ups within half an hour, on carrier NAT.' },
   { id: 'pump.residential', fraud: true, description: 'SMS pumping on a few ranges (ID, AZ, NG, and low-and-slow inside a busy ID prefix) from rotating residential proxies with valid-looking browsers that solve the proof-of-work.' },
   { id: 'pump.sequential', fraud: true, description: 'SMS pumping walking a UZ number range in order, same browser quality.' },
   { id: 'pump.spray', fraud: true, description: 'International revenue-share fraud spread thin: 40 sticky residential proxy exits send to mobile ranges of 14 countries all day, a few an hour per country, same browser quality.' },
   { id: 'bombing', fraud: true, description: 'SMS bombing of single victims: dozens of requests per victim within half an hour, from rotating IPs; half automated browsers, half scripts.' },
-  { id: 'flood.datacenter', fraud: true, description: 'A flood from cloud servers: scripts without tokens to random numbers.' },
+  { id: 'flood.datacenter', fraud: true, description: 'A flood from cloud servers: scripts without tokens to random numbers; a third over IPv6, a fresh /64 per request.' },
   { id: 'botnet.sloppy', fraud: true, description: 'A sloppy botnet on compromised home devices: headless browsers, bad or reused tokens, filled honeypots, inhuman speed.' },
   { id: 'bruteforce.single', fraud: true, description: 'Brute force: one code requested for a victim, then guesses.' },
   { id: 'bruteforce.rerequest', fraud: true, description: 'Brute force with code re-requests: guess, ask for a new code, guess again, for an hour.' },
@@ -300,6 +313,8 @@ function rangeNumber(rng: Rng, cc: string, lead: string, nationalLength: number)
 /** Residential proxy exits: carrier and broadband addresses of a market (the same space its users use). */
 function residentialIp(rng: Rng, m: Market): string {
   const c = rng.chance(0.5) ? rng.weighted(m.mobile) : rng.weighted(m.fixed);
+  // An exit on an IPv6 network is reached over IPv6 as often as its network's own users are.
+  if (c.v6 && rng.chance(c.v6.share)) return v6In(rng, c.v6, rng.int(c.v6.sites * 65_536));
   return ipIn(c.blocks, rng.int(Math.max(c.pool, 5000)));
 }
 
@@ -387,7 +402,10 @@ export function attackTraffic(root: Rng, out: Out, o: SimOptions): void {
     const rng = root.fork('flood.datacenter');
     for (const t of times(rng, 2000 * k, day + 9 * H, day + 12 * H)) {
       const m = rng.chance(0.7) ? id : MARKET.get('PH')!;
-      out.send(t, mobileNumber(rng, m), scriptClient(rng, ipIn(DATACENTER_BLOCKS, rng.int(2000))), fraudLabel('flood.datacenter', 'flood-1', m.country));
+      // A third from cloud servers' IPv6 space: a fresh /64 for every request, out of the servers' routed /48s.
+      const plan = rng.chance(1 / 3) ? rng.pick(DATACENTER_V6) : null;
+      const ip = plan ? v6In(rng, plan, rng.int(plan.sites * 65_536)) : ipIn(DATACENTER_BLOCKS, rng.int(2000));
+      out.send(t, mobileNumber(rng, m), scriptClient(rng, ip), fraudLabel('flood.datacenter', 'flood-1', m.country));
     }
   }
 

@@ -17,6 +17,27 @@ export interface Carrier {
    */
   pool: number;
   w: number;
+  /** IPv6, where the carrier offers it (null or absent: IPv4 only). */
+  v6?: Ipv6Plan;
+}
+
+/**
+ * A network's IPv6 space. Every IPv6 customer gets a whole /64 (one phone's data session, one home's LAN), so
+ * the server counts an IPv6 client by its /64 (signals/ip.ts `addressKey`): a mobile session draws a fresh /64,
+ * a household keeps its own, and the interface bits below it change with every address (privacy addresses).
+ * Shares are illustrative, in line with the public per-network IPv6 measurements of 2025 (phones and routers
+ * that have IPv6 prefer it when the app's host answers over it; the example app does).
+ */
+export interface Ipv6Plan {
+  /** The network's /32 as two hextets, e.g. `2607:fb90`. */
+  prefix: string;
+  /**
+   * The /48s in use: third hextet 0 … sites − 1, all announced by the network's own ASN and located in its
+   * market by the bundled IP data (test/sim/world.test.ts checks every plan).
+   */
+  sites: number;
+  /** Share of this network's connections made over IPv6. */
+  share: number;
 }
 
 export interface Market {
@@ -58,8 +79,8 @@ export const MARKETS: Market[] = [
     utcOffset: 7,
     languages: ['id-ID,id;q=0.9,en-US;q=0.8', 'id-ID', 'en-US,en;q=0.9,id;q=0.8'],
     mobile: [
-      { name: 'Telkomsel', blocks: ['114.124', '114.125', '182.0', '182.1', '182.2'], pool: 900, w: 5 },
-      { name: 'XL Axiata', blocks: ['112.215'], pool: 300, w: 2 },
+      { name: 'Telkomsel', blocks: ['114.124', '114.125', '182.0', '182.1', '182.2'], pool: 900, w: 5, v6: { prefix: '2404:c0', sites: 2, share: 0.3 } },
+      { name: 'XL Axiata', blocks: ['112.215'], pool: 300, w: 2, v6: { prefix: '2400:9800', sites: 64, share: 0.3 } },
       { name: 'Indosat', blocks: ['114.4'], pool: 300, w: 2 },
     ],
     fixed: [{ name: 'IndiHome', blocks: ['36.72', '36.73', '110.136', '110.137', '180.241', '180.252', '36.71'], pool: 400_000, w: 1 }],
@@ -80,10 +101,10 @@ export const MARKETS: Market[] = [
     utcOffset: 8,
     languages: ['en-PH,en;q=0.9', 'fil-PH,fil;q=0.9,en;q=0.8', 'en-US,en;q=0.9'],
     mobile: [
-      { name: 'Globe', blocks: ['112.198', '110.54'], pool: 400, w: 1 },
+      { name: 'Globe', blocks: ['112.198', '1.37'], pool: 400, w: 1 },
       { name: 'Smart', blocks: ['175.176'], pool: 300, w: 1 },
     ],
-    fixed: [{ name: 'PLDT', blocks: ['49.144'], pool: 60_000, w: 1 }],
+    fixed: [{ name: 'PLDT', blocks: ['49.144'], pool: 60_000, w: 1, v6: { prefix: '2001:4451', sites: 256, share: 0.3 } }],
     mobileShare: 0.8,
   },
   {
@@ -124,7 +145,7 @@ export const MARKETS: Market[] = [
     mobile: [{ name: 'Three UK', blocks: ['92.40'], pool: 2_000, w: 1 }],
     fixed: [
       { name: 'Virgin Media', blocks: ['86.1', '86.2', '86.3'], pool: 150_000, w: 1 },
-      { name: 'BT', blocks: ['31.94'], pool: 60_000, w: 1 },
+      { name: 'BT', blocks: ['31.94'], pool: 60_000, w: 1, v6: { prefix: '2a00:23c5', sites: 256, share: 0.6 } },
     ],
     mobileShare: 0.5,
   },
@@ -144,10 +165,10 @@ export const MARKETS: Market[] = [
     utcOffset: -5,
     languages: ['en-US,en;q=0.9', 'en-US', 'es-US,es;q=0.9,en;q=0.8'],
     mobile: [
-      { name: 'T-Mobile', blocks: ['172.56'], pool: 3_000, w: 1 },
-      { name: 'Verizon', blocks: ['174.192'], pool: 3_000, w: 1 },
+      { name: 'T-Mobile', blocks: ['172.56'], pool: 3_000, w: 1, v6: { prefix: '2607:fb90', sites: 1024, share: 0.9 } },
+      { name: 'Verizon', blocks: ['174.192'], pool: 3_000, w: 1, v6: { prefix: '2600:1010', sites: 1024, share: 0.8 } },
     ],
-    fixed: [{ name: 'Comcast', blocks: ['73.1', '73.2', '73.3', '73.4'], pool: 250_000, w: 1 }],
+    fixed: [{ name: 'Comcast', blocks: ['73.1', '73.2', '73.3', '73.4'], pool: 250_000, w: 1, v6: { prefix: '2601:1c0', sites: 1024, share: 0.7 } }],
     mobileShare: 0.45,
   },
   {
@@ -163,8 +184,8 @@ export const MARKETS: Market[] = [
     sessionsPerDay: 1_000,
     utcOffset: 1,
     languages: ['de-DE,de;q=0.9,en;q=0.8', 'de-DE', 'en-US,en;q=0.9,de;q=0.8'],
-    mobile: [{ name: 'Telekom mobile', blocks: ['37.80'], pool: 1_500, w: 1 }],
-    fixed: [{ name: 'Telekom', blocks: ['79.192', '87.128', '93.192'], pool: 150_000, w: 1 }],
+    mobile: [{ name: 'Telekom mobile', blocks: ['37.80'], pool: 1_500, w: 1, v6: { prefix: '2a01:598', sites: 256, share: 0.75 } }],
+    fixed: [{ name: 'Telekom', blocks: ['79.192', '87.128', '93.192'], pool: 150_000, w: 1, v6: { prefix: '2003:c0', sites: 1024, share: 0.7 } }],
     mobileShare: 0.4,
   },
   {
@@ -179,8 +200,8 @@ export const MARKETS: Market[] = [
     sessionsPerDay: 1_500,
     utcOffset: -3,
     languages: ['pt-BR,pt;q=0.9,en;q=0.8', 'pt-BR'],
-    mobile: [{ name: 'Claro', blocks: ['177.32'], pool: 600, w: 1 }],
-    fixed: [{ name: 'Vivo', blocks: ['201.1'], pool: 60_000, w: 1 }],
+    mobile: [{ name: 'Claro', blocks: ['177.32'], pool: 600, w: 1, v6: { prefix: '2804:14c', sites: 128, share: 0.5 } }],
+    fixed: [{ name: 'Vivo', blocks: ['201.1'], pool: 60_000, w: 1, v6: { prefix: '2804:7f0', sites: 256, share: 0.5 } }],
     mobileShare: 0.7,
   },
 ];
@@ -188,9 +209,15 @@ export const MARKETS: Market[] = [
 export const MARKET = new Map(MARKETS.map((m) => [m.country, m]));
 
 /** Addresses attackers rent: clouds and VPS hosts (all on the hosting list). */
-export const DATACENTER_BLOCKS = ['159.89', '167.99', '3.1', '52.1', '88.198', '51.15'];
+export const DATACENTER_BLOCKS = ['159.65', '167.99', '3.1', '52.1', '88.198', '51.15'];
+/** Cloud IPv6 space (AWS us-east-1, Vultr, Hetzner: hosting ASNs). A server gets a /64 or more, often a routed /48. */
+export const DATACENTER_V6: Ipv6Plan[] = [
+  { prefix: '2600:1f18', sites: 16, share: 1 },
+  { prefix: '2001:19f0', sites: 16, share: 1 },
+  { prefix: '2a01:4f8', sites: 16, share: 1 },
+];
 /** Commercial VPN exits (M247, Datacamp/CDN77: hosting ASNs). */
-export const VPN_BLOCKS = ['45.87', '212.102', '89.187'];
+export const VPN_BLOCKS = ['106.49', '212.102.32', '89.187.160'];
 /** Compromised home routers and phones in many countries (a sloppy botnet's exits). */
 export const BOTNET_BLOCKS = ['14.160', '113.160', '117.200', '95.24', '5.18', '1.52', '177.32', '201.1', '102.89', '112.198'];
 
@@ -198,18 +225,37 @@ export const BOTNET_BLOCKS = ['14.160', '113.160', '117.200', '95.24', '5.18', '
 export const TRAVEL_BLOCKS = [{ blocks: ['121.7', '27.104'], country: 'SG' }, { blocks: ['1.144'], country: 'AU' }];
 
 /**
- * The `index`-th address of a set of /16 blocks. Consecutive indexes go to different /24s (up to 64 per
- * block), as a carrier's NAT pool or a proxy network is spread over many subnets, not packed into one.
+ * The `index`-th address of a set of blocks. A block `a.b` is the /18 `a.b.0.0`–`a.b.63.255`; a block `a.b.c` is
+ * the /19 starting at `a.b.c.0` (for networks that hold only part of a /16). Consecutive indexes go to different
+ * /24s, as a carrier's NAT pool or a proxy network is spread over many subnets, not packed into one.
+ * test/sim/world.test.ts checks every address a block can give against the bundled IP data.
  */
 export function ipIn(blocks: readonly string[], index: number): string {
   const b = blocks[index % blocks.length]!;
   const i = Math.floor(index / blocks.length);
-  return `${b}.${i % 64}.${1 + (Math.floor(i / 64) % 254)}`;
+  const parts = b.split('.');
+  const [first, span] = parts.length === 3 ? [Number(parts[2]), 32] : [0, 64];
+  return `${parts[0]}.${parts[1]}.${first + (i % span)}.${1 + (Math.floor(i / span) % 254)}`;
 }
 
-/** A random address of a carrier: mobile carriers draw from their small NAT pool. */
+/**
+ * A random address of a carrier for one session: over IPv6 (at the carrier's share) a fresh /64 of its space,
+ * as a phone's new data session gets; otherwise an address of its IPv4 pool (mobile carriers: a small NAT pool).
+ */
 export function carrierIp(rng: Rng, c: Carrier): string {
+  if (c.v6 && rng.chance(c.v6.share)) return v6In(rng, c.v6, rng.int(c.v6.sites * 65_536));
   return ipIn(c.blocks, rng.int(c.pool));
+}
+
+const hex16 = (n: number): string => (n & 0xffff).toString(16);
+
+/**
+ * An address in the `index`-th /64 of an IPv6 plan (index < sites × 65,536), with random interface bits: the
+ * /64 says who, the low 64 bits change with every address a device makes up (RFC 8981 privacy addresses).
+ */
+export function v6In(rng: Rng, plan: Ipv6Plan, index: number): string {
+  const site = Math.floor(index / 65_536) % plan.sites;
+  return `${plan.prefix}:${hex16(site)}:${hex16(index)}:${hex16(rng.int(65_536))}:${hex16(rng.int(65_536))}:${hex16(rng.int(65_536))}:${hex16(rng.int(65_536))}`;
 }
 
 /** A valid mobile number of the market (the server's own parser confirms it). */
