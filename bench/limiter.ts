@@ -93,7 +93,7 @@ function makeFacts(count: number, workload: Workload, salt: number, start = 0): 
         now: 0,
         channel: 'sms',
         number: { e164, region: 'ID', callingCode: '62', type: 'MOBILE', prefix: e164.slice(0, 6), disposable: false, sources: [] },
-        ip: { ip, subnet: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, network: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, country: 'ID', asn: null, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
+        ip: { ip, subnet: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, network: `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`, site: null, country: 'ID', asn: null, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
         evidence: { formToken: 'valid', pow: 'solved', captcha: 'missing', honeypot: false, elapsedMs: 5000, headless: false, scriptUserAgent: false, deviceId: deviceFor(i, salt), acceptLanguage: 'id-ID' },
         lists: [],
         state: NO_STATE,
@@ -143,7 +143,7 @@ function rlfLimiters(policy: Policy, make: (prefix: string, r: Rate) => RateLimi
   const dims: [string, Rate[], (f: SendFacts) => string][] = [
     ['n', L.number, (f) => f.number.e164],
     ['ip', L.ip, (f) => f.ip!.ip],
-    ['sn', L.subnet, (f) => f.ip!.subnet],
+    ['sn', L.subnet, (f) => f.ip!.network],
     ['dv', L.device, (f) => f.evidence.deviceId!],
     ['px', L.prefix, (f) => f.number.prefix],
     ['cc', L.country, (f) => f.number.region],

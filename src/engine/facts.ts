@@ -42,7 +42,10 @@ export interface NumberFacts {
 
 export interface IpFacts {
   ip: string;
-  /** IPv4 /24 or IPv6 /64: with the device id, the network a number verified from (trust context). */
+  /**
+   * IPv4 /24 or IPv6 /64. For IPv6 it is also the per-address key (one client owns its /64: limits.ts `addressOf`);
+   * with the device id, the network a number verified from (trust context).
+   */
   subnet: string;
   /**
    * IPv4 /24 or IPv6 /56: one allocation, what the per-subnet limit counts. An IPv6 client owns its whole /64
@@ -51,6 +54,11 @@ export interface IpFacts {
    * rotating its /64s through its delegation would meet no limit of its own.
    */
   network: string;
+  /**
+   * IPv6 /48 (a site), null for IPv4: a /48 holds 256 /56s and costs nothing (tunnel brokers hand them out), so
+   * the per-subnet limit also counts it, at `SITE_FACTOR` times the budget (engine/limits.ts).
+   */
+  site: string | null;
   country: string | null;
   asn: number | null;
   hosting: boolean;

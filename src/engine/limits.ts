@@ -27,6 +27,13 @@ function win(r: Rate): string {
   return `${s}s`;
 }
 
+/**
+ * An IPv6 /48 gets this many times the per-subnet (/56) budget in total: a client rotating its /56s through a
+ * /48 (a free tunnel-broker allocation, a business line) gets four subnets' worth, not 256; a carrier pool
+ * whose /48 holds many subscribers' /64s gets four times the room a /56 has (docs/rate-limits.md).
+ */
+export const SITE_FACTOR = 4;
+
 function ratesToSpecs(reason: string, key: string, rates: Rate[]): LimitSpec[] {
   return rates.map((r) => ({ reason, key: `${key}:${win(r)}`, limit: r.limit, windowMs: r.windowSeconds * 1000 }));
 }
@@ -74,6 +81,7 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   if (f.ip) {
     specs.push(...ratesToSpecs('rate_limited.ip', `ip:${addressOf(f.ip)}`, L.ip));
     specs.push(...ratesToSpecs('rate_limited.subnet', `sn:${f.ip.network}`, L.subnet));
+    if (f.ip.site !== null) specs.push(...ratesToSpecs('rate_limited.subnet', `st:${f.ip.site}`, L.subnet.map((r) => ({ ...r, limit: r.limit * SITE_FACTOR }))));
   }
   if (f.evidence.deviceId) specs.push(...ratesToSpecs('rate_limited.device', `dv:${f.evidence.deviceId}`, L.device));
   specs.push(...ratesToSpecs('rate_limited.prefix', `px:${f.number.prefix}`, L.prefix));

@@ -56,7 +56,7 @@ export const PolicySchema = Type.Object(
         /** Separate number budget for requests from the device and network that verified this number before. */
         trustedNumber: Rates,
         ip: Rates,
-        /** IPv4 /24 and IPv6 /56 aggregates (one allocation: engine/facts.ts `network`). */
+        /** IPv4 /24 and IPv6 /56 aggregates (one allocation: engine/facts.ts `network`); an IPv6 /48 gets 4× (`SITE_FACTOR`). */
         subnet: Rates,
         device: Rates,
         prefix: Rates,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { IpFacts } from '../engine/facts.ts';
 import { normalizePhone, prefixOf } from '../signals/phone.ts';
-import { networkKey, parseIp, subnetKey } from '../signals/ip.ts';
+import { networkKey, parseIp, siteKey, subnetKey } from '../signals/ip.ts';
 import { Intel } from '../signals/intel.ts';
 import { verifyClientEvidence, issueChallenge } from '../signals/evidence.ts';
 import { createCaptchaVerifier, type CaptchaConfig } from '../signals/captcha.ts';
@@ -27,7 +27,7 @@ export async function buildSignals(cfg: Config, store: Store, clock: () => numbe
       const subnet = subnetKey(parsed);
       const network = networkKey(parsed);
       if (!subnet || !network) return null;
-      return { ip: parsed.ip, subnet, network, ...intel.ipFacts(parsed.ip) };
+      return { ip: parsed.ip, subnet, network, site: siteKey(parsed), ...intel.ipFacts(parsed.ip) };
     },
     numberFacts: (e164) => intel.numberFacts(e164),
     async verifyEvidence(client, ctx) {

@@ -249,9 +249,9 @@ export function subnetOf(ip: string | IpParsed, v4Bits: number, v6Bits: number):
 }
 
 /**
- * Key for "same neighbourhood" aggregation: /24 for IPv4, /64 for IPv6.
- * /64 because that is what one IPv6 customer (one LAN) normally gets, so an
- * attacker can trivially rotate through the low 64 bits.
+ * /24 for IPv4, /64 for IPv6: the network of the trust context (device + network), and for IPv6 the
+ * per-address key (`addressKey`): one IPv6 customer (one LAN) gets a whole /64, so an attacker can trivially
+ * rotate through the low 64 bits. The per-subnet limit counts `networkKey` and `siteKey` instead.
  */
 export function subnetKey(ip: string | IpParsed): string | null {
   return subnetOf(ip, 24, 64);
@@ -275,6 +275,12 @@ export function addressKey(ip: string | IpParsed): string {
  */
 export function networkKey(ip: string | IpParsed): string | null {
   return subnetOf(ip, 24, 56);
+}
+
+/** An IPv6 address's /48 (a site: 256 /56s); null for IPv4 and unparseable input. */
+export function siteKey(ip: string | IpParsed): string | null {
+  const p = asParsed(ip);
+  return p && p.version === 6 ? subnetOf(p, 24, 48) : null;
 }
 
 export type CidrParsed =

@@ -163,6 +163,19 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
     assert.ok(valid.decision.score.effective < missing.decision.score.effective);
   });
 
+  it('an IPv6 client: its /64, the /56 and /48 the subnet limit counts, and their counters', async () => {
+    const ip = '2a01:598:1:2ff::1';
+    const [r, human] = await Promise.all([lookup(dir, [KNOWN, '--ip', ip]), cli(dir, ['lookup', KNOWN, '--ip', ip])]);
+    assert.equal(r.ip.subnet, '2a01:598:1:2ff::/64');
+    assert.equal(r.ip.network, '2a01:598:1:200::/56');
+    assert.equal(r.ip.site, '2a01:598:1::/48');
+    const keys = r.counters.map((c: any) => c.key as string);
+    assert.ok(keys.some((k: string) => k.startsWith('sn:2a01:598:1:200::/56:')), keys.join(' '));
+    assert.ok(keys.some((k: string) => k.startsWith('st:2a01:598:1::/48:')), keys.join(' '));
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /subnet 2a01:598:1:2ff::\/64 +network 2a01:598:1:200::\/56 +site 2a01:598:1::\/48/);
+  });
+
   it('a pause applies to its country and shows in the state', async () => {
     const r = await lookup(dir, [MY_NUMBER, '--ip', '175.139.1.1', '--evidence', 'valid']);
     assert.equal(r.number.region, 'MY');

@@ -16,7 +16,7 @@ export function facts(over: FactsOverrides = {}): SendFacts {
   return {
     now: 0,
     channel: 'sms',
-    ip: { ip: '36.72.10.5', subnet: '36.72.10.0/24', network: '36.72.10.0/24', country: 'ID', asn: 7713, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
+    ip: { ip: '36.72.10.5', subnet: '36.72.10.0/24', network: '36.72.10.0/24', site: null, country: 'ID', asn: 7713, hosting: false, tor: false, proxy: false, vpn: false, sources: [] },
     lists: [],
     ...over,
     number: { e164: '+6281234567890', region: 'ID', callingCode: '62', type: 'MOBILE', prefix: '+62812', disposable: false, sources: [], ...over.number },

@@ -131,6 +131,10 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
       await sent(freshNumber(), '2001:db8:1:3::1');
       assert.deepEqual((await send(freshNumber(), '2001:db8:1:4::1')).body.error.reasons, ['rate_limited.subnet']);
       await sent(freshNumber(), '2001:db8:1:100::1');
+      // A /48 (256 /56s) gets four times the subnet budget in total (SITE_FACTOR): 12 here, 4 used above.
+      for (let i = 2; i < 10; i++) await sent(freshNumber(), `2001:db8:1:${i}00::1`);
+      assert.deepEqual((await send(freshNumber(), '2001:db8:1:a00::1')).body.error.reasons, ['rate_limited.subnet']);
+      await sent(freshNumber(), '2001:db8:2:900::1');
       // device
       await sent(freshNumber(), '36.72.24.1', { deviceId: 'dev-a' });
       await sent(freshNumber(), '36.72.25.1', { deviceId: 'dev-a' });

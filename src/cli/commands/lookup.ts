@@ -257,7 +257,7 @@ export function formatReport(r: LookupReport): string[] {
   out.push(`           disposable ${yn(n.disposable)}${n.sources.length ? `  sources ${n.sources.join(', ')}` : ''}`);
   if (r.ip) {
     const i = r.ip;
-    out.push(`ip         ${i.ip}  subnet ${i.subnet}${i.network !== i.subnet ? `  network ${i.network}` : ''}  country ${i.country ?? 'unknown'}  ${i.asn !== null ? `AS${i.asn}${i.asOrg ? ` ${i.asOrg}` : ''}` : 'ASN unknown'}`);
+    out.push(`ip         ${i.ip}  subnet ${i.subnet}${i.network !== i.subnet ? `  network ${i.network}` : ''}${i.site ? `  site ${i.site}` : ''}  country ${i.country ?? 'unknown'}  ${i.asn !== null ? `AS${i.asn}${i.asOrg ? ` ${i.asOrg}` : ''}` : 'ASN unknown'}`);
     out.push(`           hosting ${yn(i.hosting)}  tor ${yn(i.tor)}  proxy ${yn(i.proxy)}  vpn ${yn(i.vpn)}${i.sources.length ? `  sources ${i.sources.join(', ')}` : ''}`);
   } else out.push('ip         (none given: --ip)');
   if (r.lists.length === 0) out.push('lists      no entry matches');
