@@ -32,8 +32,9 @@ export interface Ipv6Plan {
   /** The network's /32 as two hextets, e.g. `2607:fb90`. */
   prefix: string;
   /**
-   * The /48s in use: third hextet 0 … sites − 1, all announced by the network's own ASN and located in its
-   * market by the bundled IP data (test/sim/world.test.ts checks every plan).
+   * The /48s in use: third hextet 0 … sites − 1, each announced (by the network's own company, checked by hand
+   * when chosen) and located in its market by the bundled IP data (test/sim/world.test.ts checks every /48 for
+   * an ASN, the country and no hosting flag).
    */
   sites: number;
   /** Share of this network's connections made over IPv6. */
@@ -235,6 +236,7 @@ export function ipIn(blocks: readonly string[], index: number): string {
   const i = Math.floor(index / blocks.length);
   const parts = b.split('.');
   const [first, span] = parts.length === 3 ? [Number(parts[2]), 32] : [0, 64];
+  if (first % 32 !== 0 || first > 224) throw new RangeError(`block ${b}: the third octet of a /19 is a multiple of 32 up to 224`);
   return `${parts[0]}.${parts[1]}.${first + (i % span)}.${1 + (Math.floor(i / span) % 254)}`;
 }
 
