@@ -272,3 +272,45 @@ test('maskPhone keeps calling code + 3 and last 3', () => {
   // masks of different numbers in the same range can collide, never reveal the middle
   assert.ok(!maskPhone('+6281234567890').includes('34567'));
 });
+
+test('valid exactly when the library says valid, and the type is the library\'s: random numbers of every region', () => {
+  // normalizePhone asks libphonenumber for the number type once and treats "no type" as invalid, instead of
+  // isValid() and then getType() (the same matching twice). This pins that shortcut to the library's own answer.
+  const req = createRequire(import.meta.url);
+  const meta = req('libphonenumber-js/metadata.max.json') as { country_calling_codes: Record<string, string[]> };
+  let seed = 12345;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  let valid = 0;
+  let checked = 0;
+  for (const cc of Object.keys(meta.country_calling_codes)) {
+    for (let i = 0; i < 40; i++) {
+      // Random national numbers of 6 to 12 digits (mostly invalid), then every region's mobile example (valid).
+      const len = 6 + Math.floor(rand() * 7);
+      let national = '';
+      for (let k = 0; k < len; k++) national += String(Math.floor(rand() * 10));
+      const input = `+${cc}${national}`;
+      const pn = parsePhoneNumberFromString(input, { extract: false });
+      const r = normalizePhone(input);
+      const libValid = !!pn && !pn.ext && pn.isValid() && pn.number.length <= 16;
+      assert.equal(r.ok, libValid, input);
+      if (r.ok) {
+        valid++;
+        assert.equal(r.type, pn!.getType(), input);
+      }
+      checked++;
+    }
+  }
+  for (const region of Object.keys(mobileExamples) as CountryCode[]) {
+    const ex = getExampleNumber(region, mobileExamples);
+    if (!ex) continue;
+    const r = normalizePhone(ex.number);
+    const pn = parsePhoneNumberFromString(ex.number);
+    assert.equal(r.ok, pn!.isValid(), ex.number);
+    if (r.ok) {
+      valid++;
+      assert.equal(r.type, pn!.getType());
+    }
+    checked++;
+  }
+  assert.ok(valid > 300 && checked > 8000, `${valid} valid of ${checked}`);
+});
