@@ -9,6 +9,7 @@ import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeWithService, randomTag } from '../helpers/services.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { dropRedisPrefix } from '../helpers/every-store.ts';
 import { RedisStore } from '../../src/store/redis.ts';
 
 await describeWithService('redis', 'Redis round trips per request', (redisUrl) => {
@@ -35,9 +36,9 @@ await describeWithService('redis', 'Redis round trips per request', (redisUrl) =
   });
 
   after(async () => {
-    const keys = await store.redis.keys(`${prefix}*`);
-    if (keys.length) await store.redis.unlink(...keys);
+    // After the app has closed: its shutdown still writes settings (throttle state) under the prefix.
     await t.close();
+    await dropRedisPrefix(redisUrl, prefix);
   });
 
   /** Socket writes while `fn` runs (one request at a time, so they are its round trips). */
