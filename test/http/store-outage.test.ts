@@ -51,7 +51,6 @@ async function relay(target: { host: string; port: number }): Promise<{ port: nu
 await describeWithService('redis', 'a store outage', (redisUrl) => {
   let t: TestApp;
   let r: Awaited<ReturnType<typeof relay>>;
-  let direct: RedisStore;
   const prefix = `otps-test:${randomTag()}:`;
 
   before(async () => {
@@ -59,14 +58,12 @@ await describeWithService('redis', 'a store outage', (redisUrl) => {
     r = await relay({ host: u.hostname, port: Number(u.port || 6379) });
     // Short command timeout: the test waits for it while the relay is cut.
     t = await startTestApp({ store: new RedisStore(`redis://127.0.0.1:${r.port}`, { prefix, commandTimeoutMs: 1000 }) });
-    direct = new RedisStore(redisUrl, { prefix });
   });
 
   after(async () => {
     // After the app has closed: its shutdown still writes settings (throttle state) under the prefix.
     await t.close();
     await r.close();
-    await direct.close();
     await dropRedisPrefix(redisUrl, prefix);
   });
 

@@ -13,6 +13,7 @@ import { MemoryStore } from '../../src/store/memory.ts';
 import { RedisStore } from '../../src/store/redis.ts';
 import type { Store } from '../../src/store/interface.ts';
 import { describeWithService, randomTag } from '../helpers/services.ts';
+import { dropRedisPrefix } from '../helpers/every-store.ts';
 
 const policyNamed = (name: string): Policy => {
   const r = parsePolicy({ name });
@@ -69,10 +70,9 @@ await describeWithService('redis', 'policy versions on Redis, two instances', (r
   const a = new RedisStore(redisUrl, { prefix });
   const b = new RedisStore(redisUrl, { prefix });
   after(async () => {
-    const keys = await a.redis.keys(`${prefix}*`);
-    if (keys.length) await a.redis.unlink(...keys);
     await a.close();
     await b.close();
+    await dropRedisPrefix(redisUrl, prefix);
   });
 
   it('concurrent saves through two connections: unique versions, one policy in force everywhere', async () => {
