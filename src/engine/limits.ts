@@ -248,7 +248,7 @@ export function numberFailureKeys(p: Policy, e164: string): string[] {
  * Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. `ip`: the
  * request's address key (`addressOf`: an IPv6 address counts as its /64).
  */
-export function checkFailureSpecs(p: Policy, e164: string, ip: string | null, trusted: boolean): LimitSpec[] {
+export function checkFailureSpecs(p: Policy, e164: string, ip: CheckAddress | null, trusted: boolean): LimitSpec[] {
   const c = p.limits.check;
   const rate = trusted ? c.trustedFailuresPerNumber : c.failuresPerNumber;
   const long = c.consecutiveFailuresPerNumber;
@@ -256,6 +256,19 @@ export function checkFailureSpecs(p: Policy, e164: string, ip: string | null, tr
     { reason: 'locked.number', key: `${trusted ? 'cft' : 'cf'}:${e164}:${win(rate)}`, limit: rate.limit, windowMs: rate.windowSeconds * 1000 },
     { reason: 'locked.number', key: `cfc:${e164}:${win(long)}`, limit: long.limit, windowMs: long.windowSeconds * 1000 },
   ];
-  if (ip) specs.push({ reason: 'locked.ip', key: `cfi:${ip}:${win(c.failuresPerIp)}`, limit: c.failuresPerIp.limit, windowMs: c.failuresPerIp.windowSeconds * 1000 });
+  if (!ip) return specs;
+  const per = c.failuresPerIp;
+  const windowMs = per.windowSeconds * 1000;
+  specs.push({ reason: 'locked.ip', key: `cfi:${addressOf(ip)}:${win(per)}`, limit: per.limit, windowMs });
+  // IPv6: the /64 is free to rotate through a delegation, so the /56 gets the budget one IPv4 address has (a
+  // carrier NAT address holds more subscribers than a /56 does) and the /48 four times that, as the per-subnet
+  // send limit counts them. IPv4 /24s are not counted: a carrier NAT pool's /24 holds thousands of real users.
+  if (ip.site !== null) {
+    specs.push({ reason: 'locked.subnet', key: `cfn:${ip.network}:${win(per)}`, limit: per.limit, windowMs });
+    specs.push({ reason: 'locked.subnet', key: `cfs:${ip.site}:${win(per)}`, limit: per.limit * SITE_FACTOR, windowMs });
+  }
   return specs;
 }
+
+/** What the failed-check counters of an address need: the address itself and, for IPv6, its /56 and /48. */
+export type CheckAddress = Pick<IpFacts, 'ip' | 'subnet' | 'network' | 'site'>;

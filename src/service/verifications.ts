@@ -553,12 +553,13 @@ export class VerificationService {
     // Checks of one number or from one address run one after the other in this process (KeyedSerializer): the
     // failure budgets are read before the compare and counted after it, so parallel guesses would otherwise
     // all read the same count (60 parallel wrong codes from one address were all compared against a limit of
-    // 30). Across instances the overshoot is at most one check per other instance.
-    const address = ipFacts ? addressOf(ipFacts) : null;
+    // 30). Across instances the overshoot is at most one check per other instance. An IPv6 address queues by its
+    // /56, whose failures are counted too (checkFailureSpecs), so its /64s cannot race each other; the /48's
+    // count can be overshot by one check per /56 sending at the same moment, which is bounded (256 per /48)
+    // where queueing by the /48 would make one check wait for every other subscriber of a carrier's /48.
     const found = v;
-    return this.checkQueue.run(address === null ? [`n:${found.to}`] : [`n:${found.to}`, `a:${address}`], () =>
-      this.checkCode(found, code, input, ipFacts, address, base, policy, now),
-    );
+    const queue = ipFacts === null ? [`n:${found.to}`] : [`n:${found.to}`, `a:${ipFacts.site === null ? addressOf(ipFacts) : ipFacts.network}`];
+    return this.checkQueue.run(queue, () => this.checkCode(found, code, input, ipFacts, base, policy, now));
   }
 
   private async checkCode(
@@ -566,7 +567,6 @@ export class VerificationService {
     code: string,
     input: { client?: { ip?: string; deviceId?: string } },
     ipFacts: IpFacts | null,
-    address: string | null,
     base: AuditEvent,
     policy: Policy,
     now: number,
@@ -575,8 +575,8 @@ export class VerificationService {
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
     // One read for the trust counter and the failure counters of both budgets (which budget applies depends
     // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).
-    const untrustedSpecs = checkFailureSpecs(policy, v.to, address, false);
-    const trustedSpecs = checkFailureSpecs(policy, v.to, address, true);
+    const untrustedSpecs = checkFailureSpecs(policy, v.to, ipFacts, false);
+    const trustedSpecs = checkFailureSpecs(policy, v.to, ipFacts, true);
     const read = ctx === null ? untrustedSpecs : [trustSpec(v.to, ctx), trustedSpecs[0]!, ...untrustedSpecs];
     const counts = await d.store.peekLimits(read, now);
     const trusted = ctx !== null && (counts[0] ?? 0) > 0;

@@ -98,3 +98,36 @@ describe('parallel races against the limits', () => {
     assert.ok(rs.every((r) => r.status === 200 || r.status === 409), rs.map((r) => r.status).join(','));
   });
 });
+
+describe('parallel races against the IPv6 subnet failure budget', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t.close());
+
+  const send = (to: string, ip: string) => t.request('POST', '/v1/verifications', { to, client: client(ip) });
+
+  it('60 parallel wrong codes from 60 /64s of one IPv6 /56: exactly the budget of one address (30) is compared', async () => {
+    const targets: { id: string; code: string }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const to = freshNumber();
+      const s = await send(to, ipFor(720 + i));
+      assert.equal(s.status, 201, s.text);
+      targets.push({ id: s.body.id, code: t.lastCode(to)! });
+    }
+    // Each guess from its own /64, so the per-address counters never see the same client twice; the /56's
+    // counter is what is raced (service/verifications.ts queues checks by it).
+    const guesses = targets.flatMap(({ id, code }, v) =>
+      [1, 2, 3, 4, 5].map((k) =>
+        t.ctx.verifications.check({ id, code: String((Number(code) + k) % 1_000_000).padStart(6, '0'), client: { ip: `2001:db8:77:${(v * 5 + k).toString(16)}::1` } }).then(
+          (r) => r.status,
+          (err: { code?: string }) => err.code ?? 'error',
+        ),
+      ),
+    );
+    const rs = await Promise.all(guesses);
+    assert.ok(rs.every((r) => r === 'denied' || r === 'rate_limited'), rs.join(','));
+    assert.equal(rs.filter((r) => r === 'denied').length, 30, rs.join(','));
+  });
+});

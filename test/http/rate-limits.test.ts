@@ -273,6 +273,31 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
       assert.equal((await send(freshNumber(), '2001:db8:43:8::9')).status, 201);
     });
 
+    it('IPv6: failed checks count the /56 and the /48 too, so rotating /64s or /56s buys no new budget', async () => {
+      t.clock.advance(61 * MIN);
+      t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, check: { failuresPerIp: { limit: 3, windowSeconds: 3600 } } } }), 0);
+      /** A wrong guess from `ip` at a fresh verification; its status and, for a 429, its reasons. */
+      const guess = async (ip: string) => {
+        const to = freshNumber();
+        const s = await send(to, `36.72.44.${(seq % 200) + 1}`);
+        const wrong = t.lastCode(to) === '000000' ? '000001' : '000000';
+        const r = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong, client: { ip } });
+        return r.status === 429 ? `429 ${r.body.error.reasons.join(',')}` : String(r.status);
+      };
+      // A new /64 for every guess, inside one /56: the /56 has the budget of one address.
+      const rotated: string[] = [];
+      for (let i = 0; i < 4; i++) rotated.push(await guess(`2001:db8:44:${i + 1}::1`));
+      assert.deepEqual(rotated, ['200', '200', '200', '429 locked.subnet']);
+      // A new /56 for every guess, inside one /48: the /48 has four times that (12), 3 used above.
+      const sites: string[] = [];
+      for (let i = 1; i < 11; i++) sites.push(await guess(`2001:db8:44:${i.toString(16)}00::1`));
+      assert.deepEqual(sites, [...Array(9).fill('200'), '429 locked.subnet']);
+      // Another /48 is not affected, and neither is an IPv4 address of a /24 whose neighbours failed.
+      assert.equal(await guess('2001:db8:45:100::1'), '200');
+      for (let i = 0; i < 3; i++) assert.equal(await guess(`203.0.113.${10 + i}`), '200');
+      assert.equal(await guess('203.0.113.20'), '200');
+    });
+
     it('the owner keeps a separate budget when an attacker exhausts the number', async () => {
       t.clock.advance(61 * MIN);
       t.ctx.setPolicy(policy({ limits: { cooldown: { firstSeconds: 0, factor: 2, maxSeconds: 0 }, number: [{ limit: 2, windowSeconds: 600 }], trustedNumber: [{ limit: 2, windowSeconds: 600 }] } }), 0);
