@@ -104,7 +104,7 @@ export async function recordReceipt(
   };
   // Journaled ahead of the once-only claim (service/journal.ts recordedStep): a claim whose event a crash lost
   // would make the provider's retry a duplicate, and the receipt would never be recorded. Recovery records it
-  // unless the claim's holder did. A claim that timed out but landed still loses the receipt.
+  // unless the claim's holder did — also when the claim's call failed but the claim landed (a timeout).
   const claim: StepClaim = {
     key: `rcpt:${r.sender}:${r.messageId}`,
     ttlMs: RECEIPT_ONCE_MS,

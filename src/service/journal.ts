@@ -155,7 +155,8 @@ function isEntry(x: unknown): x is JournalEntry {
  * step without a record: the entry before the step, the event after it, deleting the entry in the same atomic
  * store step. An entry left behind is recovered as the event with `interrupted: true`. A step that throws
  * deletes its entry again (best effort) and records nothing, as before: it failed, or its outcome was lost with
- * the store's reply, and its caller fails either way (503; exit 1 for the CLI). `finish` completes the event from the step's
+ * the store's reply, and its caller fails either way (503; exit 1 for the CLI) — except a claiming step, whose
+ * entry stays for recovery (a claim taken by a call whose reply was lost would otherwise be recorded by nobody). `finish` completes the event from the step's
  * result (null: nothing to record, e.g. nothing was removed).
  *
  * Costs one more store write before the step (a round trip on Redis and PostgreSQL, a flush on SQLite): these
@@ -183,7 +184,10 @@ export async function recordedStep<T>(
     if (key !== undefined) await store.putJournal(key, event.at, { kind: 'step', event, ...(claim ? { claim } : {}) } satisfies JournalEntry);
     result = await step();
   } catch (err) {
-    forget();
+    // A claim whose call failed may still have been taken (a timeout or a lost connection after the store
+    // applied it): every retry would then find it held and record nothing. So a claiming step keeps its entry,
+    // and recovery records it unless someone recorded the claimed step (`stepHappened`).
+    if (!claim) forget();
     throw err;
   }
   const final = finish(result, event);

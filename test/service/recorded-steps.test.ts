@@ -137,8 +137,24 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       await crashBeforeClaim('msg-4');
       assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
       assert.equal(await recordReceipt(deps, { ...receipt, messageId: 'msg-4' }), false, 'the later retry is the duplicate');
+      // A claim whose call failed after the store took it (a timeout, a connection lost with the reply): every
+      // retry finds it held, so only the entry the failed call left can record the receipt.
+      const target = store as unknown as { useOnce: Store['useOnce'] };
+      const useOnce = target.useOnce;
+      target.useOnce = async (key, ttlMs, now) => {
+        const taken = await useOnce.call(store, key, ttlMs, now);
+        if (key.startsWith('rcpt:')) throw new StoreUnavailableError(`injected: the reply of a claim that was ${taken ? 'taken' : 'refused'} was lost`);
+        return taken;
+      };
+      try {
+        await assert.rejects(recordReceipt(deps, { ...receipt, messageId: 'msg-5' }), StoreUnavailableError);
+      } finally {
+        target.useOnce = useOnce;
+      }
+      assert.equal(await recordReceipt(deps, { ...receipt, messageId: 'msg-5' }), false, 'the retry finds the claim held');
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
       const byMessage = (await eventsOf('delivery.receipt')).map((e) => e.data?.messageId).sort();
-      assert.deepEqual(byMessage, ['msg-1', 'msg-2', 'msg-3', 'msg-4']);
+      assert.deepEqual(byMessage, ['msg-1', 'msg-2', 'msg-3', 'msg-4', 'msg-5']);
       assert.deepEqual(await journal(), []);
 
       // A quarantine whose end was claimed but whose renewal failed is still recorded as ended (expired): the
