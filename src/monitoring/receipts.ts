@@ -110,5 +110,5 @@ export async function recordReceipt(
     ttlMs: RECEIPT_ONCE_MS,
     find: { query: { type: 'delivery.receipt', from: r.now - RECEIPT_ONCE_MS, ...(e164 ? { number: e164 } : {}) }, data: { sender: r.sender, messageId: r.messageId } },
   };
-  return recordedStep(deps.store, event, () => deps.store.useOnce(claim.key, claim.ttlMs, r.now), (first, e) => (first ? e : null), claim);
+  return recordedStep(deps.store, event, (take) => take(), (first, e) => (first ? e : null), claim);
 }

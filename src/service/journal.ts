@@ -155,9 +155,8 @@ function isEntry(x: unknown): x is JournalEntry {
  * step without a record: the entry before the step, the event after it, deleting the entry in the same atomic
  * store step. An entry left behind is recovered as the event with `interrupted: true`. A step that throws
  * deletes its entry again (best effort) and records nothing, as before: it failed, or its outcome was lost with
- * the store's reply, and its caller fails either way (503; exit 1 for the CLI) — except a claiming step, whose
- * entry stays for recovery (a claim taken by a call whose reply was lost would otherwise be recorded by nobody). `finish` completes the event from the step's
- * result (null: nothing to record, e.g. nothing was removed).
+ * the store's reply, and its caller fails either way (503; exit 1 for the CLI). `finish` completes the event from
+ * the step's result (null: nothing to record, e.g. nothing was removed).
  *
  * Costs one more store write before the step (a round trip on Redis and PostgreSQL, a flush on SQLite): these
  * steps are rare. The few on a send's path (a throttle flip, a quarantine's start or end, the budget breaker's
@@ -166,12 +165,16 @@ function isEntry(x: unknown): x is JournalEntry {
  * A step that is a once-only claim (a quarantine's end, a receipt's deduplication) writes its entry before the
  * claim, so that an instance that claims and stops leaves the record behind, and names the claim (`claim`):
  * recovery then records the entry only when nobody else recorded the claimed step (`stepHappened`), so an
- * entry left by a crash before the claim, or by an instance that lost it, does not duplicate the winner's.
+ * entry left by a crash before the claim, or by an instance that lost it, does not duplicate the winner's. The
+ * step takes the claim with the `take` it is given (at the event's time). Once `take` was called, a step that
+ * throws keeps its entry: the claim may have been taken by a call whose reply was lost (a timeout), and every
+ * retry would then find it held and record nothing. A step that throws before it (an admin's lift whose
+ * deletion failed) did not happen, and deletes its entry like any other.
  */
 export async function recordedStep<T>(
   store: Store,
   event: AuditEvent,
-  step: () => Promise<T>,
+  step: (take: () => Promise<boolean>) => Promise<T>,
   finish: (result: T, event: AuditEvent) => AuditEvent | null = (_r, e) => e,
   claim?: StepClaim,
 ): Promise<T> {
@@ -179,15 +182,18 @@ export async function recordedStep<T>(
   const forget = () => {
     if (key !== undefined) store.deleteJournal(key).catch(() => {});
   };
+  let claiming = false;
+  const take = () => {
+    if (!claim) throw new Error('recordedStep: take() without a claim');
+    claiming = true;
+    return store.useOnce(claim.key, claim.ttlMs, event.at);
+  };
   let result: T;
   try {
     if (key !== undefined) await store.putJournal(key, event.at, { kind: 'step', event, ...(claim ? { claim } : {}) } satisfies JournalEntry);
-    result = await step();
+    result = await step(take);
   } catch (err) {
-    // A claim whose call failed may still have been taken (a timeout or a lost connection after the store
-    // applied it): every retry would then find it held and record nothing. So a claiming step keeps its entry,
-    // and recovery records it unless someone recorded the claimed step (`stepHappened`).
-    if (!claim) forget();
+    if (!claiming) forget();
     throw err;
   }
   const final = finish(result, event);

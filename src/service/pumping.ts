@@ -192,7 +192,7 @@ export class PumpingDefense {
     if (!next) return;
     // Journaled ahead of the claim: an instance that claims the end and stops before the event leaves its entry.
     const claim = this.endClaim(q);
-    const claimed = await recordedStep(this.d.store, this.endEvent(q, 'renewed', null, now), () => this.d.store.useOnce(claim.key, claim.ttlMs, now), (first, e) => (first ? e : null), claim);
+    const claimed = await recordedStep(this.d.store, this.endEvent(q, 'renewed', null, now), (take) => take(), (first, e) => (first ? e : null), claim);
     if (claimed) this.d.log.info({ scope: q.scope, reason: 'renewed' }, 'quarantine ended');
   }
 
@@ -354,7 +354,7 @@ export class PumpingDefense {
     const store = this.d.store;
     const q = (await store.getSetting<Quarantine>(SETTING.quarantine + scope, now)) ?? this.active.get(scope) ?? null;
     if (!q || q.until <= now) return false;
-    await recordedStep(store, this.endEvent(q, 'lifted', by, now), async () => {
+    await recordedStep(store, this.endEvent(q, 'lifted', by, now), async (take) => {
       await store.deleteSetting(SETTING.quarantine + scope);
       this.active.delete(scope);
       const cfg = this.config();
@@ -364,8 +364,9 @@ export class PumpingDefense {
         this.grace.set(scope, until);
       }
       this.d.state.invalidate();
-      // Claim the end record so that no instance reports this quarantine as `expired` later.
-      await store.useOnce(`pumping:end:${scope}:${q.since}`, WEEK, now);
+      // Claim the end record so that no instance reports this quarantine as `expired` later. Last: a lift that
+      // fails before it did not happen, leaves no entry (recordedStep), and the quarantine's expiry is recorded.
+      await take();
     }, undefined, this.endClaim(q));
     this.d.log.info({ scope, reason: 'lifted' }, 'quarantine ended');
     return true;
@@ -387,8 +388,8 @@ export class PumpingDefense {
       const ended = await recordedStep(
         this.d.store,
         expired,
-        async () => {
-          if (!(await this.d.store.useOnce(claim.key, claim.ttlMs, now))) return null;
+        async (take) => {
+          if (!(await take())) return null;
           // Claimed: from here on the end must be recorded (the claim keeps every other instance from it for a
           // week), so a failed renewal ends the quarantine as expired instead of throwing the record away.
           try {

@@ -169,6 +169,20 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.deepEqual(ended.map((e) => [e.reasons, e.data?.interrupted ?? false]), [[['expired'], false]]);
       assert.deepEqual(await journal(), []);
 
+      // An admin's lift that fails before its claim (the quarantine's deletion fails): it did not happen, so it
+      // leaves no entry and records nothing, and the quarantine's expiry is recorded when it comes.
+      assert.equal((await t.request('POST', '/v1/admin/quarantines', { scope: 'prefix:+62878', minutes: 1 }, { key: t.adminKey })).status, 201);
+      restore = failing(store, 'deleteSetting', (key) => String(key).includes('prefix:+62878'));
+      assert.equal((await t.request('DELETE', `/v1/admin/quarantines/${encodeURIComponent('prefix:+62878')}`, undefined, { key: t.adminKey })).status, 503);
+      restore();
+      await new Promise((r) => setTimeout(r, 50)); // the best-effort deletion is not waited for
+      assert.deepEqual(await journal(), []);
+      t.clock.advance(2 * 60_000);
+      assert.equal((await t.request('POST', '/v1/verifications', { to: '+6281234500303', client })).status, 201);
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 0, dropped: 0 });
+      const lifted = (await eventsOf('quarantine.end')).filter((e) => e.data?.scope === 'prefix:+62878');
+      assert.deepEqual(lifted.map((e) => [e.reasons, e.data?.interrupted ?? false]), [[['expired'], false]]);
+
       // A list removal: the same; removing an entry that does not exist records nothing and leaves nothing.
       const [entry] = await store.listEntries(t.clock());
       assert.ok(entry);
