@@ -321,9 +321,11 @@ export class VerificationService {
       event.decision = decision.decision;
       event.reasons = decision.reasons;
       // The failure's event first (it deletes the journal entry, which says "may have been delivered"), then
-      // the verification's status: should that fail, the record is still right.
+      // the verification's status: should that fail, the record is still right. A resend's failure leaves the
+      // verification pending: the codes delivered before it stay valid (a provider's blip must not void the code
+      // the user is typing); only its own code, which never left, is useless.
       await this.appendEvents([event], journal);
-      await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
+      if (!resend) await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
       for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
       throw new ApiError('delivery_failed');

@@ -228,4 +228,22 @@ describe('delivery failures', () => {
     const code = (t.receiver.requests.at(-1)!.json as { code: string }).code;
     assert.ok(!JSON.stringify(events).includes(code), 'the audit event does not contain the code');
   });
+
+  it('a resend whose delivery fails leaves the verification pending: the code delivered before still works', async () => {
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+    const to = '+6281234567898';
+    const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.2') });
+    assert.equal(first.status, 201, first.text);
+    const delivered = t.lastCode(to)!;
+    t.clock.advance(31_000);
+    t.receiver.setHandler(() => ({ status: 500, json: { error: 'provider blip' } }));
+    const resend = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.2') });
+    assert.equal(resend.status, 502, resend.text);
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+    assert.equal((await t.request('GET', `/v1/verifications/${first.body.id}`)).body.status, 'pending');
+    const failed = await t.ctx.store.queryEvents({ type: 'send.failed', number: to, limit: 5 });
+    assert.deepEqual(failed.map((e) => [e.data?.verificationId, e.data?.resend]), [[first.body.id, true]]);
+    const ok = await t.request('POST', '/v1/verifications/check', { to, code: delivered });
+    assert.deepEqual(ok.body, { status: 'approved' });
+  });
 });
