@@ -220,6 +220,7 @@ describe('delivery failures', () => {
     const r = await t.request('POST', '/v1/verifications', { to: '+6281234567899', client: client('36.72.12.1') });
     assert.equal(r.status, 502);
     assert.equal(r.body.error.code, 'delivery_failed');
+    assert.equal(r.headers.get('retry-after'), '30', 'the cooldown before the next attempt');
     assert.equal(t.receiver.requests.length - before, 2, 'one try and one retry');
     const events = await t.ctx.store.queryEvents({ type: 'send.failed', limit: 5 });
     assert.equal(events.length, 1);
@@ -239,6 +240,7 @@ describe('delivery failures', () => {
     t.receiver.setHandler(() => ({ status: 500, json: { error: 'provider blip' } }));
     const resend = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.2') });
     assert.equal(resend.status, 502, resend.text);
+    assert.equal(resend.headers.get('retry-after'), '60', 'the cooldown grows with the attempts');
     t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
     assert.equal((await t.request('GET', `/v1/verifications/${first.body.id}`)).body.status, 'pending');
     const failed = await t.ctx.store.queryEvents({ type: 'send.failed', number: to, limit: 5 });
