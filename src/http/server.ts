@@ -89,7 +89,9 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     // Bodies with __proto__ or constructor.prototype are refused at parse time.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Fastify's own 503 while closing is written before any hook, in its body shape and without Retry-After;
+    // the onRequest hook below answers it in ours (docs/verification.md, errors).
+    return503OnClosing: false,
     clientErrorHandler,
     // Malformed percent-encoding is caught by the router before any hook: answer in our error shape instead
     // of Fastify's default body, which echoes the URL back.
@@ -109,7 +111,18 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   app.decorateRequest('apiKey', null);
   installOverloadGuard(app, cfg.server.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
   installStorableTextCheck(app);
-  app.addHook('onRequest', async (req: FastifyRequest) => {
+  // Closing (after the drain): a request that still arrives on an open keep-alive connection is refused in the
+  // error shape, with Retry-After, and its connection is closed (the onSend hook) so the client reconnects to
+  // another instance.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new ApiError('unavailable', { message: 'Shutting down. Try again shortly.', retryAfter: 5 });
+    }
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (Node's own refusal is off: tls.ts).
     if (req.headers.host === undefined && req.raw.httpVersion === '1.1') throw new ApiError('invalid_request', { message: 'An HTTP/1.1 request needs a Host header.' });
     const client = clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], ctx.trustedProxies);

@@ -13,6 +13,8 @@ import { startFakeServer, type FakeServer } from '../helpers/fake-http.ts';
 import { startInstance } from '../helpers/process.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createApiKey } from '../../src/service/api-keys.ts';
+import { startTestApp } from '../helpers/app.ts';
+import { connect } from 'node:net';
 
 const exited = (proc: ChildProcess) => new Promise<number | null>((r) => (proc.exitCode !== null ? r(proc.exitCode) : proc.once('exit', (code) => r(code))));
 
@@ -55,6 +57,7 @@ describe('shutdown', () => {
       const ready = await fetch(`${s.url}/readyz`);
       assert.equal(ready.status, 503, 'a load balancer stops routing here');
       assert.equal((await ready.json()).error.code, 'unavailable');
+      assert.equal(ready.headers.get('retry-after'), '5');
       const sent = await s.send('+6281234500001');
       assert.equal(sent.status, 201, 'but requests are still served during the drain');
       assert.equal(sent.headers.get('connection'), 'close');
@@ -89,5 +92,33 @@ describe('shutdown', () => {
       bounded.dispose();
       waiting.dispose();
     }
+  });
+});
+
+describe('a request that arrives while the server closes', () => {
+  it('is refused in the error shape, with Retry-After, and its connection closed', async () => {
+    const t = await startTestApp();
+    // The first request holds the connection open (the provider answers slowly) while the server starts to close.
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 600 }));
+    const { port, hostname } = new URL(t.url);
+    const sock = connect(Number(port), hostname);
+    let out = '';
+    sock.on('data', (d) => (out += d));
+    const body = JSON.stringify({ to: '+6281234500009', client: { ip: '36.72.9.9', userAgent: 'Mozilla/5.0 Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5000 } });
+    sock.write(`POST /v1/verifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.verifyKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 200));
+    const closing = t.close();
+    await new Promise((r) => setTimeout(r, 100));
+    sock.write(`GET /v1/verifications/vf_abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.verifyKey}\r\n\r\n`);
+    await new Promise<void>((r) => sock.once('close', () => r()));
+    await closing;
+    const responses = out.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(responses.length, 2, out);
+    assert.match(responses[0]!, /^HTTP\/1\.1 201 /, 'the request in flight is answered');
+    const [head, text] = responses[1]!.split('\r\n\r\n');
+    assert.match(head!, /^HTTP\/1\.1 503 /);
+    assert.match(head!, /\r\nretry-after: 5\r\n/i);
+    assert.match(head!, /\r\nconnection: close\r\n/i);
+    assert.deepEqual(JSON.parse(text!), { error: { code: 'unavailable', message: 'Shutting down. Try again shortly.' } });
   });
 });

@@ -10,7 +10,7 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
     app.get('/healthz', { schema: { tags: ['health'], response: { 200: Ok } } }, async () => ({ status: 'ok' }));
     app.get('/readyz', { schema: { tags: ['health'], response: { 200: Ok, ...errorResponses(503) } } }, async (_req, reply) => {
       // Shutting down (server.drainMs): still serving, but a load balancer should stop routing here.
-      if (ctx.lifecycle.draining) return reply.code(503 as 200).send({ error: { code: 'unavailable', message: 'Shutting down.' } });
+      if (ctx.lifecycle.draining) return reply.code(503 as 200).header('retry-after', '5').send({ error: { code: 'unavailable', message: 'Shutting down.' } });
       try {
         await ctx.store.ping();
         return { status: 'ready' };
