@@ -661,6 +661,8 @@ export class VerificationService {
     const now = this.d.clock();
     const v = await this.d.store.getVerification(id);
     if (!v) throw new ApiError('verification_not_found');
+    // It reads as expired (get) and a check answers 410: a cancel says the same rather than "canceled".
+    if (v.status === 'pending' && v.expiresAt <= now) throw new ApiError('verification_expired');
     const event: AuditEvent = { id: eventId(), at: now, type: 'cancel', to: v.to, data: { verificationId: id } };
     const canceled = await recordedStep(this.d.store, event, () => this.d.store.transition(id, 'canceled', now), (ok, e) => (ok ? e : null));
     if (!canceled) throw new ApiError('verification_not_pending');

@@ -89,6 +89,16 @@ describe('verification API over HTTP (SQLite store)', () => {
     assert.equal(check.status, 409);
   });
 
+  it('a cancel of a verification past its expiry answers 410, as a check does, and leaves it expired', async () => {
+    const s = await t.request('POST', '/v1/verifications', { to: '+6281234567894', client: client('36.72.10.9') });
+    assert.equal(s.status, 201, s.text);
+    t.clock.advance(Date.parse(s.body.expiresAt) - t.clock() + 1);
+    const c = await t.request('POST', `/v1/verifications/${s.body.id}/cancel`);
+    assert.equal(c.status, 410, c.text);
+    assert.equal(c.body.error.code, 'verification_expired');
+    assert.equal((await t.request('GET', `/v1/verifications/${s.body.id}`)).body.status, 'expired');
+  });
+
   it('rejects invalid input with a clear error, never a 500', async () => {
     const cases: [unknown, number, string][] = [
       [{ to: 'not a number' }, 422, 'invalid_phone_number'],

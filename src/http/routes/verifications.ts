@@ -73,7 +73,7 @@ export function verificationRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/verifications/:id/cancel',
       {
         config: { scope: 'verify' },
-        schema: { tags: ['verifications'], summary: 'Cancel a pending verification', security, params: IdParams, response: { 200: VerificationView, ...errorResponses(401, 403, 404, 409) } },
+        schema: { tags: ['verifications'], summary: 'Cancel a pending verification', security, params: IdParams, response: { 200: VerificationView, ...errorResponses(401, 403, 404, 409, 410) } },
       },
       async (req) => ctx.verifications.cancel(req.params.id),
     );
