@@ -44,16 +44,26 @@ export function normalizeListValue(kind: ListKind, raw: string, signals: Pick<Si
   }
 }
 
-/** Add an entry, recorded (`list.add`, journaled ahead: service/journal.ts recordedStep); `by`: who (a key id, `cli`). */
+/**
+ * Add an entry, recorded (`list.add`, journaled ahead: service/journal.ts recordedStep); `by`: who (a key id,
+ * `cli`). A value already in force in that list (same kind, same normalised value) is not added again:
+ * `existed` and the entry in force, unchanged (its note and expiry too), so that a retried request — a client
+ * whose first POST timed out — leaves one entry, which one DELETE removes. Two adds at the same moment on
+ * different instances can still both add theirs.
+ */
 export async function addListEntry(
   ctx: { store: Store; signals: Pick<Signals, 'parsePhone'>; state: { invalidate(): void } },
   e: { list: ListAction; kind: ListKind; value: string; note: string | null; expiresAt: number | null },
   now: number,
   by: string | null = null,
-): Promise<{ ok: true; entry: ListEntry } | { ok: false; message: string }> {
+  /** False when the caller has looked for the value in force itself (`lists import`, once per file). */
+  lookUp = true,
+): Promise<{ ok: true; entry: ListEntry; existed: boolean } | { ok: false; message: string }> {
   const norm = normalizeListValue(e.kind, e.value, ctx.signals);
   if (!norm.ok) return norm;
   if (e.expiresAt !== null && !(e.expiresAt > now)) return { ok: false, message: 'expiresAt must be in the future' };
+  const existing = lookUp ? (await ctx.store.listEntries(now, { list: e.list, kind: e.kind })).find((x) => x.value === norm.value) : undefined;
+  if (existing) return { ok: true, entry: existing, existed: true };
   const entry: ListEntry = { id: `le_${randomBytes(9).toString('base64url')}`, list: e.list, kind: e.kind, value: norm.value, note: e.note, createdAt: now, expiresAt: e.expiresAt };
   try {
     await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry, by } }, () => ctx.store.putListEntry(entry));
@@ -61,7 +71,7 @@ export async function addListEntry(
     // Even when only the event failed, the entry may be in force: instances re-read the lists.
     ctx.state.invalidate();
   }
-  return { ok: true, entry };
+  return { ok: true, entry, existed: false };
 }
 
 /** Remove an entry by id, recorded (`list.remove`) when there was one. Returns whether there was. */

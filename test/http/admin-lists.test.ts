@@ -89,6 +89,30 @@ describe('admin lists API', () => {
     assert.equal(events.length, 2);
   });
 
+  it('a value already in force in that list is not added again: 200 with the entry in force, which one DELETE removes', async () => {
+    const first = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281234567001', note: 'first', ttlSeconds: 3600 });
+    assert.equal(first.status, 201, first.text);
+    // The same number written differently, as a retry of a POST that timed out might be.
+    const again = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+62 812-3456-7001', note: 'retry' });
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual(again.body, first.body, 'the entry in force, unchanged');
+    // The other list is another entry.
+    const allow = await admin('POST', '/v1/admin/lists', { list: 'allow', kind: 'number', value: '+6281234567001' });
+    assert.equal(allow.status, 201, allow.text);
+    const adds = (await t.ctx.store.queryEvents({ type: 'list.add', limit: 100 })).filter((e) => (e.data?.entry as { value?: string })?.value === '+6281234567001');
+    assert.equal(adds.length, 2, 'the retry recorded no addition');
+    assert.equal((await admin('DELETE', `/v1/admin/lists/${first.body.id}`)).status, 200);
+    assert.equal((await admin('DELETE', `/v1/admin/lists/${allow.body.id}`)).status, 200);
+    assert.deepEqual((await admin('GET', '/v1/admin/lists')).body.entries, [], 'nothing left behind');
+    // Once expired, the value can be listed anew.
+    const later = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'ip', value: '198.51.100.77', ttlSeconds: 60 });
+    t.clock.advance(61_000);
+    const renewed = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'ip', value: '198.51.100.77' });
+    assert.equal(renewed.status, 201, renewed.text);
+    assert.notEqual(renewed.body.id, later.body.id);
+    assert.equal((await admin('DELETE', `/v1/admin/lists/${renewed.body.id}`)).status, 200);
+  });
+
   it('refuses invalid entries with 400 and a message', async () => {
     const cases: [unknown, RegExp | null][] = [
       [{ list: 'block', kind: 'number', value: 'not a number' }, /not a valid phone number/],

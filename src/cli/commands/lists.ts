@@ -275,7 +275,7 @@ async function importFile(store: Store, file: string, opts: ImportOpts, now: num
     }
     // Each row at its own time: its journal entry's time is when it was written (a long import must not look
     // like an interrupted one to a running server's recovery).
-    const res = await addListEntry({ store, signals: listSignals, state: noState }, { list, kind, value: row.value, note: row.note, expiresAt }, Math.max(now, Date.now()), 'cli');
+    const res = await addListEntry({ store, signals: listSignals, state: noState }, { list, kind, value: row.value, note: row.note, expiresAt }, Math.max(now, Date.now()), 'cli', false);
     if (!res.ok) {
       fail(res.message);
       continue;
@@ -309,7 +309,7 @@ export function registerLists(program: Command): void {
       );
       if (!res.ok) throw usage(res.message);
       if (opts.json) print(JSON.stringify(listView(res.entry)));
-      else print(`added ${entryLine(res.entry)}`);
+      else print(`${res.existed ? 'already listed, unchanged:' : 'added'} ${entryLine(res.entry)}`);
     });
 
   lists

@@ -58,7 +58,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof ListEntryBody> }>(
       '/v1/admin/lists',
-      { ...common, schema: { tags: ['admin'], summary: 'Add a block/allow entry', security, body: ListEntryBody, response: { 201: ListEntryView, ...errorResponses(400, 401, 403, 422) } } },
+      { ...common, schema: { tags: ['admin'], summary: 'Add a block/allow entry', description: 'An entry already in force in that list (same kind and normalised value) is not added again: the answer is 200 with that entry, unchanged.', security, body: ListEntryBody, response: { 200: ListEntryView, 201: ListEntryView, ...errorResponses(400, 401, 403) } } },
       async (req, reply) => {
         const b = req.body;
         const now = ctx.clock();
@@ -66,7 +66,8 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
         const expiresAt = b.expiresAt ? parseTime(b.expiresAt, 'expiresAt') : b.ttlSeconds ? now + b.ttlSeconds * 1000 : null;
         const res = await addListEntry(ctx, { list: b.list, kind: b.kind, value: b.value, note: b.note ?? null, expiresAt }, now, req.apiKey?.id ?? null);
         if (!res.ok) throw new ApiError('invalid_request', { message: res.message });
-        return reply.status(201).send(listView(res.entry));
+        // Already listed: the entry in force, 200 instead of 201 (a retried POST adds nothing).
+        return reply.status(res.existed ? 200 : 201).send(listView(res.entry));
       },
     );
 
