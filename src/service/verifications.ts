@@ -72,6 +72,9 @@ export interface VerificationDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A limit that refuses every request, so that a consume including it counts nothing (a read of waits). */
+const REFUSE_ALL: LimitSpec = { reason: 'probe', key: 'probe:refuse-all', limit: 0, windowMs: 1, cost: 1 };
+
 export interface ServiceHooks {
   /** A message was handed to a sender (not for tarpit or test numbers). */
   afterSent?(facts: SendFacts, v: Verification, now: number): Promise<void> | void;
@@ -274,16 +277,20 @@ export class VerificationService {
     let v: Verification;
     let resend = false;
     if (pending && !pending.tarpit) {
+      let budgetFreeAt: number | null = null;
       if (limits) {
         // The cooldown, from the verification's own last send (engine/limits.ts resendWaitMs says why).
         const waitMs = resendWaitMs(policy, pending, now);
         if (waitMs > 0) return { denied: [{ reason: 'cooldown', key: cooldownKey(e164, input.channel), retryAfterMs: waitMs }] };
         const out = await d.store.consumeLimits(limits, now);
         if (!out.allowed) return { denied: out.denied };
+        budgetFreeAt = await this.numberBudgetFreeAt(limits, out.counts, now);
       }
       const id = pending.id;
       const stored = hashCode(d.keyring(), { id, to: e164, channel: input.channel }, code, now + ttlMs);
-      const resendAfter = now + cooldownMs(policy, pending.sends + 1);
+      // When the next message is allowed: after the cooldown, and after the number's budget frees up if this
+      // send used it up (the third in ten minutes is always a resend), so a countdown shown from it is true.
+      const resendAfter = Math.max(now + cooldownMs(policy, pending.sends + 1), budgetFreeAt ?? 0);
       const updated = await this.journaled(journal, () =>
         d.store.addCode(id, stored, { now, resendAfter, keep: d.codes.codesKept, journal: entry(id, pending.sends + 1, true) }),
       );
@@ -333,6 +340,20 @@ export class VerificationService {
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };
     return { result: { verification: publicView(v), decision, resend }, sent: v };
+  }
+
+  /**
+   * When the number's own send budget lets one more message through, if the send that left `counts` (the
+   * store's counts after it) used one of its windows up; null when it did not. Asked only then (the third send
+   * in ten minutes, the tenth of a day): a consume that includes a spec refusing everything counts nothing and
+   * returns each refusing spec's exact wait (`LimitOutcome.denied`), so this costs no store call otherwise.
+   */
+  private async numberBudgetFreeAt(limits: LimitSpec[], counts: number[], now: number): Promise<number | null> {
+    const full = limits.filter((spec, i) => spec.reason === 'rate_limited.number' && (counts[i] ?? 0) >= spec.limit);
+    if (full.length === 0) return null;
+    const out = await this.d.store.consumeLimits([...full, REFUSE_ALL], now);
+    const waits = out.denied.filter((x) => x.reason === 'rate_limited.number').map((x) => x.retryAfterMs);
+    return waits.length > 0 ? now + Math.max(...waits) : null;
   }
 
   /** A new verification holding `code`, created together with consuming `limits` (null: none to consume). */
