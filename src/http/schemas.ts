@@ -101,3 +101,24 @@ const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to
  */
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries([...new Set([...statuses, 503, 500])].map((s) => [s, s === 429 || s === 503 ? { ...ErrorBody, headers: RETRY_AFTER } : ErrorBody]));
+
+/**
+ * A JSON object whose fields are documented elsewhere (`description` says where) and serialised as they are:
+ * as a response schema it declares the shape without letting the serialiser drop or coerce a field.
+ */
+export const Loose = (description: string) => Type.Object({}, { additionalProperties: true, description });
+
+/** Statuses any route can answer whatever it declares, by what it has (installDeclaredErrors). */
+export function implicitErrorStatuses(route: { authenticated: boolean; body: boolean; params: boolean; query: boolean }): number[] {
+  const out: number[] = [];
+  // A bad key, a key without the scope, and 20 failed keys from one address in 10 minutes (http/auth.ts).
+  if (route.authenticated) out.push(401, 403, 429);
+  // Schema validation of the body, the path parameters or the query; a body too large or not JSON.
+  if (route.body || route.params || route.query) out.push(400);
+  if (route.body) out.push(413, 415);
+  return out;
+}
+
+/** A response that is not JSON (an asset, the metrics text): its media type, for the OpenAPI document. */
+export const asText = (mediaType: string, description: string) => ({ description, content: { [mediaType.split(';')[0]!.trim()]: { schema: { type: 'string' } } } });
+

@@ -27,6 +27,7 @@ import { ApiError } from '../service/errors.ts';
 import { applyBaseHeaders, installSecurityHeaders } from './security-headers.ts';
 import { healthRoutes } from './routes/health.ts';
 import { verificationRoutes } from './routes/verifications.ts';
+import { installDeclaredErrors } from './declared-errors.ts';
 import { challengeRoutes } from './routes/challenges.ts';
 import { webRoutes } from './routes/web.ts';
 import { adminListRoutes } from './routes/admin-lists.ts';
@@ -151,6 +152,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app, routeVisible);
+  installDeclaredErrors(app);
 
   await app.register(swagger, {
     openapi: {

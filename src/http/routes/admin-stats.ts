@@ -13,7 +13,31 @@ import { listPauses } from '../../monitoring/pause.ts';
 import { spendToday } from '../../monitoring/budget.ts';
 import { countryBudgetMicros, fromMicros } from '../../monitoring/prices.ts';
 import { authenticate } from '../auth.ts';
-import { errorResponses, NoQuery } from '../schemas.ts';
+import { errorResponses, Loose, NoQuery } from '../schemas.ts';
+
+const Stats = Type.Object(
+  {
+    from: Type.String({ format: 'date-time' }),
+    to: Type.String({ format: 'date-time' }),
+    groupBy: Type.Union([Type.String(), Type.Null()]),
+    currency: Type.String(),
+    totals: Loose('Requests, decisions, sends, approvals, conversion, delivery rate, spend and savings over the range (docs/monitoring.md)'),
+    rows: Type.Array(Loose('The same figures for one group (country, prefix, channel, sender or hour)')),
+    omitted: Type.Integer({ description: 'Groups beyond `limit`' }),
+  },
+  { additionalProperties: true },
+);
+const MonitoringState = Type.Object(
+  {
+    now: Type.String({ format: 'date-time' }),
+    pauses: Type.Array(Loose('An active pause')),
+    quarantines: Type.Array(Loose('An active SMS-pumping quarantine')),
+    throttles: Type.Array(Loose('A scope whose throttling is tightened')),
+    spendToday: Loose('Spend today per country against the daily budgets'),
+  },
+  { additionalProperties: true },
+);
+const Alerts = Type.Object({ alerts: Type.Array(Loose('An alert as it was dispatched (docs/monitoring.md), with its `seq` and `at`')) });
 import { parseTime } from '../time.ts';
 
 const Time = Type.String({ maxLength: 40, description: 'ISO 8601 date-time or epoch milliseconds' });
@@ -46,7 +70,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
           description: 'Hourly resolution: an hour is counted when it overlaps [from, to). Defaults to the last 24 hours including the current one. Amounts are in the price table currency.',
           security,
           querystring: StatsQuery,
-          response: { ...errorResponses(400, 401, 403) },
+          response: { 200: Stats, ...errorResponses(400, 401, 403) },
         },
       },
       async (req) => {
@@ -63,7 +87,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/monitoring/state',
-      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { ...errorResponses(401, 403) } } },
+      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { 200: MonitoringState, ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         await ctx.state.fresh();
@@ -101,7 +125,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
           summary: 'Recent alerts, newest first',
           security,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), before: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })) }, { additionalProperties: false }),
-          response: { ...errorResponses(400, 401, 403) },
+          response: { 200: Alerts, ...errorResponses(400, 401, 403) },
         },
       },
       async (req) => {

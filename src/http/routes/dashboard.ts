@@ -30,6 +30,8 @@ import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
 
+const Ok = Type.Object({ ok: Type.Literal(true) });
+
 export const SESSION_COOKIE = 'otps_session';
 export const DASHBOARD_HEADER = 'x-otpshield-dashboard';
 export const SESSION_TTL_MS = 12 * 3_600_000;
@@ -117,7 +119,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof LoginBody> }>(
       '/dashboard/api/login',
-      { schema: { tags: ['dashboard'], summary: 'Sign in with an admin key (sets the session cookie)', body: LoginBody, response: { ...errorResponses(400, 401, 403, 429) } } },
+      { schema: { tags: ['dashboard'], summary: 'Sign in with an admin key (sets the session cookie)', body: LoginBody, response: { 200: Type.Object({ ok: Type.Literal(true), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 403, 429) } } },
       async (req, reply) => {
         sameOrigin(req);
         const now = ctx.clock();
@@ -146,7 +148,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/dashboard/api/session', { schema: { tags: ['dashboard'], summary: 'The current dashboard session', response: { ...errorResponses(401, 403) } } }, async (req) => {
+    app.get('/dashboard/api/session', { schema: { tags: ['dashboard'], summary: 'The current dashboard session', response: { 200: Type.Object({ session: Type.String(), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), app: Type.Union([Type.String(), Type.Null()]), version: Type.String() }), ...errorResponses(401, 403) } } }, async (req) => {
       const key = readCookie(req.headers.cookie, SESSION_COOKIE);
       const res = key && KEY_RE.test(key) ? await verifyApiKey(ctx.store, key, ctx.clock()) : null;
       if (!res || !res.ok || !res.record.scopes.includes('admin')) throw new ApiError('unauthorized', { message: 'Sign in to the dashboard.' });
@@ -154,7 +156,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       return { session: r.id, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), app: ctx.config.appName, version: ctx.version };
     });
 
-    app.post('/dashboard/api/logout', { schema: { tags: ['dashboard'], summary: 'Sign out (revokes the session key)' } }, async (req, reply) => {
+    app.post('/dashboard/api/logout', { schema: { tags: ['dashboard'], summary: 'Sign out (revokes the session key)', response: { 200: Ok } } }, async (req, reply) => {
       sameOrigin(req);
       const key = readCookie(req.headers.cookie, SESSION_COOKIE);
       const m = key ? KEY_RE.exec(key) : null;

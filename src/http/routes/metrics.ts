@@ -9,6 +9,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../../service/context.ts';
 import { monitoringOf } from '../../monitoring/monitor.ts';
 import { authenticate } from '../auth.ts';
+import { asText } from '../schemas.ts';
 
 /** Fastify's marker (what fastify-plugin sets): this plugin's hooks apply to every route, not only its own. */
 const SKIP_OVERRIDE = Symbol.for('skip-override');
@@ -60,7 +61,7 @@ export function metricsRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         preHandler: authenticate(ctx),
         config: { scope: 'admin' },
-        schema: { tags: ['monitoring'], summary: 'Prometheus metrics (admin key)', security: [{ apiKey: [] }] },
+        schema: { tags: ['monitoring'], summary: 'Prometheus metrics (admin key)', security: [{ apiKey: [] }], response: { 200: asText('text/plain; version=0.0.4', 'Prometheus text exposition format') } },
       },
       async (_req, reply) => {
         const text = await m.registry.metrics();

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { loadWebAssets, type WebAsset } from '../../signals/web-assets.ts';
-import { ClientEvidence, errorResponses } from '../schemas.ts';
+import { asText, CheckResponse, ClientEvidence, errorResponses } from '../schemas.ts';
 
 function serve(asset: WebAsset, req: FastifyRequest, reply: FastifyReply) {
   if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send();
@@ -25,7 +25,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
       if (path === '/demo' || path.startsWith('/demo.')) {
         if (!ctx.config.web.demo) continue;
       } else if (!ctx.config.web.widget) continue;
-      app.get(path, { schema: { tags: ['browser'], summary: `Static browser asset (${asset.type.split(';')[0]})` } }, (req, reply) => serve(asset, req, reply));
+      app.get(path, { schema: { tags: ['browser'], summary: `Static browser asset (${asset.type.split(';')[0]})`, response: { 200: asText(asset.type, 'The asset'), 304: Type.Null({ description: 'Not modified (ETag)' }) } } }, (req, reply) => serve(asset, req, reply));
     }
     if (!ctx.config.web.demo) return;
 
@@ -33,7 +33,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
     const CheckBody = Type.Object({ to: Type.String({ maxLength: 64 }), code: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
     app.post<{ Body: Static<typeof SendBody> }>(
       '/demo/api/send',
-      { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { ...errorResponses(400, 403, 422, 429) } } },
+      { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { 201: Type.Object({ status: Type.String(), resendAfter: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 403, 422, 429, 502) } } },
       async (req, reply) => {
         const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : undefined;
         const lang = typeof req.headers['accept-language'] === 'string' ? req.headers['accept-language'].slice(0, 256) : undefined;
@@ -44,7 +44,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
     );
     app.post<{ Body: Static<typeof CheckBody> }>(
       '/demo/api/check',
-      { schema: { tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { ...errorResponses(400, 404, 410, 422, 423, 429) } } },
+      { schema: { tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { 200: CheckResponse, ...errorResponses(400, 404, 409, 410, 422, 423, 429) } } },
       async (req) => ctx.verifications.check({ to: req.body.to, code: req.body.code, client: { ip: req.clientIp } }),
     );
   };

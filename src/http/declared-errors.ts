@@ -1,0 +1,25 @@
+/**
+ * The OpenAPI document must list every status a route can answer, or generated clients treat the rest as
+ * undeclared. Some come from layers every route of a kind shares (API-key checks, schema validation, the body
+ * parser), so each route would have to repeat them by hand, and forgets: this hook adds them to every
+ * documented route as it is registered (before @fastify/swagger reads the schemas when the document is built).
+ */
+import type { FastifyInstance } from 'fastify';
+import { errorResponses, implicitErrorStatuses } from './schemas.ts';
+
+export function installDeclaredErrors(app: FastifyInstance): void {
+  app.addHook('onRoute', (r) => {
+    const schema = r.schema as (Record<string, unknown> & { hide?: boolean; response?: Record<string, unknown> }) | undefined;
+    if (!schema || schema.hide) return;
+    const methods = (Array.isArray(r.method) ? r.method : [r.method]).map((m) => m.toUpperCase());
+    const statuses = implicitErrorStatuses({
+      authenticated: typeof (r.config as { scope?: unknown } | undefined)?.scope === 'string',
+      body: schema.body !== undefined || methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH'),
+      params: schema.params !== undefined,
+      query: schema.querystring !== undefined,
+    });
+    const declared = errorResponses(...statuses);
+    // What the route declares itself wins (its own description or headers for that status).
+    schema.response = { ...declared, ...(schema.response ?? {}) };
+  });
+}
