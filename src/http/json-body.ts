@@ -58,6 +58,9 @@ export function installJsonParser(app: FastifyInstance): void {
     if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
       return done(new ApiError('invalid_request', { message: `The request body nests deeper than ${MAX_JSON_DEPTH} levels.` }), undefined);
     }
+    // No body under a JSON content type (many HTTP clients send the header on every request, a POST …/cancel or
+    // a DELETE included): no body, which routes that need one refuse by their schema.
+    if (text.trim() === '') return done(null, undefined);
     parseJson(req, text, done);
   });
 }

@@ -77,6 +77,17 @@ describe('hostile request bodies', () => {
     }
   });
 
+  it('an empty body under a JSON content type is no body: fine where none is needed, refused by the schema where one is', async () => {
+    const to = freshNumber();
+    const sent = await t.request('POST', '/v1/verifications', { to, client: client(ipFor(410)) });
+    assert.equal(sent.status, 201, sent.text);
+    const cancel = await t.request('POST', `/v1/verifications/${sent.body.id}/cancel`, undefined, { headers: { 'content-type': 'application/json' } });
+    assert.equal(cancel.status, 200, cancel.text);
+    assert.equal(cancel.body.status, 'canceled');
+    const blank = await raw('/v1/verifications', ' \r\n ', 'application/json');
+    assertClientError(blank, 400, 'whitespace only');
+  });
+
   it('prototype pollution: refused, and Object.prototype stays clean', async () => {
     const to = freshNumber();
     const bodies = [
