@@ -72,6 +72,8 @@ export function installErrorHandling(app: FastifyInstance, visible: RouteVisibil
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
       if (err.retryAfter !== null) reply.header('retry-after', String(Math.max(1, err.retryAfter)));
+      // RFC 9110 §11.6.1, RFC 6750 §3: a 401 names the scheme it wants.
+      if (err.status === 401) reply.header('www-authenticate', 'Bearer');
       return reply.status(err.status).send(errorBody(err.code, err.message, err.extra));
     }
     const fe = err as FastifyError;

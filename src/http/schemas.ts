@@ -59,7 +59,7 @@ export const VerificationView = Type.Object({
   id: Type.String(),
   to: Type.String(),
   channel: ChannelSchema,
-  status: Type.String(),
+  status: Type.Union(['pending', 'approved', 'canceled', 'failed', 'locked', 'expired'].map((s) => Type.Literal(s)), { description: 'A pending verification past its expiresAt reads as expired' }),
   createdAt: Type.String({ format: 'date-time' }),
   expiresAt: Type.String({ format: 'date-time' }),
   resendAfter: Type.String({ format: 'date-time' }),

@@ -82,6 +82,8 @@ describe('GET /v1/admin/events', () => {
     const early = (await get(`?to=${encodeURIComponent(new Date(startedAt + 30_000).toISOString())}`)).body.events as any[];
     assert.ok(early.length === 3 && early.every((e) => Date.parse(e.at) < startedAt + 30_000), JSON.stringify(early.map((e) => e.at)));
     const late = (await get(`?from=${encodeURIComponent(new Date(startedAt + 30_000).toISOString())}`)).body.events as any[];
+    // Epoch milliseconds mean the same, as in /v1/admin/stats.
+    assert.deepEqual(((await get(`?from=${startedAt + 30_000}`)).body.events as any[]).map((e) => e.id), late.map((e) => e.id));
     assert.ok(late.length >= 2 && late.every((e) => Date.parse(e.at) >= startedAt + 30_000));
   });
 

@@ -28,6 +28,11 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(missing.map((o) => o.name), []);
   });
 
+  it("a verification's status is one of its documented values", () => {
+    const status = (doc as any).paths['/v1/verifications/{id}'].get.responses['200'].content['application/json'].schema.properties.status;
+    assert.deepEqual(status.anyOf.map((s: { enum?: string[]; const?: string }) => s.const ?? s.enum?.[0]).sort(), ['approved', 'canceled', 'expired', 'failed', 'locked', 'pending']);
+  });
+
   it('keyed operations declare 401, 403 and 429; operations with a body 400, 413 and 415; with parameters 400', () => {
     const missing: string[] = [];
     for (const { name, op } of operations()) {

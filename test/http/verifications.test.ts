@@ -169,6 +169,7 @@ describe('verification API over HTTP (SQLite store)', () => {
     const none = await t.request('POST', '/v1/verifications', { to: TO }, { key: null });
     assert.equal(none.status, 401);
     assert.equal(none.body.error.code, 'unauthorized');
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer', 'a 401 names the scheme (RFC 9110 §11.6.1)');
     const bogus = await t.request('POST', '/v1/verifications', { to: TO }, { key: 'osk_AAAAAAAAAAAA_' + 'A'.repeat(43) });
     assert.equal(bogus.status, 401);
     // The scheme name is case-insensitive; anything but Bearer is no key.

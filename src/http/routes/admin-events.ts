@@ -18,8 +18,9 @@ import { errorResponses } from '../schemas.ts';
 
 export const EventsQuery = Type.Object(
   {
-    from: Type.Optional(Type.String({ format: 'date-time', description: 'Events at or after this time.' })),
-    to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this time.' })),
+    // As in /v1/admin/stats: an ISO 8601 date-time or epoch milliseconds (parseTime refuses anything else).
+    from: Type.Optional(Type.String({ maxLength: 40, description: 'Events at or after this time: ISO 8601 date-time or epoch milliseconds.' })),
+    to: Type.Optional(Type.String({ maxLength: 40, description: 'Events before this time: ISO 8601 date-time or epoch milliseconds.' })),
     type: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z0-9_.]+$', description: 'send, check, quarantine.start, throttle.tightened …' })),
     number: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Phone number (any format; normalised to E.164).' })),
     prefix: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{0,14}$', description: 'Destination prefix, e.g. +62812.' })),
