@@ -72,4 +72,35 @@ describe('CORS from disallowed origins', () => {
     assert.equal(r.status, 403, r.text);
     assert.equal(r.headers.get('set-cookie'), null);
   });
+
+  it("a page of this server's own origin gets its challenge although cors.origins lists only another", async () => {
+    // Browsers send Origin on same-origin POSTs: the demo page and the widget on this host must keep working.
+    const own = await t.request('POST', '/v1/challenges', undefined, { key: null, headers: { origin: t.url } });
+    assert.equal(own.status, 201, own.text);
+    assert.equal(typeof own.body.formToken, 'string');
+    // Not the same origin by another scheme or port.
+    const { hostname, port } = new URL(t.url);
+    for (const origin of [`https://${hostname}:${port}`, `http://${hostname}:${Number(port) + 1}`]) {
+      assert.equal((await t.request('POST', '/v1/challenges', undefined, { key: null, headers: { origin } })).status, 403, origin);
+    }
+  });
+});
+
+describe('same-origin checks behind a TLS-terminating proxy', () => {
+  it('take the scheme from the proxy declaration: sign-in works without X-Forwarded-Proto, with a Secure cookie', async () => {
+    const t = await startTestApp({ config: { web: { dashboard: true }, server: { behindTlsProxy: true, trustedProxies: ['127.0.0.1'] } } });
+    try {
+      const origin = `https://${new URL(t.url).host}`;
+      for (const xfp of [null, 'https']) {
+        const r = await t.request('POST', '/dashboard/api/login', { key: t.adminKey }, { key: null, headers: { origin, ...(xfp ? { 'x-forwarded-proto': xfp } : {}) } });
+        assert.equal(r.status, 200, `X-Forwarded-Proto ${xfp}: ${r.text}`);
+        assert.match(r.headers.get('set-cookie') ?? '', /; Secure$/);
+      }
+      // A proxy that says the client spoke plain HTTP: the https origin is not this request's.
+      const plain = await t.request('POST', '/dashboard/api/login', { key: t.adminKey }, { key: null, headers: { origin, 'x-forwarded-proto': 'http' } });
+      assert.equal(plain.status, 403, plain.text);
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -3,6 +3,7 @@ import cors from '@fastify/cors';
 import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { ChallengeView, errorResponses } from '../schemas.ts';
+import { ownOrigin } from '../origin.ts';
 
 /**
  * `POST /v1/challenges`: called by widget.js from the end user's browser, so no API key. The client
@@ -34,7 +35,9 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
       async (req, reply) => {
         const now = ctx.clock();
         const origin = req.headers.origin;
-        if (origin && origins.length > 0 && !origins.includes(origin)) throw new ApiError('forbidden', { message: 'This origin is not allowed.' });
+        // Browsers send Origin on same-origin POSTs too: a page of this server (the demo, an integrator's page
+        // behind the same host) is always allowed; other origins only when listed.
+        if (origin && origins.length > 0 && !origins.includes(origin) && origin !== ownOrigin(req, ctx)) throw new ApiError('forbidden', { message: 'This origin is not allowed.' });
         const per = ctx.policy().limits.challengesPerIp;
         const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientKey}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
         if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });

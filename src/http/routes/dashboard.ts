@@ -29,6 +29,8 @@ import { recordedStep } from '../../service/journal.ts';
 import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
+import { ownOrigin } from '../origin.ts';
+import { arrivedOverTls } from '../admin-surface.ts';
 
 const Ok = Type.Object({ ok: Type.Literal(true) });
 
@@ -86,8 +88,8 @@ export function readCookie(header: string | undefined, name: string): string | n
   return null;
 }
 
-function sessionCookie(req: FastifyRequest, value: string, maxAgeSeconds: number): string {
-  const secure = req.protocol === 'https' ? '; Secure' : '';
+function sessionCookie(req: FastifyRequest, ctx: AppContext, value: string, maxAgeSeconds: number): string {
+  const secure = arrivedOverTls(req, ctx) ? '; Secure' : '';
   // Path=/ because the page calls /v1/admin/... with it; SameSite=Strict + HttpOnly do the protecting.
   return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }
@@ -114,7 +116,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
 
     const sameOrigin = (req: FastifyRequest) => {
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== `${req.protocol}://${req.host}`) throw new ApiError('forbidden', { message: 'Cross-origin request refused.' });
+      if (origin !== undefined && origin !== ownOrigin(req, ctx)) throw new ApiError('forbidden', { message: 'Cross-origin request refused.' });
     };
 
     app.post<{ Body: Static<typeof LoginBody> }>(
@@ -143,7 +145,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
           () => createApiKey(ctx.store, { scopes: ['admin'], name: `dashboard session (${res.record.id})`, expiresAt, now }),
           (s, e) => ({ ...e, data: { key: res.record.id, session: s.record.id } }),
         );
-        reply.header('set-cookie', sessionCookie(req, session.key, Math.floor((expiresAt - now) / 1000)));
+        reply.header('set-cookie', sessionCookie(req, ctx, session.key, Math.floor((expiresAt - now) / 1000)));
         return { ok: true, expiresAt: new Date(expiresAt).toISOString() };
       },
     );
@@ -171,7 +173,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
           }
         }
       }
-      reply.header('set-cookie', sessionCookie(req, '', 0));
+      reply.header('set-cookie', sessionCookie(req, ctx, '', 0));
       return { ok: true };
     });
   };
