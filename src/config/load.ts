@@ -101,7 +101,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       value = Number(raw);
       if (!Number.isInteger(value)) throw new ConfigError(`${name}: expected an integer, got "${raw}"`);
     } else if (spec.type === 'list') value = raw.split(',').map((s) => s.trim()).filter(Boolean);
-    else if (spec.type === 'bool') value = /^(1|true|yes|on)$/i.test(raw);
+    else if (spec.type === 'bool') {
+      // A typo must not read as "off": OTPSHIELD_MASK_NUMBERS=flase would print numbers in full.
+      if (/^(1|true|yes|on)$/i.test(raw)) value = true;
+      else if (/^(0|false|no|off)$/i.test(raw)) value = false;
+      else throw new ConfigError(`${name}: expected 1/0, true/false, yes/no or on/off, got "${raw}"`);
+    }
     setPath(cfg, spec.path, value);
   }
   if (env.OTPSHIELD_REDIS_URL && !env.OTPSHIELD_STORE) setPath(cfg, ['store', 'kind'], 'redis');

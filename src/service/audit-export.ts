@@ -34,7 +34,9 @@ export function numberMasker(mode: MaskMode, key?: string): NumberMasker {
   if (mode === 'none') fn = (s) => s;
   else if (mode === 'mask') fn = (s) => (E164_RE.test(s) ? maskPhone(s) : s);
   else {
-    const secret = key ?? randomBytes(32).toString('base64url');
+    // Only a missing key means "random": an empty one is a mistake the caller refuses (events export).
+    const secret = key === undefined ? randomBytes(32).toString('base64url') : key;
+    if (secret.length === 0) throw new Error('numberMasker: an empty pseudonym key');
     fn = (s) => {
       if (!E164_RE.test(s)) return s;
       const digits = s.slice(1);

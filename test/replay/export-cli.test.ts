@@ -15,11 +15,12 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
-function cli(dataDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(dataDir: string, args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTPSHIELD_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
   env.OTPSHIELD_DATA_DIR = dataDir;
   env.NODE_ENV = 'test';
+  Object.assign(env, extraEnv);
   return new Promise((resolve) => {
     execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dataDir, env, timeout: 90_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
@@ -84,6 +85,22 @@ describe('events export → replay (CLI)', () => {
     assert.deepEqual(out[0], { decision: lines[0].decision, reasons: lines[0].reasons, score: lines[0].score });
     assert.deepEqual(out[1], { result: 'approved' });
     assert.deepEqual(out[2], { decision: lines[2].decision, reasons: lines[2].reasons, score: lines[2].score });
+  });
+
+  it('refuses an empty or short pseudonym key, and a masking switch it cannot read, instead of leaking numbers', async () => {
+    for (const key of ['', 'short']) {
+      const r = await cli(t.dataDir, ['events', 'export', '--pseudonymize', '--pseudonym-key', key]);
+      assert.equal(r.code, 1, `key ${JSON.stringify(key)}: ${r.stderr}`);
+      assert.match(r.stderr, /--pseudonym-key must be at least 16 characters/);
+      assert.equal(r.stdout, '', 'nothing exported');
+    }
+    const typo = await cli(t.dataDir, ['events', 'export'], { OTPSHIELD_MASK_NUMBERS: 'flase' });
+    assert.notEqual(typo.code, 0, typo.stderr);
+    assert.match(typo.stderr, /OTPSHIELD_MASK_NUMBERS: expected 1\/0, true\/false/);
+    assert.equal(typo.stdout, '', 'nothing exported');
+    const off = await cli(t.dataDir, ['events', 'export'], { OTPSHIELD_MASK_NUMBERS: 'off' });
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stderr, /numbers: in full/);
   });
 
   it('replay refuses an invalid policy and reports bad trace lines with a non-zero exit', async () => {

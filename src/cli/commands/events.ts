@@ -72,7 +72,9 @@ export function registerEvents(program: Command): void {
         if (from !== undefined && to !== undefined && from >= to) throw new ConfigError(`--from (${opts.from}) must be before --to (${opts.to})`);
         const types = parseTypes(opts.type);
         const mode: MaskMode = opts.pseudonymize ? 'pseudonymize' : (opts.mask ?? cfg.privacy.maskNumbersInLogs) ? 'mask' : 'none';
-        if (opts.pseudonymKey && mode !== 'pseudonymize') throw new ConfigError('--pseudonym-key needs --pseudonymize');
+        if (opts.pseudonymKey !== undefined && mode !== 'pseudonymize') throw new ConfigError('--pseudonym-key needs --pseudonymize');
+        // An empty key (an unset $KEY in a script) would make pseudonyms anyone can recompute from a number.
+        if (opts.pseudonymKey !== undefined && opts.pseudonymKey.length < 16) throw new ConfigError('--pseudonym-key must be at least 16 characters (omit it for a random key per export)');
         // Opened before the store, so an unwritable output fails at once, in one line.
         const out: Writable = opts.output ? await openOutput(opts.output) : process.stdout;
         const store = await storeFrom(cfg);
