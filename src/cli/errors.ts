@@ -125,3 +125,19 @@ export function drained(out: NodeJS.WritableStream): Promise<void> {
     out.once('error', done);
   });
 }
+
+/**
+ * Refuse writing `output` when it is the file `input` (the same file by device and inode, whatever the path
+ * says): it would be truncated before it is read. Paths that do not exist yet cannot be the input.
+ */
+export function checkNotSameFile(input: string, output: string, what: string): void {
+  let a, b;
+  try {
+    a = statSync(input);
+    b = statSync(output);
+  } catch {
+    return;
+  }
+  if (a.dev === b.dev && a.ino === b.ino) throw new ConfigError(`${what} ${output} is the input file: it would be overwritten before it is read`);
+}
+

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, type Run } from '../helpers/cli.ts';
@@ -106,6 +106,28 @@ describe('CLI errors', () => {
     runs.forEach((r, i) => assertOneLine(r, cases[i]![1], cases[i]![0].join(' ')));
     // The summary path is checked before the replay runs: the output was not even created.
     assert.equal(existsSync(join(dir, 'd.ndjson')), false);
+  });
+
+  it('replay refuses to write over its input, and fails a trace that is empty or whose numbers are masked', async () => {
+    const dir = fresh('same');
+    const trace = '{"type":"send","at":"2026-11-23T08:00:00Z","to":"+447911123456"}\n';
+    writeFileSync(join(dir, 't.ndjson'), trace);
+    symlinkSync(join(dir, 't.ndjson'), join(dir, 'link.ndjson'));
+    for (const args of [['--output', 't.ndjson'], ['--output', 'link.ndjson'], ['--output', 'd.ndjson', '--summary-json', './t.ndjson']]) {
+      const r = await cli(dir, ['replay', '--input', 't.ndjson', ...args]);
+      assertOneLine(r, /^otp-shield: --(output|summary-json) \S+ is the input file: it would be overwritten before it is read/, args.join(' '));
+      assert.equal(readFileSync(join(dir, 't.ndjson'), 'utf8'), trace, 'the trace is intact');
+    }
+    writeFileSync(join(dir, 'empty.ndjson'), '\n');
+    const empty = await cli(dir, ['replay', '--input', 'empty.ndjson']);
+    assert.equal(empty.code, 1, empty.stderr);
+    assert.match(empty.stderr, /error: the trace has no lines/);
+    writeFileSync(join(dir, 'masked.ndjson'), '{"type":"send","at":"2026-11-23T08:00:00Z","to":"+62812*****890"}\n');
+    const masked = await cli(dir, ['replay', '--input', 'masked.ndjson']);
+    assert.equal(masked.code, 1, masked.stderr);
+    assert.match(masked.stderr, /warning: 1 sends had masked numbers/);
+    const ok = await cli(dir, ['replay', '--input', 't.ndjson', '--output', 'd.ndjson']);
+    assert.equal(ok.code, 0, ok.stderr);
   });
 
   it('a full disk is one line naming the file, not a stream error with a stack (events export, replay)', async () => {

@@ -14,7 +14,7 @@ import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { parsePolicy, PolicySchema, type Policy } from '../../engine/policy.ts';
 import { replayLines, type ReplaySummary } from '../../replay/driver.ts';
-import { checkReadable, checkWritable, closeOutput, drained, fileError, openOutput } from '../errors.ts';
+import { checkNotSameFile, checkReadable, checkWritable, closeOutput, drained, fileError, openOutput } from '../errors.ts';
 import { loadConfigFile } from '../shared.ts';
 
 /**
@@ -110,6 +110,10 @@ export function registerReplay(program: Command): void {
       // Every file is checked before the replay runs: a bad path fails at once, in one line.
       if (opts.input !== '-') checkReadable(opts.input, 'input');
       if (opts.summaryJson) checkWritable(opts.summaryJson);
+      if (opts.input !== '-') {
+        if (opts.output !== '-') checkNotSameFile(opts.input, opts.output, '--output');
+        if (opts.summaryJson) checkNotSameFile(opts.input, opts.summaryJson, '--summary-json');
+      }
       const out = lineWriter(opts.output === '-' ? process.stdout : await openOutput(opts.output), opts.output);
       const summary = await replayLines(
         () => createInterface({ input: opts.input === '-' ? process.stdin : createReadStream(opts.input), crlfDelay: Infinity }),
@@ -125,7 +129,10 @@ export function registerReplay(program: Command): void {
           throw fileError(err, 'write', opts.summaryJson);
         }
       }
-      // Invalid lines were reported in place; the exit status tells scripts that the trace had problems.
-      if (summary.invalid > 0) process.exitCode = 1;
+      // Invalid lines were reported in place; the exit status tells scripts (a backtest in CI) that the trace
+      // had problems, that its numbers were masked (every send refused as invalid: the backtest means nothing),
+      // or that it was empty (an export from the wrong data directory).
+      if (summary.lines === 0) process.stderr.write('error: the trace has no lines\n');
+      if (summary.invalid > 0 || summary.maskedNumbers > 0 || summary.lines === 0) process.exitCode = 1;
     });
 }
