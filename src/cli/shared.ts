@@ -3,7 +3,9 @@ import { loadConfig, type LoadOptions } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { openStore } from '../store/factory.ts';
 import type { Store } from '../store/interface.ts';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../config/load.ts';
 import { fileError } from './errors.ts';
 
 export function configFrom(cmd: Command): Config {
@@ -20,11 +22,27 @@ export function loadConfigFile(file: string | undefined, rest: Omit<LoadOptions,
   }
 }
 
-/** Open the configured store for a one-shot command (the server may be running on the same store). */
-export async function storeFrom(cfg: Config): Promise<Store> {
+/**
+ * Open the configured store for a one-shot command (the server may be running on the same store). An embedded
+ * (SQLite) database that does not exist yet is created only with `create` (`keys create`, the first step of a
+ * new install): any other command run from the wrong directory — the default data directory `./data` is
+ * relative to the working directory — would otherwise read an empty new database and succeed (an export of
+ * nothing, a block entry the server never sees).
+ */
+export async function storeFrom(cfg: Config, opts: { create?: boolean } = {}): Promise<Store> {
+  const sqlitePath = cfg.store.sqlitePath ?? join(cfg.dataDir, 'otp-shield.db');
+  if (cfg.store.kind === 'sqlite' && sqlitePath !== ':memory:' && !existsSync(sqlitePath)) {
+    const where = resolve(sqlitePath);
+    if (!opts.create) {
+      throw new ConfigError(
+        `no database at ${where} (data directory ${resolve(cfg.dataDir)}, relative to the working directory ${process.cwd()}): run the command where the server runs, or point it at the server's data with --config, OTPSHIELD_DATA_DIR or OTPSHIELD_SQLITE_PATH`,
+      );
+    }
+    process.stderr.write(`otp-shield: created a new database at ${where}\n`);
+  }
   return openStore({
     kind: cfg.store.kind,
-    sqlitePath: cfg.store.sqlitePath ?? join(cfg.dataDir, 'otp-shield.db'),
+    sqlitePath,
     ...(cfg.store.redisUrl ? { redisUrl: cfg.store.redisUrl } : {}),
     ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
     ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, type Run } from '../helpers/cli.ts';
+import { cli, withDatabase, type Run } from '../helpers/cli.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { keyView } from '../../src/service/api-keys.ts';
 import { parseTraceLine } from '../../src/replay/format.ts';
@@ -146,7 +146,7 @@ describe('CLI errors', () => {
   });
 
   it('a directory or file where the other is expected is one line: lookup --policy, config check --config, replay --input, simulate --out', async () => {
-    const dir = fresh('paths');
+    const dir = await withDatabase(fresh('paths'));
     mkdirSync(join(dir, 'adir'));
     writeFileSync(join(dir, 'afile'), 'x\n');
     const cases: [string[], RegExp][] = [
@@ -161,8 +161,23 @@ describe('CLI errors', () => {
     runs.forEach((r, i) => assertOneLine(r, cases[i]![1], cases[i]![0].join(' ')));
   });
 
+  it('a command pointed at a data dir without a database says so instead of reading or writing a new empty one', async () => {
+    const dir = fresh('nodb');
+    for (const args of [['events', 'export'], ['lists', 'add', 'prefix', '+62812999'], ['lists', 'list'], ['keys', 'list'], ['pause', '--country', 'ID'], ['lookup', '+6281234567890']]) {
+      const r = await cli(dir, args);
+      assertOneLine(r, /^otp-shield: no database at \S+otp-shield\.db \(data directory \S+, relative to the working directory \S+\): run the command where the server runs/, args.join(' '));
+      assert.equal(existsSync(join(dir, 'otp-shield.db')), false, `${args.join(' ')} created nothing`);
+    }
+    // keys create is the first step of a new install: it creates the database, and says where.
+    const created = await cli(dir, ['keys', 'create', '--scope', 'verify']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stderr, /created a new database at \S+otp-shield\.db/);
+    const listed = await cli(dir, ['lists', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+  });
+
   it('events export refuses a type that cannot be an event type and an inverted --from/--to', async () => {
-    const dir = fresh('export');
+    const dir = await withDatabase(fresh('export'));
     const cases: [string[], RegExp][] = [
       [['events', 'export', '--type', 'BAD TYPE!'], /^otp-shield: --type: not an event type: "BAD TYPE!"/],
       [['events', 'export', '--type', 'send,Check'], /^otp-shield: --type: not an event type: "Check"/],

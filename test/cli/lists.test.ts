@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseImportText, parseTtl, splitCsvLine } from '../../src/cli/commands/lists.ts';
-import { cli } from '../helpers/cli.ts';
+import { cli, withDatabase } from '../helpers/cli.ts';
 import { startTestApp } from '../helpers/app.ts';
 
 
@@ -55,8 +55,8 @@ describe('import file parsing', () => {
 describe('otp-shield lists (real CLI, SQLite in a temp data dir)', () => {
   // A fresh data dir per test, so each test sees only its own entries.
   let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'otps-cli-lists-'));
+  beforeEach(async () => {
+    dir = await withDatabase(mkdtempSync(join(tmpdir(), 'otps-cli-lists-')));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 

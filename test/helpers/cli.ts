@@ -1,6 +1,8 @@
 /** Runs the real `otp-shield` CLI in a child process, isolated to one data dir. */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/store/sqlite.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -25,3 +27,13 @@ export function cli(dataDir: string, args: string[]): Promise<Run> {
     });
   });
 }
+
+/**
+ * Create the (empty) embedded database of a data dir, as the server or `keys create` would: the other commands
+ * refuse a data dir without one (src/cli/shared.ts `storeFrom`).
+ */
+export async function withDatabase(dataDir: string): Promise<string> {
+  await new SqliteStore(join(dataDir, 'otp-shield.db')).close();
+  return dataDir;
+}
+

@@ -34,7 +34,8 @@ export function registerKeys(program: Command): void {
       const bad = scopes.filter((s) => !SCOPES.includes(s as ApiScope));
       if (bad.length) throw Object.assign(new Error(`unknown scope: ${bad.join(', ')} (use verify or admin)`), { name: 'ConfigError' });
       const days = opts.expiresInDays !== undefined ? parseExpiryDays(opts.expiresInDays) : null;
-      const store = await storeFrom(configFrom(cmd));
+      // The first step of a new install may come before the server ever ran: this one may create the database.
+      const store = await storeFrom(configFrom(cmd), { create: true });
       const now = Date.now();
       const expiresAt = days ? now + days * 86_400_000 : null;
       // Recorded (key.create, journaled ahead: service/journal.ts recordedStep) with the key's id, never its secret.
