@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { openStore } from '../../src/store/factory.ts';
 import { client } from './support.ts';
+import { withDatabase } from '../helpers/cli.ts';
 
 describe('pause and resume over the admin API', () => {
   let t: TestApp;
@@ -87,7 +88,8 @@ describe('pause and resume over the admin API', () => {
 
 describe('otp-shield pause / resume', () => {
   it('writes the same pause to the configured store', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'otps-pause-cli-'));
+    // A data dir with a database, as the server leaves it (the CLI refuses one without).
+    const dir = await withDatabase(mkdtempSync(join(tmpdir(), 'otps-pause-cli-')));
     try {
       const configFile = join(dir, 'otp-shield.json');
       writeFileSync(configFile, JSON.stringify({ dataDir: dir, secrets: { codeSecret: 'test-code-secret-0123456789abcdefghijkl', previousCodeSecrets: [] }, logLevel: 'silent' }));
