@@ -5,8 +5,9 @@
  *
  * What it does, all invisible to the user:
  * 1. POSTs `<script origin>/v1/challenges` for a signed one-time form token and a proof-of-work challenge.
- * 2. Solves the proof of work in a Web Worker (`/widget-worker.js`; falls back to the main thread in small
- *    async batches when a worker cannot start, e.g. because the widget is served cross-origin).
+ * 2. Solves the proof of work in a Web Worker (`/widget-worker.js`; on a page of another origin, through a
+ *    blob: worker that imports it, where the page's CSP allows blob: workers; otherwise on the main thread,
+ *    in slices of about 10 ms so the page stays responsive). `OTPShield.lastSolve` says where and how long.
  * 3. Collects signals: navigator.webdriver, headless / automation markers, time since the token was
  *    received, navigator.languages, and a device id from FingerprintJS (`/fp.js`, loaded with
  *    `monitoring: false` so nothing is sent anywhere but our own server).
@@ -18,6 +19,7 @@
  *   window.OTPShield.ready      Promise<void>, settles once the first evidence is prepared (never rejects)
  *   window.OTPShield.collect()  Promise<object>, the `client` block of POST /v1/verifications
  *   window.OTPShield.collect({ challenge })  the same, answering the `challenge` of a challenge_required error
+ *   window.OTPShield.lastSolve  { where: 'worker' | 'page', ms, maxnumber } of the last proof of work, or null
  * Tokens are single use: every collect() spends the current token and a fresh one is prepared.
  *
  * CSP: works under `default-src 'self'; worker-src 'self'` when served from the page's origin (no eval,
@@ -85,11 +87,19 @@
     return out;
   }
 
-  /** Same search as widget-worker.js, on this thread, yielding between batches so the page stays responsive. */
+  /** Where and how fast the last proof of work was solved (`OTPShield.lastSolve`). */
+  var lastSolve = null;
+
+  /**
+   * Same search as widget-worker.js, on this thread. It yields to the page every ~10 ms of work, not after every
+   * batch: a setTimeout(0) waits at least 4 ms once nested, which after every 128 digests made the search spend
+   * most of its time asleep (2.4 s against 0.5 s in a worker for the same puzzle).
+   */
   async function solveHere(ch) {
     var target = hexToBytes(ch.challenge);
-    for (var n = 0; n <= ch.maxnumber; n += 128) {
-      var end = Math.min(ch.maxnumber, n + 127);
+    var sliceStart = Date.now();
+    for (var n = 0; n <= ch.maxnumber; n += 256) {
+      var end = Math.min(ch.maxnumber, n + 255);
       var jobs = [];
       for (var i = n; i <= end; i++) jobs.push(crypto.subtle.digest('SHA-256', encoder.encode(ch.salt + i)));
       var digests = await Promise.all(jobs);
@@ -99,17 +109,40 @@
         for (var j = 0; same && j < d.length; j++) same = d[j] === target[j];
         if (same) return n + k;
       }
-      await sleep(0);
+      if (Date.now() - sliceStart >= 10) {
+        await sleep(0);
+        sliceStart = Date.now();
+      }
     }
     return null;
+  }
+
+  /**
+   * The worker: from its URL when the page is on OTP Shield's origin; from another origin a page may not start
+   * a worker from our URL, so a blob: worker of the page's own origin imports it (classic workers may import
+   * scripts from anywhere the page's CSP allows). A CSP without blob: in worker-src refuses that one too, and
+   * the search runs on the main thread.
+   */
+  function startWorker() {
+    var url = origin + '/widget-worker.js';
+    if (origin === location.origin) return new Worker(url);
+    var shim = URL.createObjectURL(new Blob(['importScripts(' + JSON.stringify(url) + ');'], { type: 'text/javascript' }));
+    try {
+      return new Worker(shim);
+    } finally {
+      // The worker has fetched its script by the time it runs a message; the URL itself is not needed.
+      setTimeout(function () {
+        URL.revokeObjectURL(shim);
+      }, 60000);
+    }
   }
 
   function solveInWorker(ch) {
     return new Promise(function (resolve, reject) {
       var worker;
       try {
-        // Cross-origin worker URLs throw here; CSP refusals arrive as an 'error' event below.
-        worker = new Worker(origin + '/widget-worker.js');
+        // A worker URL the page may not use throws here; CSP refusals arrive as an 'error' event below.
+        worker = startWorker();
       } catch (err) {
         reject(err);
         return;
@@ -134,11 +167,15 @@
   async function solvePow(ch) {
     if (!ch || ch.algorithm !== 'SHA-256' || !window.crypto || !crypto.subtle) return null;
     var number;
+    var started = Date.now();
+    var where = 'worker';
     try {
       number = await solveInWorker(ch);
     } catch (_) {
+      where = 'page';
       number = await solveHere(ch);
     }
+    lastSolve = Object.freeze({ where: where, ms: Date.now() - started, maxnumber: ch.maxnumber });
     if (number === null || number === undefined) return null;
     return btoa(
       JSON.stringify({ algorithm: ch.algorithm, challenge: ch.challenge, number: number, salt: ch.salt, signature: ch.signature }),
@@ -481,5 +518,9 @@
   window.OTPShield = Object.freeze({
     ready: ready,
     collect: collect,
+    /** The last proof of work: where it was solved ('worker' or 'page'), in how many ms (diagnostics). */
+    get lastSolve() {
+      return lastSolve;
+    },
   });
 })();

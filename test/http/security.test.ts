@@ -210,6 +210,31 @@ describe('headers, overload, slow clients and bodies', () => {
     assert.equal(api.headers.get('x-powered-by'), null);
   });
 
+  it('widget scripts are cached briefly, revalidated by ETag, and readable cross-origin for Subresource Integrity', async () => {
+    for (const path of ['/widget.js', '/widget-worker.js', '/fp.js']) {
+      const first = await t.request('GET', path, undefined, { key: null });
+      assert.equal(first.status, 200, path);
+      assert.equal(first.headers.get('cache-control'), 'public, max-age=300, must-revalidate', path);
+      assert.equal(first.headers.get('access-control-allow-origin'), '*', path);
+      assert.equal(first.headers.get('access-control-allow-credentials'), null, path);
+      const etag = first.headers.get('etag')!;
+      assert.match(etag, /^"/, path);
+      // Revalidation: the exact tag, a weak one, a list, and `*` all answer 304 with the tag and the cache policy.
+      for (const inm of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+        const again = await t.request('GET', path, undefined, { key: null, headers: { 'if-none-match': inm } });
+        assert.equal(again.status, 304, `${path} If-None-Match ${inm}`);
+        assert.equal(again.headers.get('etag'), etag);
+        assert.equal(again.headers.get('cache-control'), 'public, max-age=300, must-revalidate');
+        assert.equal(again.text, '');
+      }
+      assert.equal((await t.request('GET', path, undefined, { key: null, headers: { 'if-none-match': '"other"' } })).status, 200);
+    }
+    // The demo page is revalidated every time and not readable cross-origin.
+    const page = await t.request('GET', '/demo', undefined, { key: null });
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    assert.equal(page.headers.get('access-control-allow-origin'), null);
+  });
+
   it('past server.maxInFlight answers 503 with Retry-After, never crashes, and recovers', async () => {
     // A slow SMS provider keeps requests in flight.
     t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 400 }));

@@ -4,13 +4,33 @@ import type { AppContext } from '../../service/context.ts';
 import { loadWebAssets, type WebAsset } from '../../signals/web-assets.ts';
 import { asText, CheckResponse, ClientEvidence, errorResponses } from '../schemas.ts';
 
+/**
+ * Scripts are public and embedded by customers' pages on every page view: cached for five minutes (an upgrade
+ * reaches every browser within that), then revalidated by ETag. Readable cross-origin (`*`, never with
+ * credentials), so a page can pin one with Subresource Integrity (`integrity=… crossorigin="anonymous"`).
+ * Pages (the demo) are revalidated every time.
+ */
+const SCRIPT_CACHE = 'public, max-age=300, must-revalidate';
+
 function serve(asset: WebAsset, req: FastifyRequest, reply: FastifyReply) {
-  if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send();
+  const page = asset.type.startsWith('text/html');
+  reply.header('etag', asset.etag).header('cache-control', page ? 'no-cache' : SCRIPT_CACHE);
+  if (!page) {
+    // Scripts may be loaded by customers' pages on other origins.
+    reply.header('cross-origin-resource-policy', 'cross-origin').header('access-control-allow-origin', '*');
+  }
+  if (etagMatches(req.headers['if-none-match'], asset.etag)) return reply.status(304).send();
   // HTML pages get their CSP and browser protections from the server-wide hook (security-headers.ts).
-  reply.header('content-type', asset.type).header('etag', asset.etag);
-  // Scripts may be loaded by customers' pages on other origins.
-  if (!asset.type.startsWith('text/html')) reply.header('cross-origin-resource-policy', 'cross-origin');
-  return reply.send(asset.body);
+  return reply.header('content-type', asset.type).send(asset.body);
+}
+
+/** If-None-Match (RFC 9110 §13.1.2): `*`, or a list of tags compared weakly (`W/"x"` matches `"x"`). */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  const strip = (t: string) => t.trim().replace(/^W\//, '');
+  const want = strip(etag);
+  return header.split(',').some((t) => strip(t) === want);
 }
 
 /**
