@@ -126,6 +126,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(`invalid configuration at "${key}": ${first?.message ?? 'invalid'}`);
   }
   const config = cfg as unknown as Config;
+  for (const origin of config.cors.origins) {
+    // Compared with the browser's Origin header as it is: anything else (a trailing slash, a path, capitals,
+    // a bare host, `*`) could never match, and the only symptom would be a widget without evidence.
+    if (corsOriginProblem(origin)) throw new ConfigError(`invalid configuration at "cors.origins": ${JSON.stringify(origin)} ${corsOriginProblem(origin)}`);
+  }
   if (config.store.kind === 'redis' && !config.store.redisUrl) throw new ConfigError('invalid configuration at "store.redisUrl": required when store.kind is redis');
   if (config.store.kind === 'postgres' && !config.store.postgresUrl) throw new ConfigError('invalid configuration at "store.postgresUrl": required when store.kind is postgres');
   if (config.env === 'production' && !config.secrets.codeSecret) {
@@ -160,3 +165,18 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
   }
   cur[path[path.length - 1]!] = value;
 }
+
+/** Why `origin` is not an origin as browsers send it (`https://shop.example`, `http://localhost:3000`), or null. */
+export function corsOriginProblem(origin: string): string | null {
+  if (origin === '*') return 'is not allowed: list the origins of your pages (a wildcard would let any site fetch form tokens)';
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return 'is not an origin: write it as scheme://host[:port], e.g. https://shop.example';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'is not an http(s) origin';
+  if (url.origin !== origin) return `is not an origin as browsers send it: write ${url.origin} (no path or trailing slash, lowercase host, no default port)`;
+  return null;
+}
+

@@ -54,6 +54,20 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ env: { OTPSHIELD_PORT: 'abc' } }), /OTPSHIELD_PORT/);
   });
 
+  it('cors.origins must be origins as browsers send them (a near miss could never match)', () => {
+    for (const [origin, re] of [
+      ['https://shop.example/', /write https:\/\/shop\.example \(no path/],
+      ['https://Shop.example', /write https:\/\/shop\.example/],
+      ['https://shop.example:443', /write https:\/\/shop\.example/],
+      ['shop.example', /is not an origin/],
+      ['*', /is not allowed/],
+      ['ftp://shop.example', /not an http\(s\) origin/],
+    ] as const) {
+      assert.throws(() => loadConfig({ env: { OTPSHIELD_CORS_ORIGINS: origin } }), (e: unknown) => e instanceof ConfigError && /cors\.origins/.test((e as Error).message) && re.test((e as Error).message), origin);
+    }
+    assert.deepEqual(loadConfig({ env: { OTPSHIELD_CORS_ORIGINS: 'https://shop.example,http://localhost:3000,http://[::1]:8080' } }).cors.origins, ['https://shop.example', 'http://localhost:3000', 'http://[::1]:8080']);
+  });
+
   it('a file that does not parse is reported by line and column, without quoting its lines (they may hold a secret)', () => {
     const p = file(`unclosed${Math.random()}.yaml`, 'secrets:\n  codeSecret: "QUOTED-SECRET-VALUE-0123456789\nserver:\n  port: 8080\n');
     assert.throws(
