@@ -381,13 +381,21 @@
       acceptLanguage: acceptLanguage(),
     };
     if (session) {
+      // Time on the form: for the answer to a challenge, since the form was started (the session the
+      // challenged request spent), not since the challenge arrived, which is only the puzzle's seconds; the
+      // server's token carries the same start (its `st`) and takes the smaller of the two.
+      var since = given && formStartedAt !== null ? Math.min(formStartedAt, session.receivedAt) : session.receivedAt;
       block.formToken = session.formToken;
-      block.elapsedMs = Math.max(0, Math.round(performance.now() - session.receivedAt));
+      block.elapsedMs = Math.max(0, Math.round(performance.now() - since));
       if (session.pow) block.pow = session.pow;
+      if (!given) formStartedAt = session.receivedAt;
     }
     if (deviceId) block.deviceId = deviceId;
     return block;
   }
+
+  /** When the session the last collect() spent was received: the form's start, for a challenge's answer. */
+  var formStartedAt = null;
 
   // ---------------------------------------------------------------- form binding
 

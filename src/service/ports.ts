@@ -46,5 +46,6 @@ export interface Delivery {
 
 /** Creates the challenge a `challenge` decision returns (form token + proof-of-work). */
 export interface Challenger {
-  issue(opts: { ip: string | null; userAgent: string | null; level: 'normal' | 'elevated' | 'high'; now: number }): Promise<Record<string, unknown>>;
+  /** `startedAt`: when the person started the form, for a token handed out in a challenge_required answer. */
+  issue(opts: { ip: string | null; userAgent: string | null; level: 'normal' | 'elevated' | 'high'; now: number; startedAt?: number }): Promise<Record<string, unknown>>;
 }

@@ -59,8 +59,8 @@ export async function buildSignals(cfg: Config, store: Store, clock: () => numbe
 export function buildChallenger(cfg: Config, secret: string): Challenger {
   const secrets = { current: secret, previous: cfg.secrets.previousCodeSecrets };
   return {
-    async issue({ ip, userAgent, level, now }) {
-      const c = await issueChallenge({ secrets, ip, userAgent, now, difficulty: level });
+    async issue({ ip, userAgent, level, now, startedAt }) {
+      const c = await issueChallenge({ secrets, ip, userAgent, now, difficulty: level, ...(startedAt !== undefined ? { startedAt } : {}) });
       return { formToken: c.formToken, issuedAt: c.issuedAt, expiresAt: c.expiresAt, pow: c.pow, powDifficulty: c.powDifficulty };
     },
   };

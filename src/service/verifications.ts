@@ -230,7 +230,12 @@ export class VerificationService {
     await this.finishSend(event, decision, {}, facts, policy, throttleChanges);
     const extra: Record<string, unknown> = policy.responses.exposeReasons ? { reasons: decision.reasons } : {};
     if (decision.decision === 'challenge') {
-      extra.challenge = await d.challenger.issue({ ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, level: decision.powLevel, now });
+      // The page answers it at once, by script: the person's time on the form is what this request's verified
+      // token measured (elapsedMs: at most the server's own count since that token was issued), not the
+      // seconds the new puzzle takes, or a fast device's retry would be "too fast" and challenged again.
+      const ev = facts.evidence;
+      const startedAt = ev.formToken === 'valid' && ev.elapsedMs !== null ? now - ev.elapsedMs : undefined;
+      extra.challenge = await d.challenger.issue({ ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, level: decision.powLevel, now, ...(startedAt !== undefined ? { startedAt } : {}) });
       throw new ApiError('challenge_required', { extra });
     }
     throw new ApiError('request_blocked', { extra });

@@ -148,7 +148,7 @@ export async function verifyClientEvidence(input: ClientEvidence, ctx: EvidenceC
     now: ctx.now,
     honeypot: input.honeypot ?? null,
     elapsedMs: input.elapsedMs ?? null,
-    formTokenIssuedAt: ft.issuedAt ?? null,
+    formTokenIssuedAt: ft.startedAt ?? ft.issuedAt ?? null,
     minHumanMs: ctx.minHumanMs ?? DEFAULT_MIN_HUMAN_MS,
     automation: input.automation ?? null,
     userAgent,
@@ -168,7 +168,7 @@ export async function verifyClientEvidence(input: ClientEvidence, ctx: EvidenceC
     pow: powOutcome,
     captcha: captcha.outcome,
     honeypot: signals.some((s) => s.signal === 'honeypot_filled'),
-    elapsedMs: effectiveElapsedMs(input.elapsedMs, ft.issuedAt, ctx.now),
+    elapsedMs: effectiveElapsedMs(input.elapsedMs, ft.startedAt ?? ft.issuedAt, ctx.now),
     headless: isHeadless(signals),
     scriptUserAgent: classifyUserAgent(userAgent).script !== null,
     deviceId,
@@ -215,6 +215,8 @@ export async function issueChallenge(opts: {
   difficulty?: PowLevel | number;
   ttlMs?: number;
   origin?: string;
+  /** When the person started the form (a challenge_required answer: see the form token's `st`). */
+  startedAt?: number;
 }): Promise<IssuedChallenge> {
   const difficulty = typeof opts.difficulty === 'number' ? opts.difficulty : powDifficulty(opts.difficulty ?? 'normal');
   const ft = issueFormToken(opts.secrets, {
@@ -223,6 +225,7 @@ export async function issueChallenge(opts: {
     now: opts.now,
     ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
     ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+    ...(opts.startedAt !== undefined ? { startedAt: opts.startedAt } : {}),
   });
   const [powKey = ''] = powKeys(opts.secrets);
   // Same lifetime as the form token, and bound to it through the `ft` param (see verifyClientEvidence).

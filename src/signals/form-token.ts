@@ -49,6 +49,12 @@ export interface FormTokenPayload {
   ipHash: string;
   uaHash: string;
   origin?: string;
+  /**
+   * When the person started the form, if before `iat`: a token handed out in a challenge_required answer
+   * carries the start its request's verified token measured, so that the page's automatic retry is not judged
+   * "too fast" on the seconds the puzzle took.
+   */
+  st?: number;
 }
 
 export interface IssuedFormToken {
@@ -62,6 +68,8 @@ export interface VerifiedFormToken {
   outcome: FormTokenDetail;
   /** Only set once the MAC checked out, so callers may trust it (e.g. for the elapsed-time signal). */
   issuedAt?: number;
+  /** When the form was started, when the token says (signed `st`; else it is `issuedAt`): what the elapsed-time signal measures from. */
+  startedAt?: number;
   jti?: string;
 }
 
@@ -144,7 +152,7 @@ export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
 
 export function issueFormToken(
   secrets: Secrets,
-  opts: { ip?: string | null; userAgent?: string | null; now: number; ttlMs?: number; origin?: string },
+  opts: { ip?: string | null; userAgent?: string | null; now: number; ttlMs?: number; origin?: string; startedAt?: number },
 ): IssuedFormToken {
   const secret = currentSecret(secrets);
   const ttlMs = opts.ttlMs ?? FORM_TOKEN_TTL_MS;
@@ -156,6 +164,7 @@ export function issueFormToken(
     ipHash: bindHash(secret, 'ip', bindingIp(opts.ip)),
     uaHash: bindHash(secret, 'ua', opts.userAgent ?? ''),
     ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+    ...(opts.startedAt !== undefined && Number.isSafeInteger(opts.startedAt) && opts.startedAt < opts.now ? { st: opts.startedAt } : {}),
   };
   const body = `v1.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return { token: `${body}.${mac(secret, body).toString('base64url')}`, jti, issuedAt: payload.iat, expiresAt: payload.exp };
@@ -176,6 +185,7 @@ function parsePayload(b64: string): FormTokenPayload | null {
   if (!str(p.jti, 64) || !str(p.ipHash, 64) || !str(p.uaHash, 64)) return null;
   if (!Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp)) return null;
   if (p.origin !== undefined && !str(p.origin, 512)) return null;
+  if (p.st !== undefined && (!Number.isSafeInteger(p.st) || (p.st as number) > (p.iat as number))) return null;
   return p as unknown as FormTokenPayload;
 }
 
@@ -221,7 +231,7 @@ export async function verifyFormToken(
   const p = parsePayload(payloadB64);
   if (p === null) return { outcome: 'invalid' };
   if (p.iat > opts.now + MAX_CLOCK_SKEW_MS || p.exp <= p.iat) return { outcome: 'invalid' };
-  const base = { issuedAt: p.iat, jti: p.jti };
+  const base = { issuedAt: p.iat, ...(p.st !== undefined ? { startedAt: p.st } : {}), jti: p.jti };
   if (opts.now >= p.exp) return { outcome: 'expired', ...base };
   if (!safeEqual(p.ipHash, bindHash(matched, 'ip', bindingIp(opts.ip)))) return { outcome: 'wrong_ip', ...base };
   if (!safeEqual(p.uaHash, bindHash(matched, 'ua', opts.userAgent ?? ''))) return { outcome: 'wrong_ua', ...base };

@@ -74,6 +74,34 @@ describe('risk decisions over HTTP', () => {
     assert.match(t.lastCode(to) ?? '', /^\d{6}$/);
   });
 
+  it("challenge answered at once by the page's script: the person's time on the form counts, not the puzzle's seconds", async () => {
+    const to = fresh();
+    const client = { ip: hostingIp, userAgent: UA, acceptLanguage: 'id-ID' };
+    // The widget's token from page load, five seconds on the form, the proof of work not finished yet.
+    const page = (await t.ctx.challenger.issue({ ip: hostingIp, userAgent: UA, level: 'normal', now: t.clock() })) as { formToken: string };
+    t.clock.advance(5000);
+    const r = await t.request('POST', '/v1/verifications', { to, client: { ...client, formToken: page.formToken, elapsedMs: 5000 } });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.body.error.code, 'challenge_required');
+    const c = r.body.error.challenge as Challenge;
+    const pow = await solve(c);
+    // A fast device solves it in a fraction of a second and the page sends again by itself.
+    t.clock.advance(300);
+    const ok = await t.request('POST', '/v1/verifications', { to, client: { ...client, formToken: c.formToken, pow, elapsedMs: 5300 } });
+    assert.equal(ok.status, 201, ok.text);
+    // A bot that sent its first request as soon as it had the token gains nothing: the start it carries is that.
+    const quick = fresh();
+    const botToken = (await t.ctx.challenger.issue({ ip: hostingIp, userAgent: UA, level: 'normal', now: t.clock() })) as { formToken: string };
+    const first = await t.request('POST', '/v1/verifications', { to: quick, client: { ...client, formToken: botToken.formToken, elapsedMs: 60_000 } });
+    assert.equal(first.status, 403, first.text);
+    const c2 = first.body.error.challenge as Challenge;
+    const pow2 = await solve(c2);
+    t.clock.advance(300);
+    const again = await t.request('POST', '/v1/verifications', { to: quick, client: { ...client, formToken: c2.formToken, pow: pow2, elapsedMs: 60_300 } });
+    assert.equal(again.status, 403, again.text);
+    assert.ok(again.body.error.reasons.includes('too_fast'), again.text);
+  });
+
   it('tarpit: a filled honeypot looks like success, nothing is sent, no code can approve it', async () => {
     const to = fresh();
     const before = t.receiver.requests.length;

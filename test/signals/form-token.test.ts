@@ -178,3 +178,17 @@ test('consume without a store is refused rather than silently skipping single us
   const opts = { ip: IP, userAgent: UA, now: T0 + 1, consume: true } as unknown as Parameters<typeof verifyFormToken>[2];
   await assert.rejects(verifyFormToken(SECRET, token, opts), TypeError);
 });
+
+test('a token may carry when the form was started (st): verified as startedAt, never after its issue time', async () => {
+  const plain = issueFormToken(SECRET, { ip: IP, userAgent: UA, now: T0 });
+  const plainOut = await verifyFormToken(SECRET, plain.token, { ip: IP, userAgent: UA, now: T0 + 1000, consume: false });
+  assert.equal(plainOut.startedAt, undefined, 'without st, the form started when the token was issued (issuedAt)');
+  const started = issueFormToken(SECRET, { ip: IP, userAgent: UA, now: T0, startedAt: T0 - 5000 });
+  assert.equal(decodePayload(started.token).st, T0 - 5000);
+  const out = await verifyFormToken(SECRET, started.token, { ip: IP, userAgent: UA, now: T0 + 1000, consume: false });
+  assert.equal(out.outcome, 'valid');
+  assert.equal(out.startedAt, T0 - 5000);
+  assert.equal(out.issuedAt, T0, 'the lifetime still counts from the issue');
+  // A start in the future is not written (it would make the form look slower than it was).
+  assert.equal(decodePayload(issueFormToken(SECRET, { ip: IP, userAgent: UA, now: T0, startedAt: T0 + 1 }).token).st, undefined);
+});
