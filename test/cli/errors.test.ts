@@ -176,6 +176,25 @@ describe('CLI errors', () => {
     assert.equal(listed.code, 0, listed.stderr);
   });
 
+  it('config check fails where serve would: a policy file that is missing or invalid, TLS files that cannot be read', async () => {
+    const dir = fresh('check');
+    writeFileSync(join(dir, 'typo.yaml'), 'risk:\n  challengeAtt: 40\n');
+    writeFileSync(join(dir, 'good.yaml'), 'risk:\n  challengeAt: 40\n');
+    const cfg = (name: string, doc: Record<string, unknown>) => {
+      writeFileSync(join(dir, name), JSON.stringify(doc));
+      return name;
+    };
+    const cases: [string, RegExp][] = [
+      [cfg('a.json', { policyFile: 'typo.yaml' }), /^otp-shield: invalid policy typo\.yaml: .*challengeAtt/],
+      [cfg('b.json', { policyFile: 'missing.yaml' }), /^otp-shield: policy file not found: missing\.yaml/],
+      [cfg('c.json', { server: { tls: { certFile: 'nope.pem', keyFile: 'nope.key' } } }), /^otp-shield: cannot read server\.tls\.certFile nope\.pem: ENOENT/],
+    ];
+    for (const [file, re] of cases) assertOneLine(await cli(dir, ['config', 'check', '--config', file]), re, file);
+    const good = await cli(dir, ['config', 'check', '--config', cfg('d.json', { policyFile: 'good.yaml' })]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /^configuration is valid/);
+  });
+
   it('events export refuses a type that cannot be an event type and an inverted --from/--to', async () => {
     const dir = await withDatabase(fresh('export'));
     const cases: [string[], RegExp][] = [

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { checkConfig } from '../../service/config-checks.ts';
+import { loadPolicyFile } from '../../service/context.ts';
+import { readTlsFiles, TlsFileError } from '../../http/tls.ts';
+import { ConfigError } from '../../config/load.ts';
 import { configFrom, print } from '../shared.ts';
 
 const SECRET_KEYS = /secret|token|password|authtoken|apikey|key$/i;
@@ -68,6 +71,17 @@ export function registerConfig(program: Command): void {
     .action((opts: { json?: boolean }, cmd: Command) => {
       const cfg = configFrom(cmd);
       checkConfig(cfg);
+      // What serve reads at start-up beyond the configuration itself: a check that passes where serve would
+      // stop is worse than none.
+      if (cfg.policyFile) loadPolicyFile(cfg.policyFile);
+      if (cfg.server.tls) {
+        try {
+          readTlsFiles(cfg.server.tls);
+        } catch (err) {
+          if (err instanceof TlsFileError) throw new ConfigError(err.message);
+          throw err;
+        }
+      }
       if (opts.json) return print(JSON.stringify(redactConfig(cfg), null, 2));
       print('configuration is valid');
       for (const line of exposure(cfg)) print(line);
