@@ -34,11 +34,17 @@ export function fileError(err: unknown, action: 'read' | 'write' | 'create', pat
   return isFileSystemError(err) ? new ConfigError(`cannot ${action} ${err.path ?? path}: ${reason(err)}`) : err;
 }
 
+/** better-sqlite3's errors (a file that is not a database, a corrupt one, a locked one): the operator's to fix. */
+export function isSqliteError(err: unknown): err is Error & { code?: string } {
+  return err instanceof Error && err.name === 'SqliteError';
+}
+
 /** The text `otp-shield: …` prints for an error that ended a command. */
 export function formatCliError(err: unknown): string {
   if (err instanceof Error && err.name === 'ConfigError') return err.message;
   if (isFileSystemError(err)) return err.message;
   if (isStoreUnavailable(err)) return `the store is unavailable: ${(err as Error).message}`;
+  if (isSqliteError(err)) return `the SQLite database cannot be used: ${err.message}${err.code ? ` (${err.code})` : ''}`;
   if (err instanceof Error) return err.stack ?? err.message;
   return String(err);
 }

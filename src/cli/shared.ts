@@ -6,7 +6,7 @@ import type { Store } from '../store/interface.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../config/load.ts';
-import { fileError } from './errors.ts';
+import { fileError, isSqliteError } from './errors.ts';
 
 export function configFrom(cmd: Command): Config {
   const opts = cmd.optsWithGlobals() as { config?: string };
@@ -40,12 +40,17 @@ export async function storeFrom(cfg: Config, opts: { create?: boolean } = {}): P
     }
     process.stderr.write(`otp-shield: created a new database at ${where}\n`);
   }
-  return openStore({
+  const opening = openStore({
     kind: cfg.store.kind,
     sqlitePath,
     ...(cfg.store.redisUrl ? { redisUrl: cfg.store.redisUrl } : {}),
     ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
     ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),
+  });
+  // A file that is not a database (or a corrupt one): one line naming it, not a stack.
+  return opening.catch((err: unknown) => {
+    if (!isSqliteError(err)) throw err;
+    throw new ConfigError(`cannot open the sqlite store at ${resolve(sqlitePath)}: ${err.message}${err.code ? ` (${err.code})` : ''}`);
   });
 }
 

@@ -13,6 +13,8 @@ import { keyView } from '../../src/service/api-keys.ts';
 import { parseTraceLine } from '../../src/replay/format.ts';
 import { formatCliError, isFileSystemError } from '../../src/cli/errors.ts';
 import { ConfigError } from '../../src/config/load.ts';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 
 const fresh = (name: string) => mkdtempSync(join(tmpdir(), `otps-err-${name}-`));
 
@@ -174,6 +176,25 @@ describe('CLI errors', () => {
     assert.match(created.stderr, /created a new database at \S+otp-shield\.db/);
     const listed = await cli(dir, ['lists', 'list']);
     assert.equal(listed.code, 0, listed.stderr);
+  });
+
+  it('serve and the store commands: a bad port, a port in use and a file that is not a database are one line', async () => {
+    const dir = fresh('serve');
+    const bad = await cli(dir, ['serve', '--port', 'abc']);
+    assertOneLine(bad, /^otp-shield: --port must be a port number 0\.\.65535, got "abc"/, 'serve --port abc');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      writeFileSync(join(dir, 'c.json'), JSON.stringify({ server: { host: '127.0.0.1' } }));
+      const inUse = await cli(dir, ['--config', 'c.json', 'serve', '--port', String(port)]);
+      assertOneLine(inUse, new RegExp(`^otp-shield: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use \\(EADDRINUSE\\)`), 'serve on a port in use');
+    } finally {
+      taken.close();
+    }
+    writeFileSync(join(dir, 'otp-shield.db'), 'this is not a database, it is a note\n'.repeat(200));
+    assertOneLine(await cli(dir, ['lists', 'list']), /^otp-shield: cannot open the sqlite store at \S+otp-shield\.db: file is not a database \(SQLITE_NOTADB\)/, 'lists list on a file that is not a database');
+    assertOneLine(await cli(dir, ['serve', '--port', '0']), /^otp-shield: cannot open the sqlite store at \S+: file is not a database/, 'serve on a file that is not a database');
   });
 
   it('config check fails where serve would: a policy file that is missing or invalid, TLS files that cannot be read', async () => {

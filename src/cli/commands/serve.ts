@@ -5,6 +5,8 @@ import { configFrom, print } from '../shared.ts';
 import { startMaintenance } from '../../service/maintenance.ts';
 import { limitHeapGrowth } from '../../lib/heap-growth.ts';
 import { isStoreUnavailable } from '../../store/errors.ts';
+import { ConfigError } from '../../config/load.ts';
+import { isSqliteError } from '../errors.ts';
 import { redactConfig } from './config.ts';
 
 export function registerServe(program: Command): void {
@@ -14,11 +16,15 @@ export function registerServe(program: Command): void {
     .option('-p, --port <port>', 'port to listen on (default 8080, or OTPSHIELD_PORT)')
     .action(async (opts: { port?: string }, cmd: Command) => {
       const cfg = configFrom(cmd);
-      if (opts.port) cfg.server.port = Number(opts.port);
+      if (opts.port !== undefined) {
+        const port = Number(opts.port);
+        if (!/^\d{1,5}$/.test(opts.port) || port > 65535) throw new ConfigError(`--port must be a port number 0..65535, got "${opts.port}"`);
+        cfg.server.port = port;
+      }
       // Bounded transient heap under key-rotating attacks (src/lib/heap-growth.ts says why).
       limitHeapGrowth();
       const ctx = await buildContext(cfg).catch((err: unknown) => {
-        if (!isStoreUnavailable(err)) throw err;
+        if (!isStoreUnavailable(err) && !isSqliteError(err)) throw err;
         // One line that says which store, credentials redacted as `config check` does (src/cli/errors.ts prints it).
         const where = cfg.store.kind === 'redis' ? cfg.store.redisUrl : cfg.store.kind === 'postgres' ? cfg.store.postgresUrl : cfg.store.sqlitePath ?? cfg.dataDir;
         const place = String(redactConfig(where ?? '', 'store'));
@@ -28,7 +34,14 @@ export function registerServe(program: Command): void {
       });
       for (const w of (await ctx.store.durabilityWarnings?.().catch(() => [])) ?? []) ctx.log.warn(w);
       const app = await buildServer(ctx);
-      const address = await app.listen({ host: cfg.server.host, port: cfg.server.port });
+      const address = await app.listen({ host: cfg.server.host, port: cfg.server.port }).catch(async (err: NodeJS.ErrnoException) => {
+        // A port in use or not allowed is the operator's to fix: one line, not a stack.
+        const why = { EADDRINUSE: 'the address is already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'no such local address' }[err.code ?? ''];
+        if (!why) throw err;
+        await app.close().catch(() => {});
+        await ctx.close().catch(() => {});
+        throw new ConfigError(`cannot listen on ${cfg.server.host}:${cfg.server.port}: ${why} (${err.code})`);
+      });
       const stopMaintenance = startMaintenance({ store: ctx.store, clock: ctx.clock, log: ctx.log, retentionDays: cfg.privacy.eventRetentionDays });
       const keys = await ctx.store.listApiKeys();
       print(`OTP Shield ${ctx.version} listening on ${address} (${cfg.env}, store: ${ctx.store.kind}, senders: ${cfg.senders.map((s) => String(s.type)).join(', ') || 'none'})`);
