@@ -230,6 +230,9 @@ describe('CLI errors', () => {
     ]);
     assert.equal(good!.code, 0, good!.stderr);
     assert.match(good!.stderr, /exported 0 events/);
+    // Epoch milliseconds, as GET /v1/admin/events takes them.
+    const epoch = await cli(dir, ['events', 'export', '--from', String(Date.parse('2026-11-23T00:00:00Z')), '--to', String(Date.parse('2026-11-24T00:00:00Z'))]);
+    assert.equal(epoch.code, 0, epoch.stderr);
     runs.forEach((r, i) => assertOneLine(r, cases[i]![1], cases[i]![0].join(' ')));
   });
 

@@ -30,6 +30,8 @@ describe('otp-shield keys', () => {
     assert.deepEqual(after, { ok: false, reason: 'revoked' });
     // Both are audit events, with the key's id and never its secret; revoking an unknown id records nothing.
     assert.throws(() => cli('keys', 'revoke', 'nosuchkey000'), (e: { stderr?: string }) => /no such key/.test(String(e.stderr)));
+    // A retried revoke: the key is revoked, which is what the script wanted (exit 0), and nothing is recorded twice.
+    assert.match(cli('keys', 'revoke', id), new RegExp(`^already revoked ${id}`));
     const events = (await store.queryEvents({ limit: 10, order: 'asc' })).filter((e) => e.type.startsWith('key.'));
     assert.deepEqual(events.map((e) => [e.type, e.data?.id, e.data?.by]), [['key.create', id, 'cli'], ['key.revoke', id, 'cli']]);
     assert.deepEqual(events[0]!.data?.scopes, ['verify']);

@@ -26,9 +26,9 @@ export function parseTypes(v: string | undefined): string[] {
 
 function parseTime(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  // A bare date is that day's UTC midnight.
-  const ms = parseIsoWithZone(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
-  if (!Number.isFinite(ms)) throw new ConfigError(`--${name} must be a date (2026-11-23) or an ISO time with a zone (2026-11-23T08:00:00Z)`);
+  // A bare date is that day's UTC midnight; 9 or more digits are epoch milliseconds, as the admin API takes them.
+  const ms = /^\d{9,16}$/.test(v) ? Number(v) : parseIsoWithZone(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
+  if (!Number.isFinite(ms)) throw new ConfigError(`--${name} must be a date (2026-11-23), an ISO time with a zone (2026-11-23T08:00:00Z) or epoch milliseconds`);
   return ms;
 }
 

@@ -74,7 +74,13 @@ export function registerKeys(program: Command): void {
       const ok = await recordedStep(store, { id: eventId(), at: now, type: 'key.revoke', data: { id, by: 'cli' } }, () => store.revokeApiKey(id, now), (revoked, e) => (revoked ? e : null)).finally(() =>
         store.close(),
       );
-      if (!ok) throw Object.assign(new Error(`no such key: ${id}`), { name: 'ConfigError' });
+      if (!ok) {
+        // Revoking a revoked key again is what a retried script does: the key is revoked, say so, exit 0.
+        const again = await storeFrom(configFrom(cmd));
+        const known = await again.getApiKey(id).finally(() => again.close());
+        if (known?.revokedAt) return print(`already revoked ${id}`);
+        throw Object.assign(new Error(`no such key: ${id}`), { name: 'ConfigError' });
+      }
       print(`revoked ${id}`);
     });
 }
