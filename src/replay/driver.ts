@@ -25,10 +25,12 @@ import { isSharedSetting } from '../service/state.ts';
 import type { Challenger } from '../service/ports.ts';
 import { VerificationService, type ServiceHooks } from '../service/verifications.ts';
 import { MemoryStore } from '../store/memory.ts';
-import type { AuditEvent, Channel } from '../store/interface.ts';
+import type { AuditEvent, Channel, ListEntry, ListKind } from '../store/interface.ts';
 import { deepMerge } from '../lib/merge.ts';
 import { RecordingDelivery } from './delivery.ts';
-import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
+import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type StateEventType, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
+import { LIST_KINDS } from '../service/lists.ts';
+import { parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
 import { replaySignals, type ReplaySignals } from './signals.ts';
 
 export interface ReplayOptions {
@@ -59,6 +61,8 @@ export interface ReplaySummary {
   sends: Record<SendDecisionName, number>;
   checks: Record<CheckResultName, number>;
   ignored: number;
+  /** List changes, pauses and resumes of an audit export, applied to the replay's store (`{"applied": type}`). */
+  applied: number;
   invalid: number;
   /** Lines whose `at` was earlier than the previous line's: replayed at the previous time. */
   outOfOrder: number;
@@ -199,6 +203,7 @@ export class Replayer {
     sends: { allow: 0, challenge: 0, block: 0, tarpit: 0 },
     checks: { approved: 0, denied: 0, expired: 0, locked: 0, not_found: 0 },
     ignored: 0,
+    applied: 0,
     invalid: 0,
     outOfOrder: 0,
     maskedNumbers: 0,
@@ -294,6 +299,41 @@ export class Replayer {
     return r;
   }
 
+  /**
+   * An operator's change recorded in an audit export, made again in the replay's store at its time, so the
+   * sends after it meet the lists and pauses the server's did. False when its data cannot be applied: a list
+   * entry whose value was masked (`+62812*****890` never matches a number), or a line that is not such an event.
+   */
+  private async applyState(type: StateEventType, data: Record<string, unknown>, now: number): Promise<boolean> {
+    const store = this.store;
+    if (type === 'list.add') {
+      const e = data.entry as Partial<ListEntry> | undefined;
+      if (!e || typeof e.id !== 'string' || (e.list !== 'block' && e.list !== 'allow') || !LIST_KINDS.includes(e.kind as ListKind) || typeof e.value !== 'string') return false;
+      if (e.value.includes('*')) return false;
+      const expiresAt = typeof e.expiresAt === 'number' ? e.expiresAt : typeof e.expiresAt === 'string' ? Date.parse(e.expiresAt) : null;
+      await store.putListEntry({ id: e.id, list: e.list, kind: e.kind as ListKind, value: e.value, note: typeof e.note === 'string' ? e.note : null, createdAt: now, expiresAt: expiresAt !== null && Number.isFinite(expiresAt) ? expiresAt : null });
+    } else if (type === 'list.remove') {
+      if (typeof data.id !== 'string') return false;
+      await store.removeListEntry(data.id);
+    } else {
+      const scope = typeof data.scope === 'string' ? data.scope : '';
+      let parsed: PauseScope;
+      try {
+        parsed = parsePauseScope(scope === 'all' ? { all: true } : scope.startsWith('country:') ? { country: scope.slice(8) } : { prefix: scope.startsWith('prefix:') ? scope.slice(7) : '' });
+      } catch {
+        return false;
+      }
+      if (type === 'resume') await resumeSends(store, parsed, { now, by: 'replay' });
+      else {
+        const until = typeof data.until === 'number' ? data.until : null;
+        if (until !== null && until <= now) return true;
+        await pauseSends(store, parsed, { now, note: typeof data.note === 'string' ? data.note : null, by: 'replay', ttlMs: until !== null ? until - now : null });
+      }
+    }
+    this.ctx.state.invalidate();
+    return true;
+  }
+
   /** Replay one raw input line. Returns null for blank lines (they produce no output). */
   async line(raw: string): Promise<OutputLine | null> {
     if (raw.trim() === '') return null;
@@ -312,6 +352,14 @@ export class Replayer {
     this.stats.firstAt ??= iso;
     this.stats.lastAt = iso;
     if (t.kind === 'other') {
+      this.stats.ignored++;
+      return { ignored: t.type };
+    }
+    if (t.kind === 'state') {
+      if (await this.applyState(t.type, t.data, this.now)) {
+        this.stats.applied++;
+        return { applied: t.type };
+      }
       this.stats.ignored++;
       return { ignored: t.type };
     }

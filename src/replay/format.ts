@@ -83,6 +83,12 @@ export type TraceCheck = Static<typeof TraceCheckSchema>;
 export type TraceLine =
   | { kind: 'send'; at: number; event: TraceSend }
   | { kind: 'check'; at: number; event: TraceCheck }
+  /**
+   * An operator's change of state in an audit export (`list.add`, `list.remove`, `pause`, `resume`): applied to
+   * the replay's store, so the sends after it meet the lists and pauses the server's sends met; echoed as
+   * `{"applied": type}`, or `{"ignored": type}` when its data cannot be applied (say, a masked number).
+   */
+  | { kind: 'state'; at: number; type: StateEventType; data: Record<string, unknown> }
   /** Another audit event type (quarantine.start, throttle.*, cancel …): echoed as `{"ignored": type}`. */
   | { kind: 'other'; at: number; type: string }
   | { kind: 'invalid'; message: string };
@@ -93,8 +99,12 @@ export type CheckResultName = 'approved' | 'denied' | 'expired' | 'locked' | 'no
 export type OutputLine =
   | { decision: SendDecisionName; reasons: string[]; score: number }
   | { result: CheckResultName }
+  | { applied: StateEventType }
   | { ignored: string }
   | { error: 'invalid_line'; message: string };
+
+export const STATE_EVENT_TYPES = ['list.add', 'list.remove', 'pause', 'resume'] as const;
+export type StateEventType = (typeof STATE_EVENT_TYPES)[number];
 
 /** The earliest and latest `at` accepted (epoch ms): 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z. */
 export const MIN_AT = 0;
@@ -177,6 +187,10 @@ export function parseTraceLine(line: string): TraceLine {
     if (!checkCheck.Check(doc)) return { kind: 'invalid', message: firstError(checkCheck, doc) };
     if (!validIp(doc.client?.ip)) return { kind: 'invalid', message: BAD_IP };
     return { kind: 'check', at, event: doc };
+  }
+  if ((STATE_EVENT_TYPES as readonly string[]).includes(doc.type)) {
+    const data = (doc as { data?: unknown }).data;
+    return { kind: 'state', at, type: doc.type as StateEventType, data: data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {} };
   }
   return { kind: 'other', at, type: doc.type };
 }

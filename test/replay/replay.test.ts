@@ -230,6 +230,41 @@ describe('replay runs the server engine: an audit export replays to the same dec
     }
   });
 
+  it("an export's list changes, pauses and resumes are applied in the replay, so the sends after them decide as they did live", async () => {
+    t.clock.advance(3_600_000);
+    const start = t.clock();
+    const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
+    const client = { ip: '36.72.70.1', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 4000 };
+    const sendTo = async (to: string) => {
+      t.clock.advance(40_000);
+      return t.request('POST', '/v1/verifications', { to, client: { ...client, ip: `36.72.70.${(start / 1000) % 200 | 0}` } });
+    };
+    const blocked = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281234570001' });
+    assert.equal(blocked.status, 201, blocked.text);
+    assert.equal((await admin('POST', '/v1/admin/pause', { prefix: '+6281377' })).status, 200);
+    const live = [await sendTo('+6281234570001'), await sendTo('+6281377000002'), await sendTo('+6281234570003')];
+    assert.deepEqual(live.map((r) => r.status), [403, 403, 201], live.map((r) => r.text).join('\n'));
+    assert.equal((await admin('DELETE', `/v1/admin/lists/${blocked.body.id}`)).status, 200);
+    assert.equal((await admin('POST', '/v1/admin/resume', { prefix: '+6281377' })).status, 200);
+    const after = [await sendTo('+6281234570001'), await sendTo('+6281377000004')];
+    assert.deepEqual(after.map((r) => r.status), [201, 201], after.map((r) => r.text).join('\n'));
+
+    const lines: string[] = [];
+    for await (const l of exportEvents(t.ctx.store, { from: start, types: ['send', 'check', 'list.add', 'list.remove', 'pause', 'resume'], mask: numberMasker('none') })) lines.push(l);
+    const recorded = lines.map((l) => JSON.parse(l));
+    assert.deepEqual(recorded.map((e) => e.type), ['list.add', 'pause', 'send', 'send', 'send', 'list.remove', 'resume', 'send', 'send']);
+    const { out, summary } = await run(lines);
+    for (const [i, rec] of recorded.entries()) {
+      if (rec.type === 'send') assert.deepEqual(out[i], { decision: rec.decision, reasons: rec.reasons, score: rec.score }, `line ${i}: ${lines[i]}`);
+      else assert.deepEqual(out[i], { applied: rec.type }, `line ${i}`);
+    }
+    assert.equal(summary.applied, 4);
+    // A masked export's number entry cannot be applied (it would never match): said so, not applied.
+    const masked: string[] = [];
+    for await (const l of exportEvents(t.ctx.store, { from: start, types: ['list.add'], mask: numberMasker('mask') })) masked.push(l);
+    assert.deepEqual((await run(masked)).out, [{ ignored: 'list.add' }]);
+  });
+
   it('a delivery that failed live fails in the replay too: same decision and score, nothing counted as sent', async () => {
     const live = await startTestApp();
     try {

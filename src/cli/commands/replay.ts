@@ -83,7 +83,7 @@ export function formatSummary(s: ReplaySummary): string {
     `sends:   allow ${s.sends.allow}, challenge ${s.sends.challenge}, block ${s.sends.block}, tarpit ${s.sends.tarpit}; messages that would have been sent: ${s.delivered}`,
     `checks:  approved ${s.checks.approved}, denied ${s.checks.denied}, expired ${s.checks.expired}, locked ${s.checks.locked}, not_found ${s.checks.not_found}`,
     `events:  quarantines started ${n('quarantine.start')}, ended ${n('quarantine.end')}; throttling tightened ${n('throttle.tightened')}, relaxed ${n('throttle.normal')}`,
-    `other:   ignored ${s.ignored}, invalid ${s.invalid}, out of order ${s.outOfOrder}`,
+    `other:   list changes and pauses applied ${s.applied}, ignored ${s.ignored}, invalid ${s.invalid}, out of order ${s.outOfOrder}`,
   ];
   if (s.maskedNumbers > 0) {
     lines.push(`warning: ${s.maskedNumbers} sends had masked numbers and were refused as invalid; export with --no-mask or --pseudonymize to backtest`);
