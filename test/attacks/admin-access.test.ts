@@ -93,6 +93,22 @@ describe('admin routes with the wrong credentials', () => {
     }
   });
 
+  it("signing in to the dashboard again revokes the browser's previous session, not anyone else's", async () => {
+    const login = async (cookie?: string) => {
+      const r = await t.request('POST', '/dashboard/api/login', { key: t.adminKey }, { key: null, headers: cookie ? { cookie } : {} });
+      assert.equal(r.status, 200, r.text);
+      return r.headers.get('set-cookie')!.split(';')[0]!;
+    };
+    const use = async (cookie: string) => (await t.request('GET', '/v1/admin/policy', undefined, { key: null, headers: { cookie, 'x-otpshield-dashboard': '1' } })).status;
+    const first = await login();
+    const other = await login(); // another browser, without a cookie
+    const second = await login(first);
+    assert.deepEqual([await use(first), await use(other), await use(second)], [401, 200, 200]);
+    // A cookie holding a key that is not a dashboard session (an admin key pasted into it) is not revoked.
+    await login(`otps_session=${t.adminKey}`);
+    assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey })).status, 200);
+  });
+
   it('least privilege both ways: an admin key cannot start or check verifications', async () => {
     for (const r of routes.verify) {
       const res = await call(r, { key: t.adminKey });

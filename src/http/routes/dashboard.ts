@@ -145,6 +145,18 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
           () => createApiKey(ctx.store, { scopes: ['admin'], name: `dashboard session (${res.record.id})`, expiresAt, now }),
           (s, e) => ({ ...e, data: { key: res.record.id, session: s.record.id } }),
         );
+        // Signing in again replaces this browser's session: the one its cookie held is revoked now instead of
+        // staying valid for hours with nobody holding it (or someone who copied it).
+        const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
+        const old = previous && KEY_RE.test(previous) ? await verifyApiKey(ctx.store, previous, now) : null;
+        if (old?.ok && old.record.id !== session.record.id && old.record.name?.startsWith('dashboard session')) {
+          const id = old.record.id;
+          try {
+            await recordedStep(ctx.store, { id: `ev_${req.id}_replaced`, at: now, type: 'dashboard.logout', ip: req.clientIp, data: { session: id, replacedBy: session.record.id } }, () => ctx.store.revokeApiKey(id, now));
+          } finally {
+            keyLookupFor(ctx.store).clear();
+          }
+        }
         reply.header('set-cookie', sessionCookie(req, ctx, session.key, Math.floor((expiresAt - now) / 1000)));
         return { ok: true, expiresAt: new Date(expiresAt).toISOString() };
       },
