@@ -197,6 +197,34 @@ describe('CLI errors', () => {
     assertOneLine(await cli(dir, ['serve', '--port', '0']), /^otp-shield: cannot open the sqlite store at \S+: file is not a database/, 'serve on a file that is not a database');
   });
 
+  it('near-miss arguments are refused in one line instead of being read some other way', async () => {
+    const dir = await withDatabase(fresh('nearmiss'));
+    writeFileSync(join(dir, 't.ndjson'), '{"type":"send","at":"2026-11-23T08:00:00Z","to":"+447911123456"}\n');
+    const cases: [string[], RegExp][] = [
+      [['simulate', '--out', 'sim', '--day', '2026-02-30', '--scale', '0.01'], /^otp-shield: --day must be a date like 2026-11-23/],
+      [['lists', 'add', 'ip', '198.51.100.9', '--expires', '12/31/2030'], /--expires "12\/31\/2030" is not a date/],
+      [['lists', 'add', 'ip', '198.51.100.9', '--expires', '2030'], /--expires "2030" is not a date/],
+      [['events', 'export', '--mask', '--pseudonymize'], /^otp-shield: use one of --mask, --no-mask or --pseudonymize/],
+      [['events', 'export', '--no-mask', '--pseudonymize'], /^otp-shield: use one of --mask, --no-mask or --pseudonymize/],
+      [['replay', '--input', 't.ndjson', '--summary-json', '-'], /^otp-shield: --summary-json - writes to stdout/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await cli(dir, args);
+      assert.notEqual(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr.trim().split('\n')[0] ?? '', re, args.join(' '));
+    }
+    assert.equal(existsSync(join(dir, '-')), false);
+    const summary = await cli(dir, ['replay', '--input', 't.ndjson', '--output', 'd.ndjson', '--summary-json', '-']);
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.equal(JSON.parse(summary.stdout).lines, 1, 'the summary on stdout');
+    assert.equal(existsSync(join(dir, '-')), false, 'no file named -');
+    const dated = await cli(dir, ['lists', 'add', 'ip', '198.51.100.9', '--expires', '2030-12-31', '--json']);
+    assert.equal(dated.code, 0, dated.stderr);
+    assert.equal(JSON.parse(dated.stdout).expiresAt, '2030-12-31T00:00:00.000Z');
+    const keys = await cli(dir, ['keys', 'list']);
+    assert.match(keys.stdout, /^no keys/);
+  });
+
   it('config check fails where serve would: a policy file that is missing or invalid, TLS files that cannot be read', async () => {
     const dir = fresh('check');
     writeFileSync(join(dir, 'typo.yaml'), 'risk:\n  challengeAtt: 40\n');

@@ -71,6 +71,8 @@ export function registerEvents(program: Command): void {
         // The range is [from, to): one that ends where or before it starts is a mistake, not an empty export.
         if (from !== undefined && to !== undefined && from >= to) throw new ConfigError(`--from (${opts.from}) must be before --to (${opts.to})`);
         const types = parseTypes(opts.type);
+        // --mask/--no-mask and --pseudonymize say different things about the same numbers: refuse both at once.
+        if (opts.pseudonymize && opts.mask !== undefined) throw new ConfigError('use one of --mask, --no-mask or --pseudonymize');
         const mode: MaskMode = opts.pseudonymize ? 'pseudonymize' : (opts.mask ?? cfg.privacy.maskNumbersInLogs) ? 'mask' : 'none';
         if (opts.pseudonymKey !== undefined && mode !== 'pseudonymize') throw new ConfigError('--pseudonym-key needs --pseudonymize');
         // An empty key (an unset $KEY in a script) would make pseudonyms anyone can recompute from a number.

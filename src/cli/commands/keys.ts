@@ -62,6 +62,7 @@ export function registerKeys(program: Command): void {
       const list = (await store.listApiKeys()).map(keyView);
       await store.close();
       if (opts.json) return print(JSON.stringify(list));
+      if (list.length === 0) return print('no keys (create one with: otp-shield keys create --scope verify)');
       for (const k of list) print(`${k.id}  ${k.scopes.join(',').padEnd(12)}  ${k.revokedAt ? 'revoked' : k.expiresAt && Date.parse(k.expiresAt) < Date.now() ? 'expired' : 'active '}  ${k.name ?? ''}`);
     });
 

@@ -17,6 +17,7 @@ import { addListEntry, LIST_KINDS, listView, normalizeListValue, removeListEntry
 import { normalizePhone } from '../../signals/phone.ts';
 import type { ListAction, ListEntry, ListKind, Store } from '../../store/interface.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
+import { parseIsoWithZone } from '../../lib/iso-time.ts';
 
 /** Same bounds as the admin API's request schema, so an entry means the same whichever way it came in. */
 const MAX_VALUE = 128;
@@ -62,8 +63,13 @@ export function expiryFrom(opts: { ttl?: string; expires?: string }, now: number
     return now + ms;
   }
   if (opts.expires !== undefined) {
-    const at = Date.parse(opts.expires);
-    if (Number.isNaN(at)) throw usage(`--expires "${opts.expires}" is not a date (use ISO 8601, e.g. 2026-12-31T00:00:00Z)`);
+    // ISO 8601 with a zone, or a bare date (UTC midnight): Date.parse would also take "12/31/2026" or "2027",
+    // in the machine's local time zone.
+    const bare = /^\d{4}-\d{2}-\d{2}$/.test(opts.expires);
+    const at = parseIsoWithZone(bare ? `${opts.expires}T00:00:00Z` : opts.expires);
+    if (!Number.isFinite(at) || (bare && new Date(at).toISOString().slice(0, 10) !== opts.expires)) {
+      throw usage(`--expires "${opts.expires}" is not a date (use ISO 8601 with a zone, e.g. 2026-12-31T00:00:00Z, or a date, 2026-12-31)`);
+    }
     if (at <= now) throw usage('--expires must be in the future');
     return at;
   }

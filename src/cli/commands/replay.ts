@@ -98,7 +98,7 @@ export function registerReplay(program: Command): void {
     .option('-p, --policy <file>', 'policy file (YAML or JSON); default: the built-in default policy')
     .requiredOption('-i, --input <file>', 'trace, one JSON event a line ("-" for stdin)')
     .option('-o, --output <file>', 'decisions, one JSON line per input line ("-" for stdout)', '-')
-    .option('--summary-json <file>', 'also write the summary as JSON to this file')
+    .option('--summary-json <file>', 'also write the summary as JSON to this file ("-" for stdout, when --output is a file)')
     .action(async (opts: { policy?: string; input: string; output: string; summaryJson?: string }, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as { config?: string };
       // The configuration (codes, channels, test numbers, operator intel lists) is used when one is given or
@@ -109,10 +109,12 @@ export function registerReplay(program: Command): void {
       const { policy, extras } = opts.policy ? loadReplayPolicy(opts.policy) : { policy: undefined, extras: {} };
       // Every file is checked before the replay runs: a bad path fails at once, in one line.
       if (opts.input !== '-') checkReadable(opts.input, 'input');
-      if (opts.summaryJson) checkWritable(opts.summaryJson);
+      // "-" is stdout, as for --input and --output (never a file named "-"), when the decisions go to a file.
+      if (opts.summaryJson === '-' && opts.output === '-') throw new ConfigError('--summary-json - writes to stdout, which --output already uses: give one of them a file');
+      if (opts.summaryJson && opts.summaryJson !== '-') checkWritable(opts.summaryJson);
       if (opts.input !== '-') {
         if (opts.output !== '-') checkNotSameFile(opts.input, opts.output, '--output');
-        if (opts.summaryJson) checkNotSameFile(opts.input, opts.summaryJson, '--summary-json');
+        if (opts.summaryJson && opts.summaryJson !== '-') checkNotSameFile(opts.input, opts.summaryJson, '--summary-json');
       }
       const out = lineWriter(opts.output === '-' ? process.stdout : await openOutput(opts.output), opts.output);
       const summary = await replayLines(
@@ -122,7 +124,8 @@ export function registerReplay(program: Command): void {
       );
       await out.end();
       process.stderr.write(formatSummary(summary) + '\n');
-      if (opts.summaryJson) {
+      if (opts.summaryJson === '-') process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else if (opts.summaryJson) {
         try {
           writeFileSync(opts.summaryJson, JSON.stringify(summary, null, 2) + '\n');
         } catch (err) {

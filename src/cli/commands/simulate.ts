@@ -24,7 +24,9 @@ export function registerSimulate(program: Command): void {
       const seed = Number(opts.seed);
       const scale = Number(opts.scale);
       const warmupHours = Number(opts.warmupHours);
-      const dayStart = /^\d{4}-\d{2}-\d{2}$/.test(opts.day) ? Date.parse(`${opts.day}T00:00:00Z`) : NaN;
+      // A day that does not exist (2026-02-30) is refused, not rolled over into the next month.
+      const parsed = /^\d{4}-\d{2}-\d{2}$/.test(opts.day) ? Date.parse(`${opts.day}T00:00:00Z`) : NaN;
+      const dayStart = Number.isFinite(parsed) && new Date(parsed).toISOString().slice(0, 10) === opts.day ? parsed : NaN;
       if (!Number.isInteger(seed) || seed < 0) throw new ConfigError('--seed must be a non-negative integer');
       if (!(scale > 0 && scale <= 20)) throw new ConfigError('--scale must be in (0, 20]');
       if (!(Number.isFinite(warmupHours) && warmupHours >= 0 && warmupHours <= 168)) throw new ConfigError('--warmup-hours must be 0..168');
