@@ -335,7 +335,8 @@ export class VerificationService {
       // The failure's event first (it deletes the journal entry, which says "may have been delivered"), then
       // the verification's status: should that fail, the record is still right. A resend's failure leaves the
       // verification pending: the codes delivered before it stay valid (a provider's blip must not void the code
-      // the user is typing); only its own code, which never left, is useless.
+      // the user is typing); its own code, which never left, is useless but keeps its place among the codes kept
+      // (docs/verification.md, known gap: two failed resends in a row push a delivered code out).
       await this.appendEvents([event], journal);
       if (!resend) await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
