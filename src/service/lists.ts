@@ -47,9 +47,11 @@ export function normalizeListValue(kind: ListKind, raw: string, signals: Pick<Si
 /**
  * Add an entry, recorded (`list.add`, journaled ahead: service/journal.ts recordedStep); `by`: who (a key id,
  * `cli`). A value already in force in that list (same kind, same normalised value) is not added again:
- * `existed` and the entry in force, unchanged (its note and expiry too), so that a retried request — a client
- * whose first POST timed out — leaves one entry, which one DELETE removes. Two adds at the same moment on
- * different instances can still both add theirs.
+ * `existed` and the entry in force, so that a retried request — a client whose first POST timed out — leaves
+ * one entry, which one DELETE removes. When the request lasts longer (no expiry, or a later one) the entry in
+ * force is extended to it (recorded as `list.add` with `extended`): a permanent block asked for over a
+ * temporary one must not lapse with the temporary one. Its note stays. Two adds at the same moment on different
+ * instances can still both add theirs.
  */
 export async function addListEntry(
   ctx: { store: Store; signals: Pick<Signals, 'parsePhone'>; state: { invalidate(): void } },
@@ -63,7 +65,17 @@ export async function addListEntry(
   if (!norm.ok) return norm;
   if (e.expiresAt !== null && !(e.expiresAt > now)) return { ok: false, message: 'expiresAt must be in the future' };
   const existing = lookUp ? (await ctx.store.listEntries(now, { list: e.list, kind: e.kind })).find((x) => x.value === norm.value) : undefined;
-  if (existing) return { ok: true, entry: existing, existed: true };
+  if (existing) {
+    const outlasts = existing.expiresAt !== null && (e.expiresAt === null || e.expiresAt > existing.expiresAt);
+    if (!outlasts) return { ok: true, entry: existing, existed: true };
+    const extended: ListEntry = { ...existing, expiresAt: e.expiresAt };
+    try {
+      await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry: extended, by, extended: true } }, () => ctx.store.putListEntry(extended));
+    } finally {
+      ctx.state.invalidate();
+    }
+    return { ok: true, entry: extended, existed: true };
+  }
   const entry: ListEntry = { id: `le_${randomBytes(9).toString('base64url')}`, list: e.list, kind: e.kind, value: norm.value, note: e.note, createdAt: now, expiresAt: e.expiresAt };
   try {
     await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry, by } }, () => ctx.store.putListEntry(entry));

@@ -93,7 +93,7 @@ describe('admin lists API', () => {
     const first = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281234567001', note: 'first', ttlSeconds: 3600 });
     assert.equal(first.status, 201, first.text);
     // The same number written differently, as a retry of a POST that timed out might be.
-    const again = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+62 812-3456-7001', note: 'retry' });
+    const again = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+62 812-3456-7001', note: 'retry', ttlSeconds: 3600 });
     assert.equal(again.status, 200, again.text);
     assert.deepEqual(again.body, first.body, 'the entry in force, unchanged');
     // The other list is another entry.
@@ -104,6 +104,18 @@ describe('admin lists API', () => {
     assert.equal((await admin('DELETE', `/v1/admin/lists/${first.body.id}`)).status, 200);
     assert.equal((await admin('DELETE', `/v1/admin/lists/${allow.body.id}`)).status, 200);
     assert.deepEqual((await admin('GET', '/v1/admin/lists')).body.entries, [], 'nothing left behind');
+    // A permanent block asked for over a temporary one extends it: it does not lapse with the temporary one.
+    const temp = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281234567002', note: 'temp', ttlSeconds: 60 });
+    assert.equal(temp.status, 201, temp.text);
+    const shorter = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281234567002', ttlSeconds: 30 });
+    assert.deepEqual(shorter.body, temp.body, 'a shorter request changes nothing');
+    const forever = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281234567002' });
+    assert.equal(forever.status, 200, forever.text);
+    assert.deepEqual({ ...forever.body, expiresAt: temp.body.expiresAt }, temp.body, 'the same entry, its note kept');
+    assert.equal(forever.body.expiresAt, null);
+    t.clock.advance(120_000);
+    assert.deepEqual((await admin('GET', '/v1/admin/lists?kind=number')).body.entries.map((x: any) => x.id), [temp.body.id], 'still blocked');
+    assert.equal((await admin('DELETE', `/v1/admin/lists/${temp.body.id}`)).status, 200);
     // Once expired, the value can be listed anew.
     const later = await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'ip', value: '198.51.100.77', ttlSeconds: 60 });
     t.clock.advance(61_000);
