@@ -341,8 +341,10 @@ export class VerificationService {
       if (!resend) await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
       for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
-      // The attempt counted (the provider may have sent it): when the next one is allowed is the cooldown's.
-      throw new ApiError('delivery_failed', { retryAfter: Math.ceil(cooldownMs(policy, v.sends) / 1000) || null });
+      // The attempt counted (the provider may have sent it): the next one is allowed after the cooldown, or when
+      // the number's budget frees up if this attempt used it up (a resend's resendAfter says which).
+      const waitMs = Math.max(cooldownMs(policy, v.sends), v.resendAfter - now);
+      throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null });
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };
     return { result: { verification: publicView(v), decision, resend }, sent: v };

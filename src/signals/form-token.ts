@@ -164,7 +164,8 @@ export function issueFormToken(
     ipHash: bindHash(secret, 'ip', bindingIp(opts.ip)),
     uaHash: bindHash(secret, 'ua', opts.userAgent ?? ''),
     ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
-    ...(opts.startedAt !== undefined && Number.isSafeInteger(opts.startedAt) && opts.startedAt < opts.now ? { st: opts.startedAt } : {}),
+    // At most one token lifetime back: a chain of challenges cannot carry one early start forward for ever.
+    ...(opts.startedAt !== undefined && Number.isSafeInteger(opts.startedAt) && opts.startedAt < opts.now ? { st: Math.max(opts.startedAt, opts.now - ttlMs) } : {}),
   };
   const body = `v1.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   return { token: `${body}.${mac(secret, body).toString('base64url')}`, jti, issuedAt: payload.iat, expiresAt: payload.exp };
@@ -185,7 +186,7 @@ function parsePayload(b64: string): FormTokenPayload | null {
   if (!str(p.jti, 64) || !str(p.ipHash, 64) || !str(p.uaHash, 64)) return null;
   if (!Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp)) return null;
   if (p.origin !== undefined && !str(p.origin, 512)) return null;
-  if (p.st !== undefined && (!Number.isSafeInteger(p.st) || (p.st as number) > (p.iat as number))) return null;
+  if (p.st !== undefined && (!Number.isSafeInteger(p.st) || (p.st as number) > (p.iat as number) || (p.st as number) < (p.iat as number) - ((p.exp as number) - (p.iat as number)))) return null;
   return p as unknown as FormTokenPayload;
 }
 

@@ -342,6 +342,29 @@ function rateLimitSuite(name: string, makeStore: () => Promise<Store | undefined
       const onTime = await send(to, '36.72.21.1');
       assert.equal(onTime.status, 201, `at resendAfter: ${onTime.text}`);
     });
+
+    it("a failed delivery's Retry-After is when the next attempt is allowed, also when it used up the number's budget", async () => {
+      t.clock.advance(61 * MIN);
+      t.ctx.setPolicy(policy({}), 0);
+      const to = freshNumber();
+      for (const wait of [0, 30_000]) {
+        t.clock.advance(wait);
+        assert.equal((await send(to, '36.72.22.1')).status, 201);
+      }
+      t.clock.advance(60_000);
+      t.receiver.setHandler(() => ({ status: 500, json: { error: 'down' } }));
+      try {
+        const failed = await send(to, '36.72.22.1');
+        assert.equal(failed.status, 502, failed.text);
+        const retry = Number(failed.headers.get('retry-after'));
+        assert.ok(retry > 500 && retry <= 530, `Retry-After ${retry}: the number's budget, not the 120 s cooldown`);
+        t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+        t.clock.advance(retry * 1000);
+        assert.equal((await send(to, '36.72.22.1')).status, 201, 'allowed at Retry-After');
+      } finally {
+        t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+      }
+    });
   });
 }
 

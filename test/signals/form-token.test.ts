@@ -189,6 +189,8 @@ test('a token may carry when the form was started (st): verified as startedAt, n
   assert.equal(out.outcome, 'valid');
   assert.equal(out.startedAt, T0 - 5000);
   assert.equal(out.issuedAt, T0, 'the lifetime still counts from the issue');
+  // At most one token lifetime back (600 s by default): a chain of challenges cannot carry an early start forward.
+  assert.equal(decodePayload(issueFormToken(SECRET, { ip: IP, userAgent: UA, now: T0, startedAt: T0 - 3_600_000 }).token).st, T0 - 600_000);
   // A start in the future is not written (it would make the form look slower than it was).
   assert.equal(decodePayload(issueFormToken(SECRET, { ip: IP, userAgent: UA, now: T0, startedAt: T0 + 1 }).token).st, undefined);
 });

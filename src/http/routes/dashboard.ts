@@ -151,8 +151,11 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
         const old = previous && KEY_RE.test(previous) ? await verifyApiKey(ctx.store, previous, now) : null;
         if (old?.ok && old.record.id !== session.record.id && old.record.name?.startsWith('dashboard session')) {
           const id = old.record.id;
+          // Best effort: the new session is made, and the browser gets it even if this revocation fails.
           try {
             await recordedStep(ctx.store, { id: `ev_${req.id}_replaced`, at: now, type: 'dashboard.logout', ip: req.clientIp, data: { session: id, replacedBy: session.record.id } }, () => ctx.store.revokeApiKey(id, now));
+          } catch (err) {
+            req.log.warn({ err: { message: (err as Error).message }, session: id }, 'dashboard: the replaced session could not be revoked');
           } finally {
             keyLookupFor(ctx.store).clear();
           }
