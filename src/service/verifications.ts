@@ -73,7 +73,7 @@ export interface VerificationDeps {
 }
 
 /** A limit that refuses every request, so that a consume including it counts nothing (a read of waits). */
-const REFUSE_ALL: LimitSpec = { reason: 'probe', key: 'probe:refuse-all', limit: 0, windowMs: 1, cost: 1 };
+const REFUSE_ALL: Omit<LimitSpec, 'key'> = { reason: 'probe', limit: 0, windowMs: 1, cost: 1 };
 
 export interface ServiceHooks {
   /** A message was handed to a sender (not for tarpit or test numbers). */
@@ -359,7 +359,9 @@ export class VerificationService {
   private async numberBudgetFreeAt(limits: LimitSpec[], counts: number[], now: number): Promise<number | null> {
     const full = limits.filter((spec, i) => spec.reason === 'rate_limited.number' && (counts[i] ?? 0) >= spec.limit);
     if (full.length === 0) return null;
-    const out = await this.d.store.consumeLimits([...full, REFUSE_ALL], now);
+    // The refusing spec's key is the number's own: PostgreSQL locks every key a consume names, and one shared key
+    // would make every such probe wait for the others.
+    const out = await this.d.store.consumeLimits([...full, { ...REFUSE_ALL, key: `probe:${full[0]!.key}` }], now);
     const waits = out.denied.filter((x) => x.reason === 'rate_limited.number').map((x) => x.retryAfterMs);
     return waits.length > 0 ? now + Math.max(...waits) : null;
   }
