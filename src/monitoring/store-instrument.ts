@@ -13,7 +13,7 @@
 import type { AuditEvent, Store } from '../store/interface.ts';
 
 export const STORE_OPS = [
-  'ping', 'createVerification', 'consumeLimitsAndCreate', 'getVerification', 'findPending', 'addCode', 'reserveAttempt', 'transition',
+  'ping', 'createVerification', 'consumeLimitsAndCreate', 'getVerification', 'findPending', 'addCode', 'withdrawCode', 'reserveAttempt', 'transition',
   'consumeLimits', 'peekLimits', 'resetLimits', 'tally', 'useOnce', 'putApiKey', 'getApiKey', 'listApiKeys', 'revokeApiKey',
   'touchApiKey', 'putListEntry', 'removeListEntry', 'listEntries', 'listsVersion', 'getSetting', 'putSetting',
   'deleteSetting', 'listSettings', 'putJournal', 'deleteJournal', 'listJournal', 'appendEvents', 'queryEvents', 'purgeEvents',

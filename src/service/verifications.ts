@@ -281,6 +281,8 @@ export class VerificationService {
     const entry = (id: string, sends: number, resend: boolean) => this.sendEntry(journal, event, decision, facts, id, sends, resend);
     let v: Verification;
     let resend = false;
+    /** The resend's own code: withdrawn again if its delivery fails (it must not push out one that left). */
+    let resendCode: string | null = null;
     if (pending && !pending.tarpit) {
       let budgetFreeAt: number | null = null;
       if (limits) {
@@ -302,6 +304,7 @@ export class VerificationService {
       if (updated) {
         v = updated;
         resend = true;
+        resendCode = stored.hash;
         // A resend that raced this one counted too: the entry says how many sends this one really made.
         if (journal.key !== null && v.sends !== pending.sends + 1) await this.journal(journal, entry(id, v.sends, true)!);
       } else {
@@ -335,10 +338,11 @@ export class VerificationService {
       // The failure's event first (it deletes the journal entry, which says "may have been delivered"), then
       // the verification's status: should that fail, the record is still right. A resend's failure leaves the
       // verification pending: the codes delivered before it stay valid (a provider's blip must not void the code
-      // the user is typing); its own code, which never left, is useless but keeps its place among the codes kept
-      // (docs/verification.md, known gap: two failed resends in a row push a delivered code out).
+      // the user is typing), and its own code, which never left, is withdrawn, so that it does not take the place
+      // of one that did among the codes kept.
       await this.appendEvents([event], journal);
       if (!resend) await d.store.transition(v.id, 'failed', d.clock(), { failureReason: outcome.reason });
+      else if (resendCode !== null) await d.store.withdrawCode(v.id, resendCode, d.clock());
       // The decision was recorded (as send.failed): its listeners hear of it like any other's.
       for (const h of d.hooks) await h.afterDecision?.(facts, decision, now);
       // The attempt counted (the provider may have sent it): the next one is allowed after the cooldown, or when

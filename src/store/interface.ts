@@ -240,6 +240,11 @@ export interface Store {
    */
   addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null>;
   /**
+   * Remove the code whose `hash` this is from a pending verification (a resend whose delivery failed: its code
+   * never left, and must not take the place of one that did). Nothing else changes. Returns whether it was there.
+   */
+  withdrawCode(id: string, hash: string, now: number): Promise<boolean>;
+  /**
    * Reserve one check attempt: atomically increments `attempts` when the verification is pending, unexpired
    * and below `maxAttempts`. Beyond that it is refused with reason `locked` but the status is NOT changed:
    * attempts reserved earlier may still be in flight, and if one of them carries the right code it must be

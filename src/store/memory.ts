@@ -219,6 +219,14 @@ export class MemoryStore implements Store {
     return cloneVerification(v);
   }
 
+  async withdrawCode(id: string, hash: string, now: number): Promise<boolean> {
+    const v = this.verifications.get(id);
+    if (!v || v.status !== 'pending' || !v.codes.some((c) => c.hash === hash)) return false;
+    v.codes = v.codes.filter((c) => c.hash !== hash);
+    v.updatedAt = now;
+    return true;
+  }
+
   async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
     const v = this.verifications.get(id);
     if (!v) return { ok: false, reason: 'not_found', verification: null };

@@ -532,6 +532,17 @@ export class PostgresStore implements Store {
     return r.rows[0] ? verificationFromRow(r.rows[0]) : null;
   }
 
+  async withdrawCode(id: string, hash: string, now: number): Promise<boolean> {
+    const r = await this.q(
+      `UPDATE ${this.s}.verifications SET
+         codes = (SELECT coalesce(jsonb_agg(e.c ORDER BY e.ord), '[]'::jsonb) FROM jsonb_array_elements(codes) WITH ORDINALITY AS e(c, ord) WHERE e.c->>'hash' <> $2),
+         updated_at = $3
+       WHERE id = $1 AND status = 'pending' AND codes @> jsonb_build_array(jsonb_build_object('hash', $2::text))`,
+      [id, hash, now],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async reserveAttempt(id: string, now: number): Promise<AttemptResult> {
     // The SET reads the row version that satisfied the WHERE (re-checked after any concurrent update).
     const r = await this.q<VerificationRow>(

@@ -248,6 +248,24 @@ return redis.call('HGETALL', KEYS[1])
 `;
 
 /**
+ * withdrawCode. KEYS[1]: verification hash. ARGV: now, the code's hash. Removes the code line whose JSON has
+ * that hash (a plain substring match on "hash":"…": hashes are base64url, so they hold no quote or escape).
+ */
+export const WITHDRAW_CODE = `
+local f = redis.call('HMGET', KEYS[1], 'status', 'codes')
+if f[1] ~= 'pending' then return 0 end
+local needle = '"hash":"' .. ARGV[2] .. '"'
+local kept = {}
+local found = 0
+for line in string.gmatch(f[2] or '', '[^\\n]+') do
+  if string.find(line, needle, 1, true) then found = 1 else kept[#kept + 1] = line end
+end
+if found == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'codes', table.concat(kept, '\\n'), 'updatedAt', ARGV[1])
+return 1
+`;
+
+/**
  * reserveAttempt. KEYS[1]: verification hash. ARGV: now, pending-index key prefix.
  * Returns {reason, hash fields} with reason 'ok' | 'not_found' | 'expired' | 'locked' | 'not_pending'.
  */

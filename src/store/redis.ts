@@ -52,6 +52,7 @@ const SCRIPTS = {
   otpsConsumeLimitsAndCreateJournaled: S.CONSUME_LIMITS_AND_CREATE_JOURNALED,
   otpsFindPending: S.FIND_PENDING,
   otpsAddCode: S.ADD_CODE,
+  otpsWithdrawCode: S.WITHDRAW_CODE,
   otpsReserveAttempt: S.RESERVE_ATTEMPT,
   otpsTransition: S.TRANSITION,
   otpsPutApiKey: S.PUT_API_KEY,
@@ -360,6 +361,10 @@ export class RedisStore implements Store {
     }
     const r = await this.script('otpsAddCode', keys, args);
     return r ? verificationFromHash(pairs(r)) : null;
+  }
+
+  async withdrawCode(id: string, hash: string, now: number): Promise<boolean> {
+    return (await this.script('otpsWithdrawCode', [this.k.v + id], [now, hash])) === 1;
   }
 
   async reserveAttempt(id: string, now: number): Promise<AttemptResult> {

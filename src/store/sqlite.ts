@@ -442,6 +442,7 @@ export class SqliteStore implements Store {
          ORDER BY tarpit ASC, created_at DESC, rowid DESC LIMIT 1`,
       ),
       updateAttempt: db.prepare('UPDATE verifications SET attempts = ?, status = ?, updated_at = ? WHERE id = ?'),
+      setCodes: db.prepare(`UPDATE verifications SET codes = ?, updated_at = ? WHERE id = ? AND status = 'pending'`),
       updateCodes: db.prepare(
         `UPDATE verifications SET codes = ?, sends = sends + 1, last_sent_at = ?, resend_after = ?, expires_at = ?,
          updated_at = ? WHERE id = ?`,
@@ -769,6 +770,15 @@ export class SqliteStore implements Store {
   async addCode(id: string, code: StoredCode, opts: AddCodeOptions): Promise<Verification | null> {
     this.begin();
     return this.durable(this.txAddCode(id, code, opts));
+  }
+
+  async withdrawCode(id: string, hash: string, now: number): Promise<boolean> {
+    this.begin();
+    // One statement reads and writes the row: better-sqlite3 runs it synchronously, so nothing interleaves.
+    const v = this.getRow(id);
+    if (!v || v.status !== 'pending' || !v.codes.some((c) => c.hash === hash)) return this.durable(false);
+    this.st.setCodes.run(JSON.stringify(v.codes.filter((c) => c.hash !== hash)), now, id);
+    return this.durable(true);
   }
 
   private reserveInTx(id: string, now: number): AttemptResult {

@@ -259,4 +259,27 @@ describe('delivery failures', () => {
     const ok = await t.request('POST', '/v1/verifications/check', { to, code: delivered });
     assert.deepEqual(ok.body, { status: 'approved' });
   });
+
+  it('failed resends withdraw their own codes: after two in a row (an outage longer than the cooldown) the delivered code still works', async () => {
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+    const to = '+6281234567897';
+    const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.3') });
+    assert.equal(first.status, 201, first.text);
+    const delivered = t.lastCode(to)!;
+    t.receiver.setHandler(() => ({ status: 500, json: { error: 'outage' } }));
+    try {
+      for (const wait of [31_000, 61_000]) {
+        t.clock.advance(wait);
+        const r = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.3') });
+        assert.equal(r.status, 502, r.text);
+      }
+    } finally {
+      t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+    }
+    const v = (await t.ctx.store.getVerification(first.body.id))!;
+    assert.equal(v.codes.length, 1, 'only the delivered code is kept');
+    assert.equal(v.sends, 3, 'the attempts still count');
+    const ok = await t.request('POST', '/v1/verifications/check', { id: first.body.id, code: delivered });
+    assert.deepEqual(ok.body, { status: 'approved' });
+  });
 });

@@ -181,6 +181,26 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.deepEqual(one!.codes, [{ kid: 'k2', hash: 'h5', expiresAt: T0 + 20 * MIN }]);
       });
 
+      it('withdrawCode removes one code of a pending verification and changes nothing else', async () => {
+        const s = await fresh();
+        const v = makeVerification();
+        await s.createVerification(v);
+        const a = { kid: 'k1', hash: 'hA-_', expiresAt: T0 + 11 * MIN };
+        const b = { kid: 'k1', hash: 'hB', expiresAt: T0 + 12 * MIN };
+        await s.addCode(v.id, a, { now: T0 + MIN, resendAfter: T0 + 2 * MIN, keep: 3 });
+        const before = await s.addCode(v.id, b, { now: T0 + 2 * MIN, resendAfter: T0 + 3 * MIN, keep: 3 });
+        assert.equal(await s.withdrawCode(v.id, 'hB', T0 + 3 * MIN), true);
+        const after = (await s.getVerification(v.id))!;
+        assert.deepEqual(after.codes.map((c) => c.hash), [...v.codes.map((c) => c.hash), 'hA-_']);
+        assert.deepEqual({ ...after, codes: [], updatedAt: 0 }, { ...before!, codes: [], updatedAt: 0 }, 'sends, times and status unchanged');
+        assert.equal(await s.withdrawCode(v.id, 'hB', T0 + 3 * MIN), false, 'already gone');
+        assert.equal(await s.withdrawCode(v.id, 'h', T0 + 3 * MIN), false, 'a prefix of a hash is not that hash');
+        assert.equal(await s.withdrawCode('nope', 'hA-_', T0 + 3 * MIN), false);
+        await s.transition(v.id, 'approved', T0 + 4 * MIN);
+        assert.equal(await s.withdrawCode(v.id, 'hA-_', T0 + 4 * MIN), false, 'not pending');
+        assert.equal((await s.getVerification(v.id))!.codes.length, after.codes.length);
+      });
+
       it('addCode refuses unknown, expired and non-pending verifications', async () => {
         const s = await fresh();
         const code = { kid: 'k', hash: 'h', expiresAt: T0 + 60 * MIN };
