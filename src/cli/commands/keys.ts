@@ -72,16 +72,15 @@ export function registerKeys(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const store = await storeFrom(configFrom(cmd));
       const now = Date.now();
-      const ok = await recordedStep(store, { id: eventId(), at: now, type: 'key.revoke', data: { id, by: 'cli' } }, () => store.revokeApiKey(id, now), (revoked, e) => (revoked ? e : null)).finally(() =>
-        store.close(),
-      );
-      if (!ok) {
+      let outcome: 'revoked' | 'already' | 'unknown';
+      try {
+        const ok = await recordedStep(store, { id: eventId(), at: now, type: 'key.revoke', data: { id, by: 'cli' } }, () => store.revokeApiKey(id, now), (revoked, e) => (revoked ? e : null));
         // Revoking a revoked key again is what a retried script does: the key is revoked, say so, exit 0.
-        const again = await storeFrom(configFrom(cmd));
-        const known = await again.getApiKey(id).finally(() => again.close());
-        if (known?.revokedAt) return print(`already revoked ${id}`);
-        throw Object.assign(new Error(`no such key: ${id}`), { name: 'ConfigError' });
+        outcome = ok ? 'revoked' : (await store.getApiKey(id))?.revokedAt ? 'already' : 'unknown';
+      } finally {
+        await store.close();
       }
-      print(`revoked ${id}`);
+      if (outcome === 'unknown') throw Object.assign(new Error(`no such key: ${id}`), { name: 'ConfigError' });
+      print(outcome === 'already' ? `already revoked ${id}` : `revoked ${id}`);
     });
 }

@@ -30,6 +30,7 @@ import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
 import { errorResponses } from '../schemas.ts';
 import { ownOrigin } from '../origin.ts';
+import { etagMatches } from '../etag.ts';
 import { arrivedOverTls } from '../admin-surface.ts';
 
 const Ok = Type.Object({ ok: Type.Literal(true) });
@@ -108,7 +109,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
     const assets = await loadAssets();
     for (const [path, asset] of assets) {
       app.get(path, { schema: { hide: true } }, async (req, reply) => {
-        if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send();
+        if (etagMatches(req.headers['if-none-match'], asset.etag)) return reply.header('etag', asset.etag).status(304).send();
         // HTML gets the strict CSP and friends from security-headers.ts.
         return reply.header('content-type', asset.type).header('etag', asset.etag).send(asset.body);
       });

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { loadWebAssets, type WebAsset } from '../../signals/web-assets.ts';
 import { asText, CheckResponse, ClientEvidence, errorResponses } from '../schemas.ts';
+import { etagMatches } from '../etag.ts';
 
 /**
  * Scripts are public and embedded by customers' pages on every page view: cached for five minutes (an upgrade
@@ -24,14 +25,6 @@ function serve(asset: WebAsset, req: FastifyRequest, reply: FastifyReply) {
   return reply.header('content-type', asset.type).send(asset.body);
 }
 
-/** If-None-Match (RFC 9110 §13.1.2): `*`, or a list of tags compared weakly (`W/"x"` matches `"x"`). */
-export function etagMatches(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  if (header.trim() === '*') return true;
-  const strip = (t: string) => t.trim().replace(/^W\//, '');
-  const want = strip(etag);
-  return header.split(',').some((t) => strip(t) === want);
-}
 
 /**
  * The browser widget (`/widget.js`, its worker, FingerprintJS at `/fp.js`) and the `/demo` sign-in page
