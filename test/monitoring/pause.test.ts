@@ -116,7 +116,7 @@ describe('otp-shield pause / resume', () => {
       assert.equal(run('resume', '--prefix', '+62813').status, 0);
       const bad = run('pause', '--country', 'NG', '--prefix', '+234');
       assert.notEqual(bad.status, 0);
-      assert.match(bad.stderr, /exactly one/);
+      assert.match(bad.stderr, /give --country or --prefix, not both/);
       const r = run('resume', '--country', 'NG');
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /resumed country:NG/);

@@ -72,6 +72,11 @@ describe('events export → replay (CLI)', () => {
 
     const full = await cli(t.dataDir, ['events', 'export', '--no-mask', '--type', 'send,check', '-o', 'trace.ndjson']);
     assert.equal(full.code, 0, full.stderr);
+    assert.doesNotMatch(full.stderr, /warning/, 'both types matched');
+    // A type nothing matched may be a typo: said so, without failing.
+    const typo = await cli(t.dataDir, ['events', 'export', '--no-mask', '--type', 'sends,check']);
+    assert.equal(typo.code, 0, typo.stderr);
+    assert.match(typo.stderr, /warning: no events of type "sends" in the range/);
     const lines = readFileSync(join(t.dataDir, 'trace.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.type), ['send', 'check', 'send']);
     assert.equal(lines[0].to, to);

@@ -32,12 +32,19 @@ function parseTime(name: string, v: string | undefined): number | undefined {
   return ms;
 }
 
-async function writeAll(out: Writable, lines: AsyncIterable<string>): Promise<number> {
+/** The event types an export line is of (every line has `"type":"…"` before any nested object). */
+const TYPE_RE = /"type":"([^"]+)"/;
+
+async function writeAll(out: Writable, lines: AsyncIterable<string>, seen?: Set<string>): Promise<number> {
   let n = 0;
   let buf = '';
   for await (const line of lines) {
     buf += line + '\n';
     n++;
+    if (seen) {
+      const t = TYPE_RE.exec(line)?.[1];
+      if (t !== undefined) seen.add(t);
+    }
     if (buf.length >= 64 * 1024) {
       if (!out.write(buf)) await drained(out);
       buf = '';
@@ -80,6 +87,7 @@ export function registerEvents(program: Command): void {
         // Opened before the store, so an unwritable output fails at once, in one line.
         const out: Writable = opts.output ? await openOutput(opts.output) : process.stdout;
         const store = await storeFrom(cfg);
+        const seen = new Set<string>();
         try {
           const n = await writeAll(
             out,
@@ -89,12 +97,17 @@ export function registerEvents(program: Command): void {
               types,
               mask: numberMasker(mode, opts.pseudonymKey),
             }),
+            seen,
           ).catch((err: unknown) => {
             throw fileError(err, 'write', opts.output ?? 'stdout');
           });
           // Closed before the count is reported: a write that fails at the end (disk full) fails the export.
           if (opts.output) await closeOutput(out, opts.output);
           process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised'})\n`);
+          // A type nothing matched may be a typo (`sends`): say so, without failing (a quiet range is normal).
+          // A failed send is written as a send line (replay input), so `send.failed` is seen as `send`.
+          const missing = types.filter((t) => !seen.has(t === 'send.failed' ? 'send' : t));
+          if (missing.length > 0) process.stderr.write(`warning: no events of type ${missing.map((t) => `"${t}"`).join(', ')} in the range (types include send, check, list.add, pause, quarantine.start, throttle.tightened, alert)\n`);
         } finally {
           await store.close();
           // After a failure the file is abandoned, not ended: ending it would throw over the error that matters.

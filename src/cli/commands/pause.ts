@@ -9,6 +9,10 @@ interface ScopeOpts {
 }
 
 function scopeFrom(opts: ScopeOpts) {
+  // The API's message names its body fields (`all`, `country`, `prefix`); here they are flags, and no flag is "all".
+  if (opts.country !== undefined && opts.prefix !== undefined) {
+    throw Object.assign(new Error('give --country or --prefix, not both (neither: every send)'), { name: 'ConfigError' });
+  }
   try {
     // No flag = everything: the emergency switch must be one short command.
     return parsePauseScope(opts.country === undefined && opts.prefix === undefined ? { all: true } : opts);
