@@ -65,25 +65,19 @@ export async function addListEntry(
   if (!norm.ok) return norm;
   if (e.expiresAt !== null && !(e.expiresAt > now)) return { ok: false, message: 'expiresAt must be in the future' };
   const existing = lookUp ? (await ctx.store.listEntries(now, { list: e.list, kind: e.kind })).find((x) => x.value === norm.value) : undefined;
-  if (existing) {
-    const outlasts = existing.expiresAt !== null && (e.expiresAt === null || e.expiresAt > existing.expiresAt);
-    if (!outlasts) return { ok: true, entry: existing, existed: true };
-    const extended: ListEntry = { ...existing, expiresAt: e.expiresAt };
-    try {
-      await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry: extended, by, extended: true } }, () => ctx.store.putListEntry(extended));
-    } finally {
-      ctx.state.invalidate();
-    }
-    return { ok: true, entry: extended, existed: true };
-  }
-  const entry: ListEntry = { id: `le_${randomBytes(9).toString('base64url')}`, list: e.list, kind: e.kind, value: norm.value, note: e.note, createdAt: now, expiresAt: e.expiresAt };
+  const outlasts = existing !== undefined && existing.expiresAt !== null && (e.expiresAt === null || e.expiresAt > existing.expiresAt);
+  if (existing && !outlasts) return { ok: true, entry: existing, existed: true };
+  // A new entry, or the one in force extended: one write, recorded the same way.
+  const entry: ListEntry = existing
+    ? { ...existing, expiresAt: e.expiresAt }
+    : { id: `le_${randomBytes(9).toString('base64url')}`, list: e.list, kind: e.kind, value: norm.value, note: e.note, createdAt: now, expiresAt: e.expiresAt };
   try {
-    await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry, by } }, () => ctx.store.putListEntry(entry));
+    await recordedStep(ctx.store, { id: eventId(), at: now, type: 'list.add', data: { entry, by, ...(existing ? { extended: true } : {}) } }, () => ctx.store.putListEntry(entry));
   } finally {
     // Even when only the event failed, the entry may be in force: instances re-read the lists.
     ctx.state.invalidate();
   }
-  return { ok: true, entry, existed: false };
+  return { ok: true, entry, existed: existing !== undefined };
 }
 
 /** Remove an entry by id, recorded (`list.remove`) when there was one. Returns whether there was. */

@@ -115,6 +115,15 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       });
     }
 
+    /** Revoke a session key, recorded (`dashboard.logout`); signed out means now, not within the key cache's second. */
+    const revokeSession = async (req: FastifyRequest, eventId: string, id: string, now: number, extra: Record<string, string> = {}) => {
+      try {
+        await recordedStep(ctx.store, { id: eventId, at: now, type: 'dashboard.logout', ip: req.clientIp, data: { session: id, ...extra } }, () => ctx.store.revokeApiKey(id, now));
+      } finally {
+        keyLookupFor(ctx.store).clear();
+      }
+    };
+
     const sameOrigin = (req: FastifyRequest) => {
       const origin = req.headers.origin;
       if (origin !== undefined && origin !== ownOrigin(req, ctx)) throw new ApiError('forbidden', { message: 'Cross-origin request refused.' });
@@ -153,13 +162,9 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
         if (old?.ok && old.record.id !== session.record.id && old.record.name?.startsWith('dashboard session')) {
           const id = old.record.id;
           // Best effort: the new session is made, and the browser gets it even if this revocation fails.
-          try {
-            await recordedStep(ctx.store, { id: `ev_${req.id}_replaced`, at: now, type: 'dashboard.logout', ip: req.clientIp, data: { session: id, replacedBy: session.record.id } }, () => ctx.store.revokeApiKey(id, now));
-          } catch (err) {
-            req.log.warn({ err: { message: (err as Error).message }, session: id }, 'dashboard: the replaced session could not be revoked');
-          } finally {
-            keyLookupFor(ctx.store).clear();
-          }
+          await revokeSession(req, `ev_${req.id}_replaced`, id, now, { replacedBy: session.record.id }).catch((err: unknown) =>
+            req.log.warn({ err: { message: (err as Error).message }, session: id }, 'dashboard: the replaced session could not be revoked'),
+          );
         }
         reply.header('set-cookie', sessionCookie(req, ctx, session.key, Math.floor((expiresAt - now) / 1000)));
         return { ok: true, expiresAt: new Date(expiresAt).toISOString() };
@@ -180,14 +185,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       const m = key ? KEY_RE.exec(key) : null;
       if (m && key) {
         const res = await verifyApiKey(ctx.store, key, ctx.clock());
-        if (res.ok) {
-          const now = ctx.clock();
-          try {
-            await recordedStep(ctx.store, { id: `ev_${req.id}`, at: now, type: 'dashboard.logout', ip: req.clientIp, data: { session: m[1]! } }, () => ctx.store.revokeApiKey(m[1]!, now));
-          } finally {
-            keyLookupFor(ctx.store).clear(); // signed out means signed out now, not within the cache's second
-          }
-        }
+        if (res.ok) await revokeSession(req, `ev_${req.id}`, m[1]!, ctx.clock());
       }
       reply.header('set-cookie', sessionCookie(req, ctx, '', 0));
       return { ok: true };
