@@ -57,3 +57,8 @@ export async function storeFrom(cfg: Config, opts: { create?: boolean } = {}): P
 export function print(line = ''): void {
   process.stdout.write(line + '\n');
 }
+
+/** A line for the person at the terminal, not the command's output (which may be piped): to stderr. */
+export function note(line: string): void {
+  process.stderr.write(line + '\n');
+}

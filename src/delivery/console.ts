@@ -10,7 +10,7 @@ import { checkName } from './options.ts';
 
 export interface ConsoleSenderOptions {
   env: 'development' | 'production' | 'test';
-  /** Where the block is written; tests pass a buffer. */
+  /** Where the block is written: stderr by default, since stdout carries the JSON log; tests pass a buffer. */
   stdout?: Writable;
   name?: string;
 }
@@ -25,7 +25,7 @@ export function createConsoleSender(opts: ConsoleSenderOptions): Sender {
       name,
     );
   }
-  const out = opts.stdout ?? process.stdout;
+  const out = opts.stdout ?? process.stderr;
   return {
     name,
     type: 'console',

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { buildContext } from '../../service/context.ts';
 import { buildServer } from '../../http/server.ts';
-import { configFrom, print } from '../shared.ts';
+import { configFrom, note } from '../shared.ts';
 import { startMaintenance } from '../../service/maintenance.ts';
 import { limitHeapGrowth } from '../../lib/heap-growth.ts';
 import { isStoreUnavailable } from '../../store/errors.ts';
@@ -44,9 +44,13 @@ export function registerServe(program: Command): void {
       });
       const stopMaintenance = startMaintenance({ store: ctx.store, clock: ctx.clock, log: ctx.log, retentionDays: cfg.privacy.eventRetentionDays });
       const keys = await ctx.store.listApiKeys();
-      print(`OTP Shield ${ctx.version} listening on ${address} (${cfg.env}, store: ${ctx.store.kind}, senders: ${cfg.senders.map((s) => String(s.type)).join(', ') || 'none'})`);
-      if (keys.length === 0) print('No API keys yet. Create one with:  npx otp-shield keys create --scope verify');
-      print(`OpenAPI document: ${address}/openapi.json`);
+      const senders = cfg.senders.map((s) => String(s.type));
+      // stdout carries the JSON log lines (one object a line, for log shippers); the banner for the person who
+      // started the server goes to stderr, and its facts into the log as one record.
+      ctx.log.info({ address, version: ctx.version, env: cfg.env, store: ctx.store.kind, senders, apiKeys: keys.length }, 'listening');
+      note(`OTP Shield ${ctx.version} listening on ${address} (${cfg.env}, store: ${ctx.store.kind}, senders: ${senders.join(', ') || 'none'})`);
+      if (keys.length === 0) note('No API keys yet. Create one with:  npx otp-shield keys create --scope verify');
+      note(`OpenAPI document: ${address}/openapi.json`);
       // Shutdown: drain (readiness 503, connections closed after each response, still serving), then close the
       // listener and wait for requests in flight, at most shutdownTimeoutMs. Past that, or at a second signal,
       // the store is closed — everything acknowledged is on disk already — and the process exits with 1.
