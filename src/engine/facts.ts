@@ -94,7 +94,7 @@ export interface StateFacts {
   unverifiedSends?: number;
   /** Failed checks of this number since its last approval, in the failure window (absent: not known, 0). */
   failedChecks?: number;
-  /** Distinct destination countries this IP (IPv6: its /64) asked for in the last 24 h, this one included (absent: 0). */
+  /** Distinct destination countries this IP (IPv6: its /64, or its /56 if more) asked for in the last 24 h, this one included (absent: 0). */
   ipCountries?: number;
 }
 

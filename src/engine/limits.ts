@@ -123,9 +123,14 @@ export interface ObservationLayout {
     /** `ipCountrySpecs` reads: this IP asked for this country today; the IP's countries today. */
     ipCountrySeen?: number;
     ipCountries?: number;
+    /** The same for an IPv6 client's /56 (its allocation), so that rotating /64s buys no countries. */
+    subnetCountrySeen?: number;
+    subnetCountries?: number;
   };
   /** `ipCountrySpecs(…).record` for this request, when the IP's countries are tracked. */
   ipCountryRecord?: LimitSpec[];
+  /** The /56's `record`, for IPv6 (a separate call: its `seen` may deny while the /64's counts). */
+  subnetCountryRecord?: LimitSpec[];
 }
 
 /**
@@ -165,7 +170,13 @@ export function observationSpecs(
     const ipc = ipCountrySpecs(addressOf(f.ip), f.number.region);
     index.ipCountrySeen = push(ipc.seen);
     index.ipCountries = push(ipc.countries);
-    return { specs, index, ipCountryRecord: ipc.record };
+    if (f.ip.site === null) return { specs, index, ipCountryRecord: ipc.record };
+    // IPv6: the /56 too, at the same threshold, as failed checks count it (`checkFailureSpecs`): an IPv4
+    // carrier NAT address already holds more subscribers than a /56, and a client owns its /56's 256 /64s.
+    const net = ipCountrySpecs(f.ip.network, f.number.region);
+    index.subnetCountrySeen = push(net.seen);
+    index.subnetCountries = push(net.countries);
+    return { specs, index, ipCountryRecord: ipc.record, subnetCountryRecord: net.record };
   }
   return { specs, index };
 }

@@ -454,14 +454,21 @@ export class VerificationService {
   private async observe(f: SendFacts, p: Policy, layout: ObservationLayout, c: number[], now: number): Promise<{ state: StateFacts; throttleChanges: ThrottleChange[] }> {
     const d = this.d;
     const idx = layout.index;
-    let ipCountries = idx.ipCountries !== undefined ? (c[idx.ipCountries] ?? 0) : 0;
-    if (layout.ipCountryRecord && idx.ipCountrySeen !== undefined && (c[idx.ipCountrySeen] ?? 0) === 0) {
-      // A country this IP did not ask for today: record it. Of racing first requests one counts it (the
-      // `seen` spec's limit is 1); either way the call returns the IP's countries with this one included,
-      // which is why the decision waits for it.
-      const recorded = await d.store.consumeLimits(layout.ipCountryRecord, now);
-      ipCountries = recorded.counts[1] ?? ipCountries + 1;
-    }
+    // A country this IP (or, for IPv6, its /56) did not ask for today: record it. Of racing first requests
+    // one counts it (the `seen` spec's limit is 1); either way the call returns the countries with this one
+    // included, which is why the decision waits for it. The /64's and the /56's are separate calls issued
+    // together (one round trip with Redis auto-pipelining): each `seen` may deny on its own.
+    const countriesOf = async (seenAt: number | undefined, countAt: number | undefined, record: LimitSpec[] | undefined): Promise<number> => {
+      const count = countAt !== undefined ? (c[countAt] ?? 0) : 0;
+      if (!record || seenAt === undefined || (c[seenAt] ?? 0) > 0) return count;
+      const recorded = await d.store.consumeLimits(record, now);
+      return recorded.counts[1] ?? count + 1;
+    };
+    const [ipOwn, subnetOwn] = await Promise.all([
+      countriesOf(idx.ipCountrySeen, idx.ipCountries, layout.ipCountryRecord),
+      countriesOf(idx.subnetCountrySeen, idx.subnetCountries, layout.subnetCountryRecord),
+    ]);
+    const ipCountries = Math.max(ipOwn, subnetOwn);
 
     const scopes: [string, number][] = [
       ['global', c[idx.global] ?? 0],

@@ -128,14 +128,33 @@ describe('ip.many_countries through the service', () => {
     });
   });
 
-  it('an IPv6 sprayer rotating addresses inside its /64 is one address; another /64 is another', async () => {
+  it('an IPv6 sprayer rotating addresses inside its /64 is one address; another /56 is another', async () => {
     await replaying(WITH_CAPTCHA, async (r) => {
       let t = T0;
       const out: SendOut[] = [];
       for (const [i, [, to]] of ABROAD.slice(0, N + 1).entries()) out.push((await r.line(send((t += MIN), to, browser(`2001:db8:77:1::${i + 1}`, `v6-${i}`)))) as SendOut);
       assert.deepEqual(out.map((o) => o.decision), [...Array(N).fill('allow'), 'challenge']);
-      const neighbour = (await r.line(send((t += MIN), ABROAD[N + 1]![1], browser('2001:db8:77:2::1', 'v6-n')))) as SendOut;
-      assert.equal(neighbour.decision, 'allow');
+      // 2001:db8:77::/56 holds 2001:db8:77:1::/64 and 2001:db8:77:ff::/64; 2001:db8:77:100:: is the next /56.
+      const nextSubnet = (await r.line(send((t += MIN), ABROAD[N + 1]![1], browser('2001:db8:77:100::1', 'v6-n')))) as SendOut;
+      assert.equal(nextSubnet.decision, 'allow');
+    });
+  });
+
+  it('an IPv6 sprayer rotating /64s through its /56 buys no countries: the /56 counts them at the same threshold', async () => {
+    await replaying(WITH_CAPTCHA, async (r) => {
+      let t = T0;
+      const out: SendOut[] = [];
+      // A fresh /64 of 2001:db8:88::/56 for every request, one country each.
+      for (const [i, [, to]] of ABROAD.entries()) out.push((await r.line(send((t += MIN), to, browser(`2001:db8:88:${((i * 37) % 256).toString(16)}::1`, `rot-${i}`)))) as SendOut);
+      assert.deepEqual(out.map((o) => o.decision), ABROAD.map((_, i) => (i < N ? 'allow' : 'challenge')));
+      for (const o of out.slice(N)) assert.ok(o.reasons.includes('ip.many_countries'), o.reasons.join());
+      // A country the /56 asked for before, from yet another /64 of it: still challenged (the spread is the evidence).
+      const back = (await r.line(send((t += MIN), '+6281299990003', browser('2001:db8:88:fe::1', 'rot-back')))) as SendOut;
+      assert.equal(back.decision, 'challenge');
+      // An IPv4 /24 is not an allocation: its neighbours are other subscribers (carrier NAT pools).
+      const v4: SendOut[] = [];
+      for (const [i, [, to]] of ABROAD.entries()) v4.push((await r.line(send((t += MIN), to, browser(`102.89.11.${i + 1}`, `v4-${i}`)))) as SendOut);
+      assert.deepEqual(v4.map((o) => o.decision), ABROAD.map(() => 'allow'));
     });
   });
 

@@ -196,7 +196,8 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     failedChecks: c[idx.failures] ?? 0,
     // As the server counts them with this request: a country the IP did not ask for today adds one (and
     // while the rule is off nothing is read or counted).
-    ipCountries: idx.ipCountries !== undefined ? (stored[idx.ipCountries] ?? 0) + ((stored[idx.ipCountrySeen ?? -1] ?? 0) > 0 ? 0 : 1) : 0,
+    // (IPv6: the larger of its /64's and its /56's.)
+    ipCountries: Math.max(countriesWith(stored, idx.ipCountrySeen, idx.ipCountries), countriesWith(stored, idx.subnetCountrySeen, idx.subnetCountries)),
   };
 
   const pending = await store.findPending(e164, channel, now);
@@ -241,6 +242,12 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
 // ------------------------------------------------------------------ printing
 
 const yn = (b: boolean) => (b ? 'yes' : 'no');
+
+/** An address's destination countries today as the server counts them with this request (unseen country: +1). */
+function countriesWith(stored: number[], seenAt: number | undefined, countAt: number | undefined): number {
+  if (countAt === undefined) return 0;
+  return (stored[countAt] ?? 0) + ((stored[seenAt ?? -1] ?? 0) > 0 ? 0 : 1);
+}
 
 function windowText(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
