@@ -20,6 +20,7 @@ import { MemoryStore } from '../../src/store/memory.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { MonitorFact } from '../../src/monitoring/facts.ts';
 import { client } from './support.ts';
+import { pauseSends, resumeSends } from '../../src/monitoring/pause.ts';
 
 /** The value of one sample line, e.g. `otpshield_checks_total{result="approved"}`; 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -105,6 +106,18 @@ describe('GET /metrics', () => {
     await t.request('POST', '/v1/admin/resume', { prefix: '+62813' }, { key: t.adminKey });
     await t.request('POST', '/v1/verifications', { to: '+6281334567891', client: client('36.72.20.2') });
     assert.equal(sample(await metrics(), 'otpshield_pauses_active', { scope: 'prefix:+62813' }), 0);
+  });
+
+  it('shows a pause made elsewhere (the CLI, another instance) on an idle instance, and its end', async () => {
+    // Written to the shared store directly, as `otp-shield pause` does: this instance is not told, and no send
+    // comes to refresh its snapshot; the scrape must not report what it saw last.
+    const scope = { kind: 'prefix' as const, prefix: '+62814' };
+    await pauseSends(t.ctx.store, scope, { now: t.clock() });
+    t.clock.advance(2_000);
+    assert.equal(sample(await metrics(), 'otpshield_pauses_active', { scope: 'prefix:+62814' }), 1);
+    await resumeSends(t.ctx.store, scope, { now: t.clock() });
+    t.clock.advance(2_000);
+    assert.equal(sample(await metrics(), 'otpshield_pauses_active', { scope: 'prefix:+62814' }), 0);
   });
 
   it('each app has its own registry', async () => {

@@ -28,6 +28,13 @@ export function metricsRoutes(ctx: AppContext): FastifyPluginAsync {
       m.httpDuration.observe(labels, reply.elapsedTime / 1000);
     });
 
+    // The gauges of pauses, quarantines and throttles read the shared-state snapshot, which otherwise only a
+    // send request refreshes: an idle instance would report a pause lifted minutes ago. A store that cannot
+    // be read leaves the last snapshot (the scrape still answers: the store error counters matter most then).
+    const render = async () => {
+      await ctx.state.fresh().catch(() => {});
+      return m.registry.metrics();
+    };
     let side: Server | null = null;
     app.addHook('onReady', async () => {
       await mon.start();
@@ -38,7 +45,7 @@ export function metricsRoutes(ctx: AppContext): FastifyPluginAsync {
             res.writeHead(404).end();
             return;
           }
-          m.registry.metrics().then(
+          render().then(
             (text) => res.writeHead(200, { 'content-type': m.registry.contentType }).end(text),
             () => res.writeHead(500).end(),
           );
@@ -64,7 +71,7 @@ export function metricsRoutes(ctx: AppContext): FastifyPluginAsync {
         schema: { tags: ['monitoring'], summary: 'Prometheus metrics (admin key)', security: [{ apiKey: [] }], response: { 200: asText('text/plain; version=0.0.4', 'Prometheus text exposition format') } },
       },
       async (_req, reply) => {
-        const text = await m.registry.metrics();
+        const text = await render();
         return reply.header('content-type', m.registry.contentType).send(text);
       },
     );
