@@ -56,6 +56,15 @@ const WEEK = 7 * 86_400_000;
 /** A quarantine still refusing requests this close to its end is judged for renewal then, not after it. */
 const RENEW_AHEAD_MS = 5 * MINUTE;
 const HISTORY = 'pumping:history:';
+/**
+ * `pumping:open:<scope>|<since>`: a quarantine whose end is not recorded yet, kept a week past its end. The
+ * quarantine's own setting lapses with it, so after a restart (or on an instance that never saw it) this is how
+ * its expiry is still found and recorded (`endExpired` from the timer).
+ */
+const OPEN = 'pumping:open:';
+const openKey = (q: Pick<Quarantine, 'scope' | 'since'>) => `${OPEN}${q.scope}|${q.since}`;
+/** How often each instance looks for quarantines whose time is up (when no request comes to notice it). */
+export const END_CHECK_MS = MINUTE;
 const GRACE = 'pumping:grace:';
 /** Memory bounds for the per-instance structures. */
 const MAX_SCOPES = 20_000;
@@ -341,7 +350,10 @@ export class PumpingDefense {
     await recordedStep(store, event, async () => {
       // The TTL runs on the store's clock like every other setting; `until` (service clock) is what is enforced.
       await store.putSetting(SETTING.quarantine + scope, q, minutes * MINUTE);
+      await store.putSetting(openKey(q), q, minutes * MINUTE + WEEK);
       await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now, usual } satisfies History, WEEK);
+      // A quarantine this one replaces (an admin's over an automatic one, a renewal) gets no end of its own.
+      for (const r of await store.listSettings<Quarantine>(`${OPEN}${scope}|`, now)) if (r.key !== openKey(q)) await store.deleteSetting(r.key);
       this.active.set(scope, q);
       this.d.state.invalidate();
     });
@@ -356,6 +368,7 @@ export class PumpingDefense {
     if (!q || q.until <= now) return false;
     await recordedStep(store, this.endEvent(q, 'lifted', by, now), async (take) => {
       await store.deleteSetting(SETTING.quarantine + scope);
+      await store.deleteSetting(openKey(q));
       this.active.delete(scope);
       const cfg = this.config();
       if (cfg.liftGraceMinutes > 0) {
@@ -372,41 +385,79 @@ export class PumpingDefense {
     return true;
   }
 
-  /** Quarantines whose time is up: forget them and record the end once (across instances). */
-  async endExpired(now: number): Promise<void> {
+  /**
+   * Quarantines whose time is up: forget them and record the end once (across instances). Called after every
+   * send decision with what this instance knows, and every minute by the timer (`startTimer`) with the stored
+   * open quarantines too (`fromStore`), so that an end is recorded within a minute with no traffic to the
+   * scope, after a restart, and on an instance that never saw the quarantine.
+   */
+  async endExpired(now: number, fromStore = false): Promise<void> {
     for (const [scope, q] of this.d.state.quarantines) {
       const mine = this.active.get(scope);
       if (!mine || mine.since !== q.since) this.active.set(scope, q);
     }
+    const due: Quarantine[] = [];
     for (const [scope, q] of this.active) {
       if (q.until > now) continue;
       this.active.delete(scope);
-      // One instance claims the end; it renews the quarantine if the scope is still hammered. Journaled ahead
-      // of the claim: an instance that claims it and stops before the event leaves its entry.
-      const expired = this.endEvent(q, 'expired', null, now);
-      const claim = this.endClaim(q);
-      const ended = await recordedStep(
-        this.d.store,
-        expired,
-        async (take) => {
-          if (!(await take())) return null;
-          // Claimed: from here on the end must be recorded (the claim keeps every other instance from it for a
-          // week), so a failed renewal ends the quarantine as expired instead of throwing the record away.
-          try {
-            const renewal = await this.renewal(q, now);
-            const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
-            return { next };
-          } catch (err) {
-            this.d.log.error({ err, scope }, 'quarantine renewal failed; recorded as expired');
-            return { next: null };
-          }
-        },
-        // Not claimed: another instance records it (this entry is deleted, nothing written).
-        (won, e) => (won === null ? null : won.next ? this.endEvent(q, 'renewed', null, now, e.id) : e),
-        claim,
-      );
-      if (ended) this.d.log.info({ scope, reason: ended.next ? 'renewed' : 'expired' }, 'quarantine ended');
+      due.push(q);
     }
+    if (fromStore) {
+      for (const { value: q } of await this.d.store.listSettings<Quarantine>(OPEN, now)) {
+        if (q.until <= now && !due.some((x) => x.scope === q.scope && x.since === q.since)) due.push(q);
+      }
+    }
+    for (const q of due) await this.end(q, now);
+  }
+
+  /** Record `q`'s end once across instances: renewed if its scope is still hammered, else expired. */
+  private async end(q: Quarantine, now: number): Promise<void> {
+    const scope = q.scope;
+    // One instance claims the end; it renews the quarantine if the scope is still hammered. Journaled ahead
+    // of the claim: an instance that claims it and stops before the event leaves its entry.
+    const expired = this.endEvent(q, 'expired', null, now);
+    const claim = this.endClaim(q);
+    const ended = await recordedStep(
+      this.d.store,
+      expired,
+      async (take) => {
+        if (!(await take())) return null;
+        // Claimed: from here on the end must be recorded (the claim keeps every other instance from it for a
+        // week), so a failed renewal ends the quarantine as expired instead of throwing the record away. (An end
+        // found long after it, after a restart, is judged on the last hour's refusals too: there were none.)
+        try {
+          const renewal = await this.renewal(q, now);
+          const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
+          return { next };
+        } catch (err) {
+          this.d.log.error({ err, scope }, 'quarantine renewal failed; recorded as expired');
+          return { next: null };
+        }
+      },
+      // Not claimed: another instance records it (this entry is deleted, nothing written).
+      (won, e) => (won === null ? null : won.next ? this.endEvent(q, 'renewed', null, now, e.id) : e),
+      claim,
+    );
+    // Recorded here or by another instance: nothing is left open. Best effort (a week's TTL otherwise).
+    await this.d.store.deleteSetting(openKey(q)).catch(() => {});
+    if (ended) this.d.log.info({ scope, reason: ended.next ? 'renewed' : 'expired' }, 'quarantine ended');
+  }
+
+  /**
+   * Check for ended quarantines every `END_CHECK_MS` until the returned function is called (started with the
+   * HTTP server, like the monitoring timers, so one-shot commands and replays start none).
+   */
+  startTimer(): () => void {
+    let running = false;
+    const t = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.endExpired(this.d.clock(), true)
+        .catch((err: unknown) => this.d.log.warn({ err }, 'checking for ended quarantines failed; retried in a minute'))
+        .finally(() => (running = false));
+    }, END_CHECK_MS);
+    t.unref();
+    return () => clearInterval(t);
   }
 
   /** Figures for renewing an ending quarantine whose scope is still hammered, or null. */
@@ -450,7 +501,8 @@ export class PumpingDefense {
       country: isPrefix ? (this.regionOfPrefix.get(q.scope.slice(7)) ?? null) : q.scope.slice(8),
       decision: null,
       reasons: [reason],
-      data: { scope: q.scope, mode: q.mode, reason: q.reason, since: q.since, until: q.until, endedAt: now, by },
+      // An expiry ended at `until`, whenever it is recorded (`at`: within a minute by the timer; later after a restart).
+      data: { scope: q.scope, mode: q.mode, reason: q.reason, since: q.since, until: q.until, endedAt: reason === 'expired' ? Math.min(q.until, now) : now, by },
     };
   }
 
