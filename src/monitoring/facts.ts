@@ -20,6 +20,7 @@ export type MonitorFact =
       prefix: string | null;
       channel: Channel;
       number: string | null;
+      /** The client's IP; for IPv6 its /64 (one client's network). */
       ip: string | null;
       ipCountry: string | null;
       decision: string;
@@ -54,7 +55,9 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
     const country = e.country ?? null;
     const prefix = e.prefix ?? null;
     const price = priceMicros(prices, country, channel);
-    const ipFacts = (data.ipFacts ?? null) as { country?: unknown } | null;
+    const ipFacts = (data.ipFacts ?? null) as { country?: unknown; subnet?: unknown } | null;
+    // An IPv6 client owns its /64 and rotates the rest at will: counted as one source, as the limits count it.
+    const ip = e.ip && e.ip.includes(':') ? (str(ipFacts?.subnet) ?? e.ip) : (e.ip ?? null);
     out.push({
       kind: 'request',
       at: e.at,
@@ -62,7 +65,7 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
       prefix,
       channel,
       number: e.to ?? null,
-      ip: e.ip ?? null,
+      ip,
       ipCountry: str(ipFacts?.country),
       decision: e.decision ?? 'unknown',
       reasons: e.reasons ?? [],

@@ -64,6 +64,16 @@ describe('alert rules over HTTP, with webhook delivery', () => {
       assertOneAlert(m, 'request_spike', 'country:ID');
     }));
 
+  it('a request spike from one IPv6 client rotating addresses inside its /64 is one source', () =>
+    withApp({ alerts: { requestSpike: { enabled: true, windowMinutes: 10, perNumber: 100, perIp: 3, perPrefix: 100, perCountry: 100 } } }, async (m) => {
+      for (let i = 0; i < 4; i++) await m.send(`+62812345671${i}0`, `2001:db8:1:2::${(i + 1) * 77}`);
+      // Another /64 of the same /56 is another client.
+      await m.send('+6281234567190', '2001:db8:1:3::1');
+      await tickTwice(m);
+      assert.equal(receivedAlerts(m).length, 1);
+      assertOneAlert(m, 'request_spike', 'ip:2001:db8:1:2::/64');
+    }));
+
   it('conversion drop', () =>
     withApp({ alerts: { conversionDrop: { enabled: true, windowMinutes: 10, baselineHours: 1, minVerifications: 3, dropRatio: 0.5 } } }, async (m) => {
       for (let i = 0; i < 3; i++) {
