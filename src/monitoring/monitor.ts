@@ -12,7 +12,7 @@ import type { AppContext } from '../service/context.ts';
 import type { ServiceHooks } from '../service/verifications.ts';
 import type { AuditEvent, Verification } from '../store/interface.ts';
 import { AlertEngine, type Alert } from './alerts.ts';
-import { HOUR_MS, StatsAggregator, hourOf } from './aggregate.ts';
+import { HOUR_MS, OTHER, StatsAggregator, hourOf } from './aggregate.ts';
 import { recordSpend, spendToday } from './budget.ts';
 import {
   monitoringSection,
@@ -252,6 +252,23 @@ export class Monitoring {
    * Start the timers (only while a server runs: one-shot commands and replays build contexts too, and must
    * never send alerts). Seeds the alert engine with stored history so a restart does not forget it.
    */
+  /**
+   * The countries whose spend today is shown against a budget: those with a budget of their own and, when a
+   * `defaultCountry` budget applies to every other country, each country with spend today (this deployment's
+   * hourly figures, all instances), so the one its breaker paused is among them.
+   */
+  async budgetedCountries(now: number): Promise<string[]> {
+    const b = this.policy().budgets;
+    const out = new Set(Object.keys(b.countries));
+    if (b.defaultCountry !== null) {
+      const dayStart = Math.floor(now / 86_400_000) * 86_400_000;
+      for (const d of await this.aggregator.read(this.ctx.store, dayStart, now + 1, now)) {
+        for (const [c, cell] of Object.entries(d.countries)) if ((cell.spend ?? 0) > 0 && c !== OTHER) out.add(c);
+      }
+    }
+    return [...out].sort();
+  }
+
   async start(): Promise<void> {
     if (this.timers.length > 0) return;
     const cfg = this.config();
@@ -268,7 +285,7 @@ export class Monitoring {
         for (const c of [...Object.keys(d.countries), ...Object.keys(d.ipCountries ?? {})]) lastSeen.set(c, Math.max(lastSeen.get(c) ?? 0, seenAt));
       }
       if (docs.length > 0) this.alerts.seedRegions(lastSeen, Math.min(...docs.map((d) => d.hour)));
-      const budgetCountries = Object.keys(p.budgets.countries);
+      const budgetCountries = await this.budgetedCountries(now);
       if (p.budgets.dailyTotal !== null || budgetCountries.length > 0) this.alerts.observeSpend(await spendToday(this.ctx.store, budgetCountries, now));
     } catch (err) {
       this.ctx.log.warn({ err }, 'monitoring: cannot seed alert history');

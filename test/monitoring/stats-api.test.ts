@@ -101,5 +101,11 @@ describe('GET /v1/admin/stats', () => {
       assert.equal(r.status, 400, `${before}: ${r.text}`);
     }
     assert.equal((await t.request('GET', `/v1/admin/monitoring/alerts?before=${Number.MAX_SAFE_INTEGER}`, undefined, { key: t.adminKey })).status, 200);
+
+    // A budget for every other country (`defaultCountry`): each country with spend today is shown against it,
+    // not only those with a budget of their own (the one its breaker pauses would otherwise be missing).
+    monitoringOf(t.ctx)!.setOverrides({ policy: { budgets: { countries: { NG: 50 }, defaultCountry: 100 } } });
+    const d = await t.request('GET', '/v1/admin/monitoring/state', undefined, { key: t.adminKey });
+    assert.deepEqual(d.body.spendToday.countries, [{ country: 'GB', spend: 0.05, budget: 100 }, { country: 'ID', spend: 1.6, budget: 100 }, { country: 'NG', spend: 0, budget: 50 }]);
   });
 });

@@ -92,7 +92,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
         const now = ctx.clock();
         await ctx.state.fresh();
         const p = mon.policy();
-        const budgetCountries = Object.keys(p.budgets.countries);
+        const budgetCountries = await mon.budgetedCountries(now);
         const spend = await spendToday(ctx.store, budgetCountries, now);
         const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : null);
         return {
