@@ -140,6 +140,21 @@ export interface ObservationLayout {
  */
 export type KeyFacts = Pick<SendFacts, 'number' | 'ip'> & { evidence: Pick<SendFacts['evidence'], 'deviceId'> };
 
+/** A 10-minute observation counter (never denies): requests per scope, IP, device. */
+function observed(key: string): LimitSpec {
+  return { reason: 'observe', key: `ob:${key}`, limit: UNLIMITED, windowMs: OBSERVE_WINDOW_MS };
+}
+
+/**
+ * The observation counter a throttle scope steps on (`global`, `country:ID`, `prefix:+62812`): the same one
+ * `observationSpecs` counts, for reading it without a request (an idle scope's relaxation).
+ */
+export function throttleScopeSpec(scope: string): LimitSpec {
+  if (scope === 'global') return observed('gl');
+  if (scope.startsWith('country:')) return observed(`cc:${scope.slice(8)}`);
+  return observed(`px:${scope.slice(7)}`);
+}
+
 /**
  * Observation counters for one send request, counted whatever the outcome. Trust and escalation counters
  * are read here with cost 0, so the whole observation is one store call (one Redis round trip).
@@ -151,7 +166,7 @@ export function observationSpecs(
 ): ObservationLayout {
   const specs: LimitSpec[] = [];
   const push = (s: LimitSpec) => specs.push(s) - 1;
-  const obs = (key: string): LimitSpec => ({ reason: 'observe', key: `ob:${key}`, limit: UNLIMITED, windowMs: OBSERVE_WINDOW_MS });
+  const obs = observed;
   const index: ObservationLayout['index'] = {
     global: push(obs('gl')),
     country: push(obs(`cc:${f.number.region}`)),

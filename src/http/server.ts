@@ -13,7 +13,7 @@ import swagger from '@fastify/swagger';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { ConfigError } from '../config/load.ts';
-import type { AppContext } from '../service/context.ts';
+import type { AppContext, BackgroundTask } from '../service/context.ts';
 import { clientErrorHandler, errorBody, installErrorHandling } from './errors.ts';
 import { clientIp, inCidrs, normalizeIp } from './client-ip.ts';
 import { addressKey } from '../signals/ip.ts';
@@ -59,6 +59,21 @@ function makeValidators() {
   const coercingAjv = addFormats.default(new Ajv.default({ ...base, coerceTypes: true }));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+}
+
+/** Run `task` every `task.everyMs` at the context's clock, one run at a time; failures are logged and retried. */
+function every(task: BackgroundTask, ctx: AppContext): NodeJS.Timeout {
+  let running = false;
+  const t = setInterval(() => {
+    if (running) return;
+    running = true;
+    task
+      .run(ctx.clock())
+      .catch((err: unknown) => ctx.log.warn({ err, task: task.name }, 'background task failed; retried at its next run'))
+      .finally(() => (running = false));
+  }, task.everyMs);
+  t.unref();
+  return t;
 }
 
 export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
@@ -144,11 +159,14 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   });
 
   let stopWatching = () => {};
+  const timers: NodeJS.Timeout[] = [];
   app.addHook('onReady', async () => {
     stopWatching = listeners.watch(ctx.log);
+    for (const task of ctx.background) timers.push(every(task, ctx));
   });
   app.addHook('onClose', async () => {
     stopWatching();
+    for (const t of timers.splice(0)) clearInterval(t);
   });
 
   installErrorHandling(app, routeVisible);

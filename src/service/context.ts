@@ -48,9 +48,21 @@ export interface AppContext {
   extraRoutes: ((ctx: AppContext) => FastifyPluginAsync)[];
   /** Listeners on the verification flow (SMS-pumping defense, alerts, metrics). */
   hooks: ServiceHooks[];
+  /**
+   * Periodic work that must happen with no request to trigger it (a quarantine's end, an idle scope's
+   * relaxation): run by the HTTP server while it listens (src/http/server.ts), so one-shot commands and the
+   * replay run none of it.
+   */
+  background: BackgroundTask[];
   /** Set by `serve` at SIGTERM: /readyz answers 503 and responses close their connections (server.drainMs). */
   lifecycle: { draining: boolean };
   close(): Promise<void>;
+}
+
+export interface BackgroundTask {
+  name: string;
+  everyMs: number;
+  run(now: number): Promise<unknown>;
 }
 
 export interface ContextOverrides {
@@ -214,6 +226,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     adminAllowlist: compileCidrs(cfg.admin.ipAllowlist),
     extraRoutes: [],
     hooks: [],
+    background: [],
     lifecycle: { draining: false },
     close: async () => {
       signals.close();
@@ -236,6 +249,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     testNumbers,
     hooks: ctx.hooks,
   });
+  ctx.background.push({ name: 'relax idle throttles', everyMs: 60_000, run: (now) => ctx.verifications.relaxIdleThrottles(now) });
   for (const install of layers) await install(ctx);
   return ctx;
 }

@@ -387,7 +387,7 @@ export class PumpingDefense {
 
   /**
    * Quarantines whose time is up: forget them and record the end once (across instances). Called after every
-   * send decision with what this instance knows, and every minute by the timer (`startTimer`) with the stored
+   * send decision with what this instance knows, and every minute by the server (`ctx.background`) with the stored
    * open quarantines too (`fromStore`), so that an end is recorded within a minute with no traffic to the
    * scope, after a restart, and on an instance that never saw the quarantine.
    */
@@ -441,23 +441,6 @@ export class PumpingDefense {
     // Recorded here or by another instance: nothing is left open. Best effort (a week's TTL otherwise).
     await this.d.store.deleteSetting(openKey(q)).catch(() => {});
     if (ended) this.d.log.info({ scope, reason: ended.next ? 'renewed' : 'expired' }, 'quarantine ended');
-  }
-
-  /**
-   * Check for ended quarantines every `END_CHECK_MS` until the returned function is called (started with the
-   * HTTP server, like the monitoring timers, so one-shot commands and replays start none).
-   */
-  startTimer(): () => void {
-    let running = false;
-    const t = setInterval(() => {
-      if (running) return;
-      running = true;
-      this.endExpired(this.d.clock(), true)
-        .catch((err: unknown) => this.d.log.warn({ err }, 'checking for ended quarantines failed; retried in a minute'))
-        .finally(() => (running = false));
-    }, END_CHECK_MS);
-    t.unref();
-    return () => clearInterval(t);
   }
 
   /** Figures for renewing an ending quarantine whose scope is still hammered, or null. */
@@ -529,5 +512,7 @@ export function installPumpingDefense(ctx: AppContext): void {
   const defense = new PumpingDefense({ store: ctx.store, state: ctx.state, signals: ctx.signals, policy: ctx.policy, clock: ctx.clock, log: ctx.log });
   installed.set(ctx, defense);
   ctx.hooks.push(defense.hooks);
+  // Ends are recorded within a minute even when no request comes to the scope.
+  ctx.background.push({ name: 'quarantine ends', everyMs: END_CHECK_MS, run: (now) => defense.endExpired(now, true) });
   ctx.extraRoutes.push((c) => adminQuarantineRoutes(c, defense));
 }

@@ -37,9 +37,10 @@ import {
   trustSpec,
   verifiedNumberSpec,
   numberFailureKeys,
+  throttleScopeSpec,
 } from '../engine/limits.ts';
 import type { Policy } from '../engine/policy.ts';
-import { stepThrottle, type ThrottleChange } from '../engine/throttle.ts';
+import { stepThrottle, type ThrottleChange, type ThrottleState } from '../engine/throttle.ts';
 import type { AuditEvent, Channel, JournalWrite, LimitOutcome, LimitSpec, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
 import { ApiError } from './errors.ts';
@@ -478,28 +479,9 @@ export class VerificationService {
     const throttled: string[] = [];
     const changes: ThrottleChange[] = [];
     for (const [scope, count] of scopes) {
-      let recorded = false;
       const prev = d.state.throttle(scope);
       const { state, change } = stepThrottle(scope, prev, count, p, now);
-      if (state !== prev && state !== null) {
-        d.state.setThrottleLocal(scope, state);
-        // Persist a flip at once, a baseline update at most once a minute per scope: a rising scope would
-        // otherwise be written on every request. Kept a week; a scope nobody uses costs nothing after that.
-        const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
-        if (change || now - last >= 60_000) {
-          this.throttlePersistedAt.set(scope, now);
-          const persist = () => d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
-          if (!change) await persist();
-          else {
-            // A flip is recorded with its own write, journaled ahead (service/journal.ts recordedStep), not with
-            // the request's final events: a crash or a store failure in between would lose it.
-            const event = throttleEvent(change, now);
-            await recordedStep(d.store, event, persist);
-            d.observe?.(event);
-            recorded = true;
-          }
-        }
-      }
+      const recorded = await this.keepThrottle(scope, prev, state, change, now);
       // A change not persisted here (none is expected) keeps its event with the request's final ones.
       if (change && !recorded) changes.push(change);
       if (state.tightenedSince !== null) throttled.push(scope);
@@ -521,6 +503,59 @@ export class VerificationService {
       },
       throttleChanges: changes,
     };
+  }
+
+  /**
+   * Keep a scope's stepped throttle state: this instance's snapshot at once, the store for a flip (with its
+   * event, journaled ahead) or a baseline update at most once a minute. Returns whether a flip was recorded.
+   */
+  private async keepThrottle(scope: string, prev: ThrottleState | null, state: ThrottleState, change: ThrottleChange | null, now: number): Promise<boolean> {
+    const d = this.d;
+    if (state === prev) return false;
+    d.state.setThrottleLocal(scope, state);
+    // Persist a flip at once, a baseline update at most once a minute per scope: a rising scope would
+    // otherwise be written on every request. Kept a week; a scope nobody uses costs nothing after that.
+    const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
+    if (!change && now - last < 60_000) return false;
+    this.throttlePersistedAt.set(scope, now);
+    const persist = () => d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
+    if (!change) {
+      await persist();
+      return false;
+    }
+    // A flip is recorded with its own write, journaled ahead (service/journal.ts recordedStep), not with
+    // the request's final events: a crash or a store failure in between would lose it.
+    const event = throttleEvent(change, now);
+    await recordedStep(d.store, event, persist);
+    d.observe?.(event);
+    return true;
+  }
+
+  /**
+   * Relax the tightened scopes no request comes to any more. The throttle steps on each request to its scope,
+   * so a surge that stopped dead left its scope tightened, and reported so by the metrics and the monitoring
+   * state, until the next request came. Run every minute with the server (`ctx.background`): it reads each
+   * tightened scope's 10-minute count (no request counted) and steps it as a request would. Of several
+   * instances, one records the flip (a once-only claim per tightening). Returns the scopes relaxed.
+   */
+  async relaxIdleThrottles(now: number): Promise<string[]> {
+    const d = this.d;
+    await d.state.fresh();
+    const tightened = [...d.state.throttles].filter(([, s]) => s.tightenedSince !== null).map(([scope]) => scope);
+    if (tightened.length === 0) return [];
+    const p = d.policy();
+    const counts = await d.store.peekLimits(tightened.map(throttleScopeSpec), now);
+    const relaxed: string[] = [];
+    for (const [i, scope] of tightened.entries()) {
+      const prev = d.state.throttle(scope);
+      if (prev?.tightenedSince == null) continue;
+      const { state, change } = stepThrottle(scope, prev, counts[i] ?? 0, p, now);
+      if (change?.to !== 'normal') continue;
+      if (!(await d.store.useOnce(`throttle:relax:${scope}:${prev.tightenedSince}`, 86_400_000, now))) continue;
+      await this.keepThrottle(scope, prev, state, change, now);
+      relaxed.push(scope);
+    }
+    return relaxed;
   }
 
   private sendEvent(f: SendFacts, now: number, userAgent: string | null): AuditEvent {

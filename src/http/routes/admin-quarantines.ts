@@ -43,15 +43,6 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense): FastifyPluginAsync {
   return async function adminQuarantines(app) {
-    // Ends are recorded within a minute even when no request comes to the scope (src/service/pumping.ts).
-    let stopTimer: (() => void) | null = null;
-    app.addHook('onReady', async () => {
-      stopTimer ??= defense.startTimer();
-    });
-    app.addHook('onClose', async () => {
-      stopTimer?.();
-      stopTimer = null;
-    });
     app.addHook('preHandler', authenticate(ctx));
     const common = { config: { scope: 'admin' as const } };
     const security = [{ apiKey: [] }];

@@ -1,0 +1,82 @@
+/**
+ * Dynamic throttling relaxes a scope whose surge stopped dead, without waiting for a request to it: the
+ * server's background task reads each tightened scope's 10-minute count every minute and steps it as a request
+ * would. Before, a prefix tightened by a burst stayed "tightened" in the metrics and the monitoring state
+ * (and challenged its first real user) for as long as nobody asked for it again. Real HTTP server on SQLite.
+ */
+import { it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestApp } from '../helpers/app.ts';
+
+const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36';
+const MIN = 60_000;
+
+it('a scope tightened by a burst relaxes by itself once the burst stops, recorded once', async () => {
+  // The server's own minute timer does it: only setInterval is mocked, so the test moves it.
+  mock.timers.enable({ apis: ['setInterval'] });
+  const t = await startTestApp();
+  try {
+    const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
+    const put = await admin('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } });
+    assert.equal(put.status, 200, put.text);
+    let i = 0;
+    const send = () =>
+      t.request('POST', '/v1/verifications', { to: `+6281234${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.72.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
+    // Learning hour: one request every 10 minutes (baseline 1 per 10 minutes).
+    for (let k = 0; k < 8; k++) {
+      assert.equal((await send()).status, 201);
+      t.clock.advance(10 * MIN);
+    }
+    // A burst: tightened past the floor of 5.
+    const burst = [];
+    for (let k = 0; k < 10; k++) burst.push((await send()).status);
+    assert.ok(burst.includes(403), `the burst was challenged: ${burst.join()}`);
+    const state = async () => (await admin('GET', '/v1/admin/monitoring/state')).body.throttles.map((x: { scope: string }) => x.scope).sort();
+    assert.deepEqual(await state(), ['country:ID', 'global', 'prefix:+62812']);
+
+    // Nobody asks any more. 20 minutes later the server's task relaxes every scope, once.
+    t.clock.advance(20 * MIN);
+    mock.timers.tick(MIN);
+    let left = await state();
+    for (let k = 0; k < 200 && left.length > 0; k++) {
+      await new Promise((r) => setTimeout(r, 25));
+      left = await state();
+    }
+    assert.deepEqual(left, []);
+    assert.deepEqual(await t.ctx.verifications.relaxIdleThrottles(t.clock()), [], 'nothing left to relax');
+    const events = (await admin('GET', '/v1/admin/events?type=throttle.normal')).body.events;
+    assert.equal(events.length, 3);
+    const metrics = (await admin('GET', '/metrics')).text;
+    assert.doesNotMatch(metrics, /^otpshield_throttle_tightened\{/m);
+    // The next real user is served as usual.
+    assert.equal((await send()).status, 201);
+  } finally {
+    mock.timers.reset();
+    await t.close();
+  }
+});
+
+it('a scope still busy, or tightened for less than minTightenedMinutes, stays tightened', async () => {
+  const t = await startTestApp();
+  try {
+    const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
+    assert.equal((await admin('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 15 } })).status, 200);
+    let i = 0;
+    const send = () =>
+      t.request('POST', '/v1/verifications', { to: `+6281334${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.73.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
+    for (let k = 0; k < 8; k++) {
+      await send();
+      t.clock.advance(10 * MIN);
+    }
+    for (let k = 0; k < 10; k++) await send();
+    t.clock.advance(5 * MIN);
+    assert.deepEqual(await t.ctx.verifications.relaxIdleThrottles(t.clock()), [], 'not before minTightenedMinutes');
+    t.clock.advance(11 * MIN);
+    // Still busy: 8 requests in the last 10 minutes, above the relax threshold (max(floor 5, 2 × baseline)).
+    for (let k = 0; k < 8; k++) await send();
+    const left = await t.ctx.verifications.relaxIdleThrottles(t.clock());
+    assert.deepEqual(left, []);
+  } finally {
+    await t.close();
+  }
+});
