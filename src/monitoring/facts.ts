@@ -80,6 +80,7 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
       out.push({ kind: 'sent', at: e.at, country, prefix, channel, sender: str(delivery.sender) ?? 'unknown', first: data.resend !== true, priceMicros: price });
     }
   } else if (e.type === 'check') {
+    if (data.testNumber === true) return out;
     out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });
   } else if (e.type === 'delivery.receipt') {
     const status = e.decision;

@@ -652,6 +652,9 @@ export class VerificationService {
     now: number,
   ): Promise<CheckResult> {
     const d = this.d;
+    // A test number's checks are no traffic: marked, so that metrics, stats and alerts leave them out as they
+    // leave out its sends.
+    const tagged = <T extends Record<string, unknown>>(x: T): T => (v.sender === 'test-number' ? { ...x, testNumber: true } : x);
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
     // One read for the trust counter and the failure counters of both budgets (which budget applies depends
     // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).
@@ -664,7 +667,7 @@ export class VerificationService {
     const failures = ctx === null ? counts : [counts[trusted ? 1 : 2] ?? 0, ...counts.slice(3)];
     const lockedBy = failureSpecs.find((s, i) => (failures[i] ?? 0) >= s.limit);
     if (lockedBy) {
-      await this.appendEvent({ ...base, decision: 'locked', reasons: [lockedBy.reason], data: { verificationId: v.id } });
+      await this.appendEvent({ ...base, decision: 'locked', reasons: [lockedBy.reason], data: tagged({ verificationId: v.id }) });
       throw new ApiError('rate_limited', { retryAfter: Math.ceil(lockedBy.windowMs / 1000), extra: policy.responses.exposeReasons ? { reasons: [lockedBy.reason] } : {} });
     }
 
@@ -672,7 +675,7 @@ export class VerificationService {
     // (one round trip, one commit): it is in the store before any transition. Every path from here writes its
     // event with the entry's deletion. Recovery writes the entry only if this check did approve.
     const journal: JournalSlot = { key: null };
-    const approval: AuditEvent = { ...base, decision: 'approved', reasons: [], data: { verificationId: v.id } };
+    const approval: AuditEvent = { ...base, decision: 'approved', reasons: [], data: tagged({ verificationId: v.id }) };
     const [reserved] = await Promise.all([
       d.store.reserveAttempt(v.id, now),
       // Covered by the transition's own durable write (or the closing event's), which comes before anything
@@ -680,7 +683,7 @@ export class VerificationService {
       this.journal(journal, { kind: 'approval', event: approval, verificationId: v.id }, { covered: true }),
     ]);
     if (!reserved.ok) {
-      await this.appendEvents([{ ...base, decision: reserved.reason, reasons: [], data: { verificationId: v.id } }], journal);
+      await this.appendEvents([{ ...base, decision: reserved.reason, reasons: [], data: tagged({ verificationId: v.id }) }], journal);
       if (reserved.reason === 'expired') throw new ApiError('verification_expired');
       if (reserved.reason === 'locked') throw new ApiError('verification_locked');
       if (reserved.reason === 'not_found') throw new ApiError('verification_not_found');
@@ -688,7 +691,7 @@ export class VerificationService {
     }
     const rv = reserved.verification;
     const ok = !rv.tarpit && matchCode(d.keyring(), { id: rv.id, to: rv.to, channel: rv.channel }, rv.codes, code, now);
-    const data = { verificationId: rv.id, attempt: rv.attempts };
+    const data = tagged({ verificationId: rv.id, attempt: rv.attempts });
 
     if (ok) {
       const approved: AuditEvent = { ...approval, data };

@@ -53,6 +53,32 @@ describe('test numbers over HTTP', () => {
     assert.equal(got.body.status, 'approved');
   });
 
+  it('its checks are no traffic: marked in the audit log and left out of the check metrics, like its sends', async () => {
+    const checks = async (result: string) => {
+      const text = (await t.request('GET', '/metrics', undefined, { key: t.adminKey })).text;
+      const m = new RegExp(`^otpshield_checks_total\\{result="${result}"\\} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = { approved: await checks('approved'), denied: await checks('denied') };
+    const s = await t.request('POST', '/v1/verifications', { to: TEST_NUMBER, client: client('36.72.40.9') });
+    assert.equal(s.status, 201, s.text);
+    assert.equal((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: '000000' })).body.status, 'denied');
+    assert.equal((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: FIXED_CODE })).body.status, 'approved');
+    assert.deepEqual({ approved: await checks('approved'), denied: await checks('denied') }, before);
+    const events = await t.ctx.store.queryEvents({ type: 'check', number: TEST_NUMBER, limit: 50 });
+    const mine = events.filter((e) => (e.data as { verificationId?: string }).verificationId === s.body.id);
+    assert.equal(mine.length, 2);
+    for (const e of mine) assert.equal((e.data as { testNumber?: boolean }).testNumber, true);
+
+    // A real number's check still counts (so "unchanged" above means something).
+    const real = '+6281234500003';
+    const r = await t.request('POST', '/v1/verifications', { to: real, client: client('36.72.40.10') });
+    assert.equal(r.status, 201, r.text);
+    await t.receiver.waitFor(2);
+    assert.equal((await t.request('POST', '/v1/verifications/check', { id: r.body.id, code: t.lastCode(real) })).body.status, 'approved');
+    assert.equal(await checks('approved'), before.approved + 1);
+  });
+
   it('checking by number works the same way, and the code is not a wildcard for other numbers', async () => {
     const s = await t.request('POST', '/v1/verifications', { to: TEST_NUMBER, client: client('36.72.40.4') });
     assert.equal(s.status, 201, s.text);
