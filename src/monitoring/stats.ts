@@ -32,7 +32,16 @@ export interface StatsNumbers {
   savings: number;
 }
 
-export interface StatsRow extends StatsNumbers {
+/**
+ * A row. Rows by `sender` have no approvals or failed deliveries (an approval is of a verification, whose
+ * messages may have left through several senders; a failed delivery may have tried several): those figures,
+ * and what is computed from them, are null there rather than a misleading 0.
+ */
+export interface StatsRow extends Omit<StatsNumbers, 'approved' | 'conversion' | 'unverifiedSpend' | 'deliveryFailures'> {
+  approved: number | null;
+  conversion: number | null;
+  unverifiedSpend: number | null;
+  deliveryFailures: number | null;
   key: string;
   /** Blocked + tarpitted by reason: in totals and in `hour` rows. */
   blocksByReason?: Record<string, number>;
@@ -115,7 +124,8 @@ export function computeStats(
     const field = q.groupBy === 'country' ? 'countries' : q.groupBy === 'prefix' ? 'prefixes' : q.groupBy === 'reason' ? 'reasons' : 'senders';
     const groups: Record<string, Cell> = {};
     for (const d of docs) for (const [k, c] of Object.entries(d[field])) add((groups[k] ??= {}), c);
-    rows = Object.entries(groups).map(([key, c]) => ({ key, ...numbers(c) }));
+    const unknown = q.groupBy === 'sender' ? ({ approved: null, conversion: null, unverifiedSpend: null, deliveryFailures: null } as const) : {};
+    rows = Object.entries(groups).map(([key, c]) => ({ key, ...numbers(c), ...unknown }));
     const weight = (r: StatsRow) => (q.groupBy === 'reason' ? r.blocked + r.tarpitted + r.challenged : r.requests + r.sends);
     rows.sort((a, b) => weight(b) - weight(a) || b.spend - a.spend || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }

@@ -59,6 +59,13 @@ describe('GET /v1/admin/stats', () => {
     assert.equal(p.omitted, 2);
     const r = await stats('?groupBy=reason');
     assert.deepEqual(r.rows.map((x: { key: string; blocked: number; savings: number }) => [x.key, x.blocked, x.savings]), [['paused', 1, 0.25]]);
+    // A sender's row has its sends and spend; approvals are of verifications, not of a sender: null, not a
+    // conversion of 0 with every cent "never verified" (the ID row shows one approval for the same traffic).
+    const bySender = await stats('?groupBy=sender');
+    assert.equal(bySender.rows.length, 1);
+    const w = bySender.rows[0];
+    assert.deepEqual([w.key, w.sends, w.spend], ['webhook', 4, 1.25]);
+    assert.deepEqual([w.approved, w.conversion, w.unverifiedSpend, w.deliveryFailures], [null, null, null, null]);
     const h = await stats('?groupBy=hour');
     assert.equal(h.rows.length, 24);
     assert.deepEqual(h.rows.slice(-2).map((x: { requests: number }) => x.requests), [4, 1]);
