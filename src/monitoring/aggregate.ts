@@ -178,7 +178,10 @@ function commonPrefix(a: string, b: string): string {
 
 /** This instance's hourly documents in memory, and their persistence. */
 export class StatsAggregator {
-  private readonly docs = new Map<number, { doc: HourDoc; dirty: boolean }>();
+  /** `merge`: the hour's document was written and forgotten before; the stored one is added in before writing. */
+  private readonly docs = new Map<number, { doc: HourDoc; dirty: boolean; merge: boolean }>();
+  /** Hours whose document this instance wrote and forgot (a late fact for one must not overwrite it). */
+  private readonly forgotten = new Set<number>();
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -190,7 +193,7 @@ export class StatsAggregator {
     const hour = hourOf(f.at);
     let entry = this.docs.get(hour);
     if (!entry) {
-      entry = { doc: emptyDoc(hour), dirty: false };
+      entry = { doc: emptyDoc(hour), dirty: false, merge: this.forgotten.has(hour) };
       this.docs.set(hour, entry);
     }
     applyFact(entry.doc, f, this.o.maxPrefixes());
@@ -215,8 +218,17 @@ export class StatsAggregator {
       if (entry.dirty) {
         entry.dirty = false;
         const ttl = hour + HOUR_MS + this.o.retentionMs() - now;
+        const key = `${SETTING_PREFIX}${hourKey(hour)}:${this.o.instanceId}`;
         try {
-          if (ttl > 0) await store.putSetting(`${SETTING_PREFIX}${hourKey(hour)}:${this.o.instanceId}`, structuredClone(entry.doc), ttl, now);
+          if (entry.merge && ttl > 0) {
+            // A late fact (a send the journal recovered an hour later) for an hour this instance wrote and
+            // forgot: the stored document is its only writer's, so adding it in is exact. Without this the late
+            // fact's document replaced the hour's figures.
+            const stored = await store.getSetting<HourDoc>(key, now);
+            if (stored) entry.doc = mergeDocs(hour, [stored, entry.doc]);
+            entry.merge = false;
+          }
+          if (ttl > 0) await store.putSetting(key, structuredClone(entry.doc), ttl, now);
         } catch (err) {
           entry.dirty = true;
           throw err;
@@ -224,8 +236,13 @@ export class StatsAggregator {
       }
       // Late facts for the previous hour still arrive around the boundary (approvals of older codes are
       // counted at approval time, so they never do): keep one past hour in memory.
-      if (hour < current - HOUR_MS && !entry.dirty) this.docs.delete(hour);
+      if (hour < current - HOUR_MS && !entry.dirty) {
+        this.docs.delete(hour);
+        this.forgotten.add(hour);
+      }
     }
+    // Hours past the retention have no document left to protect.
+    for (const hour of this.forgotten) if (hour + HOUR_MS + this.o.retentionMs() <= now) this.forgotten.delete(hour);
   }
 
   /** Merged documents of every instance for the hours in [from, to), ascending. */

@@ -133,4 +133,23 @@ describe('stats', () => {
     // Documents expire after the retention.
     assert.deepEqual(await store.listSettings('mon:h:', T0 + 10 * 86_400_000), []);
   });
+
+  it('a late fact for an hour already written and forgotten adds to its figures instead of replacing them', async () => {
+    const store = new MemoryStore();
+    const a = new StatsAggregator({ instanceId: 'a', maxPrefixes: () => 100, retentionMs: () => 8 * 86_400_000 });
+    for (let i = 0; i < 100; i++) a.apply(sent(T0 + i * 1000));
+    await a.flush(store, T0 + 20 * 60_000);
+    await a.flush(store, hourOf(T0) + 3 * H + 60_000); // two hours later: the 08:00 document leaves memory
+    assert.equal(a.local(hourOf(T0)), null);
+    // A send of 08:20 recovered from the journal at 11:01 (service/journal.ts), then written.
+    a.apply(sent(T0 + 10 * 60_000));
+    await a.flush(store, hourOf(T0) + 3 * H + 120_000);
+    const [doc] = await a.read(store, hourOf(T0), hourOf(T0) + H, hourOf(T0) + 3 * H + 180_000);
+    assert.equal(doc?.total.sent, 101);
+    assert.equal(doc?.countries.ID?.spend, 101 * 400_000);
+    // And the next late fact of the same hour adds once more (no double merge).
+    a.apply(sent(T0 + 11 * 60_000));
+    await a.flush(store, hourOf(T0) + 3 * H + 240_000);
+    assert.equal((await a.read(store, hourOf(T0), hourOf(T0) + H, hourOf(T0) + 3 * H + 300_000))[0]?.total.sent, 102);
+  });
 });
