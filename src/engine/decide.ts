@@ -30,6 +30,16 @@ export interface Decision {
   powLevel: 'normal' | 'elevated' | 'high';
 }
 
+/**
+ * Whether the request's proof-of-work earns its credit. A throttled scope or an escalated client is asked for
+ * the biggest puzzle (`powLevel` high): a smaller one (a normal puzzle from /v1/challenges instead of the
+ * challenge's own) earns nothing, or raising the size would cost an attacker nothing. Puzzles of unknown size
+ * (issued before sizes were signed, replayed traces) count.
+ */
+export function powEarnsCredit(ev: Pick<SendFacts['evidence'], 'pow' | 'powLevel'>, powLevel: Decision['powLevel']): boolean {
+  return ev.pow === 'solved' && (powLevel !== 'high' || ev.powLevel == null || ev.powLevel === 'high');
+}
+
 /** Which rules fire for these facts (policy-independent except for thresholds carried in the policy). */
 export function triggeredRules(f: SendFacts, p: Policy): string[] {
   const out: string[] = [];
@@ -158,10 +168,7 @@ export function decideSend(f: SendFacts, p: Policy): Decision {
 
   const ev = f.evidence;
   const powLevel: Decision['powLevel'] = f.state.throttled.length > 0 || f.state.escalation > 0 ? 'high' : score >= p.risk.challengeAt ? 'elevated' : 'normal';
-  // A throttled scope or an escalated client is asked for the biggest puzzle: a smaller one (a normal puzzle
-  // from /v1/challenges instead of the challenge's own) earns nothing, or raising the size would cost an
-  // attacker nothing. Puzzles of unknown size (issued before sizes were signed, replayed traces) count.
-  const powSolved = ev.pow === 'solved' && (powLevel !== 'high' || ev.powLevel == null || ev.powLevel === 'high');
+  const powSolved = powEarnsCredit(ev, powLevel);
   const captchaPassed = ev.captcha === 'passed';
   const credit = (powSolved ? p.risk.powCredit : 0) + (captchaPassed ? p.risk.captchaCredit : 0);
   const effective = score - credit;

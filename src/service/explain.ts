@@ -6,7 +6,7 @@
  * It calls the engine's own `triggeredRules` and `decideSend` rather than re-implementing them: the
  * explanation can then never disagree with what the server decides for the same facts.
  */
-import { decideSend, triggeredRules, type Decision, type DecisionKind } from '../engine/decide.ts';
+import { decideSend, powEarnsCredit, triggeredRules, type Decision, type DecisionKind } from '../engine/decide.ts';
 import type { SendFacts } from '../engine/facts.ts';
 import { ruleConfig, type Policy, type RuleAction } from '../engine/policy.ts';
 import type { LimitSpec } from '../store/interface.ts';
@@ -111,7 +111,8 @@ export function explain(facts: SendFacts, policy: Policy, limits: readonly Limit
   const decision = decideSend(facts, policy);
   const rules = triggeredRules(facts, policy).map((id) => ruleLine(policy, id));
   const ruleScore = rules.reduce((sum, l) => sum + (l.mode === 'live' && l.weight !== null ? l.weight : 0), 0);
-  const powCredit = facts.evidence.pow === 'solved' ? policy.risk.powCredit : 0;
+  // As decideSend credits it: a smaller puzzle than a throttled scope asks for earns nothing.
+  const powCredit = powEarnsCredit(facts.evidence, decision.powLevel) ? policy.risk.powCredit : 0;
   const captchaCredit = facts.evidence.captcha === 'passed' ? policy.risk.captchaCredit : 0;
   const score = {
     rules: ruleScore,

@@ -124,6 +124,8 @@ describe('explain', () => {
     const arb = fc.record({
       formToken: outcome('valid', 'invalid', 'expired', 'reused', 'missing'),
       pow: outcome('solved', 'invalid', 'missing', 'expired', 'reused'),
+      // The size of the solved puzzle: a smaller one than a throttled scope asks for earns no credit.
+      powLevel: fc.option(outcome('normal', 'elevated', 'high')),
       captcha: outcome('passed', 'failed', 'missing', 'error'),
       honeypot: fc.boolean(),
       headless: fc.boolean(),
@@ -146,7 +148,7 @@ describe('explain', () => {
     fc.assert(
       fc.property(arb, (a) => {
         const f = facts({
-          evidence: { formToken: a.formToken, pow: a.pow, captcha: a.captcha, honeypot: a.honeypot, headless: a.headless, scriptUserAgent: a.scriptUserAgent, elapsedMs: a.elapsedMs, acceptLanguage: a.acceptLanguage },
+          evidence: { formToken: a.formToken, pow: a.pow, powLevel: a.powLevel, captcha: a.captcha, honeypot: a.honeypot, headless: a.headless, scriptUserAgent: a.scriptUserAgent, elapsedMs: a.elapsedMs, acceptLanguage: a.acceptLanguage },
           number: { disposable: a.disposable, type: a.type },
           ip: { ...facts().ip!, hosting: a.hosting, tor: a.tor, country: a.ipCountry },
           lists: [...(a.block ? [{ list: 'block' as const, kind: 'ip', value: '36.72.10.5' }] : []), ...(a.allow ? [{ list: 'allow' as const, kind: 'number', value: '+6281234567890' }] : [])],
