@@ -406,7 +406,7 @@ export class AlertEngine {
         scope: 'global',
         key: 'outside_hours:global',
         severity: 'warning',
-        message: `${n} send requests in the last ${r.windowMinutes} min outside the configured hours ${r.fromHour}:00–${r.toHour}:00 (UTC${r.utcOffsetMinutes >= 0 ? '+' : '-'}${Math.abs(r.utcOffsetMinutes) / 60}).`,
+        message: `${n} send requests in the last ${r.windowMinutes} min outside the configured hours ${r.fromHour}:00–${r.toHour}:00 (UTC${utcOffsetText(r.utcOffsetMinutes)}).`,
         value: n,
         threshold: r.minRequests,
         at: now,
@@ -487,4 +487,10 @@ export function isOffHours(at: number, r: Rules['outsideHours']): boolean {
   const local = new Date(at + r.utcOffsetMinutes * MINUTE).getUTCHours();
   const inside = r.fromHour <= r.toHour ? local >= r.fromHour && local < r.toHour : local >= r.fromHour || local < r.toHour;
   return !inside;
+}
+
+/** `+05:30`, `-03:00`, `+00:00`: an offset as people and ISO 8601 write it (not `+5.5`). */
+export function utcOffsetText(minutes: number): string {
+  const m = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 }

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AlertEngine, isOffHours, type Alert } from '../../src/monitoring/alerts.ts';
+import { AlertEngine, isOffHours, utcOffsetText, type Alert } from '../../src/monitoring/alerts.ts';
 import { DEFAULT_MONITORING_POLICY, type MonitoringPolicy } from '../../src/monitoring/config.ts';
 import type { MonitorFact } from '../../src/monitoring/facts.ts';
 import { deepMerge } from '../../src/lib/merge.ts';
@@ -157,6 +157,17 @@ describe('alert engine', () => {
     assert.deepEqual(e.evaluate(T0 + 1000, p), []);
     e.observe(request(T0 + 1000), p.alerts);
     assert.deepEqual(rules(e.evaluate(T0 + 2000, p)), ['outside_hours|global']);
+
+    // The message names the offset as people write it (India: +05:30, not +5.5).
+    const india = policy({ outsideHours: { ...r, utcOffsetMinutes: 330 } });
+    const e2 = new AlertEngine();
+    e2.observe(request(T0 - 4 * 3_600_000), india.alerts); // 09:30 at +05:30 is inside; 04:00Z = 09:30 local
+    e2.observe(request(T0 + 3 * 3_600_000), india.alerts); // 11:00Z = 16:30 local: inside
+    e2.observe(request(T0 + 4 * 3_600_000), india.alerts); // 12:00Z = 17:30 local: outside
+    e2.observe(request(T0 + 4 * 3_600_000 + 1), india.alerts);
+    const [alert] = e2.evaluate(T0 + 4 * 3_600_000 + 1000, india);
+    assert.match(alert?.message ?? '', /\(UTC\+05:30\)\.$/);
+    assert.deepEqual([utcOffsetText(-180), utcOffsetText(0), utcOffsetText(-570)], ['-03:00', '+00:00', '-09:30']);
   });
 
   it('delivery rate drop per sender and country', () => {
