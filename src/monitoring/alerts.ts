@@ -12,6 +12,7 @@
  */
 import type { MonitoringPolicy } from './config.ts';
 import { FAILED_CHECK_RESULTS, type MonitorFact } from './facts.ts';
+import { OTHER, type HourDoc } from './aggregate.ts';
 
 export const ALERT_RULES = [
   'check_failure_rate',
@@ -142,6 +143,21 @@ export class AlertEngine {
       else known.last = Math.max(known.last, at);
     }
     this.learningSince ??= since;
+  }
+
+  /**
+   * Verifications started and approved per hour before a restart (the deployment's hourly documents), for the
+   * `conversion_drop` baseline: one bucket at each hour's start, globally and per country.
+   */
+  seedConversion(docs: readonly Pick<HourDoc, 'hour' | 'total' | 'countries'>[]): void {
+    for (const d of docs) {
+      const b = this.bucket(d.hour);
+      incRatio(b.conversion, 'global', d.total.appr ?? 0, d.total.ver ?? 0);
+      for (const [c, cell] of Object.entries(d.countries)) {
+        if (c !== OTHER && ((cell.ver ?? 0) > 0 || (cell.appr ?? 0) > 0)) incRatio(b.conversion, `country:${c}`, cell.appr ?? 0, cell.ver ?? 0);
+      }
+      b.spikes = null; // no per-number detail in a seeded bucket
+    }
   }
 
   /** The shared daily spend counters (budget.ts) after the latest send. */

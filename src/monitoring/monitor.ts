@@ -249,10 +249,6 @@ export class Monitoring {
   // ------------------------------------------------------------------ lifecycle
 
   /**
-   * Start the timers (only while a server runs: one-shot commands and replays build contexts too, and must
-   * never send alerts). Seeds the alert engine with stored history so a restart does not forget it.
-   */
-  /**
    * The countries whose spend today is shown against a budget: those with a budget of their own and, when a
    * `defaultCountry` budget applies to every other country, each country with spend today (this deployment's
    * hourly figures, all instances), so the one its breaker paused is among them.
@@ -269,6 +265,10 @@ export class Monitoring {
     return [...out].sort();
   }
 
+  /**
+   * Start the timers (only while a server runs: one-shot commands and replays build contexts too, and must
+   * never send alerts). Seeds the alert engine with stored history so a restart does not forget it.
+   */
   async start(): Promise<void> {
     if (this.timers.length > 0) return;
     const cfg = this.config();
@@ -276,7 +276,12 @@ export class Monitoring {
     try {
       const p = this.policy();
       const learn = p.alerts.unexpectedRegion.learnHours * HOUR_MS;
-      const docs = await this.aggregator.read(this.ctx.store, hourOf(now - learn), now + 1, now);
+      const cd = p.alerts.conversionDrop;
+      const conversionBack = cd.windowMinutes * 60_000 + cd.baselineHours * HOUR_MS;
+      const docs = await this.aggregator.read(this.ctx.store, hourOf(now - Math.max(learn, conversionBack)), now + 1, now);
+      // The conversion baseline too (whole hours before this one; the current hour starts from this process's
+      // own facts), so that `conversion_drop` is not blind for its baseline's length after every deploy.
+      this.alerts.seedConversion(docs.filter((d) => d.hour >= hourOf(now - conversionBack) && d.hour < hourOf(now)));
       // Both kinds of country the engine learns from (the numbers' and the clients' IPs'), each with the last
       // hour it was seen in: a country seen an hour before the restart is not "new" after it.
       const lastSeen = new Map<string, number>();

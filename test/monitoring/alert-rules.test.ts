@@ -129,6 +129,37 @@ describe('alert rules over HTTP, with webhook delivery', () => {
     }
   });
 
+  it('a restart keeps the conversion baseline: a drop right after a deploy still alerts', async () => {
+    const store = new MemoryStore();
+    const clock = testClock();
+    const rule = { conversionDrop: { enabled: true, windowMinutes: 10, baselineHours: 2, minVerifications: 3, dropRatio: 0.5 } };
+    const first = await startMonitoredApp({ alerts: rule, clock, store });
+    try {
+      // An hour before the restart: 4 verifications, all approved.
+      for (let i = 0; i < 4; i++) {
+        const to = `+628123456730${i}`;
+        const s = await first.send(to, `36.72.15.${i}`);
+        assert.equal(s.status, 201, JSON.stringify(s.body));
+        assert.equal((await first.t.request('POST', '/v1/verifications/check', { id: s.body.id, code: first.t.lastCode(to) })).body.status, 'approved');
+      }
+      await first.mon.flush();
+    } finally {
+      await first.close();
+    }
+    clock.advance(60 * MIN);
+    const second = await startMonitoredApp({ alerts: rule, clock, store });
+    try {
+      // Right after the restart: codes nobody enters.
+      for (let i = 0; i < 3; i++) assert.equal((await second.send(`+628123456731${i}`, `36.72.16.${i}`)).status, 201);
+      await tickTwice(second);
+      const a = assertOneAlert(second, 'conversion_drop', 'global');
+      assert.equal(a.value, 0);
+      assertOneAlert(second, 'conversion_drop', 'country:ID');
+    } finally {
+      await second.close();
+    }
+  });
+
   it('traffic outside the configured hours', () =>
     withApp({ alerts: { outsideHours: { enabled: true, fromHour: 9, toHour: 17, utcOffsetMinutes: 0, windowMinutes: 10, minRequests: 2 } } }, async (m) => {
       assert.equal(new Date(m.t.clock()).getUTCHours(), 8, 'the test clock starts at 08:00 UTC');
