@@ -143,11 +143,11 @@ export class Monitoring {
 
   /** Listeners on the verification flow. Errors are contained: a hook error would fail the request. */
   readonly hooks: ServiceHooks = {
-    afterSent: async (facts, _v, now) => {
+    afterSent: async (m, now) => {
       try {
         const p = this.policy();
-        const price = priceMicros(p.prices, facts.number.region, facts.channel);
-        const out = await recordSpend(this.ctx.store, p, { country: facts.number.region, priceMicros: price, now });
+        const price = priceMicros(p.prices, m.region, m.channel);
+        const out = await recordSpend(this.ctx.store, p, { country: m.region, priceMicros: price, now });
         if (!out) return;
         this.alerts.observeSpend(out.snapshot);
         if (out.trip) {

@@ -97,7 +97,7 @@ export interface JournalRecovery {
  * it at once claim each entry first (a one-time token), so an entry becomes at most one event; a claimer that
  * dies before writing leaves the entry to be claimed again once the claim lapses.
  */
-export async function recoverJournal(store: Store, now: number): Promise<JournalRecovery> {
+export async function recoverJournal(store: Store, now: number, afterRecovered?: (entry: JournalEntry, now: number) => Promise<void>): Promise<JournalRecovery> {
   const out: JournalRecovery = { recovered: 0, dropped: 0 };
   if (store.kind === 'memory') return out;
   const entries: JournalRecord<JournalEntry>[] = await store.listJournal<JournalEntry>(now - RECOVER_AFTER_MS, RECOVER_BATCH);
@@ -110,6 +110,9 @@ export async function recoverJournal(store: Store, now: number): Promise<Journal
     } else if (await stepHappened(store, value, now)) {
       await store.appendEvents([recoveredEvent(value)], key);
       out.recovered++;
+      // The step's after-steps (a send's spend and SMS-pumping tally, an approval's trust counters), which the
+      // stopped request never ran. Best effort: the event is what must not be lost.
+      await afterRecovered?.(value, now).catch(() => {});
     } else {
       await store.deleteJournal(key);
       out.dropped++;

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/interface.ts';
-import { recoverJournal } from './journal.ts';
+import { recoverJournal, type JournalEntry } from './journal.ts';
 
 export interface MaintenanceOptions {
   store: Store;
@@ -14,6 +14,8 @@ export interface MaintenanceOptions {
   log: Logger;
   retentionDays: number;
   intervalMs?: number;
+  /** The after-steps of a step recovered from the journal (`VerificationService.afterRecovered`). */
+  afterRecovered?: (entry: JournalEntry, now: number) => Promise<void>;
 }
 
 export async function runMaintenance(
@@ -22,7 +24,7 @@ export async function runMaintenance(
   const now = o.clock();
   // Before the sweep: recovery reads the verification of each journal entry, which a sweep may delete.
   // A failure here must not cost the sweep and the purge their turn.
-  const journal = await recoverJournal(o.store, now).catch((err: unknown) => {
+  const journal = await recoverJournal(o.store, now, o.afterRecovered).catch((err: unknown) => {
     o.log.warn({ err }, 'journal recovery failed; retried in the next run');
     return { recovered: 0, dropped: 0 };
   });

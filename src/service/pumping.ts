@@ -167,7 +167,7 @@ export class PumpingDefense {
   }
 
   readonly hooks: ServiceHooks = {
-    afterSent: (facts, _v, now) => this.onSent(facts.number.e164, facts.number.prefix, facts.number.region, now),
+    afterSent: (m, now) => this.onSent(m.to, m.prefix, m.region, now),
     afterApproved: (v, now) => this.onApproved(v.to, now),
     afterDecision: (facts, decision, now) => this.onDecision(facts, decision, now),
   };

@@ -76,9 +76,18 @@ export interface VerificationDeps {
 /** A limit that refuses every request, so that a consume including it counts nothing (a read of waits). */
 const REFUSE_ALL: Omit<LimitSpec, 'key'> = { reason: 'probe', limit: 0, windowMs: 1, cost: 1 };
 
+/** A message handed to a sender, as the after-send listeners need it (also rebuilt from a journal entry). */
+export interface SentMessage {
+  to: string;
+  prefix: string;
+  region: string;
+  channel: Channel;
+  verificationId: string;
+}
+
 export interface ServiceHooks {
   /** A message was handed to a sender (not for tarpit or test numbers). */
-  afterSent?(facts: SendFacts, v: Verification, now: number): Promise<void> | void;
+  afterSent?(m: SentMessage, now: number): Promise<void> | void;
   /** A verification was approved. */
   afterApproved?(v: Verification, now: number): Promise<void> | void;
   /** Every send decision, after it was recorded. */
@@ -602,9 +611,43 @@ export class VerificationService {
     // These writes do not depend on each other: they leave together (one round trip, one commit).
     const writes: (Promise<unknown> | void)[] = [this.appendEvents(events, journal)];
     if (isRuleTrip(decision, policy)) writes.push(this.d.store.consumeLimits(escalationKeys(facts).map((k) => escalationSpec(k, policy)), event.at));
-    if (sent) for (const h of this.d.hooks) writes.push(h.afterSent?.(facts, sent, event.at));
+    if (sent) {
+      const m: SentMessage = { to: facts.number.e164, prefix: facts.number.prefix, region: facts.number.region, channel: facts.channel, verificationId: sent.id };
+      for (const h of this.d.hooks) writes.push(h.afterSent?.(m, event.at));
+    }
     await Promise.all(writes);
     for (const h of this.d.hooks) await h.afterDecision?.(facts, decision, event.at);
+  }
+
+  /**
+   * The after-steps of a send or an approval whose request stopped before them (a crash while the provider held
+   * the message, a store that failed the closing write), run when the journal records its event
+   * (`recoverJournal`, from the maintenance loop): a send's listeners (spend and budgets, the SMS-pumping tally),
+   * an approval's trust counters and listeners. Counted at `now`, the recovery's time. Where only the closing
+   * write failed, the listeners may have run already and count twice: budgets then err on the side of the money.
+   */
+  async afterRecovered(entry: JournalEntry, now: number): Promise<void> {
+    const d = this.d;
+    if (entry.kind === 'send') {
+      const e = entry.event;
+      const data = e.data ?? {};
+      if (e.decision !== 'allow' || !e.to || !e.prefix || !e.country) return;
+      if (typeof data.channel !== 'string' || typeof data.verificationId !== 'string') return;
+      const m: SentMessage = { to: e.to, prefix: e.prefix, region: e.country, channel: data.channel as Channel, verificationId: data.verificationId };
+      for (const h of d.hooks) await h.afterSent?.(m, now);
+    } else if (entry.kind === 'approval') {
+      const v = await d.store.getVerification(entry.verificationId);
+      if (!v || v.status !== 'approved') return;
+      await d.store.consumeLimits(this.approvalSpecs(v), now);
+      for (const h of d.hooks) await h.afterApproved?.(v, now);
+    }
+  }
+
+  /** What an approval counts: the number verified and, with its device and network, a trusted context. */
+  private approvalSpecs(v: Verification): LimitSpec[] {
+    const client = v.client as { deviceId?: string | null; subnet?: string | null };
+    const trustCtx = contextHash(client.deviceId ?? null, client.subnet ?? null);
+    return trustCtx ? [verifiedNumberSpec(v.to), trustSpec(v.to, trustCtx)] : [verifiedNumberSpec(v.to)];
   }
 
   // ------------------------------------------------------------------ check
@@ -701,12 +744,10 @@ export class VerificationService {
         await this.appendEvents([{ ...base, decision: 'not_pending', reasons: [], data }], journal);
         throw new ApiError('verification_not_pending');
       }
-      const client = rv.client as { deviceId?: string | null; subnet?: string | null };
-      const trustCtx = contextHash(client.deviceId ?? null, client.subnet ?? null);
       // The approval is decided (the transition above won): what follows are independent writes, sent
       // together (one round trip, one commit).
       const writes: (Promise<unknown> | void)[] = [
-        d.store.consumeLimits(trustCtx ? [verifiedNumberSpec(rv.to), trustSpec(rv.to, trustCtx)] : [verifiedNumberSpec(rv.to)], now),
+        d.store.consumeLimits(this.approvalSpecs(rv), now),
         // Failures count until the owner succeeds: "consecutive" failures in NIST's sense.
         d.store.resetLimits(numberFailureKeys(policy, rv.to)),
         this.appendEvents([approved], journal),

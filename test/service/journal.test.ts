@@ -21,6 +21,10 @@ import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { factsFromEvent } from '../../src/monitoring/facts.ts';
 import { DEFAULT_MONITORING_POLICY } from '../../src/monitoring/config.ts';
 import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { buildContext } from '../../src/service/context.ts';
+import { spendToday } from '../../src/monitoring/budget.ts';
+import { verifiedNumberSpec } from '../../src/engine/limits.ts';
 
 const silent = pino({ level: 'silent' });
 const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
@@ -74,7 +78,13 @@ describe('journal: a crash while the provider holds the message', () => {
       assert.deepEqual(await sends(), []);
 
       now = killedAt + RECOVER_AFTER_MS + 1000;
-      assert.equal((await runMaintenance({ store, clock: () => now, log: silent, retentionDays: 30 })).recovered, 1);
+      // The server's maintenance loop, with its context: the recovered send's after-steps run too.
+      const cfg = loadConfig({ env: { NODE_ENV: 'test' }, overrides: { dataDir: join(dir, 'data'), secrets: { codeSecret: 'journal-test-secret-0123456789abcdefgh', previousCodeSecrets: [] }, logLevel: 'silent' } });
+      const ctx = await buildContext(cfg, { store, clock: () => now });
+      assert.equal((await spendToday(store, ['ID'], now)).totalMicros, 0, 'the stopped request never counted its spend');
+      assert.equal((await runMaintenance({ store, clock: () => now, log: silent, retentionDays: 30, afterRecovered: (x, at) => ctx.verifications.afterRecovered(x, at) })).recovered, 1);
+      const spend = await spendToday(store, ['ID'], now);
+      assert.deepEqual([spend.totalMicros, spend.countries.get('ID')], [400_000, 400_000], 'counted in spend and the country budget (ID at 0.40)');
       const [e] = await sends();
       assert.ok(e);
       assert.equal(e.to, to);
@@ -183,7 +193,9 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.equal((await approvedOf(d.body.id)).length, 0);
       assert.deepEqual((await journal()).map((x) => x.value.kind), ['approval']);
       assert.deepEqual(await recoverJournal(store, t.clock()), { recovered: 0, dropped: 0 }, 'not before the grace');
-      assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
+      const after: JournalEntry[] = [];
+      assert.deepEqual(await recoverJournal(store, later(), async (x) => void after.push(x)), { recovered: 1, dropped: 0 });
+      assert.deepEqual(after.map((x) => x.kind), ['approval'], 'its after-steps are run');
       const [approvedEvent] = await approvedOf(d.body.id);
       assert.equal(approvedEvent?.to, '+6281234500103');
       assert.equal(approvedEvent?.ip, '36.72.10.9');
@@ -252,6 +264,17 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
       assert.equal((await store.queryEvents({ limit: 10, type: 'send.failed', number: '+6281234500109' })).length, 1);
       assert.deepEqual(await journal(), []);
+
+      // An approval whose process stopped right after the transition: recovery counts the number as verified
+      // (quarantines exempt it, its trusted context gets its own failure budget).
+      const k = await send('+6281234500111', '36.72.10.17');
+      assert.equal(k.status, 201, k.text);
+      assert.ok(await store.transition(k.body.id, 'approved', t.clock(), { approvedBy: 'ev_stopped_check' }));
+      const verified = async () => (await store.peekLimits([verifiedNumberSpec('+6281234500111')], t.clock()))[0];
+      assert.equal(await verified(), 0);
+      const stopped: AuditEvent = { id: 'ev_stopped_check', at: t.clock(), type: 'check', to: '+6281234500111', decision: 'approved', reasons: [], data: { verificationId: k.body.id } };
+      await t.ctx.verifications.afterRecovered({ kind: 'approval', event: stopped, verificationId: k.body.id }, t.clock());
+      assert.equal(await verified(), 1);
 
       // A stray send entry is recovered exactly once, even by two instances at the same moment.
       const base: AuditEvent = { ...sends[0]!, id: 'ev_journal_test_1', data: { ...sends[0]!.data } };

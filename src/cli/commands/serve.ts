@@ -42,7 +42,13 @@ export function registerServe(program: Command): void {
         await ctx.close().catch(() => {});
         throw new ConfigError(`cannot listen on ${cfg.server.host}:${cfg.server.port}: ${why} (${err.code})`);
       });
-      const stopMaintenance = startMaintenance({ store: ctx.store, clock: ctx.clock, log: ctx.log, retentionDays: cfg.privacy.eventRetentionDays });
+      const stopMaintenance = startMaintenance({
+        store: ctx.store,
+        clock: ctx.clock,
+        log: ctx.log,
+        retentionDays: cfg.privacy.eventRetentionDays,
+        afterRecovered: (entry, now) => ctx.verifications.afterRecovered(entry, now),
+      });
       const keys = await ctx.store.listApiKeys();
       const senders = cfg.senders.map((s) => String(s.type));
       // stdout carries the JSON log lines (one object a line, for log shippers); the banner for the person who
