@@ -62,13 +62,20 @@ export async function recordSpend(
   const budget = country ? countryBudgetMicros(b, country) : null;
   if (!country || budget === null || !b.circuitBreaker || countryMicros < budget) return { snapshot, trip: null };
   const until = endOfUtcDay(o.now);
-  if (!(await store.useOnce(`mon:breaker:${day}:${country}`, until - o.now + 60_000, o.now))) return { snapshot, trip: null };
+  // Once per country and day, fleet-wide: an admin who resumes a tripped country keeps it open until midnight.
+  // The mark is taken after the pause is written, so a store failure at the moment of tripping leaves the
+  // next send over budget to trip it (taken first, one failed pause write switched the breaker off for the
+  // rest of the day). Instances tripping at the same moment may each write the pause (and its event); one
+  // takes the mark and reports the trip.
+  const tripped: LimitSpec = { reason: 'breaker', key: `mon:breaker:${day}:${country}`, limit: 1, windowMs: until - o.now + 60_000 };
+  if (((await store.peekLimits([tripped], o.now))[0] ?? 0) >= 1) return { snapshot, trip: null };
   await pauseSends(store, { kind: 'country', country }, {
     now: o.now,
     by: o.by ?? 'budget',
     ttlMs: until - o.now,
     note: `daily budget of ${budget / 1e6} ${policy.prices.currency} reached (spent ${countryMicros / 1e6})`,
   });
+  if (!(await store.consumeLimits([tripped], o.now)).allowed) return { snapshot, trip: null };
   return { snapshot, trip: { country, spendMicros: countryMicros, budgetMicros: budget, until } };
 }
 
