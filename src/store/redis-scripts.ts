@@ -374,17 +374,28 @@ return v
 `;
 
 /**
- * putSetting. KEYS as GET_SETTING. ARGV: key, JSON, expiresAt ('' = never), now.
+ * putSetting. KEYS as GET_SETTING, and KEYS[3]: the settings' key index (a sorted set of the keys, all score
+ * 0, for prefix listings by ZRANGEBYLEX). ARGV: key, JSON, expiresAt ('' = never), now.
  * Also deletes up to 100 settings that expired by `now`, so TTL'd settings cannot pile up.
  */
 export const PUT_SETTING = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
 if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 100)
 for _, k in ipairs(old) do
   redis.call('HDEL', KEYS[1], k)
   redis.call('ZREM', KEYS[2], k)
+  redis.call('ZREM', KEYS[3], k)
 end
+return 1
+`;
+
+/** deleteSetting. KEYS as PUT_SETTING. ARGV: key. */
+export const DELETE_SETTING = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 `;
 
@@ -426,29 +437,55 @@ end
 return out
 `;
 
-/** listSettings. KEYS as GET_SETTING. ARGV: prefix (literal, not a pattern), now. Returns key/value pairs. */
+/**
+ * listSettings. KEYS as PUT_SETTING. ARGV: prefix (literal, not a pattern), now. Returns key/value pairs.
+ * Reads only the keys under the prefix (ZRANGEBYLEX on the key index): the settings hash also holds the hourly
+ * stats documents, and walking it all (HGETALL) blocked Redis for 300 ms per listing after a week of them,
+ * several listings a second per instance. When the index and the hash disagree in size (settings written or
+ * swept by a version without the index, during a rolling upgrade), it is rebuilt from the hash's keys first.
+ */
 export const LIST_SETTINGS = `
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
-local all = redis.call('HGETALL', KEYS[1])
+if redis.call('HLEN', KEYS[1]) ~= redis.call('ZCARD', KEYS[3]) then
+  redis.call('DEL', KEYS[3])
+  local ks = redis.call('HKEYS', KEYS[1])
+  for i = 1, #ks, 500 do
+    local args = {}
+    for j = i, math.min(i + 499, #ks) do
+      args[#args + 1] = 0
+      args[#args + 1] = ks[j]
+    end
+    redis.call('ZADD', KEYS[3], unpack(args))
+  end
+end
+local keys = redis.call('ZRANGEBYLEX', KEYS[3], '[' .. p, '(' .. p .. '\\255')
 local out = {}
-for i = 1, #all, 2 do
-  local k = all[i]
-  if string.sub(k, 1, #p) == p then
-    local e = redis.call('ZSCORE', KEYS[2], k)
-    if not e or tonumber(e) > now then
-      out[#out + 1] = k
-      out[#out + 1] = all[i + 1]
+for i = 1, #keys, 500 do
+  local chunk = {}
+  for j = i, math.min(i + 499, #keys) do chunk[#chunk + 1] = keys[j] end
+  local vals = redis.call('HMGET', KEYS[1], unpack(chunk))
+  for j, k in ipairs(chunk) do
+    local v = vals[j]
+    if v then
+      local e = redis.call('ZSCORE', KEYS[2], k)
+      if not e or tonumber(e) > now then
+        out[#out + 1] = k
+        out[#out + 1] = v
+      end
     end
   end
 end
 return out
 `;
 
-/** Delete every setting expired at ARGV[1] (KEYS as GET_SETTING). Returns how many. */
+/** Delete every setting expired at ARGV[1] (KEYS as PUT_SETTING; KEYS[3] optional). Returns how many. */
 export const SWEEP_SETTINGS = `
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-for _, k in ipairs(old) do redis.call('HDEL', KEYS[1], k) end
+for _, k in ipairs(old) do
+  redis.call('HDEL', KEYS[1], k)
+  if KEYS[3] then redis.call('ZREM', KEYS[3], k) end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return #old
 `;

@@ -65,6 +65,7 @@ const SCRIPTS = {
   otpsGetSetting: S.GET_SETTING,
   otpsPutSetting: S.PUT_SETTING,
   otpsDeleteIndexedField: S.DELETE_INDEXED_FIELD,
+  otpsDeleteSetting: S.DELETE_SETTING,
   otpsListSettings: S.LIST_SETTINGS,
   otpsSweepSettings: S.SWEEP_SETTINGS,
   otpsAppendEvents: S.APPEND_EVENTS,
@@ -175,7 +176,7 @@ export class RedisStore implements Store {
   private readonly clock: () => number;
   private readonly k: {
     v: string; p: string; c: string; o: string; apiKey: string; apiKeys: string; lists: string; listsVersion: string;
-    settings: string; settingsExp: string; events: string; eventsLast: string; journal: string; journalAt: string;
+    settings: string; settingsExp: string; settingsLex: string; events: string; eventsLast: string; journal: string; journalAt: string;
   };
 
   constructor(urlOrClient: string | Redis, opts: RedisStoreOptions = {}) {
@@ -219,6 +220,7 @@ export class RedisStore implements Store {
       listsVersion: `${p}lists:v`,
       settings: `${p}settings`,
       settingsExp: `${p}settings:exp`,
+      settingsLex: `${p}settings:lex`,
       events: `${p}events`,
       eventsLast: `${p}events:last`,
       journal: `${p}journal`,
@@ -309,7 +311,7 @@ export class RedisStore implements Store {
    * Returns how many were removed.
    */
   async sweep(now: number): Promise<number> {
-    const a = Number(await this.script('otpsSweepSettings', [this.k.settings, this.k.settingsExp], [now]));
+    const a = Number(await this.script('otpsSweepSettings', [this.k.settings, this.k.settingsExp, this.k.settingsLex], [now]));
     const b = Number(await this.script('otpsSweepListEntries', [this.k.lists, this.k.listsVersion], [now]));
     return a + b;
   }
@@ -514,17 +516,17 @@ export class RedisStore implements Store {
 
   async putSetting(key: string, value: unknown, ttlMs?: number, now?: number): Promise<void> {
     const t = now ?? this.clock();
-    await this.script('otpsPutSetting', [this.k.settings, this.k.settingsExp], [
+    await this.script('otpsPutSetting', [this.k.settings, this.k.settingsExp, this.k.settingsLex], [
       key, JSON.stringify(value ?? null), ttlMs === undefined ? '' : t + ttlMs, t,
     ]);
   }
 
   async deleteSetting(key: string): Promise<void> {
-    await this.script('otpsDeleteIndexedField', [this.k.settings, this.k.settingsExp], [key]);
+    await this.script('otpsDeleteSetting', [this.k.settings, this.k.settingsExp, this.k.settingsLex], [key]);
   }
 
   async listSettings<T = unknown>(prefix: string, now?: number): Promise<{ key: string; value: T }[]> {
-    const flat = (await this.script('otpsListSettings', [this.k.settings, this.k.settingsExp], [prefix, now ?? this.clock()])) as string[];
+    const flat = (await this.script('otpsListSettings', [this.k.settings, this.k.settingsExp, this.k.settingsLex], [prefix, now ?? this.clock()])) as string[];
     const out: { key: string; value: T }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ key: flat[i]!, value: JSON.parse(flat[i + 1]!) as T });
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

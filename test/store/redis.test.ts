@@ -295,7 +295,33 @@ await describeWithService('redis', 'RedisStore', (url) => {
       assert.equal(await s.sweep(T0), 0);
       assert.equal(await s.sweep(T0 + 1000), 2);
       assert.deepEqual(await s.redis.hkeys(`${s.prefix}settings`), ['keep']);
+      assert.deepEqual(await s.redis.zrange(`${s.prefix}settings:lex`, 0, -1), ['keep'], 'the key index too');
       assert.deepEqual(await s.redis.hkeys(`${s.prefix}lists`), ['l2']);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('listSettings reads only the keys under its prefix, also after settings written or deleted without the key index', async () => {
+    const s = fresh();
+    const list = async (p: string) => (await s.listSettings(p, T0)).map((x) => [x.key, x.value]);
+    try {
+      await s.putSetting('pause:all', 1, undefined, T0);
+      await s.putSetting('pause:country:ID', 2, undefined, T0);
+      await s.putSetting('paused', 3, undefined, T0); // shares "pause" but not "pause:"
+      await s.putSetting('pause:prefix:+62\u00ff', 4, undefined, T0); // a byte past ASCII in the key
+      await s.putSetting('mon:h:2026112308:a', { big: 'x'.repeat(10_000) }, undefined, T0);
+      assert.deepEqual(await list('pause:'), [['pause:all', 1], ['pause:country:ID', 2], ['pause:prefix:+62\u00ff', 4]]);
+      assert.deepEqual(await list('pause:country:'), [['pause:country:ID', 2]]);
+      assert.deepEqual(await list('nothing:'), []);
+      // A version without the index (a rolling upgrade) writes and deletes in the hash only: the listing sees it.
+      await s.redis.hset(`${s.prefix}settings`, 'pause:country:NG', JSON.stringify(5));
+      assert.deepEqual(await list('pause:country:'), [['pause:country:ID', 2], ['pause:country:NG', 5]]);
+      await s.redis.hdel(`${s.prefix}settings`, 'pause:all');
+      assert.deepEqual(await list('pause:'), [['pause:country:ID', 2], ['pause:country:NG', 5], ['pause:prefix:+62\u00ff', 4]]);
+      assert.equal(await s.redis.zcard(`${s.prefix}settings:lex`), await s.redis.hlen(`${s.prefix}settings`));
+      await s.deleteSetting('pause:country:ID');
+      assert.deepEqual(await list('pause:country:'), [['pause:country:NG', 5]]);
     } finally {
       await destroy(s);
     }
