@@ -8,7 +8,8 @@
  * - Redis (ioredis): the retry limit per command, a closed connection, a command timeout, and the server's
  *   replies that say it cannot serve now (loading, busy script, out of memory, read-only replica, no master);
  * - PostgreSQL (pg): SQLSTATE classes 08 (connection), 53 (insufficient resources), 57P (shut down, cannot
- *   connect now), 57014 (a statement cancelled by statement_timeout), the pool's connection timeouts and
+ *   connect now), 57014 (a statement cancelled by statement_timeout), 25006 (a write on a read-only server: a
+ *   standby, a demoted primary), the pool's connection timeouts and
  *   terminations, and the client's query timeout;
  * - SQLite: busy or locked database, full disk, I/O errors, a file that cannot be opened or written.
  * Anything else (a Lua script error, a constraint violation, a programming error) stays a 500.
@@ -39,7 +40,8 @@ export function isStoreUnavailable(err: unknown): boolean {
     if (NET_CODES.has(code) || SQLITE_CODES.test(code)) return true;
     // SQLSTATE: 5 characters.
     // 57014: a statement the server cancelled (statement_timeout): rolled back, so a retry is safe.
-    if (/^(08|53)[0-9A-Z]{3}$/.test(code) || /^57P0[1-4]$/.test(code) || code === '57014') return true;
+    // 25006: a write on a read-only server (a standby, a primary demoted by a failover): nothing was written.
+    if (/^(08|53)[0-9A-Z]{3}$/.test(code) || /^57P0[1-4]$/.test(code) || code === '57014' || code === '25006') return true;
   }
   if (err.name === 'MaxRetriesPerRequestError') return true;
   if (err.name === 'ReplyError') return REDIS_REPLIES.test(err.message);

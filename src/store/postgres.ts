@@ -28,6 +28,7 @@ import {
   tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, peekCounts, validateSpecs, VERIFICATION_COLUMNS, verificationFromRow,
   verificationValues, type VerificationRow,
 } from './codec.ts';
+import { StoreUnavailableError } from './errors.ts';
 
 export interface PostgresStoreOptions {
   /** Schema holding every table (created if missing). Default `otpshield`. Letters, digits, `_` only. */
@@ -447,8 +448,14 @@ export class PostgresStore implements Store {
       .finally(() => (this.sweeping = null));
   }
 
+  /**
+   * Readiness: the server answers and takes writes. A standby (or a primary demoted by a failover) answers
+   * `SELECT 1` while it refuses every write (SQLSTATE 25006): the load balancer must stop sending requests here.
+   */
   async ping(): Promise<void> {
-    await this.q('SELECT 1');
+    const r = await this.q<{ recovery: boolean; ro: string }>(`SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS ro`);
+    const row = r.rows[0];
+    if (row?.recovery || row?.ro === 'on') throw new StoreUnavailableError('PostgreSQL is read-only (a standby, or transactions are read-only)');
   }
 
   async close(): Promise<void> {

@@ -190,12 +190,18 @@ export class RedisStore implements Store {
       // run twice (a limit counted twice, a check attempt burnt twice, a fresh one-time token reported reused,
       // an approval answered 409). Such a call fails instead, by the command timeout (ioredis drops it without
       // rejecting it): a 503 after 5 s during the blip. Commands queued while offline are still sent.
+      // reconnectOnError: after a failover behind an endpoint that follows the primary (a DNS name, a managed
+      // service's primary endpoint), the old connection reaches a replica and every write is refused with
+      // READONLY: reconnect, so the next commands reach the new primary. The refused command fails (503) and is
+      // not sent again: where the endpoint still leads to a replica, resending would loop until the command
+      // timeout.
       this.redis = new Redis(urlOrClient, {
         maxRetriesPerRequest: 2,
         lazyConnect: false,
         enableAutoPipelining: true,
         commandTimeout: opts.commandTimeoutMs ?? 5000,
         autoResendUnfulfilledCommands: false,
+        reconnectOnError: (err) => err.message.startsWith('READONLY'),
       });
       // Without a listener ioredis prints every reconnect error; commands still reject, and ping() reports.
       this.redis.on('error', () => {});
@@ -248,9 +254,14 @@ export class RedisStore implements Store {
     return `${this.k.p}${to}:${channel}`;
   }
 
+  /**
+   * Readiness: a write, not a PING, which a replica (after a failover, READONLY) and a Redis out of memory
+   * under `noeviction` (OOM) still answer while they refuse every write: the load balancer must stop sending
+   * requests here, which could only fail.
+   */
   async ping(): Promise<void> {
-    const r = await this.rt(this.redis.ping());
-    if (r !== 'PONG') throw new Error(`unexpected PING reply: ${String(r)}`);
+    const r = await this.rt(this.redis.set(`${this.prefix}ready`, String(Date.now()), 'PX', 60_000));
+    if (r !== 'OK') throw new Error(`unexpected SET reply: ${String(r)}`);
   }
 
   /**

@@ -69,6 +69,24 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
     }
   });
 
+  it('a read-only server (a standby, a demoted primary) fails readiness, and its refused writes are unavailable (503), not internal errors', async () => {
+    const name = schema();
+    const rw = new PostgresStore(url, { schema: name, poolSize: 2 });
+    await rw.init();
+    // Every transaction of this connection is read-only, as on a hot standby (SQLSTATE 25006 on a write).
+    const sep = url.includes('?') ? '&' : '?';
+    const ro = new PostgresStore(`${url}${sep}options=${encodeURIComponent('-c default_transaction_read_only=on')}`, { schema: name, poolSize: 2 });
+    try {
+      await rw.ping();
+      await assert.rejects(ro.ping(), (err: Error) => isStoreUnavailable(err) && /read-only/.test(err.message));
+      await assert.rejects(ro.putSetting('pause:all', { since: T0 }, undefined, T0), (err: Error & { code?: string }) => err.code === '25006' && isStoreUnavailable(err));
+      assert.equal(await ro.getSetting('pause:all', T0), null, 'reads still work, and nothing was written');
+    } finally {
+      await ro.close();
+      await destroy(rw);
+    }
+  });
+
   it('rejects unsafe schema names', () => {
     assert.throws(() => new PostgresStore(url, { schema: 'x"; DROP TABLE y; --' }), /invalid/);
   });

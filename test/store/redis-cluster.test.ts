@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { openStore } from '../../src/store/factory.ts';
+import { isStoreUnavailable } from '../../src/store/errors.ts';
 
 const hasRedisServer = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 if (!hasRedisServer) console.log('# NOTICE: redis-server is not on the PATH; the Redis Cluster refusal test is skipped');
@@ -94,5 +95,50 @@ it('a Redis user that may not run INFO (@dangerous) still opens the store: the c
     admin.disconnect();
     proc.kill();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('readiness writes: a replica (after a failover) and a Redis out of memory under noeviction fail it, though both answer PING', { skip: !hasRedisServer }, async () => {
+  const primary = await startServer(false);
+  const replica = await startServer(false);
+  const admin = new Redis(replica.url);
+  try {
+    await admin.call('REPLICAOF', '127.0.0.1', primary.url.split(':').pop()!);
+    const store = await openStore({ kind: 'redis', redisUrl: replica.url });
+    try {
+      assert.equal(await (store as unknown as { redis: Redis }).redis.ping(), 'PONG', 'it answers PING');
+      await assert.rejects(store.ping(), (err: Error) => /^READONLY/.test(err.message) && isStoreUnavailable(err));
+      // A write refused with READONLY makes the client reconnect (an endpoint that follows the primary then
+      // reaches the new one) instead of failing every write on the old connection.
+      let connects = 0;
+      (store as unknown as { redis: Redis }).redis.on('connect', () => void connects++);
+      await assert.rejects(store.putSetting('pause:all', { since: 1 }), (err: Error) => isStoreUnavailable(err));
+      for (let i = 0; i < 100 && connects === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(connects > 0, 'reconnected after READONLY');
+      // Promoted: ready again, on the same store.
+      await admin.call('REPLICAOF', 'NO', 'ONE');
+      await store.ping();
+    } finally {
+      await store.close();
+    }
+
+    // Out of memory, `noeviction` (the documented setting): every write is refused with OOM.
+    await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await admin.set('filler', 'x'.repeat(1_000_000));
+    await admin.call('CONFIG', 'SET', 'maxmemory', '1mb');
+    const full = await openStore({ kind: 'redis', redisUrl: replica.url });
+    try {
+      await assert.rejects(full.ping(), (err: Error) => /^OOM/.test(err.message) && isStoreUnavailable(err));
+      await admin.call('CONFIG', 'SET', 'maxmemory', '0');
+      await full.ping();
+    } finally {
+      await full.close();
+    }
+  } finally {
+    admin.disconnect();
+    for (const s of [primary, replica]) {
+      s.proc.kill();
+      rmSync(s.dir, { recursive: true, force: true });
+    }
   }
 });
