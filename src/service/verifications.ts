@@ -490,9 +490,10 @@ export class VerificationService {
     for (const [scope, count] of scopes) {
       const prev = d.state.throttle(scope);
       const { state, change } = stepThrottle(scope, prev, count, p, now);
-      const recorded = await this.keepThrottle(scope, prev, state, change, now);
-      // A change not persisted here (none is expected) keeps its event with the request's final ones.
-      if (change && !recorded) changes.push(change);
+      const kept = await this.keepThrottle(scope, prev, state, change, p, now);
+      // A change neither recorded here nor by another instance (none is expected) keeps its event with the
+      // request's final ones.
+      if (change && kept === 'none') changes.push(change);
       if (state.tightenedSince !== null) throttled.push(scope);
     }
 
@@ -516,28 +517,37 @@ export class VerificationService {
 
   /**
    * Keep a scope's stepped throttle state: this instance's snapshot at once, the store for a flip (with its
-   * event, journaled ahead) or a baseline update at most once a minute. Returns whether a flip was recorded.
+   * event, journaled ahead) or a baseline update at most once a minute. A flip is recorded by one instance:
+   * every instance steps a scope on the same shared counts, so several may flip it at the same moment (each
+   * recorded its own `throttle.tightened` before); the others keep it in their own view ('theirs').
    */
-  private async keepThrottle(scope: string, prev: ThrottleState | null, state: ThrottleState, change: ThrottleChange | null, now: number): Promise<boolean> {
+  private async keepThrottle(scope: string, prev: ThrottleState | null, state: ThrottleState, change: ThrottleChange | null, p: Policy, now: number): Promise<'recorded' | 'theirs' | 'none'> {
     const d = this.d;
-    if (state === prev) return false;
+    if (state === prev) return 'none';
     d.state.setThrottleLocal(scope, state);
+    if (change) {
+      // A scope stays tightened at least minTightenedMinutes, so it cannot tighten again within that; a claim
+      // for relaxing lasts as long, at most a minute.
+      const min = p.throttle.minTightenedMinutes * 60_000;
+      const ttl = change.to === 'tightened' ? Math.max(1_000, min) : Math.min(60_000, Math.max(1_000, min));
+      if (!(await d.store.useOnce(`throttle:flip:${scope}:${change.to}`, ttl, now))) return 'theirs';
+    }
     // Persist a flip at once, a baseline update at most once a minute per scope: a rising scope would
     // otherwise be written on every request. Kept a week; a scope nobody uses costs nothing after that.
     const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
-    if (!change && now - last < 60_000) return false;
+    if (!change && now - last < 60_000) return 'none';
     this.throttlePersistedAt.set(scope, now);
     const persist = () => d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
     if (!change) {
       await persist();
-      return false;
+      return 'none';
     }
     // A flip is recorded with its own write, journaled ahead (service/journal.ts recordedStep), not with
     // the request's final events: a crash or a store failure in between would lose it.
     const event = throttleEvent(change, now);
     await recordedStep(d.store, event, persist);
     d.observe?.(event);
-    return true;
+    return 'recorded';
   }
 
   /**
@@ -545,7 +555,7 @@ export class VerificationService {
    * so a surge that stopped dead left its scope tightened, and reported so by the metrics and the monitoring
    * state, until the next request came. Run every minute with the server (`ctx.background`): it reads each
    * tightened scope's 10-minute count (no request counted) and steps it as a request would. Of several
-   * instances, one records the flip (a once-only claim per tightening). Returns the scopes relaxed.
+   * instances, one records the flip (keepThrottle's claim). Returns the scopes relaxed.
    */
   async relaxIdleThrottles(now: number): Promise<string[]> {
     const d = this.d;
@@ -560,9 +570,7 @@ export class VerificationService {
       if (prev?.tightenedSince == null) continue;
       const { state, change } = stepThrottle(scope, prev, counts[i] ?? 0, p, now);
       if (change?.to !== 'normal') continue;
-      if (!(await d.store.useOnce(`throttle:relax:${scope}:${prev.tightenedSince}`, 86_400_000, now))) continue;
-      await this.keepThrottle(scope, prev, state, change, now);
-      relaxed.push(scope);
+      if ((await this.keepThrottle(scope, prev, state, change, p, now)) === 'recorded') relaxed.push(scope);
     }
     return relaxed;
   }

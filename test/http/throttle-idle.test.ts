@@ -80,3 +80,31 @@ it('a scope still busy, or tightened for less than minTightenedMinutes, stays ti
     await t.close();
   }
 });
+
+it('two instances flipping a scope at the same moment record it once', async () => {
+  // Two servers on one store (SQLite file), same clock: each steps the scope on the shared counts, and each would
+  // flip it on its own view; one records the flip.
+  const a = await startTestApp();
+  const b = await startTestApp({ keepDataDir: a.dataDir, clock: a.clock });
+  try {
+    const put = await a.request('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } }, { key: a.adminKey });
+    assert.equal(put.status, 200, put.text);
+    b.ctx.state.invalidate();
+    let i = 0;
+    const send = (t: typeof a) =>
+      t.request('POST', '/v1/verifications', { to: `+6281434${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.74.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
+    for (let k = 0; k < 8; k++) {
+      assert.equal((await send(k % 2 ? a : b)).status, 201);
+      a.clock.advance(10 * MIN);
+    }
+    // The burst goes to both at once.
+    await Promise.all(Array.from({ length: 12 }, (_, k) => send(k % 2 ? a : b)));
+    const events = (await a.request('GET', '/v1/admin/events?type=throttle.tightened', undefined, { key: a.adminKey })).body.events as { data: { scope: string } }[];
+    const byScope = new Map<string, number>();
+    for (const e of events) byScope.set(e.data.scope, (byScope.get(e.data.scope) ?? 0) + 1);
+    assert.deepEqual([...byScope].sort(), [['country:ID', 1], ['global', 1], ['prefix:+62814', 1]]);
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
