@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { loadConfig, type LoadOptions } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { openStore } from '../store/factory.ts';
+import { openStore, storeConfigOf } from '../store/factory.ts';
 import type { Store } from '../store/interface.ts';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ConfigError } from '../config/load.ts';
 import { fileError, isSqliteError } from './errors.ts';
 
@@ -30,7 +30,8 @@ export function loadConfigFile(file: string | undefined, rest: Omit<LoadOptions,
  * nothing, a block entry the server never sees).
  */
 export async function storeFrom(cfg: Config, opts: { create?: boolean } = {}): Promise<Store> {
-  const sqlitePath = cfg.store.sqlitePath ?? join(cfg.dataDir, 'otp-shield.db');
+  const options = storeConfigOf(cfg);
+  const sqlitePath = options.sqlitePath;
   if (cfg.store.kind === 'sqlite' && sqlitePath !== ':memory:' && !existsSync(sqlitePath)) {
     const where = resolve(sqlitePath);
     if (!opts.create) {
@@ -40,13 +41,7 @@ export async function storeFrom(cfg: Config, opts: { create?: boolean } = {}): P
     }
     process.stderr.write(`otp-shield: created a new database at ${where}\n`);
   }
-  const opening = openStore({
-    kind: cfg.store.kind,
-    sqlitePath,
-    ...(cfg.store.redisUrl ? { redisUrl: cfg.store.redisUrl } : {}),
-    ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
-    ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),
-  });
+  const opening = openStore(options);
   // A file that is not a database (or a corrupt one): one line naming it, not a stack.
   return opening.catch((err: unknown) => {
     if (!isSqliteError(err)) throw err;

@@ -17,7 +17,7 @@ import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { createDispatcher } from '../delivery/dispatcher.ts';
 import { createTemplates, renderMessage } from '../delivery/templates.ts';
 import { checkConfig, testNumbersOf } from './config-checks.ts';
-import { openStore } from '../store/factory.ts';
+import { openStore, storeConfigOf } from '../store/factory.ts';
 import type { Channel, Store } from '../store/interface.ts';
 import { compileCidrs } from '../http/client-ip.ts';
 import type { CidrParsed } from '../signals/ip.ts';
@@ -133,15 +133,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   const clock = o.clock ?? Date.now;
   const store =
     o.store ??
-    (await openStore({
-      kind: cfg.store.kind,
-      sqlitePath: cfg.store.sqlitePath ?? join(cfg.dataDir, 'otp-shield.db'),
-      ...(cfg.store.redisUrl ? { redisUrl: cfg.store.redisUrl } : {}),
-      ...(cfg.store.postgresUrl ? { postgresUrl: cfg.store.postgresUrl } : {}),
-      ...(cfg.store.prefix ? { prefix: cfg.store.prefix } : {}),
-      ...(cfg.store.redisMaxEvents !== undefined ? { redisMaxEvents: cfg.store.redisMaxEvents } : {}),
-      ...(cfg.store.timeoutMs !== undefined ? { timeoutMs: cfg.store.timeoutMs } : {}),
-    }));
+    (await openStore(storeConfigOf(cfg)));
 
   const codeSecret = resolveCodeSecret(cfg, log);
   const keyring = makeKeyring(codeSecret, cfg.secrets.previousCodeSecrets);

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Store } from './interface.ts';
+import type { Config } from '../config/schema.ts';
 
 export interface StoreConfig {
   kind: 'memory' | 'sqlite' | 'redis' | 'postgres';
@@ -22,6 +23,23 @@ export interface StoreConfig {
   timeoutMs?: number;
   /** PostgreSQL schema (default `otpshield`). */
   postgresSchema?: string;
+}
+
+/**
+ * The store options of a configuration, for the server and every CLI command alike (a CLI that left out
+ * `redisMaxEvents` trimmed the audit log to the default cap with each event it wrote).
+ */
+export function storeConfigOf(cfg: Pick<Config, 'dataDir' | 'store'>): StoreConfig & { sqlitePath: string } {
+  const s = cfg.store;
+  return {
+    kind: s.kind,
+    sqlitePath: s.sqlitePath ?? path.join(cfg.dataDir, 'otp-shield.db'),
+    ...(s.redisUrl ? { redisUrl: s.redisUrl } : {}),
+    ...(s.postgresUrl ? { postgresUrl: s.postgresUrl } : {}),
+    ...(s.prefix ? { prefix: s.prefix } : {}),
+    ...(s.redisMaxEvents !== undefined ? { redisMaxEvents: s.redisMaxEvents } : {}),
+    ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+  };
 }
 
 export async function openStore(cfg: StoreConfig): Promise<Store> {
