@@ -109,7 +109,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
     setPath(cfg, spec.path, value);
   }
-  if (env.OTPSHIELD_REDIS_URL && !env.OTPSHIELD_STORE) setPath(cfg, ['store', 'kind'], 'redis');
+  // OTPSHIELD_REDIS_URL alone selects Redis, unless a kind is named (a file's `store.kind: postgres` stays).
+  if (env.OTPSHIELD_REDIS_URL && !env.OTPSHIELD_STORE && !storeKindIn(doc) && !storeKindIn(opts.overrides)) setPath(cfg, ['store', 'kind'], 'redis');
   if (opts.overrides) cfg = merge(cfg, opts.overrides as Record<string, unknown>);
   // A store URL given without a kind selects its store (the kind's default, sqlite, would ignore it).
   const kindGiven = Boolean(env.OTPSHIELD_STORE || env.OTPSHIELD_REDIS_URL || storeKindIn(doc) || storeKindIn(opts.overrides));

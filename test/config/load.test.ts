@@ -33,9 +33,13 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ file: j, env: {} }).channels, ['sms', 'whatsapp']);
   });
 
-  it('OTPSHIELD_REDIS_URL alone selects the Redis store', () => {
+  it('OTPSHIELD_REDIS_URL alone selects the Redis store, but not over a store.kind the file names', () => {
     const c = loadConfig({ env: { OTPSHIELD_REDIS_URL: 'redis://127.0.0.1:6379' } });
     assert.equal(c.store.kind, 'redis');
+    // A leftover variable on one pod must not split the fleet's limits over two stores.
+    const pg = file('pg.yaml', 'store:\n  kind: postgres\n  postgresUrl: postgres://127.0.0.1/test\n');
+    assert.equal(loadConfig({ file: pg, env: { OTPSHIELD_REDIS_URL: 'redis://127.0.0.1:6379' } }).store.kind, 'postgres');
+    assert.equal(loadConfig({ file: pg, env: { OTPSHIELD_REDIS_URL: 'redis://127.0.0.1:6379', OTPSHIELD_STORE: 'redis' } }).store.kind, 'redis', 'OTPSHIELD_STORE does choose');
   });
 
   it('a bad value stops start-up with a message naming the key', () => {
