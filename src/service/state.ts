@@ -80,6 +80,8 @@ export class SharedState {
     loadedAt: -Infinity,
   };
   private loading: Promise<void> | null = null;
+  /** Bumped by `invalidate()`: a reload that was already running when it came does not count as fresh. */
+  private generation = 0;
   private readonly refreshers: (() => Promise<void>)[] = [];
   private readonly refreshMs: number;
   private readonly settingChanges: ((now: number) => Iterable<string> | null) | null;
@@ -100,9 +102,12 @@ export class SharedState {
 
   /** Ensure the snapshot is at most `refreshMs` old. Concurrent callers share one refresh. */
   async fresh(): Promise<void> {
-    if (this.clock() - this.snap.loadedAt < this.refreshMs) return;
-    this.loading ??= this.reload().finally(() => (this.loading = null));
-    await this.loading;
+    // Twice at most: a load that was running when this instance invalidated the snapshot (it had just written
+    // a pause) may have read past the write; then one more.
+    for (let i = 0; i < 2 && this.clock() - this.snap.loadedAt >= this.refreshMs; i++) {
+      this.loading ??= this.reload().finally(() => (this.loading = null));
+      await this.loading;
+    }
   }
 
   /** Other shared documents (the policy) refreshed on the same schedule. */
@@ -112,6 +117,7 @@ export class SharedState {
 
   async reload(): Promise<void> {
     const now = this.clock();
+    const generation = this.generation;
     await Promise.all(this.refreshers.map((fn) => fn()));
     const version = await this.store.listsVersion();
     const lists = version === this.snap.listsVersion ? this.snap.lists : await this.store.listEntries(now);
@@ -123,7 +129,9 @@ export class SharedState {
       this.exposed.clear();
     }
     this.loadedOnce = this.settingChanges !== null;
-    this.snap = { lists, listsVersion: version, ...loaded, localThrottles: new Map(), loadedAt: now };
+    // Invalidated while this load ran (this instance wrote a pause after the listing had read past it): the
+    // next `fresh()` loads again instead of trusting this snapshot for `refreshMs`.
+    this.snap = { lists, listsVersion: version, ...loaded, localThrottles: new Map(), loadedAt: generation === this.generation ? now : -Infinity };
   }
 
   private async listAll(now: number): Promise<Loaded> {
@@ -171,6 +179,7 @@ export class SharedState {
 
   /** Force the next `fresh()` to reload (after this instance wrote something). */
   invalidate(): void {
+    this.generation++;
     this.snap.loadedAt = -Infinity;
   }
 

@@ -109,6 +109,39 @@ describe('shared state with change tracking (replay)', () => {
   });
 });
 
+describe('shared state on a shared store', () => {
+  it('a write this instance made while a reload was running is seen by the next fresh(), not a second later', async () => {
+    let now = Date.parse('2026-11-23T00:00:00Z');
+    const clock = () => now;
+    const store = new MemoryStore({ clock });
+    const state = new SharedState(store, clock);
+    // The listing of pauses is slow; the pause is written (and the snapshot invalidated) after it read.
+    let gate: () => void = () => {};
+    let slow = true;
+    const list = store.listSettings.bind(store);
+    store.listSettings = (async (prefix: string, at?: number) => {
+      const out = await list(prefix, at);
+      if (prefix === SETTING.pause && slow) {
+        slow = false;
+        await new Promise<void>((r) => (gate = r));
+      }
+      return out;
+    }) as typeof store.listSettings;
+    const running = state.fresh();
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    await store.putSetting(`${SETTING.pause}all`, { since: now, note: null });
+    state.invalidate();
+    const next = state.fresh(); // a send right after the admin's pause, while the load still runs
+    gate();
+    await running;
+    await next;
+    assert.equal(state.pausedFor('+6281234567890', 'ID'), 'all');
+    now += 10; // well within refreshMs
+    await state.fresh();
+    assert.equal(state.pausedFor('+6281234567890', 'ID'), 'all');
+  });
+});
+
 describe('replay store and service ports', () => {
   const T0 = Date.parse('2026-11-23T08:00:00.000Z');
   const bot = { ip: '36.72.10.5', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', formToken: 'valid', pow: 'missing', honeypot: true, elapsedMs: 800 };
