@@ -44,6 +44,7 @@ import { stepThrottle, type ThrottleChange, type ThrottleState } from '../engine
 import type { AuditEvent, Channel, JournalWrite, LimitOutcome, LimitSpec, Store, Verification } from '../store/interface.ts';
 import { generateCode, hashCode, matchCode, normalizeCodeInput, type Keyring } from './codes.ts';
 import { ApiError } from './errors.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 import { deviceIdOf } from '../signals/evidence.ts';
 import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
@@ -233,7 +234,20 @@ export class VerificationService {
         await this.finishSend(event, decision, { retryAfter }, facts, policy);
         throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
       }
-      await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
+      if (!issued.sent) {
+        await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
+        return issued.result;
+      }
+      // The code has left: the answer is the verification, whatever happens to the bookkeeping after it. A 503
+      // here would send the client to retry into the cooldown without the id of the code its user is reading.
+      // The journal entry (deleted only by the event's write) makes the maintenance loop write the event and
+      // run the after-steps later (service/journal.ts).
+      try {
+        await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
+      } catch (err) {
+        if (!isStoreUnavailable(err)) throw err;
+        d.log.error({ err, verificationId: issued.sent.id }, 'the store failed after a code was sent: answered 201; the journal keeps its event for the maintenance loop');
+      }
       return issued.result;
     }
 

@@ -265,6 +265,18 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.equal((await store.queryEvents({ limit: 10, type: 'send.failed', number: '+6281234500109' })).length, 1);
       assert.deepEqual(await journal(), []);
 
+      // The store fails the send's closing writes after the code left: the client still gets 201 and the id of
+      // the code its user is reading (a 503 sent it to retry into the cooldown); the journal keeps the event.
+      restore = failing(store, 'appendEvents', (events) => events.some((x) => x.type === 'send' && x.to === '+6281234500112'));
+      const sentAnyway = await send('+6281234500112', '36.72.10.18');
+      restore();
+      assert.equal(sentAnyway.status, 201, sentAnyway.text);
+      assert.match(String(sentAnyway.body.id), /^vf_/);
+      assert.match(t.lastCode('+6281234500112') ?? '', /^\d{6}$/);
+      assert.deepEqual((await journal()).map((x) => x.value.kind), ['send']);
+      assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
+      assert.deepEqual((await store.queryEvents({ limit: 10, type: 'send', number: '+6281234500112' })).map((x) => x.data?.verificationId), [sentAnyway.body.id]);
+
       // An approval whose process stopped right after the transition: recovery counts the number as verified
       // (quarantines exempt it, its trusted context gets its own failure budget).
       const k = await send('+6281234500111', '36.72.10.17');
