@@ -67,7 +67,9 @@ export async function recordSpend(
   // next send over budget to trip it (taken first, one failed pause write switched the breaker off for the
   // rest of the day). Instances tripping at the same moment may each write the pause (and its event); one
   // takes the mark and reports the trip.
-  const tripped: LimitSpec = { reason: 'breaker', key: `mon:breaker:${day}:${country}`, limit: 1, windowMs: until - o.now + 60_000 };
+  // A fixed window, as for the spend counters (the day is in the key): a window recomputed to midnight on each
+  // call shrank through the day, and a later read no longer reached back to the mark.
+  const tripped: LimitSpec = { reason: 'breaker', key: `mon:breaker:${day}:${country}`, limit: 1, windowMs: window };
   if (((await store.peekLimits([tripped], o.now))[0] ?? 0) >= 1) return { snapshot, trip: null };
   await pauseSends(store, { kind: 'country', country }, {
     now: o.now,

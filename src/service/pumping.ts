@@ -352,8 +352,9 @@ export class PumpingDefense {
       await store.putSetting(SETTING.quarantine + scope, q, minutes * MINUTE);
       await store.putSetting(openKey(q), q, minutes * MINUTE + WEEK);
       await store.putSetting(HISTORY + scope, { count: repeats + 1, last: now, usual } satisfies History, WEEK);
-      // A quarantine this one replaces (an admin's over an automatic one, a renewal) gets no end of its own.
-      for (const r of await store.listSettings<Quarantine>(`${OPEN}${scope}|`, now)) if (r.key !== openKey(q)) await store.deleteSetting(r.key);
+      // A quarantine this one replaces while it runs (an admin's over an automatic one, a renewal) gets no end
+      // of its own; one that already ran out keeps its record until its end is recorded (`endExpired`).
+      for (const r of await store.listSettings<Quarantine>(`${OPEN}${scope}|`, now)) if (r.key !== openKey(q) && r.value.until > now) await store.deleteSetting(r.key);
       this.active.set(scope, q);
       this.d.state.invalidate();
     });

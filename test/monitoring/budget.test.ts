@@ -39,6 +39,25 @@ describe('budget circuit breaker', () => {
     assert.equal(await store.getSetting('pause:country:ID', T0 + 5), null);
   });
 
+  it("an admin's resume stands until midnight UTC, also late in the day", async () => {
+    const H = 3_600_000;
+    const store = new MemoryStore({ clock: () => T0 });
+    await send(store, 1);
+    await send(store, 2);
+    assert.equal((await send(store, 3))?.trip?.country, 'ID', 'tripped at 08:00');
+    await store.deleteSetting('pause:country:ID'); // the admin resumes
+    // A window recomputed to midnight on each call shrank past the 08:00 mark by 16:00 and tripped again.
+    for (const at of [T0 + H, T0 + 8 * H, T0 + 15 * H + 59 * 60_000]) {
+      const out = await recordSpend(store, policy, { country: 'ID', priceMicros: 400_000, now: at });
+      assert.equal(out?.trip, null, new Date(at).toISOString());
+      assert.equal(await store.getSetting('pause:country:ID', at), null);
+    }
+    // The next day trips again.
+    const next = T0 + 24 * H;
+    for (let i = 0; i < 2; i++) await recordSpend(store, policy, { country: 'ID', priceMicros: 400_000, now: next + i });
+    assert.equal((await recordSpend(store, policy, { country: 'ID', priceMicros: 400_000, now: next + 2 }))?.trip?.country, 'ID');
+  });
+
   it('sends crossing the budget at the same moment report one trip', async () => {
     const store = new MemoryStore({ clock: () => T0 });
     await send(store, 1);

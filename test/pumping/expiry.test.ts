@@ -54,6 +54,22 @@ describe('quarantine ends', () => {
     }
   });
 
+  it('a new quarantine of a scope whose last one ran out unrecorded does not swallow that end', async () => {
+    const t = await startTestApp();
+    try {
+      await quarantine(t, 'country:PH', 5);
+      t.clock.advance(6 * MIN); // ran out; nothing has recorded its end yet
+      await quarantine(t, 'country:PH', 30); // e.g. the detector fires again on the first send after it
+      await pumpingDefenseOf(t.ctx)!.endExpired(t.clock(), true);
+      const got = await ends(t);
+      assert.equal(got.length, 1, JSON.stringify(got));
+      assert.deepEqual(got[0]!.reasons, ['expired']);
+      assert.equal(got[0]!.data.until - got[0]!.data.since, 5 * MIN, 'the first one');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('after a restart, a quarantine whose setting lapsed meanwhile still gets its end (and a lifted one no second one)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'otps-qend-'));
     const clock = testClock();
