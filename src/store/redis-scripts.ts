@@ -486,6 +486,20 @@ for _, k in ipairs(old) do
   redis.call('HDEL', KEYS[1], k)
   if KEYS[3] then redis.call('ZREM', KEYS[3], k) end
 end
+-- The key index is rebuilt from the hash's keys (no values) once a sweep: a version without it that writes one
+-- setting and sweeps another in one call leaves the sizes equal, which LIST_SETTINGS's check cannot see.
+if KEYS[3] then
+  redis.call('DEL', KEYS[3])
+  local ks = redis.call('HKEYS', KEYS[1])
+  for i = 1, #ks, 500 do
+    local args = {}
+    for j = i, math.min(i + 499, #ks) do
+      args[#args + 1] = 0
+      args[#args + 1] = ks[j]
+    end
+    redis.call('ZADD', KEYS[3], unpack(args))
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return #old
 `;
