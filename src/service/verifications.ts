@@ -50,7 +50,7 @@ import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
-import { journalKey, recordedStep, type JournalEntry } from './journal.ts';
+import { journalKey, recordedStep, type JournalEntry, type StepClaim } from './journal.ts';
 import { eventId, pooledRandom } from './ids.ts';
 
 export interface VerificationDeps {
@@ -539,13 +539,6 @@ export class VerificationService {
     const d = this.d;
     if (state === prev) return 'none';
     d.state.setThrottleLocal(scope, state);
-    if (change) {
-      // A scope stays tightened at least minTightenedMinutes, so it cannot tighten again within that; a claim
-      // for relaxing lasts as long, at most a minute.
-      const min = p.throttle.minTightenedMinutes * 60_000;
-      const ttl = change.to === 'tightened' ? Math.max(1_000, min) : Math.min(60_000, Math.max(1_000, min));
-      if (!(await d.store.useOnce(`throttle:flip:${scope}:${change.to}`, ttl, now))) return 'theirs';
-    }
     // Persist a flip at once, a baseline update at most once a minute per scope: a rising scope would
     // otherwise be written on every request. Kept a week; a scope nobody uses costs nothing after that.
     const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
@@ -557,9 +550,28 @@ export class VerificationService {
       return 'none';
     }
     // A flip is recorded with its own write, journaled ahead (service/journal.ts recordedStep), not with
-    // the request's final events: a crash or a store failure in between would lose it.
+    // the request's final events: a crash or a store failure in between would lose it. The event's once-only
+    // claim is taken inside the step, so an instance that claims and stops leaves its entry to recovery. Every
+    // instance that flips writes the state (the same flip), so a winner that failed to cannot leave the store
+    // saying "normal" (and the baseline learning the attack) while the claim keeps the others from recording.
+    // A scope stays tightened at least minTightenedMinutes, so it cannot tighten again within that; a claim for
+    // relaxing lasts as long, at most a minute.
+    const min = p.throttle.minTightenedMinutes * 60_000;
+    const ttlMs = change.to === 'tightened' ? Math.max(1_000, min) : Math.min(60_000, Math.max(1_000, min));
+    const claim: StepClaim = { key: `throttle:flip:${scope}:${change.to}`, ttlMs, find: { query: { type: `throttle.${change.to}`, from: now - ttlMs }, data: { scope } } };
     const event = throttleEvent(change, now);
-    await recordedStep(d.store, event, persist);
+    const won = await recordedStep(
+      d.store,
+      event,
+      async (take) => {
+        const first = await take();
+        await persist();
+        return first;
+      },
+      (first, e) => (first ? e : null),
+      claim,
+    );
+    if (!won) return 'theirs';
     d.observe?.(event);
     return 'recorded';
   }

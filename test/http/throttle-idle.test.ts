@@ -7,6 +7,8 @@
 import { it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApp } from '../helpers/app.ts';
+import { StoreUnavailableError } from '../../src/store/errors.ts';
+import { RECOVER_AFTER_MS, recoverJournal } from '../../src/service/journal.ts';
 
 const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36';
 const MIN = 60_000;
@@ -106,5 +108,46 @@ it('two instances flipping a scope at the same moment record it once', async () 
   } finally {
     await b.close();
     await a.close();
+  }
+});
+
+it('a flip whose write failed after its claim is still stored by the next request, and recovered into the audit log', async () => {
+  const t = await startTestApp();
+  try {
+    const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
+    assert.equal((await admin('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } })).status, 200);
+    let i = 0;
+    const send = () =>
+      t.request('POST', '/v1/verifications', { to: `+6281534${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.75.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
+    for (let k = 0; k < 8; k++) {
+      assert.equal((await send()).status, 201);
+      t.clock.advance(10 * MIN);
+    }
+    // The first write of a tightened global state fails (a store blip after the flip's claim was taken).
+    const store = t.ctx.store;
+    const put = store.putSetting.bind(store);
+    let failed = false;
+    store.putSetting = (async (key: string, value: unknown, ttl?: number, now?: number) => {
+      if (!failed && key === 'throttle:global' && (value as { tightenedSince: number | null }).tightenedSince !== null) {
+        failed = true;
+        throw new StoreUnavailableError('injected: timeout');
+      }
+      return put(key, value, ttl, now);
+    }) as typeof store.putSetting;
+    const statuses: number[] = [];
+    for (let k = 0; k < 8; k++) statuses.push((await send()).status);
+    assert.ok(failed && statuses.includes(503), statuses.join());
+    // Past the shared-state refresh, the stored (normal) state is read again and the flip computed again.
+    t.clock.advance(2_000);
+    await send();
+    const stored = await store.getSetting<{ tightenedSince: number | null }>('throttle:global', t.clock());
+    assert.notEqual(stored?.tightenedSince ?? null, null, 'a later request stored the tightened state though the claim was taken');
+    // The failed flip's journal entry is recorded by recovery, once, as interrupted.
+    t.clock.advance(RECOVER_AFTER_MS + 1);
+    await recoverJournal(store, t.clock());
+    const global = ((await admin('GET', '/v1/admin/events?type=throttle.tightened')).body.events as { data: { scope: string; interrupted?: boolean } }[]).filter((e) => e.data.scope === 'global');
+    assert.deepEqual(global.map((e) => e.data.interrupted), [true]);
+  } finally {
+    await t.close();
   }
 });
