@@ -437,6 +437,20 @@ end
 return out
 `;
 
+/** Lua: replace the key index `lex` (a sorted set, scores 0) with the keys of the hash `hash`, in chunks of 500. */
+function rebuildKeyIndexLua(hash: string, lex: string): string {
+  return `  redis.call('DEL', ${lex})
+  local ks = redis.call('HKEYS', ${hash})
+  for i = 1, #ks, 500 do
+    local args = {}
+    for j = i, math.min(i + 499, #ks) do
+      args[#args + 1] = 0
+      args[#args + 1] = ks[j]
+    end
+    redis.call('ZADD', ${lex}, unpack(args))
+  end`;
+}
+
 /**
  * listSettings. KEYS as PUT_SETTING. ARGV: prefix (literal, not a pattern), now. Returns key/value pairs.
  * Reads only the keys under the prefix (ZRANGEBYLEX on the key index): the settings hash also holds the hourly
@@ -448,16 +462,7 @@ export const LIST_SETTINGS = `
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
 if redis.call('HLEN', KEYS[1]) ~= redis.call('ZCARD', KEYS[3]) then
-  redis.call('DEL', KEYS[3])
-  local ks = redis.call('HKEYS', KEYS[1])
-  for i = 1, #ks, 500 do
-    local args = {}
-    for j = i, math.min(i + 499, #ks) do
-      args[#args + 1] = 0
-      args[#args + 1] = ks[j]
-    end
-    redis.call('ZADD', KEYS[3], unpack(args))
-  end
+${rebuildKeyIndexLua('KEYS[1]', 'KEYS[3]')}
 end
 local keys = redis.call('ZRANGEBYLEX', KEYS[3], '[' .. p, '(' .. p .. '\\255')
 local out = {}
@@ -489,16 +494,7 @@ end
 -- The key index is rebuilt from the hash's keys (no values) once a sweep: a version without it that writes one
 -- setting and sweeps another in one call leaves the sizes equal, which LIST_SETTINGS's check cannot see.
 if KEYS[3] then
-  redis.call('DEL', KEYS[3])
-  local ks = redis.call('HKEYS', KEYS[1])
-  for i = 1, #ks, 500 do
-    local args = {}
-    for j = i, math.min(i + 499, #ks) do
-      args[#args + 1] = 0
-      args[#args + 1] = ks[j]
-    end
-    redis.call('ZADD', KEYS[3], unpack(args))
-  end
+${rebuildKeyIndexLua('KEYS[1]', 'KEYS[3]')}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return #old

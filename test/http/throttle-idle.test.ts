@@ -6,12 +6,32 @@
  */
 import { it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestApp } from '../helpers/app.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { RECOVER_AFTER_MS, recoverJournal } from '../../src/service/journal.ts';
 
 const UA = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36';
 const MIN = 60_000;
+
+/**
+ * Throttle floors of 5 and `minTightenedMinutes`, then a learning hour of one send every 10 minutes (a baseline
+ * of 1 per 10 minutes) to numbers of `range` (`+62815`) from addresses of `net` (`36.75`). Returns the send
+ * (to `via`, one of the apps on the store; the first by default).
+ */
+async function learned(apps: TestApp[], range: string, net: string, minTightenedMinutes: number): Promise<(via?: TestApp) => Promise<{ status: number }>> {
+  const [t] = apps as [TestApp];
+  const put = await t.request('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes } }, { key: t.adminKey });
+  assert.equal(put.status, 200, put.text);
+  for (const other of apps.slice(1)) other.ctx.state.invalidate();
+  let i = 0;
+  const send = (via: TestApp = t) =>
+    via.request('POST', '/v1/verifications', { to: `${range}34${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `${net}.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
+  for (let k = 0; k < 8; k++) {
+    assert.equal((await send(apps[k % apps.length])).status, 201);
+    t.clock.advance(10 * MIN);
+  }
+  return send;
+}
 
 it('a scope tightened by a burst relaxes by itself once the burst stops, recorded once', async () => {
   // The server's own minute timer does it: only setInterval is mocked, so the test moves it.
@@ -19,16 +39,7 @@ it('a scope tightened by a burst relaxes by itself once the burst stops, recorde
   const t = await startTestApp();
   try {
     const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
-    const put = await admin('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } });
-    assert.equal(put.status, 200, put.text);
-    let i = 0;
-    const send = () =>
-      t.request('POST', '/v1/verifications', { to: `+6281234${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.72.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
-    // Learning hour: one request every 10 minutes (baseline 1 per 10 minutes).
-    for (let k = 0; k < 8; k++) {
-      assert.equal((await send()).status, 201);
-      t.clock.advance(10 * MIN);
-    }
+    const send = await learned([t], '+62812', '36.72', 5);
     // A burst: tightened past the floor of 5.
     const burst = [];
     for (let k = 0; k < 10; k++) burst.push((await send()).status);
@@ -61,15 +72,7 @@ it('a scope tightened by a burst relaxes by itself once the burst stops, recorde
 it('a scope still busy, or tightened for less than minTightenedMinutes, stays tightened', async () => {
   const t = await startTestApp();
   try {
-    const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
-    assert.equal((await admin('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 15 } })).status, 200);
-    let i = 0;
-    const send = () =>
-      t.request('POST', '/v1/verifications', { to: `+6281334${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.73.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
-    for (let k = 0; k < 8; k++) {
-      await send();
-      t.clock.advance(10 * MIN);
-    }
+    const send = await learned([t], '+62813', '36.73', 15);
     for (let k = 0; k < 10; k++) await send();
     t.clock.advance(5 * MIN);
     assert.deepEqual(await t.ctx.verifications.relaxIdleThrottles(t.clock()), [], 'not before minTightenedMinutes');
@@ -89,16 +92,7 @@ it('two instances flipping a scope at the same moment record it once', async () 
   const a = await startTestApp();
   const b = await startTestApp({ keepDataDir: a.dataDir, clock: a.clock });
   try {
-    const put = await a.request('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } }, { key: a.adminKey });
-    assert.equal(put.status, 200, put.text);
-    b.ctx.state.invalidate();
-    let i = 0;
-    const send = (t: typeof a) =>
-      t.request('POST', '/v1/verifications', { to: `+6281434${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.74.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
-    for (let k = 0; k < 8; k++) {
-      assert.equal((await send(k % 2 ? a : b)).status, 201);
-      a.clock.advance(10 * MIN);
-    }
+    const send = await learned([a, b], '+62814', '36.74', 5);
     // The burst goes to both at once.
     await Promise.all(Array.from({ length: 12 }, (_, k) => send(k % 2 ? a : b)));
     const events = (await a.request('GET', '/v1/admin/events?type=throttle.tightened', undefined, { key: a.adminKey })).body.events as { data: { scope: string } }[];
@@ -115,14 +109,7 @@ it('a flip whose write failed after its claim is still stored by the next reques
   const t = await startTestApp();
   try {
     const admin = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: t.adminKey });
-    assert.equal((await admin('PUT', '/v1/admin/policy', { throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } })).status, 200);
-    let i = 0;
-    const send = () =>
-      t.request('POST', '/v1/verifications', { to: `+6281534${String(500_000 + i * 7_919).padStart(6, '0')}`, client: { ip: `36.75.${(i >> 8) & 255}.${i++ & 255}`, userAgent: UA, acceptLanguage: 'id-ID', elapsedMs: 6000 } });
-    for (let k = 0; k < 8; k++) {
-      assert.equal((await send()).status, 201);
-      t.clock.advance(10 * MIN);
-    }
+    const send = await learned([t], '+62815', '36.75', 5);
     // The first write of a tightened global state fails (a store blip after the flip's claim was taken).
     const store = t.ctx.store;
     const put = store.putSetting.bind(store);
