@@ -135,6 +135,10 @@ export function decideSend(f: SendFacts, p: Policy): Decision {
   const scored: string[] = [];
   let allowListed = false;
   let score = 0;
+  // A throttled scope or an escalated client asks for the biggest puzzle, but only while its rule is live: a
+  // rule in shadow (or off) must decide as if it did not exist (docs/policy.md), and a raised puzzle size
+  // withholds the credit of the normal one.
+  let adaptive = false;
 
   for (const id of fired) {
     const cfg = ruleConfig(p, id);
@@ -144,6 +148,7 @@ export function decideSend(f: SendFacts, p: Policy): Decision {
       shadow.push(id);
       continue;
     }
+    if (id === 'throttled' || id.startsWith('escalation.')) adaptive = true;
     switch (cfg.action) {
       case 'allow':
         allowListed = true;
@@ -167,7 +172,7 @@ export function decideSend(f: SendFacts, p: Policy): Decision {
   }
 
   const ev = f.evidence;
-  const powLevel: Decision['powLevel'] = f.state.throttled.length > 0 || f.state.escalation > 0 ? 'high' : score >= p.risk.challengeAt ? 'elevated' : 'normal';
+  const powLevel: Decision['powLevel'] = adaptive ? 'high' : score >= p.risk.challengeAt ? 'elevated' : 'normal';
   const powSolved = powEarnsCredit(ev, powLevel);
   const captchaPassed = ev.captcha === 'passed';
   const credit = (powSolved ? p.risk.powCredit : 0) + (captchaPassed ? p.risk.captchaCredit : 0);

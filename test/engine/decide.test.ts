@@ -79,6 +79,27 @@ describe('decideSend', () => {
     assert.deepEqual(d.shadow, ['line_type']);
   });
 
+  it('throttled and escalation rules in shadow or off decide as if they did not exist (no raised puzzle size either)', () => {
+    // A disposable number (50) with a solved normal-size puzzle (credit 30): 20 outside any throttled scope.
+    const base = { number: { ...facts().number, disposable: true }, evidence: { powLevel: 'normal' as const } };
+    const reference = decideSend(facts(base), P);
+    assert.equal(reference.decision, 'allow');
+    const cases: [string, Partial<import('../../src/engine/facts.ts').StateFacts>][] = [
+      ['throttled', { throttled: ['country:ID'] }],
+      ['escalation.challenge', { escalation: 1 }],
+    ];
+    for (const [rule, state] of cases) {
+      for (const mode of ['shadow', 'off'] as const) {
+        const p = policy({ risk: { rules: { [rule]: { action: 'challenge', mode } } } });
+        const d = decideSend(facts({ ...base, state }), p);
+        assert.deepEqual([d.decision, d.score, d.powLevel], [reference.decision, reference.score, reference.powLevel], `${rule} ${mode}`);
+        assert.deepEqual(d.shadow, mode === 'shadow' ? [rule] : [], `${rule} ${mode}`);
+      }
+      // Live, it does raise the size and withhold the normal puzzle's credit.
+      assert.equal(decideSend(facts({ ...base, state }), P).powLevel, 'high');
+    }
+  });
+
   it('rejects invalid policies with a path', () => {
     const r = parsePolicy({ limits: { number: [{ limit: -1, windowSeconds: 60 }] } });
     assert.equal(r.ok, false);
