@@ -31,16 +31,18 @@ const RuleAction = Type.Union([
 ]);
 export type RuleAction = Static<typeof RuleAction>;
 
-const RuleConfig = Type.Object(
-  {
-    /** `score` adds `weight`; the others decide at once (strongest wins: allow-list first, then block, tarpit, challenge). */
-    action: RuleAction,
-    weight: Type.Optional(Type.Number({ minimum: -1000, maximum: 1000 })),
-    /** `shadow`: evaluated and recorded in the event's `data.shadow`, never enforced. */
-    mode: Type.Optional(RuleMode),
-  },
-  { additionalProperties: false },
-);
+const RuleFields = {
+  weight: Type.Optional(Type.Number({ minimum: -1000, maximum: 1000 })),
+  /** `shadow`: evaluated and recorded in the event's `data.shadow`, never enforced. */
+  mode: Type.Optional(RuleMode),
+};
+/** A rule as enforced. `score` adds `weight`; the others decide at once (strongest wins: allow-list first, then block, tarpit, challenge). */
+const RuleConfig = Type.Object({ action: RuleAction, ...RuleFields }, { additionalProperties: false });
+/**
+ * A rule as written in `risk.rules`: merged over the rule's default by `parsePolicy`, so `{ mode: shadow }`
+ * keeps its action and weight.
+ */
+const RuleOverride = Type.Object({ action: Type.Optional(RuleAction), ...RuleFields }, { additionalProperties: false });
 export type RuleConfig = Static<typeof RuleConfig>;
 
 export const LINE_TYPES = ['MOBILE', 'FIXED_LINE', 'FIXED_LINE_OR_MOBILE', 'VOIP', 'PREMIUM_RATE', 'TOLL_FREE', 'SHARED_COST', 'UAN', 'PAGER', 'PERSONAL_NUMBER', 'VOICEMAIL', 'UNKNOWN'] as const;
@@ -151,7 +153,7 @@ export const PolicySchema = Type.Object(
          * asking for a fresh code after wrong guesses is how guessing gets more chances.
          */
         failedChecksPerNumber: Type.Integer({ minimum: 1 }),
-        rules: Type.Record(Type.String({ pattern: '^[a-z0-9_.]+$' }), RuleConfig),
+        rules: Type.Record(Type.String({ pattern: '^[a-z0-9_.]+$' }), RuleOverride),
       },
       { additionalProperties: false },
     ),
@@ -363,6 +365,17 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   if (policy.throttle.relaxFactor >= policy.throttle.factor) {
     crossField.push({ path: '/throttle/relaxFactor', message: 'must be less than throttle.factor (a scope would tighten and relax at the same volume)' });
   }
+  const zeroFloors = Object.entries(policy.throttle.floors).filter(([, v]) => v === 0).map(([k]) => k);
+  if (policy.throttle.relaxFactor === 0 && zeroFloors.length > 0) {
+    crossField.push({ path: '/throttle/relaxFactor', message: `must be above 0 while a floor is 0 (${zeroFloors.join(', ')}): such a scope would relax below a count of 0, never` });
+  }
+  const cd = policy.limits.cooldown;
+  if (cd.firstSeconds > 0 && cd.maxSeconds < cd.firstSeconds) {
+    crossField.push({ path: '/limits/cooldown/maxSeconds', message: 'must be at least firstSeconds (it caps the growing cooldown; below it, the cooldown is shorter than firstSeconds or off)' });
+  }
+  if (policy.risk.failedChecksPerNumber > policy.limits.check.failuresPerNumber.limit) {
+    crossField.push({ path: '/risk/failedChecksPerNumber', message: `must be at most limits.check.failuresPerNumber.limit (${policy.limits.check.failuresPerNumber.limit}): the count stops there, so number.failed_checks would never fire` });
+  }
   // A code no number or IP can have never matches (a deny list of "UK" denies nothing; the United Kingdom is GB).
   for (const key of ['allowCountries', 'denyCountries', 'allowIpCountries', 'denyIpCountries'] as const) {
     const ipCountry = key.endsWith('IpCountries');
@@ -373,18 +386,32 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
     const both = allow.filter((c) => deny.includes(c));
     if (both.length > 0) crossField.push({ path: `/numbers/deny${where}Countries`, message: `${both.join(', ')} also in allow${where}Countries: a country is allowed or denied, not both` });
   }
+  // Two rates with the same window share one counter (the key is the window), so a send would count twice
+  // there: adding a looser rate made the limit tighter.
+  for (const [name, rates] of Object.entries(policy.limits)) {
+    if (!Array.isArray(rates)) continue;
+    const windows = (rates as Rate[]).map((r) => r.windowSeconds);
+    const twice = windows.filter((w, i) => windows.indexOf(w) !== i);
+    if (twice.length > 0) crossField.push({ path: `/limits/${name}`, message: `two rates with the same windowSeconds (${[...new Set(twice)].join(', ')}): give each window once, with the limit you want` });
+  }
+  const unknown = Object.keys(policy.risk.rules).filter((id) => !(id in DEFAULT_RULES));
+  if (unknown.length > 0) return { ok: false, errors: unknown.map((id) => ({ path: `/risk/rules/${id}`, message: `unknown rule "${id}"` })) };
+  // An override is merged over the rule's default: `{ mode: off }` keeps the rule's action and weight.
+  for (const [id, override] of Object.entries(policy.risk.rules)) {
+    const rule = { ...DEFAULT_RULES[id], ...override };
+    if (rule.action === 'score' && typeof rule.weight !== 'number') crossField.push({ path: `/risk/rules/${id}`, message: 'a score rule needs a weight (it would add nothing)' });
+    policy.risk.rules[id] = rule;
+  }
   if (crossField.length > 0 && opts.relations !== 'warn') return { ok: false, errors: crossField };
   const pumping = parsePumpingConfig(policy.pumping);
   if (!pumping.ok) return { ok: false, errors: pumping.errors.map((e) => ({ path: `/pumping${e.path === '/' ? '' : e.path}`, message: e.message })) };
-  for (const id of Object.keys(policy.risk.rules)) {
-    if (!(id in DEFAULT_RULES)) return { ok: false, errors: [{ path: `/risk/rules/${id}`, message: `unknown rule "${id}"` }] };
-  }
   return { ok: true, policy, warnings: crossField };
 }
 
 /** The effective configuration of one rule: the policy's override, else the catalogue default. */
 export function ruleConfig(policy: Policy, id: string): RuleConfig {
-  return policy.risk.rules[id] ?? DEFAULT_RULES[id] ?? { action: 'score', weight: 0, mode: 'off' };
+  // Overrides are complete once `parsePolicy` merged them over their defaults.
+  return (policy.risk.rules[id] as RuleConfig | undefined) ?? DEFAULT_RULES[id] ?? { action: 'score', weight: 0, mode: 'off' };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSend } from '../../src/engine/decide.ts';
-import { DEFAULT_POLICY, parsePolicy } from '../../src/engine/policy.ts';
+import { DEFAULT_POLICY, parsePolicy, ruleConfig } from '../../src/engine/policy.ts';
 import { facts, policy } from '../helpers/engine.ts';
 
 describe('decideSend', () => {
@@ -116,12 +116,29 @@ describe('decideSend', () => {
       [{ numbers: { denyCountries: ['UK'] } }, '/numbers/denyCountries'],
       [{ numbers: { allowCountries: ['ID', 'ZZ'] } }, '/numbers/allowCountries'],
       [{ numbers: { denyIpCountries: ['UK'] } }, '/numbers/denyIpCountries'],
+      // Found by a policy author's review (2026-11-28): each was accepted and did something else quietly.
+      [{ limits: { number: [{ limit: 3, windowSeconds: 600 }, { limit: 5, windowSeconds: 600 }] } }, '/limits/number'],
+      [{ limits: { ip: [{ limit: 10, windowSeconds: 600 }, { limit: 100, windowSeconds: 86_400 }, { limit: 20, windowSeconds: 600 }] } }, '/limits/ip'],
+      [{ risk: { rules: { line_type: { action: 'score' } } } }, '/risk/rules/line_type'],
+      [{ throttle: { relaxFactor: 0, floors: { global: 300, country: 100, prefix: 0 } } }, '/throttle/relaxFactor'],
+      [{ limits: { cooldown: { firstSeconds: 30, factor: 2, maxSeconds: 0 } } }, '/limits/cooldown/maxSeconds'],
+      [{ limits: { cooldown: { firstSeconds: 600, factor: 2, maxSeconds: 10 } } }, '/limits/cooldown/maxSeconds'],
+      [{ risk: { failedChecksPerNumber: 50 } }, '/risk/failedChecksPerNumber'],
     ];
     for (const [doc, path] of bad) {
       const res = parsePolicy(doc);
       assert.ok(!res.ok && res.errors.some((e) => e.path === path), `${JSON.stringify(doc)} → ${JSON.stringify(res)}`);
     }
     assert.ok(parsePolicy({ escalation: { challengeAfter: 5, blockAfter: 5 }, throttle: { relaxFactor: 0 }, name: 'prod — Jakarta' }).ok);
+    assert.ok(parsePolicy({ limits: { cooldown: { firstSeconds: 0, factor: 1, maxSeconds: 0 } } }).ok, 'no cooldown at all is a choice');
+    // A partial override is merged over the rule's default (docs/policy.md: `ip.country_mismatch: { mode: off }`).
+    const partial = parsePolicy({ risk: { rules: { 'ip.country_mismatch': { mode: 'off' }, 'number.disposable': { action: 'block' } } } });
+    assert.ok(partial.ok, JSON.stringify(partial));
+    assert.deepEqual(ruleConfig(partial.policy, 'ip.country_mismatch'), { ...ruleConfig(P, 'ip.country_mismatch'), mode: 'off' });
+    assert.equal(ruleConfig(partial.policy, 'number.disposable').action, 'block');
+    assert.equal(decideSend(facts({ number: { ...facts().number, disposable: true } }), partial.policy).decision, 'block');
+    const several = parsePolicy({ risk: { rules: { nope: { action: 'block' }, nada: { mode: 'off' } } } });
+    assert.ok(!several.ok && several.errors.length === 2, 'every unknown rule is named');
     const uk = parsePolicy({ numbers: { denyCountries: ['UK'] } });
     assert.ok(!uk.ok && /the United Kingdom is GB/.test(uk.errors[0]!.message), JSON.stringify(uk));
     assert.ok(parsePolicy({ numbers: { allowCountries: ['GB', 'XK', 'GG', 'JE', 'IM'], denyCountries: ['UZ'] } }).ok, 'regions of libphonenumber, crown dependencies and Kosovo included');
