@@ -173,6 +173,9 @@ export interface ExportOptions {
 export async function* exportEvents(store: Store, o: ExportOptions): AsyncGenerator<string> {
   const batch = o.batch ?? 1000;
   const types = o.types && o.types.length > 0 ? new Set(o.types) : null;
+  // A failed delivery is a send line of the export (`deliveryFailed`): the attempt counted against the limits
+  // and the cooldown, so a trace of `--type send` without it would replay every later decision differently.
+  if (types?.has('send')) types.add('send.failed');
   let after: number | undefined;
   for (;;) {
     const q: EventQuery = { order: 'asc', limit: batch };

@@ -60,6 +60,12 @@ describe('events export → replay (CLI)', () => {
     await t.request('POST', '/v1/verifications/check', { id: res.body.id, code: t.lastCode(to) });
     t.clock.advance(60_000);
     await t.request('POST', '/v1/verifications', { to: '+6281234567801', client: { ip: '159.89.1.7', userAgent: 'python-requests/2.31' } });
+    // A delivery the provider refused (a send.failed event): exported as a send line with deliveryFailed.
+    t.clock.advance(60_000);
+    t.receiver.setHandler(() => ({ status: 400, json: { error: 'rejected' } }));
+    const failed = await t.request('POST', '/v1/verifications', { to: '+6281234567802', client: { ip: '36.72.10.6', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 4000 } });
+    assert.equal(failed.status, 502, failed.text);
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
   });
   after(async () => t.close());
 
@@ -78,14 +84,16 @@ describe('events export → replay (CLI)', () => {
     assert.equal(typo.code, 0, typo.stderr);
     assert.match(typo.stderr, /warning: no events of type "sends" in the range/);
     const lines = readFileSync(join(t.dataDir, 'trace.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.type), ['send', 'check', 'send']);
+    // `--type send` includes the failed delivery (a send line): the attempt counted against the limits.
+    assert.deepEqual(lines.map((l) => l.type), ['send', 'check', 'send', 'send']);
+    assert.equal(lines[3].deliveryFailed, true);
     assert.equal(lines[0].to, to);
     assert.equal(lines[1].code, 'correct');
 
     writeFileSync(join(t.dataDir, 'policy.yaml'), 'name: replay-test\n');
     const rep = await cli(t.dataDir, ['replay', '--policy', 'policy.yaml', '--input', 'trace.ndjson', '--output', 'decisions.ndjson']);
     assert.equal(rep.code, 0, rep.stderr);
-    assert.match(rep.stderr, /replayed 3 lines/);
+    assert.match(rep.stderr, /replayed 4 lines/);
     const out = readFileSync(join(t.dataDir, 'decisions.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(out[0], { decision: lines[0].decision, reasons: lines[0].reasons, score: lines[0].score });
     assert.deepEqual(out[1], { result: 'approved' });
