@@ -7,6 +7,9 @@ import type { Delivery } from '../service/ports.ts';
 /** More than any `codesKept` setting allows (max 5), so a "wrong" code can avoid every valid one. */
 const KEEP = 6;
 
+/** SMS, the common case, is keyed by the number alone (no string built per message). */
+const codeKey = (to: string, channel: string) => (channel === 'sms' ? to : `${to} ${channel}`);
+
 export class RecordingDelivery implements Delivery {
   private readonly codes = new Map<string, string[]>();
   /** Messages that would have been sent. */
@@ -17,13 +20,14 @@ export class RecordingDelivery implements Delivery {
   /** Set for one send whose live delivery failed: the next delivery fails as it did. */
   failNext = false;
 
-  async deliver(msg: { verificationId: string; to: string; code: string }): Promise<{ ok: true; sender: string; providerId: string | null } | { ok: false; reason: string }> {
+  async deliver(msg: { verificationId: string; to: string; channel: string; code: string }): Promise<{ ok: true; sender: string; providerId: string | null } | { ok: false; reason: string }> {
     if (this.failNext) {
       this.failNext = false;
       return { ok: false, reason: 'failed live' };
     }
-    let list = this.codes.get(msg.to);
-    if (!list) this.codes.set(msg.to, (list = []));
+    const key = codeKey(msg.to, msg.channel);
+    let list = this.codes.get(key);
+    if (!list) this.codes.set(key, (list = []));
     list.push(msg.code);
     if (list.length > KEEP) list.shift();
     this.delivered++;
@@ -31,19 +35,19 @@ export class RecordingDelivery implements Delivery {
     return { ok: true, sender: 'replay', providerId: null };
   }
 
-  /** The newest code delivered to `to`, or null. */
-  lastCode(to: string): string | null {
-    return this.codes.get(to)?.at(-1) ?? null;
+  /** The newest code delivered to `to` on `channel` (a number may have a verification per channel), or null. */
+  lastCode(to: string, channel = 'sms'): string | null {
+    return this.codes.get(codeKey(to, channel))?.at(-1) ?? null;
   }
 
   /**
    * A code of `length` digits that matches none of the recent codes of `to`: a user's typo. Deterministic,
    * so a replay's outcome does not depend on luck.
    */
-  wrongCode(to: string, length: number): string {
-    const recent = new Set(this.codes.get(to) ?? []);
+  wrongCode(to: string, length: number, channel = 'sms'): string {
+    const recent = new Set(this.codes.get(codeKey(to, channel)) ?? []);
     const mod = 10 ** length;
-    let n = Number(this.lastCode(to) ?? '0');
+    let n = Number(this.lastCode(to, channel) ?? '0');
     for (let i = 0; i <= KEEP; i++) {
       n = (n + 1) % mod;
       const c = String(n).padStart(length, '0');

@@ -192,10 +192,15 @@ const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
 /** A literal guess the server would not compare (wrong length, not digits): it answers 422, counting no attempt. */
 const INVALID_CODE = '/code is not a code the server compares (correct, wrong, or the configured number of digits): it answers 422 invalid_code and counts no attempt';
 
+const verificationKey = (to: string, channel: string) => (channel === 'sms' ? to : `${to} ${channel}`);
+
 export class Replayer {
   private now = 0;
   private captured: Decision | null = null;
-  /** Newest verification id per number: integrators check by id, which is what tells expired from unknown. */
+  /**
+   * Newest verification id per number and channel (sms by the number alone): integrators check by id, which is
+   * what tells expired from unknown, and a number may have a verification per channel.
+   */
   private readonly lastVerification = new Map<string, string>();
   private readonly started = performance.now();
   private readonly stats: Omit<ReplaySummary, 'delivered' | 'auditEvents' | 'wallMs' | 'eventsPerSecond'> = {
@@ -389,7 +394,7 @@ export class Replayer {
         ...(e.defaultRegion ? { defaultRegion: e.defaultRegion } : {}),
         client: this.signals.clientFor(e.client),
       });
-      this.lastVerification.set(res.verification.to, res.verification.id);
+      this.lastVerification.set(verificationKey(res.verification.to, res.verification.channel), res.verification.id);
       return { decision: res.decision.decision, reasons: res.decision.reasons, score: res.decision.score };
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
@@ -409,10 +414,10 @@ export class Replayer {
     const phone = this.signals.parsePhone(e.to);
     const e164 = phone.ok ? phone.e164 : null;
     let code: string;
-    if (e.code === 'correct') code = (e164 && this.delivery.lastCode(e164)) ?? this.delivery.wrongCode(e164 ?? '', this.codeLength);
-    else if (e.code === 'wrong') code = this.delivery.wrongCode(e164 ?? '', this.codeLength);
+    if (e.code === 'correct') code = (e164 && this.delivery.lastCode(e164, channel)) ?? this.delivery.wrongCode(e164 ?? '', this.codeLength, channel);
+    else if (e.code === 'wrong') code = this.delivery.wrongCode(e164 ?? '', this.codeLength, channel);
     else code = e.code; // a literal guess
-    const id = e164 ? this.lastVerification.get(e164) : undefined;
+    const id = e164 ? this.lastVerification.get(verificationKey(e164, channel)) : undefined;
     const client: { ip?: string; deviceId?: string } = {};
     if (e.client?.ip) client.ip = e.client.ip;
     if (e.client?.deviceId) client.deviceId = e.client.deviceId;

@@ -149,6 +149,8 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
       to: e.to ? m(e.to) : null,
       // Only an approval proves the right code was typed; every other outcome replays as a wrong code.
       code: result === 'approved' ? 'correct' : 'wrong',
+      // Events written before 2026-11-28 carry no channel: those replay as sms.
+      ...(typeof data.channel === 'string' ? { channel: data.channel } : {}),
       ...(e.ip || e.deviceId ? { client: { ip: e.ip ?? null, deviceId: e.deviceId ?? null } } : {}),
       seq: e.seq ?? null,
       id: e.id,

@@ -729,9 +729,10 @@ export class VerificationService {
     now: number,
   ): Promise<CheckResult> {
     const d = this.d;
-    // A test number's checks are no traffic: marked, so that metrics, stats and alerts leave them out as they
-    // leave out its sends.
-    const tagged = <T extends Record<string, unknown>>(x: T): T => (v.sender === 'test-number' ? { ...x, testNumber: true } : x);
+    // The channel, so that an export's check line replays against the right verification of a number that has
+    // one per channel; a test number's checks are no traffic: marked, so that metrics, stats and alerts leave
+    // them out as they leave out its sends.
+    const tagged = <T extends Record<string, unknown>>(x: T): T => ({ ...x, channel: v.channel, ...(v.sender === 'test-number' ? { testNumber: true } : {}) });
     const ctx = contextHash(input.client?.deviceId ?? null, ipFacts?.subnet ?? null);
     // One read for the trust counter and the failure counters of both budgets (which budget applies depends
     // on the trust): the two budgets differ only in their first spec (checkFailureSpecs).

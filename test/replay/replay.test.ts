@@ -114,6 +114,22 @@ describe('replay driver', () => {
     assert.equal(summary.auditEvents.send, 2, 'both decided sends were audited (the unparsable number is refused before a decision)');
   });
 
+  it('a number with a verification per channel: each check goes to its own channel\'s verification and code', async () => {
+    const r = await Replayer.create({ config: { channels: ['sms', 'whatsapp'] } });
+    try {
+      const a = '+6281234567892';
+      const on = (at: number, channel: string, type: 'send' | 'check', extra: Record<string, unknown>) => JSON.stringify({ at: iso(at), type, to: a, channel, ...extra });
+      const out = [];
+      out.push(await r.line(on(T0, 'sms', 'send', { client: browser })));
+      out.push(await r.line(on(T0 + 1_000, 'whatsapp', 'send', { client: browser })));
+      out.push(await r.line(on(T0 + 30_000, 'sms', 'check', { code: 'correct' })));
+      out.push(await r.line(on(T0 + 31_000, 'whatsapp', 'check', { code: 'correct' })));
+      assert.deepEqual(out.map((o) => (o as { decision?: string; result?: string }).decision ?? (o as { result: string }).result), ['allow', 'allow', 'approved', 'approved']);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('drives time from the events: codes expire and cooldowns pass on trace time, not wall time', async () => {
     const a = '+6281234567892';
     const { out } = await run([
