@@ -26,6 +26,24 @@ function locksOf(ctx: AppContext): Map<string, number> {
   return m;
 }
 
+/** A key's last use (`keys list`, `lastUsedAt`) is written at most this often per key and instance. */
+export const KEY_TOUCH_EVERY_MS = 60_000;
+const TOUCHED = new WeakMap<AppContext, Map<string, number>>();
+
+/**
+ * Record that a key was used: at most once a minute per key (an operator asks "is this key still used?",
+ * not "which request"), not waited for, and a failure only costs the record. Until 2026-11-28 nothing called
+ * it, and `keys list` said `lastUsedAt: null` for keys in use.
+ */
+function touch(ctx: AppContext, id: string, now: number): void {
+  let m = TOUCHED.get(ctx);
+  if (!m) TOUCHED.set(ctx, (m = new Map()));
+  const last = m.get(id);
+  if (last !== undefined && now - last < KEY_TOUCH_EVERY_MS && now >= last) return;
+  m.set(id, now);
+  ctx.store.touchApiKey(id, now).catch(() => m.delete(id));
+}
+
 export function authenticate(ctx: AppContext) {
   // Wall-clock TTL (not ctx.clock): it bounds staleness in real time, whatever clock the service runs on.
   const keys = keyLookupFor(ctx.store);
@@ -67,6 +85,7 @@ export function authenticate(ctx: AppContext) {
       throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
     }
     if (!result.record.scopes.includes(scope)) throw new ApiError('forbidden');
+    touch(ctx, result.record.id, now);
     req.apiKey = result.record;
   };
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { cachedKeyLookup, createApiKey, verifyApiKey } from '../../src/service/api-keys.ts';
+import { startTestApp } from '../helpers/app.ts';
 
 describe('cached API-key lookup', () => {
   it('serves a known key from memory within its TTL, then reads the store again (revocation takes effect)', async () => {
@@ -41,5 +42,33 @@ describe('cached API-key lookup', () => {
     assert.equal(reads, 5);
     const { key } = await createApiKey(store, { scopes: ['verify'], now: 1 });
     assert.equal((await verifyApiKey(lookup, key, 2)).ok, true);
+  });
+});
+
+describe('a key in use', () => {
+  it('records when it was last used, at most once a minute (keys list, lastUsedAt)', async () => {
+    const t = await startTestApp();
+    try {
+      const lastUsed = async () => (await t.ctx.store.listApiKeys()).find((k) => k.name === 'test-verify')?.lastUsedAt ?? null;
+      const settle = async () => {
+        for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      };
+      assert.equal(await lastUsed(), null);
+      const get = () => t.request('GET', '/v1/verifications/vf_nope');
+      await get();
+      await settle();
+      const first = t.clock();
+      assert.equal(await lastUsed(), first);
+      t.clock.advance(30_000);
+      await get();
+      await settle();
+      assert.equal(await lastUsed(), first, 'not written again within the minute');
+      t.clock.advance(31_000);
+      await get();
+      await settle();
+      assert.equal(await lastUsed(), t.clock());
+    } finally {
+      await t.close();
+    }
   });
 });
