@@ -67,6 +67,9 @@ export interface LoadOptions {
   overrides?: Partial<Config> & Record<string, unknown>;
 }
 
+/** Sections of the policy document, which people put into the configuration file by mistake. */
+const POLICY_KEYS = ['limits', 'numbers', 'risk', 'throttle', 'escalation', 'responses', 'pumping', 'monitoring.prices', 'monitoring.budgets'];
+
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.OTPSHIELD_CONFIG ?? (existsSync('otp-shield.yaml') ? 'otp-shield.yaml' : undefined);
@@ -124,6 +127,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (!Value.Check(ConfigSchema, cfg)) {
     const first = [...Value.Errors(ConfigSchema, cfg)][0];
     const key = (first?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    // TypeBox says "schema is false" for a key no object here has: name it as what it is.
+    if (first?.message === 'schema is false') {
+      const policyKey = POLICY_KEYS.some((k) => key === k || key.startsWith(`${k}.`));
+      throw new ConfigError(
+        policyKey
+          ? `unknown configuration key "${key}": it is a policy setting, which goes in the policy document (PUT /v1/admin/policy, or the file named by policyFile / OTPSHIELD_POLICY_FILE), not in the configuration (docs/policy.md)`
+          : `unknown configuration key "${key}" (README.md, "Configuration", lists every key)`,
+      );
+    }
     throw new ConfigError(`invalid configuration at "${key}": ${first?.message ?? 'invalid'}`);
   }
   const config = cfg as unknown as Config;

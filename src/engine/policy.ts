@@ -352,7 +352,14 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   }
   const merged = deepMerge(structuredClone(DEFAULT_POLICY) as unknown as Record<string, unknown>, doc as Record<string, unknown>);
   if (!Value.Check(PolicySchema, merged)) {
-    const errors = [...Value.Errors(PolicySchema, merged)].slice(0, 20).map((e) => ({ path: e.instancePath || '/', message: e.message }));
+    // TypeBox says "schema is false" for a key the object does not have, and then again "must not have
+    // additional properties" for the object: one line that names the key is what helps.
+    const all = [...Value.Errors(PolicySchema, merged)];
+    const unknownAt = new Set(all.filter((e) => e.message === 'schema is false').map((e) => (e.instancePath || '/').replace(/\/[^/]*$/, '') || '/'));
+    const errors = all
+      .filter((e) => !(e.message === 'must not have additional properties' && unknownAt.has(e.instancePath || '/')))
+      .slice(0, 20)
+      .map((e) => ({ path: e.instancePath || '/', message: e.message === 'schema is false' ? 'unknown key (not a policy setting: check the spelling, docs/policy.md lists every key)' : e.message }));
     return { ok: false, errors };
   }
   const policy = merged as unknown as Policy;

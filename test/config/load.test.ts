@@ -56,6 +56,12 @@ describe('configuration', () => {
       assert.throws(() => loadConfig({ file: p, env: {} }), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), String(text));
     }
     assert.throws(() => loadConfig({ env: { OTPSHIELD_PORT: 'abc' } }), /OTPSHIELD_PORT/);
+    // A misspelt key is named as unknown, and a policy section put into the configuration says where it goes
+    // (both were "schema is false").
+    assert.throws(() => loadConfig({ env: {}, overrides: { server: { prot: 1 } } as never }), /^Error: unknown configuration key "server\.prot"|unknown configuration key "server\.prot"/);
+    for (const [doc, key] of [[{ monitoring: { budgets: {} } }, 'monitoring.budgets'], [{ risk: { challengeAt: 40 } }, 'risk']] as const) {
+      assert.throws(() => loadConfig({ env: {}, overrides: doc as never }), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`unknown configuration key "${key}": it is a policy setting`) && /PUT \/v1\/admin\/policy/.test(e.message));
+    }
   });
 
   it('cors.origins must be origins as browsers send them (a near miss could never match)', () => {

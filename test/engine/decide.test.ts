@@ -137,6 +137,9 @@ describe('decideSend', () => {
     assert.deepEqual(ruleConfig(partial.policy, 'ip.country_mismatch'), { ...ruleConfig(P, 'ip.country_mismatch'), mode: 'off' });
     assert.equal(ruleConfig(partial.policy, 'number.disposable').action, 'block');
     assert.equal(decideSend(facts({ number: { ...facts().number, disposable: true } }), partial.policy).decision, 'block');
+    const typo = parsePolicy({ risk: { challengeat: 40 } });
+    assert.deepEqual(!typo.ok && typo.errors.map((e) => e.path), ['/risk/challengeat'], 'one error naming the key');
+    assert.ok(!typo.ok && /^unknown key/.test(typo.errors[0]!.message));
     const several = parsePolicy({ risk: { rules: { nope: { action: 'block' }, nada: { mode: 'off' } } } });
     assert.ok(!several.ok && several.errors.length === 2, 'every unknown rule is named');
     const uk = parsePolicy({ numbers: { denyCountries: ['UK'] } });
