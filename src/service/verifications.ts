@@ -697,7 +697,11 @@ export class VerificationService {
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
     else {
       const phone = d.signals.parsePhone(input.to);
-      if (!phone.ok) throw new ApiError('invalid_phone_number', { message: phone.message });
+      if (!phone.ok) {
+        // A check takes no defaultRegion (the send did): say what works instead of suggesting one.
+        const message = phone.reason === 'needs_region' ? 'a check by number needs the number in international form: a leading + and the country code (as the send returned it in "to")' : phone.message;
+        throw new ApiError('invalid_phone_number', { message });
+      }
       v = await d.store.findPending(phone.e164, input.channel ?? 'sms', now);
     }
     const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: ipFacts?.ip ?? null, deviceId: input.client?.deviceId ?? null };

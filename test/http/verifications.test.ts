@@ -139,6 +139,11 @@ describe('verification API over HTTP (SQLite store)', () => {
     assert.equal(cancelByGet.headers.get('allow'), 'POST');
     const badCode = await t.request('POST', '/v1/verifications/check', { id: 'vf_x', code: '0x1E240' });
     assert.ok([404, 422].includes(badCode.status));
+    // A check by a national number: it takes no defaultRegion, so the message says what works (it suggested one).
+    const national = await t.request('POST', '/v1/verifications/check', { to: '081234567891', code: '123456' });
+    assert.equal(national.status, 422, national.text);
+    assert.equal(national.body.error.code, 'invalid_phone_number');
+    assert.match(national.body.error.message, /international form: a leading \+ and the country code/);
   });
 
   it('refuses an end-user IP that does not parse instead of ignoring it (which would switch the IP layers off)', async () => {
