@@ -24,6 +24,18 @@ export function testNumbersOf(cfg: Config): Map<string, string> {
   return out;
 }
 
+/**
+ * What starts but cannot work: an enabled channel no configured sender supports (its every send fails with
+ * 502 `delivery_failed`). `serve` logs these; `config check` prints them too.
+ */
+export function configWarnings(cfg: Config, senders: readonly { channels: ReadonlySet<string> }[] = buildSenders(cfg.senders as unknown as SenderConfig[], cfg.env)): string[] {
+  const out: string[] = [];
+  for (const ch of cfg.channels) {
+    if (!senders.some((s) => s.channels.has(ch))) out.push(`channel ${ch} is enabled but no configured sender supports it: its sends fail with 502 delivery_failed`);
+  }
+  return out;
+}
+
 /** Throws a ConfigError for the first part of `cfg` the server could not build. */
 export function checkConfig(cfg: Config): void {
   try {

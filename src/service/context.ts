@@ -16,7 +16,7 @@ import { refreshPolicy, type StoredPolicy } from './policy-store.ts';
 import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { createDispatcher } from '../delivery/dispatcher.ts';
 import { createTemplates, renderMessage } from '../delivery/templates.ts';
-import { checkConfig, testNumbersOf } from './config-checks.ts';
+import { checkConfig, configWarnings, testNumbersOf } from './config-checks.ts';
 import { openStore, storeConfigOf } from '../store/factory.ts';
 import type { Channel, Store } from '../store/interface.ts';
 import { compileCidrs } from '../http/client-ip.ts';
@@ -163,9 +163,7 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
   let delivery = o.delivery;
   if (!delivery) {
     const senders = buildSenders(cfg.senders as unknown as SenderConfig[], cfg.env, { now: clock });
-    for (const ch of cfg.channels) {
-      if (!senders.some((s) => s.channels.has(ch))) log.warn({ channel: ch }, 'channel enabled but no sender supports it');
-    }
+    for (const w of configWarnings(cfg, senders)) log.warn(w);
     const dispatcher = createDispatcher(senders, {
       // Entries arrive already scrubbed of the code.
       onAttempt: (entry, msg) => log[entry.ok ? 'debug' : 'warn']({ ...entry, verificationId: msg.verificationId, channel: msg.channel }, 'delivery attempt'),

@@ -242,6 +242,11 @@ describe('CLI errors', () => {
     const good = await cli(dir, ['config', 'check', '--config', cfg('d.json', { policyFile: 'good.yaml' })]);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /^configuration is valid/);
+    assert.doesNotMatch(good.stderr, /warning/);
+    // Valid but cannot work: an enabled channel no sender supports (serve only logged it).
+    const voice = await cli(dir, ['config', 'check', '--config', cfg('e.json', { channels: ['sms', 'voice'], senders: [{ type: 'webhook', url: 'http://127.0.0.1:9/deliver', secret: 'a-webhook-secret-of-32-characters!!', channels: ['sms'] }] })]);
+    assert.equal(voice.code, 0, voice.stderr);
+    assert.match(voice.stderr, /^warning: channel voice is enabled but no configured sender supports it/m);
   });
 
   it('events export refuses a type that cannot be an event type and an inverted --from/--to', async () => {

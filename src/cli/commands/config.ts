@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
-import { checkConfig } from '../../service/config-checks.ts';
+import { checkConfig, configWarnings } from '../../service/config-checks.ts';
 import { loadPolicyFile } from '../../service/context.ts';
 import { readTlsFiles, TlsFileError } from '../../http/tls.ts';
 import { ConfigError } from '../../config/load.ts';
@@ -82,6 +82,7 @@ export function registerConfig(program: Command): void {
           throw err;
         }
       }
+      for (const w of configWarnings(cfg)) process.stderr.write(`warning: ${w}\n`);
       if (opts.json) return print(JSON.stringify(redactConfig(cfg), null, 2));
       print('configuration is valid');
       for (const line of exposure(cfg)) print(line);
