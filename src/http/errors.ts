@@ -23,6 +23,14 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_ASYNC_CONSTRAINT: 'invalid_request',
 };
 
+/** What went wrong, where the error code alone ("The request is not valid.") leaves a client guessing. */
+const FASTIFY_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'The request body is not valid JSON.',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'The request body is empty; send a JSON object, or no content-type header.',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the body.',
+  FST_ERR_BAD_URL: 'The URL is not valid.',
+};
+
 export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { error: { ...extra, code, message } };
 }
@@ -88,7 +96,7 @@ export function installErrorHandling(app: FastifyInstance, visible: RouteVisibil
       return reply.status(400).send(errorBody('invalid_request', message));
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
-    if (mapped) return reply.status(ERRORS[mapped].status).send(errorBody(mapped, ERRORS[mapped].message));
+    if (mapped) return reply.status(ERRORS[mapped].status).send(errorBody(mapped, FASTIFY_MESSAGES[fe.code!] ?? ERRORS[mapped].message));
     const status = fe.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // JSON syntax errors, prototype poisoning, bad encodings: the client's fault, described generically.

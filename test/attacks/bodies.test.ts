@@ -75,6 +75,9 @@ describe('hostile request bodies', () => {
       const path = what.includes('code') ? '/v1/verifications/check' : '/v1/verifications';
       assertClientError(await raw(path, body, type), status, what);
     }
+    // The message says what is wrong with the body (it said "The request is not valid.").
+    const truncated = await raw('/v1/verifications', '{bad', 'application/json');
+    assert.equal((truncated.body as { error: { message: string } }).error.message, 'The request body is not valid JSON.');
   });
 
   it('an empty body under a JSON content type is no body: fine where none is needed, refused by the schema where one is', async () => {
