@@ -202,6 +202,8 @@ export class Replayer {
    * what tells expired from unknown, and a number may have a verification per channel.
    */
   private readonly lastVerification = new Map<string, string>();
+  /** The last trace time each background task ran at (`runBackground`). */
+  private readonly backgroundAt = new Map<string, number>();
   private readonly started = performance.now();
   private readonly stats: Omit<ReplaySummary, 'delivered' | 'auditEvents' | 'wallMs' | 'eventsPerSecond'> = {
     lines: 0,
@@ -352,7 +354,10 @@ export class Replayer {
       return { error: 'invalid_line', message: t.message };
     }
     if (t.at < this.now) this.stats.outOfOrder++;
-    else this.now = t.at;
+    else {
+      await this.runBackground(t.at);
+      this.now = t.at;
+    }
     const iso = new Date(this.now).toISOString();
     this.stats.firstAt ??= iso;
     this.stats.lastAt = iso;
@@ -380,6 +385,31 @@ export class Replayer {
     }
     this.stats.checks[result]++;
     return { result };
+  }
+
+  /**
+   * The server's background tasks (`ctx.background`: an idle throttle scope relaxing, a quarantine's end) on
+   * trace time, as a server runs them every `everyMs` with no request to trigger them: at each boundary up to
+   * `until`. Within a long gap between lines only the first boundaries change anything (a scope's counts are
+   * zero ten minutes into it, and an end is recorded with its own `until`), so a gap runs its first 15 and its
+   * last. The first line of a trace starts the schedule.
+   */
+  private async runBackground(until: number): Promise<void> {
+    for (const task of this.ctx.background) {
+      const last = this.backgroundAt.get(task.name);
+      if (last === undefined) {
+        this.backgroundAt.set(task.name, Math.floor(until / task.everyMs) * task.everyMs);
+        continue;
+      }
+      const due = Math.floor((until - last) / task.everyMs);
+      if (due <= 0) continue;
+      const runs = due <= 16 ? Array.from({ length: due }, (_, i) => i + 1) : [...Array.from({ length: 15 }, (_, i) => i + 1), due];
+      for (const k of runs) {
+        this.now = last + k * task.everyMs;
+        await task.run(this.now);
+      }
+      this.backgroundAt.set(task.name, last + due * task.everyMs);
+    }
   }
 
   private async send(e: TraceSend): Promise<{ decision: SendDecisionName; reasons: string[]; score: number }> {

@@ -514,6 +514,8 @@ export function installPumpingDefense(ctx: AppContext): void {
   installed.set(ctx, defense);
   ctx.hooks.push(defense.hooks);
   // Ends are recorded within a minute even when no request comes to the scope.
-  ctx.background.push({ name: 'quarantine ends', everyMs: END_CHECK_MS, run: (now) => defense.endExpired(now, true) });
+  // A memory store is one process's alone (the replay, tests): what this instance knows is all there is.
+  const shared = ctx.store.kind !== 'memory';
+  ctx.background.push({ name: 'quarantine ends', everyMs: END_CHECK_MS, run: (now) => defense.endExpired(now, shared) });
   ctx.extraRoutes.push((c) => adminQuarantineRoutes(c, defense));
 }

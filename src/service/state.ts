@@ -248,6 +248,15 @@ export class SharedState {
     return this.snap.quarantines;
   }
 
+  /** The scopes tightened in this instance's view, without building the merged map `throttles` returns. */
+  tightenedScopes(): string[] {
+    const { throttles, localThrottles } = this.snap;
+    const out: string[] = [];
+    for (const [k, s] of localThrottles) if (s.tightenedSince !== null) out.push(k);
+    for (const [k, s] of throttles) if (s.tightenedSince !== null && !localThrottles.has(k)) out.push(k);
+    return out;
+  }
+
   get throttles(): ReadonlyMap<string, ThrottleState> {
     const { throttles, localThrottles } = this.snap;
     if (localThrottles.size === 0) {

@@ -586,7 +586,7 @@ export class VerificationService {
   async relaxIdleThrottles(now: number): Promise<string[]> {
     const d = this.d;
     await d.state.fresh();
-    const tightened = [...d.state.throttles].filter(([, s]) => s.tightenedSince !== null).map(([scope]) => scope);
+    const tightened = d.state.tightenedScopes();
     if (tightened.length === 0) return [];
     const p = d.policy();
     const counts = await d.store.peekLimits(tightened.map(throttleScopeSpec), now);

@@ -6,6 +6,13 @@ import { exportEvents, numberMasker } from '../../src/service/audit-export.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { solvePow } from '../attacks/support.ts';
 import { formatSummary } from '../../src/cli/commands/replay.ts';
+import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
+
+function parsed(doc: Record<string, unknown>): Policy {
+  const r = parsePolicy(doc);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.policy;
+}
 
 const T0 = Date.parse('2026-11-23T08:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -125,6 +132,29 @@ describe('replay driver', () => {
       out.push(await r.line(on(T0 + 30_000, 'sms', 'check', { code: 'correct' })));
       out.push(await r.line(on(T0 + 31_000, 'whatsapp', 'check', { code: 'correct' })));
       assert.deepEqual(out.map((o) => (o as { decision?: string; result?: string }).decision ?? (o as { result: string }).result), ['allow', 'allow', 'approved', 'approved']);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("runs the server's background tasks on trace time: an idle tightened scope relaxes at a minute boundary, not at the next line", async () => {
+    const r = await Replayer.create({ policy: parsed({ throttle: { floors: { global: 5, country: 5, prefix: 5 }, minTightenedMinutes: 5 } }) });
+    try {
+      let i = 0;
+      const next = (at: number) => send(at, `+6281634${String(500_000 + i * 7_919).padStart(6, '0')}`, { ...browser, ip: `36.76.${(i >> 8) & 255}.${i++ & 255}` });
+      let at = T0;
+      for (let k = 0; k < 8; k++, at += 10 * 60_000) await r.line(next(at));
+      for (let k = 0; k < 10; k++) await r.line(next(at + k * 1000));
+      const tightenedAt = r.notableEvents().find((e) => e.type === 'throttle.tightened')?.at;
+      assert.ok(tightenedAt !== undefined, 'the burst tightened a scope');
+      const late = at + 60 * 60_000;
+      await r.line(next(late)); // the next line, an hour later
+      const relaxed = r.notableEvents().filter((e) => e.type === 'throttle.normal');
+      assert.ok(relaxed.length > 0);
+      for (const e of relaxed) {
+        assert.ok(e.at < late, `relaxed at ${new Date(e.at).toISOString()}, before the next line`);
+        assert.equal(e.at % 60_000, 0, 'at a minute boundary');
+      }
     } finally {
       await r.close();
     }
