@@ -174,6 +174,12 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
     assert.ok(keys.some((k: string) => k.startsWith('st:2a01:598:1::/48:')), keys.join(' '));
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /subnet 2a01:598:1:2ff::\/64 +network 2a01:598:1:200::\/56 +site 2a01:598:1::\/48/);
+    // As a proxy hands it on (brackets and a port), and a device id the server would discard: read as the server
+    // reads them.
+    const proxied = await lookup(dir, [KNOWN, '--ip', `[${ip}]:443`, '--device', 'not a device id']);
+    assert.equal(proxied.ip.subnet, '2a01:598:1:2ff::/64');
+    assert.equal(proxied.input.deviceId, null);
+    assert.ok(!proxied.counters.some((c: any) => String(c.key).startsWith('dv:')), 'no counter for a discarded device id');
   });
 
   it('a pause applies to its country and shows in the state', async () => {

@@ -25,6 +25,8 @@ import { refreshPolicy } from '../../service/policy-store.ts';
 import { buildSignals } from '../../service/signals.ts';
 import { SharedState } from '../../service/state.ts';
 import { classifyUserAgent } from '../../signals/invisible.ts';
+import { deviceIdOf } from '../../signals/evidence.ts';
+import { withoutPort } from '../../signals/ip.ts';
 import { CHANNELS, type Channel, type Store } from '../../store/interface.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 
@@ -72,7 +74,8 @@ export function assumedEvidence(o: LookupOptions): EvidenceFacts {
   const ua = o.userAgent !== undefined ? classifyUserAgent(o.userAgent) : { script: null, headless: null };
   // A browser running the widget always sends Accept-Language; an API call without evidence usually not.
   const acceptLanguage = o.acceptLanguage ?? (o.evidence === 'valid' ? 'en' : null);
-  const deviceId = o.device?.trim() || null;
+  // Cleaned as the server cleans the widget's (an id it would discard counts nothing there either).
+  const deviceId = deviceIdOf(o.device);
   return {
     formToken: preset.formToken,
     pow: preset.pow,
@@ -138,7 +141,8 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
   if (!phone.ok) throw usage(`${JSON.stringify(numberInput)}: ${phone.message} (${phone.reason})`);
   let ip: LookupReport['ip'] = null;
   if (o.ip !== undefined) {
-    ip = signals.ipFacts(o.ip);
+    // As the server reads a client's address: a proxy's brackets and port removed.
+    ip = signals.ipFacts(withoutPort(o.ip));
     if (!ip) throw usage(`--ip ${JSON.stringify(o.ip)} is not an IP address`);
   }
   const testNumber = cfg.testNumbers.some((t) => {
