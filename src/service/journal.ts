@@ -130,8 +130,11 @@ export async function recoverJournal(store: Store, now: number, afterRecovered?:
 async function stepHappened(store: Store, e: JournalEntry, now: number): Promise<boolean> {
   if (e.kind === 'step') {
     if (!e.claim) return true;
-    if (await store.useOnce(e.claim.key, e.claim.ttlMs, now)) return true;
-    return !(await claimRecorded(store, e.claim));
+    // Recorded by whoever held the claim: dropped. Asked first, since a claim shorter than the recovery's
+    // wait (a throttle flip's) has lapsed by now and would be free to take, recording the step twice.
+    if (await claimRecorded(store, e.claim)) return false;
+    await store.useOnce(e.claim.key, e.claim.ttlMs, now);
+    return true;
   }
   if (e.kind !== 'approval') return true;
   const v = await store.getVerification(e.verificationId);

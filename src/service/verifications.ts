@@ -556,9 +556,12 @@ export class VerificationService {
     // saying "normal" (and the baseline learning the attack) while the claim keeps the others from recording.
     // A scope stays tightened at least minTightenedMinutes, so it cannot tighten again within that; a claim for
     // relaxing lasts as long, at most a minute.
+    // The claim names its slot of that length: every instance flipping at the same moment names the same one,
+    // and a claim that recovery takes long after (service/journal.ts) cannot stand in the way of a later flip.
     const min = p.throttle.minTightenedMinutes * 60_000;
     const ttlMs = change.to === 'tightened' ? Math.max(1_000, min) : Math.min(60_000, Math.max(1_000, min));
-    const claim: StepClaim = { key: `throttle:flip:${scope}:${change.to}`, ttlMs, find: { query: { type: `throttle.${change.to}`, from: now - ttlMs }, data: { scope } } };
+    const slot = Math.floor(now / ttlMs) * ttlMs;
+    const claim: StepClaim = { key: `throttle:flip:${scope}:${change.to}:${slot}`, ttlMs, find: { query: { type: `throttle.${change.to}`, from: slot }, data: { scope } } };
     const event = throttleEvent(change, now);
     const won = await recordedStep(
       d.store,

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startTestApp } from '../helpers/app.ts';
 import { onEveryStore } from '../helpers/every-store.ts';
 import type { AuditEvent, Store } from '../../src/store/interface.ts';
-import { RECOVER_AFTER_MS, recoverJournal } from '../../src/service/journal.ts';
+import { RECOVER_AFTER_MS, recordedStep, recoverJournal, type StepClaim } from '../../src/service/journal.ts';
 import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { DEFAULT_POLICY, parsePolicy } from '../../src/engine/policy.ts';
 import { recordReceipt } from '../../src/monitoring/receipts.ts';
@@ -264,6 +264,25 @@ function throttleSuite(name: string, makeStore: () => Promise<Store | undefined>
       assert.equal(e?.data?.scope, 'prefix:+62877');
       assert.equal(e?.data?.interrupted, true);
       assert.deepEqual(await store.listJournal(Number.MAX_SAFE_INTEGER, 10), []);
+
+      // Two instances flip a scope at once: the winner records it; the loser's write fails after it lost the
+      // claim, so its entry stays. Recovery drops that entry (the winner's event is there) although the
+      // claim, shorter than recovery's wait, has lapsed by then (it recorded the flip a second time).
+      const scope = 'prefix:+62899';
+      const at = t.clock();
+      const claim: StepClaim = { key: `throttle:flip:${scope}:tightened:${at}`, ttlMs: 60_000, find: { query: { type: 'throttle.tightened', from: at }, data: { scope } } };
+      const ev = (id: string): AuditEvent => ({ id, at, type: 'throttle.tightened', decision: null, reasons: [], data: { scope } });
+      assert.equal(await recordedStep(store, ev('ev_flip_winner'), async (take) => take(), (w, x) => (w ? x : null), claim), true);
+      await assert.rejects(
+        recordedStep(store, ev('ev_flip_loser'), async (take) => {
+          await take();
+          throw new StoreUnavailableError('injected: the state write failed');
+        }, (w, x) => (w ? x : null), claim),
+        StoreUnavailableError,
+      );
+      assert.equal((await store.listJournal(Number.MAX_SAFE_INTEGER, 10)).length, 1);
+      assert.deepEqual(await recoverJournal(store, at + RECOVER_AFTER_MS + 1), { recovered: 0, dropped: 1 });
+      assert.deepEqual((await store.queryEvents({ limit: 10, type: 'throttle.tightened' })).filter((x) => x.data?.scope === scope).map((x) => x.id), ['ev_flip_winner']);
     } finally {
       await t.close();
       await dispose(made);
