@@ -389,26 +389,31 @@ export class Replayer {
 
   /**
    * The server's background tasks (`ctx.background`: an idle throttle scope relaxing, a quarantine's end) on
-   * trace time, as a server runs them every `everyMs` with no request to trigger them: at each boundary up to
-   * `until`. Within a long gap between lines only the first boundaries change anything (a scope's counts are
-   * zero ten minutes into it, and an end is recorded with its own `until`), so a gap runs its first 15 and its
-   * last. The first line of a trace starts the schedule.
+   * trace time, as a server runs them every `everyMs` with no request to trigger them: at every boundary up to
+   * `until`, the tasks due at a boundary together, the clock moving forward only. A gap between lines runs
+   * every boundary of its last 7 days (a scope relaxes, or a quarantine ends, at its own time); a run that
+   * throws is dropped as a server's is logged and retried. The first line of a trace starts the schedule.
    */
   private async runBackground(until: number): Promise<void> {
-    for (const task of this.ctx.background) {
+    const tasks = this.ctx.background;
+    if (tasks.length === 0) return;
+    const horizon = until - 7 * 86_400_000;
+    for (const task of tasks) {
       const last = this.backgroundAt.get(task.name);
-      if (last === undefined) {
-        this.backgroundAt.set(task.name, Math.floor(until / task.everyMs) * task.everyMs);
-        continue;
+      const floor = Math.floor(until / task.everyMs) * task.everyMs;
+      if (last === undefined) this.backgroundAt.set(task.name, floor);
+      else if (last < horizon) this.backgroundAt.set(task.name, Math.floor(horizon / task.everyMs) * task.everyMs);
+    }
+    for (;;) {
+      let next = Infinity;
+      for (const task of tasks) next = Math.min(next, this.backgroundAt.get(task.name)! + task.everyMs);
+      if (next > until) return;
+      this.now = next;
+      for (const task of tasks) {
+        if (this.backgroundAt.get(task.name)! + task.everyMs !== next) continue;
+        this.backgroundAt.set(task.name, next);
+        await task.run(next).catch(() => {});
       }
-      const due = Math.floor((until - last) / task.everyMs);
-      if (due <= 0) continue;
-      const runs = due <= 16 ? Array.from({ length: due }, (_, i) => i + 1) : [...Array.from({ length: 15 }, (_, i) => i + 1), due];
-      for (const k of runs) {
-        this.now = last + k * task.everyMs;
-        await task.run(this.now);
-      }
-      this.backgroundAt.set(task.name, last + due * task.everyMs);
     }
   }
 

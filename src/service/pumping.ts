@@ -326,6 +326,14 @@ export class PumpingDefense {
       // Several instances may see the same figures at once: one of them writes.
       if (!(await store.useOnce(`pumping:start:${scope}`, MINUTE, now))) return null;
     }
+    // One of this scope that ran out unrecorded (this start came first, e.g. from the detector on the first send
+    // after it): its end now, without a renewal (this start is what follows it). A store another process
+    // shares still has its open record for the timer, but this instance's memory is all a memory store has.
+    const previous = this.active.get(scope);
+    if (previous && previous.until <= now) {
+      this.active.delete(scope);
+      await this.end(previous, now, false);
+    }
     const cfg = this.config();
     const history = await store.getSetting<History>(HISTORY + scope, now);
     const repeats = history && now - history.last < WEEK ? history.count : 0;
@@ -412,7 +420,7 @@ export class PumpingDefense {
   }
 
   /** Record `q`'s end once across instances: renewed if its scope is still hammered, else expired. */
-  private async end(q: Quarantine, now: number): Promise<void> {
+  private async end(q: Quarantine, now: number, renew = true): Promise<void> {
     const scope = q.scope;
     // One instance claims the end; it renews the quarantine if the scope is still hammered. Journaled ahead
     // of the claim: an instance that claims it and stops before the event leaves its entry.
@@ -427,7 +435,7 @@ export class PumpingDefense {
         // week), so a failed renewal ends the quarantine as expired instead of throwing the record away. (An end
         // found long after it, after a restart, is judged on the last hour's refusals too: there were none.)
         try {
-          const renewal = await this.renewal(q, now);
+          const renewal = renew ? await this.renewal(q, now) : null;
           const next = renewal ? await this.start(scope as QuarantineScope, q.mode, 'attack_persists', now, { figures: renewal, by: null, usual: renewal.usual }) : null;
           return { next };
         } catch (err) {

@@ -484,17 +484,26 @@ end
 return out
 `;
 
-/** Delete every setting expired at ARGV[1] (KEYS as PUT_SETTING; KEYS[3] optional). Returns how many. */
+/**
+ * Delete every setting expired at ARGV[1] (KEYS as PUT_SETTING; KEYS[3], the key index, and KEYS[4], its
+ * rebuild mark, optional). Returns how many.
+ */
 export const SWEEP_SETTINGS = `
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, k in ipairs(old) do
   redis.call('HDEL', KEYS[1], k)
   if KEYS[3] then redis.call('ZREM', KEYS[3], k) end
 end
--- The key index is rebuilt from the hash's keys (no values) once a sweep: a version without it that writes one
--- setting and sweeps another in one call leaves the sizes equal, which LIST_SETTINGS's check cannot see.
+-- The key index is rebuilt from the hash's keys (no values) when the sizes differ, and every 10 minutes
+-- fleet-wide (KEYS[4], a mark with that TTL) regardless: a version without the index that writes one setting
+-- and sweeps another in one call leaves the sizes equal, which LIST_SETTINGS's check cannot see. Not on every
+-- sweep: a rebuild blocks Redis for ~100 ms per 50,000 settings, and each instance sweeps every minute.
 if KEYS[3] then
+  local due = redis.call('HLEN', KEYS[1]) ~= redis.call('ZCARD', KEYS[3])
+  if not due and KEYS[4] then due = redis.call('SET', KEYS[4], '1', 'PX', 600000, 'NX') end
+  if due then
 ${rebuildKeyIndexLua('KEYS[1]', 'KEYS[3]')}
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return #old

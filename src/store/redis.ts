@@ -322,7 +322,7 @@ export class RedisStore implements Store {
    * Returns how many were removed.
    */
   async sweep(now: number): Promise<number> {
-    const a = Number(await this.script('otpsSweepSettings', [this.k.settings, this.k.settingsExp, this.k.settingsLex], [now]));
+    const a = Number(await this.script('otpsSweepSettings', [this.k.settings, this.k.settingsExp, this.k.settingsLex, `${this.k.settingsLex}:checked`], [now]));
     const b = Number(await this.script('otpsSweepListEntries', [this.k.lists, this.k.listsVersion], [now]));
     return a + b;
   }

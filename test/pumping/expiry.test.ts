@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, testClock, type TestApp } from '../helpers/app.ts';
 import { END_CHECK_MS, pumpingDefenseOf } from '../../src/service/pumping.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 
 const MIN = 60_000;
 type EndEvent = { at: string; reasons: string[]; data: { scope: string; since: number; until: number; endedAt: number } };
@@ -65,6 +66,20 @@ describe('quarantine ends', () => {
       assert.equal(got.length, 1, JSON.stringify(got));
       assert.deepEqual(got[0]!.reasons, ['expired']);
       assert.equal(got[0]!.data.until - got[0]!.data.since, 5 * MIN, 'the first one');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('on a memory store (one process: the replay, tests) too, a replaced quarantine that ran out gets its end', async () => {
+    const clock = testClock();
+    const t = await startTestApp({ store: new MemoryStore({ clock }), clock });
+    try {
+      await quarantine(t, 'country:PH', 5);
+      t.clock.advance(6 * MIN);
+      await quarantine(t, 'country:PH', 30);
+      const got = await ends(t);
+      assert.deepEqual(got.map((e) => [e.reasons[0], e.data.until - e.data.since]), [['expired', 5 * MIN]]);
     } finally {
       await t.close();
     }

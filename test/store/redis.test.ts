@@ -330,6 +330,15 @@ await describeWithService('redis', 'RedisStore', (url) => {
       await s.sweep(T0);
       assert.deepEqual(await list('pause:country:'), [['pause:country:NG', 5], ['pause:country:PH', 6]]);
       assert.deepEqual((await s.redis.zrange(`${s.prefix}settings:lex`, 0, -1)).sort(), (await s.redis.hkeys(`${s.prefix}settings`)).sort());
+      // That rebuild is not repeated on every sweep (each instance sweeps every minute; ~100 ms of Redis per
+      // 50,000 settings): at most every 10 minutes fleet-wide, by a mark with that TTL.
+      await s.redis.hset(`${s.prefix}settings`, 'pause:country:MY', JSON.stringify(7));
+      await s.redis.hdel(`${s.prefix}settings`, 'paused');
+      await s.sweep(T0);
+      assert.deepEqual(await list('pause:country:'), [['pause:country:NG', 5], ['pause:country:PH', 6]], 'not within the 10 minutes');
+      await s.redis.del(`${s.prefix}settings:lex:checked`); // ten minutes later
+      await s.sweep(T0);
+      assert.deepEqual(await list('pause:country:'), [['pause:country:MY', 7], ['pause:country:NG', 5], ['pause:country:PH', 6]]);
     } finally {
       await destroy(s);
     }
