@@ -380,9 +380,6 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   if (cd.firstSeconds > 0 && cd.maxSeconds < cd.firstSeconds) {
     crossField.push({ path: '/limits/cooldown/maxSeconds', message: 'must be at least firstSeconds (it caps the growing cooldown; below it, the cooldown is shorter than firstSeconds or off)' });
   }
-  if (policy.risk.failedChecksPerNumber > policy.limits.check.failuresPerNumber.limit) {
-    crossField.push({ path: '/risk/failedChecksPerNumber', message: `must be at most limits.check.failuresPerNumber.limit (${policy.limits.check.failuresPerNumber.limit}): the count stops there, so number.failed_checks would never fire` });
-  }
   // A code no number or IP can have never matches (a deny list of "UK" denies nothing; the United Kingdom is GB).
   for (const key of ['allowCountries', 'denyCountries', 'allowIpCountries', 'denyIpCountries'] as const) {
     const ipCountry = key.endsWith('IpCountries');
@@ -407,6 +404,10 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   for (const [id, override] of Object.entries(policy.risk.rules)) {
     const rule = { ...DEFAULT_RULES[id], ...override };
     if (rule.action === 'score' && typeof rule.weight !== 'number') crossField.push({ path: `/risk/rules/${id}`, message: 'a score rule needs a weight (it would add nothing)' });
+    // A stored document written before overrides were merged: its score rule without a weight counted 0 then.
+    else if (opts.relations === 'warn' && override.action === 'score' && override.weight === undefined) {
+      crossField.push({ path: `/risk/rules/${id}`, message: `a score rule without a weight now takes the rule's default weight (${rule.weight}); it counted 0 until 2026-11-28` });
+    }
     policy.risk.rules[id] = rule;
   }
   if (crossField.length > 0 && opts.relations !== 'warn') return { ok: false, errors: crossField };

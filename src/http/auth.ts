@@ -48,7 +48,8 @@ export function authenticate(ctx: AppContext) {
   // Wall-clock TTL (not ctx.clock): it bounds staleness in real time, whatever clock the service runs on.
   const keys = keyLookupFor(ctx.store);
   // Failures are counted in the store, shared by every instance; whether an address is locked is remembered
-  // here, from the failures this instance counted. A request with a valid key so costs no store call: a
+  // here, from the failures this instance counted. A request with a valid key so waits for no store call (its
+  // last use is written at most once a minute, not waited for: `touch`): a
   // store read on every authenticated request (one Redis round trip) bought only that an instance which never
   // saw the address fail also refuses its valid key for the window. Such an instance locks it at the
   // address's first failure there, which the shared count refuses at once.

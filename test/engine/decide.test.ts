@@ -123,7 +123,6 @@ describe('decideSend', () => {
       [{ throttle: { relaxFactor: 0, floors: { global: 300, country: 100, prefix: 0 } } }, '/throttle/relaxFactor'],
       [{ limits: { cooldown: { firstSeconds: 30, factor: 2, maxSeconds: 0 } } }, '/limits/cooldown/maxSeconds'],
       [{ limits: { cooldown: { firstSeconds: 600, factor: 2, maxSeconds: 10 } } }, '/limits/cooldown/maxSeconds'],
-      [{ risk: { failedChecksPerNumber: 50 } }, '/risk/failedChecksPerNumber'],
     ];
     for (const [doc, path] of bad) {
       const res = parsePolicy(doc);
@@ -131,6 +130,11 @@ describe('decideSend', () => {
     }
     assert.ok(parsePolicy({ escalation: { challengeAfter: 5, blockAfter: 5 }, throttle: { relaxFactor: 0 }, name: 'prod — Jakarta' }).ok);
     assert.ok(parsePolicy({ limits: { cooldown: { firstSeconds: 0, factor: 1, maxSeconds: 0 } } }).ok, 'no cooldown at all is a choice');
+    // A stricter lockout than the rule's threshold is sensible (the rule then never fires, the lockout acts).
+    assert.ok(parsePolicy({ limits: { check: { failuresPerNumber: { limit: 2, windowSeconds: 3600 } } } }).ok);
+    // A stored document's score override without weight: loaded (merged), with a warning that it changed.
+    const stored = parsePolicy({ risk: { rules: { 'ip.vpn': { action: 'score' } } } }, { relations: 'warn' });
+    assert.ok(stored.ok && stored.warnings.some((w) => w.path === '/risk/rules/ip.vpn' && /counted 0/.test(w.message)), JSON.stringify(stored));
     // A partial override is merged over the rule's default (docs/policy.md: `ip.country_mismatch: { mode: off }`).
     const partial = parsePolicy({ risk: { rules: { 'ip.country_mismatch': { mode: 'off' }, 'number.disposable': { action: 'block' } } } });
     assert.ok(partial.ok, JSON.stringify(partial));

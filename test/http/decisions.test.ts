@@ -166,6 +166,23 @@ describe('risk decisions over HTTP', () => {
     t.ctx.setPolicy(policy({}), 0);
   });
 
+  it('the widget gets the big puzzle while a scope is tightened, only while the throttled rule is live', async () => {
+    const puzzle = async () => {
+      const r = await t.request('POST', '/v1/challenges', {}, { key: null });
+      assert.equal(r.status, 201, r.text);
+      return (r.body as Challenge).pow.maxnumber;
+    };
+    await t.ctx.store.putSetting('throttle:prefix:+62899', { baseline: 3, sampledAt: t.clock(), tightenedSince: t.clock() }, 60 * 60_000, t.clock());
+    t.ctx.state.invalidate();
+    assert.equal(await puzzle(), 1_000_000);
+    t.ctx.setPolicy(policy({ risk: { rules: { throttled: { mode: 'shadow' } } } }), 0);
+    assert.equal(await puzzle(), 50_000, 'a rule in shadow costs users nothing');
+    t.ctx.setPolicy(policy({}), 0);
+    await t.ctx.store.deleteSetting('throttle:prefix:+62899');
+    t.ctx.state.invalidate();
+    assert.equal(await puzzle(), 50_000);
+  });
+
   it('escalation: an IP that keeps tripping rules is always challenged, then blocked, and it expires', async () => {
     const bot = { ip: '36.72.63.1', userAgent: 'python-requests/2.31', acceptLanguage: 'id-ID' };
     const decisions: string[] = [];

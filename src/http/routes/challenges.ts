@@ -4,6 +4,7 @@ import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { ChallengeView, errorResponses } from '../schemas.ts';
 import { ownOrigin } from '../origin.ts';
+import { ruleConfig } from '../../engine/policy.ts';
 
 /**
  * `POST /v1/challenges`: called by widget.js from the end user's browser, so no API key. The client
@@ -42,7 +43,10 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
         const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientKey}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
         if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });
         await ctx.state.fresh();
-        const level = [...ctx.state.throttles.values()].some((t) => t.tightenedSince !== null) ? 'high' : 'normal';
+        // The page's destination is not known yet: while any scope is tightened, and only while the `throttled`
+        // rule is live (in shadow or off it must not cost users anything: engine/decide.ts), the big puzzle.
+        const live = (ruleConfig(ctx.policy(), 'throttled').mode ?? 'live') === 'live';
+        const level = live && ctx.state.tightenedScopes().length > 0 ? 'high' : 'normal';
         const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
         const challenge = await ctx.challenger.issue({ ip: req.clientIp, userAgent: ua, level, now });
         return reply.status(201).send(challenge);
