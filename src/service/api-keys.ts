@@ -37,7 +37,19 @@ export async function createApiKey(
   return { key: `osk_${id}_${secret}`, record };
 }
 
-export type KeyCheck = { ok: true; record: ApiKeyRecord } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' | 'mismatch' };
+export type KeyCheck = { ok: true; record: ApiKeyRecord } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' | 'mismatch' | 'parent_revoked' };
+
+const SESSION_NAME_RE = /^dashboard session \(([A-Za-z0-9]{12})\)$/;
+
+/** The name of a dashboard session key made with the admin key `parentId`. */
+export function sessionKeyName(parentId: string): string {
+  return `dashboard session (${parentId})`;
+}
+
+/** The admin key a dashboard session key was made with, or null for any other key. */
+export function sessionParentId(r: Pick<ApiKeyRecord, 'name'>): string | null {
+  return SESSION_NAME_RE.exec(r.name ?? '')?.[1] ?? null;
+}
 
 /**
  * `getApiKey` with a short memory: every API request looks its key up, which on Redis is a round trip of
@@ -89,6 +101,13 @@ export async function verifyApiKey(store: Pick<Store, 'getApiKey'>, presented: s
   if (!equal) return { ok: false, reason: 'mismatch' };
   if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
   if (record.expiresAt !== null && record.expiresAt <= now) return { ok: false, reason: 'expired' };
+  // A dashboard session lives only as long as the admin key it was made with: revoking a stolen admin key
+  // must end the sessions made with it, not leave them valid for up to 12 hours.
+  const parentId = sessionParentId(record);
+  if (parentId !== null) {
+    const parent = await store.getApiKey(parentId);
+    if (!parent || parent.revokedAt !== null || (parent.expiresAt !== null && parent.expiresAt <= now)) return { ok: false, reason: 'parent_revoked' };
+  }
   return { ok: true, record };
 }
 
@@ -100,6 +119,7 @@ export async function verifyApiKey(store: Pick<Store, 'getApiKey'>, presented: s
  */
 export function staleKeyMessage(check: KeyCheck): string | null {
   if (check.ok) return null;
+  if (check.reason === 'parent_revoked') return 'The admin key this dashboard session was made with was revoked or has expired: sign in again.';
   return check.reason === 'revoked' ? 'This API key was revoked.' : check.reason === 'expired' ? 'This API key has expired.' : null;
 }
 

@@ -109,6 +109,31 @@ describe('admin routes with the wrong credentials', () => {
     assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey })).status, 200);
   });
 
+  it('a dashboard session ends with the admin key it was made with, makes no sessions, and sign-out revokes only sessions', async () => {
+    // A second admin key of its own, so revoking it leaves the suite's key alone.
+    const { key: parentKey, record: parent } = await createApiKey(t.ctx.store, { scopes: ['admin'], name: 'ops laptop', now: t.clock() });
+    const login = async (key: string) => t.request('POST', '/dashboard/api/login', { key }, { key: null });
+    const signed = await login(parentKey);
+    assert.equal(signed.status, 200, signed.text);
+    const cookie = signed.headers.get('set-cookie')!.split(';')[0]!;
+    const session = cookie.slice('otps_session='.length);
+    const use = async () => (await t.request('GET', '/v1/admin/policy', undefined, { key: null, headers: { cookie, 'x-otpshield-dashboard': '1' } })).status;
+    assert.equal(await use(), 200);
+    // A session is no key to sign in with (a chain of sessions would hide which key made them).
+    const chained = await login(session);
+    assert.equal(chained.status, 403, chained.text);
+    // Signing out with another key in the cookie (a leaked verify key, an admin key) revokes nothing.
+    const out = await t.request('POST', '/dashboard/api/logout', undefined, { key: null, headers: { cookie: `otps_session=${t.verifyKey}` } });
+    assert.equal(out.status, 200);
+    assert.equal((await t.request('POST', '/v1/verifications', { to: '+6281234599901' })).status !== 401, true, 'the verify key still works');
+    // The admin key is revoked (stolen): its session ends with it, within the key cache's second.
+    await t.ctx.store.revokeApiKey(parent.id, t.clock());
+    await new Promise((r) => setTimeout(r, 1_100));
+    const after = await t.request('GET', '/v1/admin/policy', undefined, { key: null, headers: { cookie, 'x-otpshield-dashboard': '1' } });
+    assert.equal(after.status, 401, after.text);
+    assert.match(after.body.error.message, /dashboard session was made with was revoked/);
+  });
+
   it('least privilege both ways: an admin key cannot start or check verifications', async () => {
     for (const r of routes.verify) {
       const res = await call(r, { key: t.adminKey });

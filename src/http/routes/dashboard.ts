@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { createApiKey, keyLookupFor, staleKeyMessage, verifyApiKey } from '../../service/api-keys.ts';
+import { createApiKey, keyLookupFor, sessionKeyName, sessionParentId, staleKeyMessage, verifyApiKey } from '../../service/api-keys.ts';
 import { recordedStep } from '../../service/journal.ts';
 import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
@@ -147,19 +147,21 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
           throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
         }
         if (!res.record.scopes.includes('admin')) throw new ApiError('forbidden', { message: 'The dashboard needs an admin key.' });
+        // A session makes no sessions: each would outlive the key of the one before in name only.
+        if (sessionParentId(res.record) !== null) throw new ApiError('forbidden', { message: 'Sign in with an admin key, not a dashboard session.' });
         const expiresAt = Math.min(now + SESSION_TTL_MS, res.record.expiresAt ?? Infinity);
         // Recorded (journaled ahead: service/journal.ts recordedStep) with the session it made.
         const session = await recordedStep(
           ctx.store,
           { id: `ev_${req.id}`, at: now, type: 'dashboard.login', ip: req.clientIp, data: { key: res.record.id, session: null } },
-          () => createApiKey(ctx.store, { scopes: ['admin'], name: `dashboard session (${res.record.id})`, expiresAt, now }),
+          () => createApiKey(ctx.store, { scopes: ['admin'], name: sessionKeyName(res.record.id), expiresAt, now }),
           (s, e) => ({ ...e, data: { key: res.record.id, session: s.record.id } }),
         );
         // Signing in again replaces this browser's session: the one its cookie held is revoked now instead of
         // staying valid for hours with nobody holding it (or someone who copied it).
         const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
         const old = previous && KEY_RE.test(previous) ? await verifyApiKey(ctx.store, previous, now) : null;
-        if (old?.ok && old.record.id !== session.record.id && old.record.name?.startsWith('dashboard session')) {
+        if (old?.ok && old.record.id !== session.record.id && sessionParentId(old.record) !== null) {
           const id = old.record.id;
           // Best effort: the new session is made, and the browser gets it even if this revocation fails.
           await revokeSession(req, `ev_${req.id}_replaced`, id, now, { replacedBy: session.record.id }).catch((err: unknown) =>
@@ -185,7 +187,8 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       const m = key ? KEY_RE.exec(key) : null;
       if (m && key) {
         const res = await verifyApiKey(ctx.store, key, ctx.clock());
-        if (res.ok) await revokeSession(req, `ev_${req.id}`, m[1]!, ctx.clock());
+        // Only a session: another key put into the cookie (an integrator's leaked key) is not revoked by a click.
+        if (res.ok && sessionParentId(res.record) !== null) await revokeSession(req, `ev_${req.id}`, m[1]!, ctx.clock());
       }
       reply.header('set-cookie', sessionCookie(req, ctx, '', 0));
       return { ok: true };
