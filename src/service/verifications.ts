@@ -291,7 +291,21 @@ export class VerificationService {
     const e164 = facts.number.e164;
 
     if (tarpit) {
-      // Same shape and about the same latency as a real send; no code exists that could match.
+      // Same shape and about the same latency as a real send; no code exists that could match. Repeated, it
+      // answers as a real one does: the cooldown, then a resend of the same verification (a new one each time
+      // told a bot in two requests that it was tarpitted).
+      if (pending?.tarpit) {
+        const waitMs = resendWaitMs(policy, pending, now);
+        if (waitMs > 0) return { denied: [{ reason: 'cooldown', key: cooldownKey(e164, input.channel), retryAfterMs: waitMs }] };
+        // A decoy code: a tarpitted verification compares none (checkCode), this only moves its counters.
+        const decoy = hashCode(d.keyring(), { id: pending.id, to: e164, channel: input.channel }, generateCode(d.codes.length), now + ttlMs);
+        const again = await d.store.addCode(pending.id, decoy, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
+        if (again) {
+          await (d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));
+          event.data = { ...event.data, verificationId: again.id, tarpit: true, resend: true, sends: again.sends };
+          return { result: { verification: publicView(again), decision, resend: true }, sent: null };
+        }
+      }
       const v = this.newVerification(facts, input, now, ttlMs, policy, true);
       await d.store.createVerification(v);
       await (d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));

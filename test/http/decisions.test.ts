@@ -114,6 +114,18 @@ describe('risk decisions over HTTP', () => {
     assert.equal(get.body.status, 'pending');
     const check = await t.request('POST', '/v1/verifications/check', { id: r.body.id, code: '123456' });
     assert.deepEqual(check.body, { status: 'denied', attemptsLeft: 4 });
+    // Repeated, it answers as a real send does (a new verification each time told a bot it was tarpitted):
+    // the cooldown at once, then a resend of the same verification.
+    const bot = { ip: '36.72.60.1', userAgent: UA, acceptLanguage: 'id-ID', honeypot: 'buy cheap' };
+    const again = await t.request('POST', '/v1/verifications', { to, client: bot });
+    assert.equal(again.status, 429, again.text);
+    assert.equal(again.body.error.code, 'rate_limited');
+    assert.ok(Number(again.headers.get('retry-after')) > 0);
+    t.clock.advance(31_000);
+    const resend = await t.request('POST', '/v1/verifications', { to, client: bot });
+    assert.equal(resend.status, 201, resend.text);
+    assert.deepEqual([resend.body.id, resend.body.sends], [r.body.id, 2]);
+    assert.equal(t.receiver.requests.length, before, 'still no message');
   });
 
   it('block: block list, line type and country rules, with reasons', async () => {
