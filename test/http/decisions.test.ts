@@ -178,19 +178,25 @@ describe('risk decisions over HTTP', () => {
     t.ctx.setPolicy(policy({}), 0);
   });
 
-  it('the widget gets the big puzzle while a scope is tightened, only while the throttled rule is live', async () => {
+  it('the widget gets the big puzzle while the whole service is tightened, only while the throttled rule is live', async () => {
     const puzzle = async () => {
       const r = await t.request('POST', '/v1/challenges', {}, { key: null });
       assert.equal(r.status, 201, r.text);
       return (r.body as Challenge).pow.maxnumber;
     };
-    await t.ctx.store.putSetting('throttle:prefix:+62899', { baseline: 3, sampledAt: t.clock(), tightenedSince: t.clock() }, 60 * 60_000, t.clock());
-    t.ctx.state.invalidate();
+    const tighten = async (scope: string) => {
+      await t.ctx.store.putSetting(`throttle:${scope}`, { baseline: 3, sampledAt: t.clock(), tightenedSince: t.clock() }, 60 * 60_000, t.clock());
+      t.ctx.state.invalidate();
+    };
+    // A tightened prefix (~30 requests to a quiet one) does not make every visitor pay: its own challenge asks.
+    await tighten('prefix:+62899');
+    assert.equal(await puzzle(), 50_000);
+    await tighten('global');
     assert.equal(await puzzle(), 1_000_000);
     t.ctx.setPolicy(policy({ risk: { rules: { throttled: { mode: 'shadow' } } } }), 0);
     assert.equal(await puzzle(), 50_000, 'a rule in shadow costs users nothing');
     t.ctx.setPolicy(policy({}), 0);
-    await t.ctx.store.deleteSetting('throttle:prefix:+62899');
+    for (const scope of ['prefix:+62899', 'global']) await t.ctx.store.deleteSetting(`throttle:${scope}`);
     t.ctx.state.invalidate();
     assert.equal(await puzzle(), 50_000);
   });

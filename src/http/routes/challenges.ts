@@ -43,10 +43,13 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
         const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientKey}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
         if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });
         await ctx.state.fresh();
-        // The page's destination is not known yet: while any scope is tightened, and only while the `throttled`
-        // rule is live (in shadow or off it must not cost users anything: engine/decide.ts), the big puzzle.
+        // The page's destination is not known yet: the big puzzle only while the whole service is tightened
+        // (`global`), and only while the `throttled` rule is live (in shadow or off it must not cost users
+        // anything: engine/decide.ts). A tightened country or prefix asks for it in its own challenge
+        // (`challenge_required`) instead: ~30 requests to a quiet prefix must not make every visitor's browser
+        // pay twenty times the work.
         const live = (ruleConfig(ctx.policy(), 'throttled').mode ?? 'live') === 'live';
-        const level = live && ctx.state.tightenedScopes().length > 0 ? 'high' : 'normal';
+        const level = live && ctx.state.throttle('global')?.tightenedSince != null ? 'high' : 'normal';
         const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null;
         const challenge = await ctx.challenger.issue({ ip: req.clientIp, userAgent: ua, level, now });
         return reply.status(201).send(challenge);
