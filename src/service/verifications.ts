@@ -74,6 +74,9 @@ export interface VerificationDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Scopes whose last throttle write time this instance remembers (`keepThrottle`). */
+const MAX_PERSIST_TIMES = 50_000;
+
 /** A limit that refuses every request, so that a consume including it counts nothing (a read of waits). */
 const REFUSE_ALL: Omit<LimitSpec, 'key'> = { reason: 'probe', limit: 0, windowMs: 1, cost: 1 };
 
@@ -557,6 +560,10 @@ export class VerificationService {
     // otherwise be written on every request. Kept a week; a scope nobody uses costs nothing after that.
     const last = this.throttlePersistedAt.get(scope) ?? -Infinity;
     if (!change && now - last < 60_000) return 'none';
+    // Bounded: requests to ever new prefixes must not grow it without end (the oldest go; at worst a scope's
+    // baseline is written once more than needed).
+    this.throttlePersistedAt.delete(scope);
+    if (this.throttlePersistedAt.size >= MAX_PERSIST_TIMES) this.throttlePersistedAt.delete(this.throttlePersistedAt.keys().next().value!);
     this.throttlePersistedAt.set(scope, now);
     const persist = () => d.store.putSetting(SETTING.throttle + scope, state, 7 * 86_400_000, now);
     if (!change) {

@@ -83,3 +83,23 @@ describe('dynamic throttling in the service', () => {
     await ctx.close();
   });
 });
+
+describe('throttle bookkeeping', () => {
+  it('the per-scope write times an instance remembers are bounded (requests to ever new prefixes)', async () => {
+    const clock = testClock(Date.parse('2026-11-23T00:00:00Z'));
+    const store = new MemoryStore({ clock });
+    const cfg = loadConfig({ env: { NODE_ENV: 'test' }, overrides: { dataDir: '.tmp/surge-bound', secrets: { codeSecret: 'surge-test-secret-0123456789abcdefghij', previousCodeSecrets: [] } } });
+    const ctx = await buildContext(cfg, { store, clock, delivery: { deliver: async () => ({ ok: true, sender: 'count', providerId: null }) } });
+    try {
+      const svc = ctx.verifications as unknown as {
+        keepThrottle(scope: string, prev: unknown, state: unknown, change: null, p: unknown, now: number): Promise<string>;
+        throttlePersistedAt: Map<string, number>;
+      };
+      for (let i = 0; i < 50_010; i++) await svc.keepThrottle(`prefix:+1${i}`, null, { baseline: 1, sampledAt: clock(), tightenedSince: null }, null, ctx.policy(), clock());
+      assert.equal(svc.throttlePersistedAt.size, 50_000);
+      assert.ok(svc.throttlePersistedAt.has('prefix:+150009') && !svc.throttlePersistedAt.has('prefix:+10'), 'the oldest went');
+    } finally {
+      await ctx.close();
+    }
+  });
+});
