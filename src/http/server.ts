@@ -10,6 +10,7 @@
 import type { RequestListener } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
+import { every } from '../lib/every.ts';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { ConfigError } from '../config/load.ts';
@@ -62,18 +63,8 @@ function makeValidators() {
 }
 
 /** Run `task` every `task.everyMs` at the context's clock, one run at a time; failures are logged and retried. */
-function every(task: BackgroundTask, ctx: AppContext): NodeJS.Timeout {
-  let running = false;
-  const t = setInterval(() => {
-    if (running) return;
-    running = true;
-    task
-      .run(ctx.clock())
-      .catch((err: unknown) => ctx.log.warn({ err, task: task.name }, 'background task failed; retried at its next run'))
-      .finally(() => (running = false));
-  }, task.everyMs);
-  t.unref();
-  return t;
+function schedule(task: BackgroundTask, ctx: AppContext): NodeJS.Timeout {
+  return every(task.everyMs, () => task.run(ctx.clock()), (err) => ctx.log.warn({ err, task: task.name }, 'background task failed; retried at its next run'));
 }
 
 export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
@@ -162,7 +153,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   const timers: NodeJS.Timeout[] = [];
   app.addHook('onReady', async () => {
     stopWatching = listeners.watch(ctx.log);
-    for (const task of ctx.background) timers.push(every(task, ctx));
+    for (const task of ctx.background) timers.push(schedule(task, ctx));
   });
   app.addHook('onClose', async () => {
     stopWatching();

@@ -28,6 +28,7 @@ import { logSink, webhookSink, type AlertSink } from './sinks.ts';
 import { computeStats, type GroupBy, type StatsResult } from './stats.ts';
 import { instrumentStore } from './store-instrument.ts';
 import { deepMerge } from '../lib/merge.ts';
+import { every } from '../lib/every.ts';
 import { maskPhone } from '../signals/phone.ts';
 
 const registry = new WeakMap<AppContext, Monitoring>();
@@ -295,20 +296,8 @@ export class Monitoring {
     } catch (err) {
       this.ctx.log.warn({ err }, 'monitoring: cannot seed alert history');
     }
-    const every = (ms: number, fn: () => Promise<unknown>) => {
-      let running = false;
-      const t = setInterval(() => {
-        if (running) return;
-        running = true;
-        fn()
-          .catch((err) => this.ctx.log.error({ err }, 'monitoring: periodic task failed'))
-          .finally(() => (running = false));
-      }, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(cfg.stats.flushSeconds * 1000, () => this.flush());
-    every(cfg.alerts.evaluateSeconds * 1000, () => this.tick());
+    const failed = (err: unknown) => this.ctx.log.error({ err }, 'monitoring: periodic task failed');
+    this.timers.push(every(cfg.stats.flushSeconds * 1000, () => this.flush(), failed), every(cfg.alerts.evaluateSeconds * 1000, () => this.tick(), failed));
   }
 
   /** Stop the timers, finish background work and write the last aggregates. */

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/interface.ts';
 import { recoverJournal, type JournalEntry } from './journal.ts';
+import { every } from '../lib/every.ts';
 
 export interface MaintenanceOptions {
   store: Store;
@@ -37,17 +38,13 @@ export async function runMaintenance(
 }
 
 export function startMaintenance(o: MaintenanceOptions): () => void {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    runMaintenance(o)
-      .then((r) => {
-        if (r.swept || r.purged || r.recovered) o.log.debug(r, 'maintenance');
-      })
-      .catch((err: unknown) => o.log.warn({ err }, 'maintenance failed'))
-      .finally(() => (running = false));
-  }, o.intervalMs ?? 60_000);
-  timer.unref();
+  const timer = every(
+    o.intervalMs ?? 60_000,
+    async () => {
+      const r = await runMaintenance(o);
+      if (r.swept || r.purged || r.recovered) o.log.debug(r, 'maintenance');
+    },
+    (err) => o.log.warn({ err }, 'maintenance failed'),
+  );
   return () => clearInterval(timer);
 }
