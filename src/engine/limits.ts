@@ -168,9 +168,10 @@ export function observationSpecs(
   const push = (s: LimitSpec) => specs.push(s) - 1;
   const obs = observed;
   const index: ObservationLayout['index'] = {
-    global: push(obs('gl')),
-    country: push(obs(`cc:${f.number.region}`)),
-    prefix: push(obs(`px:${f.number.prefix}`)),
+    // The counters the throttle steps each scope on (`throttleScopeSpec` names them for a read without a request).
+    global: push(throttleScopeSpec('global')),
+    country: push(throttleScopeSpec(`country:${f.number.region}`)),
+    prefix: push(throttleScopeSpec(`prefix:${f.number.prefix}`)),
     verified: push({ ...verifiedNumberSpec(f.number.e164), cost: 0 }),
     unverified: push(unverifiedSendsSpec(f.number.e164, 0)),
     // The untrusted failure counter of checkFailureSpecs, read without a limit (an observation never denies).

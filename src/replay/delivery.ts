@@ -7,8 +7,11 @@ import type { Delivery } from '../service/ports.ts';
 /** More than any `codesKept` setting allows (max 5), so a "wrong" code can avoid every valid one. */
 const KEEP = 6;
 
-/** SMS, the common case, is keyed by the number alone (no string built per message). */
-const codeKey = (to: string, channel: string) => (channel === 'sms' ? to : `${to} ${channel}`);
+/**
+ * A number on a channel, as the replay keys its codes and verifications (a number may have a verification per
+ * channel). SMS, the common case, is the number alone (no string built per message).
+ */
+export const channelKey = (to: string, channel: string) => (channel === 'sms' ? to : `${to} ${channel}`);
 
 export class RecordingDelivery implements Delivery {
   private readonly codes = new Map<string, string[]>();
@@ -25,7 +28,7 @@ export class RecordingDelivery implements Delivery {
       this.failNext = false;
       return { ok: false, reason: 'failed live' };
     }
-    const key = codeKey(msg.to, msg.channel);
+    const key = channelKey(msg.to, msg.channel);
     let list = this.codes.get(key);
     if (!list) this.codes.set(key, (list = []));
     list.push(msg.code);
@@ -37,7 +40,7 @@ export class RecordingDelivery implements Delivery {
 
   /** The newest code delivered to `to` on `channel` (a number may have a verification per channel), or null. */
   lastCode(to: string, channel = 'sms'): string | null {
-    return this.codes.get(codeKey(to, channel))?.at(-1) ?? null;
+    return this.codes.get(channelKey(to, channel))?.at(-1) ?? null;
   }
 
   /**
@@ -45,7 +48,7 @@ export class RecordingDelivery implements Delivery {
    * so a replay's outcome does not depend on luck.
    */
   wrongCode(to: string, length: number, channel = 'sms'): string {
-    const recent = new Set(this.codes.get(codeKey(to, channel)) ?? []);
+    const recent = new Set(this.codes.get(channelKey(to, channel)) ?? []);
     const mod = 10 ** length;
     let n = Number(this.lastCode(to, channel) ?? '0');
     for (let i = 0; i <= KEEP; i++) {

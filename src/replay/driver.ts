@@ -27,7 +27,7 @@ import { VerificationService, type ServiceHooks } from '../service/verifications
 import { MemoryStore } from '../store/memory.ts';
 import type { AuditEvent, Channel, ListEntry, ListKind } from '../store/interface.ts';
 import { deepMerge } from '../lib/merge.ts';
-import { RecordingDelivery } from './delivery.ts';
+import { channelKey, RecordingDelivery } from './delivery.ts';
 import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type StateEventType, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
 import { LIST_KINDS } from '../service/lists.ts';
 import { parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
@@ -191,8 +191,6 @@ const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
 
 /** A literal guess the server would not compare (wrong length, not digits): it answers 422, counting no attempt. */
 const INVALID_CODE = '/code is not a code the server compares (correct, wrong, or the configured number of digits): it answers 422 invalid_code and counts no attempt';
-
-const verificationKey = (to: string, channel: string) => (channel === 'sms' ? to : `${to} ${channel}`);
 
 export class Replayer {
   private now = 0;
@@ -429,7 +427,7 @@ export class Replayer {
         ...(e.defaultRegion ? { defaultRegion: e.defaultRegion } : {}),
         client: this.signals.clientFor(e.client),
       });
-      this.lastVerification.set(verificationKey(res.verification.to, res.verification.channel), res.verification.id);
+      this.lastVerification.set(channelKey(res.verification.to, res.verification.channel), res.verification.id);
       return { decision: res.decision.decision, reasons: res.decision.reasons, score: res.decision.score };
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
@@ -452,7 +450,7 @@ export class Replayer {
     if (e.code === 'correct') code = (e164 && this.delivery.lastCode(e164, channel)) ?? this.delivery.wrongCode(e164 ?? '', this.codeLength, channel);
     else if (e.code === 'wrong') code = this.delivery.wrongCode(e164 ?? '', this.codeLength, channel);
     else code = e.code; // a literal guess
-    const id = e164 ? this.lastVerification.get(verificationKey(e164, channel)) : undefined;
+    const id = e164 ? this.lastVerification.get(channelKey(e164, channel)) : undefined;
     const client: { ip?: string; deviceId?: string } = {};
     if (e.client?.ip) client.ip = e.client.ip;
     if (e.client?.deviceId) client.deviceId = e.client.deviceId;

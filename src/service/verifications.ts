@@ -304,14 +304,14 @@ export class VerificationService {
         const decoy = hashCode(d.keyring(), { id: pending.id, to: e164, channel: input.channel }, generateCode(d.codes.length), now + ttlMs);
         const again = await d.store.addCode(pending.id, decoy, { now, resendAfter: now + cooldownMs(policy, pending.sends + 1), keep: d.codes.codesKept });
         if (again) {
-          await (d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));
+          await this.asLongAsADelivery();
           event.data = { ...event.data, verificationId: again.id, tarpit: true, resend: true, sends: again.sends };
           return { result: { verification: publicView(again), decision, resend: true }, sent: null };
         }
       }
       const v = this.newVerification(facts, input, now, ttlMs, policy, true);
       await d.store.createVerification(v);
-      await (d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));
+      await this.asLongAsADelivery();
       event.data = { ...event.data, verificationId: v.id, tarpit: true };
       return { result: { verification: publicView(v), decision, resend: false }, sent: null };
     }
@@ -623,6 +623,11 @@ export class VerificationService {
       if ((await this.keepThrottle(scope, prev, state, change, p, now)) === 'recorded') relaxed.push(scope);
     }
     return relaxed;
+  }
+
+  /** A tarpit's answer takes about as long as a real delivery (the moving average, ±20 %). */
+  private asLongAsADelivery(): Promise<void> {
+    return (this.d.sleep ?? sleep)(this.deliveryMs * (0.8 + Math.random() * 0.4));
   }
 
   private sendEvent(f: SendFacts, now: number, userAgent: string | null): AuditEvent {

@@ -230,6 +230,14 @@ describe('delivery failures', () => {
   });
   after(async () => t.close());
 
+  /** A first send to `to` that the provider takes: its verification and the code the user holds. */
+  const sentOnce = async (to: string, ip: string) => {
+    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
+    const first = await t.request('POST', '/v1/verifications', { to, client: client(ip) });
+    assert.equal(first.status, 201, first.text);
+    return { first, code: t.lastCode(to)! };
+  };
+
   it('retries once, then marks the verification failed and answers 502 without the code', async () => {
     t.receiver.setHandler(() => ({ status: 503, json: { error: 'provider down' } }));
     const before = t.receiver.requests.length;
@@ -247,11 +255,8 @@ describe('delivery failures', () => {
   });
 
   it('a resend whose delivery fails leaves the verification pending: the code delivered before still works', async () => {
-    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
     const to = '+6281234567898';
-    const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.2') });
-    assert.equal(first.status, 201, first.text);
-    const delivered = t.lastCode(to)!;
+    const { first, code: delivered } = await sentOnce(to, '36.72.12.2');
     t.clock.advance(31_000);
     t.receiver.setHandler(() => ({ status: 500, json: { error: 'provider blip' } }));
     const resend = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.2') });
@@ -266,11 +271,8 @@ describe('delivery failures', () => {
   });
 
   it('failed resends withdraw their own codes: after two in a row (an outage longer than the cooldown) the delivered code still works', async () => {
-    t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
     const to = '+6281234567897';
-    const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.3') });
-    assert.equal(first.status, 201, first.text);
-    const delivered = t.lastCode(to)!;
+    const { first, code: delivered } = await sentOnce(to, '36.72.12.3');
     t.receiver.setHandler(() => ({ status: 500, json: { error: 'outage' } }));
     try {
       for (const wait of [31_000, 61_000]) {
