@@ -145,8 +145,8 @@ function rlfLimiters(policy: Policy, make: (prefix: string, r: Rate) => RateLimi
     ['ip', L.ip, (f) => f.ip!.ip],
     ['sn', L.subnet, (f) => f.ip!.network],
     ['dv', L.device, (f) => f.evidence.deviceId!],
-    ['px', L.prefix, (f) => f.number.prefix],
-    ['cc', L.country, (f) => f.number.region],
+    ['px', L.prefix, (f) => f.number.prefix!],
+    ['cc', L.country, (f) => f.number.region!],
     ['gl', L.global, () => 'gl'],
   ];
   for (const [name, rates, key] of dims) {

@@ -48,8 +48,12 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
   for (const hit of f.lists) out.push(hit.list === 'allow' ? 'list.allow' : 'list.block');
 
   const nums = p.numbers;
-  if (nums.allowCountries.length > 0 && !nums.allowCountries.includes(f.number.region)) out.push('country.number');
-  else if (nums.denyCountries.includes(f.number.region)) out.push('country.number');
+  // An email address has no country (region null): the number's country lists do not apply to it.
+  const region = f.number.region;
+  if (region !== null) {
+    if (nums.allowCountries.length > 0 && !nums.allowCountries.includes(region)) out.push('country.number');
+    else if (nums.denyCountries.includes(region)) out.push('country.number');
+  }
   const ipCountry = f.ip?.country ?? null;
   if (ipCountry) {
     if (nums.allowIpCountries.length > 0 && !nums.allowIpCountries.includes(ipCountry)) out.push('country.ip');
@@ -83,7 +87,7 @@ export function triggeredRules(f: SendFacts, p: Policy): string[] {
     if (f.ip.tor) out.push('ip.tor');
     if (f.ip.proxy) out.push('ip.proxy');
     if (f.ip.vpn) out.push('ip.vpn');
-    if (f.ip.country && f.ip.country !== f.number.region) out.push('ip.country_mismatch');
+    if (f.ip.country && region !== null && f.ip.country !== region) out.push('ip.country_mismatch');
   }
   if (f.number.disposable) out.push('number.disposable');
   if (f.state.velocity.device > p.risk.deviceVelocity) out.push('device_velocity');

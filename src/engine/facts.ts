@@ -29,13 +29,25 @@ export interface EvidenceFacts {
   powLevel?: 'normal' | 'elevated' | 'high' | null;
 }
 
+/**
+ * The destination: a phone number, or for the `email` channel an email address (docs/verification.md, "Email
+ * destinations"). An address has no country and no range: the rules and counters of those (country lists and
+ * limits, per-prefix limits, throttling and SMS-pumping quarantines of a prefix or country, line types) do not
+ * apply to it; everything keyed on the destination itself does.
+ */
 export interface NumberFacts {
+  /** The destination's key: the number in E.164, or the canonical email address (signals/email.ts). */
   e164: string;
-  region: string;
-  callingCode: string;
+  /** The number's region (ISO 3166-1); null for an email address. */
+  region: string | null;
+  callingCode: string | null;
+  /** The line type (signals/phone.ts), or `EMAIL`. */
   type: string;
-  /** Calling code + the first `prefixDigits` national digits: the unit of range attacks. */
-  prefix: string;
+  /**
+   * Calling code + the first `prefixDigits` national digits: the unit of range attacks. Null for an email
+   * address: a domain is no range (gmail.com is everybody's), and email earns a pumper nothing.
+   */
+  prefix: string | null;
   disposable: boolean;
   sources: string[];
 }

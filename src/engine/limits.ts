@@ -84,8 +84,9 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
     if (f.ip.site !== null) specs.push(...ratesToSpecs('rate_limited.subnet', `st:${f.ip.site}`, L.subnet.map((r) => ({ ...r, limit: r.limit * SITE_FACTOR }))));
   }
   if (f.evidence.deviceId) specs.push(...ratesToSpecs('rate_limited.device', `dv:${f.evidence.deviceId}`, L.device));
-  specs.push(...ratesToSpecs('rate_limited.prefix', `px:${f.number.prefix}`, L.prefix));
-  specs.push(...ratesToSpecs('rate_limited.country', `cc:${f.number.region}`, L.country));
+  // An email address has neither (NumberFacts).
+  if (f.number.prefix !== null) specs.push(...ratesToSpecs('rate_limited.prefix', `px:${f.number.prefix}`, L.prefix));
+  if (f.number.region !== null) specs.push(...ratesToSpecs('rate_limited.country', `cc:${f.number.region}`, L.country));
   specs.push(...ratesToSpecs('rate_limited.global', 'gl', L.global));
   // Never denies: counts the message among the number's unverified sends (reset by its next approval).
   specs.push(unverifiedSendsSpec(n, 1));
@@ -112,8 +113,9 @@ export interface ObservationLayout {
     ip?: number;
     device?: number;
     global: number;
-    country: number;
-    prefix: number;
+    /** Absent for an email address (no country, no range). */
+    country?: number;
+    prefix?: number;
     trust?: number;
     verified: number;
     /** The number's unverified sends and failed checks since its last approval (read, cost 0). */
@@ -170,19 +172,20 @@ export function observationSpecs(
   const index: ObservationLayout['index'] = {
     // The counters the throttle steps each scope on (`throttleScopeSpec` names them for a read without a request).
     global: push(throttleScopeSpec('global')),
-    country: push(throttleScopeSpec(`country:${f.number.region}`)),
-    prefix: push(throttleScopeSpec(`prefix:${f.number.prefix}`)),
     verified: push({ ...verifiedNumberSpec(f.number.e164), cost: 0 }),
     unverified: push(unverifiedSendsSpec(f.number.e164, 0)),
     // The untrusted failure counter of checkFailureSpecs, read without a limit (an observation never denies).
     failures: push({ ...checkFailureSpecs(p, f.number.e164, null, false)[0]!, reason: 'observe', limit: UNLIMITED, cost: 0 }),
     escalation: [],
   };
+  if (f.number.region !== null) index.country = push(throttleScopeSpec(`country:${f.number.region}`));
+  if (f.number.prefix !== null) index.prefix = push(throttleScopeSpec(`prefix:${f.number.prefix}`));
   if (f.ip) index.ip = push(obs(`ip:${addressOf(f.ip)}`));
   if (f.evidence.deviceId) index.device = push(obs(`dv:${f.evidence.deviceId}`));
   if (trustContextHash) index.trust = push({ reason: 'observe', key: trustKey(f.number.e164, trustContextHash), limit: UNLIMITED, windowMs: TRUST_WINDOW_MS, cost: 0 });
   for (const k of escalationKeys(f)) index.escalation.push(push({ ...escalationSpec(k, p), cost: 0 }));
-  if (f.ip && tracksIpCountries(p)) {
+  // An IP asking for email addresses asks for no country.
+  if (f.ip && f.number.region !== null && tracksIpCountries(p)) {
     const ipc = ipCountrySpecs(addressOf(f.ip), f.number.region);
     index.ipCountrySeen = push(ipc.seen);
     index.ipCountries = push(ipc.countries);

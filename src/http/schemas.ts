@@ -46,7 +46,7 @@ export const ClientEvidence = ClientEvidenceSchema;
 
 export const SendBody = Type.Object(
   {
-    to: Type.String({ minLength: 1, maxLength: 64, description: 'Phone number as typed; normalised to E.164.' }),
+    to: Type.String({ minLength: 1, maxLength: 254, description: 'Phone number as typed, normalised to E.164; for the email channel an email address, normalised to its canonical form (docs/verification.md).' }),
     channel: Type.Optional(ChannelSchema),
     locale: Type.Optional(Type.String({ maxLength: 16, pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$' })),
     defaultRegion: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$', description: 'Region for numbers typed in national format.' })),
@@ -70,7 +70,7 @@ export const VerificationView = Type.Object({
 export const CheckBody = Type.Object(
   {
     id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'The destination (with channel, for the email channel an address), instead of id.' })),
     channel: Type.Optional(ChannelSchema),
     code: Type.String({ minLength: 1, maxLength: 64 }),
     client: Type.Optional(

@@ -30,6 +30,7 @@ import { instrumentStore } from './store-instrument.ts';
 import { deepMerge } from '../lib/merge.ts';
 import { every } from '../lib/every.ts';
 import { maskPhone } from '../signals/phone.ts';
+import { isEmailKey, maskEmail } from '../signals/email.ts';
 
 const registry = new WeakMap<AppContext, Monitoring>();
 
@@ -38,8 +39,8 @@ export function monitoringOf(ctx: AppContext): Monitoring | undefined {
   return registry.get(ctx);
 }
 
-/** Numbers in alerts are masked as in logs and exports (maskPhone), so one search finds them in all three. */
-export const maskNumber = maskPhone;
+/** Numbers (and addresses) in alerts are masked as in logs and exports, so one search finds them in all three. */
+export const maskNumber = (to: string): string => (isEmailKey(to) ? maskEmail(to) : maskPhone(to));
 
 type Overrides = { policy?: Record<string, unknown>; config?: Record<string, unknown> };
 

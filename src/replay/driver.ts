@@ -30,6 +30,7 @@ import { deepMerge } from '../lib/merge.ts';
 import { channelKey, RecordingDelivery } from './delivery.ts';
 import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type StateEventType, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
 import { LIST_KINDS } from '../service/lists.ts';
+import { destinationKey } from '../service/destination.ts';
 import { parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
 import { replaySignals, type ReplaySignals } from './signals.ts';
 
@@ -187,6 +188,7 @@ const CHECK_ERRORS: Partial<Record<string, CheckResultName>> = {
   // Already approved, canceled or failed: there is no pending verification to check.
   verification_not_pending: 'not_found',
   invalid_phone_number: 'not_found',
+  invalid_email_address: 'not_found',
 };
 
 /** A literal guess the server would not compare (wrong length, not digits): it answers 422, counting no attempt. */
@@ -444,8 +446,8 @@ export class Replayer {
   private async check(e: TraceCheck): Promise<CheckResultName | 'invalid_code'> {
     if (e.to === null) return 'not_found';
     const channel = e.channel ?? 'sms';
-    const phone = this.signals.parsePhone(e.to);
-    const e164 = phone.ok ? phone.e164 : null;
+    const dest = destinationKey(this.signals, channel, e.to);
+    const e164 = dest.ok ? dest.key : null;
     let code: string;
     if (e.code === 'correct') code = (e164 && this.delivery.lastCode(e164, channel)) ?? this.delivery.wrongCode(e164 ?? '', this.codeLength, channel);
     else if (e.code === 'wrong') code = this.delivery.wrongCode(e164 ?? '', this.codeLength, channel);

@@ -50,7 +50,8 @@ const ChannelSchema = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'),
 const TraceSendSchema = Type.Object({
   at: At,
   type: Type.Literal('send'),
-  to: Type.String({ minLength: 1, maxLength: 64 }),
+  /** A phone number; for the email channel an email address. */
+  to: Type.String({ minLength: 1, maxLength: 254 }),
   channel: Type.Optional(ChannelSchema),
   locale: Type.Optional(NullableString(16)),
   defaultRegion: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
@@ -63,7 +64,7 @@ const TraceCheckSchema = Type.Object({
   at: At,
   type: Type.Literal('check'),
   /** null in an audit export when the check named no known verification. */
-  to: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]),
+  to: Type.Union([Type.String({ minLength: 1, maxLength: 254 }), Type.Null()]),
   channel: Type.Optional(ChannelSchema),
   /** `correct`, `wrong`, or the literal digits typed (a guess). */
   code: Type.String({ minLength: 1, maxLength: 64 }),

@@ -16,6 +16,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { callingCodeOf, maskPhone } from '../signals/phone.ts';
+import { EMAIL_IN_TEXT_RE, isEmailKey, maskEmail } from '../signals/email.ts';
 import type { AuditEvent, EventQuery, Store } from '../store/interface.ts';
 
 export type MaskMode = 'none' | 'mask' | 'pseudonymize';
@@ -32,12 +33,14 @@ const KEPT_NATIONAL_DIGITS = 3;
 export function numberMasker(mode: MaskMode, key?: string): NumberMasker {
   let fn: (e164: string) => string;
   if (mode === 'none') fn = (s) => s;
-  else if (mode === 'mask') fn = (s) => (E164_RE.test(s) ? maskPhone(s) : s);
+  else if (mode === 'mask') fn = (s) => (E164_RE.test(s) ? maskPhone(s) : isEmailKey(s) ? maskEmail(s) : s);
   else {
     // Only a missing key means "random": an empty one is a mistake the caller refuses (events export).
     const secret = key === undefined ? randomBytes(32).toString('base64url') : key;
     if (secret.length === 0) throw new Error('numberMasker: an empty pseudonym key');
     fn = (s) => {
+      // An address keeps its domain (as a number its prefix); its local part becomes a keyed pseudonym.
+      if (isEmailKey(s)) return `u${createHmac('sha256', secret).update(s).digest('hex').slice(0, 12)}${s.slice(s.lastIndexOf('@'))}`;
       if (!E164_RE.test(s)) return s;
       const digits = s.slice(1);
       const cc = callingCodeOf(digits) ?? digits.slice(0, 1);
@@ -62,7 +65,10 @@ const E164_IN_TEXT_RE = /\+[1-9]\d{6,15}(?!\d)/g;
  */
 function maskDeep(v: unknown, m: NumberMasker): unknown {
   if (m.mode === 'none') return v;
-  if (typeof v === 'string') return v.includes('+') ? v.replace(E164_IN_TEXT_RE, (n) => m(n)) : v;
+  if (typeof v === 'string') {
+    const numbers = v.includes('+') ? v.replace(E164_IN_TEXT_RE, (n) => m(n)) : v;
+    return numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, (a) => m(a)) : numbers;
+  }
   if (Array.isArray(v)) return v.map((x) => maskDeep(x, m));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};

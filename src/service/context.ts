@@ -2,6 +2,7 @@
  * The application context: every long-lived part built once at start-up from the configuration and
  * handed to the HTTP routes and CLI commands. Nothing else constructs stores, senders or secrets.
  */
+import { disposableDomains } from '../signals/email.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -239,6 +240,8 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     testNumbers,
     hooks: ctx.hooks,
   });
+  // The disposable-domain list is read now, not by the first email send (signals/email.ts).
+  if (cfg.channels.includes('email')) disposableDomains();
   ctx.background.push({ name: 'relax idle throttles', everyMs: 60_000, run: (now) => ctx.verifications.relaxIdleThrottles(now) });
   for (const install of layers) await install(ctx);
   return ctx;

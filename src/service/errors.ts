@@ -6,6 +6,7 @@
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is not valid.' },
   invalid_phone_number: { status: 422, message: 'The phone number is not valid.' },
+  invalid_email_address: { status: 422, message: 'The email address is not valid.' },
   invalid_code: { status: 422, message: 'The code must be the digits that were sent.' },
   channel_disabled: { status: 422, message: 'This channel is not enabled.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },

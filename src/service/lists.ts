@@ -9,8 +9,9 @@ import { eventId } from './ids.ts';
 import { parseCidr, parseIp } from '../signals/ip.ts';
 import type { Signals } from './ports.ts';
 import { regionProblem } from '../lib/regions.ts';
+import { normalizeEmailAddress } from '../signals/email.ts';
 
-export const LIST_KINDS: readonly ListKind[] = ['number', 'prefix', 'ip', 'cidr', 'device', 'country'];
+export const LIST_KINDS = ['number', 'prefix', 'ip', 'cidr', 'device', 'country', 'email', 'domain'] as const satisfies readonly ListKind[];
 
 export type NormalizedValue = { ok: true; value: string } | { ok: false; message: string };
 
@@ -32,6 +33,16 @@ export function normalizeListValue(kind: ListKind, raw: string, signals: Pick<Si
     case 'cidr': {
       const p = parseCidr(v);
       return p.ok ? { ok: true, value: v.toLowerCase() } : { ok: false, message: `"${v}" is not a CIDR like 203.0.113.0/24` };
+    }
+    case 'email': {
+      // The canonical address, as the send path keys it (signals/email.ts): `J.Doe+x@GMail.com` is `jdoe@gmail.com`.
+      const e = normalizeEmailAddress(v);
+      return e.ok ? { ok: true, value: e.address } : { ok: false, message: `"${v}" is not a valid email address` };
+    }
+    case 'domain': {
+      // A domain matches its addresses and its subdomains' (`example.com` matches `a@mail.example.com`).
+      const e = normalizeEmailAddress(`postmaster@${v.replace(/^@/, '')}`);
+      return e.ok ? { ok: true, value: e.domain } : { ok: false, message: `"${v}" is not a domain name like example.com` };
     }
     case 'device':
       return /^[\x21-\x7e]{1,128}$/.test(v) ? { ok: true, value: v } : { ok: false, message: 'device ids are 1-128 printable characters' };

@@ -1,9 +1,10 @@
 /**
- * Phone numbers are personal data: by default every E.164-looking string in a log line is masked
- * (`+62812*****890`), wherever it appears — a field, a nested object or the message — so a careless
+ * Phone numbers and email addresses are personal data: by default every E.164-looking string in a log line is
+ * masked (`+62812*****890`), and every address (`j***@gmail.com`), wherever it appears — a field, a nested object or the message — so a careless
  * `log.info({ verification })` cannot leak a full number. Codes and secrets are redacted separately.
  */
 import { maskPhone } from '../signals/phone.ts';
+import { EMAIL_IN_TEXT_RE, maskEmail } from '../signals/email.ts';
 
 /**
  * A number with its `+`, or with the `+` URL-encoded (`%2B`): request lines log the URL as received, and a
@@ -14,7 +15,9 @@ const E164 = /(\+|%2[Bb])([1-9]\d{6,14})/g;
 const API_KEY = /(osk_[A-Za-z0-9]{12}_)[A-Za-z0-9_-]{20,}/g;
 
 export function maskNumbersInText(s: string): string {
-  return redactApiKeys(s.replace(E164, (_m, plus: string, digits: string) => plus + maskPhone(`+${digits}`).slice(1)));
+  const numbers = s.replace(E164, (_m, plus: string, digits: string) => plus + maskPhone(`+${digits}`).slice(1));
+  // The email channel's destinations are personal data too.
+  return redactApiKeys(numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, maskEmail) : numbers);
 }
 
 /** Only the API keys (a key in a query string, say): applied to every log line, masking or not. */

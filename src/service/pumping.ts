@@ -50,6 +50,7 @@ import { SETTING, type Quarantine, type SharedState } from './state.ts';
 import { eventId } from './ids.ts';
 import type { ServiceHooks } from './verifications.ts';
 import { adminQuarantineRoutes } from '../http/routes/admin-quarantines.ts';
+import { isEmailKey } from '../signals/email.ts';
 
 const MINUTE = 60_000;
 const WEEK = 7 * 86_400_000;
@@ -167,8 +168,9 @@ export class PumpingDefense {
   }
 
   readonly hooks: ServiceHooks = {
-    afterSent: (m, now) => this.onSent(m.to, m.prefix, m.region, now),
-    afterApproved: (v, now) => this.onApproved(v.to, now),
+    // Email is not pumped (nobody earns from delivering it) and an address has no range: only numbers count.
+    afterSent: (m, now) => (m.prefix !== null && m.region !== null ? this.onSent(m.to, m.prefix, m.region, now) : undefined),
+    afterApproved: (v, now) => (isEmailKey(v.to) ? undefined : this.onApproved(v.to, now)),
     afterDecision: (facts, decision, now) => this.onDecision(facts, decision, now),
   };
 

@@ -8,6 +8,7 @@ import { cidrContains, parseCidr, parseIp } from '../signals/ip.ts';
 import type { ListEntry, Store } from '../store/interface.ts';
 import type { ListHit } from '../engine/facts.ts';
 import type { ThrottleState } from '../engine/throttle.ts';
+import { isEmailKey } from '../signals/email.ts';
 
 export interface Quarantine {
   scope: string;
@@ -183,7 +184,7 @@ export class SharedState {
     this.snap.loadedAt = -Infinity;
   }
 
-  listHits(q: { e164: string; region: string; ip: string | null; ipCountry: string | null; deviceId: string | null }, now: number): ListHit[] {
+  listHits(q: { e164: string; region: string | null; ip: string | null; ipCountry: string | null; deviceId: string | null }, now: number): ListHit[] {
     const hits: ListHit[] = [];
     const ip = q.ip ? parseIp(q.ip) : null;
     for (const e of this.snap.lists) {
@@ -197,7 +198,13 @@ export class SharedState {
           hit = q.e164.startsWith(e.value);
           break;
         case 'country':
-          hit = e.value === q.region || (q.ipCountry !== null && e.value === q.ipCountry);
+          hit = (q.region !== null && e.value === q.region) || (q.ipCountry !== null && e.value === q.ipCountry);
+          break;
+        case 'email':
+          hit = e.value === q.e164;
+          break;
+        case 'domain':
+          hit = q.e164.endsWith(`@${e.value}`) || (isEmailKey(q.e164) && q.e164.endsWith(`.${e.value}`));
           break;
         case 'device':
           hit = q.deviceId !== null && e.value === q.deviceId;
@@ -216,16 +223,18 @@ export class SharedState {
   }
 
   /** The pause that applies to this destination, if any: `all`, `country:XX` or the longest `prefix:+…`. */
-  pausedFor(e164: string, region: string): string | null {
+  pausedFor(e164: string, region: string | null): string | null {
     const p = this.snap.pauses;
     if (p.has('all')) return 'all';
-    if (p.has(`country:${region}`)) return `country:${region}`;
+    // An email address (region null, no leading +) is paused only by `all`.
+    if (region !== null && p.has(`country:${region}`)) return `country:${region}`;
     for (const key of p.keys()) if (key.startsWith('prefix:') && e164.startsWith(key.slice(7))) return key;
     return null;
   }
 
-  quarantineFor(prefix: string, region: string, now: number): Quarantine | null {
-    const q = this.snap.quarantines.get(`prefix:${prefix}`) ?? this.snap.quarantines.get(`country:${region}`) ?? null;
+  /** The quarantine of the prefix or else the country; none for an email address (both null). */
+  quarantineFor(prefix: string | null, region: string | null, now: number): Quarantine | null {
+    const q = (prefix !== null ? this.snap.quarantines.get(`prefix:${prefix}`) : undefined) ?? (region !== null ? this.snap.quarantines.get(`country:${region}`) : undefined) ?? null;
     return q && q.until > now ? q : null;
   }
 

@@ -50,6 +50,7 @@ import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
+import { destinationFacts, destinationKey } from './destination.ts';
 import { journalKey, recordedStep, type JournalEntry, type StepClaim } from './journal.ts';
 import { eventId, pooledRandom } from './ids.ts';
 
@@ -83,8 +84,9 @@ const REFUSE_ALL: Omit<LimitSpec, 'key'> = { reason: 'probe', limit: 0, windowMs
 /** A message handed to a sender, as the after-send listeners need it (also rebuilt from a journal entry). */
 export interface SentMessage {
   to: string;
-  prefix: string;
-  region: string;
+  /** Null for an email address (NumberFacts). */
+  prefix: string | null;
+  region: string | null;
   channel: Channel;
   verificationId: string;
 }
@@ -183,25 +185,17 @@ export class VerificationService {
     const policy = d.policy();
     if (!d.channels.includes(input.channel)) throw new ApiError('channel_disabled');
 
-    const phone = d.signals.parsePhone(input.to, input.defaultRegion);
-    if (!phone.ok) throw new ApiError('invalid_phone_number', { message: phone.message });
+    // A phone number, or for the email channel an email address (service/destination.ts).
+    const dest = destinationFacts(d.signals, input.channel, input.to, input.defaultRegion, policy.limits.prefixDigits);
+    if (!dest.ok) throw new ApiError(dest.code, { message: dest.message });
     const client = input.client ?? {};
-    const e164 = phone.e164;
+    const number = dest.number;
+    const e164 = number.e164;
 
     const testCode = d.testNumbers.get(e164);
     if (testCode !== undefined) return this.sendTestNumber(e164, input, testCode, now);
 
     const ipFacts = this.clientIpFacts(client.ip);
-    const intel = d.signals.numberFacts(e164);
-    const number: NumberFacts = {
-      e164,
-      region: phone.region,
-      callingCode: phone.callingCode,
-      type: phone.type,
-      prefix: d.signals.prefixOf(e164, policy.limits.prefixDigits),
-      disposable: intel.disposable,
-      sources: intel.sources,
-    };
     const deviceId = deviceIdOf(client.deviceId);
     const layout = observationSpecs({ number, ip: ipFacts, evidence: { deviceId } }, policy, contextHash(deviceId, ipFacts?.subnet ?? null));
     // The calls that do not depend on each other leave together (one Redis round trip with auto-pipelining,
@@ -217,7 +211,7 @@ export class VerificationService {
     if (evidence.deviceId !== deviceId) throw new Error('Signals.verifyEvidence returned another device id than deviceIdOf(client.deviceId)');
 
     const facts: SendFacts = { now, channel: input.channel, number, ip: ipFacts, evidence, lists: [], state: NO_STATE };
-    facts.lists = d.state.listHits({ e164, region: phone.region, ip: ipFacts?.ip ?? null, ipCountry: ipFacts?.country ?? null, deviceId }, now);
+    facts.lists = d.state.listHits({ e164, region: number.region, ip: ipFacts?.ip ?? null, ipCountry: ipFacts?.country ?? null, deviceId }, now);
     const { state, throttleChanges } = await this.observe(facts, policy, layout, observed.counts, now);
     facts.state = state;
 
@@ -511,11 +505,10 @@ export class VerificationService {
     ]);
     const ipCountries = Math.max(ipOwn, subnetOwn);
 
-    const scopes: [string, number][] = [
-      ['global', c[idx.global] ?? 0],
-      [`country:${f.number.region}`, c[idx.country] ?? 0],
-      [`prefix:${f.number.prefix}`, c[idx.prefix] ?? 0],
-    ];
+    // The throttle's scopes of this request: an email address has no country or prefix scope.
+    const scopes: [string, number][] = [['global', c[idx.global] ?? 0]];
+    if (idx.country !== undefined) scopes.push([`country:${f.number.region}`, c[idx.country] ?? 0]);
+    if (idx.prefix !== undefined) scopes.push([`prefix:${f.number.prefix}`, c[idx.prefix] ?? 0]);
     const throttled: string[] = [];
     const changes: ThrottleChange[] = [];
     for (const [scope, count] of scopes) {
@@ -725,13 +718,14 @@ export class VerificationService {
     let v: Verification | null;
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
     else {
-      const phone = d.signals.parsePhone(input.to);
-      if (!phone.ok) {
+      const channel = input.channel ?? 'sms';
+      const dest = destinationKey(d.signals, channel, input.to);
+      if (!dest.ok) {
         // A check takes no defaultRegion (the send did): say what works instead of suggesting one.
-        const message = phone.reason === 'needs_region' ? 'a check by number needs the number in international form: a leading + and the country code (as the send returned it in "to")' : phone.message;
-        throw new ApiError('invalid_phone_number', { message });
+        const message = dest.reason === 'needs_region' ? 'a check by number needs the number in international form: a leading + and the country code (as the send returned it in "to")' : dest.message;
+        throw new ApiError(dest.code, { message });
       }
-      v = await d.store.findPending(phone.e164, input.channel ?? 'sms', now);
+      v = await d.store.findPending(dest.key, channel, now);
     }
     const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: ipFacts?.ip ?? null, deviceId: input.client?.deviceId ?? null };
     if (!v) {

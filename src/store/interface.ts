@@ -105,7 +105,8 @@ export interface TallyOutcome {
 }
 
 export type ListAction = 'block' | 'allow';
-export type ListKind = 'number' | 'prefix' | 'ip' | 'cidr' | 'device' | 'country';
+/** `email` and `domain` match the email channel's destinations (an address; a domain and its subdomains). */
+export type ListKind = 'number' | 'prefix' | 'ip' | 'cidr' | 'device' | 'country' | 'email' | 'domain';
 
 export interface ListEntry {
   id: string;

@@ -11,6 +11,7 @@
  */
 import type { Command } from 'commander';
 import { contextHash } from '../../service/verifications.ts';
+import { destinationFacts } from '../../service/destination.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
@@ -109,7 +110,7 @@ export interface LookupReport {
   policy: string;
   channelEnabled: boolean;
   testNumber: boolean;
-  number: SendFacts['number'] & { national: string };
+  number: SendFacts['number'] & { national: string | null };
   ip: (NonNullable<SendFacts['ip']> & { asOrg?: string | null }) | null;
   lists: (ReturnType<typeof listView> | { list: string; kind: string; value: string })[];
   pending: { id: string; sends: number; resendAfter: string; expiresAt: string } | null;
@@ -137,33 +138,25 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
 
   // Lookups never verify evidence, so the signals' code secret is never used: an empty one is enough.
   const signals = await buildSignals(cfg, store, () => now, '');
-  const phone = signals.parsePhone(numberInput, o.region);
-  if (!phone.ok) throw usage(`${JSON.stringify(numberInput)}: ${phone.message} (${phone.reason})`);
+  // A phone number, or for the email channel an address (service/destination.ts), as the server reads it.
+  const dest = destinationFacts(signals, channel, numberInput, o.region, policy.limits.prefixDigits);
+  if (!dest.ok) throw usage(`${JSON.stringify(numberInput)}: ${dest.message} (${dest.reason})`);
   let ip: LookupReport['ip'] = null;
   if (o.ip !== undefined) {
     // As the server reads a client's address: a proxy's brackets and port removed.
     ip = signals.ipFacts(withoutPort(o.ip));
     if (!ip) throw usage(`--ip ${JSON.stringify(o.ip)} is not an IP address`);
   }
+  const e164 = dest.number.e164;
   const testNumber = cfg.testNumbers.some((t) => {
     const p = signals.parsePhone(t.number);
-    return p.ok && p.e164 === phone.e164;
+    return p.ok && p.e164 === e164;
   });
 
-  const e164 = phone.e164;
-  const numberFacts = signals.numberFacts(e164);
   const facts: SendFacts = {
     now,
     channel,
-    number: {
-      e164,
-      region: phone.region,
-      callingCode: phone.callingCode,
-      type: phone.type,
-      prefix: signals.prefixOf(e164, policy.limits.prefixDigits),
-      disposable: numberFacts.disposable,
-      sources: numberFacts.sources,
-    },
+    number: dest.number,
     ip,
     evidence,
     lists: [],
@@ -172,7 +165,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
 
   const shared = new SharedState(store, () => now);
   await shared.reload();
-  facts.lists = shared.listHits({ e164, region: phone.region, ip: ip?.ip ?? null, ipCountry: ip?.country ?? null, deviceId: evidence.deviceId }, now);
+  facts.lists = shared.listHits({ e164, region: dest.number.region, ip: ip?.ip ?? null, ipCountry: ip?.country ?? null, deviceId: evidence.deviceId }, now);
 
   // The server's observation step counts this request (cost 1) and reads the rest (cost 0); the counts it
   // decides with are the ones after the request, so add each spec's cost to what is stored now.
@@ -181,18 +174,20 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
   const c = layout.specs.map((s, i) => (stored[i] ?? 0) + (s.cost ?? 1));
   const idx = layout.index;
   const throttled: string[] = [];
-  for (const [scope, i] of [['global', idx.global], [`country:${phone.region}`, idx.country], [`prefix:${facts.number.prefix}`, idx.prefix]] as const) {
-    // stepThrottle is pure: this predicts the scope's state after the request without saving it.
+  for (const [scope, i] of [['global', idx.global], [`country:${dest.number.region}`, idx.country], [`prefix:${dest.number.prefix}`, idx.prefix]] as const) {
+    // stepThrottle is pure: this predicts the scope's state after the request without saving it. An email
+    // address has no country or prefix scope (no index).
+    if (i === undefined) continue;
     if (stepThrottle(scope, shared.throttle(scope), c[i] ?? 0, policy, now).state.tightenedSince !== null) throttled.push(scope);
   }
   const escKeys = escalationKeys(facts);
   const trips = idx.escalation.map((i) => stored[i] ?? 0);
-  const q = shared.quarantineFor(facts.number.prefix, phone.region, now);
+  const q = shared.quarantineFor(dest.number.prefix, dest.number.region, now);
   facts.state = {
     throttled,
     quarantine: q ? { scope: q.scope, mode: q.mode } : null,
     escalation: escalationLevel(trips, policy, escKeys),
-    paused: shared.pausedFor(e164, phone.region),
+    paused: shared.pausedFor(e164, dest.number.region),
     velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
     trusted: idx.trust !== undefined && (stored[idx.trust] ?? 0) > 0,
     numberVerifiedBefore: (stored[idx.verified] ?? 0) > 0,
@@ -220,7 +215,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     policy: source,
     channelEnabled: cfg.channels.includes(channel),
     testNumber,
-    number: { ...facts.number, national: phone.national },
+    number: { ...facts.number, national: dest.national },
     ip,
     lists,
     pending: pending ? { id: pending.id, sends: pending.sends, resendAfter: iso(pending.resendAfter), expiresAt: iso(pending.expiresAt) } : null,
@@ -264,7 +259,7 @@ export function formatReport(r: LookupReport): string[] {
   const out: string[] = [];
   const n = r.number;
   const d = r.decision;
-  out.push(`number     ${n.e164}  region ${n.region}  +${n.callingCode}  type ${n.type}  prefix ${n.prefix}`);
+  out.push(n.region === null ? `address    ${n.e164}  (email: no country, no prefix)` : `number     ${n.e164}  region ${n.region}  +${n.callingCode}  type ${n.type}  prefix ${n.prefix}`);
   out.push(`           disposable ${yn(n.disposable)}${n.sources.length ? `  sources ${n.sources.join(', ')}` : ''}`);
   if (r.ip) {
     const i = r.ip;
@@ -307,7 +302,7 @@ export function formatReport(r: LookupReport): string[] {
 export function registerLookup(program: Command): void {
   program
     .command('lookup <number>')
-    .description('show everything known about a number (and an IP) and what a send would get now, without sending or counting anything')
+    .description('show everything known about a number (an email address with --channel email, and an IP) and what a send would get now, without sending or counting anything')
     .option('--ip <ip>', "the client's IP address")
     .option('--channel <channel>', `channel (${CHANNELS.join(', ')})`, 'sms')
     .option('--device <id>', 'device id (FingerprintJS visitorId from the widget)')

@@ -13,6 +13,7 @@ import { eventView, numberMasker } from '../../service/audit-export.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
+import { destinationKey } from '../../service/destination.ts';
 import { parseIp } from '../../signals/ip.ts';
 import { errorResponses } from '../schemas.ts';
 
@@ -22,7 +23,7 @@ export const EventsQuery = Type.Object(
     from: Type.Optional(Type.String({ maxLength: 40, description: 'Events at or after this time: ISO 8601 date-time or epoch milliseconds.' })),
     to: Type.Optional(Type.String({ maxLength: 40, description: 'Events before this time: ISO 8601 date-time or epoch milliseconds.' })),
     type: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z0-9_.]+$', description: 'send, check, quarantine.start, throttle.tightened …' })),
-    number: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Phone number (any format; normalised to E.164).' })),
+    number: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'Destination: a phone number (any format; normalised to E.164) or an email address (normalised as the email channel keys it).' })),
     prefix: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{0,14}$', description: 'Destination prefix, e.g. +62812.' })),
     ip: Type.Optional(Type.String({ maxLength: 64 })),
     device: Type.Optional(Type.String({ maxLength: 128 })),
@@ -85,9 +86,10 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         if (q.from !== undefined && q.to !== undefined && !(q.from < q.to)) throw new ApiError('invalid_request', { message: 'from must be before to' });
         if (qs.type !== undefined) q.type = qs.type;
         if (qs.number !== undefined) {
-          const p = ctx.signals.parsePhone(qs.number);
-          if (!p.ok) throw new ApiError('invalid_request', { message: `querystring.number is not a valid phone number: ${p.message}` });
-          q.number = p.e164;
+          // An address is an email channel's destination; anything else is read as a phone number.
+          const d = destinationKey(ctx.signals, qs.number.includes('@') ? 'email' : 'sms', qs.number);
+          if (!d.ok) throw new ApiError('invalid_request', { message: `querystring.number is not a valid phone number or email address: ${d.message}` });
+          q.number = d.key;
         }
         if (qs.prefix !== undefined) q.prefix = qs.prefix;
         if (qs.ip !== undefined) {

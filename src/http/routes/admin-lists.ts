@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { addListEntry, listView, removeListEntry } from '../../service/lists.ts';
+import { addListEntry, LIST_KINDS, listView, removeListEntry } from '../../service/lists.ts';
 import { ApiError } from '../../service/errors.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
@@ -12,8 +12,9 @@ const Action = Type.Union([Type.Literal('block'), Type.Literal('allow')]);
 export const ListEntryBody = Type.Object(
   {
     list: Action,
-    kind: Type.Union([Type.Literal('number'), Type.Literal('prefix'), Type.Literal('ip'), Type.Literal('cidr'), Type.Literal('device'), Type.Literal('country')]),
-    value: Type.String({ minLength: 1, maxLength: 128 }),
+    kind: Type.Union(LIST_KINDS.map((k) => Type.Literal(k))),
+    // An email address has up to 254 characters.
+    value: Type.String({ minLength: 1, maxLength: 254 }),
     note: Type.Optional(Type.String({ maxLength: 500 })),
     expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 86_400 })),
@@ -31,7 +32,7 @@ const ListEntryView = Type.Object({
   expiresAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** Block and allow lists: numbers, prefixes, IPs, CIDRs, devices and countries, with expiry and note. */
+/** Block and allow lists: numbers, prefixes, IPs, CIDRs, devices, countries, email addresses and domains, with expiry and note. */
 export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function adminLists(app) {
     app.addHook('preHandler', authenticate(ctx));

@@ -1,0 +1,52 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { isDisposableEmailDomain, maskEmail, MAX_EMAIL_INPUT, normalizeEmailAddress } from '../../src/signals/email.ts';
+import { maskNumbersInText } from '../../src/service/log-privacy.ts';
+import { numberMasker } from '../../src/service/audit-export.ts';
+
+const key = (s: unknown) => {
+  const r = normalizeEmailAddress(s);
+  return r.ok ? r.address : `!${r.reason}`;
+};
+
+describe('email addresses (the email channel\'s destinations)', () => {
+  it('folds the spellings of one mailbox into one key', () => {
+    // Gmail: dots, +tags, case and googlemail.com are one mailbox.
+    for (const s of ['John.Doe+promo@GMail.com', 'johndoe@googlemail.com', ' j.o.h.n.d.o.e@gmail.com ', 'JOHNDOE@GMAIL.COM']) assert.equal(key(s), 'johndoe@gmail.com', s);
+    // Outlook and iCloud +tags, Yahoo -tags.
+    assert.equal(key('Ann+shop@Outlook.com'), 'ann@outlook.com');
+    assert.equal(key('ann+shop@icloud.com'), 'ann@icloud.com');
+    assert.equal(key('ann-shop@yahoo.com'), 'ann@yahoo.com');
+    // Elsewhere a +tag may be a different mailbox: kept (only the case is folded).
+    assert.equal(key('Ann+Shop@Example.COM'), 'ann+shop@example.com');
+    // An internationalised domain and its ASCII form are one key.
+    assert.equal(key('bob@münchen.de'), 'bob@xn--mnchen-3ya.de');
+    assert.equal(key('bob@XN--MNCHEN-3YA.de'), 'bob@xn--mnchen-3ya.de');
+  });
+
+  it('refuses what is no deliverable address, with a typed reason', () => {
+    for (const s of ['a@b', 'a@1.2.3.4', 'a@[1.2.3.4]', 'Bob <b@example.com>', 'ü@example.com', 'a@@example.com', '@example.com', 'a@', 'a@example.com.', 'a b@example.com', 'a@exa_mple.com', '+6281234567890', ''])
+      assert.equal(key(s), '!invalid_address', s);
+    assert.equal(key(42), '!not_a_string');
+    assert.equal(key(`${'a'.repeat(MAX_EMAIL_INPUT)}@example.com`), '!too_long');
+  });
+
+  it('knows disposable-mailbox domains (and the subdomains of the wildcard ones)', () => {
+    assert.equal(isDisposableEmailDomain('mailinator.com'), true);
+    assert.equal(isDisposableEmailDomain('gmail.com'), false);
+    assert.equal(isDisposableEmailDomain('example.com'), false);
+    assert.equal(isDisposableEmailDomain('anything.33mail.com'), true, '33mail.com is on the wildcard list');
+  });
+
+  it('is masked in logs and exports like a number: the domain stays', () => {
+    assert.equal(maskEmail('johndoe@gmail.com'), 'j***@gmail.com');
+    assert.equal(maskNumbersInText('sent to johndoe@gmail.com and +6281234567890'), 'sent to j***@gmail.com and +62812*****890');
+    assert.equal(numberMasker('mask')('johndoe@gmail.com'), 'j***@gmail.com');
+    const pseudo = numberMasker('pseudonymize', 'k'.repeat(32));
+    const p = pseudo('johndoe@gmail.com');
+    assert.match(p, /^u[0-9a-f]{12}@gmail\.com$/);
+    assert.equal(pseudo('johndoe@gmail.com'), p, 'stable under one key');
+    assert.notEqual(pseudo('janedoe@gmail.com'), p);
+    assert.equal(key(p), p, 'a pseudonym is a valid address, so a pseudonymised export replays');
+  });
+});
