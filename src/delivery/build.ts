@@ -11,6 +11,7 @@ import { createConsoleSender } from './console.ts';
 import { createNoopSender } from './noop.ts';
 import { createWebhookSender, MIN_SECRET_LENGTH } from './webhook.ts';
 import { createTwilioSender } from './twilio.ts';
+import { createSmtpSender } from './smtp.ts';
 import { MAX_TIMEOUT_MS } from './options.ts';
 
 export type SenderConfig =
@@ -27,6 +28,19 @@ export type SenderConfig =
       baseUrl?: string;
       statusCallbackUrl?: string;
       channels?: Channel[];
+      timeoutMs?: number;
+    }
+  | {
+      type: 'smtp';
+      name?: string;
+      host: string;
+      port?: number;
+      secure?: boolean;
+      requireTls?: boolean;
+      user?: string;
+      password?: string;
+      from: string;
+      subject?: string;
       timeoutMs?: number;
     };
 
@@ -61,6 +75,23 @@ export const SenderConfigSchema = Type.Union([
       baseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
       statusCallbackUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
       channels: Type.Optional(ChannelsSchema),
+      timeoutMs: Type.Optional(TimeoutSchema),
+    },
+    strict,
+  ),
+  // The email channel only (its channels are not configurable).
+  Type.Object(
+    {
+      type: Type.Literal('smtp'),
+      name: Type.Optional(NameSchema),
+      host: Type.String({ minLength: 1, maxLength: 253 }),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_535 })),
+      secure: Type.Optional(Type.Boolean()),
+      requireTls: Type.Optional(Type.Boolean()),
+      user: Type.Optional(Type.String({ minLength: 1 })),
+      password: Type.Optional(Type.String({ minLength: 1 })),
+      from: Type.String({ minLength: 3, maxLength: 320 }),
+      subject: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
       timeoutMs: Type.Optional(TimeoutSchema),
     },
     strict,
@@ -110,6 +141,10 @@ function buildOne(config: SenderConfig, env: 'development' | 'production' | 'tes
     case 'twilio': {
       const { type: _type, ...rest } = config;
       return createTwilioSender(rest);
+    }
+    case 'smtp': {
+      const { type: _type, ...rest } = config;
+      return createSmtpSender({ ...rest, env });
     }
     default: {
       // Reachable only with unvalidated input (e.g. a typo'd type in JSON).

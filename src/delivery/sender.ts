@@ -28,7 +28,7 @@ export type SendResult =
 export interface Sender {
   /** Unique per deployment; recorded on the verification and in logs. */
   readonly name: string;
-  /** The adapter kind: 'console' | 'noop' | 'webhook' | 'twilio'. */
+  /** The adapter kind: 'console' | 'noop' | 'webhook' | 'twilio' | 'smtp'. */
   readonly type: string;
   readonly channels: ReadonlySet<Channel>;
   send(msg: OutboundMessage, signal?: AbortSignal): Promise<SendResult>;

@@ -116,7 +116,7 @@ export function makeLogger(cfg: Config, destination?: NodeJS.WritableStream): Lo
     // Secrets and codes must never reach a log line, even through a careless `log.info(obj)`.
     redact: {
       paths: [
-        'code', '*.code', 'secret', '*.secret', 'authToken', '*.authToken', 'codeSecret', '*.codeSecret',
+        'code', '*.code', 'secret', '*.secret', 'authToken', '*.authToken', 'password', '*.password', 'codeSecret', '*.codeSecret',
         'formToken', '*.formToken', 'captchaToken', '*.captchaToken', 'pow', '*.pow',
         'req.headers.authorization', 'headers.authorization', 'req.headers.cookie', 'headers.cookie',
       ],

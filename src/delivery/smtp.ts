@@ -1,0 +1,110 @@
+/**
+ * SMTP sender for the email channel, through nodemailer: any mail server or relay (Postfix, SES, Postmark,
+ * SendGrid, Mailgun… all speak SMTP), no vendor SDK.
+ *
+ * - Transport security: `secure: true` is TLS from the first byte (port 465); otherwise STARTTLS is required
+ *   (`requireTLS`), so a code never crosses the network in clear. Production refuses turning that off unless
+ *   the server is on this machine (a local relay): the factory's check, not the operator's memory.
+ * - One connection per message (no pool): nothing to close at shutdown, and a broken connection cannot fail
+ *   the messages after it. A service sending more than a few messages a second should relay through a local
+ *   MTA, which pools and queues.
+ * - Failures are typed like every sender's: a 4xx reply or a network problem is retryable (the dispatcher
+ *   retries once, then tries the next sender); a 5xx reply (no such mailbox, relaying denied, auth failed) is
+ *   not. Reasons are scrubbed of the code before anything records them.
+ */
+import nodemailer from 'nodemailer';
+import { SenderConfigError, scrubCode, type OutboundMessage, type SendResult, type Sender } from './sender.ts';
+import { clip } from './http.ts';
+import { checkName, resolveChannels, resolveTimeout } from './options.ts';
+
+export interface SmtpSenderOptions {
+  name?: string;
+  host: string;
+  /** Default 465 with `secure`, 587 otherwise. */
+  port?: number;
+  /** TLS from the first byte (SMTPS, port 465). Without it STARTTLS is required unless `requireTls` is false. */
+  secure?: boolean;
+  /** Default true. False only for a relay on this machine in production (refused otherwise). */
+  requireTls?: boolean;
+  user?: string;
+  password?: string;
+  /** The From header: `no-reply@example.com` or `"Example" <no-reply@example.com>`. */
+  from: string;
+  /** The subject line; the code is not in it by default (mail notifications show subjects on lock screens). */
+  subject?: string;
+  timeoutMs?: number;
+  env: 'development' | 'production' | 'test';
+}
+
+export const DEFAULT_SUBJECT = 'Your verification code';
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+export function createSmtpSender(opts: SmtpSenderOptions): Sender {
+  const name = checkName(opts.name ?? 'smtp');
+  const channels = resolveChannels(['email'], ['email'], ['email'], name);
+  const timeoutMs = resolveTimeout(opts.timeoutMs, DEFAULT_TIMEOUT_MS, name);
+  if (typeof opts.host !== 'string' || opts.host.length === 0) throw new SenderConfigError('host is required', name);
+  const secure = opts.secure ?? false;
+  const requireTls = opts.requireTls ?? true;
+  if (opts.env === 'production' && !secure && !requireTls && !isLoopback(opts.host)) {
+    throw new SenderConfigError('requireTls: false sends codes in clear over the network and is refused in production (except to a relay on 127.0.0.1)', name);
+  }
+  if ((opts.user === undefined) !== (opts.password === undefined)) throw new SenderConfigError('user and password go together', name);
+  if (!/@/.test(opts.from)) throw new SenderConfigError('from must contain an address, like "Example" <no-reply@example.com>', name);
+  const subject = opts.subject ?? DEFAULT_SUBJECT;
+
+  const transport = nodemailer.createTransport({
+    host: opts.host,
+    port: opts.port ?? (secure ? 465 : 587),
+    secure,
+    requireTLS: !secure && requireTls,
+    ignoreTLS: !secure && !requireTls,
+    ...(opts.user !== undefined ? { auth: { user: opts.user, pass: opts.password! } } : {}),
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+    // nodemailer's own logger stays off: it would print envelopes (addresses) and, at debug, the message.
+    logger: false,
+    debug: false,
+  });
+
+  const fail = (reason: string, retryable: boolean, status?: number): SendResult =>
+    status === undefined ? { ok: false, sender: name, reason, retryable } : { ok: false, sender: name, reason, retryable, status };
+
+  return {
+    name,
+    type: 'smtp',
+    channels,
+    async send(msg: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+      if (!channels.has(msg.channel)) return fail(`unsupported_channel:${msg.channel}`, false);
+      if (signal?.aborted) return fail('smtp:aborted', false);
+      try {
+        const info = await transport.sendMail({
+          from: opts.from,
+          to: msg.to,
+          subject,
+          text: msg.text,
+          headers: {
+            // An automatic message: vacation responders and Exchange's auto-replies must not answer it (RFC 3834).
+            'Auto-Submitted': 'auto-generated',
+            'X-Auto-Response-Suppress': 'All',
+            ...(msg.locale ? { 'Content-Language': msg.locale } : {}),
+          },
+        });
+        // A server that accepted nobody (every recipient refused) answered with a 5xx per recipient.
+        if (info.accepted.length === 0) return fail(`smtp:rejected ${clip(scrubCode(String(info.response ?? ''), msg.code), 160)}`, false);
+        return { ok: true, sender: name, providerId: info.messageId ?? null, detail: clip(scrubCode(String(info.response ?? ''), msg.code), 80) };
+      } catch (err) {
+        const e = err as { responseCode?: number; code?: string; message?: string };
+        const message = clip(scrubCode(String(e.message ?? err), msg.code), 160);
+        if (typeof e.responseCode === 'number') return fail(`smtp:${e.responseCode} ${message}`, e.responseCode < 500, e.responseCode);
+        // No reply code: the connection, TLS or a timeout.
+        return fail(`smtp:${e.code ?? 'error'} ${message}`, true);
+      }
+    },
+  };
+}
