@@ -236,10 +236,25 @@ describe('headers, overload, slow clients and bodies', () => {
   });
 
   it('past server.maxInFlight answers 503 with Retry-After, never crashes, and recovers', async () => {
-    // A slow SMS provider keeps requests in flight.
-    t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 400 }));
+    // A slow SMS provider keeps requests in flight: it answers once the others have been answered (at most 10 s),
+    // so that none of the admitted ones frees its slot early (a fixed provider delay raced a loaded machine).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const fallback = setTimeout(() => release(), 10_000);
+    t.receiver.setHandler(async () => {
+      await gate;
+      return { status: 200, json: { ok: true } };
+    });
     try {
-      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(100 + i)) })));
+      let answered = 0;
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(100 + i)) }).then((r) => {
+            if (++answered >= 9) release();
+            return r;
+          }),
+        ),
+      );
       const statuses = results.map((r) => r.status);
       assert.ok(statuses.every((s) => s === 201 || s === 503), statuses.join(','));
       assert.ok(statuses.filter((s) => s === 201).length >= 1 && statuses.filter((s) => s === 201).length <= 3, statuses.join(','));
@@ -247,6 +262,8 @@ describe('headers, overload, slow clients and bodies', () => {
       assert.equal(busy.body.error.code, 'unavailable');
       assert.ok(Number(busy.headers.get('retry-after')) >= 1);
     } finally {
+      clearTimeout(fallback);
+      release();
       t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
     }
     assert.equal((await t.request('POST', '/v1/verifications', { to: freshNumber(), client: client(ipFor(200)) })).status, 201, 'recovered');

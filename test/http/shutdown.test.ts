@@ -48,13 +48,18 @@ describe('shutdown', () => {
   it('drains first: readiness fails and connections close while requests are still served, then it exits 0', async () => {
     const receiver = await startFakeServer(() => ({ status: 200, json: { ok: true } }));
     receivers.push(receiver);
-    const s = await instance({ drainMs: 2000 }, receiver);
+    const s = await instance({ drainMs: 3000 }, receiver);
     try {
       assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
+      // A first send warms the process up (a cold first send on a loaded machine could outlast the drain).
+      assert.equal((await s.send('+6281234500002')).status, 201);
       const gone = exited(s.proc);
       s.proc.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
-      const ready = await fetch(`${s.url}/readyz`);
+      let ready = await fetch(`${s.url}/readyz`);
+      for (let i = 0; i < 100 && ready.status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        ready = await fetch(`${s.url}/readyz`);
+      }
       assert.equal(ready.status, 503, 'a load balancer stops routing here');
       assert.equal((await ready.json()).error.code, 'unavailable');
       assert.equal(ready.headers.get('retry-after'), '5');
@@ -75,8 +80,7 @@ describe('shutdown', () => {
       for (const s of [bounded, waiting]) {
         const before = receiver.requests.length;
         void s.send(`+62812345000${receivers.length}${before}`).catch(() => {});
-        for (let i = 0; i < 500 && receiver.requests.length === before; i++) await new Promise((r) => setTimeout(r, 10));
-        assert.ok(receiver.requests.length > before, 'the send is waiting on the provider');
+        await receiver.waitFor(before + 1, 60_000);
       }
       const started = Date.now();
       const [a, b] = [exited(bounded.proc), exited(waiting.proc)];
@@ -98,18 +102,27 @@ describe('shutdown', () => {
 describe('a request that arrives while the server closes', () => {
   it('is refused in the error shape, with Retry-After, and its connection closed', async () => {
     const t = await startTestApp();
-    // The first request holds the connection open (the provider answers slowly) while the server starts to close.
-    t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 600 }));
+    // The first request holds the connection open (the provider answers when the test says) while the server
+    // starts to close. (A fixed provider delay and a fixed wait raced a loaded machine: the first send is cold.)
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    t.receiver.setHandler(async () => {
+      await gate;
+      return { status: 200, json: { ok: true } };
+    });
     const { port, hostname } = new URL(t.url);
     const sock = connect(Number(port), hostname);
     let out = '';
     sock.on('data', (d) => (out += d));
     const body = JSON.stringify({ to: '+6281234500009', client: { ip: '36.72.9.9', userAgent: 'Mozilla/5.0 Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5000 } });
     sock.write(`POST /v1/verifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.verifyKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await t.receiver.waitFor(1, 30_000);
     const closing = t.close();
     await new Promise((r) => setTimeout(r, 100));
     sock.write(`GET /v1/verifications/vf_abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.verifyKey}\r\n\r\n`);
+    // The GET's answer queues behind the POST's on this connection (HTTP/1.1 answers in order): let the provider
+    // answer once the server has had time to read the GET.
+    setTimeout(release, 500);
     await new Promise<void>((r) => sock.once('close', () => r()));
     await closing;
     const responses = out.split(/(?=HTTP\/1\.1 )/);

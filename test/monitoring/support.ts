@@ -36,7 +36,10 @@ export interface MonitoredApp {
 
 export async function startMonitoredApp(o: { alerts?: Record<string, unknown>; policy?: Record<string, unknown>; config?: Record<string, unknown>; appConfig?: Record<string, unknown>; clock?: TestClock; store?: Store } = {}): Promise<MonitoredApp> {
   const alerts = await startFakeServer(() => ({ status: 200, body: 'ok' }));
-  const t = await startTestApp({ ...(o.appConfig ? { config: o.appConfig } : {}), ...(o.clock ? { clock: o.clock } : {}), ...(o.store ? { store: o.store } : {}) });
+  // Only the test's own tick() evaluates alerts: the 15-second background evaluation could fire first in a long
+  // test, and its webhook land after the test counted them.
+  const appConfig = deepMerge({ monitoring: { alerts: { evaluateSeconds: 3600 } } }, o.appConfig ?? {});
+  const t = await startTestApp({ config: appConfig, ...(o.clock ? { clock: o.clock } : {}), ...(o.store ? { store: o.store } : {}) });
   const mon = monitoringOf(t.ctx);
   assert.ok(mon, 'the monitoring layer is installed');
   mon.setOverrides({

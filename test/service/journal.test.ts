@@ -26,6 +26,19 @@ import { buildContext } from '../../src/service/context.ts';
 import { spendToday } from '../../src/monitoring/budget.ts';
 import { verifiedNumberSpec } from '../../src/engine/limits.ts';
 
+/**
+ * Wait until the journal is empty (at most 10 s): an entry's deletion is best-effort and not awaited by the
+ * request, and on PostgreSQL it runs on another pooled connection than the test's read (a fixed 50 ms raced it).
+ */
+async function emptied(journal: () => Promise<unknown[]>): Promise<void> {
+  let left = await journal();
+  for (let i = 0; i < 200 && left.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = await journal();
+  }
+  assert.deepEqual(left, []);
+}
+
 const silent = pino({ level: 'silent' });
 const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
 
@@ -253,8 +266,7 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.equal((await send('+6281234500110', '36.72.10.16')).status, 503);
       restore();
       assert.equal(t.receiver.requests.length, sentBefore + 1, 'only the first send of the second number left');
-      await new Promise((r) => setTimeout(r, 50)); // the best-effort deletion is not waited for
-      assert.deepEqual(await journal(), []);
+      await emptied(journal); // the best-effort deletion is not waited for by the request
 
       // A provider failure whose status update then fails: the failure's event is written (and the entry gone).
       t.receiver.setHandler(() => ({ status: 400, json: { error: 'rejected' } }));
@@ -315,12 +327,19 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       const first = await t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') });
       assert.equal(first.status, 201, first.text);
       // Both see the verification with one send; the store step says which is the second and which the third.
-      t.receiver.setHandler(() => ({ status: 200, json: { ok: true }, delayMs: 2000 }));
+      // The provider holds both messages until the test has read the journal (a fixed delay raced a slow machine).
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      t.receiver.setHandler(async () => {
+        await gate;
+        return { status: 200, json: { ok: true } };
+      });
       const deliveredBefore = t.receiver.requests.length;
       const resends = Promise.all([0, 1].map(() => t.request('POST', '/v1/verifications', { to, client: client('36.72.11.6') })));
       // Read once both messages are with the provider: each entry is final before its code is handed over.
-      for (let i = 0; i < 200 && t.receiver.requests.length < deliveredBefore + 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await t.receiver.waitFor(deliveredBefore + 2, 30_000);
       const entries = (await store.listJournal<JournalEntry>(Number.MAX_SAFE_INTEGER, 10)).map((x) => x.value);
+      release();
       assert.deepEqual(entries.map((e) => e.event.data?.sends).sort(), [2, 3]);
       assert.deepEqual(entries.map((e) => e.event.data?.resend), [true, true]);
       assert.deepEqual((await resends).map((r) => r.status), [201, 201]);
