@@ -282,6 +282,9 @@ export class SqliteStore implements Store {
    * (reads alone kept answering), and the probe's own write tells when it is over.
    */
   private writeFailure: Error | null = null;
+  /** The database file's identity when opened (`checkFile`); null in memory. */
+  private fileIno: number | null = null;
+  private fileDev = 0;
   private flushScheduled = false;
   /** Barrier flushes run so far (benchmarks report writes per flush). */
   flushes = 0;
@@ -333,6 +336,11 @@ export class SqliteStore implements Store {
     this.batching = opts.commitBatching ?? true;
     // The real path (the file exists now): two paths to one file, through a symlink, are one key.
     this.batchKey = onDisk ? fs.realpathSync(path.resolve(file)) : null;
+    if (this.batchKey !== null) {
+      const st = fs.statSync(this.batchKey);
+      this.fileIno = st.ino;
+      this.fileDev = st.dev;
+    }
     this.fdatasync = opts.fdatasync ?? fs.fdatasync;
     // busy_timeout first: the WAL switch itself may need to wait for another process.
     this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
@@ -660,16 +668,21 @@ export class SqliteStore implements Store {
     try {
       fd = this.openWal();
     } catch (err) {
-      for (const w of batch) w.reject(err as Error);
+      // The WAL file is gone (the database deleted or moved while the server runs, a chaos review did it):
+      // an outage (503, readiness failing), not a 500 per request.
+      const failure = flushFailure(err, 'cannot open the WAL file to flush it: was the database deleted or moved while the server runs?');
+      this.writeFailure = failure;
+      for (const w of batch) w.reject(failure);
       return;
     }
     this.flushing = true;
     this.flushes++;
     this.fdatasync(fd, (err) => {
       this.flushing = false;
-      this.writeFailure = err ?? null;
+      const failure = err ? flushFailure(err, 'cannot flush the WAL file to disk') : null;
+      this.writeFailure = failure;
       for (const w of batch) {
-        if (err) w.reject(err);
+        if (failure) w.reject(failure);
         else w.resolve();
       }
       if (this.waiting.length > 0) this.scheduleFlush();
@@ -688,10 +701,24 @@ export class SqliteStore implements Store {
   async ping(): Promise<void> {
     this.st.ping.get();
     this.checkSchema();
+    this.checkFile();
     if (this.writeFailure !== null) {
       this.begin();
       this.st.probeWrite.run(Date.now());
       await this.durable(undefined);
+    }
+  }
+
+  /**
+   * The database file must still be the one this process opened. Deleted or replaced under it, SQLite goes on
+   * writing to the unlinked file (lost at the next start) while every flush fails: readiness fails instead of
+   * answering ready (a chaos review found /readyz 200 while every write failed). One stat per probe.
+   */
+  private checkFile(): void {
+    if (this.fileIno === null || this.batchKey === null) return;
+    const now = fs.statSync(this.batchKey, { throwIfNoEntry: false });
+    if (now === undefined || now.ino !== this.fileIno || now.dev !== this.fileDev) {
+      throw new StoreUnavailableError(`the SQLite file ${this.batchKey} was deleted or replaced while the server runs: restart it (what was written since is in the unlinked file only)`);
     }
   }
 
@@ -1092,4 +1119,11 @@ export class SqliteStore implements Store {
     this.begin();
     return this.durable(this.txPurge(before));
   }
+}
+
+/** A failure of the WAL flush (open or fdatasync): the store is unavailable (503), with the cause kept. */
+function flushFailure(err: unknown, what: string): StoreUnavailableError {
+  const e = new StoreUnavailableError(`SQLite: ${what} (${err instanceof Error ? err.message : String(err)})`);
+  (e as { cause?: unknown }).cause = err;
+  return e;
 }

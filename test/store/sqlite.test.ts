@@ -72,6 +72,37 @@ describe('SqliteStore specifics', () => {
     await closing;
   });
 
+  it('a database deleted while the store runs: writes and the readiness probe are unavailable (503), not internal errors', async () => {
+    // A chaos review deleted the file (and its WAL) under a running server: every write answered 500 (ENOENT from
+    // the WAL flush) and /readyz stayed 200.
+    const f = file();
+    const s = new SqliteStore(f);
+    try {
+      await s.createVerification(makeVerification());
+      await s.ping();
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(f + suffix, { force: true });
+      const write = await s.createVerification(makeVerification()).then(() => null, (err: unknown) => err);
+      assert.ok(isStoreUnavailable(write), `a write: ${String(write)}`);
+      const probe = await s.ping().then(() => null, (err: unknown) => err);
+      assert.ok(isStoreUnavailable(probe), `readiness: ${String(probe)}`);
+      assert.match(String(probe), /deleted or replaced/);
+    } finally {
+      await s.close().catch(() => {});
+    }
+    // Replaced by another file at the same path: also not the database this process writes to.
+    const g = file();
+    const t = new SqliteStore(g);
+    try {
+      await t.ping();
+      fs.rmSync(g);
+      new Database(g).close();
+      const probe = await t.ping().then(() => null, (err: unknown) => err);
+      assert.ok(isStoreUnavailable(probe), String(probe));
+    } finally {
+      await t.close().catch(() => {});
+    }
+  });
+
   it('a journal entry waits for its flush, unless a later durable write of the caller covers it', async () => {
     const f = file();
     const held: (() => void)[] = [];

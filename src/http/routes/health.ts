@@ -14,8 +14,11 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
       try {
         await ctx.store.ping();
         return { status: 'ready' };
-      } catch {
-        return reply.code(503 as 200).header('retry-after', '5').send({ error: { code: 'unavailable', message: 'The store is not reachable.' } });
+      } catch (err) {
+        // Not only "unreachable": a full disk, a read-only replica, a deleted file. The reason goes to the log,
+        // not to whoever asks (the probe needs no key).
+        ctx.log.warn({ err }, 'readiness: the store cannot serve requests');
+        return reply.code(503 as 200).header('retry-after', '5').send({ error: { code: 'unavailable', message: 'The store cannot serve requests now (the server log says why).' } });
       }
     });
   };
