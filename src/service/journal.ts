@@ -76,6 +76,21 @@ export function journalKey(kind: JournalEntry['kind'], eventId: string): string 
 }
 
 /** The audit event a journal entry stands for, as recovery writes it. */
+/**
+ * Final events this process knows but could not write: a send whose code left while the store failed its
+ * closing write (answered 201). Recovery in this process writes the known event (its delivery's outcome) instead
+ * of "interrupted" (a chaos review filling the disk found delivered codes recorded as interrupted). Keyed by
+ * journal key; lost with the process, when "interrupted" is what recovery can truthfully say. Bounded.
+ */
+const knownOutcomes = new Map<string, AuditEvent>();
+const MAX_KNOWN_OUTCOMES = 10_000;
+
+export function rememberOutcome(key: string, event: AuditEvent): void {
+  knownOutcomes.delete(key);
+  if (knownOutcomes.size >= MAX_KNOWN_OUTCOMES) knownOutcomes.delete(knownOutcomes.keys().next().value!);
+  knownOutcomes.set(key, structuredClone(event));
+}
+
 export function recoveredEvent(entry: JournalEntry): AuditEvent {
   if (entry.kind === 'approval') return entry.event;
   if (entry.kind === 'step') return { ...entry.event, data: { ...entry.event.data, interrupted: true } };
@@ -108,7 +123,8 @@ export async function recoverJournal(store: Store, now: number, afterRecovered?:
       await store.deleteJournal(key);
       out.dropped++;
     } else if (await stepHappened(store, value, now)) {
-      await store.appendEvents([recoveredEvent(value)], key);
+      await store.appendEvents([knownOutcomes.get(key) ?? recoveredEvent(value)], key);
+      knownOutcomes.delete(key);
       out.recovered++;
       // The step's after-steps (a send's spend and SMS-pumping tally, an approval's trust counters), which the
       // stopped request never ran. Best effort: the event is what must not be lost.

@@ -51,7 +51,7 @@ import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
 import { destinationFacts, destinationKey } from './destination.ts';
-import { journalKey, recordedStep, type JournalEntry, type StepClaim } from './journal.ts';
+import { journalKey, recordedStep, rememberOutcome, type JournalEntry, type StepClaim } from './journal.ts';
 import { eventId, pooledRandom } from './ids.ts';
 
 export interface VerificationDeps {
@@ -243,6 +243,8 @@ export class VerificationService {
         await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
       } catch (err) {
         if (!isStoreUnavailable(err)) throw err;
+        // The recovery in this process writes the event as it is now (delivered), not as interrupted.
+        if (journal.key !== null) rememberOutcome(journal.key, event);
         d.log.error({ err, verificationId: issued.sent.id }, 'the store failed after a code was sent: answered 201; the journal keeps its event for the maintenance loop');
       }
       return issued.result;

@@ -287,7 +287,13 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.match(t.lastCode('+6281234500112') ?? '', /^\d{6}$/);
       assert.deepEqual((await journal()).map((x) => x.value.kind), ['send']);
       assert.deepEqual(await recoverJournal(store, later()), { recovered: 1, dropped: 0 });
-      assert.deepEqual((await store.queryEvents({ limit: 10, type: 'send', number: '+6281234500112' })).map((x) => x.data?.verificationId), [sentAnyway.body.id]);
+      const [late] = await store.queryEvents({ limit: 10, type: 'send', number: '+6281234500112' });
+      assert.equal(late?.data?.verificationId, sentAnyway.body.id);
+      // This process knew the delivery's outcome: recorded as delivered, not as interrupted (a chaos review).
+      const delivery = late?.data?.delivery as { ok?: unknown; interrupted?: unknown; sender?: unknown } | undefined;
+      assert.equal(delivery?.ok, true, JSON.stringify(delivery));
+      assert.equal(delivery?.interrupted, undefined);
+      assert.equal(late?.decision, 'allow');
 
       // An approval whose process stopped right after the transition: recovery counts the number as verified
       // (quarantines exempt it, its trusted context gets its own failure budget).
