@@ -13,6 +13,8 @@
  *   not. Reasons are scrubbed of the code before anything records them.
  */
 import nodemailer from 'nodemailer';
+import addressparser from 'nodemailer/lib/addressparser';
+import { normalizeEmailAddress } from '../signals/email.ts';
 import { SenderConfigError, scrubCode, type OutboundMessage, type SendResult, type Sender } from './sender.ts';
 import { clip } from './http.ts';
 import { checkName, resolveChannels, resolveTimeout } from './options.ts';
@@ -54,7 +56,11 @@ export function createSmtpSender(opts: SmtpSenderOptions): Sender {
     throw new SenderConfigError('requireTls: false sends codes in clear over the network and is refused in production (except to a relay on 127.0.0.1)', name);
   }
   if ((opts.user === undefined) !== (opts.password === undefined)) throw new SenderConfigError('user and password go together', name);
-  if (!/@/.test(opts.from)) throw new SenderConfigError('from must contain an address, like "Example" <no-reply@example.com>', name);
+  // Exactly one valid address (with an optional name), no line breaks: a `from` with a second address or a
+  // header after a line break made another envelope sender (an email review).
+  const parsed = /[\r\n]/.test(opts.from) ? [] : addressparser(opts.from, { flatten: true });
+  const fromAddress = parsed.length === 1 ? parsed[0]!.address : '';
+  if (!normalizeEmailAddress(fromAddress).ok) throw new SenderConfigError('from must be one address, like "Example" <no-reply@example.com>', name);
   const subject = opts.subject ?? DEFAULT_SUBJECT;
 
   const transport = nodemailer.createTransport({
@@ -82,6 +88,27 @@ export function createSmtpSender(opts: SmtpSenderOptions): Sender {
     async send(msg: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
       if (!channels.has(msg.channel)) return fail(`unsupported_channel:${msg.channel}`, false);
       if (signal?.aborted) return fail('smtp:aborted', false);
+      // nodemailer's timeouts are idle timeouts: a server that answers a little at a time held a send for minutes
+      // (an email review). The whole conversation gets timeoutMs, and the dispatcher's abort ends it too. Past
+      // that the message may have been accepted already (a slow reply after DATA): not retried, not handed to the
+      // next sender — a duplicate code is worse than a failed send the user repeats.
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
+      const cut = new Promise<SendResult>((resolve) => {
+        timer = setTimeout(() => resolve(fail(`smtp:deadline no answer within ${timeoutMs} ms (the message may have been accepted)`, false)), timeoutMs);
+        onAbort = () => resolve(fail('smtp:aborted', false));
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        return await Promise.race([deliver(msg), cut]);
+      } finally {
+        clearTimeout(timer);
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
+      }
+    },
+  };
+
+  async function deliver(msg: OutboundMessage): Promise<SendResult> {
       try {
         const info = await transport.sendMail({
           from: opts.from,
@@ -102,9 +129,8 @@ export function createSmtpSender(opts: SmtpSenderOptions): Sender {
         const e = err as { responseCode?: number; code?: string; message?: string };
         const message = clip(scrubCode(String(e.message ?? err), msg.code), 160);
         if (typeof e.responseCode === 'number') return fail(`smtp:${e.responseCode} ${message}`, e.responseCode < 500, e.responseCode);
-        // No reply code: the connection, TLS or a timeout.
+        // No reply code: the connection, TLS or an idle timeout.
         return fail(`smtp:${e.code ?? 'error'} ${message}`, true);
       }
-    },
-  };
+  }
 }

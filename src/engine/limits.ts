@@ -69,7 +69,8 @@ export function resendWaitMs(p: Policy, v: { lastSentAt: number; sends: number }
  */
 export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): LimitSpec[] {
   const L = p.limits;
-  const n = f.number.e164;
+  // The destination's budget and cooldown are keyed by its limit key (an email address without its +tag).
+  const n = f.number.limitKey ?? f.number.e164;
   const specs: LimitSpec[] = [];
   const cd = cooldownMs(p, sendsSoFar);
   // The window rule may refuse up to one slot late; shortening the window by one slot makes a resend at
@@ -89,7 +90,7 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   if (f.number.region !== null) specs.push(...ratesToSpecs('rate_limited.country', `cc:${f.number.region}`, L.country));
   specs.push(...ratesToSpecs('rate_limited.global', 'gl', L.global));
   // Never denies: counts the message among the number's unverified sends (reset by its next approval).
-  specs.push(unverifiedSendsSpec(n, 1));
+  specs.push(unverifiedSendsSpec(f.number.e164, 1));
   return specs;
 }
 

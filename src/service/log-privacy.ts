@@ -15,10 +15,17 @@ const E164 = /(\+|%2[Bb])([1-9]\d{6,14})/g;
 const API_KEY = /(osk_[A-Za-z0-9]{12}_)[A-Za-z0-9_-]{20,}/g;
 
 export function maskNumbersInText(s: string): string {
-  const numbers = s.replace(E164, (_m, plus: string, digits: string) => plus + maskPhone(`+${digits}`).slice(1));
+  // The values of a URL's personal query parameters first: a request line logs the URL as received, percent-
+  // encoded as a browser sends it (`number=alice%40posteo.de`, `number=%2B49%20151…`), which no pattern for a
+  // number or an address matches (a privacy review found dashboard searches logged in clear).
+  const query = s.includes('=') ? s.replace(PERSONAL_QUERY, '$1[redacted]') : s;
+  const numbers = query.replace(E164, (_m, plus: string, digits: string) => plus + maskPhone(`+${digits}`).slice(1));
   // The email channel's destinations are personal data too.
   return redactApiKeys(numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, maskEmail) : numbers);
 }
+
+/** `number=`, `ip=` and `device=` in a query string (the admin events filters), up to the next `&`, quote or space. */
+const PERSONAL_QUERY = /([?&](?:number|ip|device)=)[^&"\s]*/g;
 
 /** Only the API keys (a key in a query string, say): applied to every log line, masking or not. */
 export function redactApiKeys(s: string): string {

@@ -720,7 +720,8 @@ export class VerificationService {
     let v: Verification | null;
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
     else {
-      const channel = input.channel ?? 'sms';
+      // Without a channel, an address is the email channel's destination (as Twilio Verify reads it).
+      const channel = input.channel ?? (typeof input.to === 'string' && input.to.includes('@') ? 'email' : 'sms');
       const dest = destinationKey(d.signals, channel, input.to);
       if (!dest.ok) {
         // A check takes no defaultRegion (the send did): say what works instead of suggesting one.

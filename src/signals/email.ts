@@ -6,13 +6,14 @@
 // `jdoe@gmail.com` and `jdoe@googlemail.com` reach one mailbox; were they three keys, an attacker bombing that
 // mailbox would get three budgets, and a hundred with a hundred +tags. So:
 // - validator.js's `isEmail` decides the syntax (no display names, no IP-literal domains, a TLD required, an
-//   ASCII local part: internationalised local parts are rare, unevenly delivered, and one more way to spell
-//   one mailbox several ways);
+//   ASCII local part (internationalised local parts are rare, unevenly delivered, and one more way to spell
+//   one mailbox several ways), no quoted local parts (the same mailbox as many strings);
 // - the domain is lower-cased and internationalised domains are written in their ASCII (punycode) form, so the
 //   Unicode and the `xn--` spelling are one key;
 // - `normalizeEmail` folds what the big providers document as one mailbox: Gmail's dots and +tags (and
-//   googlemail.com), Outlook/Hotmail/Live and iCloud +tags, Yahoo -tags; the local part is lower-cased (no
-//   provider of note treats case as a different mailbox).
+//   googlemail.com), Outlook/Hotmail/Live and iCloud +tags; the local part is lower-cased (no provider of
+//   note treats case as a different mailbox). A `+tag` elsewhere stays part of the address, but not of its
+//   send limits' key (`emailLimitKey`).
 // The canonical address is also where the code is delivered: each fold above reaches the same mailbox.
 
 import validator from 'validator';
@@ -54,11 +55,39 @@ export function normalizeEmailAddress(input: unknown): EmailResult {
   // '' when the domain is no valid (internationalised) domain name.
   const domain = domainToASCII(raw.slice(at + 1).toLowerCase());
   if (domain === '') return invalid;
-  const candidate = `${raw.slice(0, at)}@${domain}`;
+  const local = raw.slice(0, at);
+  // A dot-atom only: a quoted local part (`"d\\ave"@x`, `" dave"@x`) names the same mailbox as many strings
+  // (a review got six budgets for one mailbox and passed an `email` block entry), and mail systems strip the
+  // quotes anyway.
+  if (!DOT_ATOM.test(local)) return invalid;
+  const candidate = `${local}@${domain}`;
   if (!validator.isEmail(candidate, SYNTAX)) return invalid;
-  const address = validator.normalizeEmail(candidate);
+  const address = validator.normalizeEmail(candidate, FOLDS);
   if (address === false || !validator.isEmail(address, SYNTAX)) return invalid;
   return { ok: true, address, domain: address.slice(address.lastIndexOf('@') + 1) };
+}
+
+/** RFC 5322 dot-atom: atext runs separated by single dots. */
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+/**
+ * validator.js's folds, but Yahoo's `-` kept: a Yahoo disposable address is `base-keyword@yahoo.com` where the
+ * base is not the account's own name, so folding it would send the code to another person's mailbox (an email
+ * review). The folds kept are the ones that reach the same mailbox: Gmail's dots and `+tags`, Outlook's and
+ * iCloud's `+tags`.
+ */
+const FOLDS = { yahoo_remove_subaddress: false } as const;
+
+/**
+ * The key of an address's send limits and cooldown: its canonical form without a `+tag` on any domain. On most
+ * mail systems `bob+1@x` and `bob+2@x` reach bob's mailbox; as destinations they stay apart (on some systems
+ * they are different mailboxes), but they share one budget, so a `+tag` per request buys no fresh one for
+ * bombing a mailbox (an email review sent six codes to one mailbox in two seconds that way).
+ */
+export function emailLimitKey(address: string): string {
+  const at = address.lastIndexOf('@');
+  const plus = address.indexOf('+');
+  return plus > 0 && plus < at ? address.slice(0, plus) + address.slice(at) : address;
 }
 
 /** Whether a destination key is an email address (phone keys are E.164: they start with `+`). */
@@ -94,14 +123,20 @@ export function isDisposableEmailDomain(domain: string): boolean {
 
 /**
  * An address in logs, alerts and masked exports: the local part's first character and the domain
- * (`j***@gmail.com`). The domain stays, as a number's prefix does: an operator needs to see which domains
+ * (`j…@gmail.com`). The domain stays, as a number's prefix does: an operator needs to see which domains
  * traffic goes to.
  */
 export function maskEmail(address: string): string {
   const at = address.lastIndexOf('@');
-  if (at <= 0) return '***';
-  return `${address[0]}***${address.slice(at)}`;
+  if (at <= 0) return '…';
+  // An ellipsis, not asterisks: `j***@gmail.com` is itself a valid address, so a masked export replayed as if
+  // its masked addresses were real ones, merging mailboxes (an email review); `j…@gmail.com` is refused.
+  return `${address[0]}…${address.slice(at)}`;
 }
 
-/** An address inside a longer text (a log message, a provider's error quoting it). */
-export const EMAIL_IN_TEXT_RE = /[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+/g;
+/**
+ * An address inside a longer text (a log message, a provider's error quoting it). The local part's `/ = ? &`
+ * are left out (legal, but rare in addresses): in a URL they belong to the path and query around it
+ * (`?number=dave@x.com` masks `dave@x.com`, not the path before it).
+ */
+export const EMAIL_IN_TEXT_RE = /[A-Za-z0-9.!#$%'*+^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+/g;

@@ -4,7 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { createSmtpSender, DEFAULT_SUBJECT } from '../../src/delivery/smtp.ts';
 import { SenderConfigError } from '../../src/delivery/sender.ts';
@@ -113,7 +113,58 @@ describe('SMTP sender', () => {
     assert.throws(() => createSmtpSender({ host: 'smtp.example.com', requireTls: false, from: 'no-reply@example.com', env: 'production' }), SenderConfigError);
     assert.doesNotThrow(() => createSmtpSender({ host: '127.0.0.1', requireTls: false, from: 'no-reply@example.com', env: 'production' }));
     assert.throws(() => createSmtpSender({ host: 'smtp.example.com', user: 'u', from: 'no-reply@example.com', env: 'test' }), /user and password go together/);
-    assert.throws(() => buildSenders([{ type: 'smtp', host: 'h', from: 'nobody' }], 'test'), /from must contain an address/);
+    assert.throws(() => buildSenders([{ type: 'smtp', host: 'h', from: 'nobody' }], 'test'), /from must be one address/);
+    // A second address, or a header after a line break, would change the envelope sender.
+    for (const from of ['no-reply@example.com\r\nBcc: a@evil.test', 'a@example.com, b@evil.test'])
+      assert.throws(() => createSmtpSender({ host: '127.0.0.1', from, env: 'test' }), /from must be one address/, JSON.stringify(from));
+    assert.doesNotThrow(() => createSmtpSender({ host: '127.0.0.1', from: '"Example Shop" <no-reply@example.com>', env: 'test' }));
+  });
+
+  it('a server that keeps answering a little at a time is cut at timeoutMs, and such a send is not retried (it may have been accepted)', { timeout: 30_000 }, async () => {
+    // Minimal SMTP by hand: after the message it sends a continuation line every 200 ms and never the final
+    // reply, so nodemailer's idle timeouts never fire (an email review held a send for minutes this way).
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((c) => {
+      sockets.add(c);
+      c.on('error', () => {});
+      c.write('220 drip ESMTP\r\n');
+      let inData = false;
+      let buf = '';
+      c.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        let i: number;
+        while ((i = buf.indexOf('\r\n')) !== -1) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (inData) {
+            if (line === '.') {
+              inData = false;
+              const drip = setInterval(() => (c.destroyed ? clearInterval(drip) : c.write('250-still thinking\r\n')), 200);
+              c.on('close', () => clearInterval(drip));
+            }
+          } else if (/^EHLO/i.test(line)) c.write('250 drip\r\n');
+          else if (/^DATA/i.test(line)) {
+            inData = true;
+            c.write('354 go on\r\n');
+          } else c.write('250 ok\r\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const r = await createSmtpSender({ host: '127.0.0.1', port, requireTls: false, from: 'no-reply@example.com', env: 'test', timeoutMs: 1_000 }).send(msg());
+      assert.ok(!r.ok && !r.retryable && r.reason.startsWith('smtp:deadline'), JSON.stringify(r));
+      // The dispatcher's abort ends a send as well.
+      const ac = new AbortController();
+      const pending = createSmtpSender({ host: '127.0.0.1', port, requireTls: false, from: 'no-reply@example.com', env: 'test', timeoutMs: 60_000 }).send(msg(), ac.signal);
+      setTimeout(() => ac.abort(), 300);
+      const aborted = await pending;
+      assert.ok(!aborted.ok && aborted.reason === 'smtp:aborted', JSON.stringify(aborted));
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('over HTTP: an email verification arrives by SMTP and its code approves it', async () => {

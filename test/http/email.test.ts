@@ -33,7 +33,8 @@ describe('email destinations', () => {
     assert.match(code, /^\d{6}$/);
     const wrong = code === '000000' ? '111111' : '000000';
     assert.deepEqual((await t.request('POST', '/v1/verifications/check', { id: res.body.id, code: wrong })).body, { status: 'denied', attemptsLeft: 4 });
-    const ok = await t.request('POST', '/v1/verifications/check', { to: 'J.O.H.N.DOE@googlemail.com', channel: 'email', code });
+    // By `to` without a channel: an address means the email channel.
+    const ok = await t.request('POST', '/v1/verifications/check', { to: 'J.O.H.N.DOE@googlemail.com', code });
     assert.deepEqual(ok.body, { status: 'approved' });
 
     // Recorded without a country or a prefix; the address itself is the destination.
@@ -45,7 +46,7 @@ describe('email destinations', () => {
     // Masked by default, like a number (the domain stays); the filter takes any spelling.
     const masked = (await admin('GET', `/v1/admin/events?type=send&number=${encodeURIComponent('John.Doe@gmail.com')}`)).body.events;
     assert.equal(masked.length, 1);
-    assert.equal(masked[0].to, 'j***@gmail.com');
+    assert.equal(masked[0].to, 'j…@gmail.com');
   });
 
   it('refuses what is not an address on the email channel, and an address on the others, with a clear error', async () => {
@@ -80,6 +81,17 @@ describe('email destinations', () => {
       if (r.status === 201) assert.equal(r.body.id, first.body.id, 'a resend of the one verification');
     }
     assert.deepEqual(statuses, [201, 201, 429], 'the fourth message within 10 minutes is refused');
+  });
+
+  it('+tags share one budget on every domain: a tag per request buys no fresh cooldown', async () => {
+    const send = (to: string) => t.request('POST', '/v1/verifications', { to, channel: 'email', client: client('84.17.14.1') });
+    const first = await send('bob.smith+1@company.example');
+    assert.equal(first.status, 201, first.text);
+    assert.equal(first.body.to, 'bob.smith+1@company.example', 'delivered to the address as given');
+    const tagged = await send('bob.smith+2@company.example');
+    assert.equal(tagged.status, 429, tagged.text);
+    t.clock.advance(31_000);
+    assert.equal((await send('bob.smith+3@company.example')).status, 201, 'after the cooldown');
   });
 
   it('no country or prefix rule applies to an address; a disposable-mailbox domain scores', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDisposableEmailDomain, maskEmail, MAX_EMAIL_INPUT, normalizeEmailAddress } from '../../src/signals/email.ts';
+import { emailLimitKey, isDisposableEmailDomain, maskEmail, MAX_EMAIL_INPUT, normalizeEmailAddress } from '../../src/signals/email.ts';
 import { maskNumbersInText } from '../../src/service/log-privacy.ts';
 import { numberMasker } from '../../src/service/audit-export.ts';
 
@@ -13,10 +13,12 @@ describe('email addresses (the email channel\'s destinations)', () => {
   it('folds the spellings of one mailbox into one key', () => {
     // Gmail: dots, +tags, case and googlemail.com are one mailbox.
     for (const s of ['John.Doe+promo@GMail.com', 'johndoe@googlemail.com', ' j.o.h.n.d.o.e@gmail.com ', 'JOHNDOE@GMAIL.COM']) assert.equal(key(s), 'johndoe@gmail.com', s);
-    // Outlook and iCloud +tags, Yahoo -tags.
+    // Outlook and iCloud +tags.
     assert.equal(key('Ann+shop@Outlook.com'), 'ann@outlook.com');
     assert.equal(key('ann+shop@icloud.com'), 'ann@icloud.com');
-    assert.equal(key('ann-shop@yahoo.com'), 'ann@yahoo.com');
+    // Not Yahoo's -tags: the base of a Yahoo disposable address is not the account's name (another person's
+    // mailbox, an email review).
+    assert.equal(key('shopper-acme@yahoo.com'), 'shopper-acme@yahoo.com');
     // Elsewhere a +tag may be a different mailbox: kept (only the case is folded).
     assert.equal(key('Ann+Shop@Example.COM'), 'ann+shop@example.com');
     // An internationalised domain and its ASCII form are one key.
@@ -25,10 +27,19 @@ describe('email addresses (the email channel\'s destinations)', () => {
   });
 
   it('refuses what is no deliverable address, with a typed reason', () => {
+    // Quoted local parts: one mailbox as many strings (a review got six budgets for one mailbox).
+    for (const s of ['"dave.lee"@company.com', '"\\dave.lee"@company.com', '" dave.lee"@company.com', '"attacker@evil.test"@company.com', 'a..b@example.com', '.a@example.com'])
+      assert.equal(key(s), '!invalid_address', s);
     for (const s of ['a@b', 'a@1.2.3.4', 'a@[1.2.3.4]', 'Bob <b@example.com>', 'ü@example.com', 'a@@example.com', '@example.com', 'a@', 'a@example.com.', 'a b@example.com', 'a@exa_mple.com', '+6281234567890', ''])
       assert.equal(key(s), '!invalid_address', s);
     assert.equal(key(42), '!not_a_string');
     assert.equal(key(`${'a'.repeat(MAX_EMAIL_INPUT)}@example.com`), '!too_long');
+  });
+
+  it('keys an address\'s send limits without its +tag, on every domain', () => {
+    assert.equal(emailLimitKey('bob.smith+1@company.com'), 'bob.smith@company.com');
+    assert.equal(emailLimitKey('bob.smith@company.com'), 'bob.smith@company.com');
+    assert.equal(emailLimitKey('+x@company.com'), '+x@company.com', 'a local part that is only a tag stays');
   });
 
   it('knows disposable-mailbox domains (and the subdomains of the wildcard ones)', () => {
@@ -39,14 +50,19 @@ describe('email addresses (the email channel\'s destinations)', () => {
   });
 
   it('is masked in logs and exports like a number: the domain stays', () => {
-    assert.equal(maskEmail('johndoe@gmail.com'), 'j***@gmail.com');
-    assert.equal(maskNumbersInText('sent to johndoe@gmail.com and +6281234567890'), 'sent to j***@gmail.com and +62812*****890');
-    assert.equal(numberMasker('mask')('johndoe@gmail.com'), 'j***@gmail.com');
+    assert.equal(maskEmail('johndoe@gmail.com'), 'j…@gmail.com');
+    assert.equal(maskNumbersInText('sent to johndoe@gmail.com and +6281234567890'), 'sent to j…@gmail.com and +62812*****890');
+    assert.equal(numberMasker('mask')('johndoe@gmail.com'), 'j…@gmail.com');
     const pseudo = numberMasker('pseudonymize', 'k'.repeat(32));
     const p = pseudo('johndoe@gmail.com');
     assert.match(p, /^u[0-9a-f]{12}@gmail\.com$/);
     assert.equal(pseudo('johndoe@gmail.com'), p, 'stable under one key');
     assert.notEqual(pseudo('janedoe@gmail.com'), p);
     assert.equal(key(p), p, 'a pseudonym is a valid address, so a pseudonymised export replays');
+    assert.equal(key(maskEmail('johndoe@gmail.com')), '!invalid_address', 'a masked address is none: a masked export cannot replay as real mailboxes');
+    // Request lines: the personal query parameters' values, however encoded.
+    const line = '{"url":"/v1/admin/events?number=alice.smith%40posteo.de&ip=91.66.1.77&type=send","x":"?number=%2B49%20151%2023456789"}';
+    assert.equal(maskNumbersInText(line), '{"url":"/v1/admin/events?number=[redacted]&ip=[redacted]&type=send","x":"?number=[redacted]"}');
+    assert.equal(maskNumbersInText('/v1/admin/events?type=send&q=dave.lee@company.com'), '/v1/admin/events?type=send&q=d…@company.com', 'the path stays');
   });
 });
