@@ -105,6 +105,17 @@ export interface TallyOutcome {
 }
 
 export type ListAction = 'block' | 'allow';
+/** What `Store.subjectRecords` found (and erased). */
+export interface SubjectRecords {
+  verifications: Verification[];
+  events: AuditEvent[];
+  listEntries: ListEntry[];
+  /** Keys of counters, one-time markers and settings that name it (their values are counts and states). */
+  keys: string[];
+  /** Keys of journal entries that name it. */
+  journal: string[];
+}
+
 /** `email` and `domain` match the email channel's destinations (an address; a domain and its subdomains). */
 export type ListKind = 'number' | 'prefix' | 'ip' | 'cidr' | 'device' | 'country' | 'email' | 'domain';
 
@@ -323,6 +334,12 @@ export interface Store {
    * Append events. `forget`: a journal entry deleted in the same atomic step (the step it recorded now has its
    * event): either both happen or neither.
    */
+  /**
+   * Every stored record that names one destination (`names`: its key, and its limit key when it has one; see
+   * store/subject.ts): a data subject's access request, or with `erase` its erasure in one step (docs/privacy.md).
+   * SQLite overwrites what it deletes (secure_delete) and checkpoints the WAL, so the file keeps no copy.
+   */
+  subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords>;
   appendEvents(events: AuditEvent[], forget?: string): Promise<void>;
   queryEvents(q: EventQuery): Promise<AuditEvent[]>;
   /** Delete events older than `before`; returns how many were removed. */

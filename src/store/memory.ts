@@ -15,8 +15,9 @@
  */
 import type {
   ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction, ListEntry,
-  ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
+  ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
+import { keyNames, textNames } from './subject.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
   applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest,
@@ -546,6 +547,40 @@ export class MemoryStore implements Store {
   }
 
   // ---- audit events ----
+
+  async subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords> {
+    const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
+    for (const v of this.verifications.values()) if (names.includes(v.to)) out.verifications.push(clonePlain(v));
+    for (let i = this.eventsHead; i < this.events.length; i++) {
+      const e = this.events[i]!;
+      if ((e.to != null && names.includes(e.to)) || textNames(JSON.stringify(e), names)) out.events.push(clonePlain(e));
+    }
+    for (const e of this.lists.values()) if (names.includes(e.value) || textNames(e.note, names)) out.listEntries.push({ ...e });
+    for (const map of [this.counters, this.tokens, this.settings] as Map<string, unknown>[]) for (const k of map.keys()) if (keyNames(k, names)) out.keys.push(k);
+    for (const [k, j] of this.journal) if (textNames(JSON.stringify(j.value), names)) out.journal.push(k);
+    out.keys.sort();
+    out.journal.sort();
+    if (!erase) return out;
+    for (const v of out.verifications) {
+      this.verifications.delete(v.id);
+      this.pending.delete(pendingKey(v.to, v.channel));
+    }
+    const seqs = new Set(out.events.map((e) => e.seq));
+    if (seqs.size > 0) {
+      this.events = this.events.slice(this.eventsHead).filter((e) => !seqs.has(e.seq));
+      this.eventsHead = 0;
+    }
+    for (const e of out.listEntries) this.lists.delete(e.id);
+    if (out.listEntries.length > 0) this.version++;
+    for (const k of out.keys) {
+      this.counters.delete(k);
+      this.tokens.delete(k);
+      this.settings.delete(k);
+      this.ttlSettings.delete(k);
+    }
+    for (const k of out.journal) this.journal.delete(k);
+    return out;
+  }
 
   async appendEvents(events: AuditEvent[], forget?: string): Promise<void> {
     if (forget !== undefined) this.journal.delete(forget);

@@ -19,8 +19,9 @@
 import { Redis } from 'ioredis';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
-  ListEntry, ListKind, Store, StoredCode, TallyOutcome, TallySpec, Verification, VerificationStatus,
+  ListEntry, ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
+import { keyNames, textNames } from './subject.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
   tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, decodeWindow, eventBody, eventMatches, peekCounts, validateSpecs,
@@ -604,6 +605,71 @@ export class RedisStore implements Store {
       if (asc) lo = lastSeq + 1;
       else hi = lastSeq - 1;
     }
+    return out;
+  }
+
+  /**
+   * SCAN, XRANGE and hash reads over everything (an erasure is rare; its cost is the store's size). Not one atomic
+   * step: an erasure that fails midway is repeated (it finds what is left). With AOF, deleted data stays in the
+   * append-only file until its next rewrite (BGREWRITEAOF; docs/privacy.md).
+   */
+  async subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords> {
+    const r = this.redis;
+    const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
+    const scan = async (match: string): Promise<string[]> => {
+      const found: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await this.rt(r.scan(cursor, 'MATCH', match, 'COUNT', 1000));
+        cursor = next;
+        found.push(...batch);
+      } while (cursor !== '0');
+      return found;
+    };
+    const glob = (n: string) => n.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+    // Verifications: by their `to` field (no index names a finished one).
+    const vKeys = await scan(`${this.k.v}*`);
+    for (let i = 0; i < vKeys.length; i += 500) {
+      const batch = vKeys.slice(i, i + 500);
+      const tos = await this.rt(Promise.all(batch.map((k) => r.hget(k, 'to'))));
+      for (const [j, to] of tos.entries()) {
+        if (to === null || !names.includes(to)) continue;
+        const v = verificationFromHash(await this.rt(r.hgetall(batch[j]!)));
+        if (v) out.verifications.push(v);
+      }
+    }
+    // Events: the whole stream, a page at a time.
+    const eventIds: string[] = [];
+    let start = '-';
+    for (;;) {
+      const page = await this.rt(r.xrange(this.k.events, start, '+', 'COUNT', EVENT_PAGE));
+      for (const [id, fields] of page) {
+        const json = fields[1];
+        if (json === undefined || !textNames(json, names)) continue;
+        eventIds.push(id);
+        out.events.push({ ...(JSON.parse(json) as AuditEvent), seq: seqOfId(id) });
+      }
+      if (page.length < EVENT_PAGE) break;
+      start = `(${page[page.length - 1]![0]}`;
+    }
+    out.listEntries = (await this.rt(r.hvals(this.k.lists))).map((j) => JSON.parse(j) as ListEntry).filter((e) => names.includes(e.value) || textNames(e.note, names));
+    const counterKeys = new Set<string>();
+    const tokenKeys = new Set<string>();
+    for (const n of names) {
+      for (const k of await scan(`${this.k.c}*${glob(n)}*`)) if (keyNames(k.slice(this.k.c.length), names)) counterKeys.add(k);
+      for (const k of await scan(`${this.k.o}*${glob(n)}*`)) if (keyNames(k.slice(this.k.o.length), names)) tokenKeys.add(k);
+    }
+    const settings = (await this.rt(r.hkeys(this.k.settings))).filter((k) => keyNames(k, names));
+    out.keys = [...[...counterKeys].map((k) => k.slice(this.k.c.length)), ...[...tokenKeys].map((k) => k.slice(this.k.o.length)), ...settings].sort();
+    const journal = await this.rt(r.hgetall(this.k.journal));
+    out.journal = Object.entries(journal).filter(([, v]) => textNames(v, names)).map(([k]) => k).sort();
+    if (!erase) return out;
+    const dels = [...out.verifications.flatMap((v) => [this.k.v + v.id, this.pendingKey(v.to, v.channel)]), ...counterKeys, ...tokenKeys];
+    for (let i = 0; i < dels.length; i += 500) await this.rt(r.del(...dels.slice(i, i + 500)));
+    for (let i = 0; i < eventIds.length; i += 500) await this.rt(r.xdel(this.k.events, ...eventIds.slice(i, i + 500)));
+    for (const e of out.listEntries) await this.removeListEntry(e.id);
+    for (const k of settings) await this.deleteSetting(k);
+    for (const k of out.journal) await this.deleteJournal(k);
     return out;
   }
 

@@ -31,7 +31,9 @@ describe('log privacy', () => {
     log.info({ req: { url: '/v1/admin/events?number=%2B6281234567890&x=%2b447400123456' } }, 'incoming request to +6834002');
     const out = lines.join('');
     assert.ok(!out.includes('6281234567890') && !out.includes('447400123456'), out);
-    assert.ok(out.includes('%2B62812*****890') && out.includes('%2b44'), out);
+    // The filter's value is redacted whole (its other encodings, `%20` inside, `00` for `+`, escaped the
+    // number pattern: a second privacy review); a number elsewhere in the URL is masked.
+    assert.ok(out.includes('number=[redacted]') && out.includes('%2b44'), out);
     assert.ok(!out.includes('+6834002') && out.includes('+683***2'), out);
   });
 

@@ -77,6 +77,78 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
       });
     });
 
+    describe('one data subject\'s records (access and erasure requests)', () => {
+      it('finds every record that names a destination, none of a longer number it prefixes, and erases them', async () => {
+        const s = await fresh();
+        const A = '+4915112345678';
+        const B = '+41915112345678'; // contains A's digits after another calling code: not A
+        const C = '+491511234567890'; // A followed by more digits: not A
+        const va = makeVerification({ to: A });
+        const vb = makeVerification({ to: B });
+        await s.createVerification(va);
+        await s.createVerification(makeVerification({ to: A, channel: 'whatsapp', status: 'approved' }));
+        await s.createVerification(vb);
+        const win = { limit: 5, windowMs: 10 * MIN };
+        await s.consumeLimits([{ reason: 'r', key: `n:${A}:10m`, ...win }, { reason: 'r', key: `tr:${A}:h4sh`, ...win }, { reason: 'r', key: `n:${C}:10m`, ...win }, { reason: 'r', key: `n:${B}:10m`, ...win }], T0);
+        assert.equal(await s.useOnce(`pp:n:${A}`, 60 * MIN, T0), true);
+        await s.putSetting(`pause:prefix:${A}`, { since: T0 }, undefined, T0);
+        await s.putSetting('pause:prefix:+49151', { since: T0 }, undefined, T0);
+        const entry = { id: 'le_a', list: 'block' as const, kind: 'number' as const, value: A, note: null, createdAt: T0, expiresAt: null };
+        await s.putListEntry(entry);
+        await s.putListEntry({ ...entry, id: 'le_note', kind: 'ip', value: '198.51.100.7', note: `harassment of ${A}, see ticket` });
+        await s.putListEntry({ ...entry, id: 'le_c', value: C });
+        await s.appendEvents([
+          { id: 'ev_1', at: T0, type: 'send', to: A, data: { verificationId: va.id } },
+          { id: 'ev_2', at: T0 + 1, type: 'list.add', data: { entry: { value: A } } },
+          { id: 'ev_3', at: T0 + 2, type: 'send', to: C },
+          { id: 'ev_4', at: T0 + 3, type: 'send', to: B },
+        ]);
+        await s.putJournal('send:ev_9', T0, { kind: 'send', event: { id: 'ev_9', at: T0, type: 'send', to: A } });
+        await s.putJournal('send:ev_8', T0, { kind: 'send', event: { id: 'ev_8', at: T0, type: 'send', to: C } });
+
+        const found = await s.subjectRecords([A], false);
+        assert.equal(found.verifications.length, 2);
+        assert.ok(found.verifications.every((v) => v.to === A));
+        assert.deepEqual(found.events.map((e) => e.id), ['ev_1', 'ev_2']);
+        assert.deepEqual(found.listEntries.map((e) => e.id).sort(), ['le_a', 'le_note']);
+        assert.deepEqual(found.keys, [`n:${A}:10m`, `pause:prefix:${A}`, `pp:n:${A}`, `tr:${A}:h4sh`]);
+        assert.deepEqual(found.journal, ['send:ev_9']);
+        // An access request changes nothing.
+        assert.deepEqual((await s.subjectRecords([A], false)).events.length, 2);
+
+        const erased = await s.subjectRecords([A], true);
+        assert.deepEqual(erased.events.map((e) => e.id), ['ev_1', 'ev_2']);
+        const left = await s.subjectRecords([A], false);
+        assert.deepEqual(left, { verifications: [], events: [], listEntries: [], keys: [], journal: [] });
+        // The others are untouched, and the limits of A start over.
+        assert.equal(await s.getVerification(va.id), null);
+        assert.ok(await s.getVerification(vb.id));
+        assert.equal(await s.findPending(A, 'sms', T0), null);
+        assert.deepEqual((await s.queryEvents({ limit: 10, order: 'asc' })).map((e) => e.id), ['ev_3', 'ev_4']);
+        assert.deepEqual((await s.listEntries(T0)).map((e) => e.id), ['le_c']);
+        assert.deepEqual(await s.peekLimits([{ reason: 'r', key: `n:${A}:10m`, ...win }, { reason: 'r', key: `n:${C}:10m`, ...win }], T0), [0, 1]);
+        assert.equal(await s.useOnce(`pp:n:${A}`, 60 * MIN, T0), true, 'the marker is gone');
+        assert.equal(await s.getSetting(`pause:prefix:${A}`, T0), null);
+        assert.ok(await s.getSetting('pause:prefix:+49151', T0));
+        assert.deepEqual((await s.listJournal(Number.MAX_SAFE_INTEGER, 10)).map((j) => j.key), ['send:ev_8']);
+      });
+
+      it('an email address (with its limit key) is found by its exact parts only', async () => {
+        const s = await fresh();
+        const addr = 'bob.smith+1@company.example';
+        const base = 'bob.smith@company.example';
+        await s.createVerification(makeVerification({ to: addr, channel: 'email' }));
+        await s.createVerification(makeVerification({ to: `x${base}`, channel: 'email' }));
+        await s.consumeLimits([{ reason: 'r', key: `cd:${base}:email`, limit: 1, windowMs: MIN }, { reason: 'r', key: `n:x${base}:10m`, limit: 5, windowMs: MIN }], T0);
+        await s.appendEvents([{ id: 'ev_e', at: T0, type: 'send', to: addr }, { id: 'ev_x', at: T0, type: 'send', to: `x${base}` }, { id: 'ev_m', at: T0, type: 'send', to: `${base}.evil` }]);
+        const found = await s.subjectRecords([addr, base], true);
+        assert.deepEqual(found.verifications.map((v) => v.to), [addr]);
+        assert.deepEqual(found.events.map((e) => e.id), ['ev_e']);
+        assert.deepEqual(found.keys, [`cd:${base}:email`]);
+        assert.deepEqual((await s.queryEvents({ limit: 10, order: 'asc' })).map((e) => e.id), ['ev_x', 'ev_m']);
+      });
+    });
+
     describe('verifications', () => {
       it('create then get returns the same verification; unknown id is null', async () => {
         const s = await fresh();
