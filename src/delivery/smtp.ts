@@ -8,11 +8,13 @@
  * - One connection per message (no pool): nothing to close at shutdown, and a broken connection cannot fail
  *   the messages after it. A service sending more than a few messages a second should relay through a local
  *   MTA, which pools and queues.
- * - Failures are typed like every sender's: a 4xx reply or a network problem is retryable (the dispatcher
- *   retries once, then tries the next sender); a 5xx reply (no such mailbox, relaying denied, auth failed) is
- *   not. Reasons are scrubbed of the code before anything records them.
+ * - Failures are typed like every sender's: a 4xx reply, or a network problem before the message was handed
+ *   over, is retryable (the dispatcher retries once, then tries the next sender); a 5xx reply (no such mailbox,
+ *   relaying denied, auth failed) is not, nor a connection lost or a deadline passed while the message was
+ *   being sent (it may have been accepted). Reasons are scrubbed of the code before anything records them.
  */
-import nodemailer from 'nodemailer';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import MailComposer from 'nodemailer/lib/mail-composer';
 import addressparser from 'nodemailer/lib/addressparser';
 import { normalizeEmailAddress } from '../signals/email.ts';
 import { SenderConfigError, scrubCode, type OutboundMessage, type SendResult, type Sender } from './sender.ts';
@@ -63,20 +65,20 @@ export function createSmtpSender(opts: SmtpSenderOptions): Sender {
   if (!normalizeEmailAddress(fromAddress).ok) throw new SenderConfigError('from must be one address, like "Example" <no-reply@example.com>', name);
   const subject = opts.subject ?? DEFAULT_SUBJECT;
 
-  const transport = nodemailer.createTransport({
+  const connectionOptions = {
     host: opts.host,
     port: opts.port ?? (secure ? 465 : 587),
     secure,
     requireTLS: !secure && requireTls,
     ignoreTLS: !secure && !requireTls,
-    ...(opts.user !== undefined ? { auth: { user: opts.user, pass: opts.password! } } : {}),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
     // nodemailer's own logger stays off: it would print envelopes (addresses) and, at debug, the message.
     logger: false,
     debug: false,
-  });
+  };
+  const auth = opts.user !== undefined ? { credentials: { user: opts.user, pass: opts.password! } } : undefined;
 
   const fail = (reason: string, retryable: boolean, status?: number): SendResult =>
     status === undefined ? { ok: false, sender: name, reason, retryable } : { ok: false, sender: name, reason, retryable, status };
@@ -88,29 +90,50 @@ export function createSmtpSender(opts: SmtpSenderOptions): Sender {
     async send(msg: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
       if (!channels.has(msg.channel)) return fail(`unsupported_channel:${msg.channel}`, false);
       if (signal?.aborted) return fail('smtp:aborted', false);
-      // nodemailer's timeouts are idle timeouts: a server that answers a little at a time held a send for minutes
-      // (an email review). The whole conversation gets timeoutMs, and the dispatcher's abort ends it too. Past
-      // that the message may have been accepted already (a slow reply after DATA): not retried, not handed to the
-      // next sender — a duplicate code is worse than a failed send the user repeats.
-      let timer: NodeJS.Timeout | undefined;
-      let onAbort: (() => void) | undefined;
-      const cut = new Promise<SendResult>((resolve) => {
-        timer = setTimeout(() => resolve(fail(`smtp:deadline no answer within ${timeoutMs} ms (the message may have been accepted)`, false)), timeoutMs);
-        onAbort = () => resolve(fail('smtp:aborted', false));
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        return await Promise.race([deliver(msg), cut]);
-      } finally {
-        clearTimeout(timer);
-        if (onAbort) signal?.removeEventListener('abort', onAbort);
-      }
+      return deliver(msg, signal);
     },
   };
 
-  async function deliver(msg: OutboundMessage): Promise<SendResult> {
-      try {
-        const info = await transport.sendMail({
+  /**
+   * One SMTP conversation on its own connection (nodemailer's SMTPConnection, so that it can be closed). Its
+   * idle timeouts do not bound it (a server answering a little at a time held a send for minutes: an email
+   * review), so the whole conversation gets `timeoutMs`, and the dispatcher's abort ends it too; either closes
+   * the connection. Whether a failure is worth retrying (or handing to the next sender) depends on how far it
+   * got: before the message was handed over nothing can have been delivered; once it is being sent, a lost
+   * connection or the deadline leaves the outcome unknown, and a duplicate code is worse than a send the user
+   * repeats.
+   */
+  function deliver(msg: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+    return new Promise<SendResult>((resolve) => {
+      const conn = new SMTPConnection(connectionOptions);
+      let phase = 'connect' as 'connect' | 'send';
+      let settled = false;
+      const finish = (r: SendResult, graceful = false) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (graceful) conn.quit();
+        else conn.close();
+        resolve(r);
+      };
+      const failed = (err: unknown) => {
+        const e = err as { responseCode?: number; code?: string; message?: string };
+        const message = clip(scrubCode(String(e.message ?? err), msg.code), 160);
+        // A reply code is the server's own answer: 4xx try again, 5xx do not.
+        if (typeof e.responseCode === 'number') return finish(fail(`smtp:${e.responseCode} ${message}`, e.responseCode < 500, e.responseCode));
+        // The connection, TLS or an idle timeout: harmless before the message was on its way.
+        finish(fail(`smtp:${e.code ?? 'error'} ${message}${phase === 'send' ? ' (while sending: the message may have been accepted)' : ''}`, phase === 'connect'));
+      };
+      const timer = setTimeout(
+        () => finish(fail(`smtp:deadline no answer within ${timeoutMs} ms${phase === 'send' ? ' while sending (the message may have been accepted)' : ' before the message was sent'}`, phase === 'connect')),
+        timeoutMs,
+      );
+      const onAbort = () => finish(fail('smtp:aborted', false));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      conn.on('error', failed);
+      const sendMessage = () => {
+        const mail = new MailComposer({
           from: opts.from,
           to: msg.to,
           subject,
@@ -121,16 +144,24 @@ export function createSmtpSender(opts: SmtpSenderOptions): Sender {
             'X-Auto-Response-Suppress': 'All',
             ...(msg.locale ? { 'Content-Language': msg.locale } : {}),
           },
+        }).compile();
+        mail.build((err, raw) => {
+          if (err) return failed(err);
+          if (settled) return;
+          phase = 'send';
+          conn.send({ from: fromAddress, to: [msg.to] }, raw, (sendErr, info) => {
+            if (sendErr) return failed(sendErr);
+            // A server that accepted nobody answered with a 5xx for the recipient.
+            if (info.accepted.length === 0) return finish(fail(`smtp:rejected ${clip(scrubCode(String(info.response ?? ''), msg.code), 160)}`, false));
+            finish({ ok: true, sender: name, providerId: mail.messageId(), detail: clip(scrubCode(String(info.response ?? ''), msg.code), 80) }, true);
+          });
         });
-        // A server that accepted nobody (every recipient refused) answered with a 5xx per recipient.
-        if (info.accepted.length === 0) return fail(`smtp:rejected ${clip(scrubCode(String(info.response ?? ''), msg.code), 160)}`, false);
-        return { ok: true, sender: name, providerId: info.messageId ?? null, detail: clip(scrubCode(String(info.response ?? ''), msg.code), 80) };
-      } catch (err) {
-        const e = err as { responseCode?: number; code?: string; message?: string };
-        const message = clip(scrubCode(String(e.message ?? err), msg.code), 160);
-        if (typeof e.responseCode === 'number') return fail(`smtp:${e.responseCode} ${message}`, e.responseCode < 500, e.responseCode);
-        // No reply code: the connection, TLS or an idle timeout.
-        return fail(`smtp:${e.code ?? 'error'} ${message}`, true);
-      }
+      };
+      conn.connect(() => {
+        if (settled) return;
+        if (!auth) return sendMessage();
+        conn.login(auth, (err) => (err ? failed(err) : sendMessage()));
+      });
+    });
   }
 }

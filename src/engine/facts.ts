@@ -38,11 +38,6 @@ export interface EvidenceFacts {
 export interface NumberFacts {
   /** The destination's key: the number in E.164, or the canonical email address (signals/email.ts). */
   e164: string;
-  /**
-   * The key of the destination's send limits and cooldown, when not `e164`: an email address without its
-   * `+tag` (signals/email.ts `emailLimitKey`), so that tags buy no fresh budget.
-   */
-  limitKey?: string;
   /** The number's region (ISO 3166-1); null for an email address. */
   region: string | null;
   callingCode: string | null;

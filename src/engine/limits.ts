@@ -46,9 +46,34 @@ export function cooldownMs(p: Policy, sendsSoFar: number): number {
   return Math.round(seconds * 1000);
 }
 
-/** The key of the cooldown limit of a number on a channel (`sendLimitSpecs`). */
+/**
+ * The key a destination's send limits, cooldown, unverified sends, failed-check lockout and escalation count
+ * under: the destination itself, but for an email address without a `+tag` (and for Yahoo without a
+ * `-keyword`). On most mail systems `bob+1@x` reaches bob's mailbox; as destinations they stay apart (on some
+ * systems they are different mailboxes), but a tag per request must buy no fresh budget for bombing a mailbox
+ * or guessing its codes (an email review sent six codes to one mailbox in two seconds; a diff review found the
+ * lockout and escalation still per tag). Verified-number and trust counters stay per exact destination.
+ */
+export function limitKeyOf(destination: string): string {
+  const at = destination.lastIndexOf('@');
+  if (at < 0) return destination;
+  const domain = destination.slice(at + 1);
+  const local = destination.slice(0, at);
+  const plus = local.indexOf('+');
+  let base = plus > 0 ? local.slice(0, plus) : local;
+  if (YAHOO.has(domain)) {
+    const dash = base.indexOf('-');
+    if (dash > 0) base = base.slice(0, dash);
+  }
+  return `${base}@${domain}`;
+}
+
+/** Yahoo's domains, whose `base-keyword` disposable addresses reach the account of `base`'s owner. */
+const YAHOO = new Set(['yahoo.com', 'ymail.com', 'rocketmail.com', 'yahoo.co.uk', 'yahoo.ca', 'yahoo.de', 'yahoo.fr', 'yahoo.in', 'yahoo.it']);
+
+/** The key of the cooldown limit of a destination on a channel (`sendLimitSpecs`). */
 export function cooldownKey(e164: string, channel: string): string {
-  return `cd:${e164}:${channel}`;
+  return `cd:${limitKeyOf(e164)}:${channel}`;
 }
 
 /**
@@ -70,12 +95,12 @@ export function resendWaitMs(p: Policy, v: { lastSentAt: number; sends: number }
 export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): LimitSpec[] {
   const L = p.limits;
   // The destination's budget and cooldown are keyed by its limit key (an email address without its +tag).
-  const n = f.number.limitKey ?? f.number.e164;
+  const n = limitKeyOf(f.number.e164);
   const specs: LimitSpec[] = [];
   const cd = cooldownMs(p, sendsSoFar);
   // The window rule may refuse up to one slot late; shortening the window by one slot makes a resend at
   // exactly `resendAfter` (last send + cooldown) always pass, at the price of allowing it up to 1/60 early.
-  if (cd > 0) specs.push({ reason: 'cooldown', key: cooldownKey(n, f.channel), limit: 1, windowMs: Math.max(1, cd - slotMsFor(cd)) });
+  if (cd > 0) specs.push({ reason: 'cooldown', key: cooldownKey(f.number.e164, f.channel), limit: 1, windowMs: Math.max(1, cd - slotMsFor(cd)) });
   // The trusted budget is separate so that an attacker who exhausts a number's budget does not lock its
   // owner out (docs/rate-limits.md, "Limits that do not lock out the owner").
   specs.push(...(f.state.trusted ? ratesToSpecs('rate_limited.number', `nt:${n}`, L.trustedNumber) : ratesToSpecs('rate_limited.number', `n:${n}`, L.number)));
@@ -99,7 +124,7 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
  * the send limits), read by the observation step (cost 0), reset by an approval (`numberFailureKeys`).
  */
 export function unverifiedSendsSpec(e164: string, cost: number): LimitSpec {
-  return { reason: 'unverified', key: `uv:${e164}:1d`, limit: UNLIMITED, windowMs: UNVERIFIED_WINDOW_MS, cost };
+  return { reason: 'unverified', key: `uv:${limitKeyOf(e164)}:1d`, limit: UNLIMITED, windowMs: UNVERIFIED_WINDOW_MS, cost };
 }
 
 /** The trust key of a device + network pair for a number (hashing is the caller's business). */
@@ -232,7 +257,7 @@ export function tracksIpCountries(p: Policy): boolean {
 
 /** Keys whose repeated rule trips escalate: the IP, the device and the number. */
 export function escalationKeys(f: KeyFacts): string[] {
-  const keys = [`n:${f.number.e164}`];
+  const keys = [`n:${limitKeyOf(f.number.e164)}`];
   if (f.ip) keys.push(`ip:${addressOf(f.ip)}`);
   if (f.evidence.deviceId) keys.push(`dv:${f.evidence.deviceId}`);
   return keys;
@@ -272,7 +297,8 @@ export function trustSpec(e164: string, contextHash: string): LimitSpec {
  */
 export function numberFailureKeys(p: Policy, e164: string): string[] {
   const c = p.limits.check;
-  return [`cf:${e164}:${win(c.failuresPerNumber)}`, `cft:${e164}:${win(c.trustedFailuresPerNumber)}`, `cfc:${e164}:${win(c.consecutiveFailuresPerNumber)}`, unverifiedSendsSpec(e164, 0).key];
+  const k = limitKeyOf(e164);
+  return [`cf:${k}:${win(c.failuresPerNumber)}`, `cft:${k}:${win(c.trustedFailuresPerNumber)}`, `cfc:${k}:${win(c.consecutiveFailuresPerNumber)}`, unverifiedSendsSpec(e164, 0).key];
 }
 
 /**
@@ -284,8 +310,8 @@ export function checkFailureSpecs(p: Policy, e164: string, ip: CheckAddress | nu
   const rate = trusted ? c.trustedFailuresPerNumber : c.failuresPerNumber;
   const long = c.consecutiveFailuresPerNumber;
   const specs: LimitSpec[] = [
-    { reason: 'locked.number', key: `${trusted ? 'cft' : 'cf'}:${e164}:${win(rate)}`, limit: rate.limit, windowMs: rate.windowSeconds * 1000 },
-    { reason: 'locked.number', key: `cfc:${e164}:${win(long)}`, limit: long.limit, windowMs: long.windowSeconds * 1000 },
+    { reason: 'locked.number', key: `${trusted ? 'cft' : 'cf'}:${limitKeyOf(e164)}:${win(rate)}`, limit: rate.limit, windowMs: rate.windowSeconds * 1000 },
+    { reason: 'locked.number', key: `cfc:${limitKeyOf(e164)}:${win(long)}`, limit: long.limit, windowMs: long.windowSeconds * 1000 },
   ];
   if (!ip) return specs;
   const per = c.failuresPerIp;

@@ -4,7 +4,7 @@
  * function for the send path, the check path and `otp-shield lookup`, so that the three agree on the key.
  */
 import type { NumberFacts } from '../engine/facts.ts';
-import { DISPOSABLE_EMAIL_SOURCE, emailLimitKey, isDisposableEmailDomain, normalizeEmailAddress } from '../signals/email.ts';
+import { DISPOSABLE_EMAIL_SOURCE, isDisposableEmailDomain, normalizeEmailAddress } from '../signals/email.ts';
 import type { Channel } from '../store/interface.ts';
 import type { Signals } from './ports.ts';
 
@@ -44,13 +44,11 @@ export function destinationFacts(
     const e = normalizeEmailAddress(to);
     if (!e.ok) return { ok: false, code: 'invalid_email_address', reason: e.reason, message: e.message };
     const disposable = isDisposableEmailDomain(e.domain);
-    const limitKey = emailLimitKey(e.address);
     return {
       ok: true,
       national: null,
       number: {
         e164: e.address,
-        ...(limitKey !== e.address ? { limitKey } : {}),
         region: null,
         callingCode: null,
         type: 'EMAIL',

@@ -82,13 +82,18 @@ export function journalKey(kind: JournalEntry['kind'], eventId: string): string 
  * of "interrupted" (a chaos review filling the disk found delivered codes recorded as interrupted). Keyed by
  * journal key; lost with the process, when "interrupted" is what recovery can truthfully say. Bounded.
  */
-const knownOutcomes = new Map<string, AuditEvent>();
-const MAX_KNOWN_OUTCOMES = 10_000;
+const knownOutcomes = new Map<string, { event: AuditEvent; at: number }>();
+/** Rarely more than a few (a store failing between a delivery and its event); bounded against a long outage. */
+const MAX_KNOWN_OUTCOMES = 1_000;
 
 export function rememberOutcome(key: string, event: AuditEvent): void {
   knownOutcomes.delete(key);
-  if (knownOutcomes.size >= MAX_KNOWN_OUTCOMES) knownOutcomes.delete(knownOutcomes.keys().next().value!);
-  knownOutcomes.set(key, structuredClone(event));
+  // Oldest first: those another instance recovered (or that a long outage left) go after two recovery delays.
+  for (const [k, v] of knownOutcomes) {
+    if (event.at - v.at <= 2 * RECOVER_AFTER_MS && knownOutcomes.size < MAX_KNOWN_OUTCOMES) break;
+    knownOutcomes.delete(k);
+  }
+  knownOutcomes.set(key, { event: structuredClone(event), at: event.at });
 }
 
 export function recoveredEvent(entry: JournalEntry): AuditEvent {
@@ -117,13 +122,18 @@ export async function recoverJournal(store: Store, now: number, afterRecovered?:
   if (store.kind === 'memory') return out;
   const entries: JournalRecord<JournalEntry>[] = await store.listJournal<JournalEntry>(now - RECOVER_AFTER_MS, RECOVER_BATCH);
   for (const { key, value } of entries) {
-    if (!(await store.useOnce(`journal-claim:${key}`, RECOVER_AFTER_MS, now))) continue;
+    const known = knownOutcomes.get(key)?.event;
+    if (!(await store.useOnce(`journal-claim:${key}`, RECOVER_AFTER_MS, now))) {
+      // Another instance recovers it (as interrupted: it cannot know better).
+      knownOutcomes.delete(key);
+      continue;
+    }
     if (!isEntry(value)) {
       // Not ours to interpret; leaving it would retry it every minute forever.
       await store.deleteJournal(key);
       out.dropped++;
     } else if (await stepHappened(store, value, now)) {
-      await store.appendEvents([knownOutcomes.get(key) ?? recoveredEvent(value)], key);
+      await store.appendEvents([known ?? recoveredEvent(value)], key);
       knownOutcomes.delete(key);
       out.recovered++;
       // The step's after-steps (a send's spend and SMS-pumping tally, an approval's trust counters), which the

@@ -9,6 +9,7 @@ import type { ListEntry, Store } from '../store/interface.ts';
 import type { ListHit } from '../engine/facts.ts';
 import type { ThrottleState } from '../engine/throttle.ts';
 import { isEmailKey } from '../signals/email.ts';
+import { limitKeyOf } from '../engine/limits.ts';
 
 export interface Quarantine {
   scope: string;
@@ -195,13 +196,15 @@ export class SharedState {
           hit = e.value === q.e164;
           break;
         case 'prefix':
-          hit = q.e164.startsWith(e.value);
+          // A number's prefix: never an email address, even one that starts with `+62812`.
+          hit = q.e164.startsWith(e.value) && !isEmailKey(q.e164);
           break;
         case 'country':
           hit = (q.region !== null && e.value === q.region) || (q.ipCountry !== null && e.value === q.ipCountry);
           break;
         case 'email':
-          hit = e.value === q.e164;
+          // The address, or any address that shares its budget (`bob@x` blocks `bob+tag@x`: the same mailbox).
+          hit = e.value === q.e164 || e.value === limitKeyOf(q.e164);
           break;
         case 'domain':
           hit = q.e164.endsWith(`@${e.value}`) || (isEmailKey(q.e164) && q.e164.endsWith(`.${e.value}`));
@@ -228,6 +231,7 @@ export class SharedState {
     if (p.has('all')) return 'all';
     // An email address (region null, no leading +) is paused only by `all`.
     if (region !== null && p.has(`country:${region}`)) return `country:${region}`;
+    if (isEmailKey(e164)) return null;
     for (const key of p.keys()) if (key.startsWith('prefix:') && e164.startsWith(key.slice(7))) return key;
     return null;
   }

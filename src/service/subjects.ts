@@ -4,7 +4,7 @@
  * to answer either: the events filter missed list and pause events quoting the number, and retention leaves
  * list entries, long-lived counters and (on SQLite) free pages behind.
  */
-import { emailLimitKey } from '../signals/email.ts';
+import { limitKeyOf } from '../engine/limits.ts';
 import type { AuditEvent, Store, SubjectRecords } from '../store/interface.ts';
 import { destinationKey } from './destination.ts';
 import { eventId } from './ids.ts';
@@ -16,13 +16,17 @@ export type SubjectResult =
   | { ok: false; message: string };
 
 /** The names a destination is stored under: its key, and an address's limit key (without a `+tag`). */
-export function subjectNames(signals: Pick<Signals, 'parsePhone'>, input: string): { ok: true; names: string[] } | { ok: false; message: string } {
+/**
+ * The names a destination is stored under: its key (verifications, events, list values), and for counter,
+ * marker and setting keys also its limit key (an address without its `+tag`: the budget it shares). Records of
+ * the base address itself (`bob@x` for `bob+1@x`) are another destination's and stay.
+ */
+export function subjectNames(signals: Pick<Signals, 'parsePhone'>, input: string): { ok: true; names: string[]; keyParts: string[] } | { ok: false; message: string } {
   const channel = input.includes('@') ? 'email' : 'sms';
   const d = destinationKey(signals, channel, input);
   if (!d.ok) return { ok: false, message: d.message };
-  const names = [d.key];
-  if (channel === 'email' && emailLimitKey(d.key) !== d.key) names.push(emailLimitKey(d.key));
-  return { ok: true, names };
+  const limitKey = limitKeyOf(d.key);
+  return { ok: true, names: [d.key], keyParts: limitKey === d.key ? [d.key] : [d.key, limitKey] };
 }
 
 /**
@@ -37,11 +41,11 @@ export async function subjectRequest(
 ): Promise<SubjectResult> {
   const parsed = subjectNames(ctx.signals, input);
   if (!parsed.ok) return parsed;
-  const { names } = parsed;
-  if (!opts.erase) return { ok: true, destination: names[0]!, names, records: await ctx.store.subjectRecords(names, false) };
+  const { names, keyParts } = parsed;
+  if (!opts.erase) return { ok: true, destination: names[0]!, names, records: await ctx.store.subjectRecords(names, false, keyParts) };
   const event: AuditEvent = { id: eventId(), at: opts.now, type: 'subject.erase', data: { by: opts.by, note: opts.note ?? null } };
   try {
-    const records = await recordedStep(ctx.store, event, () => ctx.store.subjectRecords(names, true), (r, e) => ({ ...e, data: { ...e.data, erased: counts(r) } }));
+    const records = await recordedStep(ctx.store, event, () => ctx.store.subjectRecords(names, true, keyParts), (r, e) => ({ ...e, data: { ...e.data, erased: counts(r) } }));
     return { ok: true, destination: names[0]!, names, records };
   } finally {
     // Its list entries are gone: instances re-read the lists.

@@ -689,9 +689,10 @@ export class VerificationService {
     if (entry.kind === 'send') {
       const e = entry.event;
       const data = e.data ?? {};
-      if (e.decision !== 'allow' || !e.to || !e.prefix || !e.country) return;
+      // An email send has no prefix or country (null): its spend is still counted.
+      if (e.decision !== 'allow' || !e.to) return;
       if (typeof data.channel !== 'string' || typeof data.verificationId !== 'string') return;
-      const m: SentMessage = { to: e.to, prefix: e.prefix, region: e.country, channel: data.channel as Channel, verificationId: data.verificationId };
+      const m: SentMessage = { to: e.to, prefix: e.prefix ?? null, region: e.country ?? null, channel: data.channel as Channel, verificationId: data.verificationId };
       for (const h of d.hooks) await h.afterSent?.(m, now);
     } else if (entry.kind === 'approval') {
       const v = await d.store.getVerification(entry.verificationId);

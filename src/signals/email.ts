@@ -13,7 +13,7 @@
 // - `normalizeEmail` folds what the big providers document as one mailbox: Gmail's dots and +tags (and
 //   googlemail.com), Outlook/Hotmail/Live and iCloud +tags; the local part is lower-cased (no provider of
 //   note treats case as a different mailbox). A `+tag` elsewhere stays part of the address, but not of its
-//   send limits' key (`emailLimitKey`).
+//   send limits' key (engine/limits.ts `limitKeyOf`).
 // The canonical address is also where the code is delivered: each fold above reaches the same mailbox.
 
 import validator from 'validator';
@@ -78,17 +78,6 @@ const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{
  */
 const FOLDS = { yahoo_remove_subaddress: false } as const;
 
-/**
- * The key of an address's send limits and cooldown: its canonical form without a `+tag` on any domain. On most
- * mail systems `bob+1@x` and `bob+2@x` reach bob's mailbox; as destinations they stay apart (on some systems
- * they are different mailboxes), but they share one budget, so a `+tag` per request buys no fresh one for
- * bombing a mailbox (an email review sent six codes to one mailbox in two seconds that way).
- */
-export function emailLimitKey(address: string): string {
-  const at = address.lastIndexOf('@');
-  const plus = address.indexOf('+');
-  return plus > 0 && plus < at ? address.slice(0, plus) + address.slice(at) : address;
-}
 
 /** Whether a destination key is an email address (phone keys are E.164: they start with `+`). */
 export function isEmailKey(key: string): boolean {

@@ -335,11 +335,13 @@ export interface Store {
    * event): either both happen or neither.
    */
   /**
-   * Every stored record that names one destination (`names`: its key, and its limit key when it has one; see
-   * store/subject.ts): a data subject's access request, or with `erase` its erasure in one step (docs/privacy.md).
-   * SQLite overwrites what it deletes (secure_delete) and checkpoints the WAL, so the file keeps no copy.
+   * Every stored record that names one destination (`names`: its key; `keyParts`: the parts of counter, marker
+   * and setting keys that are it, its limit key too; see store/subject.ts): a data subject's access request, or
+   * with `erase` its erasure (docs/privacy.md). Erased: its verifications, the events naming it, list entries
+   * whose value is it, counters, markers, settings and journal entries; a list entry that only mentions it in
+   * its note keeps its value with the mention redacted. SQLite overwrites what it deletes (secure_delete).
    */
-  subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords>;
+  subjectRecords(names: readonly string[], erase: boolean, keyParts?: readonly string[]): Promise<SubjectRecords>;
   appendEvents(events: AuditEvent[], forget?: string): Promise<void>;
   queryEvents(q: EventQuery): Promise<AuditEvent[]>;
   /** Delete events older than `before`; returns how many were removed. */

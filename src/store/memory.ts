@@ -17,7 +17,7 @@ import type {
   ApiKeyRecord, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction, ListEntry,
   ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
-import { keyNames, textNames } from './subject.ts';
+import { entryIsSubject, keyNames, redactText, textNames } from './subject.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
   applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest,
@@ -548,7 +548,7 @@ export class MemoryStore implements Store {
 
   // ---- audit events ----
 
-  async subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords> {
+  async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {
     const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
     for (const v of this.verifications.values()) if (names.includes(v.to)) out.verifications.push(clonePlain(v));
     for (let i = this.eventsHead; i < this.events.length; i++) {
@@ -556,7 +556,7 @@ export class MemoryStore implements Store {
       if ((e.to != null && names.includes(e.to)) || textNames(JSON.stringify(e), names)) out.events.push(clonePlain(e));
     }
     for (const e of this.lists.values()) if (names.includes(e.value) || textNames(e.note, names)) out.listEntries.push({ ...e });
-    for (const map of [this.counters, this.tokens, this.settings] as Map<string, unknown>[]) for (const k of map.keys()) if (keyNames(k, names)) out.keys.push(k);
+    for (const map of [this.counters, this.tokens, this.settings] as Map<string, unknown>[]) for (const k of map.keys()) if (keyNames(k, keyParts)) out.keys.push(k);
     for (const [k, j] of this.journal) if (textNames(JSON.stringify(j.value), names)) out.journal.push(k);
     out.keys.sort();
     out.journal.sort();
@@ -570,7 +570,10 @@ export class MemoryStore implements Store {
       this.events = this.events.slice(this.eventsHead).filter((e) => !seqs.has(e.seq));
       this.eventsHead = 0;
     }
-    for (const e of out.listEntries) this.lists.delete(e.id);
+    for (const e of out.listEntries) {
+      if (entryIsSubject(e, names)) this.lists.delete(e.id);
+      else this.lists.set(e.id, { ...e, note: e.note === null ? null : redactText(e.note, names) });
+    }
     if (out.listEntries.length > 0) this.version++;
     for (const k of out.keys) {
       this.counters.delete(k);

@@ -23,7 +23,10 @@ import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
-import { containsPattern, keyNames, textNames } from './subject.ts';
+import { containsPattern, entryIsSubject, keyNames, redactText, textNames } from './subject.ts';
+
+/** An access or erasure request scans whole tables: it gets longer than a request's statement timeout. */
+const SUBJECT_TIMEOUT_MS = 300_000;
 import type { WindowState } from '../engine/window.ts';
 import {
   tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, eventBody, peekCounts, validateSpecs, VERIFICATION_COLUMNS, verificationFromRow,
@@ -842,7 +845,7 @@ export class PostgresStore implements Store {
     return r.rowCount ?? 0;
   }
 
-  async subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords> {
+  async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {
     const client = await this.pool.connect();
     let failed = false;
     try {
@@ -850,22 +853,27 @@ export class PostgresStore implements Store {
       // runs names the destination in a request made after the erasure was asked for.
       await client.query('BEGIN');
       const s = this.s;
-      const like = (table: string, col: string, cast = '') =>
-        client.query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} LIKE ANY ($1::text[])`, [names.map(containsPattern)]);
+      const like = (table: string, col: string, cast = '', parts: readonly string[] = names) =>
+        client.query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} LIKE ANY ($1::text[])`, [parts.map(containsPattern)]);
+      // Full scans of the events, counters and journal: longer than a request's statement timeout may be.
+      await client.query(`SET LOCAL statement_timeout = ${SUBJECT_TIMEOUT_MS}`);
       const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
       out.verifications = (await client.query<VerificationRow>(`SELECT * FROM ${s}.verifications WHERE to_number = ANY ($1::text[])`, [names])).rows.map(verificationFromRow);
       const events = (await like('events', 'body', '::text')).rows as { seq: string; body: AuditEvent }[];
       out.events = events.filter((r) => textNames(JSON.stringify(r.body), names)).map((r) => ({ ...r.body, seq: Number(r.seq) })).sort((a, b) => a.seq - b.seq);
       out.listEntries = (await client.query<ListRow>(`SELECT * FROM ${s}.list_entries`)).rows.map(listFromRow).filter((e) => names.includes(e.value) || textNames(e.note, names));
       const keys = new Set<string>();
-      for (const table of ['counters', 'once_tokens', 'settings']) for (const r of (await like(table, 'key')).rows as { key: string }[]) if (keyNames(r.key, names)) keys.add(r.key);
+      for (const table of ['counters', 'once_tokens', 'settings']) for (const r of (await like(table, 'key', '', keyParts)).rows as { key: string }[]) if (keyNames(r.key, keyParts)) keys.add(r.key);
       out.keys = [...keys].sort();
       out.journal = ((await like('journal', 'value', '::text')).rows as { key: string; value: unknown }[]).filter((r) => textNames(JSON.stringify(r.value), names)).map((r) => r.key).sort();
       if (erase) {
         await client.query(`DELETE FROM ${s}.verifications WHERE id = ANY ($1::text[])`, [out.verifications.map((v) => v.id)]);
         await client.query(`DELETE FROM ${s}.events WHERE seq = ANY ($1::bigint[])`, [out.events.map((e) => e.seq)]);
         if (out.listEntries.length > 0) {
-          await client.query(`DELETE FROM ${s}.list_entries WHERE id = ANY ($1::text[])`, [out.listEntries.map((e) => e.id)]);
+          for (const e of out.listEntries) {
+            if (entryIsSubject(e, names)) await client.query(`DELETE FROM ${s}.list_entries WHERE id = $1`, [e.id]);
+            else await client.query(`UPDATE ${s}.list_entries SET note = $1 WHERE id = $2`, [e.note === null ? null : redactText(e.note, names), e.id]);
+          }
           await client.query(`UPDATE ${s}.meta SET value = value + 1 WHERE key = 'lists_version'`);
         }
         for (const table of ['counters', 'once_tokens', 'settings']) await client.query(`DELETE FROM ${s}.${table} WHERE key = ANY ($1::text[])`, [out.keys]);

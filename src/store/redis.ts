@@ -21,7 +21,7 @@ import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
-import { keyNames, textNames } from './subject.ts';
+import { entryIsSubject, keyNames, redactText, textNames } from './subject.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
   tallyAsLimits, tallyFromLimits, DEFAULT_VERIFICATION_RETENTION_MS, decodeWindow, eventBody, eventMatches, peekCounts, validateSpecs,
@@ -613,7 +613,7 @@ export class RedisStore implements Store {
    * step: an erasure that fails midway is repeated (it finds what is left). With AOF, deleted data stays in the
    * append-only file until its next rewrite (BGREWRITEAOF; docs/privacy.md).
    */
-  async subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords> {
+  async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {
     const r = this.redis;
     const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
     const scan = async (match: string): Promise<string[]> => {
@@ -628,7 +628,7 @@ export class RedisStore implements Store {
     };
     const glob = (n: string) => n.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
     // Verifications: by their `to` field (no index names a finished one).
-    const vKeys = await scan(`${this.k.v}*`);
+    const vKeys = await scan(`${glob(this.k.v)}*`);
     for (let i = 0; i < vKeys.length; i += 500) {
       const batch = vKeys.slice(i, i + 500);
       const tos = await this.rt(Promise.all(batch.map((k) => r.hget(k, 'to'))));
@@ -655,11 +655,11 @@ export class RedisStore implements Store {
     out.listEntries = (await this.rt(r.hvals(this.k.lists))).map((j) => JSON.parse(j) as ListEntry).filter((e) => names.includes(e.value) || textNames(e.note, names));
     const counterKeys = new Set<string>();
     const tokenKeys = new Set<string>();
-    for (const n of names) {
-      for (const k of await scan(`${this.k.c}*${glob(n)}*`)) if (keyNames(k.slice(this.k.c.length), names)) counterKeys.add(k);
-      for (const k of await scan(`${this.k.o}*${glob(n)}*`)) if (keyNames(k.slice(this.k.o.length), names)) tokenKeys.add(k);
+    for (const n of keyParts) {
+      for (const k of await scan(`${glob(this.k.c)}*${glob(n)}*`)) if (keyNames(k.slice(this.k.c.length), keyParts)) counterKeys.add(k);
+      for (const k of await scan(`${glob(this.k.o)}*${glob(n)}*`)) if (keyNames(k.slice(this.k.o.length), keyParts)) tokenKeys.add(k);
     }
-    const settings = (await this.rt(r.hkeys(this.k.settings))).filter((k) => keyNames(k, names));
+    const settings = (await this.rt(r.hkeys(this.k.settings))).filter((k) => keyNames(k, keyParts));
     out.keys = [...[...counterKeys].map((k) => k.slice(this.k.c.length)), ...[...tokenKeys].map((k) => k.slice(this.k.o.length)), ...settings].sort();
     const journal = await this.rt(r.hgetall(this.k.journal));
     out.journal = Object.entries(journal).filter(([, v]) => textNames(v, names)).map(([k]) => k).sort();
@@ -667,7 +667,10 @@ export class RedisStore implements Store {
     const dels = [...out.verifications.flatMap((v) => [this.k.v + v.id, this.pendingKey(v.to, v.channel)]), ...counterKeys, ...tokenKeys];
     for (let i = 0; i < dels.length; i += 500) await this.rt(r.del(...dels.slice(i, i + 500)));
     for (let i = 0; i < eventIds.length; i += 500) await this.rt(r.xdel(this.k.events, ...eventIds.slice(i, i + 500)));
-    for (const e of out.listEntries) await this.removeListEntry(e.id);
+    for (const e of out.listEntries) {
+      if (entryIsSubject(e, names)) await this.removeListEntry(e.id);
+      else await this.putListEntry({ ...e, note: e.note === null ? null : redactText(e.note, names) });
+    }
     for (const k of settings) await this.deleteSetting(k);
     for (const k of out.journal) await this.deleteJournal(k);
     return out;

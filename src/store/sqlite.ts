@@ -45,7 +45,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { WalCheckpointer } from './sqlite-checkpointer.ts';
 import { StoreUnavailableError } from './errors.ts';
-import { containsPattern, keyNames, textNames } from './subject.ts';
+import { containsPattern, entryIsSubject, keyNames, redactText, textNames } from './subject.ts';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
   ListEntry, ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
@@ -1124,14 +1124,14 @@ export class SqliteStore implements Store {
     return this.durable(this.txPurge(before));
   }
 
-  async subjectRecords(names: readonly string[], erase: boolean): Promise<SubjectRecords> {
-    if (erase) this.begin();
-    else this.settleBatches();
+  async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {
+    // Found outside the write lock (full scans would hold every other writer of the file), erased under it.
+    this.settleBatches();
     const db = this.db;
     const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
-    const like = (table: string, col: string) => {
+    const like = (table: string, col: string, parts: readonly string[] = names) => {
       const rows: Record<string, unknown>[] = [];
-      for (const n of names) rows.push(...(db.prepare(`SELECT * FROM ${table} WHERE ${col} LIKE ? ESCAPE '\\'`).all(containsPattern(n)) as Record<string, unknown>[]));
+      for (const n of parts) rows.push(...(db.prepare(`SELECT * FROM ${table} WHERE ${col} LIKE ? ESCAPE '\\'`).all(containsPattern(n)) as Record<string, unknown>[]));
       return rows;
     };
     const inList = names.map(() => '?').join(', ');
@@ -1145,10 +1145,11 @@ export class SqliteStore implements Store {
     out.events.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
     out.listEntries = (db.prepare('SELECT * FROM list_entries').all() as ListRow[]).map(listFromRow).filter((e) => names.includes(e.value) || textNames(e.note, names));
     const keys = new Set<string>();
-    for (const table of ['counters', 'once_tokens', 'settings']) for (const r of like(table, 'key') as { key: string }[]) if (keyNames(r.key, names)) keys.add(r.key);
+    for (const table of ['counters', 'once_tokens', 'settings']) for (const r of like(table, 'key', keyParts) as { key: string }[]) if (keyNames(r.key, keyParts)) keys.add(r.key);
     out.keys = [...keys].sort();
     out.journal = [...new Set((like('journal', 'value') as { key: string; value: string }[]).filter((r) => textNames(r.value, names)).map((r) => r.key))].sort();
     if (!erase) return out;
+    this.begin();
     // Deleted content is overwritten (not left in free pages of the file: a privacy review found erased numbers
     // there), and the WAL is checkpointed afterwards so that no older copy of a page stays in it.
     db.pragma('secure_delete = ON');
@@ -1159,7 +1160,10 @@ export class SqliteStore implements Store {
           db.prepare('DELETE FROM event_reasons WHERE seq = ?').run(seq);
           db.prepare('DELETE FROM events WHERE seq = ?').run(seq);
         }
-        for (const e of out.listEntries) db.prepare('DELETE FROM list_entries WHERE id = ?').run(e.id);
+        for (const e of out.listEntries) {
+          if (entryIsSubject(e, names)) db.prepare('DELETE FROM list_entries WHERE id = ?').run(e.id);
+          else db.prepare('UPDATE list_entries SET note = ? WHERE id = ?').run(e.note === null ? null : redactText(e.note, names), e.id);
+        }
         if (out.listEntries.length > 0) this.st.bumpListsVersion.run();
         for (const k of out.keys) for (const table of ['counters', 'once_tokens', 'settings']) db.prepare(`DELETE FROM ${table} WHERE key = ?`).run(k);
         for (const k of out.journal) db.prepare('DELETE FROM journal WHERE key = ?').run(k);
@@ -1169,12 +1173,13 @@ export class SqliteStore implements Store {
       this.counterCache.clear();
     }
     const done = await this.durable(out);
-    // Best effort: another connection reading, or the next batch already open, leaves it to the checkpoint thread.
+    // Best effort: while another connection reads (a running server), the WAL keeps older copies of the pages
+    // until it is next restarted; SQLite answers busy then rather than failing (docs/privacy.md says so).
     if (!db.inTransaction) {
       try {
         db.pragma('wal_checkpoint(TRUNCATE)');
       } catch {
-        /* busy: the checkpoint thread copies the overwritten pages soon */
+        /* the checkpoint thread copies the overwritten pages soon */
       }
     }
     return done;

@@ -36,3 +36,15 @@ function boundary(name: string): RegExp {
 export function containsPattern(s: string): string {
   return `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
+
+/** A list entry's note with the destination's mentions replaced (the entry itself is someone else's: an IP block). */
+export function redactText(text: string, names: readonly string[]): string {
+  let out = text;
+  for (const n of names) out = out.replace(new RegExp(boundary(n).source, 'g'), '[erased]');
+  return out;
+}
+
+/** Whether an erasure deletes the list entry (its value is the destination) or only redacts its note. */
+export function entryIsSubject(e: { value: string }, names: readonly string[]): boolean {
+  return names.includes(e.value);
+}

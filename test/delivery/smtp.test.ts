@@ -155,12 +155,33 @@ describe('SMTP sender', () => {
       const port = (server.address() as AddressInfo).port;
       const r = await createSmtpSender({ host: '127.0.0.1', port, requireTls: false, from: 'no-reply@example.com', env: 'test', timeoutMs: 1_000 }).send(msg());
       assert.ok(!r.ok && !r.retryable && r.reason.startsWith('smtp:deadline'), JSON.stringify(r));
+      // The cut conversation's connection is closed, not left open for the server to finish it later (a review
+      // found every cut send leaving one behind).
+      for (let i = 0; i < 100 && [...sockets].some((c) => !c.destroyed); i++) await new Promise((res) => setTimeout(res, 50));
+      assert.ok([...sockets].every((c) => c.destroyed), 'the connection was closed');
       // The dispatcher's abort ends a send as well.
       const ac = new AbortController();
       const pending = createSmtpSender({ host: '127.0.0.1', port, requireTls: false, from: 'no-reply@example.com', env: 'test', timeoutMs: 60_000 }).send(msg(), ac.signal);
       setTimeout(() => ac.abort(), 300);
       const aborted = await pending;
       assert.ok(!aborted.ok && aborted.reason === 'smtp:aborted', JSON.stringify(aborted));
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a server that never greets is cut at timeoutMs and retried or handed on: nothing was sent', { timeout: 30_000 }, async () => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((c) => {
+      sockets.add(c);
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const r = await createSmtpSender({ host: '127.0.0.1', port, requireTls: false, from: 'no-reply@example.com', env: 'test', timeoutMs: 500 }).send(msg());
+      assert.ok(!r.ok && r.retryable, JSON.stringify(r));
     } finally {
       for (const c of sockets) c.destroy();
       await new Promise((r) => server.close(r));

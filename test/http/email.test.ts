@@ -94,6 +94,29 @@ describe('email destinations', () => {
     assert.equal((await send('bob.smith+3@company.example')).status, 201, 'after the cooldown');
   });
 
+  it('the failed-check lockout counts a mailbox\'s +tags together: a tag per verification buys no fresh guesses', async () => {
+    const wrongs: number[] = [];
+    let locked = false;
+    for (let i = 0; i < 6 && !locked; i++) {
+      const s = await t.request('POST', '/v1/verifications', { to: `guess.me+${i}@company.example`, channel: 'email', client: client(`84.17.15.${i}`) });
+      assert.equal(s.status, 201, s.text);
+      const code = t.lastCode(`guess.me+${i}@company.example`)!;
+      const wrong = code === '000000' ? '111111' : '000000';
+      for (let k = 0; k < 4; k++) {
+        const r = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong, client: { ip: `84.17.16.${i * 4 + k}` } });
+        wrongs.push(r.status);
+        if (r.status === 429) {
+          locked = true;
+          break;
+        }
+      }
+      t.clock.advance(3 * MIN);
+    }
+    // The per-number budget (10 failed checks an hour) is reached across the tags.
+    assert.ok(locked, wrongs.join());
+    assert.equal(wrongs.filter((x) => x === 200).length, 10, wrongs.join());
+  });
+
   it('no country or prefix rule applies to an address; a disposable-mailbox domain scores', async () => {
     // allowCountries ['ID'] refuses a US number (country.number), not an address from a US IP.
     const us = await t.request('POST', '/v1/verifications', { to: '+14155550123', client: client('84.17.12.1') });
@@ -129,6 +152,12 @@ describe('email destinations', () => {
       assert.equal(ev.decision, 'block', to);
       assert.ok(ev.reasons.includes('list.block'), `${to}: ${ev.reasons.join()}`);
     }
+    // An address's entry also holds its +tags (the same mailbox): a tag must not slip past a block.
+    await add('email', 'erin.ng@company.example');
+    await send('erin.ng+x@company.example');
+    const [tagged] = (await admin('GET', '/v1/admin/events?type=send&mask=false&limit=1')).body.events;
+    assert.equal(tagged.to, 'erin.ng+x@company.example');
+    assert.ok(tagged.reasons.includes('list.block'), tagged.reasons.join());
     // A domain entry matches the domain, not a longer name ending in it.
     await send('z@not-spam-farm.example');
     const [ok] = (await admin('GET', '/v1/admin/events?type=send&mask=false&limit=1')).body.events;

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { emailLimitKey, isDisposableEmailDomain, maskEmail, MAX_EMAIL_INPUT, normalizeEmailAddress } from '../../src/signals/email.ts';
+import { isDisposableEmailDomain, maskEmail, MAX_EMAIL_INPUT, normalizeEmailAddress } from '../../src/signals/email.ts';
 import { maskNumbersInText } from '../../src/service/log-privacy.ts';
+import { limitKeyOf } from '../../src/engine/limits.ts';
 import { numberMasker } from '../../src/service/audit-export.ts';
 
 const key = (s: unknown) => {
@@ -36,10 +37,13 @@ describe('email addresses (the email channel\'s destinations)', () => {
     assert.equal(key(`${'a'.repeat(MAX_EMAIL_INPUT)}@example.com`), '!too_long');
   });
 
-  it('keys an address\'s send limits without its +tag, on every domain', () => {
-    assert.equal(emailLimitKey('bob.smith+1@company.com'), 'bob.smith@company.com');
-    assert.equal(emailLimitKey('bob.smith@company.com'), 'bob.smith@company.com');
-    assert.equal(emailLimitKey('+x@company.com'), '+x@company.com', 'a local part that is only a tag stays');
+  it('keys an address\'s limits without its +tag on every domain (and Yahoo\'s -keyword); a number is its own key', () => {
+    assert.equal(limitKeyOf('bob.smith+1@company.com'), 'bob.smith@company.com');
+    assert.equal(limitKeyOf('bob.smith@company.com'), 'bob.smith@company.com');
+    assert.equal(limitKeyOf('+x@company.com'), '+x@company.com', 'a local part that is only a tag stays');
+    assert.equal(limitKeyOf('shopper-acme@yahoo.com'), 'shopper@yahoo.com');
+    assert.equal(limitKeyOf('jean-luc@example.com'), 'jean-luc@example.com', 'a dash elsewhere is part of the name');
+    assert.equal(limitKeyOf('+6281234567890'), '+6281234567890');
   });
 
   it('knows disposable-mailbox domains (and the subdomains of the wildcard ones)', () => {
