@@ -116,7 +116,13 @@ describe('a request that arrives while the server closes', () => {
     sock.on('data', (d) => (out += d));
     const body = JSON.stringify({ to: '+6281234500009', client: { ip: '36.72.9.9', userAgent: 'Mozilla/5.0 Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5000 } });
     sock.write(`POST /v1/verifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.verifyKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-    await t.receiver.waitFor(1, 30_000);
+    await t.receiver.waitFor(1, 30_000).catch(async (err: unknown) => {
+      // Fail rather than hang: the provider would hold the request, and the server with it.
+      release();
+      sock.destroy();
+      await t.close();
+      throw err;
+    });
     const closing = t.close();
     await new Promise((r) => setTimeout(r, 100));
     sock.write(`GET /v1/verifications/vf_abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.verifyKey}\r\n\r\n`);

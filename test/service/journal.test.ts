@@ -326,6 +326,8 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
     const made = await makeStore();
     const t = await startTestApp(made ? { store: made } : {});
     const store = t.ctx.store;
+    // Released in `finally` too: a failed assertion must not leave the provider holding requests (a hang).
+    let release: () => void = () => {};
     try {
       // Without a cooldown (its limit would let only one of them through), so both reach the store step.
       usePolicy(t, { cooldown: { firstSeconds: 0, factor: 1, maxSeconds: 0 }, number: [{ limit: 5, windowSeconds: 600 }] });
@@ -334,7 +336,6 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.equal(first.status, 201, first.text);
       // Both see the verification with one send; the store step says which is the second and which the third.
       // The provider holds both messages until the test has read the journal (a fixed delay raced a slow machine).
-      let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
       t.receiver.setHandler(async () => {
         await gate;
@@ -351,6 +352,7 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
       assert.deepEqual((await resends).map((r) => r.status), [201, 201]);
       assert.deepEqual(await store.listJournal(Number.MAX_SAFE_INTEGER, 10), []);
     } finally {
+      release();
       await t.close();
       await dispose(made);
     }
