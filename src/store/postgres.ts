@@ -396,13 +396,10 @@ export class PostgresStore implements Store {
 
   /** Create the schema and tables, or migrate them. Safe to run from several instances at once. */
   async init(): Promise<void> {
-    const client = await this.pool.connect();
-    let failed = false;
-    // Waiting for another instance's migration, and a migration itself, may take longer than a request may.
-    // pg reads a per-query `query_timeout` (client.js) that its QueryConfig type does not declare.
-    const slow = (text: string, values?: unknown[]) => client.query({ text, ...(values ? { values } : {}), query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
-    try {
-      await client.query('BEGIN');
+    await this.transaction(async (client) => {
+      // Waiting for another instance's migration, and a migration itself, may take longer than a request may.
+      // pg reads a per-query `query_timeout` (client.js) that its QueryConfig type does not declare.
+      const slow = (text: string, values?: unknown[]) => client.query({ text, ...(values ? { values } : {}), query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
       await client.query(`SET LOCAL statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
       await slow('SELECT pg_advisory_xact_lock($1)', [lockKey(`otpshield:init:${this.schema}`)]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
@@ -416,13 +413,26 @@ export class PostgresStore implements Store {
         `INSERT INTO ${this.s}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [version],
       );
+    });
+  }
+
+  /**
+   * `fn` inside BEGIN … COMMIT on one pooled connection, rolled back if it throws. A connection whose query failed
+   * (a timeout) may still be busy on the server: it is discarded, not returned to the pool.
+   */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let failed = false;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
       await client.query('COMMIT');
+      return out;
     } catch (err) {
       failed = true;
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      // A connection whose query timed out may still be busy on the server: discard it.
       client.release(failed);
     }
   }
@@ -846,12 +856,9 @@ export class PostgresStore implements Store {
   }
 
   async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {
-    const client = await this.pool.connect();
-    let failed = false;
-    try {
-      // One transaction: what is exported is what is erased. FOR UPDATE is not needed: a row written while this
-      // runs names the destination in a request made after the erasure was asked for.
-      await client.query('BEGIN');
+    // One transaction: what is exported is what is erased. FOR UPDATE is not needed: a row written while this
+    // runs names the destination in a request made after the erasure was asked for.
+    return this.transaction(async (client) => {
       const s = this.s;
       const like = (table: string, col: string, cast = '', parts: readonly string[] = names) =>
         client.query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} LIKE ANY ($1::text[])`, [parts.map(containsPattern)]);
@@ -879,14 +886,7 @@ export class PostgresStore implements Store {
         for (const table of ['counters', 'once_tokens', 'settings']) await client.query(`DELETE FROM ${s}.${table} WHERE key = ANY ($1::text[])`, [out.keys]);
         await client.query(`DELETE FROM ${s}.journal WHERE key = ANY ($1::text[])`, [out.journal]);
       }
-      await client.query('COMMIT');
       return out;
-    } catch (err) {
-      failed = true;
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release(failed);
-    }
+    });
   }
 }

@@ -24,20 +24,9 @@ import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { buildContext } from '../../src/service/context.ts';
 import { spendToday } from '../../src/monitoring/budget.ts';
+import { emptied } from '../helpers/journal.ts';
 import { verifiedNumberSpec } from '../../src/engine/limits.ts';
 
-/**
- * Wait until the journal is empty (at most 10 s): an entry's deletion is best-effort and not awaited by the
- * request, and on PostgreSQL it runs on another pooled connection than the test's read (a fixed 50 ms raced it).
- */
-async function emptied(journal: () => Promise<unknown[]>): Promise<void> {
-  let left = await journal();
-  for (let i = 0; i < 200 && left.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = await journal();
-  }
-  assert.deepEqual(left, []);
-}
 
 const silent = pino({ level: 'silent' });
 const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });

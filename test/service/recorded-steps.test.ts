@@ -12,20 +12,9 @@ import type { AuditEvent, Store } from '../../src/store/interface.ts';
 import { RECOVER_AFTER_MS, recordedStep, recoverJournal, type StepClaim } from '../../src/service/journal.ts';
 import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { DEFAULT_POLICY, parsePolicy } from '../../src/engine/policy.ts';
+import { emptied } from '../helpers/journal.ts';
 import { recordReceipt } from '../../src/monitoring/receipts.ts';
 
-/**
- * Wait until the journal is empty (at most 10 s): an entry's deletion is best-effort and not awaited by the
- * request, and on PostgreSQL it runs on another pooled connection than the test's read (a fixed 50 ms raced it).
- */
-async function emptied(journal: () => Promise<unknown[]>): Promise<void> {
-  let left = await journal();
-  for (let i = 0; i < 200 && left.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = await journal();
-  }
-  assert.deepEqual(left, []);
-}
 
 type Method = 'appendEvents' | 'putListEntry' | 'removeListEntry' | 'putSetting' | 'deleteSetting' | 'transition' | 'peekLimits' | 'useOnce' | 'deleteJournal';
 
