@@ -11,7 +11,7 @@ import { createConsoleSender } from './console.ts';
 import { createNoopSender } from './noop.ts';
 import { createWebhookSender, MIN_SECRET_LENGTH } from './webhook.ts';
 import { createTwilioSender } from './twilio.ts';
-import { createSmtpSender } from './smtp.ts';
+import { createSmtpSender, type SmtpSenderOptions } from './smtp.ts';
 import { MAX_TIMEOUT_MS } from './options.ts';
 
 export type SenderConfig =
@@ -30,19 +30,7 @@ export type SenderConfig =
       channels?: Channel[];
       timeoutMs?: number;
     }
-  | {
-      type: 'smtp';
-      name?: string;
-      host: string;
-      port?: number;
-      secure?: boolean;
-      requireTls?: boolean;
-      user?: string;
-      password?: string;
-      from: string;
-      subject?: string;
-      timeoutMs?: number;
-    };
+  | ({ type: 'smtp' } & Omit<SmtpSenderOptions, 'env'>);
 
 const ChannelSchema = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('voice'), Type.Literal('email')]);
 const ChannelsSchema = Type.Array(ChannelSchema, { minItems: 1, uniqueItems: true });
