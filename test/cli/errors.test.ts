@@ -2,9 +2,9 @@
  * How the CLI fails on bad input: usage and file-system errors are one line and exit 1, never a stack;
  * bad values are refused before they are stored or replayed. Real child processes (test/helpers/cli.ts).
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, withDatabase, type Run } from '../helpers/cli.ts';
@@ -16,7 +16,15 @@ import { ConfigError } from '../../src/config/load.ts';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-const fresh = (name: string) => mkdtempSync(join(tmpdir(), `otps-err-${name}-`));
+const made: string[] = [];
+const fresh = (name: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `otps-err-${name}-`));
+  made.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 /** rc 1, exactly one line on stderr matching `re`, and no stack frame. */
 function assertOneLine(r: Run, re: RegExp, what: string): void {

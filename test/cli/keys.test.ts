@@ -1,13 +1,14 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { verifyApiKey } from '../../src/service/api-keys.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'otps-keys-'));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
 const cli = (...args: string[]) =>
   execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, NODE_ENV: 'test', OTPSHIELD_DATA_DIR: dataDir }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 

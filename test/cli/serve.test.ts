@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,8 @@ test('serve: stdout is JSON log lines only; the banner and console-sent messages
     for (let i = 0; i < 100 && !/\d{6}/.test(stderr.split('listening on')[1] ?? ''); i++) await new Promise((r) => setTimeout(r, 50));
   } finally {
     proc.kill('SIGTERM');
+    await new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(null) : proc.once('exit', r)));
+    rmSync(dir, { recursive: true, force: true });
     await new Promise((r) => proc.once('exit', r));
   }
   const lines = stdout.split('\n').filter((l) => l !== '');
