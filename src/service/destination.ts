@@ -17,6 +17,14 @@ export type Destination =
     }
   | { ok: false; code: 'invalid_phone_number' | 'invalid_email_address'; reason: string; message: string };
 
+/**
+ * The channel a destination given without one belongs to: an address is the email channel's, anything else
+ * a number (sms). A check by `to`, the events filter and a subject request read it so.
+ */
+export function channelOfDestination(to: unknown): Channel {
+  return typeof to === 'string' && to.includes('@') ? 'email' : 'sms';
+}
+
 /** The destination key of what a client typed (the send's `to`, a check's `to`), or why it is none. */
 export function destinationKey(
   signals: Pick<Signals, 'parsePhone'>,

@@ -6,7 +6,7 @@
  */
 import { limitKeyOf } from '../engine/limits.ts';
 import type { AuditEvent, Store, SubjectRecords } from '../store/interface.ts';
-import { destinationKey } from './destination.ts';
+import { channelOfDestination, destinationKey } from './destination.ts';
 import { eventId } from './ids.ts';
 import { recordedStep } from './journal.ts';
 import type { Signals } from './ports.ts';
@@ -22,7 +22,7 @@ export type SubjectResult =
  * the base address itself (`bob@x` for `bob+1@x`) are another destination's and stay.
  */
 export function subjectNames(signals: Pick<Signals, 'parsePhone'>, input: string): { ok: true; names: string[]; keyParts: string[] } | { ok: false; message: string } {
-  const channel = input.includes('@') ? 'email' : 'sms';
+  const channel = channelOfDestination(input);
   const d = destinationKey(signals, channel, input);
   if (!d.ok) return { ok: false, message: d.message };
   const limitKey = limitKeyOf(d.key);

@@ -50,7 +50,7 @@ import { withoutPort } from '../signals/ip.ts';
 import type { Challenger, ClientEvidenceInput, Delivery, Signals } from './ports.ts';
 import { SETTING, type SharedState } from './state.ts';
 import { KeyedSerializer } from '../lib/keyed-serializer.ts';
-import { destinationFacts, destinationKey } from './destination.ts';
+import { channelOfDestination, destinationFacts, destinationKey } from './destination.ts';
 import { journalKey, recordedStep, rememberOutcome, type JournalEntry, type StepClaim } from './journal.ts';
 import { eventId, pooledRandom } from './ids.ts';
 
@@ -722,7 +722,7 @@ export class VerificationService {
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
     else {
       // Without a channel, an address is the email channel's destination (as Twilio Verify reads it).
-      const channel = input.channel ?? (typeof input.to === 'string' && input.to.includes('@') ? 'email' : 'sms');
+      const channel = input.channel ?? channelOfDestination(input.to);
       const dest = destinationKey(d.signals, channel, input.to);
       if (!dest.ok) {
         // A check takes no defaultRegion (the send did): say what works instead of suggesting one.

@@ -13,7 +13,7 @@ import { eventView, numberMasker } from '../../service/audit-export.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
-import { destinationKey } from '../../service/destination.ts';
+import { channelOfDestination, destinationKey } from '../../service/destination.ts';
 import { parseIp } from '../../signals/ip.ts';
 import { errorResponses } from '../schemas.ts';
 
@@ -89,7 +89,7 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         if (qs.type !== undefined) q.type = qs.type;
         if (qs.number !== undefined) {
           // An address is an email channel's destination; anything else is read as a phone number.
-          const d = destinationKey(ctx.signals, qs.number.includes('@') ? 'email' : 'sms', qs.number);
+          const d = destinationKey(ctx.signals, channelOfDestination(qs.number), qs.number);
           if (!d.ok) throw new ApiError('invalid_request', { message: `querystring.number is not a valid phone number or email address: ${d.message}` });
           q.number = d.key;
         }
