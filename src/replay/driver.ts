@@ -31,6 +31,7 @@ import { channelKey, RecordingDelivery } from './delivery.ts';
 import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type StateEventType, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
 import { LIST_KINDS } from '../service/lists.ts';
 import { destinationKey } from '../service/destination.ts';
+import { testNumbersOf } from '../service/config-checks.ts';
 import { parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
 import { replaySignals, type ReplaySignals } from './signals.ts';
 
@@ -270,11 +271,7 @@ export class Replayer {
     // Layers that parse numbers at call time (monitoring counts approvals by country and prefix) share the
     // memoised answers.
     ctx.signals = signals;
-    const testNumbers = new Map<string, string>();
-    for (const t of cfg.testNumbers) {
-      const p = signals.parsePhone(t.number);
-      if (p.ok) testNumbers.set(p.e164, t.code);
-    }
+    const testNumbers = testNumbersOf(cfg, signals);
     const capture: ServiceHooks = {
       afterDecision: (_facts, decision) => {
         if (replayer.r) replayer.r.captured = decision;

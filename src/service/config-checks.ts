@@ -11,15 +11,23 @@ import { SenderConfigError } from '../delivery/sender.ts';
 import { createTemplates, TemplateConfigError } from '../delivery/templates.ts';
 import { compileCidrs } from '../http/client-ip.ts';
 import { normalizePhone } from '../signals/phone.ts';
+import { channelOfDestination, destinationKey } from './destination.ts';
+import type { Signals } from './ports.ts';
 
-/** Fixed codes of the configured test numbers, by E.164 number. */
-export function testNumbersOf(cfg: Config): Map<string, string> {
+/**
+ * Fixed codes of the configured test destinations, by destination key: the E.164 number, or for an email
+ * address (an entry with an `@`) the key the email channel gives it, so `QA+1@Example.com` configured matches
+ * `qa+1@example.com` sent (service/destination.ts). A test number is one on every phone channel.
+ */
+export function testNumbersOf(cfg: Config, signals: Pick<Signals, 'parsePhone'> = { parsePhone: (input) => normalizePhone(input) }): Map<string, string> {
   const out = new Map<string, string>();
   for (const t of cfg.testNumbers) {
-    const p = normalizePhone(t.number);
-    if (!p.ok) throw new ConfigError(`invalid configuration at "testNumbers": ${t.number} is not a valid number`);
+    const dest = destinationKey(signals, channelOfDestination(t.number), t.number);
+    if (!dest.ok) {
+      throw new ConfigError(`invalid configuration at "testNumbers": ${t.number} is not a valid ${dest.code === 'invalid_email_address' ? 'email address' : 'number'}`);
+    }
     if (t.code.length !== cfg.codes.length) throw new ConfigError(`invalid configuration at "testNumbers": code for ${t.number} must have ${cfg.codes.length} digits`);
-    out.set(p.e164, t.code);
+    out.set(dest.key, t.code);
   }
   return out;
 }

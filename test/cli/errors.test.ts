@@ -295,6 +295,7 @@ describe('CLI errors', () => {
     const cases: [string, RegExp][] = [
       ['senders:\n  - type: webhook\n    url: http://127.0.0.1:9/x\n    secret: short\n', /invalid configuration at "senders": sender "webhook": secret must be at least 16 characters/],
       ['testNumbers:\n  - number: "+44 7700 900123"\n    code: "424242"\n', /invalid configuration at "testNumbers": \+44 7700 900123 is not a valid number/],
+      ['testNumbers:\n  - number: "qa@@example.com"\n    code: "424242"\n', /invalid configuration at "testNumbers": qa@@example\.com is not a valid email address/],
       ['templates:\n  en: "hello"\n', /invalid configuration at "templates": .*\{code\}/],
       ['server:\n  trustedProxies: [garbage]\n', /invalid configuration at "server\.trustedProxies": invalid CIDR "garbage"/],
       ['admin:\n  ipAllowlist: [zzz]\n', /invalid configuration at "admin\.ipAllowlist": invalid CIDR "zzz"/],

@@ -97,3 +97,32 @@ describe('test numbers over HTTP', () => {
     assert.equal(t.lastCode(TEST_NUMBER), null, 'still nothing delivered to the test number');
   });
 });
+
+describe('test email addresses', () => {
+  let t: TestApp;
+  const TEST_ADDRESS = 'qa.review@gmail.com';
+  before(async () => {
+    // Configured in another spelling: normalised like the email channel's `to` (Gmail dots, case, +tag).
+    t = await startTestApp({ config: { channels: ['sms', 'email'], testNumbers: [{ number: 'QA.Review+store@GMail.com', code: FIXED_CODE }] } });
+  });
+  after(async () => t.close());
+
+  it('never sends, and its fixed code approves, by id and by any spelling of the address', async () => {
+    const before = t.receiver.requests.length;
+    const s = await t.request('POST', '/v1/verifications', { to: TEST_ADDRESS, channel: 'email', client: client('36.72.41.1') });
+    assert.equal(s.status, 201, s.text);
+    assert.equal(s.body.to, 'qareview@gmail.com');
+    assert.equal(t.receiver.requests.length, before, 'no delivery request at all');
+    const events = await t.ctx.store.queryEvents({ type: 'send', limit: 10 });
+    assert.deepEqual(events[0]?.reasons, ['test_number']);
+    assert.equal((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: '000000' })).body.status, 'denied');
+    assert.deepEqual((await t.request('POST', '/v1/verifications/check', { to: 'q.a.review@googlemail.com', code: FIXED_CODE })).body, { status: 'approved' });
+  });
+
+  it('another address of the same domain is delivered as usual', async () => {
+    const r = await t.request('POST', '/v1/verifications', { to: 'someone.else@gmail.com', channel: 'email', client: client('36.72.41.2') });
+    assert.equal(r.status, 201, r.text);
+    await t.receiver.waitFor(1);
+    assert.match(t.lastCode('someoneelse@gmail.com') ?? '', /^\d{6}$/);
+  });
+});

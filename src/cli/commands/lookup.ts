@@ -12,6 +12,7 @@
 import type { Command } from 'commander';
 import { contextHash } from '../../service/verifications.ts';
 import { destinationFacts } from '../../service/destination.ts';
+import { testNumbersOf } from '../../service/config-checks.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { NO_STATE, type EvidenceFacts, type FormTokenOutcome, type PowOutcome, type CaptchaOutcome, type SendFacts, type StateFacts } from '../../engine/facts.ts';
@@ -148,10 +149,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     if (!ip) throw usage(`--ip ${JSON.stringify(o.ip)} is not an IP address`);
   }
   const e164 = dest.number.e164;
-  const testNumber = cfg.testNumbers.some((t) => {
-    const p = signals.parsePhone(t.number);
-    return p.ok && p.e164 === e164;
-  });
+  const testNumber = testNumbersOf(cfg, signals).has(e164);
 
   const facts: SendFacts = {
     now,
