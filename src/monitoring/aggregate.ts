@@ -45,6 +45,8 @@ export interface HourDoc {
   /** Decisions by reason: block / chal / tarpit counts and `save`. A decision with two reasons counts in both. */
   reasons: Record<string, Cell>;
   senders: Record<string, Cell>;
+  /** By channel (sms, whatsapp, voice, email); documents written before this field lack it. */
+  channels?: Record<string, Cell>;
   /** Check results (approved, denied, expired, locked, not_found, not_pending). */
   checks: Record<string, number>;
   /**
@@ -68,7 +70,7 @@ export function hourKey(hour: number): string {
 }
 
 export function emptyDoc(hour: number): HourDoc {
-  return { v: 1, hour, total: {}, countries: {}, prefixes: {}, reasons: {}, senders: {}, checks: {}, ipCountries: {} };
+  return { v: 1, hour, total: {}, countries: {}, prefixes: {}, reasons: {}, senders: {}, channels: {}, checks: {}, ipCountries: {} };
 }
 
 function bump(cell: Cell, field: CellField, n: number): void {
@@ -86,8 +88,9 @@ function cellIn(map: Record<string, Cell>, key: string): Cell {
 
 /** Apply one fact to an hour document (mutates it). `maxPrefixes` caps distinct prefixes; the rest go to "other". */
 export function applyFact(doc: HourDoc, f: MonitorFact, maxPrefixes: number): void {
-  const add = (dims: { country?: string | null; prefix?: string | null; sender?: string | null }, field: CellField, n = 1): void => {
+  const add = (dims: { country?: string | null; prefix?: string | null; sender?: string | null; channel?: string }, field: CellField, n = 1): void => {
     bump(doc.total, field, n);
+    if (dims.channel) bump(cellIn((doc.channels ??= {}), dims.channel), field, n);
     if (dims.country) bump(cellIn(doc.countries, dims.country), field, n);
     if (dims.prefix) {
       const key = dims.prefix in doc.prefixes || Object.keys(doc.prefixes).length < maxPrefixes ? dims.prefix : OTHER;
@@ -97,7 +100,7 @@ export function applyFact(doc: HourDoc, f: MonitorFact, maxPrefixes: number): vo
   };
   switch (f.kind) {
     case 'request': {
-      const dims = { country: f.country, prefix: f.prefix };
+      const dims = { country: f.country, prefix: f.prefix, channel: f.channel };
       add(dims, 'req');
       if (f.ipCountry && /^[A-Z]{2}$/.test(f.ipCountry)) {
         const ipc = (doc.ipCountries ??= {});
@@ -119,24 +122,24 @@ export function applyFact(doc: HourDoc, f: MonitorFact, maxPrefixes: number): vo
       break;
     }
     case 'sent': {
-      const dims = { country: f.country, prefix: f.prefix, sender: f.sender };
+      const dims = { country: f.country, prefix: f.prefix, sender: f.sender, channel: f.channel };
       add(dims, 'sent');
       if (f.first) add(dims, 'ver');
       add(dims, 'spend', f.priceMicros);
       break;
     }
     case 'delivery_failed':
-      add({ country: f.country, prefix: f.prefix, sender: f.sender }, 'dfail');
+      add({ country: f.country, prefix: f.prefix, sender: f.sender, channel: f.channel }, 'dfail');
       break;
     case 'approved':
-      add({ country: f.country, prefix: f.prefix }, 'appr');
-      add({ country: f.country, prefix: f.prefix }, 'vspend', f.spendMicros);
+      add({ country: f.country, prefix: f.prefix, channel: f.channel }, 'appr');
+      add({ country: f.country, prefix: f.prefix, channel: f.channel }, 'vspend', f.spendMicros);
       break;
     case 'check':
       doc.checks[f.result] = (doc.checks[f.result] ?? 0) + 1;
       break;
     case 'receipt':
-      add({ country: f.country, prefix: f.prefix, sender: f.sender }, f.status === 'delivered' ? 'dlv' : f.status === 'undelivered' ? 'undl' : 'rfail');
+      add({ country: f.country, prefix: f.prefix, sender: f.sender, channel: f.channel }, f.status === 'delivered' ? 'dlv' : f.status === 'undelivered' ? 'undl' : 'rfail');
       break;
     case 'event':
       break;
@@ -163,6 +166,7 @@ export function mergeDocs(hour: number, docs: HourDoc[]): HourDoc {
     mergeMap(out.prefixes, d.prefixes);
     mergeMap(out.reasons, d.reasons);
     mergeMap(out.senders, d.senders);
+    mergeMap(out.channels!, d.channels);
     for (const [k, n] of Object.entries(d.checks ?? {})) out.checks[k] = (out.checks[k] ?? 0) + n;
     for (const [k, n] of Object.entries(d.ipCountries ?? {})) out.ipCountries![k] = (out.ipCountries![k] ?? 0) + n;
   }

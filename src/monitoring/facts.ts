@@ -30,9 +30,9 @@ export type MonitorFact =
     }
   | { kind: 'sent'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; first: boolean; priceMicros: number }
   | { kind: 'delivery_failed'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string | null }
-  | { kind: 'approved'; at: number; country: string | null; prefix: string | null; spendMicros: number }
+  | { kind: 'approved'; at: number; country: string | null; prefix: string | null; channel: Channel; spendMicros: number }
   | { kind: 'check'; at: number; result: string }
-  | { kind: 'receipt'; at: number; country: string | null; prefix: string | null; sender: string; status: ReceiptStatus }
+  | { kind: 'receipt'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; status: ReceiptStatus }
   | { kind: 'event'; at: number; type: string };
 
 function str(v: unknown): string | null {
@@ -85,7 +85,8 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
   } else if (e.type === 'delivery.receipt') {
     const status = e.decision;
     if (status === 'delivered' || status === 'undelivered' || status === 'failed') {
-      out.push({ kind: 'receipt', at: e.at, country: e.country ?? null, prefix: e.prefix ?? null, sender: str(data.sender) ?? 'unknown', status });
+      // Receipts recorded before they carried their channel were SMS or WhatsApp ones: read as sms.
+      out.push({ kind: 'receipt', at: e.at, country: e.country ?? null, prefix: e.prefix ?? null, channel: channelOf(data), sender: str(data.sender) ?? 'unknown', status });
     }
   }
   return out;

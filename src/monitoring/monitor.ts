@@ -183,7 +183,7 @@ export class Monitoring {
         const phone = this.ctx.signals.parsePhone(v.to);
         const country = phone.ok ? phone.region : null;
         const prefix = phone.ok ? this.ctx.signals.prefixOf(phone.e164, this.ctx.policy().limits.prefixDigits) : null;
-        this.apply({ kind: 'approved', at: now, country, prefix, spendMicros: priceMicros(p.prices, country, v.channel) * v.sends });
+        this.apply({ kind: 'approved', at: now, country, prefix, channel: v.channel, spendMicros: priceMicros(p.prices, country, v.channel) * v.sends });
       } catch (err) {
         this.ctx.log.error({ err }, 'monitoring: cannot count an approval');
       }

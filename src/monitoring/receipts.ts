@@ -10,7 +10,7 @@
  * `delivery.receipt`; metrics, the hourly aggregates and the delivery-rate alert read that event.
  */
 import { eventId } from '../service/ids.ts';
-import type { AuditEvent, Store } from '../store/interface.ts';
+import type { AuditEvent, Channel, Store } from '../store/interface.ts';
 import { recordedStep, type StepClaim } from '../service/journal.ts';
 
 /** A message's final receipt is recorded once within this long (providers retry for hours, not days). */
@@ -75,6 +75,8 @@ export interface ReceiptInput {
   /** The provider's message id (Twilio MessageSid) or our verification id: the de-duplication key. */
   messageId: string;
   to: string | null;
+  /** The message's channel: the verification's, or what the provider's callback says (Twilio: a `whatsapp:` address). */
+  channel: Channel;
   status: ReceiptStatus;
   error: string | null;
   verificationId: string | null;
@@ -100,7 +102,7 @@ export async function recordReceipt(
     prefix: e164 ? deps.signals.prefixOf(e164, deps.prefixDigits) : null,
     decision: r.status,
     reasons: [],
-    data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, error: r.error },
+    data: { sender: r.sender, messageId: r.messageId, verificationId: r.verificationId, channel: r.channel, error: r.error },
   };
   // Journaled ahead of the once-only claim (service/journal.ts recordedStep): a claim whose event a crash lost
   // would make the provider's retry a duplicate, and the receipt would never be recorded. Recovery records it

@@ -1,5 +1,5 @@
 /**
- * Stats from hourly documents (pure): totals plus rows grouped by country, prefix, reason, sender or hour.
+ * Stats from hourly documents (pure): totals plus rows grouped by country, prefix, channel, reason, sender or hour.
  *
  * Definitions (docs/monitoring.md):
  * - conversion = approved / verifications started (first sends), null when nothing was started;
@@ -11,7 +11,7 @@
 import { CELL_FIELDS, type Cell, type HourDoc } from './aggregate.ts';
 import { fromMicros } from './prices.ts';
 
-export const GROUP_BY = ['country', 'prefix', 'reason', 'sender', 'hour'] as const;
+export const GROUP_BY = ['country', 'prefix', 'channel', 'reason', 'sender', 'hour'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 
 export interface StatsNumbers {
@@ -121,9 +121,9 @@ export function computeStats(
       rows.push({ key: new Date(h).toISOString(), ...numbers(d?.total ?? {}), blocksByReason: d ? blocksByReason(d.reasons) : {} });
     }
   } else if (q.groupBy) {
-    const field = q.groupBy === 'country' ? 'countries' : q.groupBy === 'prefix' ? 'prefixes' : q.groupBy === 'reason' ? 'reasons' : 'senders';
+    const field = ({ country: 'countries', prefix: 'prefixes', channel: 'channels', reason: 'reasons', sender: 'senders' } as const)[q.groupBy];
     const groups: Record<string, Cell> = {};
-    for (const d of docs) for (const [k, c] of Object.entries(d[field])) add((groups[k] ??= {}), c);
+    for (const d of docs) for (const [k, c] of Object.entries(d[field] ?? {})) add((groups[k] ??= {}), c);
     const unknown = q.groupBy === 'sender' ? ({ approved: null, conversion: null, unverifiedSpend: null, deliveryFailures: null } as const) : {};
     rows = Object.entries(groups).map(([key, c]) => ({ key, ...numbers(c), ...unknown }));
     const weight = (r: StatsRow) => (q.groupBy === 'reason' ? r.blocked + r.tarpitted + r.challenged : r.requests + r.sends);

@@ -171,8 +171,8 @@ describeWithBrowser(
             agg.apply(f);
             if (decision === 'allow') {
               agg.apply({ kind: 'sent', at, country, prefix, channel: 'sms', sender: 'twilio', first: true, priceMicros: price });
-              if (rnd() < (surge > 1 ? 0.35 : 0.8)) agg.apply({ kind: 'approved', at, country, prefix, spendMicros: price });
-              if (rnd() < 0.9) agg.apply({ kind: 'receipt', at, country, prefix, sender: 'twilio', status: rnd() < 0.95 ? 'delivered' : 'undelivered' });
+              if (rnd() < (surge > 1 ? 0.35 : 0.8)) agg.apply({ kind: 'approved', at, country, prefix, channel: 'sms', spendMicros: price });
+              if (rnd() < 0.9) agg.apply({ kind: 'receipt', at, country, prefix, channel: 'sms', sender: 'twilio', status: rnd() < 0.95 ? 'delivered' : 'undelivered' });
             }
           }
         }

@@ -47,6 +47,13 @@ describe('email destinations', () => {
     const masked = (await admin('GET', `/v1/admin/events?type=send&number=${encodeURIComponent('John.Doe@gmail.com')}`)).body.events;
     assert.equal(masked.length, 1);
     assert.equal(masked[0].to, 'j…@gmail.com');
+
+    // Stats by channel: the address is in the email row (and in no country row).
+    const byChannel = (await admin('GET', '/v1/admin/stats?groupBy=channel')).body;
+    const email = byChannel.rows.find((r: { key: string }) => r.key === 'email');
+    assert.deepEqual([email.requests, email.sends, email.verifications, email.approved, email.conversion], [1, 1, 1, 1, 1]);
+    const byCountry = (await admin('GET', '/v1/admin/stats?groupBy=country')).body;
+    assert.deepEqual(byCountry.rows, []);
   });
 
   it('refuses what is not an address on the email channel, and an address on the others, with a clear error', async () => {

@@ -93,7 +93,7 @@ describe('alert engine', () => {
     const p = policy({ conversionDrop: { enabled: true, windowMinutes: 10, baselineHours: 1, minVerifications: 4, dropRatio: 0.5 } });
     const e = new AlertEngine();
     const sent = (at: number, country = 'ID'): MonitorFact => ({ kind: 'sent', at, country, prefix: '+62812', channel: 'sms', sender: 'w', first: true, priceMicros: 1 });
-    const approved = (at: number, country = 'ID'): MonitorFact => ({ kind: 'approved', at, country, prefix: '+62812', spendMicros: 1 });
+    const approved = (at: number, country = 'ID'): MonitorFact => ({ kind: 'approved', at, country, prefix: '+62812', channel: 'sms', spendMicros: 1 });
     // Baseline: 4 of 4 converted.
     for (let i = 0; i < 4; i++) {
       e.observe(sent(T0 + i * 1000), p.alerts);
@@ -173,7 +173,7 @@ describe('alert engine', () => {
   it('delivery rate drop per sender and country', () => {
     const p = policy({ deliveryRateDrop: { enabled: true, windowMinutes: 60, minReceipts: 4, minRate: 0.75 } });
     const e = new AlertEngine();
-    const receipt = (status: 'delivered' | 'failed' | 'undelivered', at: number): MonitorFact => ({ kind: 'receipt', at, country: 'ID', prefix: null, sender: 'twilio', status });
+    const receipt = (status: 'delivered' | 'failed' | 'undelivered', at: number): MonitorFact => ({ kind: 'receipt', at, country: 'ID', prefix: null, channel: 'sms', sender: 'twilio', status });
     for (let i = 0; i < 3; i++) e.observe(receipt('delivered', T0 + i), p.alerts);
     e.observe(receipt('failed', T0 + 10), p.alerts);
     assert.deepEqual(e.evaluate(T0 + MIN, p), [], '3 of 4 = 75 % is not below 75 %');

@@ -67,6 +67,12 @@ describe('delivery receipts', () => {
     const tw = bySender.rows.find((r: { key: string }) => r.key === 'twilio');
     assert.deepEqual(tw.receipts, { delivered: 2, undelivered: 1, failed: 0 });
     assert.equal(tw.deliveryRate, 0.6667);
+    // A `whatsapp:` address is a WhatsApp message's receipt.
+    const byChannel = await stats('channel');
+    assert.deepEqual(byChannel.rows.filter((r: { receipts: { delivered: number } }) => r.receipts.delivered > 0).map((r: { key: string; receipts: unknown }) => [r.key, r.receipts]).sort(), [
+      ['sms', { delivered: 1, undelivered: 1, failed: 0 }],
+      ['whatsapp', { delivered: 1, undelivered: 0, failed: 0 }],
+    ]);
   });
 
   it('webhook receipts: signed with the sender secret, for a known verification', async () => {

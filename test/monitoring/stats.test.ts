@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStore } from '../../src/store/memory.ts';
-import { StatsAggregator, applyFact, emptyDoc, hourKey, hourOf, OTHER } from '../../src/monitoring/aggregate.ts';
+import { StatsAggregator, applyFact, emptyDoc, hourKey, hourOf, mergeDocs, OTHER } from '../../src/monitoring/aggregate.ts';
 import { computeStats } from '../../src/monitoring/stats.ts';
 import { factsFromEvent, type MonitorFact } from '../../src/monitoring/facts.ts';
 import { DEFAULT_MONITORING_POLICY } from '../../src/monitoring/config.ts';
@@ -37,7 +37,9 @@ describe('facts from audit events', () => {
     const failed = factsFromEvent({ id: 'e3', at: T0, type: 'send.failed', country: 'GB', decision: 'allow', reasons: [], data: { channel: 'sms', delivery: { ok: false } } }, prices);
     assert.deepEqual(failed.map((f) => f.kind), ['event', 'request', 'delivery_failed']);
     const receipt = factsFromEvent({ id: 'e4', at: T0, type: 'delivery.receipt', country: 'ID', decision: 'undelivered', data: { sender: 'tw' } }, prices);
-    assert.deepEqual(receipt[1], { kind: 'receipt', at: T0, country: 'ID', prefix: null, sender: 'tw', status: 'undelivered' });
+    assert.deepEqual(receipt[1], { kind: 'receipt', at: T0, country: 'ID', prefix: null, channel: 'sms', sender: 'tw', status: 'undelivered' }, 'a receipt recorded without its channel reads as sms');
+    const wa = factsFromEvent({ id: 'e5', at: T0, type: 'delivery.receipt', country: 'ID', decision: 'delivered', data: { sender: 'tw', channel: 'whatsapp' } }, prices);
+    assert.equal((wa[1] as Extract<MonitorFact, { kind: 'receipt' }>).channel, 'whatsapp');
   });
 });
 
@@ -48,12 +50,12 @@ describe('stats', () => {
       req(T0, 'allow'), sent(T0), // verification 1
       req(T0, 'allow'), sent(T0, false), // its resend
       req(T0, 'allow'), sent(T0), // verification 2
-      { kind: 'approved', at: T0, country: 'ID', prefix: '+62812', spendMicros: 800_000 }, // verification 1: 2 messages
+      { kind: 'approved', at: T0, country: 'ID', prefix: '+62812', channel: 'sms', spendMicros: 800_000 }, // verification 1: 2 messages
       req(T0, 'block', ['rate_limited.number']),
       req(T0, 'tarpit', ['honeypot']),
       req(T0, 'challenge', ['pow.missing', 'form_token.missing']),
-      { kind: 'receipt', at: T0, country: 'ID', prefix: '+62812', sender: 'webhook', status: 'delivered' },
-      { kind: 'receipt', at: T0, country: 'ID', prefix: '+62812', sender: 'webhook', status: 'failed' },
+      { kind: 'receipt', at: T0, country: 'ID', prefix: '+62812', channel: 'sms', sender: 'webhook', status: 'delivered' },
+      { kind: 'receipt', at: T0, country: 'ID', prefix: '+62812', channel: 'sms', sender: 'webhook', status: 'failed' },
       { kind: 'check', at: T0, result: 'approved' },
       { kind: 'check', at: T0, result: 'denied' },
     ];
@@ -102,6 +104,35 @@ describe('stats', () => {
     assert.deepEqual(byHour.rows.map((r) => r.requests), [4, 0, 2], 'every hour of the range, zeros included');
     assert.deepEqual(byHour.rows[2]!.blocksByReason, { 'country.number': 1, paused: 1 });
     assert.equal(byHour.rows[0]!.key, new Date(hourOf(T0)).toISOString());
+  });
+
+  it('groups by channel: every figure, an address (no country or prefix) included, and documents written before channels existed', () => {
+    const d1 = emptyDoc(hourOf(T0));
+    const mail = (decision: string): MonitorFact => ({ kind: 'request', at: T0, country: null, prefix: null, channel: 'email', number: null, ip: null, ipCountry: null, decision, reasons: decision === 'block' ? ['ip.hosting'] : [], priceMicros: 1_000 });
+    applyFact(d1, mail('allow'), 100);
+    applyFact(d1, { kind: 'sent', at: T0, country: null, prefix: null, channel: 'email', sender: 'smtp', first: true, priceMicros: 1_000 }, 100);
+    applyFact(d1, { kind: 'approved', at: T0, country: null, prefix: null, channel: 'email', spendMicros: 1_000 }, 100);
+    applyFact(d1, mail('block'), 100);
+    applyFact(d1, req(T0, 'allow'), 100);
+    applyFact(d1, sent(T0), 100);
+    applyFact(d1, { kind: 'delivery_failed', at: T0, country: 'ID', prefix: '+62812', channel: 'sms', sender: 'webhook' }, 100);
+    applyFact(d1, { kind: 'receipt', at: T0, country: 'ID', prefix: '+62812', channel: 'whatsapp', sender: 'tw', status: 'delivered' }, 100);
+    // A document of an older version: no `channels` map at all.
+    const old = emptyDoc(hourOf(T0) + H);
+    applyFact(old, req(T0 + H, 'allow'), 100);
+    delete old.channels;
+    const s = computeStats([d1, old], { from: hourOf(T0), to: hourOf(T0) + 2 * H, groupBy: 'channel', currency: 'USD', limit: 10 });
+    const row = (k: string) => s.rows.find((r) => r.key === k)!;
+    assert.deepEqual(s.rows.map((r) => r.key), ['email', 'sms', 'whatsapp']);
+    assert.deepEqual([row('email').requests, row('email').allowed, row('email').blocked, row('email').sends, row('email').approved, row('email').conversion, row('email').spend, row('email').unverifiedSpend, row('email').savings], [2, 1, 1, 1, 1, 1, 0.001, 0, 0.001]);
+    assert.deepEqual([row('sms').requests, row('sms').sends, row('sms').approved, row('sms').conversion, row('sms').deliveryFailures], [1, 1, 0, 0, 1], 'the old document adds to the totals only');
+    assert.deepEqual(row('whatsapp').receipts, { delivered: 1, undelivered: 0, failed: 0 });
+    assert.equal(s.totals.requests, 4);
+    // The email traffic is in no country row.
+    assert.deepEqual(computeStats([d1], { from: hourOf(T0), to: hourOf(T0) + H, groupBy: 'country', currency: 'USD', limit: 10 }).rows.map((r) => [r.key, r.requests]), [['ID', 1]]);
+    // Several instances' documents sum per channel.
+    const merged = mergeDocs(hourOf(T0), [d1, d1]);
+    assert.equal(merged.channels!.email!.req, 4);
   });
 
   it('caps distinct prefixes per hour into "other"', () => {

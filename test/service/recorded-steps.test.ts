@@ -107,7 +107,7 @@ function suite(name: string, makeStore: () => Promise<Store | undefined>, dispos
 
       // A delivery receipt whose event failed after its once-only claim: recovered, and the provider's retry
       // (a duplicate now) records nothing more.
-      const receipt = { sender: 'webhook', messageId: 'msg-1', to: '+6281234500300', status: 'delivered' as const, error: null, verificationId: sent.body.id, now: t.clock() };
+      const receipt = { sender: 'webhook', messageId: 'msg-1', to: '+6281234500300', channel: 'sms' as const, status: 'delivered' as const, error: null, verificationId: sent.body.id, now: t.clock() };
       const deps = { store, signals: t.ctx.signals, prefixDigits: 3 };
       let restore = failEvent('delivery.receipt');
       await assert.rejects(recordReceipt(deps, receipt), StoreUnavailableError);

@@ -72,6 +72,8 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
             sender: s.name,
             messageId: params.MessageSid!,
             to: params.To ?? null,
+            // The Twilio sender takes sms and whatsapp only; WhatsApp addresses are `whatsapp:+…`.
+            channel: params.To?.startsWith('whatsapp:') ? 'whatsapp' : 'sms',
             status,
             error: params.ErrorCode ? `twilio:${params.ErrorCode}` : null,
             verificationId: null,
@@ -109,6 +111,7 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
           sender: s.name,
           messageId: typeof b.providerId === 'string' && b.providerId.length <= 200 ? b.providerId : b.id,
           to: v.to,
+          channel: v.channel,
           status,
           error: typeof b.error === 'string' ? scrubReceiptError(b.error, ctx.config.codes.length).slice(0, 200) : null,
           verificationId: v.id,
