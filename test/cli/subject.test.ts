@@ -69,6 +69,15 @@ describe('otp-shield subject', () => {
     assert.match(events.stdout, /"subject\.erase"/);
     assert.match(events.stdout, /DSR-1234/);
     assert.doesNotMatch(events.stdout, /4915112345678/);
+    // Each access request served, and the export in full above, is recorded with the number masked.
+    const reads = await cli(dataDir, ['events', 'export', '--type', 'data.read']);
+    const recorded = reads.stdout.trim().split('\n').map((l) => JSON.parse(l).data);
+    assert.deepEqual(recorded.map((d: { what: string; by: string }) => [d.what, d.by]), [['subject', 'cli'], ['subject', 'cli'], ['events.export', 'cli']]);
+    assert.deepEqual(recorded[0].filters, { number: '+49151*****678' });
+    assert.ok(recorded[0].count >= 5, 'the records handed out');
+    assert.deepEqual(recorded[1].filters, { number: '+49151*****678' });
+    assert.equal(recorded[1].count, 0);
+    assert.deepEqual(recorded[2].filters, { type: 'subject.erase' });
 
     const bad = await cli(dataDir, ['subject', 'show', 'not a number']);
     assert.notEqual(bad.code, 0);

@@ -54,6 +54,18 @@ describe('GET /v1/admin/events', () => {
     assert.ok(unmasked.body.events.some((e: any) => e.to === A));
   });
 
+  it('records a read in full (mask=false) as a data.read event naming the key and the filters, the number masked', async () => {
+    const reads = async () => (await get('?type=data.read&mask=false')).body.events as any[];
+    const before = (await reads()).length;
+    await get('?type=send'); // masked: not recorded
+    assert.equal((await reads()).length, before + 1, 'only the listing above, itself in full, was recorded');
+    const r = await get(`?mask=false&number=${encodeURIComponent('+62 812-3456-7001')}&decision=allow`);
+    assert.equal(r.body.events.length, 1);
+    const [ev] = await reads();
+    assert.deepEqual(ev.data, { by: t.adminKey.split('_')[1], what: 'events', count: 1, filters: { number: '+62812*****001', decision: 'allow' } });
+    assert.equal(ev.to, null);
+  });
+
   it('filters by number (any format), prefix, IP, device, decision, reason, type and time', async () => {
     const byNumber = (await get(`?mask=false&number=${encodeURIComponent('+62 812-3456-7001')}`)).body.events as any[];
     assert.deepEqual(byNumber.map((e) => e.type).sort(), ['check', 'check', 'send']);

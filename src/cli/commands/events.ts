@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/load.ts';
 import { exportEvents, numberMasker, type MaskMode } from '../../service/audit-export.ts';
+import { recordPersonalDataRead } from '../../service/data-reads.ts';
 import { configFrom, storeFrom } from '../shared.ts';
 import { closeOutput, drained, fileError, openOutput } from '../errors.ts';
 import { parseIsoWithZone } from '../../lib/iso-time.ts';
@@ -103,6 +104,10 @@ export function registerEvents(program: Command): void {
           });
           // Closed before the count is reported: a write that fails at the end (disk full) fails the export.
           if (opts.output) await closeOutput(out, opts.output);
+          // Numbers in full where they are masked by default: recorded (service/data-reads.ts).
+          if (mode === 'none' && cfg.privacy.maskNumbersInLogs) {
+            await recordPersonalDataRead(store, { now: Date.now(), by: 'cli', what: 'events.export', count: n, filters: { from: opts.from, to: opts.to, type: opts.type } });
+          }
           process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised'})\n`);
           // A type nothing matched may be a typo (`sends`): say so, without failing (a quiet range is normal).
           // A failed send is written as a send line (replay input), so `send.failed` is seen as `send`.

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { counts, subjectRequest } from '../../service/subjects.ts';
+import { recordPersonalDataRead } from '../../service/data-reads.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 import { listSignals } from './lists.ts';
 
@@ -21,7 +22,10 @@ export function registerSubject(program: Command): void {
       try {
         const r = await subjectRequest({ store, signals: listSignals }, destination, { erase: false, now: Date.now(), by: 'cli' });
         if (!r.ok) throw usage(`${JSON.stringify(destination)}: ${r.message}`);
-        print(JSON.stringify({ destination: r.destination, names: r.names, found: counts(r.records), ...r.records }, null, 2));
+        const found = counts(r.records);
+        // An access request served is recorded, naming the person masked (service/data-reads.ts).
+        await recordPersonalDataRead(store, { now: Date.now(), by: 'cli', what: 'subject', count: found.verifications + found.events + found.listEntries + found.keys + found.journal, filters: { number: r.destination } });
+        print(JSON.stringify({ destination: r.destination, names: r.names, found, ...r.records }, null, 2));
       } finally {
         await store.close();
       }

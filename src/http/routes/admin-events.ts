@@ -10,6 +10,7 @@ import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { eventView, numberMasker } from '../../service/audit-export.ts';
+import { recordPersonalDataRead } from '../../service/data-reads.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
@@ -112,6 +113,12 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         // Only events on disk (Store.settled): a cursor must not point past one a crash could take back.
         await ctx.store.settled?.();
         const masker = numberMasker((qs.mask ?? ctx.config.privacy.maskNumbersInLogs) ? 'mask' : 'none');
+        // Asking for numbers in full where they are masked by default is recorded (service/data-reads.ts).
+        if (masker.mode === 'none' && ctx.config.privacy.maskNumbersInLogs) {
+          // The filters as applied: the number normalised, so the record masks it (a raw spelling would not be).
+          const { limit: _limit, cursor: _cursor, mask: _mask, ...filters } = qs;
+          await recordPersonalDataRead(ctx.store, { now: ctx.clock(), by: req.apiKey?.id ?? null, what: 'events', count: events.length, filters: { ...filters, number: q.number, ip: q.ip } });
+        }
         const last = events[events.length - 1];
         return {
           events: events.map((e) => eventView(e, masker)),
