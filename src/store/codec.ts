@@ -440,6 +440,15 @@ export function verificationValues(v: Verification, tarpit: (b: boolean) => unkn
 }
 
 /** Keep only the newest `keep` codes (newest last), at least one: the code just sent must stay valid. */
+/**
+ * A verification's expiry once a code was withdrawn (Store.withdrawCode): that of the latest code left. The
+ * resend had moved it to the withdrawn code's; left there, a check after the delivered codes expired was
+ * answered "denied" (and cost an attempt) instead of "expired". With no code left it stays as it was.
+ */
+export function expiryAfterWithdrawal(codes: readonly StoredCode[], current: number): number {
+  return codes.length === 0 ? current : Math.max(...codes.map((c) => c.expiresAt));
+}
+
 export function keepNewest(codes: StoredCode[], keep: number): StoredCode[] {
   const n = Math.max(1, Math.floor(keep));
   return codes.length > n ? codes.slice(codes.length - n) : codes;

@@ -20,7 +20,7 @@ import type {
 import { entryIsSubject, keyNames, redactText, textNames } from './subject.ts';
 import type { WindowState } from '../engine/window.ts';
 import {
-  applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, keepNewest,
+  applyLimits, applyTallies, clonePlain, cloneVerification, DEFAULT_VERIFICATION_RETENTION_MS, eventMatches, expiryAfterWithdrawal, keepNewest,
   peekCounts, validateTallies, type TallyState,
 } from './codec.ts';
 
@@ -224,6 +224,7 @@ export class MemoryStore implements Store {
     const v = this.verifications.get(id);
     if (!v || v.status !== 'pending' || !v.codes.some((c) => c.hash === hash)) return false;
     v.codes = v.codes.filter((c) => c.hash !== hash);
+    v.expiresAt = expiryAfterWithdrawal(v.codes, v.expiresAt);
     v.updatedAt = now;
     return true;
   }

@@ -557,6 +557,8 @@ export class PostgresStore implements Store {
     const r = await this.q(
       `UPDATE ${this.s}.verifications SET
          codes = (SELECT coalesce(jsonb_agg(e.c ORDER BY e.ord), '[]'::jsonb) FROM jsonb_array_elements(codes) WITH ORDINALITY AS e(c, ord) WHERE e.c->>'hash' <> $2),
+         -- codec.ts expiryAfterWithdrawal: the latest code left's (every SET reads the row as it was).
+         expires_at = coalesce((SELECT max((e.c->>'expiresAt')::bigint) FROM jsonb_array_elements(codes) AS e(c) WHERE e.c->>'hash' <> $2), expires_at),
          updated_at = $3
        WHERE id = $1 AND status = 'pending' AND codes @> jsonb_build_array(jsonb_build_object('hash', $2::text))`,
       [id, hash, now],

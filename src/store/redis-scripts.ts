@@ -249,19 +249,27 @@ return redis.call('HGETALL', KEYS[1])
 
 /**
  * withdrawCode. KEYS[1]: verification hash. ARGV: now, the code's hash. Removes the code line whose JSON has
- * that hash (a plain substring match on "hash":"…": hashes are base64url, so they hold no quote or escape).
+ * that hash (a plain substring match on "hash":"…": hashes are base64url, so they hold no quote or escape),
+ * and sets expiresAt to the latest code left's (codec.ts expiryAfterWithdrawal). The key's TTL may stay longer.
  */
 export const WITHDRAW_CODE = `
-local f = redis.call('HMGET', KEYS[1], 'status', 'codes')
+local f = redis.call('HMGET', KEYS[1], 'status', 'codes', 'expiresAt')
 if f[1] ~= 'pending' then return 0 end
 local needle = '"hash":"' .. ARGV[2] .. '"'
 local kept = {}
 local found = 0
+local latest = nil
 for line in string.gmatch(f[2] or '', '[^\\n]+') do
-  if string.find(line, needle, 1, true) then found = 1 else kept[#kept + 1] = line end
+  if string.find(line, needle, 1, true) then found = 1 else
+    kept[#kept + 1] = line
+    local e = tonumber(string.match(line, '"expiresAt":(%d+)'))
+    if e and (latest == nil or e > latest) then latest = e end
+  end
 end
 if found == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'codes', table.concat(kept, '\\n'), 'updatedAt', ARGV[1])
+local expiresAt = f[3]
+if latest then expiresAt = string.format('%d', latest) end
+redis.call('HSET', KEYS[1], 'codes', table.concat(kept, '\\n'), 'expiresAt', expiresAt, 'updatedAt', ARGV[1])
 return 1
 `;
 

@@ -53,7 +53,7 @@ import type {
 import type { WindowState } from '../engine/window.ts';
 import {
   applyLimits, applyTallies, decodeCounterRow, DEFAULT_VERIFICATION_RETENTION_MS, encodeTallyRow, encodeWindowRow, eventBody,
-  keepNewest, peekCounts, validateTallies, VERIFICATION_COLUMNS, verificationFromRow, verificationValues, type TallyState,
+  expiryAfterWithdrawal, keepNewest, peekCounts, validateTallies, VERIFICATION_COLUMNS, verificationFromRow, verificationValues, type TallyState,
   type VerificationRow,
 } from './codec.ts';
 
@@ -454,7 +454,7 @@ export class SqliteStore implements Store {
          ORDER BY tarpit ASC, created_at DESC, rowid DESC LIMIT 1`,
       ),
       updateAttempt: db.prepare('UPDATE verifications SET attempts = ?, status = ?, updated_at = ? WHERE id = ?'),
-      setCodes: db.prepare(`UPDATE verifications SET codes = ?, updated_at = ? WHERE id = ? AND status = 'pending'`),
+      setCodes: db.prepare(`UPDATE verifications SET codes = ?, expires_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'`),
       updateCodes: db.prepare(
         `UPDATE verifications SET codes = ?, sends = sends + 1, last_sent_at = ?, resend_after = ?, expires_at = ?,
          updated_at = ? WHERE id = ?`,
@@ -808,7 +808,8 @@ export class SqliteStore implements Store {
     // One statement reads and writes the row: better-sqlite3 runs it synchronously, so nothing interleaves.
     const v = this.getRow(id);
     if (!v || v.status !== 'pending' || !v.codes.some((c) => c.hash === hash)) return this.durable(false);
-    this.st.setCodes.run(JSON.stringify(v.codes.filter((c) => c.hash !== hash)), now, id);
+    const codes = v.codes.filter((c) => c.hash !== hash);
+    this.st.setCodes.run(JSON.stringify(codes), expiryAfterWithdrawal(codes, v.expiresAt), now, id);
     return this.durable(true);
   }
 

@@ -268,7 +268,11 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.equal(await s.withdrawCode(v.id, 'hB', T0 + 3 * MIN), true);
         const after = (await s.getVerification(v.id))!;
         assert.deepEqual(after.codes.map((c) => c.hash), [...v.codes.map((c) => c.hash), 'hA-_']);
-        assert.deepEqual({ ...after, codes: [], updatedAt: 0 }, { ...before!, codes: [], updatedAt: 0 }, 'sends, times and status unchanged');
+        assert.equal(before!.expiresAt, T0 + 12 * MIN);
+        assert.equal(after.expiresAt, T0 + 11 * MIN, 'the verification now expires with the latest code left');
+        assert.deepEqual({ ...after, codes: [], updatedAt: 0, expiresAt: 0 }, { ...before!, codes: [], updatedAt: 0, expiresAt: 0 }, 'sends, times and status unchanged');
+        // Past the last code left, the verification is expired: a check is answered so, not "denied".
+        assert.deepEqual(await s.reserveAttempt(v.id, T0 + 11 * MIN).then((r) => r.ok || r.reason), 'expired');
         assert.equal(await s.withdrawCode(v.id, 'hB', T0 + 3 * MIN), false, 'already gone');
         assert.equal(await s.withdrawCode(v.id, 'h', T0 + 3 * MIN), false, 'a prefix of a hash is not that hash');
         assert.equal(await s.withdrawCode('nope', 'hA-_', T0 + 3 * MIN), false);
