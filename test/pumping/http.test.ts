@@ -94,6 +94,12 @@ describe('SMS-pumping defense over HTTP', () => {
       assert.equal(r.status, 400, `${scope}: ${r.text}`);
       assert.match(r.body.error.message, /no phone number has this region/);
     }
+    // A range of another length than a send's own prefix would be listed and never applied: refused, naming the form.
+    for (const scope of ['prefix:+6285', 'prefix:+628571', 'prefix:+99']) {
+      const r = await admin('POST', '/v1/admin/quarantines', { scope, minutes: 5 });
+      assert.equal(r.status, 400, `${scope}: ${r.text}`);
+      assert.match(r.body.error.message, /a calling code and 3 more digits .*e\.g\. \+62812.*pause it/);
+    }
 
     const lifted = await admin('DELETE', `/v1/admin/quarantines/${encodeURIComponent(`prefix:${PRE}`)}`);
     assert.equal(lifted.status, 200, lifted.text);

@@ -14,6 +14,7 @@ import type { AppContext } from '../../service/context.ts';
 import type { PumpingDefense, QuarantineScope } from '../../service/pumping.ts';
 import { ApiError } from '../../service/errors.ts';
 import { regionProblem } from '../../lib/regions.ts';
+import { callingCodeOf, prefixOf } from '../../signals/phone.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
 
@@ -69,6 +70,19 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
         // As pauses and lists: a country no number has (UK, ZZ) would quarantine nothing.
         const problem = kind === 'country' ? regionProblem(b.scope.slice('country:'.length)) : null;
         if (problem !== null) throw new ApiError('invalid_request', { message: `body.scope ${problem}` });
+        if (kind === 'prefix') {
+          // Sends are matched to the quarantine of their own prefix (calling code + limits.prefixDigits): a range
+          // of another length was accepted and listed, and never applied (an on-call review).
+          const prefix = b.scope.slice('prefix:'.length);
+          const digits = ctx.policy().limits.prefixDigits;
+          const cc = callingCodeOf(prefix);
+          const wanted = cc === null ? 0 : 1 + cc.length + digits;
+          if (prefix.length !== wanted) {
+            throw new ApiError('invalid_request', {
+              message: `body.scope: a quarantined prefix is a calling code and ${digits} more digits (limits.prefixDigits), e.g. ${prefixOf('+6281234567890', digits)}; to stop a range of another length, pause it (POST /v1/admin/pause {"prefix": "${prefix}"}) or quarantine each prefix in it`,
+            });
+          }
+        }
         const q = await defense.start(b.scope as QuarantineScope, b.mode ?? defense.config().mode[kind], b.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
         if (!q) throw new ApiError('internal');
         return reply.status(201).send({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000) });
