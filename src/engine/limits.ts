@@ -97,6 +97,10 @@ export function sendLimitSpecs(f: SendFacts, p: Policy, sendsSoFar: number): Lim
   // The destination's budget and cooldown are keyed by its limit key (an email address without its +tag).
   const n = limitKeyOf(f.number.e164);
   const specs: LimitSpec[] = [];
+  // A code whose checks are locked cannot be checked: sending one cost a message and showed the user a code that
+  // is refused (a review found it sent and paid for). The failure counters the check path locks on are read
+  // (cost 0) and deny while at their limit (count > limit - 1), with the time the lock lifts as Retry-After.
+  for (const s of checkFailureSpecs(p, f.number.e164, null, f.state.trusted)) if (s.limit > 0) specs.push({ ...s, limit: s.limit - 1, cost: 0 });
   const cd = cooldownMs(p, sendsSoFar);
   // The window rule may refuse up to one slot late; shortening the window by one slot makes a resend at
   // exactly `resendAfter` (last send + cooldown) always pass, at the price of allowing it up to 1/60 early.

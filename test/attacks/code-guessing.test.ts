@@ -142,14 +142,24 @@ describe('code reuse and guessing', () => {
     assert.equal(locked.status, 423, 'the fresh code does not unlock it');
   });
 
-  it('guessing across many verifications of one number: 10 failures per hour in total, then even the right code is refused', async () => {
+  it('guessing across many verifications of one number: 10 failures per hour in total, then no new code and even the right code is refused', async () => {
     const to = freshNumber();
     let evaluated = 0;
     let lockedWithCode: string | null = null;
+    let lastId = '';
+    let refusedSend = false;
     await withoutNumberHistoryRules(t, async () => {
       for (let round = 0; round < 5 && lockedWithCode === null; round++) {
         const s = await send(to);
+        if (s.status === 429) {
+          // The number's checks are locked: a new code could not be checked, so none is sent.
+          assert.deepEqual(s.body.error.reasons, ['locked.number'], s.text);
+          refusedSend = true;
+          lockedWithCode = t.lastCode(to);
+          break;
+        }
         assert.equal(s.status, 201, `round ${round}: ${s.text}`);
+        lastId = s.body.id;
         const code = t.lastCode(to)!;
         for (let i = 0; i < 5; i++) {
           const r = await check({ to, code: wrongFor(code, i) });
@@ -164,8 +174,9 @@ describe('code reuse and guessing', () => {
       }
     });
     assert.equal(evaluated, 10, 'DEFAULT_POLICY.limits.check.failuresPerNumber');
+    assert.ok(refusedSend, 'the send after the tenth failure was refused');
     assert.ok(lockedWithCode);
-    const right = await check({ to, code: lockedWithCode });
+    const right = await check({ id: lastId, code: lockedWithCode });
     assert.equal(right.status, 429, 'the lock does not tell a right guess from a wrong one');
   });
 
