@@ -150,6 +150,19 @@ export function newVerificationId(): string {
   return `vf_${pooledRandom(16)}`;
 }
 
+/**
+ * The verification a check by number without a channel means: of the pending ones (one per channel at most),
+ * a real one before a tarpit's (as `Store.findPending` chooses within a channel), then the newest.
+ */
+export function newestPending(found: readonly (Verification | null)[]): Verification | null {
+  let best: Verification | null = null;
+  for (const v of found) {
+    if (!v) continue;
+    if (!best || (best.tarpit && !v.tarpit) || (best.tarpit === v.tarpit && v.createdAt > best.createdAt)) best = v;
+  }
+  return best;
+}
+
 /** The trust context of a request: its device and network (/24 or /64), hashed. Exported for `otp-shield lookup`. */
 export function contextHash(deviceId: string | null, subnet: string | null): string | null {
   if (!deviceId || !subnet) return null;
@@ -721,7 +734,7 @@ export class VerificationService {
     let v: Verification | null;
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
     else {
-      // Without a channel, an address is the email channel's destination (as Twilio Verify reads it).
+      // Without a channel, an address is the email channel's destination, and a number any phone channel's.
       const channel = input.channel ?? channelOfDestination(input.to);
       const dest = destinationKey(d.signals, channel, input.to);
       if (!dest.ok) {
@@ -729,7 +742,15 @@ export class VerificationService {
         const message = dest.reason === 'needs_region' ? 'a check by number needs the number in international form: a leading + and the country code (as the send returned it in "to")' : dest.message;
         throw new ApiError(dest.code, { message });
       }
-      v = await d.store.findPending(dest.key, channel, now);
+      if (input.channel !== undefined || channel === 'email') v = await d.store.findPending(dest.key, channel, now);
+      else {
+        // A number's newest pending verification on any enabled phone channel: a user who asked for the code by
+        // WhatsApp after an SMS types the WhatsApp one (Twilio Verify keeps one verification across channels;
+        // here each channel has its own, and checking only the SMS one spent an attempt on the wrong code).
+        const phoneChannels = d.channels.filter((c) => c !== 'email');
+        const found = await Promise.all(phoneChannels.map((c) => d.store.findPending(dest.key, c, now)));
+        v = newestPending(found);
+      }
     }
     const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: ipFacts?.ip ?? null, deviceId: input.client?.deviceId ?? null };
     if (!v) {
