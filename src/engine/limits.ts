@@ -306,6 +306,32 @@ export function numberFailureKeys(p: Policy, e164: string): string[] {
 }
 
 /**
+ * What an operator's unlock of a destination resets (`otp-shield unlock`, `POST /v1/admin/unlock`): its send
+ * budgets (both), its cooldown on every channel, its failed-check locks (hourly, its owner's, consecutive), its
+ * unverified sends and its escalation. Not its verified and trust history, which only ever help its owner. The
+ * keys are the current policy's: a window changed since a count was made names another key.
+ */
+export function destinationUnlockKeys(p: Policy, destination: string, channels: readonly string[]): string[] {
+  const k = limitKeyOf(destination);
+  return [
+    ...ratesToSpecs('', `n:${k}`, p.limits.number).map((s) => s.key),
+    ...ratesToSpecs('', `nt:${k}`, p.limits.trustedNumber).map((s) => s.key),
+    ...channels.map((c) => cooldownKey(destination, c)),
+    ...numberFailureKeys(p, destination),
+    escalationSpec(`n:${k}`, p).key,
+  ];
+}
+
+/** What an unlock of an IP resets: its own send limit, its failed-check locks (IPv6: its /64, /56 and /48) and its escalation. */
+export function addressUnlockKeys(p: Policy, ip: CheckAddress): string[] {
+  const per = p.limits.check.failuresPerIp;
+  const addr = addressOf(ip);
+  const keys = [...ratesToSpecs('', `ip:${addr}`, p.limits.ip).map((s) => s.key), `cfi:${addr}:${win(per)}`, escalationSpec(`ip:${addr}`, p).key];
+  if (ip.site !== null) keys.push(`cfn:${ip.network}:${win(per)}`, `cfs:${ip.site}:${win(per)}`);
+  return keys;
+}
+
+/**
  * Failed-check counters. Reading them with cost 0 tells whether the number or IP is locked. `ip`: the
  * request's address key (`addressOf`: an IPv6 address counts as its /64).
  */

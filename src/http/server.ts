@@ -33,6 +33,7 @@ import { challengeRoutes } from './routes/challenges.ts';
 import { webRoutes } from './routes/web.ts';
 import { adminListRoutes } from './routes/admin-lists.ts';
 import { adminPolicyRoutes } from './routes/admin-policy.ts';
+import { adminUnlockRoutes } from './routes/admin-unlock.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -183,6 +184,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(webRoutes(ctx));
   await app.register(adminListRoutes(ctx));
   await app.register(adminPolicyRoutes(ctx));
+  await app.register(adminUnlockRoutes(ctx));
   for (const plugin of ctx.extraRoutes) await app.register(plugin(ctx));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -91,7 +91,7 @@ export function assumedEvidence(o: LookupOptions): EvidenceFacts {
   };
 }
 
-async function effectivePolicy(cfg: Config, store: Store, file: string | undefined): Promise<{ policy: Policy; source: string }> {
+export async function effectivePolicy(cfg: Config, store: Store, file: string | undefined): Promise<{ policy: Policy; source: string }> {
   if (file) {
     checkReadable(file, 'policy file');
     return { policy: loadPolicyFile(file), source: `file ${file}` };
