@@ -21,6 +21,7 @@ export const ALERT_RULES = [
   'unexpected_region',
   'outside_hours',
   'delivery_rate_drop',
+  'sender_failures',
   'daily_spend',
   'budget_breaker',
 ] as const;
@@ -61,6 +62,8 @@ interface Bucket {
   offHours: number;
   conversion: Map<string, Ratio>; // scope → n = approved, d = started
   delivery: Map<string, Ratio>; // scope → n = delivered, d = receipts
+  attempts: Map<string, Ratio>; // sender → n = failed, d = attempts
+  failedSends: number; // sends every sender refused
 }
 
 export interface SpendSnapshot {
@@ -125,6 +128,8 @@ export class AlertEngine {
         offHours: 0,
         conversion: new Map(),
         delivery: new Map(),
+        attempts: new Map(),
+        failedSends: 0,
       };
       this.buckets.set(start, b);
     }
@@ -209,6 +214,12 @@ export class AlertEngine {
         if (FAILED_CHECK_RESULTS.has(f.result)) b.checks.n++;
         break;
       }
+      case 'attempt':
+        incRatio(this.bucket(f.at).attempts, f.sender, f.ok ? 0 : 1, 1);
+        break;
+      case 'delivery_failed':
+        this.bucket(f.at).failedSends++;
+        break;
       case 'receipt': {
         const b = this.bucket(f.at);
         const ok = f.status === 'delivered' ? 1 : 0;
@@ -252,6 +263,7 @@ export class AlertEngine {
         rules.unexpectedRegion.windowMinutes,
         rules.outsideHours.windowMinutes,
         rules.deliveryRateDrop.windowMinutes,
+        rules.senderFailures.windowMinutes,
       ) + 1;
     for (const [start, b] of this.buckets) {
       if (start < now - longest * MINUTE) this.buckets.delete(start);
@@ -275,6 +287,7 @@ export class AlertEngine {
       ...this.unexpectedRegions(now, rules),
       ...this.outsideHours(now, rules),
       ...this.delivery(now, rules),
+      ...this.senderFailures(now, rules),
       ...this.dailySpend(now, policy),
     ];
     const out: Alert[] = [];
@@ -452,6 +465,41 @@ export class AlertEngine {
       });
     }
     return out.sort((a, b) => a.value - b.value).slice(0, MAX_PER_RULE);
+  }
+
+  /**
+   * A sender refusing messages, seen when it happens (delivery_rate_drop needs receipts, which a provider that
+   * refuses at once never sends): its failed attempts. Critical when sends failed in the window (every sender
+   * refused: users got a 502 and no code), a warning while other senders still delivered every message.
+   */
+  private senderFailures(now: number, rules: Rules): Alert[] {
+    const r = rules.senderFailures;
+    if (!r.enabled) return [];
+    const sums = new Map<string, Ratio>();
+    let failedSends = 0;
+    for (const b of this.range(now - r.windowMinutes * MINUTE, now + 1)) {
+      for (const [k, x] of b.attempts) incRatio(sums, k, x.n, x.d);
+      failedSends += b.failedSends;
+    }
+    const out: Alert[] = [];
+    for (const [sender, x] of sums) {
+      if (x.d < r.minAttempts || x.n / x.d <= r.maxFailureRatio) continue;
+      out.push({
+        rule: 'sender_failures',
+        scope: `sender:${sender}`,
+        key: `sender_failures:${sender}`,
+        severity: failedSends > 0 ? 'critical' : 'warning',
+        message:
+          `Sender ${sender} failed ${x.n} of ${x.d} attempts (${pct(x.n / x.d)}) in the last ${r.windowMinutes} min (threshold ${pct(r.maxFailureRatio)}); ` +
+          (failedSends > 0 ? `${failedSends} sends failed on every sender (users got no code). ` : 'other senders delivered every message. ') +
+          'Check the provider (status page, credentials, balance); the reasons are in the send events (GET /v1/admin/events?type=send.failed, data.delivery.failed) and the process log ("delivery attempt").',
+        value: x.n / x.d,
+        threshold: r.maxFailureRatio,
+        at: now,
+        data: { failed: x.n, attempts: x.d, failedSends, windowMinutes: r.windowMinutes },
+      });
+    }
+    return out.sort((a, b) => b.value - a.value).slice(0, MAX_PER_RULE);
   }
 
   private dailySpend(now: number, policy: MonitoringPolicy): Alert[] {

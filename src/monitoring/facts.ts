@@ -30,6 +30,8 @@ export type MonitorFact =
     }
   | { kind: 'sent'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; first: boolean; priceMicros: number }
   | { kind: 'delivery_failed'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string | null }
+  /** One sender's attempt at a message: the one that delivered it, and each that failed before (or instead). */
+  | { kind: 'attempt'; at: number; channel: Channel; sender: string; ok: boolean }
   | { kind: 'approved'; at: number; country: string | null; prefix: string | null; channel: Channel; spendMicros: number }
   | { kind: 'check'; at: number; result: string }
   | { kind: 'receipt'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; status: ReceiptStatus }
@@ -71,7 +73,7 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
       reasons: e.reasons ?? [],
       priceMicros: price,
     });
-    const delivery = (data.delivery ?? null) as { ok?: unknown; sender?: unknown; interrupted?: unknown } | null;
+    const delivery = (data.delivery ?? null) as { ok?: unknown; sender?: unknown; interrupted?: unknown; failed?: unknown } | null;
     if (e.type === 'send.failed') {
       out.push({ kind: 'delivery_failed', at: e.at, country, prefix, channel, sender: str(delivery?.sender) });
     } else if (e.decision === 'allow' && (delivery?.ok === true || delivery?.interrupted === true)) {
@@ -79,6 +81,11 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
       // spend and budgets err on the side of the money.
       out.push({ kind: 'sent', at: e.at, country, prefix, channel, sender: str(delivery.sender) ?? 'unknown', first: data.resend !== true, priceMicros: price });
     }
+    // Per-sender attempts (events written before they were recorded name only the sender that delivered).
+    if (Array.isArray(delivery?.failed)) {
+      for (const a of delivery.failed as { sender?: unknown }[]) out.push({ kind: 'attempt', at: e.at, channel, sender: str(a?.sender) ?? 'unknown', ok: false });
+    }
+    if (e.type === 'send' && delivery?.ok === true && str(delivery.sender)) out.push({ kind: 'attempt', at: e.at, channel, sender: str(delivery.sender)!, ok: true });
   } else if (e.type === 'check') {
     if (data.testNumber === true) return out;
     out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });

@@ -48,6 +48,7 @@ export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boole
     sendRequests: new Counter({ name: 'otpshield_send_requests_total', help: 'Send requests by decision, channel and country of the number.', labelNames: ['decision', 'channel', 'country'] as const, registers }),
     decisionReasons: new Counter({ name: 'otpshield_decision_reasons_total', help: 'Reason codes of send decisions (a decision may have several).', labelNames: ['decision', 'reason'] as const, registers }),
     sends: new Counter({ name: 'otpshield_sends_total', help: 'Messages handed to a sender.', labelNames: ['sender', 'channel', 'country'] as const, registers }),
+    senderAttempts: new Counter({ name: 'otpshield_sender_attempts_total', help: 'Attempts at a message by sender and result: a failure here with a fallback that delivered is no failed send.', labelNames: ['sender', 'channel', 'result'] as const, registers }),
     deliveryFailures: new Counter({ name: 'otpshield_delivery_failures_total', help: 'Sends every sender refused (the verification failed).', labelNames: ['channel', 'country'] as const, registers }),
     receipts: new Counter({ name: 'otpshield_delivery_receipts_total', help: 'Delivery receipts (status callbacks) by final status.', labelNames: ['sender', 'status', 'country'] as const, registers }),
     receiptsRejected: new Counter({ name: 'otpshield_delivery_receipts_rejected_total', help: 'Status callbacks refused (bad signature, unknown sender).', labelNames: ['sender', 'reason'] as const, registers }),
@@ -136,6 +137,9 @@ export function countFact(m: Metrics, f: MonitorFact, currency: string): void {
       break;
     case 'delivery_failed':
       m.deliveryFailures.inc({ channel: f.channel, country: label(f.country) });
+      break;
+    case 'attempt':
+      m.senderAttempts.inc({ sender: f.sender, channel: f.channel, result: f.ok ? 'ok' : 'failed' });
       break;
     case 'approved':
       m.verificationsApproved.inc({ country: label(f.country) });

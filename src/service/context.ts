@@ -173,7 +173,11 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
       async deliver(m) {
         const text = renderMessage(templates, { locale: m.locale, code: m.code, app: cfg.appName, minutes: Math.round(cfg.codes.ttlSeconds / 60) });
         const out = await dispatcher.deliver({ ...m, text });
-        return out.ok ? { ok: true, sender: out.sender, providerId: out.providerId } : { ok: false, reason: out.reason };
+        // The failed attempts go into the send's event, where monitoring counts them per sender (a primary that
+        // fails while a fallback delivers was visible only as a log line).
+        const failed = out.attempts.filter((a) => !a.ok).map((a) => ({ sender: a.sender, reason: a.reason ?? 'failed' }));
+        const extra = failed.length > 0 ? { failed } : {};
+        return out.ok ? { ok: true, sender: out.sender, providerId: out.providerId, ...extra } : { ok: false, reason: out.reason, ...extra };
       },
     };
   }

@@ -381,7 +381,7 @@ export class VerificationService {
     this.deliveryMs = this.deliveryMs * 0.9 + (performance.now() - started) * 0.1;
     event.data = { ...event.data, verificationId: v.id, resend, sends: v.sends };
     if (!outcome.ok) {
-      event.data = { ...event.data, delivery: { ok: false, reason: outcome.reason }, score: decision.score, shadow: decision.shadow, state: facts.state };
+      event.data = { ...event.data, delivery: { ok: false, reason: outcome.reason, ...(outcome.failed ? { failed: outcome.failed } : {}) }, score: decision.score, shadow: decision.shadow, state: facts.state };
       event.type = 'send.failed';
       event.decision = decision.decision;
       event.reasons = decision.reasons;
@@ -400,7 +400,7 @@ export class VerificationService {
       const waitMs = Math.max(cooldownMs(policy, v.sends), v.resendAfter - now);
       throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null });
     }
-    event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId } };
+    event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId, ...(outcome.failed ? { failed: outcome.failed } : {}) } };
     return { result: { verification: publicView(v), decision, resend }, sent: v };
   }
 

@@ -9,6 +9,7 @@ import { testClock, WEBHOOK_SECRET } from '../helpers/app.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { signWebhookBody } from '../../src/delivery/webhook.ts';
 import { assertOneAlert, receivedAlerts, startMonitoredApp, type MonitoredApp } from './support.ts';
+import { startFakeServer } from '../helpers/fake-http.ts';
 
 const MIN = 60_000;
 
@@ -188,6 +189,45 @@ describe('alert rules over HTTP, with webhook delivery', () => {
       assert.equal(Math.round(a.value * 100), 33);
       assertOneAlert(m, 'delivery_rate_drop', 'country:ID');
     }));
+
+  it('sender failures: a primary that fails while a fallback delivers (warning), then every sender failing (critical)', async () => {
+    const primary = await startFakeServer(() => ({ status: 500, json: { error: 'provider down' } }));
+    let backupUp = true;
+    const backup = await startFakeServer(() => (backupUp ? { status: 200, json: { ok: true } } : { status: 503, json: { error: 'maintenance' } }));
+    try {
+      const senders = [
+        { type: 'webhook', name: 'primary', url: `${primary.url}/deliver`, secret: WEBHOOK_SECRET },
+        { type: 'webhook', name: 'backup', url: `${backup.url}/deliver`, secret: WEBHOOK_SECRET },
+      ];
+      await withApp({ appConfig: { senders }, alerts: { senderFailures: { enabled: true, windowMinutes: 15, minAttempts: 3, maxFailureRatio: 0.2 } } }, async (m) => {
+        for (let i = 0; i < 3; i++) assert.equal((await m.send(`+628123456780${i}`, `36.72.18.${i}`)).status, 201, 'the fallback delivered');
+        const [ev] = await m.t.ctx.store.queryEvents({ type: 'send', limit: 1 });
+        const delivery = (ev!.data as { delivery: { sender: string; failed: { sender: string; reason: string }[] } }).delivery;
+        assert.equal(delivery.sender, 'backup');
+        assert.deepEqual(delivery.failed.map((f) => f.sender), ['primary', 'primary'], 'the primary and its one retry');
+        await tickTwice(m);
+        const a = assertOneAlert(m, 'sender_failures', 'sender:primary');
+        assert.equal(a.severity, 'warning');
+        assert.equal(a.value, 1);
+        assert.match(a.message, /Sender primary failed 6 of 6 attempts .*other senders delivered every message/);
+        assert.equal(receivedAlerts(m).filter((x) => x.rule === 'sender_failures').length, 1, 'the backup delivered every message');
+        const metrics = (await m.t.request('GET', '/metrics', undefined, { key: m.t.adminKey })).text;
+        assert.match(metrics, /otpshield_sender_attempts_total\{sender="primary",channel="sms",result="failed"\} 6/);
+        assert.match(metrics, /otpshield_sender_attempts_total\{sender="backup",channel="sms",result="ok"\} 3/);
+
+        // Now the backup fails too: sends fail (502) and the backup alerts, as critical only if nothing got through.
+        backupUp = false;
+        for (let i = 0; i < 2; i++) assert.equal((await m.send(`+628123456781${i}`, `36.72.19.${i}`)).status, 502);
+        await m.mon.tick();
+        const b = assertOneAlert(m, 'sender_failures', 'sender:backup');
+        assert.equal(b.severity, 'critical', 'sends failed: users got no code');
+        assert.match(b.message, /Sender backup failed 4 of 7 attempts .*2 sends failed on every sender .*GET \/v1\/admin\/events\?type=send\.failed/);
+      });
+    } finally {
+      await primary.close();
+      await backup.close();
+    }
+  });
 
   it('daily spend over budget, once per day', () =>
     withApp({ alerts: { dailySpend: { enabled: true } }, policy: { budgets: { dailyTotal: 0.5, circuitBreaker: false } } }, async (m) => {

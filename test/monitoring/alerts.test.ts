@@ -19,6 +19,7 @@ const OFF = {
   unexpectedRegion: { enabled: false },
   outsideHours: { enabled: false },
   deliveryRateDrop: { enabled: false },
+  senderFailures: { enabled: false },
   dailySpend: { enabled: false },
 };
 

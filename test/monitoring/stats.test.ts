@@ -28,7 +28,7 @@ describe('facts from audit events', () => {
       { id: 'e1', at: T0, type: 'send', to: '+6281234567890', prefix: '+62812', country: 'ID', ip: '36.72.10.5', decision: 'allow', reasons: [], data: { channel: 'sms', resend: false, ipFacts: { country: 'ID' }, delivery: { ok: true, sender: 'webhook' } } },
       prices,
     );
-    assert.deepEqual(facts.map((f) => f.kind), ['event', 'request', 'sent']);
+    assert.deepEqual(facts.map((f) => f.kind), ['event', 'request', 'sent', 'attempt'], 'the sender that delivered made an attempt');
     const s = facts[2] as Extract<MonitorFact, { kind: 'sent' }>;
     assert.equal(s.priceMicros, 400_000, 'ID default price 0.40');
     assert.equal(s.first, true);

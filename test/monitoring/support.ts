@@ -20,6 +20,7 @@ export const RULES_OFF = {
   unexpectedRegion: { enabled: false },
   outsideHours: { enabled: false },
   deliveryRateDrop: { enabled: false },
+  senderFailures: { enabled: false },
   dailySpend: { enabled: false },
 };
 
