@@ -22,6 +22,7 @@ export const ALERT_RULES = [
   'outside_hours',
   'delivery_rate_drop',
   'sender_failures',
+  'quarantine_started',
   'daily_spend',
   'budget_breaker',
 ] as const;
@@ -110,6 +111,8 @@ export class AlertEngine {
   private readonly cap: number;
   private readonly mask: (e164: string) => string;
   private spend: SpendSnapshot | null = null;
+  /** Quarantine starts since the last evaluation. */
+  private quarantines: Extract<MonitorFact, { kind: 'quarantine' }>[] = [];
   private learningSince: number | null = null;
 
   constructor(o: AlertEngineOptions = {}) {
@@ -220,6 +223,10 @@ export class AlertEngine {
       case 'delivery_failed':
         this.bucket(f.at).failedSends++;
         break;
+      case 'quarantine':
+        // Kept until the next evaluation reports it (bounded: the detector starts a scope at most once a minute).
+        if (this.quarantines.length < MAX_PER_RULE * 5) this.quarantines.push(f);
+        break;
       case 'receipt': {
         const b = this.bucket(f.at);
         const ok = f.status === 'delivered' ? 1 : 0;
@@ -279,7 +286,10 @@ export class AlertEngine {
   evaluate(now: number, policy: MonitoringPolicy): Alert[] {
     const rules = policy.alerts;
     this.prune(now, rules);
-    if (!rules.enabled) return [];
+    if (!rules.enabled) {
+      this.quarantines = [];
+      return [];
+    }
     const all: Alert[] = [
       ...this.checkFailures(now, rules),
       ...this.spikes(now, rules),
@@ -288,6 +298,7 @@ export class AlertEngine {
       ...this.outsideHours(now, rules),
       ...this.delivery(now, rules),
       ...this.senderFailures(now, rules),
+      ...this.quarantineStarts(now, rules),
       ...this.dailySpend(now, policy),
     ];
     const out: Alert[] = [];
@@ -500,6 +511,29 @@ export class AlertEngine {
       });
     }
     return out.sort((a, b) => b.value - a.value).slice(0, MAX_PER_RULE);
+  }
+
+  /**
+   * Each quarantine the detector started: it refuses or challenges every new number of a range or country, which
+   * is what a "users get no code" page is about, so it is said where on-call looks, with how to lift it.
+   */
+  private quarantineStarts(now: number, rules: Rules): Alert[] {
+    const started = this.quarantines.splice(0);
+    if (!rules.quarantineStarted.enabled) return [];
+    return started.slice(0, MAX_PER_RULE).map((q) => ({
+      rule: 'quarantine_started' as const,
+      scope: q.scope,
+      key: `quarantine_started:${q.scope}:${q.at}`,
+      severity: 'warning' as const,
+      message:
+        `SMS-pumping quarantine of ${q.scope} (${q.reason}${q.repeat > 0 ? `, repeat ${q.repeat}` : ''}): new numbers are ${q.mode === 'block' ? 'refused' : 'asked for a challenge'} until ` +
+        `${new Date(q.until).toISOString()}; numbers that verified before still get codes. If it is wrong, lift it: ` +
+        `DELETE /v1/admin/quarantines/${encodeURIComponent(q.scope)} (no automatic quarantine of it for pumping.liftGraceMinutes after).`,
+      value: q.repeat,
+      threshold: 0,
+      at: now,
+      data: { mode: q.mode, reason: q.reason, since: new Date(q.at).toISOString(), until: new Date(q.until).toISOString(), repeat: q.repeat },
+    }));
   }
 
   private dailySpend(now: number, policy: MonitoringPolicy): Alert[] {

@@ -113,6 +113,7 @@ export const MonitoringPolicySchema = Type.Object(
           { enabled: Type.Boolean(), windowMinutes: Minutes, minReceipts: Type.Integer({ minimum: 1 }), minRate: Ratio },
           strict,
         ),
+        quarantineStarted: Type.Object({ enabled: Type.Boolean() }, strict),
         senderFailures: Type.Object(
           { enabled: Type.Boolean(), windowMinutes: Minutes, minAttempts: Type.Integer({ minimum: 1 }), maxFailureRatio: Ratio },
           strict,
@@ -232,6 +233,7 @@ export const DEFAULT_MONITORING_POLICY: MonitoringPolicy = {
     outsideHours: { enabled: false, fromHour: 6, toHour: 23, utcOffsetMinutes: 0, windowMinutes: 10, minRequests: 20 },
     deliveryRateDrop: { enabled: true, windowMinutes: 60, minReceipts: 20, minRate: 0.8 },
     senderFailures: { enabled: true, windowMinutes: 15, minAttempts: 10, maxFailureRatio: 0.2 },
+    quarantineStarted: { enabled: true },
     dailySpend: { enabled: true },
   },
 };

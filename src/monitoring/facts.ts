@@ -35,7 +35,9 @@ export type MonitorFact =
   | { kind: 'approved'; at: number; country: string | null; prefix: string | null; channel: Channel; spendMicros: number }
   | { kind: 'check'; at: number; result: string }
   | { kind: 'receipt'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; status: ReceiptStatus }
-  | { kind: 'event'; at: number; type: string };
+  | { kind: 'event'; at: number; type: string }
+  /** An SMS-pumping quarantine the detector started (or renewed); an admin's own are not alerted. */
+  | { kind: 'quarantine'; at: number; scope: string; mode: string; reason: string; until: number; repeat: number };
 
 function str(v: unknown): string | null {
   return typeof v === 'string' && v.length > 0 ? v : null;
@@ -89,6 +91,11 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
   } else if (e.type === 'check') {
     if (data.testNumber === true) return out;
     out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });
+  } else if (e.type === 'quarantine.start') {
+    const until = typeof data.until === 'number' ? data.until : null;
+    if (data.by === null && typeof data.scope === 'string' && until !== null) {
+      out.push({ kind: 'quarantine', at: e.at, scope: data.scope, mode: str(data.mode) ?? e.decision ?? 'challenge', reason: e.reasons?.[0] ?? 'unknown', until, repeat: typeof data.repeat === 'number' ? data.repeat : 0 });
+    }
   } else if (e.type === 'delivery.receipt') {
     const status = e.decision;
     if (status === 'delivered' || status === 'undelivered' || status === 'failed') {

@@ -229,6 +229,24 @@ describe('alert rules over HTTP, with webhook delivery', () => {
     }
   });
 
+  it('a quarantine the detector starts is alerted, with how to lift it; an admin\'s own is not', () =>
+    withApp({ alerts: { quarantineStarted: { enabled: true } } }, async (m) => {
+      const admin = await m.t.request('POST', '/v1/admin/quarantines', { scope: 'prefix:+62813', minutes: 30 }, { key: m.t.adminKey });
+      assert.equal(admin.status, 201, admin.text);
+      assert.deepEqual(await m.mon.tick(), []);
+      // Numbers packed into one block of the range, from many addresses: the density rule quarantines the prefix.
+      for (let i = 0; i < 12; i++) {
+        await m.send(`+62812999910${String(i).padStart(2, '0')}`, `36.72.20.${i + 1}`);
+        m.t.clock.advance(5_000);
+      }
+      const [start] = await m.t.ctx.store.queryEvents({ type: 'quarantine.start', prefix: '+62812', limit: 1 });
+      assert.ok(start, 'the detector quarantined +62812');
+      await tickTwice(m);
+      const a = assertOneAlert(m, 'quarantine_started', 'prefix:+62812');
+      assert.match(a.message, /SMS-pumping quarantine of prefix:\+62812 \(\w+\): new numbers are .* numbers that verified before still get codes\. .*DELETE \/v1\/admin\/quarantines\/prefix%3A%2B62812/);
+      assert.equal(receivedAlerts(m).filter((x) => x.rule === 'quarantine_started').length, 1, 'not for the admin\'s own');
+    }));
+
   it('daily spend over budget, once per day', () =>
     withApp({ alerts: { dailySpend: { enabled: true } }, policy: { budgets: { dailyTotal: 0.5, circuitBreaker: false } } }, async (m) => {
       await m.send('+6281234567600'); // 0.40 (ID)

@@ -20,6 +20,7 @@ const OFF = {
   outsideHours: { enabled: false },
   deliveryRateDrop: { enabled: false },
   senderFailures: { enabled: false },
+  quarantineStarted: { enabled: false },
   dailySpend: { enabled: false },
 };
 

@@ -21,6 +21,7 @@ export const RULES_OFF = {
   outsideHours: { enabled: false },
   deliveryRateDrop: { enabled: false },
   senderFailures: { enabled: false },
+  quarantineStarted: { enabled: false },
   dailySpend: { enabled: false },
 };
 
