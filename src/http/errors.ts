@@ -89,10 +89,14 @@ export function installErrorHandling(app: FastifyInstance, visible: RouteVisibil
       const first = fe.validation[0];
       const where = fe.validationContext ?? 'body';
       const path = first?.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
+      // A union of literals (a channel, a groupBy) fails as one "must be equal to constant" per branch: name them.
+      const allowed = first?.keyword === 'const' ? fe.validation.filter((v) => v.keyword === 'const' && v.instancePath === first.instancePath).map((v) => JSON.stringify((v.params as { allowedValue?: unknown }).allowedValue)) : [];
       const message =
         first?.keyword === 'additionalProperties'
           ? `${path} has an unknown field "${String((first.params as { additionalProperty?: string }).additionalProperty)}"`
-          : `${path} ${first?.message ?? 'is invalid'}`;
+          : allowed.length > 0
+            ? `${path} must be ${allowed.length > 1 ? 'one of ' : ''}${allowed.join(', ')}`
+            : `${path} ${first?.message ?? 'is invalid'}`;
       return reply.status(400).send(errorBody('invalid_request', message));
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;

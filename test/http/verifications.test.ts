@@ -117,6 +117,12 @@ describe('verification API over HTTP (SQLite store)', () => {
       assert.equal(typeof r.body.error.message, 'string');
       assert.ok(!/at .*\.ts:\d+/.test(r.text), 'no stack trace');
     }
+    // A value outside a set names the set (it said "must be equal to constant").
+    const pigeon = await t.request('POST', '/v1/verifications', { to: TO, channel: 'pigeon' });
+    assert.equal(pigeon.body.error.message, 'body.channel must be one of "sms", "whatsapp", "voice", "email"');
+    const groupBy = await t.request('GET', '/v1/admin/stats?groupBy=foo', undefined, { key: t.adminKey });
+    assert.equal(groupBy.status, 400);
+    assert.match(groupBy.body.error.message, /^querystring\.groupBy must be one of "country", "prefix", "channel", /);
     const raw = await t.request('POST', '/v1/verifications', '{"to": ', {});
     assert.equal(raw.status, 400);
     assert.equal(raw.body.error.code, 'invalid_request');
