@@ -133,4 +133,15 @@ describe('SMS-pumping defense over HTTP', () => {
     assert.equal(end.body.events.length, 1, end.text);
     assert.equal(end.body.events[0].data.scope, 'country:ID');
   });
+
+  it('extending a quarantine in force keeps its mode and reason unless given (a block stayed no block)', async () => {
+    const first = await admin('POST', '/v1/admin/quarantines', { scope: 'country:NG', mode: 'block', minutes: 5, reason: 'drill' });
+    assert.equal(first.status, 201, first.text);
+    const longer = await admin('POST', '/v1/admin/quarantines', { scope: 'country:NG', minutes: 60 });
+    assert.equal(longer.status, 201, longer.text);
+    assert.deepEqual([longer.body.mode, longer.body.reason, longer.body.remainingSeconds], ['block', 'drill', 3600]);
+    const other = await admin('POST', '/v1/admin/quarantines', { scope: 'country:NG', mode: 'challenge', minutes: 60, reason: 'softer' });
+    assert.deepEqual([other.body.mode, other.body.reason], ['challenge', 'softer']);
+    assert.equal((await admin('DELETE', `/v1/admin/quarantines/${encodeURIComponent('country:NG')}`)).status, 200);
+  });
 });

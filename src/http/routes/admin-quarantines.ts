@@ -83,7 +83,11 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
             });
           }
         }
-        const q = await defense.start(b.scope as QuarantineScope, b.mode ?? defense.config().mode[kind], b.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
+        // Over a quarantine in force (an on-call extending it), what was not given stays as it is: its mode (the
+        // default mode of the kind would turn an unproven country's block into a challenge) and its reason.
+        const active = (await defense.list(now)).find((x) => x.scope === b.scope);
+        const mode = b.mode ?? (active?.mode as 'challenge' | 'block' | undefined) ?? defense.config().mode[kind];
+        const q = await defense.start(b.scope as QuarantineScope, mode, b.reason ?? active?.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
         if (!q) throw new ApiError('internal');
         return reply.status(201).send({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000) });
       },
