@@ -60,12 +60,26 @@ export async function pauseSends(
 }
 
 /** Returns whether a pause existed. The resume is recorded either way (someone pressed the button). */
-export async function resumeSends(store: Store, scope: PauseScope, o: { now: number; by?: string | null }): Promise<{ scope: string; existed: boolean }> {
+/**
+ * Resume `scope`. Says what stays paused (a bare resume is `all`, which does not lift a country's pause) and, for
+ * a pause the budget breaker set, that the breaker does not trip again for that country until the UTC day ends.
+ */
+export async function resumeSends(
+  store: Store,
+  scope: PauseScope,
+  o: { now: number; by?: string | null; note?: string | null },
+): Promise<{ scope: string; existed: boolean; stillPaused: string[]; warning: string | null }> {
   const name = scopeName(scope);
-  const existed = (await store.getSetting(SETTING.pause + name, o.now)) !== null;
-  const event: AuditEvent = { id: eventId(), at: o.now, type: 'resume', ...scopeFields(scope), data: { scope: name, by: o.by ?? null, existed } };
+  const was = await store.getSetting<Partial<PauseRecord>>(SETTING.pause + name, o.now);
+  const existed = was !== null;
+  const event: AuditEvent = { id: eventId(), at: o.now, type: 'resume', ...scopeFields(scope), data: { scope: name, by: o.by ?? null, existed, note: o.note ?? null } };
   await recordedStep(store, event, () => store.deleteSetting(SETTING.pause + name));
-  return { scope: name, existed };
+  const stillPaused = (await listPauses(store, o.now)).map((p) => p.scope).filter((s) => s !== name);
+  const warning =
+    was?.by === 'budget'
+      ? `${name} was paused by the budget circuit breaker, which trips once per country per UTC day: nothing stops its spend again until midnight UTC (pause it again by hand if needed)`
+      : null;
+  return { scope: name, existed, stillPaused, warning };
 }
 
 export async function listPauses(store: Store, now: number): Promise<{ scope: string; record: PauseRecord }[]> {

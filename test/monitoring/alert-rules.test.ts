@@ -283,7 +283,11 @@ describe('alert rules over HTTP, with webhook delivery', () => {
       assert.equal((ev[0]!.data as { by?: string }).by, 'budget');
 
       // More spend the same day does not trip (or alert) again.
-      await m.t.request('POST', '/v1/admin/resume', { country: 'ID' }, { key: m.t.adminKey });
+      const resumed = await m.t.request('POST', '/v1/admin/resume', { country: 'ID', note: 'budget raised' }, { key: m.t.adminKey });
+      assert.equal(resumed.status, 200, resumed.text);
+      assert.match(resumed.body.warning, /paused by the budget circuit breaker, which trips once per country per UTC day: nothing stops its spend again until midnight UTC/);
+      const [resumeEvent] = await store.queryEvents({ type: 'resume', limit: 1 });
+      assert.equal((resumeEvent!.data as { note?: string }).note, 'budget raised');
       assert.equal((await m.send('+6281234567703', '36.72.17.4')).status, 201, 'an admin resume stands for the day');
       await m.mon.idle();
       assert.equal(receivedAlerts(m).filter((x) => x.rule === 'budget_breaker').length, 1);

@@ -36,9 +36,9 @@ describe('pause and resume over the admin API', () => {
     assert.deepEqual(list.body.pauses.map((x: { scope: string }) => x.scope), ['country:ID']);
 
     const r = await admin('/v1/admin/resume', { country: 'ID' });
-    assert.deepEqual(r.body, { scope: 'country:ID', resumed: true });
+    assert.deepEqual(r.body, { scope: 'country:ID', resumed: true, stillPaused: [] });
     assert.equal((await send('+6281234569002')).status, 201);
-    assert.deepEqual((await admin('/v1/admin/resume', { country: 'ID' })).body, { scope: 'country:ID', resumed: false });
+    assert.deepEqual((await admin('/v1/admin/resume', { country: 'ID' })).body, { scope: 'country:ID', resumed: false, stillPaused: [] });
   });
 
   it('pauses a prefix, and everything', async () => {
@@ -50,7 +50,10 @@ describe('pause and resume over the admin API', () => {
     await admin('/v1/admin/pause', { all: true });
     assert.equal((await send('+447400123457')).status, 403);
     assert.equal((await send('+6281234569005')).status, 403);
-    await admin('/v1/admin/resume', { all: true });
+    // A bare resume ("all") says what it leaves paused.
+    await admin('/v1/admin/pause', { country: 'NG' });
+    assert.deepEqual((await admin('/v1/admin/resume', { all: true })).body, { scope: 'all', resumed: true, stillPaused: ['country:NG'] });
+    await admin('/v1/admin/resume', { country: 'NG' });
     assert.equal((await send('+447400123458')).status, 201);
   });
 
@@ -66,7 +69,7 @@ describe('pause and resume over the admin API', () => {
     const switches = events.filter((e) => e.type === 'pause' || e.type === 'resume').map((e) => `${e.type} ${(e.data as { scope: string }).scope}`);
     assert.deepEqual(switches, [
       'pause country:ID', 'resume country:ID', 'resume country:ID',
-      'pause prefix:+62813', 'resume prefix:+62813', 'pause all', 'resume all', 'pause country:GB',
+      'pause prefix:+62813', 'resume prefix:+62813', 'pause all', 'pause country:NG', 'resume all', 'resume country:NG', 'pause country:GB',
     ]);
     const first = events.find((e) => e.type === 'pause')!;
     assert.ok(typeof (first.data as { by?: unknown }).by === 'string', 'who paused (the API key id)');
@@ -117,7 +120,10 @@ describe('otp-shield pause / resume', () => {
       const bad = run('pause', '--country', 'NG', '--prefix', '+234');
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /give --country or --prefix, not both/);
-      const r = run('resume', '--country', 'NG');
+      const stays = run('resume');
+      assert.equal(stays.status, 0, stays.stderr);
+      assert.match(stays.stdout, /^all was not paused\nstill paused: country:NG \(otp-shield pauses; resume each with --country or --prefix\)/);
+      const r = run('resume', '--country', 'NG', '--note', 'done');
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /resumed country:NG/);
 
@@ -125,7 +131,8 @@ describe('otp-shield pause / resume', () => {
       try {
         assert.deepEqual(await store.listSettings('pause:'), []);
         const ev = await store.queryEvents({ limit: 10, order: 'asc' });
-        assert.deepEqual(ev.map((e) => [e.type, (e.data as { by?: string }).by]), [['pause', 'cli'], ['pause', 'cli'], ['pause', 'cli'], ['resume', 'cli'], ['resume', 'cli'], ['resume', 'cli']]);
+        assert.deepEqual(ev.map((e) => [e.type, (e.data as { by?: string }).by]), [['pause', 'cli'], ['pause', 'cli'], ['pause', 'cli'], ['resume', 'cli'], ['resume', 'cli'], ['resume', 'cli'], ['resume', 'cli']]);
+        assert.equal((ev.at(-1)!.data as { note?: string }).note, 'done');
       } finally {
         await store.close();
       }

@@ -52,12 +52,15 @@ export function registerPause(program: Command): void {
     .description('resume sends paused with `pause` (same flags)')
     .option('--country <XX>', 'ISO country code')
     .option('--prefix <+prefix>', 'number prefix, e.g. +62812')
-    .action(async (opts: ScopeOpts, cmd: Command) => {
-      const scope = scopeFrom(opts);
+    .option('--note <text>', 'why (kept in the audit event)')
+    .action(async (opts: ScopeOpts & { note?: string }, cmd: Command) => {
+      const scope = scopeFrom({ country: opts.country, prefix: opts.prefix });
       const store = await storeFrom(configFrom(cmd));
       try {
-        const out = await resumeSends(store, scope, { now: Date.now(), by: 'cli' });
+        const out = await resumeSends(store, scope, { now: Date.now(), by: 'cli', note: opts.note ?? null });
         print(out.existed ? `resumed ${out.scope}` : `${out.scope} was not paused`);
+        if (out.stillPaused.length > 0) print(`still paused: ${out.stillPaused.join(', ')} (otp-shield pauses; resume each with --country or --prefix)`);
+        if (out.warning) print(`warning: ${out.warning}`);
       } finally {
         await store.close();
       }

@@ -20,7 +20,13 @@ const PauseBody = Type.Object(
   { ...ScopeFields, note: Type.Optional(Type.String({ maxLength: 500 })), ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86_400 })) },
   { additionalProperties: false },
 );
-const ResumeBody = Type.Object(ScopeFields, { additionalProperties: false });
+const ResumeBody = Type.Object({ ...ScopeFields, note: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false });
+const ResumeView = Type.Object({
+  scope: Type.String(),
+  resumed: Type.Boolean({ description: 'false when the scope was not paused' }),
+  stillPaused: Type.Array(Type.String(), { description: 'Scopes that remain paused (resuming all does not lift a country or prefix pause)' }),
+  warning: Type.Optional(Type.String({ description: 'For a pause the budget breaker set: it does not trip again for that country today' })),
+});
 
 const PauseView = Type.Object({
   scope: Type.String(),
@@ -62,14 +68,15 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/admin/resume',
       {
         ...common,
-        schema: { tags: ['admin', 'monitoring'], summary: 'Resume sends paused for a scope', security, body: ResumeBody, response: { 200: Type.Object({ scope: Type.String(), resumed: Type.Boolean() }), ...errorResponses(400, 401, 403) } },
+        schema: { tags: ['admin', 'monitoring'], summary: 'Resume sends paused for a scope', security, body: ResumeBody, response: { 200: ResumeView, ...errorResponses(400, 401, 403) } },
       },
       async (req) => {
-        const scope = scopeOf(req.body);
-        const out = await resumeSends(ctx.store, scope, { now: ctx.clock(), by: req.apiKey?.id ?? null });
+        const { note, ...fields } = req.body;
+        const scope = scopeOf(fields);
+        const out = await resumeSends(ctx.store, scope, { now: ctx.clock(), by: req.apiKey?.id ?? null, note: note ?? null });
         ctx.state.invalidate();
-        req.log.warn({ scope: out.scope }, 'sends resumed');
-        return { scope: out.scope, resumed: out.existed };
+        req.log.warn({ scope: out.scope, stillPaused: out.stillPaused }, 'sends resumed');
+        return { scope: out.scope, resumed: out.existed, stillPaused: out.stillPaused, ...(out.warning ? { warning: out.warning } : {}) };
       },
     );
 
