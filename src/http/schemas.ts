@@ -31,6 +31,7 @@ export const ErrorBody = Type.Object(
         reasons: Type.Optional(Type.Array(Type.String())),
         challenge: Type.Optional(ChallengeView),
         attemptsLeft: Type.Optional(Type.Integer()),
+        verificationId: Type.Optional(Type.String({ description: 'On a 429 for the cooldown: the pending verification; on a 502: the verification whose delivery failed' })),
         details: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
       },
       { additionalProperties: true },

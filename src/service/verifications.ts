@@ -242,7 +242,10 @@ export class VerificationService {
         decision = { ...decision, decision: 'block', reasons };
         const retryAfter = Math.ceil(Math.max(...denied.map((x) => x.retryAfterMs)) / 1000);
         await this.finishSend(event, decision, { retryAfter }, facts, policy);
-        throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons } : {} });
+        // A cooldown means a verification is pending: its id lets a backend whose first answer was lost (a timeout,
+        // then a retry) check the code its user is reading (a migration review found no way back to it).
+        const pendingId = reasons.includes('cooldown') && pending ? { verificationId: pending.id } : {};
+        throw new ApiError('rate_limited', { retryAfter, extra: policy.responses.exposeReasons ? { reasons, ...pendingId } : {} });
       }
       if (!issued.sent) {
         await this.finishSend(event, decision, {}, facts, policy, throttleChanges, issued.sent, journal);
@@ -398,7 +401,8 @@ export class VerificationService {
       // The attempt counted (the provider may have sent it): the next one is allowed after the cooldown, or when
       // the number's budget frees up if this attempt used it up (a resend's resendAfter says which).
       const waitMs = Math.max(cooldownMs(policy, v.sends), v.resendAfter - now);
-      throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null });
+      // The verification (failed for a first send; still pending, with its earlier codes, for a resend).
+      throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null, extra: { verificationId: v.id } });
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId, ...(outcome.failed ? { failed: outcome.failed } : {}) } };
     return { result: { verification: publicView(v), decision, resend }, sent: v };

@@ -20,7 +20,8 @@ const body = { to: '+6281234567001', client: { ip: '36.72.10.5', userAgent: 'Moz
 async function third(store: Store, sweep: (now: number) => Promise<unknown>) {
   const t = await startTestApp({ store });
   try {
-    assert.equal((await t.request('POST', '/v1/verifications', body)).status, 201);
+    const first = await t.request('POST', '/v1/verifications', body);
+    assert.equal(first.status, 201);
     t.clock.advance(31_000);
     const second = await t.request('POST', '/v1/verifications', body);
     assert.equal(second.status, 201, second.text);
@@ -31,6 +32,7 @@ async function third(store: Store, sweep: (now: number) => Promise<unknown>) {
     const early = await t.request('POST', '/v1/verifications', body);
     assert.equal(early.status, 429, `a third message 46.8 s after the second: ${early.text}`);
     assert.deepEqual(early.body.error.reasons, ['cooldown']);
+    assert.equal(early.body.error.verificationId, first.body.id, 'the pending verification: a retry after a lost answer can find it');
     assert.equal(early.headers.get('retry-after'), '14');
     t.clock.advance(13_200);
     const onTime = await t.request('POST', '/v1/verifications', body);

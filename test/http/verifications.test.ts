@@ -255,6 +255,7 @@ describe('delivery failures', () => {
     const events = await t.ctx.store.queryEvents({ type: 'send.failed', limit: 5 });
     assert.equal(events.length, 1);
     const id = (events[0]!.data as { verificationId: string }).verificationId;
+    assert.equal(r.body.error.verificationId, id, 'the answer names the failed verification');
     assert.equal((await t.ctx.store.getVerification(id))?.status, 'failed');
     const code = (t.receiver.requests.at(-1)!.json as { code: string }).code;
     assert.ok(!JSON.stringify(events).includes(code), 'the audit event does not contain the code');
@@ -268,6 +269,7 @@ describe('delivery failures', () => {
     const resend = await t.request('POST', '/v1/verifications', { to, client: client('36.72.12.2') });
     assert.equal(resend.status, 502, resend.text);
     assert.equal(resend.headers.get('retry-after'), '60', 'the cooldown grows with the attempts');
+    assert.equal(resend.body.error.verificationId, first.body.id, 'the verification, still pending');
     t.receiver.setHandler(() => ({ status: 200, json: { ok: true } }));
     assert.equal((await t.request('GET', `/v1/verifications/${first.body.id}`)).body.status, 'pending');
     const failed = await t.ctx.store.queryEvents({ type: 'send.failed', number: to, limit: 5 });
