@@ -21,7 +21,7 @@ test('serve: stdout is JSON log lines only; the banner and console-sent messages
   const created = await cli(dir, ['keys', 'create', '--scope', 'verify', '--json']);
   assert.equal(created.code, 0, created.stderr);
   const key = (JSON.parse(created.stdout) as { key: string }).key;
-  writeFileSync(join(dir, 'otp-shield.yaml'), 'senders:\n  - type: console\n');
+  writeFileSync(join(dir, 'otp-shield.yaml'), 'senders:\n  - type: console\n    name: dev-console\n');
 
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTPSHIELD_') && k !== 'NODE_TEST_CONTEXT' && k !== 'NODE_OPTIONS') env[k] = v;
@@ -61,8 +61,11 @@ test('serve: stdout is JSON log lines only; the banner and console-sent messages
   const lines = stdout.split('\n').filter((l) => l !== '');
   assert.ok(lines.length > 0, 'the log has lines');
   for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a stdout line that is not JSON: ${line}`);
-  const listening = lines.map((l) => JSON.parse(l) as { msg?: string; address?: string; store?: string }).find((r) => r.msg === 'listening');
+  const listening = lines.map((l) => JSON.parse(l) as { msg?: string; address?: string; store?: string; senders?: string[] }).find((r) => r.msg === 'listening');
   assert.equal(listening?.address, url, 'the log records where it listens');
+  // Senders by the name events, metrics and alerts use (an on-call review could not tell two webhooks apart).
+  assert.deepEqual(listening?.senders, ['dev-console (console)']);
+  assert.match(stderr, /senders: dev-console \(console\)\)/);
   assert.equal(listening?.store, 'sqlite');
   assert.match(stderr, /OTP Shield .* listening on/);
   assert.match(stderr, /\+14155550123/, 'the console sender printed the message on stderr');

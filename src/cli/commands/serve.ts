@@ -50,7 +50,8 @@ export function registerServe(program: Command): void {
         afterRecovered: (entry, now) => ctx.verifications.afterRecovered(entry, now),
       });
       const keys = await ctx.store.listApiKeys();
-      const senders = cfg.senders.map((s) => String(s.type));
+      // By name (what the events, metrics and alerts call a sender), with its type when the two differ.
+      const senders = cfg.senders.map((s) => (typeof s.name === 'string' && s.name !== s.type ? `${s.name} (${String(s.type)})` : String(s.type)));
       // stdout carries the JSON log lines (one object a line, for log shippers); the banner for the person who
       // started the server goes to stderr, and its facts into the log as one record.
       ctx.log.info({ address, version: ctx.version, env: cfg.env, store: ctx.store.kind, senders, apiKeys: keys.length }, 'listening');
