@@ -63,8 +63,11 @@ export interface Explanation {
 export function limitLines(specs: readonly LimitSpec[], counts: readonly number[]): LimitLine[] {
   return specs.map((s, i) => {
     const count = counts[i] ?? 0;
+    // A failed-check lock read by the send limits (cost 0, limit one below the lock: engine/limits.ts) is shown
+    // with the lock's own limit: "10 failures lock it", not "9".
+    const limit = s.cost === 0 && s.reason.startsWith('locked.') ? s.limit + 1 : s.limit;
     // Same test as the store's consumeLimits: allowed while count + cost stays within the limit.
-    return { reason: s.reason, key: s.key, count, limit: s.limit, windowSeconds: Math.round(s.windowMs / 1000), full: count + (s.cost ?? 1) > s.limit };
+    return { reason: s.reason, key: s.key, count, limit, windowSeconds: Math.round(s.windowMs / 1000), full: count + (s.cost ?? 1) > s.limit };
   });
 }
 

@@ -169,3 +169,14 @@ describe('explain', () => {
     );
   });
 });
+
+describe('limitLines', () => {
+  it('shows a failed-check lock with the lock\'s own limit, full from the tenth failure (the send limits read it one below)', async () => {
+    const { sendLimitSpecs } = await import('../../src/engine/limits.ts');
+    const specs = sendLimitSpecs(facts(), P, 0).filter((s) => s.reason === 'locked.number');
+    assert.deepEqual(specs.map((s) => [s.key.split(':')[0], s.cost]), [['cf', 0], ['cfc', 0]]);
+    const at = (n: number) => limitLines(specs, [n, 0])[0]!;
+    assert.deepEqual([at(9).limit, at(9).full], [P.limits.check.failuresPerNumber.limit, false]);
+    assert.deepEqual([at(10).limit, at(10).full], [10, true]);
+  });
+});
