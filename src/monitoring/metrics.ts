@@ -94,7 +94,7 @@ export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boole
   });
   new Gauge({
     name: 'otpshield_pauses_active',
-    help: 'Active emergency pauses (1 per scope: all, country:XX, prefix:+…).',
+    help: 'Active emergency pauses (1 per scope: all, country:XX, prefix:+…, channel:…).',
     labelNames: ['scope'] as const,
     registers,
     collect() {

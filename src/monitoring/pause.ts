@@ -1,7 +1,7 @@
 /**
- * The emergency switch: pause sends to everyone, a country or a number prefix, and resume them.
+ * The emergency switch: pause sends to everyone, a country, a number prefix or a channel, and resume them.
  *
- * A pause is the setting `pause:all`, `pause:country:XX` or `pause:prefix:+62812` (read by SharedState on
+ * A pause is the setting `pause:all`, `pause:country:XX`, `pause:prefix:+62812` or `pause:channel:whatsapp` (read by SharedState on
  * every instance within its refresh interval; the engine then blocks with reason `paused`). Every pause and
  * resume is an audit event. Shared by the admin API, the CLI and the budget circuit breaker.
  */
@@ -10,8 +10,9 @@ import type { AuditEvent, Store } from '../store/interface.ts';
 import { recordedStep } from '../service/journal.ts';
 import { SETTING } from '../service/state.ts';
 import { regionProblem } from '../lib/regions.ts';
+import { CHANNELS, type Channel } from '../store/interface.ts';
 
-export type PauseScope = { kind: 'all' } | { kind: 'country'; country: string } | { kind: 'prefix'; prefix: string };
+export type PauseScope = { kind: 'all' } | { kind: 'country'; country: string } | { kind: 'prefix'; prefix: string } | { kind: 'channel'; channel: Channel };
 
 export interface PauseRecord {
   since: number;
@@ -25,11 +26,17 @@ export class PauseError extends Error {
   override readonly name = 'PauseError';
 }
 
-/** Parse `{ all | country | prefix }` input into a scope; throws PauseError on bad values. */
-export function parsePauseScope(input: { all?: boolean; country?: string; prefix?: string }): PauseScope {
-  const given = [input.all === true, input.country !== undefined, input.prefix !== undefined].filter(Boolean).length;
-  if (given !== 1) throw new PauseError('give exactly one of: all, country, prefix');
+/** Parse `{ all | country | prefix | channel }` input into a scope; throws PauseError on bad values. */
+export function parsePauseScope(input: { all?: boolean; country?: string; prefix?: string; channel?: string }): PauseScope {
+  const given = [input.all === true, input.country !== undefined, input.prefix !== undefined, input.channel !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new PauseError('give exactly one of: all, country, prefix, channel');
   if (input.all) return { kind: 'all' };
+  if (input.channel !== undefined) {
+    // A channel whose provider is down or being pumped (WhatsApp, voice) can be stopped without a restart.
+    const c = input.channel.trim().toLowerCase();
+    if (!(CHANNELS as readonly string[]).includes(c)) throw new PauseError(`"${input.channel}" is not a channel (${CHANNELS.join(', ')})`);
+    return { kind: 'channel', channel: c as Channel };
+  }
   if (input.country !== undefined) {
     const c = input.country.trim().toUpperCase();
     if (!/^[A-Z]{2}$/.test(c)) throw new PauseError(`"${input.country}" is not a two-letter country code`);
@@ -42,9 +49,19 @@ export function parsePauseScope(input: { all?: boolean; country?: string; prefix
   return { kind: 'prefix', prefix: p };
 }
 
-/** The scope as SharedState names it: `all`, `country:ID`, `prefix:+62812`. */
+/** The scope as SharedState names it: `all`, `country:ID`, `prefix:+62812`, `channel:whatsapp`. */
 export function scopeName(s: PauseScope): string {
-  return s.kind === 'all' ? 'all' : s.kind === 'country' ? `country:${s.country}` : `prefix:${s.prefix}`;
+  return s.kind === 'all' ? 'all' : s.kind === 'country' ? `country:${s.country}` : s.kind === 'channel' ? `channel:${s.channel}` : `prefix:${s.prefix}`;
+}
+
+/** The scope of a name `scopeName` gave (a pause or resume event's `data.scope`); throws PauseError. */
+export function parseScopeName(name: string): PauseScope {
+  if (name === 'all') return { kind: 'all' };
+  const [kind, value] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
+  if (kind === 'country') return parsePauseScope({ country: value });
+  if (kind === 'prefix') return parsePauseScope({ prefix: value });
+  if (kind === 'channel') return parsePauseScope({ channel: value });
+  throw new PauseError(`"${name}" is not a pause scope`);
 }
 
 export async function pauseSends(

@@ -32,7 +32,7 @@ import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisio
 import { LIST_KINDS } from '../service/lists.ts';
 import { destinationKey } from '../service/destination.ts';
 import { testNumbersOf } from '../service/config-checks.ts';
-import { parsePauseScope, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
+import { parseScopeName, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
 import { replaySignals, type ReplaySignals } from './signals.ts';
 
 export interface ReplayOptions {
@@ -323,7 +323,7 @@ export class Replayer {
       const scope = typeof data.scope === 'string' ? data.scope : '';
       let parsed: PauseScope;
       try {
-        parsed = parsePauseScope(scope === 'all' ? { all: true } : scope.startsWith('country:') ? { country: scope.slice(8) } : { prefix: scope.startsWith('prefix:') ? scope.slice(7) : '' });
+        parsed = parseScopeName(scope);
       } catch {
         return false;
       }

@@ -225,10 +225,11 @@ export class SharedState {
     return hits;
   }
 
-  /** The pause that applies to this destination, if any: `all`, `country:XX` or the longest `prefix:+…`. */
-  pausedFor(e164: string, region: string | null): string | null {
+  /** The pause that applies to this send, if any: `all`, `channel:…`, `country:XX` or a `prefix:+…`. */
+  pausedFor(e164: string, region: string | null, channel: string): string | null {
     const p = this.snap.pauses;
     if (p.has('all')) return 'all';
+    if (p.has(`channel:${channel}`)) return `channel:${channel}`;
     // An email address (region null, no leading +) is paused only by `all`.
     if (region !== null && p.has(`country:${region}`)) return `country:${region}`;
     if (isEmailKey(e164)) return null;

@@ -546,7 +546,7 @@ export class VerificationService {
         throttled,
         quarantine: q ? { scope: q.scope, mode: q.mode } : null,
         escalation: escalationLevel(idx.escalation.map((i) => c[i] ?? 0), p, escalationKeys(f)),
-        paused: d.state.pausedFor(f.number.e164, f.number.region),
+        paused: d.state.pausedFor(f.number.e164, f.number.region, f.channel),
         velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
         trusted: idx.trust !== undefined && (c[idx.trust] ?? 0) > 0,
         numberVerifiedBefore: (c[idx.verified] ?? 0) > 0,

@@ -13,6 +13,36 @@ import { openStore } from '../../src/store/factory.ts';
 import { client } from './support.ts';
 import { withDatabase } from '../helpers/cli.ts';
 
+describe('pausing a channel', () => {
+  it('stops that channel only, on every number, and its resume brings it back; a name that is no channel is refused', async () => {
+    const t = await startTestApp({ config: { channels: ['sms', 'whatsapp'] } });
+    try {
+      const admin = (path: string, body: unknown) => t.request('POST', path, body, { key: t.adminKey });
+      const send = (to: string, channel: string, ip: string) => t.request('POST', '/v1/verifications', { to, channel, client: client(ip) });
+      const p = await admin('/v1/admin/pause', { channel: 'WhatsApp', note: 'provider outage' });
+      assert.equal(p.status, 200, p.text);
+      assert.equal(p.body.scope, 'channel:whatsapp');
+      const wa = await send('+6281234569101', 'whatsapp', '36.72.31.1');
+      assert.equal(wa.status, 403, wa.text);
+      assert.deepEqual(wa.body.error.reasons, ['paused']);
+      assert.equal((await send('+6281234569101', 'sms', '36.72.31.2')).status, 201, 'sms still sends');
+      assert.deepEqual((await admin('/v1/admin/resume', { channel: 'whatsapp' })).body, { scope: 'channel:whatsapp', resumed: true, stillPaused: [] });
+      assert.equal((await send('+6281234569102', 'whatsapp', '36.72.31.3')).status, 201);
+      const bad = await admin('/v1/admin/pause', { channel: 'pigeon' });
+      assert.equal(bad.status, 400);
+      assert.match(bad.body.error.message, /"pigeon" is not a channel \(sms, whatsapp, voice, email\)/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a channel pause in an audit export replays as one', async () => {
+    const { parseScopeName, scopeName } = await import('../../src/monitoring/pause.ts');
+    for (const name of ['all', 'country:ID', 'prefix:+62812', 'channel:voice']) assert.equal(scopeName(parseScopeName(name)), name);
+    assert.throws(() => parseScopeName('planet:mars'), /not a pause scope/);
+  });
+});
+
 describe('pause and resume over the admin API', () => {
   let t: TestApp;
   let ip = 0;
@@ -97,6 +127,10 @@ describe('otp-shield pause / resume', () => {
       const configFile = join(dir, 'otp-shield.json');
       writeFileSync(configFile, JSON.stringify({ dataDir: dir, secrets: { codeSecret: 'test-code-secret-0123456789abcdefghijkl', previousCodeSecrets: [] }, logLevel: 'silent' }));
       const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args], { encoding: 'utf8', env: { ...process.env, NODE_ENV: 'test' } });
+      const ch = run('pause', '--channel', 'voice');
+      assert.equal(ch.status, 0, ch.stderr);
+      assert.match(ch.stdout, /paused channel:voice/);
+      assert.equal(run('resume', '--channel', 'voice').status, 0);
       const p = run('pause', '--country', 'ng', '--note', 'test');
       assert.equal(p.status, 0, p.stderr);
       assert.match(p.stdout, /paused country:NG/);
@@ -119,10 +153,10 @@ describe('otp-shield pause / resume', () => {
       assert.equal(run('resume', '--prefix', '+62813').status, 0);
       const bad = run('pause', '--country', 'NG', '--prefix', '+234');
       assert.notEqual(bad.status, 0);
-      assert.match(bad.stderr, /give --country or --prefix, not both/);
+      assert.match(bad.stderr, /give one of --country, --prefix or --channel, not several/);
       const stays = run('resume');
       assert.equal(stays.status, 0, stays.stderr);
-      assert.match(stays.stdout, /^all was not paused\nstill paused: country:NG \(otp-shield pauses; resume each with --country or --prefix\)/);
+      assert.match(stays.stdout, /^all was not paused\nstill paused: country:NG \(otp-shield pauses; resume each with --country, --prefix or --channel\)/);
       const r = run('resume', '--country', 'NG', '--note', 'done');
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /resumed country:NG/);
@@ -130,8 +164,12 @@ describe('otp-shield pause / resume', () => {
       const store = await openStore({ kind: 'sqlite', sqlitePath: join(dir, 'otp-shield.db') });
       try {
         assert.deepEqual(await store.listSettings('pause:'), []);
-        const ev = await store.queryEvents({ limit: 10, order: 'asc' });
-        assert.deepEqual(ev.map((e) => [e.type, (e.data as { by?: string }).by]), [['pause', 'cli'], ['pause', 'cli'], ['pause', 'cli'], ['resume', 'cli'], ['resume', 'cli'], ['resume', 'cli'], ['resume', 'cli']]);
+        const ev = await store.queryEvents({ limit: 20, order: 'asc' });
+        assert.deepEqual(ev.map((e) => [e.type, (e.data as { scope?: string }).scope]), [
+          ['pause', 'channel:voice'], ['resume', 'channel:voice'], ['pause', 'country:NG'], ['pause', 'prefix:+62812'], ['pause', 'prefix:+62813'],
+          ['resume', 'prefix:+62812'], ['resume', 'prefix:+62813'], ['resume', 'all'], ['resume', 'country:NG'],
+        ]);
+        assert.ok(ev.every((e) => (e.data as { by?: string }).by === 'cli'));
         assert.equal((ev.at(-1)!.data as { note?: string }).note, 'done');
       } finally {
         await store.close();

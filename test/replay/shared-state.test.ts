@@ -62,7 +62,7 @@ describe('shared state with change tracking (replay)', () => {
         await full.fresh();
         assert.deepEqual(view(fast), view(full), `step ${step}`);
         for (const scope of scopes) assert.deepEqual(fast.throttle(scope), full.throttle(scope), `step ${step} ${scope}`);
-        assert.equal(fast.pausedFor('+6281234567890', 'ID'), full.pausedFor('+6281234567890', 'ID'));
+        assert.equal(fast.pausedFor('+6281234567890', 'ID', 'sms'), full.pausedFor('+6281234567890', 'ID', 'sms'));
         assert.deepEqual(fast.quarantineFor('+62896', 'ID', now), full.quarantineFor('+62896', 'ID', now));
         reloads++;
       }
@@ -135,10 +135,10 @@ describe('shared state on a shared store', () => {
     gate();
     await running;
     await next;
-    assert.equal(state.pausedFor('+6281234567890', 'ID'), 'all');
+    assert.equal(state.pausedFor('+6281234567890', 'ID', 'sms'), 'all');
     now += 10; // well within refreshMs
     await state.fresh();
-    assert.equal(state.pausedFor('+6281234567890', 'ID'), 'all');
+    assert.equal(state.pausedFor('+6281234567890', 'ID', 'sms'), 'all');
   });
 });
 

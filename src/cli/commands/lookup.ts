@@ -185,7 +185,7 @@ export async function lookup(cfg: Config, store: Store, numberInput: string, o: 
     throttled,
     quarantine: q ? { scope: q.scope, mode: q.mode } : null,
     escalation: escalationLevel(trips, policy, escKeys),
-    paused: shared.pausedFor(e164, dest.number.region),
+    paused: shared.pausedFor(e164, dest.number.region, channel),
     velocity: { device: idx.device !== undefined ? (c[idx.device] ?? 0) : 0, ip: idx.ip !== undefined ? (c[idx.ip] ?? 0) : 0 },
     trusted: idx.trust !== undefined && (stored[idx.trust] ?? 0) > 0,
     numberVerifiedBefore: (stored[idx.verified] ?? 0) > 0,

@@ -4,18 +4,20 @@ import { configFrom, print, storeFrom } from '../shared.ts';
 import { parseTtl } from './lists.ts';
 
 interface ScopeOpts {
+  channel?: string;
   country?: string;
   prefix?: string;
 }
 
 function scopeFrom(opts: ScopeOpts) {
-  // The API's message names its body fields (`all`, `country`, `prefix`); here they are flags, and no flag is "all".
-  if (opts.country !== undefined && opts.prefix !== undefined) {
-    throw Object.assign(new Error('give --country or --prefix, not both (neither: every send)'), { name: 'ConfigError' });
+  // The API's message names its body fields (`all`, `country`, `prefix`, `channel`); here they are flags, and no flag is "all".
+  const given = [opts.country, opts.prefix, opts.channel].filter((x) => x !== undefined).length;
+  if (given > 1) {
+    throw Object.assign(new Error('give one of --country, --prefix or --channel, not several (none: every send)'), { name: 'ConfigError' });
   }
   try {
     // No flag = everything: the emergency switch must be one short command.
-    return parsePauseScope(opts.country === undefined && opts.prefix === undefined ? { all: true } : opts);
+    return parsePauseScope(given === 0 ? { all: true } : { country: opts.country, prefix: opts.prefix, channel: opts.channel });
   } catch (err) {
     if (err instanceof PauseError) throw Object.assign(new Error(err.message), { name: 'ConfigError' });
     throw err;
@@ -32,6 +34,7 @@ export function registerPause(program: Command): void {
     .description('emergency switch: pause all sends, or those to a country or number prefix')
     .option('--country <XX>', 'ISO country code of the numbers to pause')
     .option('--prefix <+prefix>', 'number prefix to pause, e.g. +62812')
+    .option('--channel <channel>', 'a channel to pause: sms, whatsapp, voice or email')
     .option('--note <text>', 'why (kept with the pause and in the audit event)')
     .option('--ttl <duration>', 'resume by itself after 30m, 12h, 7d … (like lists --ttl; a bare number is minutes)')
     .action(async (opts: ScopeOpts & { note?: string; ttl?: string }, cmd: Command) => {
@@ -52,14 +55,15 @@ export function registerPause(program: Command): void {
     .description('resume sends paused with `pause` (same flags)')
     .option('--country <XX>', 'ISO country code')
     .option('--prefix <+prefix>', 'number prefix, e.g. +62812')
+    .option('--channel <channel>', 'sms, whatsapp, voice or email')
     .option('--note <text>', 'why (kept in the audit event)')
     .action(async (opts: ScopeOpts & { note?: string }, cmd: Command) => {
-      const scope = scopeFrom({ country: opts.country, prefix: opts.prefix });
+      const scope = scopeFrom({ country: opts.country, prefix: opts.prefix, channel: opts.channel });
       const store = await storeFrom(configFrom(cmd));
       try {
         const out = await resumeSends(store, scope, { now: Date.now(), by: 'cli', note: opts.note ?? null });
         print(out.existed ? `resumed ${out.scope}` : `${out.scope} was not paused`);
-        if (out.stillPaused.length > 0) print(`still paused: ${out.stillPaused.join(', ')} (otp-shield pauses; resume each with --country or --prefix)`);
+        if (out.stillPaused.length > 0) print(`still paused: ${out.stillPaused.join(', ')} (otp-shield pauses; resume each with --country, --prefix or --channel)`);
         if (out.warning) print(`warning: ${out.warning}`);
       } finally {
         await store.close();

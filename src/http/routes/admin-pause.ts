@@ -15,6 +15,7 @@ const ScopeFields = {
   all: Type.Optional(Type.Literal(true)),
   country: Type.Optional(Type.String({ maxLength: 8 })),
   prefix: Type.Optional(Type.String({ maxLength: 24 })),
+  channel: Type.Optional(Type.String({ maxLength: 16, description: 'sms, whatsapp, voice or email' })),
 };
 const PauseBody = Type.Object(
   { ...ScopeFields, note: Type.Optional(Type.String({ maxLength: 500 })), ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86_400 })) },
