@@ -373,10 +373,11 @@ export class PumpingDefense {
   }
 
   /** Lift a quarantine now (admin). Returns false when the scope was not quarantined. */
-  async lift(scope: QuarantineScope, by: string | null, now: number): Promise<boolean> {
+  async lift(scope: QuarantineScope, by: string | null, now: number): Promise<false | { graceUntil: number | null }> {
     const store = this.d.store;
     const q = (await store.getSetting<Quarantine>(SETTING.quarantine + scope, now)) ?? this.active.get(scope) ?? null;
     if (!q || q.until <= now) return false;
+    let graceUntil: number | null = null;
     await recordedStep(store, this.endEvent(q, 'lifted', by, now), async (take) => {
       await store.deleteSetting(SETTING.quarantine + scope);
       await store.deleteSetting(openKey(q));
@@ -386,6 +387,7 @@ export class PumpingDefense {
         const until = now + cfg.liftGraceMinutes * MINUTE;
         await store.putSetting(GRACE + scope, until, cfg.liftGraceMinutes * MINUTE);
         this.grace.set(scope, until);
+        graceUntil = until;
       }
       this.d.state.invalidate();
       // Claim the end record so that no instance reports this quarantine as `expired` later. Last: a lift that
@@ -393,7 +395,7 @@ export class PumpingDefense {
       await take();
     }, undefined, this.endClaim(q));
     this.d.log.info({ scope, reason: 'lifted' }, 'quarantine ended');
-    return true;
+    return { graceUntil };
   }
 
   /**

@@ -103,6 +103,8 @@ describe('SMS-pumping defense over HTTP', () => {
 
     const lifted = await admin('DELETE', `/v1/admin/quarantines/${encodeURIComponent(`prefix:${PRE}`)}`);
     assert.equal(lifted.status, 200, lifted.text);
+    // Says how long the detector leaves the scope alone (pumping.liftGraceMinutes, 60).
+    assert.deepEqual(lifted.body, { lifted: true, graceUntil: new Date(t.clock() + 60 * 60_000).toISOString() });
     t.clock.advance(2_000); // past the shared-state refresh
     const fresh = await t.request('POST', '/v1/verifications', { to: `${PRE}77777777`, client: client() });
     assert.equal(fresh.status, 201, fresh.text);

@@ -102,13 +102,19 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
           summary: 'Lift a quarantine now',
           security,
           params: Type.Object({ scope: Scope }, { additionalProperties: false }),
-          response: { 200: Type.Object({ lifted: Type.Boolean() }), ...errorResponses(400, 401, 403, 404) },
+          response: {
+            200: Type.Object({
+              lifted: Type.Boolean(),
+              graceUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'The detector does not quarantine the scope again before this (pumping.liftGraceMinutes); null without a grace period' }),
+            }),
+            ...errorResponses(400, 401, 403, 404),
+          },
         },
       },
       async (req) => {
         const lifted = await defense.lift(req.params.scope as QuarantineScope, req.apiKey?.id ?? null, ctx.clock());
         if (!lifted) throw new ApiError('not_found', { message: 'No active quarantine for this scope.' });
-        return { lifted };
+        return { lifted: true, graceUntil: lifted.graceUntil === null ? null : iso(lifted.graceUntil) };
       },
     );
   };
