@@ -30,6 +30,7 @@ import { deepMerge } from '../lib/merge.ts';
 import { channelKey, RecordingDelivery } from './delivery.ts';
 import { parseTraceLine, type CheckResultName, type OutputLine, type SendDecisionName, type StateEventType, type TraceCheck, type TraceLine, type TraceSend } from './format.ts';
 import { LIST_KINDS } from '../service/lists.ts';
+import { unlock } from '../service/unlock.ts';
 import { destinationKey } from '../service/destination.ts';
 import { testNumbersOf } from '../service/config-checks.ts';
 import { parseScopeName, pauseSends, resumeSends, type PauseScope } from '../monitoring/pause.ts';
@@ -319,6 +320,11 @@ export class Replayer {
     } else if (type === 'list.remove') {
       if (typeof data.id !== 'string') return false;
       await store.removeListEntry(data.id);
+    } else if (type === 'unlock') {
+      // The counters an operator reset (service/unlock.ts), reset again; a masked number (`+62812*****890`) is no one.
+      const target = typeof data.ip === 'string' ? data.ip : typeof data.to === 'string' ? data.to : null;
+      if (target === null || target.includes('*') || target.includes('…')) return false;
+      return (await unlock({ store, signals: this.signals, policy: this.ctx.policy() }, target, { now, by: 'replay' })).ok;
     } else {
       const scope = typeof data.scope === 'string' ? data.scope : '';
       let parsed: PauseScope;

@@ -104,7 +104,7 @@ export type OutputLine =
   | { ignored: string }
   | { error: 'invalid_line'; message: string };
 
-export const STATE_EVENT_TYPES = ['list.add', 'list.remove', 'pause', 'resume'] as const;
+export const STATE_EVENT_TYPES = ['list.add', 'list.remove', 'pause', 'resume', 'unlock'] as const;
 export type StateEventType = (typeof STATE_EVENT_TYPES)[number];
 
 /** The earliest and latest `at` accepted (epoch ms): 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z. */
@@ -190,8 +190,11 @@ export function parseTraceLine(line: string): TraceLine {
     return { kind: 'check', at, event: doc };
   }
   if ((STATE_EVENT_TYPES as readonly string[]).includes(doc.type)) {
-    const data = (doc as { data?: unknown }).data;
-    return { kind: 'state', at, type: doc.type as StateEventType, data: data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {} };
+    const raw = (doc as { data?: unknown }).data;
+    const data = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+    // An unlock names what it unlocked in the event itself (`to` or `ip`), as the export writes it.
+    const target = doc.type === 'unlock' ? { to: (doc as { to?: unknown }).to ?? null, ip: (doc as { ip?: unknown }).ip ?? null } : {};
+    return { kind: 'state', at, type: doc.type as StateEventType, data: { ...data, ...target } };
   }
   return { kind: 'other', at, type: doc.type };
 }

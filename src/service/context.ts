@@ -152,7 +152,10 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
       log.error({ version: stored.version, errors: stored.errors }, 'the stored policy does not load: deciding with the policy in force before it (at start: the built-in defaults) until a valid one is saved (PUT /v1/admin/policy)');
       return;
     }
-    if (stored.warnings.length > 0) log.warn({ version: stored.version, warnings: stored.warnings }, 'the stored policy has settings that a new save would refuse (fix them with the next PUT /v1/admin/policy)');
+    const ignored = stored.warnings.filter((w) => w.message.startsWith('ignored:')).map((w) => w.path);
+    const refused = stored.warnings.filter((w) => !w.message.startsWith('ignored:'));
+    if (ignored.length > 0) log.warn({ version: stored.version, ignored }, 'the stored policy has keys this version does not know (saved by a newer version?): deciding without them');
+    if (refused.length > 0) log.warn({ version: stored.version, warnings: refused }, 'the stored policy has settings that a new save would refuse (fix them with the next PUT /v1/admin/policy)');
     policy = stored.policy;
   };
   if (!cfg.policyFile) {

@@ -87,5 +87,30 @@ export async function refreshPolicy(store: Store, knownVersion: number): Promise
   if (version === knownVersion) return null;
   const doc = useHead ? head.policy : await store.getSetting<unknown>('policy:current');
   const res = parsePolicy(doc ?? {}, { relations: 'warn' });
-  return res.ok ? { version, policy: res.policy, warnings: res.warnings } : { version, policy: null, errors: res.errors };
+  if (res.ok) return { version, policy: res.policy, warnings: res.warnings };
+  // Keys this version does not know come from a newer version (every saved document carries the defaults of the
+  // version that saved it, new keys included): ignored, with a warning naming them, rather than the whole policy
+  // refused and the built-in defaults left in force on a rolled-back or not-yet-upgraded instance.
+  const unknown = res.errors.filter((e) => e.message.startsWith('unknown key'));
+  if (unknown.length === res.errors.length && unknown.length > 0 && doc !== null && typeof doc === 'object') {
+    const trimmed = withoutPaths(doc as Record<string, unknown>, unknown.map((e) => e.path));
+    const again = parsePolicy(trimmed, { relations: 'warn' });
+    if (again.ok) {
+      const ignored = unknown.map((e) => ({ path: e.path, message: 'ignored: a key this version does not know (saved by a newer version?)' }));
+      return { version, policy: again.policy, warnings: [...ignored, ...again.warnings] };
+    }
+  }
+  return { version, policy: null, errors: res.errors };
+}
+
+/** A copy of `doc` without the keys at these JSON-pointer paths (`/monitoring/alerts/senderFailures`). */
+function withoutPaths(doc: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {
+  const copy = structuredClone(doc);
+  for (const path of paths) {
+    const parts = path.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+    let at: unknown = copy;
+    for (const key of parts.slice(0, -1)) at = at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined;
+    if (at !== null && typeof at === 'object' && parts.length > 0) delete (at as Record<string, unknown>)[parts.at(-1)!];
+  }
+  return copy;
 }

@@ -313,6 +313,40 @@ describe('replay runs the server engine: an audit export replays to the same dec
     assert.deepEqual((await run(masked)).out, [{ ignored: 'list.add' }]);
   });
 
+  it("an export's unlock is applied in the replay: the send after it is allowed as it was live", async () => {
+    t.clock.advance(3_600_000);
+    const start = t.clock();
+    const to = '+6281234571001';
+    const client = { ip: '36.72.71.1', userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 4000 };
+    for (let round = 0; round < 2; round++) {
+      t.clock.advance(40_000);
+      const s = await t.request('POST', '/v1/verifications', { to, client: { ...client, ip: `36.72.71.${round + 1}` } });
+      assert.equal(s.status, 201, s.text);
+      const wrong = t.lastCode(to) === '000000' ? '000001' : '000000';
+      for (let i = 0; i < 5; i++) assert.equal((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: wrong })).status, 200);
+    }
+    t.clock.advance(40_000);
+    const locked = await t.request('POST', '/v1/verifications', { to, client: { ...client, ip: '36.72.71.9' } });
+    assert.deepEqual([locked.status, locked.body.error?.reasons], [429, ['locked.number']]);
+    assert.equal((await t.request('POST', '/v1/admin/unlock', { target: to }, { key: t.adminKey })).status, 200);
+    t.clock.advance(1_000);
+    assert.equal((await t.request('POST', '/v1/verifications', { to, client: { ...client, ip: '36.72.71.10' } })).status, 201);
+
+    const lines: string[] = [];
+    for await (const l of exportEvents(t.ctx.store, { from: start, types: ['send', 'check', 'unlock'], mask: numberMasker('none') })) lines.push(l);
+    const recorded = lines.map((l) => JSON.parse(l));
+    assert.deepEqual(recorded.map((e) => e.type).filter((x) => x !== 'check'), ['send', 'send', 'send', 'unlock', 'send']);
+    const { out } = await run(lines);
+    for (const [i, rec] of recorded.entries()) {
+      if (rec.type === 'send') assert.deepEqual(out[i], { decision: rec.decision, reasons: rec.reasons, score: rec.score }, `line ${i}: ${lines[i]}`);
+      else if (rec.type === 'unlock') assert.deepEqual(out[i], { applied: 'unlock' });
+    }
+    // Masked, the unlock names no one: not applied, and said so.
+    const masked: string[] = [];
+    for await (const l of exportEvents(t.ctx.store, { from: start, types: ['unlock'], mask: numberMasker('mask') })) masked.push(l);
+    assert.deepEqual((await run(masked)).out, [{ ignored: 'unlock' }]);
+  });
+
   it('a delivery that failed live fails in the replay too: same decision and score, nothing counted as sent', async () => {
     const live = await startTestApp();
     try {

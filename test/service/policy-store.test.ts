@@ -63,6 +63,25 @@ describe('policy versions', () => {
     assert.equal((await savePolicy(store, policyNamed('next'), { now, by: null, note: null })).version, 3);
     assert.equal((await refreshPolicy(store, 2))?.policy?.name, 'next');
   });
+
+  it('a document saved by a newer version (keys this one does not know) loads without them, not as the defaults', async () => {
+    const store = new MemoryStore();
+    const saved = policyNamed('from-the-future') as unknown as Record<string, any>;
+    saved.numbers.denyCountries = ['UZ'];
+    saved.monitoring.alerts.somethingNew = { enabled: true };
+    saved.brandNewSection = { x: 1 };
+    await store.putSetting('policy:head', { version: 4, policy: saved });
+    const r = await refreshPolicy(store, 0);
+    assert.ok(r?.policy, JSON.stringify(r));
+    assert.equal(r.policy.name, 'from-the-future');
+    assert.deepEqual(r.policy.numbers.denyCountries, ['UZ'], 'the operator\'s settings are kept');
+    assert.deepEqual(r.warnings.map((w) => [w.path, w.message.split(':')[0]]).sort(), [['/brandNewSection', 'ignored'], ['/monitoring/alerts/somethingNew', 'ignored']]);
+    assert.equal('somethingNew' in (r.policy.monitoring.alerts as object), false);
+    // A wrong value is still an error: only unknown keys are set aside.
+    await store.putSetting('policy:head', { version: 5, policy: { ...saved, risk: { ...saved.risk, blockAt: 'high' } } });
+    const bad = await refreshPolicy(store, 4);
+    assert.equal(bad?.policy, null);
+  });
 });
 
 await describeWithService('redis', 'policy versions on Redis, two instances', (redisUrl) => {
