@@ -84,6 +84,11 @@ export const ConfigSchema = Type.Object(
         maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
         /** How many of a verification's codes stay valid after resends (newest first). */
         codesKept: Type.Integer({ minimum: 1, maximum: 5 }),
+        /**
+         * The site's host name: SMS end with the origin-bound `@host #code` line (WebOTP; iOS and Android autofill
+         * the code only on that site, so a phishing page cannot get it filled). Null: no such line.
+         */
+        webOtpDomain: Type.Optional(Type.Union([Type.String({ maxLength: 253 }), Type.Null()])),
       },
       { additionalProperties: false },
     ),

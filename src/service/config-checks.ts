@@ -8,7 +8,7 @@ import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { buildSenders, type SenderConfig } from '../delivery/build.ts';
 import { SenderConfigError } from '../delivery/sender.ts';
-import { createTemplates, TemplateConfigError } from '../delivery/templates.ts';
+import { createTemplates, isValidOtpDomain, TemplateConfigError } from '../delivery/templates.ts';
 import { compileCidrs } from '../http/client-ip.ts';
 import { normalizePhone } from '../signals/phone.ts';
 import { channelOfDestination, destinationKey } from './destination.ts';
@@ -59,6 +59,10 @@ export function checkConfig(cfg: Config): void {
     throw err;
   }
   testNumbersOf(cfg);
+  const domain = cfg.codes.webOtpDomain;
+  if (domain !== undefined && domain !== null && !isValidOtpDomain(domain)) {
+    throw new ConfigError(`invalid configuration at "codes.webOtpDomain": "${domain}" is not a bare host name like "example.com" (no scheme, port or path)`);
+  }
   for (const [key, list] of [['server.trustedProxies', cfg.server.trustedProxies], ['admin.ipAllowlist', cfg.admin.ipAllowlist]] as const) {
     try {
       compileCidrs(list);

@@ -174,7 +174,9 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
     });
     delivery = {
       async deliver(m) {
-        const text = renderMessage(templates, { locale: m.locale, code: m.code, app: cfg.appName, minutes: Math.round(cfg.codes.ttlSeconds / 60) });
+        // The WebOTP line only in an SMS: browsers read it from SMS alone, and in other channels it is noise.
+        const domain = m.channel === 'sms' && cfg.codes.webOtpDomain ? { domain: cfg.codes.webOtpDomain } : {};
+        const text = renderMessage(templates, { locale: m.locale, code: m.code, app: cfg.appName, minutes: Math.round(cfg.codes.ttlSeconds / 60), ...domain });
         const out = await dispatcher.deliver({ ...m, text });
         // The failed attempts go into the send's event, where monitoring counts them per sender (a primary that
         // fails while a fallback delivers was visible only as a log line).
