@@ -152,13 +152,16 @@ export function newVerificationId(): string {
 
 /**
  * The verification a check by number without a channel means: of the pending ones (one per channel at most),
- * a real one before a tarpit's (as `Store.findPending` chooses within a channel), then the newest.
+ * a real one before a tarpit's (as `Store.findPending` chooses within a channel), then the one whose code left
+ * last — by its last message, not its creation: an SMS resent after a WhatsApp send holds the code the user
+ * reads (a diff review found the WhatsApp verification chosen, and an attempt spent on it).
  */
 export function newestPending(found: readonly (Verification | null)[]): Verification | null {
   let best: Verification | null = null;
   for (const v of found) {
     if (!v) continue;
-    if (!best || (best.tarpit && !v.tarpit) || (best.tarpit === v.tarpit && v.createdAt > best.createdAt)) best = v;
+    if (!best || (best.tarpit && !v.tarpit)) best = v;
+    else if (best.tarpit === v.tarpit && (v.lastSentAt > best.lastSentAt || (v.lastSentAt === best.lastSentAt && v.createdAt > best.createdAt))) best = v;
   }
   return best;
 }
@@ -401,8 +404,9 @@ export class VerificationService {
       // The attempt counted (the provider may have sent it): the next one is allowed after the cooldown, or when
       // the number's budget frees up if this attempt used it up (a resend's resendAfter says which).
       const waitMs = Math.max(cooldownMs(policy, v.sends), v.resendAfter - now);
-      // The verification (failed for a first send; still pending, with its earlier codes, for a resend).
-      throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null, extra: { verificationId: v.id } });
+      // The verification (failed for a first send; still pending, with its earlier codes, for a resend), named
+      // under the same switch as the reasons: some backends forward error bodies to the browser.
+      throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null, extra: policy.responses.exposeReasons ? { verificationId: v.id } : {} });
     }
     event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId, ...(outcome.failed ? { failed: outcome.failed } : {}) } };
     return { result: { verification: publicView(v), decision, resend }, sent: v };

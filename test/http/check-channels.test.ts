@@ -39,6 +39,17 @@ describe('a check by number without a channel', () => {
     assert.deepEqual((await check({ to, code: sms.code })).body, { status: 'approved' });
   });
 
+  it('an SMS resent after the WhatsApp send is the one checked: its code left last', async () => {
+    const to = '+4915112340101';
+    await send(to, 'sms');
+    t.clock.advance(40_000);
+    const wa = await send(to, 'whatsapp');
+    t.clock.advance(40_000);
+    const resent = await send(to, 'sms');
+    assert.deepEqual((await check({ to, code: resent.code })).body, { status: 'approved' });
+    assert.equal((await t.request('GET', `/v1/verifications/${wa.id}`)).body.attemptsLeft, 5, 'nothing spent on the WhatsApp one');
+  });
+
   it('finds a verification pending on WhatsApp only (it was a 404)', async () => {
     const to = '+4915112340006';
     const wa = await send(to, 'whatsapp');

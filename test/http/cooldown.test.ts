@@ -59,3 +59,29 @@ describe('the growing cooldown between resends', () => {
     }
   });
 });
+
+describe("the cooldown's 429 names the pending verification only where reasons are shown", () => {
+  it('not with responses.exposeReasons off, and never from the public demo backend', async () => {
+    const t = await startTestApp();
+    try {
+      // A policy the demo page's bare requests pass (no widget evidence), with reasons hidden.
+      const open = { risk: { rules: { 'form_token.missing': { mode: 'off' }, 'pow.missing': { mode: 'off' }, no_accept_language: { mode: 'off' } } } };
+      assert.equal((await t.request('PUT', '/v1/admin/policy', { ...open, responses: { exposeReasons: false } }, { key: t.adminKey })).status, 200);
+      assert.equal((await t.request('POST', '/v1/verifications', body)).status, 201);
+      const hidden = await t.request('POST', '/v1/verifications', body);
+      assert.equal(hidden.status, 429);
+      assert.deepEqual(Object.keys(hidden.body.error).sort(), ['code', 'message']);
+
+      assert.equal((await t.request('PUT', '/v1/admin/policy', open, { key: t.adminKey })).status, 200);
+      const demo = (to: string) => t.request('POST', '/demo/api/send', { to, client: { elapsedMs: 5000 } }, { key: null, headers: { 'user-agent': 'Mozilla/5.0 (Linux; Android 14) Chrome/130', 'accept-language': 'id-ID' } });
+      const first = await demo('+6281234567077');
+      assert.equal(first.status, 201, first.text);
+      const again = await demo('+6281234567077');
+      assert.equal(again.status, 429, again.text);
+      assert.deepEqual(again.body.error.reasons, ['cooldown']);
+      assert.equal('verificationId' in again.body.error, false, 'the demo page gets no id');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
+import { ApiError } from '../../service/errors.ts';
 import { loadWebAssets, type WebAsset } from '../../signals/web-assets.ts';
 import { asText, CheckResponse, ClientEvidence, errorResponses } from '../schemas.ts';
 import { etagMatches } from '../etag.ts';
@@ -51,7 +52,12 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
         const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : undefined;
         const lang = typeof req.headers['accept-language'] === 'string' ? req.headers['accept-language'].slice(0, 256) : undefined;
         const client = { ...(req.body.client ?? {}), ip: req.clientIp, ...(ua ? { userAgent: ua } : {}), ...(lang && !req.body.client?.acceptLanguage ? { acceptLanguage: lang } : {}) };
-        const r = await ctx.verifications.send({ to: req.body.to, channel: 'sms', locale: null, client });
+        // A public page's backend hands out no verification id, in its answers or its errors (the API names it
+        // on a cooldown's 429 and on a 502, for the integrator's backend).
+        const r = await ctx.verifications.send({ to: req.body.to, channel: 'sms', locale: null, client }).catch((err: unknown) => {
+          if (err instanceof ApiError) delete err.extra.verificationId;
+          throw err;
+        });
         return reply.status(201).send({ status: r.verification.status, resendAfter: r.verification.resendAfter });
       },
     );
