@@ -63,8 +63,8 @@ interface Bucket {
   offHours: number;
   conversion: Map<string, Ratio>; // scope → n = approved, d = started
   delivery: Map<string, Ratio>; // scope → n = delivered, d = receipts
-  attempts: Map<string, Ratio>; // sender → n = failed, d = attempts
-  failedSends: number; // sends every sender refused
+  attempts: Map<string, Ratio>; // `sender channel` → n = failed, d = attempts
+  failedSends: Map<string, number>; // channel → sends every sender refused
 }
 
 export interface SpendSnapshot {
@@ -132,7 +132,7 @@ export class AlertEngine {
         conversion: new Map(),
         delivery: new Map(),
         attempts: new Map(),
-        failedSends: 0,
+        failedSends: new Map(),
       };
       this.buckets.set(start, b);
     }
@@ -218,11 +218,13 @@ export class AlertEngine {
         break;
       }
       case 'attempt':
-        incRatio(this.bucket(f.at).attempts, f.sender, f.ok ? 0 : 1, 1);
+        incRatio(this.bucket(f.at).attempts, `${f.sender} ${f.channel}`, f.ok ? 0 : 1, 1);
         break;
-      case 'delivery_failed':
-        this.bucket(f.at).failedSends++;
+      case 'delivery_failed': {
+        const m = this.bucket(f.at).failedSends;
+        m.set(f.channel, (m.get(f.channel) ?? 0) + 1);
         break;
+      }
       case 'quarantine':
         // Kept until the next evaluation reports it (bounded: the detector starts a scope at most once a minute).
         if (this.quarantines.length < MAX_PER_RULE * 5) this.quarantines.push(f);
@@ -487,14 +489,24 @@ export class AlertEngine {
     const r = rules.senderFailures;
     if (!r.enabled) return [];
     const sums = new Map<string, Ratio>();
-    let failedSends = 0;
+    const channelsOf = new Map<string, Set<string>>();
+    const failedByChannel = new Map<string, number>();
     for (const b of this.range(now - r.windowMinutes * MINUTE, now + 1)) {
-      for (const [k, x] of b.attempts) incRatio(sums, k, x.n, x.d);
-      failedSends += b.failedSends;
+      for (const [k, x] of b.attempts) {
+        const [sender, channel] = [k.slice(0, k.lastIndexOf(' ')), k.slice(k.lastIndexOf(' ') + 1)];
+        incRatio(sums, sender, x.n, x.d);
+        let set = channelsOf.get(sender);
+        if (!set) channelsOf.set(sender, (set = new Set()));
+        set.add(channel);
+      }
+      for (const [c, n] of b.failedSends) failedByChannel.set(c, (failedByChannel.get(c) ?? 0) + n);
     }
     const out: Alert[] = [];
     for (const [sender, x] of sums) {
       if (x.d < r.minAttempts || x.n / x.d <= r.maxFailureRatio) continue;
+      // Failed sends of the channels this sender carried: another channel's outage is not this sender's.
+      let failedSends = 0;
+      for (const c of channelsOf.get(sender) ?? []) failedSends += failedByChannel.get(c) ?? 0;
       out.push({
         rule: 'sender_failures',
         scope: `sender:${sender}`,

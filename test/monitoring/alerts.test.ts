@@ -183,6 +183,27 @@ describe('alert engine', () => {
     assert.deepEqual(rules(e.evaluate(T0 + MIN, p)), ['delivery_rate_drop|country:ID', 'delivery_rate_drop|sender:twilio']);
   });
 
+  it('sender failures: over the ratio with enough attempts; critical only when its own channel\'s sends failed', () => {
+    const p = policy({ senderFailures: { enabled: true, windowMinutes: 15, minAttempts: 10, maxFailureRatio: 0.2 } });
+    const e = new AlertEngine();
+    const attempt = (sender: string, ok: boolean, at: number, channel: 'sms' | 'email' = 'sms'): MonitorFact => ({ kind: 'attempt', at, channel, sender, ok });
+    for (let i = 0; i < 7; i++) e.observe(attempt('primary', true, T0 + i), p.alerts);
+    for (let i = 0; i < 2; i++) e.observe(attempt('primary', false, T0 + 10 + i), p.alerts);
+    assert.deepEqual(e.evaluate(T0 + MIN, p), [], '9 attempts: below minAttempts');
+    e.observe(attempt('primary', false, T0 + 20), p.alerts);
+    // An email send that failed on its own sender: not the SMS primary's doing.
+    e.observe(attempt('smtp', false, T0 + 30, 'email'), p.alerts);
+    e.observe({ kind: 'delivery_failed', at: T0 + 30, country: null, prefix: null, channel: 'email', sender: null }, p.alerts);
+    const [a, ...rest] = e.evaluate(T0 + MIN, p);
+    assert.deepEqual(rest, [], '3 of 10 = 30 % > 20 %; smtp has 1 attempt');
+    assert.deepEqual([a?.rule, a?.scope, a?.severity, a?.data?.failedSends], ['sender_failures', 'sender:primary', 'warning', 0]);
+    // An SMS send that failed on every sender: critical, once the cooldown allows a new alert.
+    const e2 = new AlertEngine();
+    for (let i = 0; i < 10; i++) e2.observe(attempt('primary', false, T0 + i), p.alerts);
+    e2.observe({ kind: 'delivery_failed', at: T0 + 5, country: 'ID', prefix: '+62812', channel: 'sms', sender: null }, p.alerts);
+    assert.equal(e2.evaluate(T0 + MIN, p)[0]?.severity, 'critical');
+  });
+
   it('daily spend over the total and country budgets, once per day', () => {
     const p = policy({ dailySpend: { enabled: true } }, { budgets: { dailyTotal: 10, countries: { ID: 5 }, defaultCountry: null, circuitBreaker: true } });
     const e = new AlertEngine();
