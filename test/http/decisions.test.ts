@@ -4,6 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { DEFAULT_POLICY } from '../../src/engine/policy.ts';
 import { solveChallenge } from 'altcha-lib/v1';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { parsePolicy, type Policy } from '../../src/engine/policy.ts';
@@ -164,6 +165,27 @@ describe('risk decisions over HTTP', () => {
       t.clock.advance(3000);
       const ok = await t.request('POST', '/v1/verifications', { to, client: { ...client, ip: '36.72.63.2', formToken: c.formToken, pow } });
       assert.equal(ok.status, 201, ok.text);
+    } finally {
+      t.ctx.setPolicy(policy({}), 0);
+    }
+  });
+
+  it('a request without the widget answers its challenge at machine speed and passes: not "too fast" (a native app)', async () => {
+    const to = fresh();
+    const client = { ip: '36.72.63.9', userAgent: 'MyApp/4.2 (iPhone; iOS 18.1)', acceptLanguage: 'id-ID' };
+    t.ctx.setPolicy(policy({ risk: { rules: { 'form_token.missing': { action: 'challenge' } } } }), 0);
+    try {
+      const r = await t.request('POST', '/v1/verifications', { to, client });
+      assert.equal(r.body.error?.code, 'challenge_required', r.text);
+      const c = r.body.error.challenge as Challenge;
+      const pow = await solve(c);
+      t.clock.advance(300); // solved on the device in a third of a second, sent at once
+      const ok = await t.request('POST', '/v1/verifications', { to, client: { ...client, formToken: c.formToken, pow } });
+      assert.equal(ok.status, 201, ok.text);
+      // Timed from the shortest human time before the challenge, not from the challenge: no too_fast weight.
+      const [ev] = await t.ctx.store.queryEvents({ number: to, type: 'send', limit: 1 });
+      const evidence = (ev!.data as { evidence: { elapsedMs: number } }).evidence;
+      assert.ok(evidence.elapsedMs >= DEFAULT_POLICY.risk.minHumanMs, JSON.stringify(evidence));
     } finally {
       t.ctx.setPolicy(policy({}), 0);
     }
