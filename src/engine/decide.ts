@@ -118,12 +118,21 @@ export function goodEvidence(f: SendFacts): boolean {
 }
 
 /**
+ * Evidence a client without the widget never has (a native app, a server-to-server integration): its absence
+ * says how the client is built, not that it misbehaves, so it weighs in decisions but not in escalation trips —
+ * counted, a native app's users behind one carrier NAT address escalated it for everyone with any 20-point rule
+ * (a mobile review).
+ */
+const ABSENT_WIDGET_EVIDENCE: ReadonlySet<string> = new Set(['form_token.missing', 'pow.missing', 'no_accept_language']);
+
+/**
  * Whether a decision is a rule trip for escalation: a block or tarpit for a reason other than a pause or a
  * rate limit, or a challenge whose score reached `challengeAt` — without the weight of the rules about the
- * number or its range (`CAPTCHA_ONLY_RULES`: they fire for its owner and a range's real users too). Forced challenges of the adaptive layers (throttling, quarantine, escalation) are no trips.
+ * number or its range (`CAPTCHA_ONLY_RULES`: they fire for its owner and a range's real users too) and of absent
+ * widget evidence (`ABSENT_WIDGET_EVIDENCE`). Forced challenges of the adaptive layers (throttling, quarantine, escalation) are no trips.
  */
 export function isRuleTrip(d: Decision, p: Policy): boolean {
-  const own = d.reasons.filter((r) => CAPTCHA_ONLY_RULES.has(r)).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
+  const own = d.reasons.filter((r) => CAPTCHA_ONLY_RULES.has(r) || ABSENT_WIDGET_EVIDENCE.has(r)).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
   if (d.decision === 'challenge') return d.score - own >= p.risk.challengeAt;
   if (d.decision !== 'block' && d.decision !== 'tarpit') return false;
   if (d.reasons[0] === 'score') return d.score - own >= p.risk.challengeAt;

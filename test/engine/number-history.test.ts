@@ -130,6 +130,17 @@ describe('escalation trips', () => {
     assert.equal(trip({ evidence: { headless: true }, state: { unverifiedSends: N } }), true);
   });
 
+  it('a client without the widget (a native app) is challenged by a 20-point rule but trips nothing for it', () => {
+    const app = { evidence: { formToken: 'missing' as const, pow: 'missing' as const, acceptLanguage: null, deviceId: null } };
+    const busyNat = { ...app, state: { velocity: { device: 0, ip: P.risk.ipVelocity + 1 } } };
+    const d = decideSend(facts(busyNat), P);
+    assert.equal(d.decision, 'challenge', JSON.stringify(d));
+    assert.equal(isRuleTrip(d, P), false, 'ip_velocity 20 + absent widget evidence 15: the evidence is not held against the address');
+    // A browser with the same address passes; a signal of its own still trips for the app.
+    assert.equal(decideSend(facts({ state: busyNat.state }), P).decision, 'allow');
+    assert.equal(trip({ ...app, ip: { ...facts().ip!, hosting: true }, state: busyNat.state }), true, 'ip.hosting 25 + ip_velocity 20');
+  });
+
   it('rate limits, cooldowns and pauses are no trips', () => {
     const base = { shadow: [], score: 0, powLevel: 'normal' as const };
     assert.equal(isRuleTrip({ decision: 'block', reasons: ['rate_limited.number'], ...base }, P), false);
