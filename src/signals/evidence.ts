@@ -25,12 +25,12 @@ import { DEFAULT_MIN_HUMAN_MS, classifyUserAgent, effectiveElapsedMs, invisibleS
 
 export const ClientEvidenceSchema = Type.Object(
   {
-    ip: Type.Optional(Type.String({ maxLength: 64 })),
-    userAgent: Type.Optional(Type.String({ maxLength: 512 })),
-    deviceId: Type.Optional(Type.String({ maxLength: 128 })),
-    formToken: Type.Optional(Type.String({ maxLength: 4096 })),
-    pow: Type.Optional(Type.String({ maxLength: 4096 })),
-    captchaToken: Type.Optional(Type.String({ maxLength: 4096 })),
+    ip: Type.Optional(Type.String({ maxLength: 64, description: "The end user's IP address (not your server's): the address the form token was bound to" })),
+    userAgent: Type.Optional(Type.String({ maxLength: 512, description: "The end user's User-Agent header, exactly as sent when the form token was fetched" })),
+    deviceId: Type.Optional(Type.String({ maxLength: 128, description: "A stable device id: the widget's fingerprint, or an app's per-install id (docs/native-apps.md)" })),
+    formToken: Type.Optional(Type.String({ maxLength: 4096, description: 'The formToken of POST /v1/challenges (or of a challenge_required error), as received' })),
+    pow: Type.Optional(Type.String({ maxLength: 4096, description: 'Base64 of the JSON {algorithm, challenge, number, salt, signature}: the solved proof-of-work of the same challenge (docs/native-apps.md)' })),
+    captchaToken: Type.Optional(Type.String({ maxLength: 4096, description: "The configured CAPTCHA provider's response token" })),
     /** The `otps_hp` field's text as the widget sends it (non-empty = filled), or a backend's own true/false. */
     honeypot: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Boolean()])),
     /** Milliseconds; a year is far beyond any form token's life, anything bigger is garbage. */
@@ -45,7 +45,7 @@ export const ClientEvidenceSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    acceptLanguage: Type.Optional(Type.String({ maxLength: 256 })),
+    acceptLanguage: Type.Optional(Type.String({ maxLength: 256, description: "The end user's Accept-Language header (an app: its preferred languages)" })),
   },
   { additionalProperties: false },
 );
