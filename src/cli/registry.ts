@@ -17,6 +17,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['events'], load: async () => (await import('./commands/events.ts')).registerEvents },
   { names: ['simulate'], load: async () => (await import('./commands/simulate.ts')).registerSimulate },
   { names: ['pause', 'resume', 'pauses'], load: async () => (await import('./commands/pause.ts')).registerPause },
+  { names: ['quarantines'], load: async () => (await import('./commands/quarantines.ts')).registerQuarantines },
   { names: ['unlock'], load: async () => (await import('./commands/unlock.ts')).registerUnlock },
   { names: ['subject'], load: async () => (await import('./commands/subject.ts')).registerSubject },
 ];
