@@ -86,22 +86,26 @@ export async function refreshPolicy(store: Store, knownVersion: number): Promise
   const version = useHead ? head.version : (legacy ?? 0);
   if (version === knownVersion) return null;
   const doc = useHead ? head.policy : await store.getSetting<unknown>('policy:current');
-  const res = parsePolicy(doc ?? {}, { relations: 'warn' });
-  if (res.ok) return { version, policy: res.policy, warnings: res.warnings };
-  // Keys this version does not know come from a newer version (every saved document carries the defaults of the
-  // version that saved it, new keys included): ignored, with a warning naming them, rather than the whole policy
-  // refused and the built-in defaults left in force on a rolled-back or not-yet-upgraded instance.
-  const unknown = res.errors.filter((e) => e.message.startsWith('unknown key'));
-  if (unknown.length === res.errors.length && unknown.length > 0 && doc !== null && typeof doc === 'object') {
-    const trimmed = withoutPaths(doc as Record<string, unknown>, unknown.map((e) => e.path));
-    const again = parsePolicy(trimmed, { relations: 'warn' });
-    if (again.ok) {
-      const ignored = unknown.map((e) => ({ path: e.path, message: 'ignored: a key this version does not know (saved by a newer version?)' }));
-      return { version, policy: again.policy, warnings: [...ignored, ...again.warnings] };
-    }
+  // Keys and rules this version does not know come from a newer version (every saved document carries the
+  // defaults of the version that saved it, new keys included): they are set aside, with a warning naming each,
+  // rather than the whole policy refused and the built-in defaults left in force on a rolled-back or
+  // not-yet-upgraded instance. The parser names a limited number of problems per pass, so this repeats; what
+  // fails after them is reported as the reason.
+  let current: unknown = doc ?? {};
+  const ignored: PolicyProblem[] = [];
+  for (let pass = 0; pass < MAX_TRIM_PASSES; pass++) {
+    const res = parsePolicy(current, { relations: 'warn' });
+    if (res.ok) return { version, policy: res.policy, warnings: [...ignored, ...res.warnings] };
+    const unknown = res.errors.filter((e) => e.message.startsWith('unknown key') || e.message.startsWith('unknown rule'));
+    if (unknown.length === 0 || current === null || typeof current !== 'object' || Array.isArray(current)) return { version, policy: null, errors: res.errors };
+    for (const e of unknown) ignored.push({ path: e.path, message: 'ignored: not a setting of this version (saved by a newer version?)' });
+    current = withoutPaths(current as Record<string, unknown>, unknown.map((e) => e.path));
   }
-  return { version, policy: null, errors: res.errors };
+  return { version, policy: null, errors: [{ path: '/', message: `more than ${ignored.length} keys this version does not know` }] };
 }
+
+/** Passes of setting unknown keys aside (each names up to 20 problems): a newer version adds a few. */
+const MAX_TRIM_PASSES = 10;
 
 /** A copy of `doc` without the keys at these JSON-pointer paths (`/monitoring/alerts/senderFailures`). */
 function withoutPaths(doc: Record<string, unknown>, paths: readonly string[]): Record<string, unknown> {

@@ -129,10 +129,10 @@ describe('a stored policy an upgrade would refuse', () => {
       await app.close();
     }
 
-    // A stored document that does not load at all (a rule this version does not know): the defaults decide,
-    // and the log says so at error level, once.
+    // A stored document that does not load at all (a value this version cannot read; a rule or key it does not
+    // know is only set aside, docs/policy.md): the defaults decide, and the log says so at error level, once.
     const second = await startTestApp({ keepDataDir: dir });
-    await second.ctx.store.putSetting('policy:current', { ...old, risk: { ...old.risk, rules: { 'rule.from_the_future': { action: 'block' } } } });
+    await second.ctx.store.putSetting('policy:current', { ...old, risk: { ...old.risk, blockAt: 'high' } });
     await second.ctx.store.putSetting('policy:version', 2);
     await second.close();
     const again = await startLogged(dir);

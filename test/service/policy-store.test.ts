@@ -77,10 +77,20 @@ describe('policy versions', () => {
     assert.deepEqual(r.policy.numbers.denyCountries, ['UZ'], 'the operator\'s settings are kept');
     assert.deepEqual(r.warnings.map((w) => [w.path, w.message.split(':')[0]]).sort(), [['/brandNewSection', 'ignored'], ['/monitoring/alerts/somethingNew', 'ignored']]);
     assert.equal('somethingNew' in (r.policy.monitoring.alerts as object), false);
-    // A wrong value is still an error: only unknown keys are set aside.
-    await store.putSetting('policy:head', { version: 5, policy: { ...saved, risk: { ...saved.risk, blockAt: 'high' } } });
-    const bad = await refreshPolicy(store, 4);
+    // Many of them (the parser names a limited number per pass), and a rule this version does not have.
+    for (let i = 0; i < 30; i++) saved.monitoring.alerts[`future${i}`] = { enabled: true };
+    saved.risk.rules['rule.from_the_future'] = { action: 'block' };
+    await store.putSetting('policy:head', { version: 5, policy: saved });
+    const many = await refreshPolicy(store, 4);
+    assert.ok(many?.policy, JSON.stringify(many));
+    assert.deepEqual(many.policy.numbers.denyCountries, ['UZ']);
+    assert.equal(many.warnings.filter((w) => w.message.startsWith('ignored')).length, 33);
+    assert.ok(many.warnings.some((w) => w.path === '/risk/rules/rule.from_the_future'));
+    // A wrong value is still an error, reported as itself, also behind unknown keys.
+    await store.putSetting('policy:head', { version: 6, policy: { ...saved, risk: { ...saved.risk, blockAt: 'high' } } });
+    const bad = await refreshPolicy(store, 5);
     assert.equal(bad?.policy, null);
+    assert.ok(bad && bad.policy === null && bad.errors.some((e) => e.path === '/risk/blockAt'), JSON.stringify(bad));
   });
 });
 
