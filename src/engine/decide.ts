@@ -132,7 +132,10 @@ const ABSENT_WIDGET_EVIDENCE: ReadonlySet<string> = new Set(['form_token.missing
  * widget evidence (`ABSENT_WIDGET_EVIDENCE`). Forced challenges of the adaptive layers (throttling, quarantine, escalation) are no trips.
  */
 export function isRuleTrip(d: Decision, p: Policy): boolean {
-  const own = d.reasons.filter((r) => CAPTCHA_ONLY_RULES.has(r) || ABSENT_WIDGET_EVIDENCE.has(r)).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
+  // Only a client with neither a token nor a puzzle is one without the widget: a page that has one and lacks the
+  // other, or lacks Accept-Language beside a token, keeps those weights in its trips.
+  const noWidget = d.reasons.includes('form_token.missing') && d.reasons.includes('pow.missing');
+  const own = d.reasons.filter((r) => CAPTCHA_ONLY_RULES.has(r) || (noWidget && ABSENT_WIDGET_EVIDENCE.has(r))).reduce((sum, r) => sum + Math.max(0, ruleConfig(p, r).weight ?? 0), 0);
   if (d.decision === 'challenge') return d.score - own >= p.risk.challengeAt;
   if (d.decision !== 'block' && d.decision !== 'tarpit') return false;
   if (d.reasons[0] === 'score') return d.score - own >= p.risk.challengeAt;

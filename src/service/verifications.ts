@@ -275,12 +275,13 @@ export class VerificationService {
       // The page answers it at once, by script: the person's time on the form is what this request's verified
       // token measured (elapsedMs: at most the server's own count since that token was issued), not the
       // seconds the new puzzle takes, or a fast device's retry would be "too fast" and challenged again.
-      // A request without a valid token (a native app, a page without the widget) was typed by someone all the
-      // same: its new token counts from the shortest human time, or an app that solves the puzzle in half a second
-      // and retries at once was refused as "too fast" (a mobile review), and tripped escalation for its IP.
+      // A request that came without a token (a native app, a page without the widget) was typed by someone all
+      // the same: its new token counts from the shortest human time, or an app that solves the puzzle in half a
+      // second and retries at once was refused as "too fast" (a mobile review). Not for an invalid, expired or
+      // reused token: that client had one and misused it (a diff review).
       const ev = facts.evidence;
-      const startedAt = ev.formToken === 'valid' && ev.elapsedMs !== null ? now - ev.elapsedMs : now - policy.risk.minHumanMs;
-      extra.challenge = await d.challenger.issue({ ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, level: decision.powLevel, now, startedAt });
+      const startedAt = ev.formToken === 'valid' && ev.elapsedMs !== null ? now - ev.elapsedMs : ev.formToken === 'missing' ? now - policy.risk.minHumanMs : undefined;
+      extra.challenge = await d.challenger.issue({ ip: ipFacts?.ip ?? null, userAgent: client.userAgent ?? null, level: decision.powLevel, now, ...(startedAt !== undefined ? { startedAt } : {}) });
       throw new ApiError('challenge_required', { extra });
     }
     throw new ApiError('request_blocked', { extra });

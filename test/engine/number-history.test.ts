@@ -139,6 +139,8 @@ describe('escalation trips', () => {
     // A browser with the same address passes; a signal of its own still trips for the app.
     assert.equal(decideSend(facts({ state: busyNat.state }), P).decision, 'allow');
     assert.equal(trip({ ...app, ip: { ...facts().ip!, hosting: true }, state: busyNat.state }), true, 'ip.hosting 25 + ip_velocity 20');
+    // A page with a token but no puzzle (or no Accept-Language) is no client without the widget: those count.
+    assert.equal(trip({ evidence: { pow: 'missing', acceptLanguage: null }, state: busyNat.state }), true, 'pow.missing 5 + no_accept_language 5 + ip_velocity 20');
   });
 
   it('rate limits, cooldowns and pauses are no trips', () => {

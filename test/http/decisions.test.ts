@@ -192,6 +192,19 @@ describe('risk decisions over HTTP', () => {
     }
   });
 
+  it('a client whose token was invalid is timed from its new token: it had one and misused it', async () => {
+    const to = '+6281634567002';
+    const client = { ip: '36.72.63.10', userAgent: UA, acceptLanguage: 'id-ID', formToken: 'v1.forged.token' };
+    const r = await t.request('POST', '/v1/verifications', { to, client });
+    assert.equal(r.body.error?.code, 'challenge_required', r.text);
+    const c = r.body.error.challenge as Challenge;
+    const pow = await solve(c);
+    t.clock.advance(300);
+    await t.request('POST', '/v1/verifications', { to, client: { ...client, formToken: c.formToken, pow } });
+    const [ev] = await t.ctx.store.queryEvents({ number: to, limit: 1 });
+    assert.ok((ev!.data as { evidence: { elapsedMs: number } }).evidence.elapsedMs < DEFAULT_POLICY.risk.minHumanMs, JSON.stringify(ev!.data));
+  });
+
   it('shadow mode: a rule is evaluated and logged but not enforced', async () => {
     t.ctx.setPolicy(policy({ risk: { rules: { line_type: { action: 'block', mode: 'shadow' } } } }), 0);
     const r = await t.request('POST', '/v1/verifications', { to: '+442079460001', client: { ip: '36.72.62.1', userAgent: UA, acceptLanguage: 'en-GB' } });
