@@ -36,7 +36,8 @@ export function registerQuarantines(program: Command): void {
   q.command('lift <scope>')
     .description('end a quarantine now, e.g. prefix:+62812 or country:ID (starts pumping.liftGraceMinutes without automatic ones)')
     .action(async (scope: string, _opts: unknown, cmd: Command) => {
-      const wanted = scope.startsWith('country:') ? `country:${scope.slice(8).toUpperCase()}` : scope.replace(/\s/g, '');
+      const compact = scope.replace(/\s/g, '');
+      const wanted = compact.startsWith('country:') ? `country:${compact.slice(8).toUpperCase()}` : compact;
       if (!SCOPE_RE.test(wanted)) throw new ConfigError(`"${scope}" is not a quarantine scope like prefix:+62812 or country:ID`);
       const cfg = configFrom(cmd);
       const store = await storeFrom(cfg);
