@@ -8,12 +8,13 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { ConfigError } from '../../config/load.ts';
 import { PumpingDefense, type QuarantineScope } from '../../service/pumping.ts';
+import { QUARANTINE_SCOPE_PATTERN, quarantineJson } from '../../service/quarantine-view.ts';
 import { buildSignals } from '../../service/signals.ts';
 import { SharedState } from '../../service/state.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 import { effectivePolicy } from './lookup.ts';
 
-const SCOPE_RE = /^(prefix:\+[1-9][0-9]{0,14}|country:[A-Z]{2})$/;
+const SCOPE_RE = new RegExp(QUARANTINE_SCOPE_PATTERN);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function registerQuarantines(program: Command): void {
@@ -25,7 +26,7 @@ export function registerQuarantines(program: Command): void {
       const now = Date.now();
       const { defense, close } = await defenseFor(cfg, store, now);
       const list = await defense.list(now).finally(close);
-      const view = list.map((x) => ({ scope: x.scope, mode: x.mode, reason: x.reason, since: iso(x.since), until: iso(x.until), remainingSeconds: Math.ceil(x.remainingMs / 1000) }));
+      const view = list.map((x) => quarantineJson(x, now));
       if (opts.json) return print(JSON.stringify({ quarantines: view }));
       if (view.length === 0) return print('no quarantines in force');
       for (const x of view) print(`${x.scope.padEnd(16)} ${x.mode.padEnd(9)} ${x.reason.padEnd(24)} until ${x.until} (${Math.ceil(x.remainingSeconds / 60)} min)`);

@@ -12,13 +12,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import type { PumpingDefense, QuarantineScope } from '../../service/pumping.ts';
+import { QUARANTINE_SCOPE_PATTERN, quarantineJson } from '../../service/quarantine-view.ts';
 import { ApiError } from '../../service/errors.ts';
 import { regionProblem } from '../../lib/regions.ts';
 import { callingCodeOf, prefixOf } from '../../signals/phone.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
 
-const Scope = Type.String({ pattern: '^(prefix:\\+[1-9][0-9]{0,14}|country:[A-Z]{2})$', description: 'prefix:+62812 or country:ID' });
+const Scope = Type.String({ pattern: QUARANTINE_SCOPE_PATTERN, description: 'prefix:+62812 or country:ID' });
 const Mode = Type.Union([Type.Literal('challenge'), Type.Literal('block')]);
 
 const QuarantineView = Type.Object({
@@ -55,7 +56,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
         const now = ctx.clock();
         const list = await defense.list(now);
         return {
-          quarantines: list.map((q) => ({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil(q.remainingMs / 1000) })),
+          quarantines: list.map((q) => quarantineJson(q, now)),
         };
       },
     );
@@ -89,7 +90,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
         const mode = b.mode ?? (active?.mode as 'challenge' | 'block' | undefined) ?? defense.config().mode[kind];
         const q = await defense.start(b.scope as QuarantineScope, mode, b.reason ?? active?.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
         if (!q) throw new ApiError('internal');
-        return reply.status(201).send({ scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000) });
+        return reply.status(201).send(quarantineJson(q, now));
       },
     );
 
