@@ -87,6 +87,8 @@ export const CheckBody = Type.Object(
 export const CheckResponse = Type.Object({
   status: Type.Union([Type.Literal('approved'), Type.Literal('denied')]),
   attemptsLeft: Type.Optional(Type.Integer()),
+  /** The verification the code was compared with, as it stands after this check (by "to": its id and channel). */
+  verification: VerificationView,
 });
 
 /** For GET routes that take no query parameters: an unknown one is a mistake (a typo of a filter), answered 400. */

@@ -127,7 +127,12 @@ export interface SendResult {
   resend: boolean;
 }
 
-export type CheckResult = { status: 'approved' } | { status: 'denied'; attemptsLeft: number };
+/**
+ * A check's answer. `verification` is the verification the code was compared with, after this check (Twilio
+ * Verify's check answers its verification too): a check by number learns which one it was (its id, its channel)
+ * without a second request.
+ */
+export type CheckResult = { status: 'approved'; verification: PublicVerification } | { status: 'denied'; attemptsLeft: number; verification: PublicVerification };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -853,7 +858,7 @@ export class VerificationService {
       ];
       for (const h of d.hooks) writes.push(h.afterApproved?.(rv, now));
       await Promise.all(writes);
-      return { status: 'approved' };
+      return { status: 'approved', verification: publicView({ ...rv, status: 'approved' }) };
     }
 
     const attemptsLeft = Math.max(0, rv.maxAttempts - rv.attempts);
@@ -862,7 +867,7 @@ export class VerificationService {
       attemptsLeft === 0 ? d.store.transition(rv.id, 'locked', now) : null,
       this.appendEvents([{ ...base, decision: 'denied', reasons: rv.tarpit ? ['tarpit'] : [], data: { ...data, attemptsLeft } }], journal),
     ]);
-    return { status: 'denied', attemptsLeft };
+    return { status: 'denied', attemptsLeft, verification: publicView(attemptsLeft === 0 ? { ...rv, status: 'locked' } : rv) };
   }
 
   // ------------------------------------------------------------------ read / cancel

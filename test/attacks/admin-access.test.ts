@@ -219,6 +219,22 @@ describe('failed authentication is rate limited', () => {
   });
 });
 
+describe('a request without a key is not a guess', () => {
+  it('a scraper or probe without a key, however often, locks nobody out: 401 each time, and the admin key still works', async () => {
+    const t = await startTestApp();
+    try {
+      for (let i = 0; i < 30; i++) {
+        const r = await t.request('GET', i % 2 ? '/metrics' : '/v1/admin/policy', undefined, { key: null });
+        assert.equal(r.status, 401, `request ${i + 1}: ${r.text}`);
+      }
+      assert.equal((await t.request('GET', '/v1/admin/policy', undefined, { key: t.adminKey })).status, 200);
+      assert.equal((await t.request('POST', '/dashboard/api/login', { key: t.adminKey }, { key: null })).status, 200, 'nor the dashboard sign-in');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('a revoked or expired key is not a guess', () => {
   it('a backend left on a revoked key gets 401 saying so, as often as it tries, and does not lock the address out', async () => {
     const t = await startTestApp();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestApp, testClock, type TestApp } from '../helpers/app.ts';
+import { startTestApp, testClock, type TestApp, outcome } from '../helpers/app.ts';
 import { parsePolicy } from '../../src/engine/policy.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { client, deliveries, freshNumber, ipFor } from './support.ts';
@@ -54,7 +54,7 @@ describe('code reuse and guessing', () => {
     const to = freshNumber();
     const a = await send(to);
     const codeA = t.lastCode(to)!;
-    assert.deepEqual((await check({ id: a.body.id, code: codeA })).body, { status: 'approved' });
+    assert.deepEqual(outcome((await check({ id: a.body.id, code: codeA })).body), { status: 'approved' });
     const replay = await check({ id: a.body.id, code: codeA });
     assert.equal(replay.status, 409);
     assert.equal((await check({ to, code: codeA })).status, 404, 'no pending verification to replay it on');
@@ -66,9 +66,9 @@ describe('code reuse and guessing', () => {
     const codeB = t.lastCode(to)!;
     if (codeB !== codeA) {
       // The old code is bound (HMAC) to verification A; on B it is just a wrong guess.
-      assert.deepEqual((await check({ id: b.body.id, code: codeA })).body, { status: 'denied', attemptsLeft: 4 });
+      assert.deepEqual(outcome((await check({ id: b.body.id, code: codeA })).body), { status: 'denied', attemptsLeft: 4 });
     }
-    assert.deepEqual((await check({ id: b.body.id, code: codeB })).body, { status: 'approved' });
+    assert.deepEqual(outcome((await check({ id: b.body.id, code: codeB })).body), { status: 'approved' });
   });
 
   it('code look-alikes are refused without costing an attempt; the typed code in another script is the code', async () => {
@@ -87,7 +87,7 @@ describe('code reuse and guessing', () => {
     assert.equal(nul.body.error.code, 'invalid_request');
     assert.equal((await t.request('GET', `/v1/verifications/${s.body.id}`)).body.attemptsLeft, 5);
     const fullWidth = [...code].map((d) => String.fromCodePoint(0xff10 + Number(d))).join('');
-    assert.deepEqual((await check({ id: s.body.id, code: `${fullWidth.slice(0, 3)} ${fullWidth.slice(3)}` })).body, { status: 'approved' });
+    assert.deepEqual(outcome((await check({ id: s.body.id, code: `${fullWidth.slice(0, 3)} ${fullWidth.slice(3)}` })).body), { status: 'approved' });
   });
 
   it('a code lives exactly codes.ttlSeconds (600 s): valid 1 ms before, expired at the limit', async () => {
@@ -96,7 +96,7 @@ describe('code reuse and guessing', () => {
     const sb = await send(b);
     const [ca, cb] = [t.lastCode(a)!, t.lastCode(b)!];
     t.clock.advance(600_000 - 1);
-    assert.deepEqual((await check({ id: sa.body.id, code: ca })).body, { status: 'approved' });
+    assert.deepEqual(outcome((await check({ id: sa.body.id, code: ca })).body), { status: 'approved' });
     t.clock.advance(1);
     const late = await check({ id: sb.body.id, code: cb });
     assert.equal(late.status, 410, late.text);
@@ -112,9 +112,9 @@ describe('code reuse and guessing', () => {
     assert.equal(bot.status, 201, bot.text);
     const [ev] = await t.ctx.store.queryEvents({ type: 'send', number: to, limit: 1 });
     assert.equal(ev!.decision, 'tarpit');
-    assert.deepEqual((await check({ to, code })).body, { status: 'approved' });
+    assert.deepEqual(outcome((await check({ to, code })).body), { status: 'approved' });
     // The bot's own verification still answers like a real one.
-    assert.deepEqual((await check({ id: bot.body.id, code })).body, { status: 'denied', attemptsLeft: 4 });
+    assert.deepEqual(outcome((await check({ id: bot.body.id, code })).body), { status: 'denied', attemptsLeft: 4 });
   });
 
   it('a resend does not reset the attempts: the budget belongs to the verification', async () => {
@@ -137,7 +137,7 @@ describe('code reuse and guessing', () => {
     assert.equal(resend.body.attemptsLeft, 1);
     const second = t.lastCode(to)!;
     const last = await check({ id: s.body.id, code: second === '999999' ? '999998' : wrongFor(second, 500) });
-    assert.deepEqual(last.body, { status: 'denied', attemptsLeft: 0 });
+    assert.deepEqual(outcome(last.body), { status: 'denied', attemptsLeft: 0 });
     const locked = await check({ id: s.body.id, code: second });
     assert.equal(locked.status, 423, 'the fresh code does not unlock it');
   });
@@ -244,11 +244,11 @@ describe('code secret rotation', () => {
 
     const rotated = await startTestApp({ keepDataDir: dataDir, clock, config: { secrets: { codeSecret: NEW, previousCodeSecrets: [OLD] } } });
     try {
-      assert.deepEqual((await rotated.request('POST', '/v1/verifications/check', { id: ids[0], code: codes[0] })).body, { status: 'approved' });
+      assert.deepEqual(outcome((await rotated.request('POST', '/v1/verifications/check', { id: ids[0], code: codes[0] })).body), { status: 'approved' });
       // New codes are made with the new secret: verify one end to end.
       const c = freshNumber();
       const s = await rotated.request('POST', '/v1/verifications', { to: c, client: client(ipFor(3)) });
-      assert.deepEqual((await rotated.request('POST', '/v1/verifications/check', { id: s.body.id, code: rotated.lastCode(c) })).body, { status: 'approved' });
+      assert.deepEqual(outcome((await rotated.request('POST', '/v1/verifications/check', { id: s.body.id, code: rotated.lastCode(c) })).body), { status: 'approved' });
     } finally {
       await rotated.close();
     }
@@ -274,7 +274,7 @@ describe('code secret rotation', () => {
         const n = freshNumber();
         const s = await from.request('POST', '/v1/verifications', { to: n, client: client(ipFor(40)) });
         assert.equal(s.status, 201, s.text);
-        assert.deepEqual((await to.request('POST', '/v1/verifications/check', { id: s.body.id, code: from.lastCode(n) })).body, { status: 'approved' });
+        assert.deepEqual(outcome((await to.request('POST', '/v1/verifications/check', { id: s.body.id, code: from.lastCode(n) })).body), { status: 'approved' });
         // The token is bound to the browser's address and user agent: here the test process on loopback.
         const ua = client('127.0.0.1').userAgent;
         const ch = await from.request('POST', '/v1/challenges', undefined, { key: null, headers: { 'user-agent': ua } });

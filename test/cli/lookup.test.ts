@@ -12,7 +12,7 @@ import { DEFAULT_POLICY, DEFAULT_RULES } from '../../src/engine/policy.ts';
 import { pauseSends } from '../../src/monitoring/pause.ts';
 import { prefixOf } from '../../src/signals/phone.ts';
 import { cli } from '../helpers/cli.ts';
-import { startTestApp, type TestClock } from '../helpers/app.ts';
+import { startTestApp, type TestClock, outcome } from '../helpers/app.ts';
 
 
 async function lookup(dataDir: string, args: string[]): Promise<any> {
@@ -54,7 +54,7 @@ describe('otp-shield lookup (real CLI on a data dir a real server used)', () => 
       const sent = await t.request('POST', '/v1/verifications', { to: KNOWN, client });
       assert.equal(sent.status, 201, sent.text);
       const ok = await t.request('POST', '/v1/verifications/check', { id: sent.body.id, code: t.lastCode(KNOWN) });
-      assert.deepEqual(ok.body, { status: 'approved' });
+      assert.deepEqual(outcome(ok.body), { status: 'approved' });
       const entry = await t.request('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: LISTED, note: 'fraud ring' }, { key: t.adminKey });
       assert.equal(entry.status, 201, entry.text);
       listedId = entry.body.id;

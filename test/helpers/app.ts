@@ -116,3 +116,10 @@ export async function startTestApp(opts: { config?: Record<string, unknown>; sto
     },
   };
 }
+
+/** A check's answer without the verification it echoes: the outcome a test compares (`status`, `attemptsLeft`). */
+export function outcome(body: unknown): unknown {
+  if (body === null || typeof body !== 'object') return body;
+  const { verification: _verification, ...rest } = body as Record<string, unknown>;
+  return rest;
+}

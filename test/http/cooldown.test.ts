@@ -80,6 +80,9 @@ describe("the cooldown's 429 names the pending verification only where reasons a
       assert.equal(again.status, 429, again.text);
       assert.deepEqual(again.body.error.reasons, ['cooldown']);
       assert.equal('verificationId' in again.body.error, false, 'the demo page gets no id');
+      const wrong = t.lastCode('+6281234567077') === '000000' ? '111111' : '000000';
+      const checked = await t.request('POST', '/demo/api/check', { to: '+6281234567077', code: wrong }, { key: null });
+      assert.deepEqual(checked.body, { status: 'denied', attemptsLeft: 4 }, 'nor from a check: the outcome only, not the verification');
     } finally {
       await t.close();
     }

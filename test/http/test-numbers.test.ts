@@ -4,7 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { startTestApp, type TestApp, outcome } from '../helpers/app.ts';
 
 const TEST_NUMBER = '+6281234500001';
 const FIXED_CODE = '424242';
@@ -46,9 +46,9 @@ describe('test numbers over HTTP', () => {
     assert.equal(s.status, 201, s.text);
     const wrong = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: '000000' });
     assert.equal(wrong.status, 200, wrong.text);
-    assert.deepEqual(wrong.body, { status: 'denied', attemptsLeft: 4 });
+    assert.deepEqual(outcome(wrong.body), { status: 'denied', attemptsLeft: 4 });
     const right = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: FIXED_CODE });
-    assert.deepEqual(right.body, { status: 'approved' });
+    assert.deepEqual(outcome(right.body), { status: 'approved' });
     const got = await t.request('GET', `/v1/verifications/${s.body.id}`);
     assert.equal(got.body.status, 'approved');
   });
@@ -85,7 +85,7 @@ describe('test numbers over HTTP', () => {
     const wrong = await t.request('POST', '/v1/verifications/check', { to: TEST_NUMBER, code: '123123' });
     assert.equal(wrong.body.status, 'denied');
     const right = await t.request('POST', '/v1/verifications/check', { to: TEST_NUMBER, code: FIXED_CODE });
-    assert.deepEqual(right.body, { status: 'approved' });
+    assert.deepEqual(outcome(right.body), { status: 'approved' });
 
     // The real number's pending verification does not accept the test number's code (unless it happens to
     // be the code that was actually sent).
@@ -116,7 +116,7 @@ describe('test email addresses', () => {
     const events = await t.ctx.store.queryEvents({ type: 'send', limit: 10 });
     assert.deepEqual(events[0]?.reasons, ['test_number']);
     assert.equal((await t.request('POST', '/v1/verifications/check', { id: s.body.id, code: '000000' })).body.status, 'denied');
-    assert.deepEqual((await t.request('POST', '/v1/verifications/check', { to: 'q.a.review@googlemail.com', code: FIXED_CODE })).body, { status: 'approved' });
+    assert.deepEqual(outcome((await t.request('POST', '/v1/verifications/check', { to: 'q.a.review@googlemail.com', code: FIXED_CODE })).body), { status: 'approved' });
   });
 
   it('another address of the same domain is delivered as usual', async () => {

@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { startTestApp, type TestApp, outcome } from '../helpers/app.ts';
 
 const TO = '+6281234567890';
 const client = (ip = '36.72.10.5') => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
@@ -26,9 +26,11 @@ describe('verification API over HTTP (SQLite store)', () => {
 
     const wrong = code === '000000' ? '111111' : '000000';
     const denied = await t.request('POST', '/v1/verifications/check', { id: res.body.id, code: wrong });
-    assert.deepEqual(denied.body, { status: 'denied', attemptsLeft: 4 });
+    assert.deepEqual(outcome(denied.body), { status: 'denied', attemptsLeft: 4 });
+    assert.deepEqual(denied.body.verification, { ...res.body, attemptsLeft: 4 }, 'a check answers the verification as it stands after it');
     const ok = await t.request('POST', '/v1/verifications/check', { id: res.body.id, code });
-    assert.deepEqual(ok.body, { status: 'approved' });
+    assert.deepEqual(outcome(ok.body), { status: 'approved' });
+    assert.deepEqual(ok.body.verification, { ...res.body, status: 'approved', attemptsLeft: 3 });
     const again = await t.request('POST', '/v1/verifications/check', { id: res.body.id, code });
     assert.equal(again.status, 409, 'single use');
     assert.equal(again.body.error.code, 'verification_not_pending');
@@ -59,10 +61,12 @@ describe('verification API over HTTP (SQLite store)', () => {
     const wrong = code === '123456' ? '654321' : '123456';
     for (let i = 4; i >= 1; i--) {
       const r = await t.request('POST', '/v1/verifications/check', { to, code: wrong });
-      assert.deepEqual(r.body, { status: 'denied', attemptsLeft: i });
+      assert.deepEqual(outcome(r.body), { status: 'denied', attemptsLeft: i });
     }
     const last = await t.request('POST', '/v1/verifications/check', { to, code: wrong });
-    assert.deepEqual(last.body, { status: 'denied', attemptsLeft: 0 });
+    assert.deepEqual(outcome(last.body), { status: 'denied', attemptsLeft: 0 });
+    assert.equal(last.body.verification.id, s.body.id, 'a check by number says which verification it was');
+    assert.equal(last.body.verification.status, 'locked', 'the last attempt locked it');
     const locked = await t.request('POST', '/v1/verifications/check', { id: s.body.id, code });
     assert.equal(locked.status, 423);
     assert.equal(locked.body.error.code, 'verification_locked');
@@ -275,7 +279,7 @@ describe('delivery failures', () => {
     const failed = await t.ctx.store.queryEvents({ type: 'send.failed', number: to, limit: 5 });
     assert.deepEqual(failed.map((e) => [e.data?.verificationId, e.data?.resend]), [[first.body.id, true]]);
     const ok = await t.request('POST', '/v1/verifications/check', { to, code: delivered });
-    assert.deepEqual(ok.body, { status: 'approved' });
+    assert.deepEqual(outcome(ok.body), { status: 'approved' });
   });
 
   it('failed resends withdraw their own codes: after two in a row (an outage longer than the cooldown) the delivered code still works', async () => {
@@ -295,6 +299,6 @@ describe('delivery failures', () => {
     assert.equal(v.codes.length, 1, 'only the delivered code is kept');
     assert.equal(v.sends, 3, 'the attempts still count');
     const ok = await t.request('POST', '/v1/verifications/check', { id: first.body.id, code: delivered });
-    assert.deepEqual(ok.body, { status: 'approved' });
+    assert.deepEqual(outcome(ok.body), { status: 'approved' });
   });
 });

@@ -45,6 +45,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
 
     const SendBody = Type.Object({ to: Type.String({ maxLength: 64 }), client: Type.Optional(ClientEvidence) }, { additionalProperties: false });
     const CheckBody = Type.Object({ to: Type.String({ maxLength: 64 }), code: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
+    const DemoCheckResponse = Type.Omit(CheckResponse, ['verification']);
     app.post<{ Body: Static<typeof SendBody> }>(
       '/demo/api/send',
       { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { 201: Type.Object({ status: Type.String(), resendAfter: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 403, 422, 429, 502) } } },
@@ -63,8 +64,12 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
     );
     app.post<{ Body: Static<typeof CheckBody> }>(
       '/demo/api/check',
-      { schema: { tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { 200: CheckResponse, ...errorResponses(400, 404, 409, 410, 422, 423, 429) } } },
-      async (req) => ctx.verifications.check({ to: req.body.to, code: req.body.code, client: { ip: req.clientIp } }),
+      { schema: { tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { 200: DemoCheckResponse, ...errorResponses(400, 404, 409, 410, 422, 423, 429) } } },
+      async (req) => {
+        // As on the send: the page gets the outcome, not the verification the API echoes to a backend.
+        const { verification: _verification, ...outcome } = await ctx.verifications.check({ to: req.body.to, code: req.body.code, client: { ip: req.clientIp } });
+        return outcome;
+      },
     );
   };
 }
