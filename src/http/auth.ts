@@ -74,7 +74,10 @@ export function authenticate(ctx: AppContext) {
     const header = req.headers.authorization;
     // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` from some HTTP clients is the same scheme.
     const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : null;
-    const result = presented ? await verifyApiKey(keys, presented, now) : null;
+    // No key at all is not a guess: a scraper or probe without one, a tab whose session ended, or anyone behind
+    // the same NAT would otherwise lock this address's valid keys (and the dashboard's sign-in) out for the window.
+    if (!presented) throw new ApiError('unauthorized');
+    const result = await verifyApiKey(keys, presented, now);
     // A revoked or expired key with its right secret is not counted as a guess (staleKeyMessage says why).
     const stale = result && staleKeyMessage(result);
     if (stale) throw new ApiError('unauthorized', { message: stale });
