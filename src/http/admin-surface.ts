@@ -20,8 +20,8 @@ import { inCidrs, normalizeIp } from './client-ip.ts';
 import type { Listeners, NodeServer } from './tls.ts';
 
 const ADMIN_PREFIXES = ['/v1/admin', '/dashboard', '/metrics'];
-/** Load balancers probe both ports. */
-const BOTH_PORTS = new Set(['/healthz', '/readyz']);
+/** Load balancers probe both ports; each port's API document lists that port's routes (server.ts). */
+const BOTH_PORTS = new Set(['/healthz', '/readyz', '/openapi.json']);
 
 export function isAdminRoute(routeUrl: string | undefined, scope: string | undefined): boolean {
   if (scope === 'admin') return true;

@@ -20,7 +20,7 @@ import { clientIp, inCidrs, normalizeIp } from './client-ip.ts';
 import { addressKey } from '../signals/ip.ts';
 import { authenticate } from './auth.ts';
 import { createListeners, TlsFileError, type Listeners } from './tls.ts';
-import { installAdminSurface } from './admin-surface.ts';
+import { installAdminSurface, isAdminRoute } from './admin-surface.ts';
 import { DEFAULT_MAX_IN_FLIGHT, installOverloadGuard } from './overload.ts';
 import { installJsonParser } from './json-body.ts';
 import { installStorableTextCheck } from './storable-text.ts';
@@ -139,6 +139,11 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     req.clientKey = addressKey(client.ip);
   });
   const routeVisible = installAdminSurface(app, ctx, listeners, () => handler!);
+  // The OpenAPI paths of the admin surface, so that each port's document lists its own routes only.
+  const adminPaths = new Set<string>();
+  app.addHook('onRoute', (r) => {
+    if (isAdminRoute(r.url, (r.config as { scope?: string } | undefined)?.scope)) adminPaths.add(r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}'));
+  });
   installSecurityHeaders(app);
   // Draining (server.drainMs): each client is told to reconnect, and so reaches another instance.
   app.addHook('onSend', async (_req, reply) => {
@@ -187,6 +192,14 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(adminUnlockRoutes(ctx));
   for (const plugin of ctx.extraRoutes) await app.register(plugin(ctx));
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, async (req) => {
+    const doc = app.swagger();
+    if (ctx.config.server.adminPort === undefined) return doc;
+    // With an admin port, the public one does not know the admin routes (admin-surface.ts): its document
+    // does not list them either, and the admin port's lists its own (and the probes both answer).
+    const onAdminPort = routeVisible(req, '/v1/admin', 'admin');
+    const paths = Object.fromEntries(Object.entries(doc.paths ?? {}).filter(([p]) => p === '/healthz' || p === '/readyz' || adminPaths.has(p) === onAdminPort));
+    return { ...doc, paths };
+  });
   return app;
 }

@@ -187,6 +187,17 @@ describe('separate admin port', () => {
     const healthOnAdmin = await fetch(`${admin}/healthz`, { method: 'POST' });
     assert.equal(healthOnAdmin.status, 405, 'served on both ports');
   });
+
+  it("each port's OpenAPI document lists that port's routes only (the public one was listing the admin surface)", async () => {
+    const admin = adminAddress(t.app)!;
+    const publicPaths = Object.keys((await t.request('GET', '/openapi.json', undefined, { key: null })).body.paths);
+    const adminPaths = Object.keys((await (await fetch(`${admin}/openapi.json`)).json()).paths);
+    const adminish = (p: string) => /^\/(v1\/admin|dashboard|metrics)(\/|$)/.test(p);
+    assert.ok(publicPaths.includes('/v1/verifications') && publicPaths.includes('/healthz'), publicPaths.join(' '));
+    assert.deepEqual(publicPaths.filter(adminish), [], 'no admin path on the public port');
+    assert.ok(adminPaths.includes('/v1/admin/policy') && adminPaths.includes('/v1/admin/events') && adminPaths.includes('/healthz'), adminPaths.join(' '));
+    assert.ok(!adminPaths.includes('/v1/verifications'), 'the admin port does not list the public routes');
+  });
 });
 
 describe('headers, overload, slow clients and bodies', () => {
