@@ -343,10 +343,17 @@ export function checkFailureSpecs(p: Policy, e164: string, ip: CheckAddress | nu
     { reason: 'locked.number', key: `${trusted ? 'cft' : 'cf'}:${limitKeyOf(e164)}:${win(rate)}`, limit: rate.limit, windowMs: rate.windowSeconds * 1000 },
     { reason: 'locked.number', key: `cfc:${limitKeyOf(e164)}:${win(long)}`, limit: long.limit, windowMs: long.windowSeconds * 1000 },
   ];
-  if (!ip) return specs;
-  const per = c.failuresPerIp;
+  return ip ? [...specs, ...checkAddressFailureSpecs(p, ip)] : specs;
+}
+
+/**
+ * The failed-check budgets of an address alone: what a check that found no verification counts, so that
+ * asking "does this number have a code pending?" of many numbers runs into the same lock as guessing codes.
+ */
+export function checkAddressFailureSpecs(p: Policy, ip: CheckAddress): LimitSpec[] {
+  const per = p.limits.check.failuresPerIp;
   const windowMs = per.windowSeconds * 1000;
-  specs.push({ reason: 'locked.ip', key: `cfi:${addressOf(ip)}:${win(per)}`, limit: per.limit, windowMs });
+  const specs: LimitSpec[] = [{ reason: 'locked.ip', key: `cfi:${addressOf(ip)}:${win(per)}`, limit: per.limit, windowMs }];
   // IPv6: the /64 is free to rotate through a delegation, so the /56 gets the budget one IPv4 address has (a
   // carrier NAT address holds more subscribers than a /56 does) and the /48 four times that, as the per-subnet
   // send limit counts them. IPv4 /24s are not counted: a carrier NAT pool's /24 holds thousands of real users.

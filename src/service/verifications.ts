@@ -24,6 +24,7 @@ import { decideSend, isRuleTrip, type Decision } from '../engine/decide.ts';
 import { NO_STATE, type EvidenceFacts, type IpFacts, type NumberFacts, type SendFacts, type StateFacts } from '../engine/facts.ts';
 import {
   addressOf,
+  checkAddressFailureSpecs,
   checkFailureSpecs,
   cooldownKey,
   cooldownMs,
@@ -747,6 +748,9 @@ export class VerificationService {
     const policy = d.policy();
     const code = normalizeCodeInput(input.code, d.codes.length);
     const ipFacts = this.clientIpFacts(input.client?.ip);
+    // Before the lookup: a malformed code must get the same answer whether or not the number has a code
+    // pending, or it would tell that for free (no attempt, no failure counted).
+    if (code === null) throw new ApiError('invalid_code');
 
     let v: Verification | null;
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
@@ -771,10 +775,16 @@ export class VerificationService {
     }
     const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: ipFacts?.ip ?? null, deviceId: input.client?.deviceId ?? null };
     if (!v) {
-      await this.appendEvent({ ...base, decision: 'not_found', reasons: [] });
+      // Counted against the address's failed-check budgets (not the number's: nothing of it was tried), so that
+      // probing many numbers for a pending code meets the lock that guessing meets.
+      const counted = ipFacts === null ? null : await d.store.consumeLimits(checkAddressFailureSpecs(policy, ipFacts), now);
+      const denied = counted?.denied[0];
+      await this.appendEvent({ ...base, decision: denied ? 'locked' : 'not_found', reasons: denied ? [denied.reason] : [] });
+      if (denied) {
+        throw new ApiError('rate_limited', { retryAfter: Math.max(1, Math.ceil(denied.retryAfterMs / 1000)), extra: policy.responses.exposeReasons ? { reasons: [denied.reason] } : {} });
+      }
       throw new ApiError('verification_not_found');
     }
-    if (code === null) throw new ApiError('invalid_code');
 
     // Checks of one number or from one address run one after the other in this process (KeyedSerializer): the
     // failure budgets are read before the compare and counted after it, so parallel guesses would otherwise

@@ -289,3 +289,47 @@ describe('code secret rotation', () => {
     }
   });
 });
+
+describe('probing numbers for a pending code', () => {
+  it('a malformed code gets the same answer whether or not the number has a code pending', async () => {
+    const t = await startTestApp();
+    try {
+      const pending = freshNumber();
+      assert.equal((await t.request('POST', '/v1/verifications', { to: pending, client: client(ipFor(1)) })).status, 201);
+      for (const to of [pending, freshNumber()]) {
+        const r = await t.request('POST', '/v1/verifications/check', { to, code: 'x' });
+        assert.equal(r.status, 422, `${to}: ${r.text}`);
+        assert.equal(r.body.error.code, 'invalid_code');
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("checks that find nothing count against the address's failed-check budget (30 an hour): the 31st is refused like a guess", async () => {
+    const t = await startTestApp();
+    try {
+      const prober = '84.17.30.9';
+      for (let i = 0; i < 30; i++) {
+        const r = await t.request('POST', '/v1/verifications/check', { to: freshNumber(), code: '123456', client: { ip: prober } });
+        assert.equal(r.status, 404, `probe ${i + 1}: ${r.text}`);
+      }
+      const refused = await t.request('POST', '/v1/verifications/check', { to: freshNumber(), code: '123456', client: { ip: prober } });
+      assert.equal(refused.status, 429, refused.text);
+      assert.deepEqual(refused.body.error.reasons, ['locked.ip']);
+      assert.ok(Number(refused.headers.get('retry-after')) > 0);
+      // The lock is the one guessing meets: a pending verification checked from there is refused too.
+      const to = freshNumber();
+      assert.equal((await t.request('POST', '/v1/verifications', { to, client: client(ipFor(2)) })).status, 201);
+      const real = await t.request('POST', '/v1/verifications/check', { to, code: t.lastCode(to), client: { ip: prober } });
+      assert.equal(real.status, 429, real.text);
+      const [ev] = await t.ctx.store.queryEvents({ type: 'check', ip: prober, limit: 1 });
+      assert.equal(ev?.decision, 'locked', 'the refused probe is in the audit log');
+      // Another address is not affected.
+      const other = await t.request('POST', '/v1/verifications/check', { to: freshNumber(), code: '123456', client: { ip: '84.17.30.10' } });
+      assert.equal(other.status, 404);
+    } finally {
+      await t.close();
+    }
+  });
+});
