@@ -79,7 +79,9 @@
 
   // ---------------------------------------------------------------- proof of work
 
-  var encoder = new TextEncoder();
+  // Null in a browser without TextEncoder: the puzzle is then left unsolved (solvePow), not the whole widget
+  // broken; the form token, the honeypot and the rest still work.
+  var encoder = typeof TextEncoder === 'function' ? new TextEncoder() : null;
 
   function hexToBytes(hex) {
     var out = new Uint8Array(hex.length / 2);
@@ -165,7 +167,7 @@
 
   /** Returns the ALTCHA payload (base64 JSON) or null. */
   async function solvePow(ch) {
-    if (!ch || ch.algorithm !== 'SHA-256' || !window.crypto || !crypto.subtle) return null;
+    if (!ch || ch.algorithm !== 'SHA-256' || !window.crypto || !crypto.subtle || !encoder) return null;
     var number;
     var started = Date.now();
     var where = 'worker';

@@ -54,7 +54,7 @@ async function settledStatus(page: Page): Promise<string> {
   await page.waitForFunction(
     () => {
       const s = document.getElementById('status')?.textContent ?? '';
-      return s !== '' && s !== 'Sending…' && s !== 'Checking…' && s !== 'Checking your browser…';
+      return s !== '' && !/^(Sending|Checking)…|^Checking your browser…/.test(s);
     },
     undefined,
     { timeout: UI_TIMEOUT_MS },
@@ -100,14 +100,24 @@ describeWithBrowser(
         await page.locator('#phone').pressSequentially(HUMAN.typed, { delay: 60 });
         await page.locator('#send').click();
         const sent = await settledStatus(page);
-        assert.equal(sent, 'Code sent', `status "${sent}"; sends: ${await why(t, HUMAN.e164)}`);
+        assert.match(sent, /^Code sent\. It works until \d\d:\d\d.*\. You can ask for a new code in \d+ seconds\.$/, `status "${sent}"; sends: ${await why(t, HUMAN.e164)}`);
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'code', 'the focus moves to the code field');
 
         const code = t.lastCode(HUMAN.e164);
         assert.match(code ?? '', /^\d{6}$/, 'the receiver got the code');
-        await page.locator('#code').pressSequentially(code!, { delay: 60 });
+        // A wrong code first: said in words with the attempts left, the field marked, the focus kept there.
+        const wrong = code === '000000' ? '111111' : '000000';
+        await page.locator('#code').pressSequentially(wrong, { delay: 20 });
         await page.locator('#verify').click();
+        assert.equal(await settledStatus(page), 'Wrong code. 4 attempts left.');
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'code', 'focus stays on the field at fault, not on the page');
+        assert.equal(await page.locator('#code').getAttribute('aria-invalid'), 'true');
+        await page.locator('#code').fill('');
+        await page.locator('#code').pressSequentially(code!, { delay: 60 });
+        await page.locator('#code').press('Enter'); // Enter in the code field verifies
         const checked = await settledStatus(page);
         assert.equal(checked, 'Approved', `status "${checked}"`);
+        assert.equal(await page.locator('#code').getAttribute('aria-invalid'), null);
       } finally {
         await context.close();
       }
@@ -135,15 +145,37 @@ describeWithBrowser(
         const delivered = t.receiver.requests.length;
         await page.waitForTimeout(DEFAULT_POLICY.risk.minHumanMs + 300); // not refused merely for speed
         await page.locator('#phone').pressSequentially(BOT.typed, { delay: 60 });
-        await page.locator('#send').click();
+        await page.locator('#phone').press('Enter'); // Enter in the phone field sends
         const shown = await settledStatus(page);
         const detail = await why(t, BOT.e164);
-        assert.match(shown, /challenge_required|request_blocked/, `status "${shown}"; sends: ${detail}`);
+        const code = await page.locator('#status').getAttribute('data-code');
+        assert.match(code ?? '', /challenge_required|request_blocked/, `status "${shown}" (${code}); sends: ${detail}`);
+        assert.doesNotMatch(shown, /_/, 'the person reads words, not an error code');
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'phone', 'the focus is on the field to fix');
         assert.equal(t.lastCode(BOT.e164), null, 'no code for the bot');
         assert.equal(t.receiver.requests.length, delivered, 'no message at all');
 
         const [event] = await sendEvents(t, BOT.e164);
         assert.ok(event?.reasons?.includes('headless'), `refused for automation: ${detail}`);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('a browser without TextEncoder still gets the widget: a form token and the honeypot, the puzzle left unsolved', async () => {
+      const context = await browser.newContext({ userAgent: DESKTOP_CHROME_UA, locale: 'en-US' });
+      await context.addInitScript({ content: `${NOT_WEBDRIVER} delete window.TextEncoder;` });
+      try {
+        const page = await context.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        await openDemo(page, t.url);
+        assert.equal(await page.evaluate(() => typeof (window as unknown as { TextEncoder?: unknown }).TextEncoder), 'undefined');
+        const block = await page.evaluate(() => (window as unknown as { OTPShield: { collect(): Promise<Record<string, unknown>> } }).OTPShield.collect());
+        assert.equal(typeof block.formToken, 'string', JSON.stringify(block));
+        assert.ok(!block.pow, 'no proof of work without TextEncoder');
+        assert.equal(await page.locator('#signin [name="otps_hp"]').count(), 1, 'the honeypot is there');
+        assert.deepEqual(errors, []);
       } finally {
         await context.close();
       }

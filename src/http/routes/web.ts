@@ -48,7 +48,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
     const DemoCheckResponse = Type.Omit(CheckResponse, ['verification']);
     app.post<{ Body: Static<typeof SendBody> }>(
       '/demo/api/send',
-      { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { 201: Type.Object({ status: Type.String(), resendAfter: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 403, 422, 429, 502) } } },
+      { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { 201: Type.Object({ status: Type.String(), resendAfter: Type.String({ format: 'date-time' }), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 403, 422, 429, 502) } } },
       async (req, reply) => {
         const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : undefined;
         const lang = typeof req.headers['accept-language'] === 'string' ? req.headers['accept-language'].slice(0, 256) : undefined;
@@ -59,7 +59,8 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
           if (err instanceof ApiError) delete err.extra.verificationId;
           throw err;
         });
-        return reply.status(201).send({ status: r.verification.status, resendAfter: r.verification.resendAfter });
+        // When the code stops working and when a new one may be asked for: the page says both (WCAG 2.2.1).
+        return reply.status(201).send({ status: r.verification.status, resendAfter: r.verification.resendAfter, expiresAt: r.verification.expiresAt });
       },
     );
     app.post<{ Body: Static<typeof CheckBody> }>(
