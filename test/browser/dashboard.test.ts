@@ -92,6 +92,7 @@ describeWithBrowser(
       await page.locator('#app').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
       await page.waitForFunction(() => Number(document.getElementById('updated')!.dataset.updated) >= 1, undefined, { timeout: UI_TIMEOUT_MS });
 
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'app-title', 'after sign-in the focus is at the top of the page, not on nothing');
       const cookies = await context.cookies();
       const session = cookies.find((c) => c.name === 'otps_session');
       assert.ok(session, 'session cookie set');
@@ -144,6 +145,60 @@ describeWithBrowser(
       assert.ok(!after_.some((e) => e.value === '+6281299990000'));
       const events = await t.ctx.store.queryEvents({ limit: 20 });
       assert.ok(events.some((e) => e.type === 'list.remove'), 'the removal is an audit event');
+    });
+
+    it('the charts have a text alternative with their totals', async () => {
+      const traffic_ = page.locator('#chart-traffic');
+      assert.equal(await traffic_.getAttribute('role'), 'img');
+      const label = (await traffic_.getAttribute('aria-label')) ?? '';
+      const requests = await page.locator('#kpi-requests').innerText();
+      assert.ok(Number(requests) > 0);
+      assert.ok(label.startsWith(`Traffic, last 24 hours by hour: requests ${requests} (most at `), `${label} (KPI ${requests})`);
+      assert.match((await page.locator('#chart-spend').getAttribute('aria-label')) ?? '', /^Spend, .*spend \d/);
+    });
+
+    it('keeps the keyboard focus on a row button across a refresh, and lifts a quarantine', async () => {
+      assert.equal((await admin('POST', '/v1/admin/pause', { country: 'NG', note: 'focus test' })).status, 200);
+      assert.equal((await admin('POST', '/v1/admin/quarantines', { scope: 'prefix:+62813', minutes: 60, reason: 'dashboard test' })).status, 201);
+      await refreshed();
+      const resume = page.getByRole('button', { name: 'Resume country:NG' });
+      await resume.focus();
+      // A refresh that does not move the focus itself (the auto-refresh does the same every 15 s).
+      const before_ = await updates();
+      await page.evaluate(() => document.getElementById('range')!.dispatchEvent(new Event('change')));
+      await page.waitForFunction((n) => Number(document.getElementById('updated')!.dataset.updated) > n, before_, { timeout: UI_TIMEOUT_MS });
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Resume country:NG', 'the re-rendered button has the focus again');
+      await page.keyboard.press('Enter');
+      await page.locator('#pause-msg', { hasText: 'Resumed country:NG.' }).waitFor({ timeout: UI_TIMEOUT_MS });
+      await page.waitForFunction(() => document.activeElement?.tagName === 'H2', undefined, { timeout: UI_TIMEOUT_MS });
+      assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Protection state', 'its row is gone: the focus is on the section heading');
+
+      await page.getByRole('button', { name: 'Lift quarantine prefix:+62813' }).click();
+      await page.locator('#pause-msg', { hasText: 'Lifted the quarantine of prefix:+62813' }).waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.deepEqual((await admin('GET', '/v1/admin/quarantines')).body.quarantines, [], 'lifted through the admin API');
+    });
+
+    it('asks before pausing everything, without a time limit, and Cancel pauses nothing', async () => {
+      await page.locator('#pause-all').click();
+      await page.locator('#pause-all-yes').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'pause-all-yes');
+      assert.match(await page.locator('#pause-msg').innerText(), /Pause ALL sends\?/);
+      await page.waitForTimeout(5500); // the old confirmation lapsed after 5 s
+      assert.ok(await page.locator('#pause-all-yes').isVisible(), 'still asking');
+      await page.locator('#pause-all-no').click();
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'pause-all');
+      assert.deepEqual((await admin('GET', '/v1/admin/monitoring/state')).body.pauses, []);
+    });
+
+    it('undoes the removal of a list entry', async () => {
+      assert.equal((await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281299990001', note: 'to be restored' })).status, 201);
+      await refreshed();
+      await page.getByRole('button', { name: 'Remove block number +6281299990001' }).click();
+      await page.locator('#list-undo').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+      await page.locator('#list-undo').click();
+      await page.locator('#list-msg', { hasText: 'Added back block number +6281299990001.' }).waitFor({ timeout: UI_TIMEOUT_MS });
+      const listed = (await admin('GET', '/v1/admin/lists')).body.entries as { value: string; note: string | null }[];
+      assert.ok(listed.some((e) => e.value === '+6281299990001' && e.note === 'to be restored'), 'back, with its note');
     });
 
     it('stays readable with a day of heavy traffic, and saves the README screenshot', async () => {

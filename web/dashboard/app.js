@@ -10,7 +10,10 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var state = { hours: 24, charts: {}, eventsCursor: null, currency: 'USD', refreshing: null };
-  var COLORS = ['#2563eb', '#16a34a', '#dc2626', '#f59e0b', '#7c3aed', '#0891b2', '#db2777', '#64748b'];
+  // At least 3:1 against the white card (WCAG 1.4.11); each series also has its own dash (chart lines are
+  // told apart by more than colour, 1.4.1).
+  var COLORS = ['#2563eb', '#15803d', '#dc2626', '#b45309', '#7c3aed', '#0e7490', '#be185d', '#475569'];
+  var DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [12, 6], [1, 4], [6, 2]];
 
   // ------------------------------------------------------------------ API
 
@@ -66,13 +69,36 @@
     if (cls) e.className = cls;
     return e;
   }
+  /**
+   * Re-rendering a table replaces its buttons: a keyboard user's focus on one would fall to the page (WCAG
+   * 2.4.3). Each action button carries a data-focus key; after the re-render the button with the same key gets
+   * the focus back, or, when its row is gone, the table's section heading.
+   */
   function fillTable(id, rows, cells, empty) {
-    var tbody = $(id).querySelector('tbody');
+    var table = $(id);
+    var active = document.activeElement;
+    var focusKey = active && table.contains(active) ? active.getAttribute('data-focus') || '' : null;
+    renderRows(table, rows, cells, empty);
+    if (focusKey === null) return;
+    var again = focusKey ? table.querySelector('[data-focus="' + cssEscape(focusKey) + '"]') : null;
+    if (again) again.focus();
+    else focusHeading(table);
+  }
+  function cssEscape(v) { return window.CSS && CSS.escape ? CSS.escape(v) : v.replace(/["\\]/g, '\\$&'); }
+  function focusHeading(node) {
+    var section = node.closest('section');
+    var h = section && section.querySelector('h2');
+    if (!h) return;
+    h.tabIndex = -1;
+    h.focus();
+  }
+  function renderRows(table, rows, cells, empty) {
+    var tbody = table.querySelector('tbody');
     tbody.replaceChildren();
     if (rows.length === 0) {
       var tr = el('tr');
       var td = el('td', empty || 'none', 'muted');
-      td.colSpan = $(id).querySelectorAll('thead th').length || 1;
+      td.colSpan = table.querySelectorAll('thead th').length || 1;
       tr.appendChild(td);
       tbody.appendChild(tr);
       return;
@@ -91,17 +117,28 @@
       tbody.appendChild(tr);
     });
   }
-  function button(text, onClick, cls) {
+  /** An action button of a table row; `label` names what it acts on (the visible text alone says only "Remove"). */
+  function button(text, onClick, cls, label) {
     var b = el('button', text, cls);
     b.type = 'button';
     b.addEventListener('click', onClick);
+    if (label) {
+      b.setAttribute('aria-label', label);
+      b.setAttribute('data-focus', label);
+    }
     return b;
   }
   function showError(err) {
     var p = $('global-error');
     if (!err) { p.hidden = true; return; }
-    p.textContent = err.message || String(err);
+    announce(p, err.message || String(err));
     p.hidden = false;
+  }
+  /** Sets an alert's text so that it is announced again even when it is the same text as before. */
+  function announce(node, text) {
+    if (node.textContent !== text) { node.textContent = text; return; }
+    node.textContent = '';
+    setTimeout(function () { node.textContent = text; }, 50);
   }
 
   // ------------------------------------------------------------------ sign-in
@@ -111,7 +148,7 @@
     $('app').hidden = true;
     $('login').hidden = false;
     var e = $('login-error');
-    e.textContent = message || '';
+    announce(e, message || '');
     e.hidden = !message;
     $('login-key').focus();
   }
@@ -136,6 +173,8 @@
       $('app-name').textContent = s.app && s.app !== 'OTP Shield' ? '· ' + s.app : '';
       $('login').hidden = true;
       $('app').hidden = false;
+      // The focus was on the sign-in form, now hidden: put it at the top of the page, not on nothing.
+      $('app-title').focus();
       refresh();
       loadPolicy();
       searchEvents(false);
@@ -153,6 +192,8 @@
     var sum = 0;
     series.forEach(function (s) { s.values.forEach(function (v) { sum += v || 0; }); });
     div.dataset.sum = String(Math.round(sum * 10000) / 10000);
+    var fmt = opts && opts.money ? money : num;
+    describeChart(div, xs, series, fmt);
     var existing = state.charts[id];
     var sameShape = existing && existing.series.length === series.length + 1 &&
       series.every(function (s, i) { return existing.series[i + 1].label === s.label; });
@@ -161,10 +202,11 @@
       return;
     }
     if (existing) existing.destroy();
-    var fmt = opts && opts.money ? money : num;
     state.charts[id] = new uPlot({
       width: chartWidth(div),
       height: 220,
+      // UTC, like every table of the page (their times end in Z).
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'); },
       scales: { x: { time: true } },
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
@@ -172,13 +214,34 @@
         return {
           label: s.label,
           stroke: s.color || COLORS[i % COLORS.length],
+          dash: DASHES[i % DASHES.length],
           width: 2,
           fill: s.fill ? (s.color || COLORS[i % COLORS.length]) + '22' : undefined,
           value: function (u, v) { return v === null || v === undefined ? '–' : fmt(v); },
         };
       })),
-      axes: [{}, { size: 60, values: function (u, vals) { return vals.map(function (v) { return opts && opts.money ? compact.format(v) : num(v); }); } }],
+      axes: [{}, { size: 60, values: function (u, vals) { return vals.map(function (v) { return opts && opts.money ? axisMoney(v) : num(v); }); } }],
     }, data, div);
+  }
+
+  /** Money on an axis: cents where the values are small (0.01–0.03 all read "0" with one compact decimal). */
+  function axisMoney(v) { return Math.abs(v) >= 10000 ? compact.format(v) : Math.abs(v) < 10 ? v.toFixed(2) : String(Math.round(v)); }
+
+  /**
+   * A chart is a canvas: screen readers get its text alternative (role img, WCAG 1.1.1): each series' total
+   * over the range and its busiest hour.
+   */
+  function describeChart(div, xs, series, fmt) {
+    var title = div.closest('section').querySelector('h2').textContent;
+    var parts = series.map(function (s) {
+      var total = 0, peak = -1, peakAt = null;
+      s.values.forEach(function (v, i) { total += v || 0; if ((v || 0) > peak) { peak = v || 0; peakAt = xs[i]; } });
+      var text = s.label + ' ' + fmt(Math.round(total * 100) / 100);
+      if (peak > 0 && peakAt !== null) text += ' (most at ' + new Date(peakAt * 1000).toISOString().slice(11, 16) + 'Z: ' + fmt(peak) + ')';
+      return text;
+    });
+    div.setAttribute('role', 'img');
+    div.setAttribute('aria-label', title + ', last ' + state.hours + ' hours by hour: ' + parts.join('; ') + '.');
   }
 
   window.addEventListener('resize', function () {
@@ -203,12 +266,14 @@
       serverNow = Date.parse(s.now);
       state.currency = s.spendToday.currency;
       fillTable('table-pauses', s.pauses, function (p) {
-        return [p.scope, time(p.since), p.until ? time(p.until) : 'until resumed', p.by || '–', p.note || '', button('Resume', function () { resume(p.scope); })];
+        return [p.scope, time(p.since), p.until ? time(p.until) : 'until resumed', p.by || '–', p.note || '', button('Resume', function () { resume(p.scope); }, '', 'Resume ' + p.scope)];
       }, 'no pauses: sends are on');
       var banner = $('paused-banner');
       banner.hidden = s.pauses.length === 0;
       banner.textContent = s.pauses.length ? 'Sends are paused for: ' + s.pauses.map(function (p) { return p.scope; }).join(', ') : '';
-      fillTable('table-quarantines', s.quarantines, function (q) { return [q.scope, q.mode, q.reason, time(q.until)]; });
+      fillTable('table-quarantines', s.quarantines, function (q) {
+        return [q.scope, q.mode, q.reason, time(q.until), button('Lift', function () { lift(q.scope); }, 'secondary', 'Lift quarantine ' + q.scope)];
+      });
       fillTable('table-throttles', s.throttles, function (t) { return [t.scope, time(t.tightenedSince), { text: num(t.baseline), cls: 'num' }]; });
       $('spend-today').textContent = s.spendToday.day + ': ' + money(s.spendToday.total) +
         (s.spendToday.dailyBudget !== null ? ' of ' + money(s.spendToday.dailyBudget) : ' (no daily budget)') +
@@ -307,7 +372,7 @@
     return api('/v1/admin/lists').then(function (r) {
       fillTable('table-lists', r.entries, function (e) {
         return [{ text: e.list, cls: 'list-' + e.list }, e.kind, e.value, e.note || '', e.expiresAt ? time(e.expiresAt) : 'never',
-          button('Remove', function () { removeEntry(e.id); }, 'secondary')];
+          button('Remove', function () { removeEntry(e); }, 'secondary', 'Remove ' + e.list + ' ' + e.kind + ' ' + e.value)];
       }, 'no entries');
     });
   }
@@ -315,7 +380,8 @@
   function refresh() {
     if (state.refreshing) return state.refreshing;
     var btn = $('refresh');
-    btn.disabled = true;
+    // aria-disabled, not disabled: a disabled button loses the keyboard focus.
+    btn.setAttribute('aria-disabled', 'true');
     // State first: it carries the server's clock, which the stats range follows.
     state.refreshing = loadState()
       .then(function () { return Promise.all([loadStats(), loadAlerts(), loadLists()]); })
@@ -325,18 +391,24 @@
         u.textContent = 'updated ' + new Date().toLocaleTimeString();
         u.dataset.updated = String(Number(u.dataset.updated || '0') + 1);
       }, function (err) { if (err.status !== 401) showError(err); })
-      .then(function () { btn.disabled = false; state.refreshing = null; });
+      .then(function () { btn.removeAttribute('aria-disabled'); state.refreshing = null; });
     return state.refreshing;
   }
 
   var timer = null;
   function startAutoRefresh() {
     stopAutoRefresh();
+    if (!$('auto-refresh').checked) return;
     timer = setInterval(function () { if (!document.hidden) refresh(); }, 15000);
   }
   function stopAutoRefresh() { if (timer) clearInterval(timer); timer = null; }
 
   $('refresh').addEventListener('click', function () { refresh(); });
+  // Moving content that updates by itself can be stopped (WCAG 2.2.2).
+  $('auto-refresh').addEventListener('change', function () {
+    if ($('auto-refresh').checked) startAutoRefresh();
+    else stopAutoRefresh();
+  });
   $('range').addEventListener('change', function () { state.hours = Number($('range').value); refresh(); });
 
   // ------------------------------------------------------------------ emergency switch
@@ -360,25 +432,38 @@
       refresh();
     }, function (err) { say('pause-msg', err.message, true); });
   }
+  function lift(scope) {
+    api('/v1/admin/quarantines/' + encodeURIComponent(scope), { method: 'DELETE' }).then(function (r) {
+      say('pause-msg', 'Lifted the quarantine of ' + scope + (r.graceUntil ? '; the detector leaves it alone until ' + time(r.graceUntil) + '.' : '.'));
+      refresh();
+    }, function (err) { say('pause-msg', err.message, true); });
+  }
   function pause(body) {
     api('/v1/admin/pause', { method: 'POST', body: body }).then(function (r) {
       say('pause-msg', 'Paused ' + r.scope + '.');
       refresh();
     }, function (err) { say('pause-msg', err.message, true); });
   }
-  // Pausing everything takes a second click within 5 s: an accidental click must not stop all sign-ins.
-  var confirmAll = null;
+  // Pausing everything asks for a confirmation: an accidental click must not stop all sign-ins. It has no
+  // time limit and is announced (a screen-reader user hears the question; WCAG 2.2.1, 4.1.3).
+  function confirmPauseAll(show) {
+    $('pause-all-confirm').hidden = !show;
+    $('pause-all').setAttribute('aria-expanded', show ? 'true' : 'false');
+  }
   $('pause-all').addEventListener('click', function () {
-    var b = $('pause-all');
-    if (!confirmAll) {
-      b.textContent = 'Click again to pause ALL sends';
-      confirmAll = setTimeout(function () { confirmAll = null; b.textContent = 'Pause all sends'; }, 5000);
-      return;
-    }
-    clearTimeout(confirmAll);
-    confirmAll = null;
-    b.textContent = 'Pause all sends';
+    confirmPauseAll(true);
+    say('pause-msg', 'Pause ALL sends? No code will be sent to anyone until you resume.');
+    $('pause-all-yes').focus();
+  });
+  $('pause-all-yes').addEventListener('click', function () {
+    confirmPauseAll(false);
+    $('pause-all').focus();
     pause({ all: true });
+  });
+  $('pause-all-no').addEventListener('click', function () {
+    confirmPauseAll(false);
+    say('pause-msg', 'Nothing paused.');
+    $('pause-all').focus();
   });
   function oneScope() {
     var body = {};
@@ -441,12 +526,34 @@
       return loadLists();
     }, function (err) { say('list-msg', err.message, true); });
   });
-  function removeEntry(id) {
-    api('/v1/admin/lists/' + encodeURIComponent(id), { method: 'DELETE' }).then(function () {
-      say('list-msg', 'Removed.');
+  // A removal says what it removed and offers to put it back (the entry is added again with its note and the
+  // time it had left).
+  var lastRemoved = null;
+  function removeEntry(e) {
+    api('/v1/admin/lists/' + encodeURIComponent(e.id), { method: 'DELETE' }).then(function () {
+      lastRemoved = e;
+      say('list-msg', 'Removed ' + e.list + ' ' + e.kind + ' ' + e.value + '.');
+      $('list-undo').hidden = false;
       return loadLists();
     }, function (err) { say('list-msg', err.message, true); });
   }
+  $('list-undo').addEventListener('click', function () {
+    var e = lastRemoved;
+    if (!e) return;
+    var body = { list: e.list, kind: e.kind, value: e.value };
+    if (e.note) body.note = e.note;
+    if (e.expiresAt) {
+      var left = Math.round((Date.parse(e.expiresAt) - Date.now()) / 1000);
+      if (left <= 0) { say('list-msg', 'That entry would have expired by now: not added back.', true); return; }
+      body.ttlSeconds = left;
+    }
+    api('/v1/admin/lists', { method: 'POST', body: body }).then(function () {
+      lastRemoved = null;
+      $('list-undo').hidden = true;
+      say('list-msg', 'Added back ' + e.list + ' ' + e.kind + ' ' + e.value + '.');
+      return loadLists();
+    }, function (err) { say('list-msg', err.message, true); });
+  });
 
   // ------------------------------------------------------------------ policy
 
@@ -458,7 +565,7 @@
         return [v.version, time(v.savedAt), v.savedBy || '–', v.note || '', button('Load', function () {
           $('policy-text').value = JSON.stringify(v.policy, null, 2);
           $('policy-msg').textContent = 'Loaded version ' + v.version + ' into the editor (not saved).';
-        }, 'secondary')];
+        }, 'secondary', 'Load policy version ' + v.version + ' into the editor')];
       }, 'only the built-in defaults so far');
     }, function (err) { $('policy-msg').textContent = err.message; });
   }
