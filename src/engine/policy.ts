@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { deepMerge } from '../lib/merge.ts';
+import { deepMerge, reservedKeyPaths } from '../lib/merge.ts';
 import { regionProblem } from '../lib/regions.ts';
 import { DEFAULT_PUMPING, PumpingConfigSchema, parsePumpingConfig } from './pumping.ts';
 import { DEFAULT_MONITORING_POLICY, MonitoringPolicySchema } from '../monitoring/config.ts';
@@ -337,6 +337,7 @@ export const DEFAULT_POLICY: Policy = {
 };
 
 export type PolicyProblem = { path: string; message: string };
+const UNKNOWN_KEY = 'unknown key (not a policy setting: check the spelling, docs/policy.md lists every key)';
 export type PolicyResult = { ok: true; policy: Policy; warnings: PolicyProblem[] } | { ok: false; errors: PolicyProblem[] };
 
 /**
@@ -350,6 +351,8 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     return { ok: false, errors: [{ path: '/', message: 'policy must be an object' }] };
   }
+  const reserved = reservedKeyPaths(doc);
+  if (reserved.length > 0) return { ok: false, errors: reserved.slice(0, 20).map((path) => ({ path, message: UNKNOWN_KEY })) };
   const merged = deepMerge(structuredClone(DEFAULT_POLICY) as unknown as Record<string, unknown>, doc as Record<string, unknown>);
   if (!Value.Check(PolicySchema, merged)) {
     // TypeBox says "schema is false" for a key the object does not have, and then again "must not have
@@ -359,7 +362,7 @@ export function parsePolicy(doc: unknown, opts: { relations?: 'error' | 'warn' }
     const errors = all
       .filter((e) => !(e.message === 'must not have additional properties' && unknownAt.has(e.instancePath || '/')))
       .slice(0, 20)
-      .map((e) => ({ path: e.instancePath || '/', message: e.message === 'schema is false' ? 'unknown key (not a policy setting: check the spelling, docs/policy.md lists every key)' : e.message }));
+      .map((e) => ({ path: e.instancePath || '/', message: e.message === 'schema is false' ? UNKNOWN_KEY : e.message }));
     return { ok: false, errors };
   }
   const policy = merged as unknown as Policy;

@@ -144,6 +144,9 @@ describe('decideSend', () => {
     const typo = parsePolicy({ risk: { challengeat: 40 } });
     assert.deepEqual(!typo.ok && typo.errors.map((e) => e.path), ['/risk/challengeat'], 'one error naming the key');
     assert.ok(!typo.ok && /^unknown key/.test(typo.errors[0]!.message));
+    // Keys the merge must never follow are reported like any unknown key, not dropped without a word.
+    const reserved = parsePolicy(JSON.parse('{"constructor": 5, "limits": {"prototype": 1}}'));
+    assert.deepEqual(!reserved.ok && reserved.errors.map((e) => [e.path, /^unknown key/.test(e.message)]), [['/constructor', true], ['/limits/prototype', true]]);
     const several = parsePolicy({ risk: { rules: { nope: { action: 'block' }, nada: { mode: 'off' } } } });
     assert.ok(!several.ok && several.errors.length === 2, 'every unknown rule is named');
     const uk = parsePolicy({ numbers: { denyCountries: ['UK'] } });
