@@ -14,6 +14,8 @@ import { scrubCode, type OutboundMessage, type SendResult, type Sender } from '.
 export interface AttemptLog {
   sender: string;
   ok: boolean;
+  /** How long the sender took to answer (or fail), in milliseconds: the provider's latency as this service saw it. */
+  ms: number;
   reason?: string;
   retryable?: boolean;
 }
@@ -88,13 +90,15 @@ export function createDispatcher(senders: Sender[], opts: DispatcherOptions = {}
       for (let tryNo = 1; tryNo <= 2; tryNo++) {
         if (signal?.aborted) return { ok: false, reason: 'aborted', attempts };
         if (attempts.length > 0 && now() - started > deadlineMs) return { ok: false, reason: `deadline: ${lastReason}`, attempts };
+        const began = now();
         const result = await attempt(sender, msg, signal);
+        const ms = Math.round((now() - began) * 10) / 10;
         if (result.ok) {
-          record({ sender: sender.name, ok: true });
+          record({ sender: sender.name, ok: true, ms });
           return { ok: true, sender: sender.name, providerId: result.providerId, attempts };
         }
         const reason = scrubCode(result.reason, msg.code);
-        record({ sender: sender.name, ok: false, reason, retryable: result.retryable });
+        record({ sender: sender.name, ok: false, reason, retryable: result.retryable, ms });
         lastReason = reason;
         if (!result.retryable || tryNo === 2) break;
         await sleep(retryDelayMs);

@@ -31,13 +31,18 @@ export type MonitorFact =
   | { kind: 'sent'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; first: boolean; priceMicros: number }
   | { kind: 'delivery_failed'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string | null }
   /** One sender's attempt at a message: the one that delivered it, and each that failed before (or instead). */
-  | { kind: 'attempt'; at: number; channel: Channel; sender: string; ok: boolean }
+  | { kind: 'attempt'; at: number; channel: Channel; sender: string; ok: boolean; /** The sender's answer time, when the event has it. */ ms?: number }
   | { kind: 'approved'; at: number; country: string | null; prefix: string | null; channel: Channel; spendMicros: number }
   | { kind: 'check'; at: number; result: string }
   | { kind: 'receipt'; at: number; country: string | null; prefix: string | null; channel: Channel; sender: string; status: ReceiptStatus }
   | { kind: 'event'; at: number; type: string }
   /** An SMS-pumping quarantine the detector started (or renewed); an admin's own are not alerted. */
   | { kind: 'quarantine'; at: number; scope: string; mode: string; reason: string; until: number; repeat: number };
+
+/** `{ ms }` when v is a plausible duration: spread into an attempt fact. */
+function msOf(v: unknown): { ms?: number } {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? { ms: v } : {};
+}
 
 function str(v: unknown): string | null {
   return typeof v === 'string' && v.length > 0 ? v : null;
@@ -85,9 +90,9 @@ export function factsFromEvent(e: AuditEvent, prices: MonitoringPolicy['prices']
     }
     // Per-sender attempts (events written before they were recorded name only the sender that delivered).
     if (Array.isArray(delivery?.failed)) {
-      for (const a of delivery.failed as { sender?: unknown }[]) out.push({ kind: 'attempt', at: e.at, channel, sender: str(a?.sender) ?? 'unknown', ok: false });
+      for (const a of delivery.failed as { sender?: unknown; ms?: unknown }[]) out.push({ kind: 'attempt', at: e.at, channel, sender: str(a?.sender) ?? 'unknown', ok: false, ...msOf(a?.ms) });
     }
-    if (e.type === 'send' && delivery?.ok === true && str(delivery.sender)) out.push({ kind: 'attempt', at: e.at, channel, sender: str(delivery.sender)!, ok: true });
+    if (e.type === 'send' && delivery?.ok === true && str(delivery.sender)) out.push({ kind: 'attempt', at: e.at, channel, sender: str(delivery.sender)!, ok: true, ...msOf((delivery as { ms?: unknown }).ms) });
   } else if (e.type === 'check') {
     if (data.testNumber === true) return out;
     out.push({ kind: 'check', at: e.at, result: e.decision ?? 'unknown' });

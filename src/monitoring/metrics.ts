@@ -19,6 +19,8 @@ export interface GaugeSources {
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** A provider's API answers in tens of ms to seconds; a sender's timeout is 10 s by default. */
+const SENDER_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boolean } = {}) {
@@ -48,6 +50,13 @@ export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boole
     sendRequests: new Counter({ name: 'otpshield_send_requests_total', help: 'Send requests by decision, channel and country of the number.', labelNames: ['decision', 'channel', 'country'] as const, registers }),
     decisionReasons: new Counter({ name: 'otpshield_decision_reasons_total', help: 'Reason codes of send decisions (a decision may have several).', labelNames: ['decision', 'reason'] as const, registers }),
     sends: new Counter({ name: 'otpshield_sends_total', help: 'Messages handed to a sender.', labelNames: ['sender', 'channel', 'country'] as const, registers }),
+    senderDuration: new Histogram({
+      name: 'otpshield_sender_duration_seconds',
+      help: "How long each sender took to accept a message (or fail): the provider's latency as seen from here, by sender, channel and result.",
+      labelNames: ['sender', 'channel', 'result'] as const,
+      buckets: SENDER_BUCKETS,
+      registers,
+    }),
     senderAttempts: new Counter({ name: 'otpshield_sender_attempts_total', help: 'Attempts at a message by sender and result: a failure here with a fallback that delivered is no failed send.', labelNames: ['sender', 'channel', 'result'] as const, registers }),
     deliveryFailures: new Counter({ name: 'otpshield_delivery_failures_total', help: 'Sends every sender refused (the verification failed).', labelNames: ['channel', 'country'] as const, registers }),
     receipts: new Counter({ name: 'otpshield_delivery_receipts_total', help: 'Delivery receipts (status callbacks) by final status.', labelNames: ['sender', 'status', 'country'] as const, registers }),
@@ -140,6 +149,7 @@ export function countFact(m: Metrics, f: MonitorFact, currency: string): void {
       break;
     case 'attempt':
       m.senderAttempts.inc({ sender: f.sender, channel: f.channel, result: f.ok ? 'ok' : 'failed' });
+      if (f.ms !== undefined) m.senderDuration.observe({ sender: f.sender, channel: f.channel, result: f.ok ? 'ok' : 'failed' }, f.ms / 1000);
       break;
     case 'approved':
       m.verificationsApproved.inc({ country: label(f.country) });

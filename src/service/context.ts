@@ -180,9 +180,11 @@ export async function buildContext(cfg: Config, o: ContextOverrides = {}): Promi
         const out = await dispatcher.deliver({ ...m, text });
         // The failed attempts go into the send's event, where monitoring counts them per sender (a primary that
         // fails while a fallback delivers was visible only as a log line).
-        const failed = out.attempts.filter((a) => !a.ok).map((a) => ({ sender: a.sender, reason: a.reason ?? 'failed' }));
+        // Each with how long its sender took (monitoring's per-sender latency histogram).
+        const failed = out.attempts.filter((a) => !a.ok).map((a) => ({ sender: a.sender, reason: a.reason ?? 'failed', ms: a.ms }));
         const extra = failed.length > 0 ? { failed } : {};
-        return out.ok ? { ok: true, sender: out.sender, providerId: out.providerId, ...extra } : { ok: false, reason: out.reason, ...extra };
+        const ms = out.ok ? out.attempts.at(-1)?.ms : undefined;
+        return out.ok ? { ok: true, sender: out.sender, providerId: out.providerId, ...(ms !== undefined ? { ms } : {}), ...extra } : { ok: false, reason: out.reason, ...extra };
       },
     };
   }

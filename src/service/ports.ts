@@ -40,9 +40,9 @@ export interface Signals {
 
 export interface Delivery {
   deliver(msg: { verificationId: string; to: string; channel: Channel; locale: string | null; code: string }): Promise<
-    ({ ok: true; sender: string; providerId: string | null } | { ok: false; reason: string }) & {
+    ({ ok: true; sender: string; providerId: string | null; /** How long the delivering sender took. */ ms?: number } | { ok: false; reason: string }) & {
       /** Attempts that failed on the way (a sender that fell over before another took it), already scrubbed of the code. */
-      failed?: { sender: string; reason: string }[];
+      failed?: { sender: string; reason: string; ms?: number }[];
     }
   >;
 }

@@ -418,7 +418,7 @@ export class VerificationService {
       // under the same switch as the reasons: some backends forward error bodies to the browser.
       throw new ApiError('delivery_failed', { retryAfter: Math.ceil(waitMs / 1000) || null, extra: policy.responses.exposeReasons ? { verificationId: v.id } : {} });
     }
-    event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId, ...(outcome.failed ? { failed: outcome.failed } : {}) } };
+    event.data = { ...event.data, delivery: { ok: true, sender: outcome.sender, providerId: outcome.providerId, ...(outcome.ms !== undefined ? { ms: outcome.ms } : {}), ...(outcome.failed ? { failed: outcome.failed } : {}) } };
     return { result: { verification: publicView(v), decision, resend }, sent: v };
   }
 

@@ -42,19 +42,25 @@ function recordingSleep() {
   return { waits, sleep: async (ms: number) => void waits.push(ms) };
 }
 
+/** A clock that moves 10 ms at each reading: every attempt then took exactly 10 ms (AttemptLog.ms). */
+function ticking(): () => number {
+  let t = 0;
+  return () => (t += 10);
+}
+
 test('retryable failure: wait, retry once, then fall back to the next sender', async () => {
   const a = scripted('a', ['sms'], [{ ok: false, reason: 'a:http_503', retryable: true }]);
   const b = scripted('b', ['sms'], [{ ok: true, providerId: 'B-1' }]);
   const { waits, sleep } = recordingSleep();
-  const outcome = await createDispatcher([a, b], { retryDelayMs: 40, sleep }).deliver(msg);
+  const outcome = await createDispatcher([a, b], { retryDelayMs: 40, sleep, now: ticking() }).deliver(msg);
   assert.deepEqual(outcome, {
     ok: true,
     sender: 'b',
     providerId: 'B-1',
     attempts: [
-      { sender: 'a', ok: false, reason: 'a:http_503', retryable: true },
-      { sender: 'a', ok: false, reason: 'a:http_503', retryable: true },
-      { sender: 'b', ok: true },
+      { sender: 'a', ok: false, reason: 'a:http_503', retryable: true, ms: 10 },
+      { sender: 'a', ok: false, reason: 'a:http_503', retryable: true, ms: 10 },
+      { sender: 'b', ok: true, ms: 10 },
     ],
   });
   assert.equal(a.calls, 2);
@@ -88,14 +94,14 @@ test('all senders fail: ok:false with the last provider reason and the full atte
   const a = scripted('a', ['sms'], [{ ok: false, reason: 'a:http_500', retryable: true }]);
   const b = scripted('b', ['sms'], [{ ok: false, reason: 'b:21610 unsubscribed', retryable: false }]);
   const { sleep } = recordingSleep();
-  const outcome = await createDispatcher([a, b], { sleep }).deliver(msg);
+  const outcome = await createDispatcher([a, b], { sleep, now: ticking() }).deliver(msg);
   assert.deepEqual(outcome, {
     ok: false,
     reason: 'b:21610 unsubscribed',
     attempts: [
-      { sender: 'a', ok: false, reason: 'a:http_500', retryable: true },
-      { sender: 'a', ok: false, reason: 'a:http_500', retryable: true },
-      { sender: 'b', ok: false, reason: 'b:21610 unsubscribed', retryable: false },
+      { sender: 'a', ok: false, reason: 'a:http_500', retryable: true, ms: 10 },
+      { sender: 'a', ok: false, reason: 'a:http_500', retryable: true, ms: 10 },
+      { sender: 'b', ok: false, reason: 'b:21610 unsubscribed', retryable: false, ms: 10 },
     ],
   });
 });
@@ -134,13 +140,13 @@ test('the code is scrubbed from reasons, attempt logs and the onAttempt hook', a
   const echo = scripted('echo', ['sms'], [{ ok: false, reason: `rejected body: "code ${CODE}" and spaced 739 184`, retryable: false }]);
   const thrower = scripted('thrower', ['sms'], ['throw']);
   const seen: AttemptLog[] = [];
-  const outcome = await createDispatcher([echo, thrower], { onAttempt: (e) => seen.push(e) }).deliver(msg);
+  const outcome = await createDispatcher([echo, thrower], { onAttempt: (e) => seen.push(e), now: ticking() }).deliver(msg);
   assert.equal(outcome.ok, false);
   const everything = JSON.stringify({ outcome, seen });
   assert.doesNotMatch(everything, /739184|739 184/);
   assert.equal(outcome.attempts[0]?.reason, 'rejected body: "code ******" and spaced ******');
   // A throwing sender is contained, recorded as non-retryable and scrubbed too.
-  assert.deepEqual(outcome.attempts[1], { sender: 'thrower', ok: false, reason: 'sender_error: boom with ******', retryable: false });
+  assert.deepEqual(outcome.attempts[1], { sender: 'thrower', ok: false, reason: 'sender_error: boom with ******', retryable: false, ms: 10 });
   assert.equal(thrower.calls, 1);
   assert.equal(seen.length, 2);
 });

@@ -193,7 +193,8 @@ describe('alert rules over HTTP, with webhook delivery', () => {
   it('sender failures: a primary that fails while a fallback delivers (warning), then every sender failing (critical)', async () => {
     const primary = await startFakeServer(() => ({ status: 500, json: { error: 'provider down' } }));
     let backupUp = true;
-    const backup = await startFakeServer(() => (backupUp ? { status: 200, json: { ok: true } } : { status: 503, json: { error: 'maintenance' } }));
+    // The backup answers in 150 ms: the per-sender latency histogram must show it.
+    const backup = await startFakeServer(() => (backupUp ? { status: 200, json: { ok: true }, delayMs: 150 } : { status: 503, json: { error: 'maintenance' } }));
     try {
       const senders = [
         { type: 'webhook', name: 'primary', url: `${primary.url}/deliver`, secret: WEBHOOK_SECRET },
@@ -214,6 +215,13 @@ describe('alert rules over HTTP, with webhook delivery', () => {
         const metrics = (await m.t.request('GET', '/metrics', undefined, { key: m.t.adminKey })).text;
         assert.match(metrics, /otpshield_sender_attempts_total\{sender="primary",channel="sms",result="failed"\} 6/);
         assert.match(metrics, /otpshield_sender_attempts_total\{sender="backup",channel="sms",result="ok"\} 3/);
+        // Latency per sender: the backup's three answers all took 150 ms or more, so none is in the 0.1 s bucket.
+        assert.match(metrics, /otpshield_sender_duration_seconds_count\{sender="backup",channel="sms",result="ok"\} 3/);
+        assert.match(metrics, /otpshield_sender_duration_seconds_bucket\{le="0\.1",sender="backup",channel="sms",result="ok"\} 0/);
+        assert.match(metrics, /otpshield_sender_duration_seconds_count\{sender="primary",channel="sms",result="failed"\} 6/);
+        const took = delivery as unknown as { ms: number; failed: { ms: number }[] };
+        assert.ok(took.ms >= 150, `the send's event says how long the delivering sender took: ${took.ms}`);
+        assert.ok(took.failed.every((f) => typeof f.ms === 'number' && f.ms >= 0), JSON.stringify(took.failed));
 
         // Now the backup fails too: sends fail (502) and the backup alerts, as critical only if nothing got through.
         backupUp = false;
