@@ -189,7 +189,11 @@ export interface EventQuery {
   type?: string;
   /** Exact match on the event's `to`. */
   number?: string;
-  /** Exact match on the event's `prefix` field. */
+  /**
+   * Events whose destination (`to`) or `prefix` field starts with this: `+` and digits (so it never matches an
+   * email address). Any length: `+62` for a country, `+62812` for a range, `+628129999` for a block inside it.
+   * The `prefix` field is what a range's own events carry (quarantine.start, throttle changes), without a `to`.
+   */
   prefix?: string;
   ip?: string;
   deviceId?: string;

@@ -836,7 +836,11 @@ export class PostgresStore implements Store {
     if (q.to !== undefined) add('at < ?', q.to);
     if (q.type !== undefined) add('type = ?', q.type);
     if (q.number !== undefined) add('to_number = ?', q.number);
-    if (q.prefix !== undefined) add('prefix = ?', q.prefix);
+    // starts_with, not a range or LIKE: those follow the database's collation, which may ignore the '+'.
+    if (q.prefix !== undefined) {
+      args.push(q.prefix);
+      where.push(`(starts_with(to_number, $${args.length}) OR starts_with(prefix, $${args.length}))`);
+    }
     if (q.ip !== undefined) add('ip = ?', q.ip);
     if (q.deviceId !== undefined) add('device_id = ?', q.deviceId);
     if (q.decision !== undefined) add('decision = ?', q.decision);

@@ -1097,7 +1097,12 @@ export class SqliteStore implements Store {
     if (q.to !== undefined) { where.push('at < ?'); args.push(q.to); }
     eq('type', q.type);
     eq('to_number', q.number);
-    eq('prefix', q.prefix);
+    // A range over the destination's index: every string that starts with the prefix sorts between it and the
+    // prefix followed by ':' (the character after '9'); the prefix is a + and digits (the route checks it).
+    if (q.prefix !== undefined) {
+      where.push('((to_number >= ? AND to_number < ?) OR (prefix >= ? AND prefix < ?))');
+      args.push(q.prefix, `${q.prefix}:`, q.prefix, `${q.prefix}:`);
+    }
     eq('ip', q.ip);
     eq('device_id', q.deviceId);
     eq('decision', q.decision);

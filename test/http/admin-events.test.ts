@@ -73,6 +73,11 @@ describe('GET /v1/admin/events', () => {
 
     const byPrefix = (await get(`?mask=false&prefix=${encodeURIComponent('+62813')}`)).body.events as any[];
     assert.ok(byPrefix.length >= 2 && byPrefix.every((e) => e.prefix === '+62813' && e.to.startsWith('+62813')));
+    // Any length: a shorter prefix takes in both ranges, a longer one a block of one of them.
+    const wider = (await get(`?mask=false&prefix=${encodeURIComponent('+6281')}`)).body.events as any[];
+    assert.ok(wider.some((e) => e.to.startsWith('+62812')) && wider.some((e) => e.to.startsWith('+62813')), JSON.stringify(wider.map((e) => e.to)));
+    const block = (await get(`?mask=false&prefix=${encodeURIComponent(A.slice(0, 10))}`)).body.events as any[];
+    assert.ok(block.length >= 1 && block.every((e) => e.to.startsWith(A.slice(0, 10))), JSON.stringify(block.map((e) => e.to)));
 
     const byIp = (await get('?ip=36.72.99.1')).body.events as any[];
     assert.equal(byIp.length, 1);

@@ -867,6 +867,11 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.deepEqual(await ids({ limit: 100, number: '+15550001' }), expect((e) => e.to === '+15550001'));
         assert.deepEqual(await ids({ limit: 100, prefix: '+1555' }), expect(() => true));
         assert.deepEqual(await ids({ limit: 100, prefix: '+1556' }), []);
+        // A prefix of any length, down to a block inside the range; never the number's own longer neighbours.
+        assert.deepEqual(await ids({ limit: 100, prefix: '+1' }), expect(() => true));
+        assert.deepEqual(await ids({ limit: 100, prefix: '+1555000' }), expect(() => true));
+        assert.deepEqual(await ids({ limit: 100, prefix: '+15550002' }), expect((e) => e.to === '+15550002'));
+        assert.deepEqual(await ids({ limit: 100, prefix: '+155500021' }), []);
         assert.deepEqual(await ids({ limit: 100, ip: '192.0.2.3' }), expect((e) => e.ip === '192.0.2.3'));
         assert.deepEqual(await ids({ limit: 100, deviceId: 'dev-A' }), expect((e) => e.deviceId === 'dev-A'));
         assert.deepEqual(await ids({ limit: 100, decision: 'block' }), expect((e) => e.decision === 'block'));
@@ -880,6 +885,11 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         );
         assert.deepEqual(await ids({ limit: 3, type: 'check.failed', order: 'asc' }), ['e0', 'e2', 'e4']);
         assert.deepEqual(await ids({ limit: 0 }), []);
+        // A range's own event (a quarantine) has a prefix and no destination: a prefix query finds it too.
+        await s.appendEvents([{ id: 'q1', at: T0 + 31_000, type: 'quarantine.start', to: null, prefix: '+1999', reasons: ['conversion_drop'] }]);
+        assert.deepEqual(await ids({ limit: 100, prefix: '+199' }), ['q1']);
+        assert.deepEqual(await ids({ limit: 100, prefix: '+1999' }), ['q1']);
+        assert.deepEqual(await ids({ limit: 100, prefix: '+19990' }), []);
       });
 
       it('events without optional fields round-trip and match only absence-free filters', async () => {

@@ -25,7 +25,7 @@ export const EventsQuery = Type.Object(
     to: Type.Optional(Type.String({ maxLength: 40, description: 'Events before this time: ISO 8601 date-time or epoch milliseconds.' })),
     type: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z0-9_.]+$', description: 'send, check, quarantine.start, throttle.tightened …' })),
     number: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'Destination: a phone number (any format; normalised to E.164) or an email address (normalised as the email channel keys it).' })),
-    prefix: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{0,14}$', description: 'Destination prefix, e.g. +62812.' })),
+    prefix: Type.Optional(Type.String({ pattern: '^\\+[1-9][0-9]{0,14}$', description: 'Destinations that start with this, any length: +62 (a country), +62812 (a range), +628129999 (a block inside it).' })),
     ip: Type.Optional(Type.String({ maxLength: 64 })),
     device: Type.Optional(Type.String({ maxLength: 128 })),
     decision: Type.Optional(Type.String({ maxLength: 32, pattern: '^[a-z_]+$', description: 'allow, challenge, block, tarpit, approved, denied …' })),
