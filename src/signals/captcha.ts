@@ -30,8 +30,14 @@ export const CaptchaConfigSchema = Type.Object(
      * reCAPTCHA's, so it gets its own ceiling instead of reusing `minScore`.
      */
     maxRiskScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    /** When set, the provider-reported hostname must equal it (case-insensitive). */
-    expectedHostname: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    /**
+     * When set, the provider-reported hostname must equal it (case-insensitive), or one of them: a site and its
+     * app's WebView page, or several sign-in sites on one key. reCAPTCHA's Android keys report the app's package
+     * name (`apk_package_name`) instead of a hostname: list it here too.
+     */
+    expectedHostname: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 253 }), Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 32 })]),
+    ),
     /** reCAPTCHA v3 / Turnstile: when set, the reported `action` must equal it. */
     expectedAction: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
@@ -74,6 +80,8 @@ const CONFIG_ERROR_CODES = new Set([
 export interface SiteverifyResponse {
   success?: unknown;
   hostname?: unknown;
+  /** reCAPTCHA Android keys: the app's package name, in place of a hostname. */
+  apk_package_name?: unknown;
   score?: unknown;
   action?: unknown;
   'error-codes'?: unknown;
@@ -137,8 +145,9 @@ export function judge(cfg: CaptchaConfig, body: SiteverifyResponse): CaptchaResu
     return withScore({ outcome: 'failed', detail: codes.length > 0 ? codes.join(',') : 'not_success' });
   }
   if (cfg.expectedHostname !== undefined) {
-    const host = typeof body.hostname === 'string' ? body.hostname.toLowerCase() : '';
-    if (host !== cfg.expectedHostname.toLowerCase()) return withScore({ outcome: 'failed', detail: 'wrong_hostname' });
+    const expected = (Array.isArray(cfg.expectedHostname) ? cfg.expectedHostname : [cfg.expectedHostname]).map((h) => h.toLowerCase());
+    const reported = typeof body.hostname === 'string' ? body.hostname : typeof body.apk_package_name === 'string' ? body.apk_package_name : '';
+    if (!expected.includes(reported.toLowerCase())) return withScore({ outcome: 'failed', detail: 'wrong_hostname' });
   }
   if (cfg.expectedAction !== undefined && cfg.provider !== 'hcaptcha') {
     // A token without the expected action (or with another one) was minted for a different form or

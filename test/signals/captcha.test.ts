@@ -132,6 +132,18 @@ test('Turnstile: success passes; duplicate token fails; hostname and action chec
   assert.equal((await verifier({ provider: 'turnstile', expectedHostname: 'shop.example' }).verify('cf-tok')).detail, 'wrong_hostname');
 });
 
+test("several expected hostnames (a site and its app's page), and an Android key that reports its package name", async () => {
+  const hosts = ['shop.example', 'm.shop.example', 'com.example.shop'];
+  handler = json({ success: true, hostname: 'M.shop.example' });
+  assert.deepEqual(await verifier({ provider: 'turnstile', expectedHostname: hosts }).verify('t'), { outcome: 'passed' });
+  handler = json({ success: true, apk_package_name: 'com.example.shop' });
+  assert.deepEqual(await verifier({ provider: 'recaptcha', expectedHostname: hosts }).verify('t'), { outcome: 'passed' });
+  handler = json({ success: true, apk_package_name: 'com.evil.app' });
+  assert.equal((await verifier({ provider: 'recaptcha', expectedHostname: hosts }).verify('t')).detail, 'wrong_hostname');
+  handler = json({ success: true, hostname: 'evil.example' });
+  assert.equal((await verifier({ provider: 'turnstile', expectedHostname: hosts }).verify('t')).detail, 'wrong_hostname');
+});
+
 test('timeout, HTTP errors, bad JSON, redirects and refused connections are errors', async () => {
   // Never answers: the verifier's own timeout must end the wait.
   handler = () => {};
