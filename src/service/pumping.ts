@@ -51,6 +51,7 @@ import { eventId } from './ids.ts';
 import type { ServiceHooks } from './verifications.ts';
 import { adminQuarantineRoutes } from '../http/routes/admin-quarantines.ts';
 import { isEmailKey } from '../signals/email.ts';
+import { quarantineJson } from './quarantine-view.ts';
 
 const MINUTE = 60_000;
 const WEEK = 7 * 86_400_000;
@@ -530,4 +531,14 @@ export function installPumpingDefense(ctx: AppContext): void {
   const shared = ctx.store.kind !== 'memory';
   ctx.background.push({ name: 'quarantine ends', everyMs: END_CHECK_MS, run: (now) => defense.endExpired(now, shared) });
   ctx.extraRoutes.push((c) => adminQuarantineRoutes(c, defense));
+  // Quarantines of a prefix of another length (stored before they were refused, or before limits.prefixDigits
+  // changed) apply to no send: said once at start-up, where an operator reads after an upgrade.
+  void defense
+    .list(ctx.clock())
+    .then((list) => {
+      const digits = ctx.policy().limits.prefixDigits;
+      const stale = list.filter((q) => !quarantineJson(q, ctx.clock(), digits).inEffect).map((q) => q.scope);
+      if (stale.length > 0) ctx.log.warn({ scopes: stale }, `quarantines not in effect: a quarantined prefix must be a calling code and ${digits} more digits; lift them (otp-shield quarantines lift <scope>) and pause or quarantine the range instead`);
+    })
+    .catch(() => {});
 }

@@ -147,3 +147,26 @@ describe('SMS-pumping defense over HTTP', () => {
     assert.equal((await admin('DELETE', `/v1/admin/quarantines/${encodeURIComponent('country:NG')}`)).status, 200);
   });
 });
+
+describe('a quarantine of a prefix of another length, stored before such quarantines were refused', () => {
+  it('is listed as not in effect, and start-up warns about it', async () => {
+    const { MemoryStore } = await import('../../src/store/memory.ts');
+    const { pino } = await import('pino');
+    const store = new MemoryStore();
+    const now = Date.parse('2026-11-23T08:00:00.000Z');
+    const q = (scope: string) => ({ scope, mode: 'block' as const, reason: 'manual', since: now - 60_000, until: now + 3_600_000 });
+    await store.putSetting('quarantine:prefix:+6285', q('prefix:+6285'), 3_600_000, now);
+    await store.putSetting('quarantine:prefix:+62812', q('prefix:+62812'), 3_600_000, now);
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (s: string) => void lines.push(s) });
+    const t = await startTestApp({ store, log });
+    try {
+      const listed = (await t.request('GET', '/v1/admin/quarantines', undefined, { key: t.adminKey })).body.quarantines as { scope: string; inEffect: boolean }[];
+      assert.deepEqual(listed.map((x) => [x.scope, x.inEffect]).sort(), [['prefix:+62812', true], ['prefix:+6285', false]]);
+      const warned = lines.map((l) => JSON.parse(l) as { msg: string; scopes?: string[] }).find((l) => l.msg.startsWith('quarantines not in effect'));
+      assert.deepEqual(warned?.scopes, ['prefix:+6285'], lines.join(''));
+    } finally {
+      await t.close();
+    }
+  });
+});

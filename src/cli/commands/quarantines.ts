@@ -24,12 +24,15 @@ export function registerQuarantines(program: Command): void {
     const store = await storeFrom(cfg);
     try {
       const now = Date.now();
-      const { defense, close } = await defenseFor(cfg, store, now);
+      const { defense, close, prefixDigits } = await defenseFor(cfg, store, now);
       const list = await defense.list(now).finally(close);
-      const view = list.map((x) => quarantineJson(x, now));
+      const view = list.map((x) => quarantineJson(x, now, prefixDigits));
       if (opts.json) return print(JSON.stringify({ quarantines: view }));
       if (view.length === 0) return print('no quarantines in force');
-      for (const x of view) print(`${x.scope.padEnd(16)} ${x.mode.padEnd(9)} ${x.reason.padEnd(24)} until ${x.until} (${Math.ceil(x.remainingSeconds / 60)} min)`);
+      for (const x of view) {
+        const stale = x.inEffect ? '' : `  NOT IN EFFECT: not a calling code + ${prefixDigits} digits (lift it)`;
+        print(`${x.scope.padEnd(16)} ${x.mode.padEnd(9)} ${x.reason.padEnd(24)} until ${x.until} (${Math.ceil(x.remainingSeconds / 60)} min)${stale}`);
+      }
     } finally {
       await store.close();
     }
@@ -54,9 +57,9 @@ export function registerQuarantines(program: Command): void {
     });
 }
 
-async function defenseFor(cfg: Parameters<typeof buildSignals>[0], store: Parameters<typeof buildSignals>[1], now: number): Promise<{ defense: PumpingDefense; close: () => void }> {
+async function defenseFor(cfg: Parameters<typeof buildSignals>[0], store: Parameters<typeof buildSignals>[1], now: number): Promise<{ defense: PumpingDefense; close: () => void; prefixDigits: number }> {
   const { policy } = await effectivePolicy(cfg, store, undefined);
   const signals = await buildSignals(cfg, store, () => now, '');
   const defense = new PumpingDefense({ store, state: new SharedState(store, () => now), signals, policy: () => policy, clock: () => now, log: pino({ level: 'silent' }) });
-  return { defense, close: () => signals.close() };
+  return { defense, close: () => signals.close(), prefixDigits: policy.limits.prefixDigits };
 }

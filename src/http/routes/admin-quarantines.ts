@@ -12,10 +12,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import type { PumpingDefense, QuarantineScope } from '../../service/pumping.ts';
-import { QUARANTINE_SCOPE_PATTERN, quarantineJson } from '../../service/quarantine-view.ts';
+import { QUARANTINE_SCOPE_PATTERN, prefixScopeProblem, quarantineJson } from '../../service/quarantine-view.ts';
 import { ApiError } from '../../service/errors.ts';
 import { regionProblem } from '../../lib/regions.ts';
-import { callingCodeOf, prefixOf } from '../../signals/phone.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
 
@@ -29,6 +28,7 @@ const QuarantineView = Type.Object({
   since: Type.String({ format: 'date-time' }),
   until: Type.String({ format: 'date-time' }),
   remainingSeconds: Type.Integer(),
+  inEffect: Type.Boolean({ description: 'false for a prefix of another length than the calling code + limits.prefixDigits: it applies to no send (lift it)' }),
 });
 
 export const StartBody = Type.Object(
@@ -56,7 +56,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
         const now = ctx.clock();
         const list = await defense.list(now);
         return {
-          quarantines: list.map((q) => quarantineJson(q, now)),
+          quarantines: list.map((q) => quarantineJson(q, now, ctx.policy().limits.prefixDigits)),
         };
       },
     );
@@ -75,12 +75,10 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
           // Sends are matched to the quarantine of their own prefix (calling code + limits.prefixDigits): a range
           // of another length was accepted and listed, and never applied (an on-call review).
           const prefix = b.scope.slice('prefix:'.length);
-          const digits = ctx.policy().limits.prefixDigits;
-          const cc = callingCodeOf(prefix);
-          const wanted = cc === null ? 0 : 1 + cc.length + digits;
-          if (prefix.length !== wanted) {
+          const problem = prefixScopeProblem(prefix, ctx.policy().limits.prefixDigits);
+          if (problem !== null) {
             throw new ApiError('invalid_request', {
-              message: `body.scope: a quarantined prefix is a calling code and ${digits} more digits (limits.prefixDigits), e.g. ${prefixOf('+6281234567890', digits)}; to stop a range of another length, pause it (POST /v1/admin/pause {"prefix": "${prefix}"}) or quarantine each prefix in it`,
+              message: `body.scope: ${problem}; to stop a range of another length, pause it (POST /v1/admin/pause {"prefix": "${prefix}"}) or quarantine each prefix in it`,
             });
           }
         }
@@ -90,7 +88,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
         const mode = b.mode ?? (active?.mode as 'challenge' | 'block' | undefined) ?? defense.config().mode[kind];
         const q = await defense.start(b.scope as QuarantineScope, mode, b.reason ?? active?.reason ?? 'manual', now, { by: req.apiKey?.id ?? null, minutes: b.minutes });
         if (!q) throw new ApiError('internal');
-        return reply.status(201).send(quarantineJson(q, now));
+        return reply.status(201).send(quarantineJson(q, now, ctx.policy().limits.prefixDigits));
       },
     );
 
