@@ -29,6 +29,24 @@ export const TraceClientSchema = Type.Object(
     scriptUserAgent: Type.Optional(Type.Boolean()),
     acceptLanguage: Type.Optional(NullableString(256)),
     /**
+     * Optional: the address's facts as the live decision saw them (a pseudonymised export carries them, since
+     * its addresses cannot be looked up again). When given, they replace the lookup of `ip`; the address still
+     * gives the counters' keys (its /24, /64, /56, /48).
+     */
+    ipFacts: Type.Optional(
+      Type.Object(
+        {
+          country: Type.Union([Type.String({ pattern: '^[A-Z]{2}$' }), Type.Null()]),
+          asn: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+          hosting: Type.Boolean(),
+          tor: Type.Boolean(),
+          proxy: Type.Boolean(),
+          vpn: Type.Boolean(),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
      * Optional: the level of the solved puzzle (audit exports carry it). Absent or null = unknown, credited at
      * any level, as for puzzles issued before sizes were signed (engine/decide.ts).
      */

@@ -37,6 +37,8 @@ function memo<K, V>(fn: (k: K) => V, max = 200_000): (k: K) => V {
 
 export function replaySignals(base: Signals): ReplaySignals {
   const recorded = new WeakMap<object, TraceClient>();
+  // Facts recorded with an address (pseudonymised exports): they replace its lookup.
+  const recordedIpFacts = new Map<string, NonNullable<TraceClient['ipFacts']>>();
   // User agents repeat a lot in any real trace; classifying one is a handful of regexes.
   const uaCache = new Map<string, { script: boolean; headless: boolean }>();
   const classify = (ua: string | null): { script: boolean; headless: boolean } => {
@@ -66,7 +68,9 @@ export function replaySignals(base: Signals): ReplaySignals {
     prefixOf: (e164, digits) => base.prefixOf(e164, digits),
     ipFacts: (ip) => {
       const f = ipFacts(ip);
-      return f === null ? null : { ...f, sources: [...f.sources] };
+      if (f === null) return null;
+      const r = recordedIpFacts.get(f.ip);
+      return r ? { ...f, ...r, sources: ['recorded'] } : { ...f, sources: [...f.sources] };
     },
     numberFacts: (e164) => {
       const f = numberFacts(e164);
@@ -75,7 +79,13 @@ export function replaySignals(base: Signals): ReplaySignals {
 
     clientFor(rec) {
       const client: ClientEvidenceInput = {};
-      if (rec?.ip) client.ip = rec.ip;
+      if (rec?.ip) {
+        client.ip = rec.ip;
+        if (rec.ipFacts) {
+          const parsed = ipFacts(rec.ip);
+          if (parsed) recordedIpFacts.set(parsed.ip, rec.ipFacts);
+        }
+      }
       if (rec?.userAgent) client.userAgent = rec.userAgent;
       if (rec?.deviceId) client.deviceId = rec.deviceId;
       if (rec?.acceptLanguage) client.acceptLanguage = rec.acceptLanguage;

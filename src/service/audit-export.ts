@@ -15,6 +15,8 @@
  * behaviour intact (dense/sequential-range detection is lost: pseudonyms are scattered across the range).
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { ipPseudonymizer } from '../lib/ip-pseudonym.ts';
+import { parseIp } from '../signals/ip.ts';
 import { callingCodeOf, maskPhone } from '../signals/phone.ts';
 import { EMAIL_IN_TEXT_RE, isEmailKey, maskEmail } from '../signals/email.ts';
 import type { AuditEvent, EventQuery, Store } from '../store/interface.ts';
@@ -24,6 +26,12 @@ export type MaskMode = 'none' | 'mask' | 'pseudonymize';
 export interface NumberMasker {
   mode: MaskMode;
   (e164: string): string;
+  /**
+   * Pseudonymize only: an IP address's keyed pseudonym (lib/ip-pseudonym.ts: its /24 or /48 kept, the host
+   * part permuted) and a device id's. Absent in the other modes, which leave both as they are.
+   */
+  ip?: (ip: string) => string;
+  device?: (id: string) => string;
 }
 
 const E164_RE = /^\+[1-9]\d{6,15}$/;
@@ -52,9 +60,17 @@ export function numberMasker(mode: MaskMode, key?: string): NumberMasker {
       for (let i = 0; rest.length < restLen; i++) rest += String(mac[i % mac.length]! % 10);
       return `+${head}${rest}`;
     };
+    const device = (id: string) => `d${createHmac('sha256', secret).update(`device|${id}`).digest('hex').slice(0, 32)}`;
+    return Object.assign(fn, { mode, ip: ipPseudonymizer(secret), device });
   }
   return Object.assign(fn, { mode });
 }
+
+const ipOf = (m: NumberMasker, ip: string | null | undefined): string | null => (ip ? (m.ip ? m.ip(ip) : ip) : null);
+const deviceOf = (m: NumberMasker, id: string | null | undefined): string | null => (id ? (m.device ? m.device(id) : id) : null);
+
+/** An IPv4 address inside a longer text (an alert's `ip:…` scope or message). */
+const V4_IN_TEXT_RE = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
 
 /** An E.164 number inside a longer text (a provider's error quoting the request: `… for +6281234567890`). */
 const E164_IN_TEXT_RE = /\+[1-9]\d{6,15}(?!\d)/g;
@@ -66,7 +82,14 @@ const E164_IN_TEXT_RE = /\+[1-9]\d{6,15}(?!\d)/g;
 function maskDeep(v: unknown, m: NumberMasker): unknown {
   if (m.mode === 'none') return v;
   if (typeof v === 'string') {
-    const numbers = v.includes('+') ? v.replace(E164_IN_TEXT_RE, (n) => m(n)) : v;
+    if (m.ip) {
+      // A whole string that is an address (IPv4 or IPv6), or IPv4 addresses inside a text. IPv6 inside a
+      // longer text is not recognised (docs/privacy.md).
+      if (parseIp(v).ok) return m.ip(v);
+      if (v.includes('.')) v = v.replace(V4_IN_TEXT_RE, (a) => (parseIp(a).ok ? m.ip!(a) : a));
+    }
+    const s = v as string;
+    const numbers = s.includes('+') ? s.replace(E164_IN_TEXT_RE, (n) => m(n)) : s;
     return numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, (a) => m(a)) : numbers;
   }
   if (Array.isArray(v)) return v.map((x) => maskDeep(x, m));
@@ -88,8 +111,8 @@ export function eventView(e: AuditEvent, m: NumberMasker): Record<string, unknow
     to: e.to ? m(e.to) : (e.to ?? null),
     prefix: e.prefix ?? null,
     country: e.country ?? null,
-    ip: e.ip ?? null,
-    deviceId: e.deviceId ?? null,
+    ip: ipOf(m, e.ip),
+    deviceId: deviceOf(m, e.deviceId),
     decision: e.decision ?? null,
     reasons: e.reasons ?? [],
     data: maskDeep(e.data ?? {}, m),
@@ -117,10 +140,17 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
       channel: typeof data.channel === 'string' ? data.channel : 'sms',
     };
     if (Object.keys(ev).length > 0) {
+      // A pseudonymised address cannot be looked up again: its facts as the decision saw them go with it.
+      const facts = obj(data.ipFacts);
+      const recorded =
+        m.ip && e.ip && Object.keys(facts).length > 0
+          ? { ipFacts: { country: facts.country ?? null, asn: facts.asn ?? null, hosting: facts.hosting === true, tor: facts.tor === true, proxy: facts.proxy === true, vpn: facts.vpn === true } }
+          : {};
       line.client = {
-        ip: e.ip ?? null,
+        ip: ipOf(m, e.ip),
+        ...recorded,
         ...(typeof data.userAgent === 'string' ? { userAgent: data.userAgent } : {}),
-        deviceId: e.deviceId ?? null,
+        deviceId: deviceOf(m, e.deviceId),
         formToken: ev.formToken,
         pow: ev.pow,
         captcha: ev.captcha,
@@ -157,7 +187,7 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
       code: result === 'approved' ? 'correct' : 'wrong',
       // Events written before 2026-11-28 carry no channel: those replay as sms.
       ...(typeof data.channel === 'string' ? { channel: data.channel } : {}),
-      ...(e.ip || e.deviceId ? { client: { ip: e.ip ?? null, deviceId: e.deviceId ?? null } } : {}),
+      ...(e.ip || e.deviceId ? { client: { ip: ipOf(m, e.ip), deviceId: deviceOf(m, e.deviceId) } } : {}),
       seq: e.seq ?? null,
       id: e.id,
       result,
