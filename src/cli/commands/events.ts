@@ -65,7 +65,7 @@ export function registerEvents(program: Command): void {
     .option('--type <types>', 'comma-separated event types, e.g. send,check')
     .option('--mask', 'mask phone numbers (+62812*****890); the default when privacy.maskNumbersInLogs is on')
     .option('--no-mask', 'write phone numbers in full')
-    .option('--pseudonymize', 'replace numbers by stable pseudonyms in the same prefix (replayable, not reversible)')
+    .option('--pseudonymize', 'replace numbers, IP addresses and device ids by stable pseudonyms in the same prefix or network (replayable, not reversible without the key)')
     .option('--pseudonym-key <key>', 'key for --pseudonymize, to get the same pseudonyms across exports (default: random)')
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .action(
@@ -108,7 +108,7 @@ export function registerEvents(program: Command): void {
           if (mode === 'none' && cfg.privacy.maskNumbersInLogs) {
             await recordPersonalDataRead(store, { now: Date.now(), by: 'cli', what: 'events.export', count: n, filters: { from: opts.from, to: opts.to, type: opts.type } });
           }
-          process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised'})\n`);
+          process.stderr.write(`exported ${n} events (numbers: ${mode === 'none' ? 'in full' : mode === 'mask' ? 'masked' : 'pseudonymised, with IP addresses and device ids'})\n`);
           // A type nothing matched may be a typo (`sends`): say so, without failing (a quiet range is normal).
           // A failed send is written as a send line (replay input), so `send.failed` is seen as `send`.
           const missing = types.filter((t) => !seen.has(t === 'send.failed' ? 'send' : t));
