@@ -777,11 +777,15 @@ export class VerificationService {
     if (!v) {
       // Counted against the address's failed-check budgets (not the number's: nothing of it was tried), so that
       // probing many numbers for a pending code meets the lock that guessing meets.
-      const counted = ipFacts === null ? null : await d.store.consumeLimits(checkAddressFailureSpecs(policy, ipFacts), now);
+      const specs = ipFacts === null ? [] : checkAddressFailureSpecs(policy, ipFacts);
+      const counted = specs.length === 0 ? null : await d.store.consumeLimits(specs, now);
       const denied = counted?.denied[0];
       await this.appendEvent({ ...base, decision: denied ? 'locked' : 'not_found', reasons: denied ? [denied.reason] : [] });
       if (denied) {
-        throw new ApiError('rate_limited', { retryAfter: Math.max(1, Math.ceil(denied.retryAfterMs / 1000)), extra: policy.responses.exposeReasons ? { reasons: [denied.reason] } : {} });
+        // The answer a check of a pending verification gets from the same lock (checkCode): the whole window as
+        // Retry-After, not the time left, or the two would tell apart the numbers that have a code pending.
+        const windowMs = specs.find((s) => s.key === denied.key)?.windowMs ?? denied.retryAfterMs;
+        throw new ApiError('rate_limited', { retryAfter: Math.ceil(windowMs / 1000), extra: policy.responses.exposeReasons ? { reasons: [denied.reason] } : {} });
       }
       throw new ApiError('verification_not_found');
     }

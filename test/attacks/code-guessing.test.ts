@@ -325,6 +325,16 @@ describe('probing numbers for a pending code', () => {
       assert.equal(real.status, 429, real.text);
       const [ev] = await t.ctx.store.queryEvents({ type: 'check', ip: prober, limit: 1 });
       assert.equal(ev?.decision, 'locked', 'the refused probe is in the audit log');
+      // Locked, a check answers the same whether or not the number has a code pending: status, Retry-After and
+      // body (the time left against the whole window told them apart), however long after the lock.
+      t.clock.advance(5 * 60_000); // within the code's 10 minutes: still pending
+      const answer = async (number: string) => {
+        const r = await t.request('POST', '/v1/verifications/check', { to: number, code: '123456', client: { ip: prober } });
+        return { status: r.status, retryAfter: r.headers.get('retry-after'), body: r.body };
+      };
+      const pending = await answer(to);
+      assert.equal(pending.status, 429);
+      assert.deepEqual(await answer(freshNumber()), pending);
       // Another address is not affected.
       const other = await t.request('POST', '/v1/verifications/check', { to: freshNumber(), code: '123456', client: { ip: '84.17.30.10' } });
       assert.equal(other.status, 404);
