@@ -15,8 +15,8 @@
  * behaviour intact (dense/sequential-range detection is lost: pseudonyms are scattered across the range).
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { ipPseudonymizer } from '../lib/ip-pseudonym.ts';
-import { parseIp } from '../signals/ip.ts';
+import { cidrPseudonym, ipPseudonymizer } from '../lib/ip-pseudonym.ts';
+import { parseCidr, parseIp } from '../signals/ip.ts';
 import { callingCodeOf, maskPhone } from '../signals/phone.ts';
 import { EMAIL_IN_TEXT_RE, isEmailKey, maskEmail } from '../signals/email.ts';
 import type { AuditEvent, EventQuery, Store } from '../store/interface.ts';
@@ -70,35 +70,55 @@ const ipOf = (m: NumberMasker, ip: string | null | undefined): string | null => 
 const deviceOf = (m: NumberMasker, id: string | null | undefined): string | null => (id ? (m.device ? m.device(id) : id) : null);
 
 /** An IPv4 address inside a longer text (an alert's `ip:…` scope or message). */
-const V4_IN_TEXT_RE = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
+const V4_IN_TEXT_RE = /(?<![\w./-])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\/\d)/g;
 
 /** An E.164 number inside a longer text (a provider's error quoting the request: `… for +6281234567890`). */
 const E164_IN_TEXT_RE = /\+[1-9]\d{6,15}(?!\d)/g;
 
+/** Keys whose string value is a device id (an event's filters, evidence, unlock targets). */
+const DEVICE_KEYS = new Set(['deviceId', 'device']);
+
 /**
  * Replace every E.164 number anywhere inside `v`: whole strings and numbers quoted inside texts (delivery
  * failure reasons and receipt errors often repeat the number). Numbers without their `+` are not recognised.
+ * Pseudonymising, also addresses and device ids, by structure: a string that is an address or a network, an
+ * `ip:` scope, a `deviceId`/`device` field, a list entry of kind `device`; IPv4 addresses inside free text.
  */
-function maskDeep(v: unknown, m: NumberMasker): unknown {
+function maskDeep(v: unknown, m: NumberMasker, key?: string): unknown {
   if (m.mode === 'none') return v;
-  if (typeof v === 'string') {
-    if (m.ip) {
-      // A whole string that is an address (IPv4 or IPv6), or IPv4 addresses inside a text. IPv6 inside a
-      // longer text is not recognised (docs/privacy.md).
-      if (parseIp(v).ok) return m.ip(v);
-      if (v.includes('.')) v = v.replace(V4_IN_TEXT_RE, (a) => (parseIp(a).ok ? m.ip!(a) : a));
-    }
-    const s = v as string;
-    const numbers = s.includes('+') ? s.replace(E164_IN_TEXT_RE, (n) => m(n)) : s;
-    return numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, (a) => m(a)) : numbers;
-  }
-  if (Array.isArray(v)) return v.map((x) => maskDeep(x, m));
+  if (typeof v === 'string') return maskText(v, m, key);
+  if (Array.isArray(v)) return v.map((x) => maskDeep(x, m, key));
   if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const deviceEntry = m.device !== undefined && o.kind === 'device';
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = maskDeep(x, m);
+    for (const [k, x] of Object.entries(o)) out[k] = deviceEntry && k === 'value' && typeof x === 'string' ? m.device!(x) : maskDeep(x, m, k);
     return out;
   }
   return v;
+}
+
+function maskText(v: string, m: NumberMasker, key: string | undefined): string {
+  if (m.ip) {
+    if (m.device && key !== undefined && DEVICE_KEYS.has(key)) return m.device(v);
+    const whole = addressPseudonym(v, m.ip);
+    if (whole !== null) return whole;
+    if (v.startsWith('ip:')) {
+      const scope = addressPseudonym(v.slice(3), m.ip);
+      if (scope !== null) return `ip:${scope}`;
+    }
+    // IPv4 inside a text (an alert's message); not a version number (`Chrome/120.0.0.0`) nor a network.
+    if (v.includes('.')) v = v.replace(V4_IN_TEXT_RE, (a) => (parseIp(a).ok ? m.ip!(a) : a));
+  }
+  const numbers = v.includes('+') ? v.replace(E164_IN_TEXT_RE, (n) => m(n)) : v;
+  return numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, (a) => m(a)) : numbers;
+}
+
+/** The pseudonym of a string that is an address or a network, or null. */
+function addressPseudonym(s: string, ip: (a: string) => string): string | null {
+  if (s.length > 64 || !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s)) return null;
+  if (!s.includes('/')) return parseIp(s).ok ? ip(s) : null;
+  return parseCidr(s).ok ? cidrPseudonym(ip, s) : null;
 }
 
 /** The API view of an event: ISO time, numbers masked as asked. */
@@ -109,7 +129,9 @@ export function eventView(e: AuditEvent, m: NumberMasker): Record<string, unknow
     at: new Date(e.at).toISOString(),
     type: e.type,
     to: e.to ? m(e.to) : (e.to ?? null),
-    prefix: e.prefix ?? null,
+    // A prefix as long as a number (a pause or list entry on a full number) is masked like one: in clear beside
+    // its pseudonym it would undo it.
+    prefix: e.prefix ? m(e.prefix) : null,
     country: e.country ?? null,
     ip: ipOf(m, e.ip),
     deviceId: deviceOf(m, e.deviceId),
@@ -164,7 +186,7 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
     }
     line.seq = e.seq ?? null;
     line.id = e.id;
-    line.number = { region: e.country ?? number.region ?? null, type: number.type ?? null, prefix: e.prefix ?? null };
+    line.number = { region: e.country ?? number.region ?? null, type: number.type ?? null, prefix: e.prefix ? m(e.prefix) : null };
     line.decision = e.decision ?? null;
     line.reasons = e.reasons ?? [];
     line.score = typeof data.score === 'number' ? data.score : null;

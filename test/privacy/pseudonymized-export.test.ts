@@ -34,6 +34,20 @@ describe('IP pseudonyms', () => {
     assert.equal(p('not an ip'), 'not an ip');
   });
 
+  it('networks: wide ones are kept, an IPv6 /56 or /64 and a single address become their pseudonyms\' network', async () => {
+    const { cidrPseudonym } = await import('../../src/lib/ip-pseudonym.ts');
+    const p = ipPseudonymizer(KEY);
+    assert.equal(cidrPseudonym(p, '36.72.50.0/24'), '36.72.50.0/24');
+    assert.equal(cidrPseudonym(p, '2001:4860::/32'), '2001:4860::/32');
+    assert.equal(cidrPseudonym(p, '36.72.50.9/32'), `${p('36.72.50.9')}/32`);
+    const n56 = cidrPseudonym(p, '2001:4860:1f00:1200::/56');
+    const member = v6(p('2001:4860:1f00:12ab::7'));
+    assert.match(n56, /^2001:4860:1f00:[0-9a-f]{1,2}00::\/56$/, 'the /48 kept, a /56 of it');
+    const net = v6(n56.split('/')[0]!);
+    assert.equal(member[0], net[0]);
+    assert.equal(member[1]! >>> 8, net[1]! >>> 8, "a member's pseudonym is inside the network's");
+  });
+
   it('IPv6: the /48 is kept; /64s of one /56 stay in one /56, distinct /64s stay distinct; the interface id is hidden', () => {
     const p = ipPseudonymizer(KEY);
     const a = p('2003:e2:1f00:1100::1');
@@ -74,6 +88,16 @@ describe('a pseudonymised export', () => {
         t.clock.advance(7_000);
       };
       const phone = 'Mozilla/5.0 (Linux; Android 14) Chrome/130';
+      // Block-list entries on a device, an address and an IPv6 /56: the export names them, and they must name
+      // the same (pseudonymous) device, address and network as the traffic they catch.
+      for (const entry of [
+        { kind: 'device', value: 'dev-7' },
+        { kind: 'ip', value: '36.72.50.103' },
+        { kind: 'cidr', value: '2001:4860:1f00:1200::/56' },
+      ]) {
+        const r = await t.request('POST', '/v1/admin/lists', { list: 'block', ...entry, note: 'abuse' }, { key: t.adminKey });
+        assert.equal(r.status, 201, r.text);
+      }
       // One address over its per-IP limit (10 per 10 min), neighbours in its /24, IPv6 /64s of one /56 and of
       // another, a cloud server with a script, and one device on several addresses.
       for (let i = 0; i < 12; i++) await send('36.72.50.9', phone, `dev-shared-${i % 2}`, 'id-ID');
@@ -85,7 +109,7 @@ describe('a pseudonymised export', () => {
 
       const collect = async (mode: 'none' | 'pseudonymize') => {
         const lines: string[] = [];
-        for await (const l of exportEvents(t.ctx.store, { types: ['send', 'check'], mask: numberMasker(mode, mode === 'none' ? undefined : KEY) })) lines.push(l);
+        for await (const l of exportEvents(t.ctx.store, { mask: numberMasker(mode, mode === 'none' ? undefined : KEY) })) lines.push(l);
         return lines;
       };
       const full = await collect('none');
@@ -96,7 +120,9 @@ describe('a pseudonymised export', () => {
       for (const n of numbers) assert.ok(!text.includes(n), `number ${n} in the export`);
       for (const d of new Set(devices)) assert.ok(!text.includes(`"${d}"`), `device ${d} in the export`);
       for (const ip of new Set(ips)) assert.ok(!text.includes(`"${ip}"`), `address ${ip} in the export`);
-      const first = JSON.parse(pseudo[0]!);
+      assert.ok(!text.includes('2001:4860:1f00:1200::/56'), 'the blocked network is pseudonymised');
+      assert.ok(!text.includes('"dev-7"') && !text.includes('36.72.50.103'));
+      const first = JSON.parse(pseudo.find((l) => JSON.parse(l).type === 'send')!);
       assert.ok(first.client.ip.startsWith('36.72.50.'), 'the /24 is kept');
       assert.equal(first.client.ipFacts.country, 'ID', 'the facts the decision saw');
 
@@ -112,6 +138,7 @@ describe('a pseudonymised export', () => {
       assert.ok(a.some((x) => x.reasons?.includes('rate_limited.ip')), 'the per-address limit fired, in both');
       assert.ok(a.some((x) => x.reasons?.includes('ip.hosting') || x.reasons?.includes('score')), JSON.stringify(a.filter((x) => x.decision === 'block')));
       assert.ok(a.some((x) => x.reasons?.includes('ip.tor')), 'the Tor exit was judged as one, in both');
+      assert.ok(a.filter((x) => x.reasons?.includes('list.block')).length >= 3, 'the block list caught device, address and network, in both');
     } finally {
       await t.close();
       rmSync(dataDir, { recursive: true, force: true });
