@@ -352,7 +352,11 @@ export function eventMatches(e: AuditEvent, q: EventQuery): boolean {
   if (q.to !== undefined && e.at >= q.to) return false;
   if (q.type !== undefined && e.type !== q.type) return false;
   if (q.number !== undefined && (e.to ?? null) !== q.number) return false;
-  if (q.prefix !== undefined && !(e.to ?? '').startsWith(q.prefix) && !(e.prefix ?? '').startsWith(q.prefix)) return false;
+  if (q.prefix !== undefined) {
+    const to = e.to ?? '';
+    // An email key may start with + and digits too: never a prefix's.
+    if (!(to.startsWith(q.prefix) && !to.includes('@')) && !(e.prefix ?? '').startsWith(q.prefix)) return false;
+  }
   if (q.ip !== undefined && (e.ip ?? null) !== q.ip) return false;
   if (q.deviceId !== undefined && (e.deviceId ?? null) !== q.deviceId) return false;
   if (q.decision !== undefined && (e.decision ?? null) !== q.decision) return false;

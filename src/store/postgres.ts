@@ -346,6 +346,12 @@ export class PostgresStore implements Store {
   roundTrips = 0;
 
   private readonly s: string;
+  /**
+   * Whether text compares byte by byte for '+', digits and ':' in this database (a C or C.UTF-8 collation):
+   * then a prefix is a range over the destination's index. Other collations may ignore the '+' and ':' (ICU,
+   * glibc locales), and a prefix query falls back to starts_with, which scans. Learned at init().
+   */
+  private byteOrderedText = false;
   private readonly retentionMs: number;
   private readonly clock: () => number;
   private readonly sweepEvery: number;
@@ -413,6 +419,10 @@ export class PostgresStore implements Store {
         `INSERT INTO ${this.s}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [version],
       );
+      // Compared as the columns compare (they take the database's collation): '+19' < '+1:' and '+1:' < '+2'
+      // only when ':' and '+' are not ignored.
+      const order = await client.query<{ ok: boolean }>(`SELECT ('+19'::text < '+1:'::text AND '+1:'::text < '+2'::text AND '+1'::text < '+10'::text AND '+1@'::text > '+1:'::text) AS ok`);
+      this.byteOrderedText = order.rows[0]?.ok === true;
     });
   }
 
@@ -836,10 +846,17 @@ export class PostgresStore implements Store {
     if (q.to !== undefined) add('at < ?', q.to);
     if (q.type !== undefined) add('type = ?', q.type);
     if (q.number !== undefined) add('to_number = ?', q.number);
-    // starts_with, not a range or LIKE: those follow the database's collation, which may ignore the '+'.
+    // A range over the indexes of to_number and prefix where the collation sorts bytes (everything that starts
+    // with the prefix lies between it and the prefix followed by ':', the character after '9'); elsewhere
+    // starts_with. Never an email address, whose key may start with + and digits too.
     if (q.prefix !== undefined) {
       args.push(q.prefix);
-      where.push(`(starts_with(to_number, $${args.length}) OR starts_with(prefix, $${args.length}))`);
+      const p = `$${args.length}`;
+      if (this.byteOrderedText) {
+        args.push(`${q.prefix}:`);
+        const end = `$${args.length}`;
+        where.push(`((to_number >= ${p} AND to_number < ${end} AND strpos(to_number, '@') = 0) OR (prefix >= ${p} AND prefix < ${end}))`);
+      } else where.push(`((starts_with(to_number, ${p}) AND strpos(to_number, '@') = 0) OR starts_with(prefix, ${p}))`);
     }
     if (q.ip !== undefined) add('ip = ?', q.ip);
     if (q.deviceId !== undefined) add('device_id = ?', q.deviceId);

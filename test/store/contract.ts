@@ -890,6 +890,10 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         assert.deepEqual(await ids({ limit: 100, prefix: '+199' }), ['q1']);
         assert.deepEqual(await ids({ limit: 100, prefix: '+1999' }), ['q1']);
         assert.deepEqual(await ids({ limit: 100, prefix: '+19990' }), []);
+        // An email address may start with + and digits: never a prefix's destination.
+        await s.appendEvents([{ id: 'm1', at: T0 + 32_000, type: 'send', to: '+1555000@mail.example', prefix: null, reasons: [] }]);
+        assert.deepEqual(await ids({ limit: 100, prefix: '+1555' }), expect(() => true));
+        assert.deepEqual(await ids({ limit: 100, prefix: '+155' }), expect(() => true));
       });
 
       it('events without optional fields round-trip and match only absence-free filters', async () => {
