@@ -163,6 +163,9 @@ describe('a quarantine of a prefix of another length, stored before such quarant
     try {
       const listed = (await t.request('GET', '/v1/admin/quarantines', undefined, { key: t.adminKey })).body.quarantines as { scope: string; inEffect: boolean }[];
       assert.deepEqual(listed.map((x) => [x.scope, x.inEffect]).sort(), [['prefix:+62812', true], ['prefix:+6285', false]]);
+      // The dashboard's view of the state says so too.
+      const state = (await t.request('GET', '/v1/admin/monitoring/state', undefined, { key: t.adminKey })).body.quarantines as { scope: string; inEffect: boolean }[];
+      assert.deepEqual(state.map((x) => [x.scope, x.inEffect]).sort(), [['prefix:+62812', true], ['prefix:+6285', false]]);
       const warned = lines.map((l) => JSON.parse(l) as { msg: string; scopes?: string[] }).find((l) => l.msg.startsWith('quarantines not in effect'));
       assert.deepEqual(warned?.scopes, ['prefix:+6285'], lines.join(''));
     } finally {

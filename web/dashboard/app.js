@@ -272,7 +272,9 @@
       banner.hidden = s.pauses.length === 0;
       banner.textContent = s.pauses.length ? 'Sends are paused for: ' + s.pauses.map(function (p) { return p.scope; }).join(', ') : '';
       fillTable('table-quarantines', s.quarantines, function (q) {
-        return [q.scope, q.mode, q.reason, time(q.until), button('Lift', function () { lift(q.scope); }, 'secondary', 'Lift quarantine ' + q.scope)];
+        // A prefix of another length than the sends' own applies to none of them (stored by an older version).
+        var reason = q.inEffect === false ? q.reason + ' (not in effect: lift it)' : q.reason;
+        return [q.scope, q.mode, reason, time(q.until), button('Lift', function () { lift(q.scope); }, 'secondary', 'Lift quarantine ' + q.scope)];
       });
       fillTable('table-throttles', s.throttles, function (t) { return [t.scope, time(t.tightenedSince), { text: num(t.baseline), cls: 'num' }]; });
       $('spend-today').textContent = s.spendToday.day + ': ' + money(s.spendToday.total) +
@@ -542,11 +544,8 @@
     if (!e) return;
     var body = { list: e.list, kind: e.kind, value: e.value };
     if (e.note) body.note = e.note;
-    if (e.expiresAt) {
-      var left = Math.round((Date.parse(e.expiresAt) - Date.now()) / 1000);
-      if (left <= 0) { say('list-msg', 'That entry would have expired by now: not added back.', true); return; }
-      body.ttlSeconds = left;
-    }
+    // Its own expiry, judged by the server's clock (this browser's may be off).
+    if (e.expiresAt) body.expiresAt = e.expiresAt;
     api('/v1/admin/lists', { method: 'POST', body: body }).then(function () {
       lastRemoved = null;
       $('list-undo').hidden = true;
