@@ -32,11 +32,18 @@ export const CaptchaConfigSchema = Type.Object(
     maxRiskScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     /**
      * When set, the provider-reported hostname must equal it (case-insensitive), or one of them: a site and its
-     * app's WebView page, or several sign-in sites on one key. reCAPTCHA's Android keys report the app's package
-     * name (`apk_package_name`) instead of a hostname: list it here too.
+     * app's WebView page, or several sign-in sites on one key.
      */
     expectedHostname: Type.Optional(
       Type.Union([Type.String({ minLength: 1, maxLength: 253 }), Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 32 })]),
+    ),
+    /**
+     * reCAPTCHA Android keys report the app's package name (`apk_package_name`) instead of a hostname: when set,
+     * such a token must name one of these. Kept apart from host names: `com.example.shop` is a DNS name too, and
+     * a web token from a site of that name must not pass as the app's.
+     */
+    expectedPackageName: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1, maxItems: 32 })]),
     ),
     /** reCAPTCHA v3 / Turnstile: when set, the reported `action` must equal it. */
     expectedAction: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
@@ -144,10 +151,18 @@ export function judge(cfg: CaptchaConfig, body: SiteverifyResponse): CaptchaResu
     if (codes.some((c) => CONFIG_ERROR_CODES.has(c))) return { outcome: 'error', detail: codes.join(',') };
     return withScore({ outcome: 'failed', detail: codes.length > 0 ? codes.join(',') : 'not_success' });
   }
-  if (cfg.expectedHostname !== undefined) {
-    const expected = (Array.isArray(cfg.expectedHostname) ? cfg.expectedHostname : [cfg.expectedHostname]).map((h) => h.toLowerCase());
-    const reported = typeof body.hostname === 'string' ? body.hostname : typeof body.apk_package_name === 'string' ? body.apk_package_name : '';
-    if (!expected.includes(reported.toLowerCase())) return withScore({ outcome: 'failed', detail: 'wrong_hostname' });
+  const listOf = (v: string | string[] | undefined) => (v === undefined ? null : (Array.isArray(v) ? v : [v]).map((h) => h.toLowerCase()));
+  const hosts = listOf(cfg.expectedHostname);
+  const packages = listOf(cfg.expectedPackageName);
+  if (typeof body.apk_package_name === 'string') {
+    // An Android app's token: judged by its package name only (a host name list does not apply to it).
+    if (hosts !== null || packages !== null) {
+      if (packages === null || !packages.includes(body.apk_package_name.toLowerCase())) return withScore({ outcome: 'failed', detail: 'wrong_package_name' });
+    }
+  } else if (hosts !== null || packages !== null) {
+    // A web token: judged by its host name; with only package names configured, a web token is not expected.
+    const host = typeof body.hostname === 'string' ? body.hostname.toLowerCase() : '';
+    if (hosts === null || !hosts.includes(host)) return withScore({ outcome: 'failed', detail: 'wrong_hostname' });
   }
   if (cfg.expectedAction !== undefined && cfg.provider !== 'hcaptcha') {
     // A token without the expected action (or with another one) was minted for a different form or

@@ -132,16 +132,25 @@ test('Turnstile: success passes; duplicate token fails; hostname and action chec
   assert.equal((await verifier({ provider: 'turnstile', expectedHostname: 'shop.example' }).verify('cf-tok')).detail, 'wrong_hostname');
 });
 
-test("several expected hostnames (a site and its app's page), and an Android key that reports its package name", async () => {
-  const hosts = ['shop.example', 'm.shop.example', 'com.example.shop'];
+test("several expected hostnames (a site and its app's page), and an Android key's package name, kept apart", async () => {
+  const hosts = ['shop.example', 'm.shop.example'];
+  const cfg = { provider: 'recaptcha' as const, expectedHostname: hosts, expectedPackageName: 'com.example.shop' };
   handler = json({ success: true, hostname: 'M.shop.example' });
-  assert.deepEqual(await verifier({ provider: 'turnstile', expectedHostname: hosts }).verify('t'), { outcome: 'passed' });
+  assert.deepEqual(await verifier(cfg).verify('t'), { outcome: 'passed' });
   handler = json({ success: true, apk_package_name: 'com.example.shop' });
-  assert.deepEqual(await verifier({ provider: 'recaptcha', expectedHostname: hosts }).verify('t'), { outcome: 'passed' });
+  assert.deepEqual(await verifier(cfg).verify('t'), { outcome: 'passed' });
   handler = json({ success: true, apk_package_name: 'com.evil.app' });
-  assert.equal((await verifier({ provider: 'recaptcha', expectedHostname: hosts }).verify('t')).detail, 'wrong_hostname');
+  assert.equal((await verifier(cfg).verify('t')).detail, 'wrong_package_name');
   handler = json({ success: true, hostname: 'evil.example' });
-  assert.equal((await verifier({ provider: 'turnstile', expectedHostname: hosts }).verify('t')).detail, 'wrong_hostname');
+  assert.equal((await verifier(cfg).verify('t')).detail, 'wrong_hostname');
+  // A web token from a site named like the package does not pass as the app's, nor an app's token as a site's.
+  handler = json({ success: true, hostname: 'com.example.shop' });
+  assert.equal((await verifier(cfg).verify('t')).detail, 'wrong_hostname');
+  handler = json({ success: true, apk_package_name: 'shop.example' });
+  assert.equal((await verifier(cfg).verify('t')).detail, 'wrong_package_name');
+  // Only host names configured: an app's token has no expected package.
+  handler = json({ success: true, apk_package_name: 'com.example.shop' });
+  assert.equal((await verifier({ provider: 'recaptcha', expectedHostname: hosts }).verify('t')).detail, 'wrong_package_name');
 });
 
 test('timeout, HTTP errors, bad JSON, redirects and refused connections are errors', async () => {
