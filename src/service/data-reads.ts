@@ -18,7 +18,7 @@ export interface PersonalDataRead {
   what: 'events' | 'events.export' | 'subject';
   /** Records handed out. */
   count: number;
-  /** The read's filters; `number` is masked here. */
+  /** The read's filters; `number`, and a `prefix` as long as a number, are masked here. */
   filters: Record<string, unknown>;
 }
 
@@ -26,7 +26,9 @@ const mask = numberMasker('mask');
 
 export function personalDataReadEvent(r: PersonalDataRead): AuditEvent {
   const filters: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(r.filters)) if (v !== undefined) filters[k] = k === 'number' && typeof v === 'string' ? mask(v) : v;
+  // A prefix filter may be a whole number (prefix matches are by "starts with"): masked like one (mask leaves
+  // a real prefix, shorter than a number, as it is).
+  for (const [k, v] of Object.entries(r.filters)) if (v !== undefined) filters[k] = (k === 'number' || k === 'prefix') && typeof v === 'string' ? mask(v) : v;
   return { id: eventId(), at: r.now, type: 'data.read', data: { by: r.by, what: r.what, count: r.count, filters } };
 }
 

@@ -382,7 +382,16 @@ export class SqliteStore implements Store {
       this.appendInTx(events);
       if (forget !== undefined) this.st.deleteJournal.run(forget);
     });
-    const purge = db.transaction((before: number) => this.purgeInTx(before));
+    // Retention's purge overwrites what it deletes, freed pages included (secure_delete ON for its statements):
+    // FAST zeroes only within pages that stay in use, and a privacy review read purged events in free pages.
+    const purge = db.transaction((before: number) => {
+      db.pragma('secure_delete = ON');
+      try {
+        return this.purgeInTx(before);
+      } finally {
+        db.pragma('secure_delete = FAST');
+      }
+    });
     const sweep = db.transaction((now: number, batch: number) => this.sweepInTx(now, batch));
     const putList = db.transaction((e: ListEntry) => {
       this.st.putListEntry.run(e.id, e.list, e.kind, e.value, e.note, e.createdAt, e.expiresAt);

@@ -64,6 +64,11 @@ describe('GET /v1/admin/events', () => {
     const [ev] = await reads();
     assert.deepEqual(ev.data, { by: t.adminKey.split('_')[1], what: 'events', count: 1, filters: { number: '+62812*****001', decision: 'allow' } });
     assert.equal(ev.to, null);
+    // A prefix filter as long as a number is masked like one; a real prefix is not.
+    await get(`?mask=false&prefix=${encodeURIComponent(A)}`);
+    assert.deepEqual((await reads())[0].data.filters, { prefix: '+62812*****001' });
+    await get(`?mask=false&prefix=${encodeURIComponent('+62812')}`);
+    assert.deepEqual((await reads())[0].data.filters, { prefix: '+62812' });
   });
 
   it('filters by number (any format), prefix, IP, device, decision, reason, type and time', async () => {

@@ -23,6 +23,22 @@ storeContract('sqlite file', async () => new SqliteStore(file()), {
 });
 
 describe('SqliteStore specifics', () => {
+  it("retention's purge leaves nothing of the purged events in the file's free pages", async () => {
+    const f = file();
+    const s = new SqliteStore(f);
+    const marker = '+6281277775555';
+    // Enough events to fill whole pages, which the purge then frees (FAST zeroes only pages that stay in use).
+    const events = Array.from({ length: 400 }, (_, i) => ({ id: `ev_${i}`, at: T0 + i, type: 'send', to: marker, ip: '36.72.10.5', data: { userAgent: `UA-${'x'.repeat(200)}` } }));
+    await s.appendEvents(events);
+    s.db.pragma('wal_checkpoint(TRUNCATE)');
+    const occurrences = () => fs.readdirSync(dir).filter((x) => x.startsWith(path.basename(f))).reduce((n, x) => n + fs.readFileSync(path.join(dir, x)).toString('latin1').split(marker).length - 1, 0);
+    assert.ok(occurrences() >= 400, 'written');
+    assert.equal(await s.purgeEvents(T0 + 1_000), 400);
+    s.db.pragma('wal_checkpoint(TRUNCATE)');
+    assert.equal(occurrences(), 0);
+    await s.close();
+  });
+
   it('uses WAL, synchronous=NORMAL (durability comes from the barrier), a 10,000-page autocheckpoint, busy_timeout and records the schema version', async () => {
     const s = new SqliteStore(file());
     assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
