@@ -884,7 +884,8 @@ export class PostgresStore implements Store {
     return this.transaction(async (client) => {
       const s = this.s;
       const like = (table: string, col: string, cast = '', parts: readonly string[] = names) =>
-        client.query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} LIKE ANY ($1::text[])`, [parts.map(containsPattern)]);
+        // ILIKE: an address may be written in another case in a note (textNames decides, case-blind for addresses).
+        client.query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} ILIKE ANY ($1::text[])`, [parts.map(containsPattern)]);
       // Full scans of the events, counters and journal: longer than a request's statement timeout may be.
       await client.query(`SET LOCAL statement_timeout = ${SUBJECT_TIMEOUT_MS}`);
       const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };

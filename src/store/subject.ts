@@ -24,8 +24,9 @@ function boundary(name: string): RegExp {
   let re = cache.get(name);
   if (!re) {
     const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    // A number may not go on in digits; an address may not start or go on in address characters.
-    re = name.includes('@') ? new RegExp(`(?<![A-Za-z0-9.!#$%&'*+/=?^_\`{|}~-])${esc}(?![A-Za-z0-9.-])`) : new RegExp(`${esc}(?!\\d)`);
+    // A number may not go on in digits; an address may not start or go on in address characters, and is
+    // matched in any case (the key is the canonical, lower-case form; a note may write `Bob.Smith@Mail.example`).
+    re = name.includes('@') ? new RegExp(`(?<![A-Za-z0-9.!#$%&'*+/=?^_\`{|}~-])${esc}(?![A-Za-z0-9.-])`, 'i') : new RegExp(`${esc}(?!\\d)`);
     if (cache.size > 100) cache.clear();
     cache.set(name, re);
   }
@@ -40,7 +41,7 @@ export function containsPattern(s: string): string {
 /** A list entry's note with the destination's mentions replaced (the entry itself is someone else's: an IP block). */
 export function redactText(text: string, names: readonly string[]): string {
   let out = text;
-  for (const n of names) out = out.replace(new RegExp(boundary(n).source, 'g'), '[erased]');
+  for (const n of names) out = out.replace(new RegExp(boundary(n).source, `g${boundary(n).flags}`), '[erased]');
   return out;
 }
 

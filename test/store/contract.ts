@@ -145,9 +145,13 @@ export function storeContract(name: string, make: () => Promise<Store>, opts: Co
         // The base address's own records are another destination's: only the shared counters go.
         await s.createVerification(makeVerification({ to: base, channel: 'email' }));
         await s.appendEvents([{ id: 'ev_b', at: T0, type: 'send', to: base }]);
+        // A note that writes the address in another case names it too.
+        await s.putListEntry({ id: 'le_n', list: 'block', kind: 'ip', value: '198.51.100.8', note: 'spam from Bob.Smith+1@Company.example, ticket 7', createdAt: T0, expiresAt: null });
+        await s.appendEvents([{ id: 'ev_n', at: T0, type: 'list.add', data: { entry: { note: 'spam from Bob.Smith+1@Company.example' } } }]);
         const found = await s.subjectRecords([addr], true, [addr, base]);
         assert.deepEqual(found.verifications.map((v) => v.to), [addr]);
-        assert.deepEqual(found.events.map((e) => e.id), ['ev_e']);
+        assert.deepEqual(found.events.map((e) => e.id), ['ev_e', 'ev_n']);
+        assert.deepEqual((await s.listEntries(T0)).map((e) => e.note), ['spam from [erased], ticket 7']);
         assert.deepEqual(found.keys, [`cd:${base}:email`]);
         assert.deepEqual((await s.queryEvents({ limit: 10, order: 'asc' })).map((e) => e.id), ['ev_x', 'ev_m', 'ev_b']);
       });
