@@ -70,22 +70,22 @@ export function ipPseudonymizer(secret: string, cacheSize = 100_000): IpPseudony
  * A network's pseudonym (a block-list CIDR in an export), consistent with its addresses' pseudonyms where that
  * can be expressed as one network: an IPv4 network of /24 or wider and an IPv6 one of /48 or wider are kept
  * (their addresses' pseudonyms stay inside them); an IPv6 /56 or /64, and a single address, become the
- * network of their pseudonyms. Other lengths (an IPv4 /28, an IPv6 /60) get the pseudonym of their first
- * address at the same length: their addresses' pseudonyms are scattered over the enclosing /24 or /56, so a
- * replay no longer matches the entry to them (docs/privacy.md).
+ * network of their pseudonyms. Other lengths (an IPv4 /28, an IPv6 /60): their addresses' pseudonyms are
+ * scattered over the enclosing /24 or /56, so no network of the same length holds them, and any real one
+ * would hold other people's: they become a network of the documentation ranges (192.0.2.0/24, 2001:db8::/32),
+ * which matches no traffic, so a replay applies the entry to nobody (docs/privacy.md).
  */
 export function cidrPseudonym(pseudo: IpPseudonymizer, cidr: string): string {
   const c = parseCidr(cidr);
   if (!c.ok) return cidr;
   if (c.version === 4) {
     if (c.prefix <= 24) return c.cidr;
-    const p = parseIp(pseudo(v4ToString(c.start)));
-    if (!p.ok || p.version !== 4) return c.cidr;
-    const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-    return `${v4ToString((p.v4 & mask) >>> 0)}/${c.prefix}`;
+    if (c.prefix < 32) return `192.0.2.0/${c.prefix}`;
+    return `${pseudo(v4ToString(c.start))}/32`;
   }
   if (c.prefix <= 48) return c.cidr;
+  if (c.prefix !== 56 && c.prefix !== 64 && c.prefix !== 128) return `2001:db8::/${c.prefix}`;
   const p = parseIp(pseudo(v6ToString(c.start)));
-  if (!p.ok || p.version !== 6) return c.cidr;
+  if (!p.ok || p.version !== 6) return `2001:db8::/${c.prefix}`;
   return `${v6ToString(v6Network(p.v6, c.prefix))}/${c.prefix}`;
 }

@@ -70,10 +70,21 @@ const ipOf = (m: NumberMasker, ip: string | null | undefined): string | null => 
 const deviceOf = (m: NumberMasker, id: string | null | undefined): string | null => (id ? (m.device ? m.device(id) : id) : null);
 
 /** An IPv4 address inside a longer text (an alert's `ip:…` scope or message). */
-const V4_IN_TEXT_RE = /(?<![\w./-])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\/\d)/g;
+const V4_IN_TEXT_RE = /(?<![\d./])(?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,2}(?!\d))?(?!\d|\.\d)/g;
 
 /** An E.164 number inside a longer text (a provider's error quoting the request: `… for +6281234567890`). */
 const E164_IN_TEXT_RE = /\+[1-9]\d{6,15}(?!\d)/g;
+
+/**
+ * A prefix longer than any range's (more than 8 national digits: `limits.prefixDigits` is at most 8) is a
+ * number (a pause or list entry on a full number), masked like one; a range's prefix stays as it is.
+ */
+export function maskedPrefix(prefix: string, m: (s: string) => string): string {
+  const digits = prefix.startsWith('+') ? prefix.slice(1) : '';
+  const cc = callingCodeOf(digits);
+  return cc !== null && digits.length - cc.length > MAX_PREFIX_DIGITS ? m(prefix) : prefix;
+}
+const MAX_PREFIX_DIGITS = 8;
 
 /** Keys whose string value is a device id (an event's filters, evidence, unlock targets). */
 const DEVICE_KEYS = new Set(['deviceId', 'device']);
@@ -107,8 +118,9 @@ function maskText(v: string, m: NumberMasker, key: string | undefined): string {
       const scope = addressPseudonym(v.slice(3), m.ip);
       if (scope !== null) return `ip:${scope}`;
     }
-    // IPv4 inside a text (an alert's message); not a version number (`Chrome/120.0.0.0`) nor a network.
-    if (v.includes('.')) v = v.replace(V4_IN_TEXT_RE, (a) => (parseIp(a).ok ? m.ip!(a) : a));
+    // IPv4 addresses and networks inside a text (an alert's message, a note); not a version number
+    // (`Chrome/120.0.0.0`: after a '/').
+    if (v.includes('.')) v = v.replace(V4_IN_TEXT_RE, (a) => addressPseudonym(a, m.ip!) ?? a);
   }
   const numbers = v.includes('+') ? v.replace(E164_IN_TEXT_RE, (n) => m(n)) : v;
   return numbers.includes('@') ? numbers.replace(EMAIL_IN_TEXT_RE, (a) => m(a)) : numbers;
@@ -131,7 +143,7 @@ export function eventView(e: AuditEvent, m: NumberMasker): Record<string, unknow
     to: e.to ? m(e.to) : (e.to ?? null),
     // A prefix as long as a number (a pause or list entry on a full number) is masked like one: in clear beside
     // its pseudonym it would undo it.
-    prefix: e.prefix ? m(e.prefix) : null,
+    prefix: e.prefix ? maskedPrefix(e.prefix, m) : null,
     country: e.country ?? null,
     ip: ipOf(m, e.ip),
     deviceId: deviceOf(m, e.deviceId),
@@ -186,7 +198,7 @@ export function exportLine(e: AuditEvent, m: NumberMasker): Obj {
     }
     line.seq = e.seq ?? null;
     line.id = e.id;
-    line.number = { region: e.country ?? number.region ?? null, type: number.type ?? null, prefix: e.prefix ? m(e.prefix) : null };
+    line.number = { region: e.country ?? number.region ?? null, type: number.type ?? null, prefix: e.prefix ? maskedPrefix(e.prefix, m) : null };
     line.decision = e.decision ?? null;
     line.reasons = e.reasons ?? [];
     line.score = typeof data.score === 'number' ? data.score : null;

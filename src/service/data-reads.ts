@@ -7,7 +7,7 @@
  * It is appended directly, not journaled: a read changes nothing a crash could leave half done.
  */
 import { eventId } from './ids.ts';
-import { numberMasker } from './audit-export.ts';
+import { maskedPrefix, numberMasker } from './audit-export.ts';
 import type { AuditEvent, Store } from '../store/interface.ts';
 
 export interface PersonalDataRead {
@@ -28,7 +28,10 @@ export function personalDataReadEvent(r: PersonalDataRead): AuditEvent {
   const filters: Record<string, unknown> = {};
   // A prefix filter may be a whole number (prefix matches are by "starts with"): masked like one (mask leaves
   // a real prefix, shorter than a number, as it is).
-  for (const [k, v] of Object.entries(r.filters)) if (v !== undefined) filters[k] = (k === 'number' || k === 'prefix') && typeof v === 'string' ? mask(v) : v;
+  for (const [k, v] of Object.entries(r.filters)) {
+    if (v === undefined) continue;
+    filters[k] = typeof v !== 'string' ? v : k === 'number' ? mask(v) : k === 'prefix' ? maskedPrefix(v, mask) : v;
+  }
   return { id: eventId(), at: r.now, type: 'data.read', data: { by: r.by, what: r.what, count: r.count, filters } };
 }
 

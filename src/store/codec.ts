@@ -355,7 +355,8 @@ export function eventMatches(e: AuditEvent, q: EventQuery): boolean {
   if (q.prefix !== undefined) {
     const to = e.to ?? '';
     // An email key may start with + and digits too: never a prefix's.
-    if (!(to.startsWith(q.prefix) && !to.includes('@')) && !(e.prefix ?? '').startsWith(q.prefix)) return false;
+    const prefix = e.prefix ?? '';
+    if (!(to.startsWith(q.prefix) && !to.includes('@')) && !(prefix.startsWith(q.prefix) && !prefix.includes('@'))) return false;
   }
   if (q.ip !== undefined && (e.ip ?? null) !== q.ip) return false;
   if (q.deviceId !== undefined && (e.deviceId ?? null) !== q.deviceId) return false;

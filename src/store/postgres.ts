@@ -855,8 +855,8 @@ export class PostgresStore implements Store {
       if (this.byteOrderedText) {
         args.push(`${q.prefix}:`);
         const end = `$${args.length}`;
-        where.push(`((to_number >= ${p} AND to_number < ${end} AND strpos(to_number, '@') = 0) OR (prefix >= ${p} AND prefix < ${end}))`);
-      } else where.push(`((starts_with(to_number, ${p}) AND strpos(to_number, '@') = 0) OR starts_with(prefix, ${p}))`);
+        where.push(`((to_number >= ${p} AND to_number < ${end} AND strpos(to_number, '@') = 0) OR (prefix >= ${p} AND prefix < ${end} AND strpos(prefix, '@') = 0))`);
+      } else where.push(`((starts_with(to_number, ${p}) AND strpos(to_number, '@') = 0) OR (starts_with(prefix, ${p}) AND strpos(prefix, '@') = 0))`);
     }
     if (q.ip !== undefined) add('ip = ?', q.ip);
     if (q.deviceId !== undefined) add('device_id = ?', q.deviceId);

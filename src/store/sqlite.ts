@@ -1109,7 +1109,7 @@ export class SqliteStore implements Store {
     // A range over the destination's index: every string that starts with the prefix sorts between it and the
     // prefix followed by ':' (the character after '9'); the prefix is a + and digits (the route checks it).
     if (q.prefix !== undefined) {
-      where.push("((to_number >= ? AND to_number < ? AND instr(to_number, '@') = 0) OR (prefix >= ? AND prefix < ?))");
+      where.push("((to_number >= ? AND to_number < ? AND instr(to_number, '@') = 0) OR (prefix >= ? AND prefix < ? AND instr(prefix, '@') = 0))");
       args.push(q.prefix, `${q.prefix}:`, q.prefix, `${q.prefix}:`);
     }
     eq('ip', q.ip);

@@ -43,6 +43,10 @@ describe('IP pseudonyms', () => {
     const n56 = cidrPseudonym(p, '2001:4860:1f00:1200::/56');
     const member = v6(p('2001:4860:1f00:12ab::7'));
     assert.match(n56, /^2001:4860:1f00:[0-9a-f]{1,2}00::\/56$/, 'the /48 kept, a /56 of it');
+    // A length no network of pseudonyms can express: a documentation network, which matches nobody (a real one
+    // of the same /24 would catch other people's pseudonyms).
+    assert.equal(cidrPseudonym(p, '36.72.50.64/26'), '192.0.2.0/26');
+    assert.equal(cidrPseudonym(p, '2001:4860:1f00:1230::/60'), '2001:db8::/60');
     const net = v6(n56.split('/')[0]!);
     assert.equal(member[0], net[0]);
     assert.equal(member[1]! >>> 8, net[1]! >>> 8, "a member's pseudonym is inside the network's");
@@ -61,6 +65,23 @@ describe('IP pseudonyms', () => {
     assert.notEqual(wa[1]! >>> 8, wc[1]! >>> 8, 'two /56s stay two');
     assert.equal(wa[1], wa2[1], 'one /64 stays one');
     assert.ok(!a.endsWith('::1'), a);
+  });
+});
+
+describe('pseudonymised texts and prefixes', () => {
+  it('IPv4 addresses and networks inside free text are replaced, version numbers are not', async () => {
+    const { eventView, maskedPrefix } = await import('../../src/service/audit-export.ts');
+    const m = numberMasker('pseudonymize', KEY);
+    const p = ipPseudonymizer(KEY);
+    const note = (text: string) => (eventView({ id: 'e', at: 0, type: 'list.add', data: { note: text } }, m).data as { note: string }).note;
+    assert.equal(note('spike from 36.72.50.9.'), `spike from ${p('36.72.50.9')}.`);
+    assert.equal(note('blocked 36.72.50.9/32 today'), `blocked ${p('36.72.50.9')}/32 today`);
+    assert.equal(note('36.72.50.1-36.72.50.9'), `${p('36.72.50.1')}-${p('36.72.50.9')}`);
+    assert.equal(note('Mozilla/5.0 Chrome/120.0.0.0 Safari/537.36'), 'Mozilla/5.0 Chrome/120.0.0.0 Safari/537.36');
+    // A range's prefix stays, whatever limits.prefixDigits (up to 8); a prefix as long as a number is masked.
+    const mask = numberMasker('mask');
+    assert.equal(maskedPrefix('+3806712', mask), '+3806712');
+    assert.equal(maskedPrefix('+6281234567890', mask), '+62812*****890');
   });
 });
 

@@ -36,6 +36,29 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
     },
   });
 
+  it('the prefix filter gives the same events by the index range and by starts_with (the fallback for other collations)', async () => {
+    const s = await fresh();
+    try {
+      await s.appendEvents([
+        { id: 'a', at: T0, type: 'send', to: '+6281234567890', prefix: '+62812' },
+        { id: 'b', at: T0 + 1, type: 'send', to: '+6281334567890', prefix: '+62813' },
+        { id: 'c', at: T0 + 2, type: 'quarantine.start', to: null, prefix: '+62812' },
+        { id: 'd', at: T0 + 3, type: 'send', to: '+62812@mail.example', prefix: null },
+        { id: 'e', at: T0 + 4, type: 'send', to: '+4915112345678', prefix: '+49151' },
+      ]);
+      const ids = async (prefix: string) => (await s.queryEvents({ limit: 10, prefix, order: 'asc' })).map((e) => e.id);
+      const probe = s as unknown as { byteOrderedText: boolean };
+      assert.equal(probe.byteOrderedText, true, 'the test database compares bytes (C.UTF-8)');
+      const byRange = [await ids('+62812'), await ids('+6281'), await ids('+628123'), await ids('+1')];
+      probe.byteOrderedText = false;
+      const byStartsWith = [await ids('+62812'), await ids('+6281'), await ids('+628123'), await ids('+1')];
+      assert.deepEqual(byRange, [['a', 'c'], ['a', 'b', 'c'], ['a'], []]);
+      assert.deepEqual(byStartsWith, byRange);
+    } finally {
+      await destroy(s);
+    }
+  });
+
   it('consumeLimits is one round trip for all specs', async () => {
     const s = await fresh();
     try {
