@@ -51,7 +51,7 @@ import { eventId } from './ids.ts';
 import type { ServiceHooks } from './verifications.ts';
 import { adminQuarantineRoutes } from '../http/routes/admin-quarantines.ts';
 import { isEmailKey } from '../signals/email.ts';
-import { quarantineJson } from './quarantine-view.ts';
+import { inEffect } from './quarantine-view.ts';
 
 const MINUTE = 60_000;
 const WEEK = 7 * 86_400_000;
@@ -537,7 +537,7 @@ export function installPumpingDefense(ctx: AppContext): void {
     .list(ctx.clock())
     .then((list) => {
       const digits = ctx.policy().limits.prefixDigits;
-      const stale = list.filter((q) => !quarantineJson(q, ctx.clock(), digits).inEffect).map((q) => q.scope);
+      const stale = list.filter((q) => !inEffect(q.scope, digits)).map((q) => q.scope);
       if (stale.length > 0) ctx.log.warn({ scopes: stale }, `quarantines not in effect: a quarantined prefix must be a calling code and ${digits} more digits; lift them (otp-shield quarantines lift <scope>) and pause or quarantine the range instead`);
     })
     .catch(() => {});

@@ -25,6 +25,10 @@ export function prefixScopeProblem(prefix: string, prefixDigits: number): string
  */
 export function quarantineJson(q: Quarantine, now: number, prefixDigits: number): { scope: string; mode: string; reason: string; since: string; until: string; remainingSeconds: number; inEffect: boolean } {
   const iso = (ms: number) => new Date(ms).toISOString();
-  const inEffect = !q.scope.startsWith('prefix:') || prefixScopeProblem(q.scope.slice('prefix:'.length), prefixDigits) === null;
-  return { scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000), inEffect };
+  return { scope: q.scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), remainingSeconds: Math.ceil((q.until - now) / 1000), inEffect: inEffect(q.scope, prefixDigits) };
+}
+
+/** Whether a quarantine of `scope` applies to any send: a country's always, a prefix's at the sends' own length. */
+export function inEffect(scope: string, prefixDigits: number): boolean {
+  return !scope.startsWith('prefix:') || prefixScopeProblem(scope.slice('prefix:'.length), prefixDigits) === null;
 }

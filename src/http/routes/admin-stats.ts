@@ -14,7 +14,7 @@ import { spendToday } from '../../monitoring/budget.ts';
 import { countryBudgetMicros, fromMicros } from '../../monitoring/prices.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, Loose, NoQuery } from '../schemas.ts';
-import { quarantineJson } from '../../service/quarantine-view.ts';
+import { inEffect } from '../../service/quarantine-view.ts';
 
 const Stats = Type.Object(
   {
@@ -101,7 +101,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
           pauses: (await listPauses(ctx.store, now)).map((x) => ({ scope: x.scope, since: iso(x.record.since), note: x.record.note, by: x.record.by, until: iso(x.record.until) })),
           quarantines: [...ctx.state.quarantines]
             .filter(([, q]) => q.until > now)
-            .map(([scope, q]) => ({ scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), inEffect: quarantineJson(q, now, ctx.policy().limits.prefixDigits).inEffect })),
+            .map(([scope, q]) => ({ scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), inEffect: inEffect(scope, ctx.policy().limits.prefixDigits) })),
           throttles: [...ctx.state.throttles]
             .filter(([, s]) => s.tightenedSince !== null)
             .map(([scope, s]) => ({ scope, tightenedSince: iso(s.tightenedSince), baseline: s.baseline })),
