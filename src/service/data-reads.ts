@@ -26,8 +26,8 @@ const mask = numberMasker('mask');
 
 export function personalDataReadEvent(r: PersonalDataRead): AuditEvent {
   const filters: Record<string, unknown> = {};
-  // A prefix filter may be a whole number (prefix matches are by "starts with"): masked like one (mask leaves
-  // a real prefix, shorter than a number, as it is).
+  // A prefix filter may be a whole number (prefix matches are by "starts with"): maskedPrefix masks one longer
+  // than any range's, and leaves a range's prefix as it is.
   for (const [k, v] of Object.entries(r.filters)) {
     if (v === undefined) continue;
     filters[k] = typeof v !== 'string' ? v : k === 'number' ? mask(v) : k === 'prefix' ? maskedPrefix(v, mask) : v;
