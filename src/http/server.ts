@@ -34,6 +34,7 @@ import { webRoutes } from './routes/web.ts';
 import { adminListRoutes } from './routes/admin-lists.ts';
 import { adminPolicyRoutes } from './routes/admin-policy.ts';
 import { adminUnlockRoutes } from './routes/admin-unlock.ts';
+import { adminSubjectRoutes } from './routes/admin-subjects.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -190,6 +191,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(adminListRoutes(ctx));
   await app.register(adminPolicyRoutes(ctx));
   await app.register(adminUnlockRoutes(ctx));
+  await app.register(adminSubjectRoutes(ctx));
   for (const plugin of ctx.extraRoutes) await app.register(plugin(ctx));
 
   app.get('/openapi.json', { schema: { hide: true } }, async (req) => {

@@ -5,7 +5,7 @@
  * list entries, long-lived counters and (on SQLite) free pages behind.
  */
 import { limitKeyOf } from '../engine/limits.ts';
-import type { AuditEvent, Store, SubjectRecords } from '../store/interface.ts';
+import type { AuditEvent, Store, SubjectRecords, Verification } from '../store/interface.ts';
 import { channelOfDestination, destinationKey } from './destination.ts';
 import { eventId } from './ids.ts';
 import { recordedStep } from './journal.ts';
@@ -15,7 +15,6 @@ export type SubjectResult =
   | { ok: true; destination: string; names: string[]; records: SubjectRecords }
   | { ok: false; message: string };
 
-/** The names a destination is stored under: its key, and an address's limit key (without a `+tag`). */
 /**
  * The names a destination is stored under: its key (verifications, events, list values), and for counter,
  * marker and setting keys also its limit key (an address without its `+tag`: the budget it shares). Records of
@@ -55,4 +54,16 @@ export async function subjectRequest(
 
 export function counts(r: SubjectRecords): Record<keyof SubjectRecords, number> {
   return { verifications: r.verifications.length, events: r.events.length, listEntries: r.listEntries.length, keys: r.keys.length, journal: r.journal.length };
+}
+
+/** What an erasure cannot reach; said with every erasure, on the CLI and over HTTP. */
+export const NOT_IN_THE_STORE = 'Not in the store, so not erased: your logs, alert webhook receivers, the SMS/email providers, backups (docs/privacy.md).';
+
+/**
+ * The records as an access request hands them out: a verification's stored code hashes are left out (they are
+ * the service's secret-keyed proof of a code, not the person's data, and no use to them), its codes' key ids
+ * and expiry times stay.
+ */
+export function subjectView(r: SubjectRecords): SubjectRecords {
+  return { ...r, verifications: r.verifications.map((v) => ({ ...v, codes: v.codes.map(({ kid, expiresAt }) => ({ kid, expiresAt })) as Verification['codes'] })) };
 }

@@ -45,6 +45,9 @@ describe('otp-shield subject', () => {
     const found = JSON.parse(show.stdout);
     assert.equal(found.destination, A);
     assert.equal(found.found.verifications, 1);
+    // The verification is handed out with its evidence, its codes without their stored hashes.
+    assert.equal(found.verifications[0].client.ip, '84.17.30.1');
+    assert.deepEqual(Object.keys(found.verifications[0].codes[0]).sort(), ['expiresAt', 'kid']);
     assert.ok(found.events.length >= 3, 'the send, the check and the list entry\'s event');
     assert.ok(found.events.every((e: { to?: string; type: string }) => e.to === A || e.type === 'list.add'));
     assert.deepEqual(found.listEntries.map((e: { value: string }) => e.value), ['198.51.100.9']);

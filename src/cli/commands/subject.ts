@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { counts, subjectRequest } from '../../service/subjects.ts';
+import { counts, NOT_IN_THE_STORE, subjectRequest, subjectView } from '../../service/subjects.ts';
 import { recordPersonalDataRead } from '../../service/data-reads.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 import { listSignals } from './lists.ts';
@@ -25,7 +25,7 @@ export function registerSubject(program: Command): void {
         const found = counts(r.records);
         // An access request served is recorded, naming the person masked (service/data-reads.ts).
         await recordPersonalDataRead(store, { now: Date.now(), by: 'cli', what: 'subject', count: found.verifications + found.events + found.listEntries + found.keys + found.journal, filters: { number: r.destination } });
-        print(JSON.stringify({ destination: r.destination, names: r.names, found, ...r.records }, null, 2));
+        print(JSON.stringify({ destination: r.destination, names: r.names, found, ...subjectView(r.records) }, null, 2));
       } finally {
         await store.close();
       }
@@ -43,7 +43,7 @@ export function registerSubject(program: Command): void {
         if (!r.ok) throw usage(`${JSON.stringify(destination)}: ${r.message}`);
         const c = counts(r.records);
         print(`erased ${r.destination}: ${c.verifications} verifications, ${c.events} events, ${c.listEntries} list entries, ${c.keys} counters/markers/settings, ${c.journal} journal entries`);
-        print('Not in the store, so not erased: your logs, alert webhook receivers, the SMS/email providers, backups (docs/privacy.md).');
+        print(NOT_IN_THE_STORE);
       } finally {
         await store.close();
       }
