@@ -157,6 +157,29 @@ describeWithBrowser(
       assert.match((await page.locator('#chart-spend').getAttribute('aria-label')) ?? '', /^Spend, .*spend \d/);
     });
 
+    it('opens each chart\'s values as a table from the keyboard, one row an hour, kept open across a refresh', async () => {
+      const summary = page.locator('#chart-traffic-data summary');
+      await summary.focus();
+      await page.keyboard.press('Enter');
+      assert.equal(await page.locator('#chart-traffic-data').getAttribute('open'), '');
+      const table = page.locator('#chart-traffic-data table');
+      assert.deepEqual(await table.locator('thead th').allInnerTexts(), ['hour (UTC)', 'requests', 'sends', 'blocked', 'challenged']);
+      const columnSum = async () => (await table.locator('tbody tr td:nth-of-type(1)').allInnerTexts()).reduce((a, v) => a + (v === '–' ? 0 : Number(v)), 0);
+      assert.equal(await table.locator('tbody tr').count(), 24);
+      assert.match(await table.locator('tbody tr th').first().innerText(), /^\d\d:00Z$/);
+      assert.equal(await columnSum(), Number(await page.locator('#kpi-requests').innerText()), 'the requests column adds up to the KPI');
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement?.className), 'chart-data-scroll', 'the table scrolls from the keyboard');
+
+      await traffic(3);
+      await refreshed();
+      assert.equal(await page.locator('#chart-traffic-data').getAttribute('open'), '', 'still open');
+      assert.equal(await columnSum(), Number(await page.locator('#kpi-requests').innerText()), 'with the new values');
+      assert.equal(await page.locator('#chart-spend-data table tbody tr').count(), 24);
+      assert.equal(await page.locator('#chart-blocks-data table tbody tr').count(), 24);
+      await page.locator('#chart-traffic-data summary').click();
+    });
+
     it('keeps the keyboard focus on a row button across a refresh, and lifts a quarantine', async () => {
       assert.equal((await admin('POST', '/v1/admin/pause', { country: 'NG', note: 'focus test' })).status, 200);
       assert.equal((await admin('POST', '/v1/admin/quarantines', { scope: 'prefix:+62813', minutes: 60, reason: 'dashboard test' })).status, 201);

@@ -194,6 +194,7 @@
     div.dataset.sum = String(Math.round(sum * 10000) / 10000);
     var fmt = opts && opts.money ? money : num;
     describeChart(div, xs, series, fmt);
+    tabulateChart(div, xs, series, fmt);
     var existing = state.charts[id];
     var sameShape = existing && existing.series.length === series.length + 1 &&
       series.every(function (s, i) { return existing.series[i + 1].label === s.label; });
@@ -242,6 +243,34 @@
     });
     div.setAttribute('role', 'img');
     div.setAttribute('aria-label', title + ', last ' + state.hours + ' hours by hour: ' + parts.join('; ') + '.');
+  }
+
+  /**
+   * The chart's values as a table, in a disclosure under it: a keyboard or screen-reader user can read any
+   * single hour's value (the canvas shows them only under a mouse pointer). Rewritten on every refresh; the
+   * disclosure stays open or closed as the user left it.
+   */
+  function tabulateChart(div, xs, series, fmt) {
+    var details = $(div.id + '-data');
+    if (!details) return;
+    var table = details.querySelector('table');
+    var head = el('tr');
+    var corner = el('th', 'hour (UTC)');
+    corner.scope = 'col';
+    head.appendChild(corner);
+    series.forEach(function (s) { var th = el('th', s.label, 'num'); th.scope = 'col'; head.appendChild(th); });
+    table.tHead.replaceChildren(head);
+    var days = state.hours > 24;
+    var rows = xs.map(function (x, i) {
+      var tr = el('tr');
+      var iso = new Date(x * 1000).toISOString();
+      var th = el('th', days ? iso.slice(0, 10) + ' ' + iso.slice(11, 16) + 'Z' : iso.slice(11, 16) + 'Z');
+      th.scope = 'row';
+      tr.appendChild(th);
+      series.forEach(function (s) { var v = s.values[i]; tr.appendChild(el('td', v === null || v === undefined ? '–' : fmt(v), 'num')); });
+      return tr;
+    });
+    table.tBodies[0].replaceChildren.apply(table.tBodies[0], rows);
   }
 
   window.addEventListener('resize', function () {
