@@ -18,6 +18,9 @@ export function installDeclaredErrors(app: FastifyInstance): void {
       params: schema.params !== undefined,
       query: schema.querystring !== undefined,
     });
+    // A route without an API key says so (`security: []`), or generators and linters take it for an omission;
+    // the dashboard's session routes and the signed receipts declare their own.
+    if (schema.security === undefined && typeof (r.config as { scope?: unknown } | undefined)?.scope !== 'string') schema.security = [];
     const declared = errorResponses(...statuses);
     // What the route declares itself wins (its own description or headers for that status).
     schema.response = { ...declared, ...(schema.response ?? {}) };

@@ -10,6 +10,9 @@
 import type { RequestListener } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
+import type { OpenAPIV3 } from 'openapi-types';
+import { withSharedErrors } from './openapi-doc.ts';
+import { SESSION_COOKIE } from './routes/dashboard.ts';
 import { every } from '../lib/every.ts';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
@@ -177,9 +180,15 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
         title: 'OTP Shield',
         version: ctx.version,
         description: 'Sends one-time codes only when it is safe and necessary, and checks them.',
+        license: { name: 'MIT', url: 'https://opensource.org/licenses/MIT' },
       },
+      // Relative: the document is served by the instance it describes, at whatever address it was reached.
+      servers: [{ url: '/' }],
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'osk_… API key' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'osk_… API key' },
+          dashboardSession: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'The dashboard session cookie (set by /dashboard/api/login)' },
+        },
       },
     },
   });
@@ -194,8 +203,10 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(adminSubjectRoutes(ctx));
   for (const plugin of ctx.extraRoutes) await app.register(plugin(ctx));
 
+  // Built once, on the first request (the routes are all registered by then).
+  let shared: OpenAPIV3.Document | undefined;
   app.get('/openapi.json', { schema: { hide: true } }, async (req) => {
-    const doc = app.swagger();
+    const doc = (shared ??= withSharedErrors(app.swagger() as OpenAPIV3.Document));
     if (ctx.config.server.adminPort === undefined) return doc;
     // With an admin port, the public one does not know the admin routes (admin-surface.ts): its document
     // does not list them either, and the admin port's lists its own (and the probes both answer).

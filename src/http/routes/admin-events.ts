@@ -72,6 +72,7 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         config: { scope: 'admin' },
         schema: {
+          operationId: 'listEvents',
           tags: ['admin'],
           summary: 'Audit events, newest first',
           security: [{ apiKey: [] }],

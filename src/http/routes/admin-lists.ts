@@ -44,6 +44,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         ...common,
         schema: {
+          operationId: 'listListEntries',
           tags: ['admin'],
           summary: 'List block/allow entries',
           security,
@@ -59,7 +60,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof ListEntryBody> }>(
       '/v1/admin/lists',
-      { ...common, schema: { tags: ['admin'], summary: 'Add a block/allow entry', description: 'An entry already in force in that list (same kind and normalised value) is not added again: the answer is 200 with that entry, unchanged.', security, body: ListEntryBody, response: { 200: ListEntryView, 201: ListEntryView, ...errorResponses(400, 401, 403) } } },
+      { ...common, schema: { operationId: 'addListEntry', tags: ['admin'], summary: 'Add a block/allow entry', description: 'An entry already in force in that list (same kind and normalised value) is not added again: the answer is 200 with that entry, unchanged.', security, body: ListEntryBody, response: { 200: ListEntryView, 201: ListEntryView, ...errorResponses(400, 401, 403) } } },
       async (req, reply) => {
         const b = req.body;
         const now = ctx.clock();
@@ -77,6 +78,7 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         ...common,
         schema: {
+          operationId: 'removeListEntry',
           tags: ['admin'],
           summary: 'Remove a block/allow entry',
           security,

@@ -54,7 +54,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof PauseBody> }>(
       '/v1/admin/pause',
-      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Pause sends: all, a country or a prefix', security, body: PauseBody, response: { 200: PauseView, ...errorResponses(400, 401, 403) } } },
+      { ...common, schema: { operationId: 'pause', tags: ['admin', 'monitoring'], summary: 'Pause sends: all, a country or a prefix', security, body: PauseBody, response: { 200: PauseView, ...errorResponses(400, 401, 403) } } },
       async (req) => {
         const scope = scopeOf(req.body);
         const now = ctx.clock();
@@ -69,7 +69,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/admin/resume',
       {
         ...common,
-        schema: { tags: ['admin', 'monitoring'], summary: 'Resume sends paused for a scope', security, body: ResumeBody, response: { 200: ResumeView, ...errorResponses(400, 401, 403) } },
+        schema: { operationId: 'resume', tags: ['admin', 'monitoring'], summary: 'Resume sends paused for a scope', security, body: ResumeBody, response: { 200: ResumeView, ...errorResponses(400, 401, 403) } },
       },
       async (req) => {
         const { note, ...fields } = req.body;
@@ -83,7 +83,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/pauses',
-      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
+      { ...common, schema: { operationId: 'listPauses', tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
       async () => ({
         pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => pauseView(p.scope, p.record)),
       }),

@@ -38,7 +38,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
      */
     const notEnforced = (p: Policy) => (ctx.config.captcha ? [] : captchaOnlyRules(p).map((rule) => ({ rule, reason: 'no CAPTCHA provider configured' })));
 
-    app.get('/v1/admin/policy', { ...common, schema: { tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { 200: PolicyInForce, ...errorResponses(401, 403) } } }, async () => {
+    app.get('/v1/admin/policy', { ...common, schema: { operationId: 'getPolicy', tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { 200: PolicyInForce, ...errorResponses(401, 403) } } }, async () => {
       // The shared state refreshes lazily, on the send path: an instance that takes no sends (an admin port,
       // a quiet replica) would otherwise show the version it last saw, not the one a PUT elsewhere saved.
       await ctx.state.fresh();
@@ -47,7 +47,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post(
       '/v1/admin/policy/validate',
-      { ...common, schema: { tags: ['admin'], summary: 'Validate a policy without saving it', security, body: Doc, response: { 200: Validation, ...errorResponses(400, 401, 403) } } },
+      { ...common, schema: { operationId: 'validatePolicy', tags: ['admin'], summary: 'Validate a policy without saving it', security, body: Doc, response: { 200: Validation, ...errorResponses(400, 401, 403) } } },
       async (req) => {
         // What PUT accepts: a `note` for the history beside the policy.
         const { note: _note, ...doc } = req.body as { note?: unknown };
@@ -58,7 +58,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.put<{ Body: Record<string, unknown> }>(
       '/v1/admin/policy',
-      { ...common, schema: { tags: ['admin'], summary: 'Replace the policy (new version)', security, body: Doc, response: { 200: PolicySaved, ...errorResponses(400, 401, 403, 409) } } },
+      { ...common, schema: { operationId: 'savePolicy', tags: ['admin'], summary: 'Replace the policy (new version)', security, body: Doc, response: { 200: PolicySaved, ...errorResponses(400, 401, 403, 409) } } },
       async (req) => {
         if (ctx.config.policyFile) {
           throw new ApiError('invalid_request', { message: `The policy is pinned to ${ctx.config.policyFile} (policyFile); change that file instead.` });
@@ -93,7 +93,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/v1/admin/policy/versions', { ...common, schema: { tags: ['admin'], summary: 'Policy version history', security, querystring: NoQuery, response: { 200: Versions, ...errorResponses(401, 403) } } }, async () => ({
+    app.get('/v1/admin/policy/versions', { ...common, schema: { operationId: 'listPolicyVersions', tags: ['admin'], summary: 'Policy version history', security, querystring: NoQuery, response: { 200: Versions, ...errorResponses(401, 403) } } }, async () => ({
       versions: (await policyHistory(ctx.store)).map((v) => ({ version: v.version, savedAt: new Date(v.savedAt).toISOString(), savedBy: v.savedBy, note: v.note, policy: v.policy })),
     }));
   };

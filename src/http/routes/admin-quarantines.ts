@@ -51,7 +51,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
 
     app.get(
       '/v1/admin/quarantines',
-      { ...common, schema: { tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, querystring: NoQuery, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
+      { ...common, schema: { operationId: 'listQuarantines', tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, querystring: NoQuery, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         const list = await defense.list(now);
@@ -63,7 +63,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
 
     app.post<{ Body: Static<typeof StartBody> }>(
       '/v1/admin/quarantines',
-      { ...common, schema: { tags: ['admin'], summary: 'Quarantine a prefix or country by hand', security, body: StartBody, response: { 201: QuarantineView, ...errorResponses(400, 401, 403) } } },
+      { ...common, schema: { operationId: 'startQuarantine', tags: ['admin'], summary: 'Quarantine a prefix or country by hand', security, body: StartBody, response: { 201: QuarantineView, ...errorResponses(400, 401, 403) } } },
       async (req, reply) => {
         const now = ctx.clock();
         const b = req.body;
@@ -97,6 +97,7 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
       {
         ...common,
         schema: {
+          operationId: 'liftQuarantine',
           tags: ['admin'],
           summary: 'Lift a quarantine now',
           security,

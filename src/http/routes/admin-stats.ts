@@ -66,6 +66,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         ...common,
         schema: {
+          operationId: 'getStats',
           tags: ['admin', 'monitoring'],
           summary: 'Requests, sends, blocks by reason, conversion, delivery rate, spend and savings',
           description: 'Hourly resolution: an hour is counted when it overlaps [from, to). Defaults to the last 24 hours including the current one. Amounts are in the price table currency.',
@@ -88,7 +89,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/monitoring/state',
-      { ...common, schema: { tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { 200: MonitoringState, ...errorResponses(401, 403) } } },
+      { ...common, schema: { operationId: 'getMonitoringState', tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { 200: MonitoringState, ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         await ctx.state.fresh();
@@ -122,6 +123,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         ...common,
         schema: {
+          operationId: 'listAlerts',
           tags: ['admin', 'monitoring'],
           summary: 'Recent alerts, newest first',
           security,

@@ -57,6 +57,7 @@ export function adminSubjectRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         config: { scope: 'admin' },
         schema: {
+          operationId: 'subjectAccess',
           tags: ['admin'],
           summary: "An access request: every stored record naming a number or an email address, in full (recorded as a data.read event)",
           security: [{ apiKey: [] }],
@@ -78,6 +79,7 @@ export function adminSubjectRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         config: { scope: 'admin' },
         schema: {
+          operationId: 'subjectErase',
           tags: ['admin'],
           summary: 'An erasure request: delete every stored record naming a number or an email address, in one store step (recorded as a subject.erase event that names nobody)',
           security: [{ apiKey: [] }],

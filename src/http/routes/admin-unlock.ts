@@ -29,6 +29,7 @@ export function adminUnlockRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         config: { scope: 'admin' },
         schema: {
+          operationId: 'unlock',
           tags: ['admin'],
           summary: 'Unlock a number, an email address or an IP: reset its send limits, cooldowns, failed-check locks and escalation',
           security: [{ apiKey: [] }],

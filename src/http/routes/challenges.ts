@@ -27,6 +27,7 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/challenges',
       {
         schema: {
+          operationId: 'createChallenge',
           tags: ['bot filtering'],
           summary: 'Get a signed one-time form token and a proof-of-work challenge (browser)',
           // No body: the widget posts without one (a JSON content-type would force a CORS preflight).

@@ -131,7 +131,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof LoginBody> }>(
       '/dashboard/api/login',
-      { schema: { tags: ['dashboard'], summary: 'Sign in with an admin key (sets the session cookie)', body: LoginBody, response: { 200: Type.Object({ ok: Type.Literal(true), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 403, 429) } } },
+      { schema: { operationId: 'dashboardLogin', tags: ['dashboard'], summary: 'Sign in with an admin key (sets the session cookie)', body: LoginBody, response: { 200: Type.Object({ ok: Type.Literal(true), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 403, 429) } } },
       async (req, reply) => {
         sameOrigin(req);
         const now = ctx.clock();
@@ -173,7 +173,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/dashboard/api/session', { schema: { tags: ['dashboard'], summary: 'The current dashboard session', response: { 200: Type.Object({ session: Type.String(), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), app: Type.Union([Type.String(), Type.Null()]), version: Type.String() }), ...errorResponses(401, 403) } } }, async (req) => {
+    app.get('/dashboard/api/session', { schema: { operationId: 'dashboardSession', tags: ['dashboard'], security: [{ dashboardSession: [] }], summary: 'The current dashboard session', response: { 200: Type.Object({ session: Type.String(), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), app: Type.Union([Type.String(), Type.Null()]), version: Type.String() }), ...errorResponses(401, 403) } } }, async (req) => {
       const key = readCookie(req.headers.cookie, SESSION_COOKIE);
       const res = key && KEY_RE.test(key) ? await verifyApiKey(ctx.store, key, ctx.clock()) : null;
       if (!res || !res.ok || !res.record.scopes.includes('admin')) throw new ApiError('unauthorized', { message: 'Sign in to the dashboard.' });
@@ -181,7 +181,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       return { session: r.id, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), app: ctx.config.appName, version: ctx.version };
     });
 
-    app.post('/dashboard/api/logout', { schema: { tags: ['dashboard'], summary: 'Sign out (revokes the session key)', response: { 200: Ok } } }, async (req, reply) => {
+    app.post('/dashboard/api/logout', { schema: { operationId: 'dashboardLogout', tags: ['dashboard'], security: [{ dashboardSession: [] }, {}], summary: 'Sign out (revokes the session key)', response: { 200: Ok } } }, async (req, reply) => {
       sameOrigin(req);
       const key = readCookie(req.headers.cookie, SESSION_COOKIE);
       const m = key ? KEY_RE.exec(key) : null;

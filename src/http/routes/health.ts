@@ -7,8 +7,8 @@ import { errorResponses } from '../schemas.ts';
 export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function health(app) {
     const Ok = Type.Object({ status: Type.String() });
-    app.get('/healthz', { schema: { tags: ['health'], response: { 200: Ok } } }, async () => ({ status: 'ok' }));
-    app.get('/readyz', { schema: { tags: ['health'], response: { 200: Ok, ...errorResponses(503) } } }, async (_req, reply) => {
+    app.get('/healthz', { schema: { operationId: 'health', tags: ['health'], summary: 'Liveness: the process answers', response: { 200: Ok } } }, async () => ({ status: 'ok' }));
+    app.get('/readyz', { schema: { operationId: 'readiness', tags: ['health'], summary: 'Readiness: the store answers and takes writes, and the server is not draining', response: { 200: Ok, ...errorResponses(503) } } }, async (_req, reply) => {
       // Shutting down (server.drainMs): still serving, but a load balancer should stop routing here.
       if (ctx.lifecycle.draining) return reply.code(503 as 200).header('retry-after', '5').send({ error: { code: 'unavailable', message: 'Shutting down.' } });
       try {

@@ -68,7 +68,7 @@ export function metricsRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         preHandler: authenticate(ctx),
         config: { scope: 'admin' },
-        schema: { tags: ['monitoring'], summary: 'Prometheus metrics (admin key)', security: [{ apiKey: [] }], response: { 200: asText('text/plain; version=0.0.4', 'Prometheus text exposition format') } },
+        schema: { operationId: 'getMetrics', tags: ['monitoring'], summary: 'Prometheus metrics (admin key)', security: [{ apiKey: [] }], response: { 200: asText('text/plain; version=0.0.4', 'Prometheus text exposition format') } },
       },
       async (_req, reply) => {
         const text = await render();

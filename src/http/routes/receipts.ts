@@ -53,7 +53,7 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post(
       '/v1/receipts/twilio/:sender',
-      { schema: { tags: ['receipts'], summary: 'Twilio status callback', params: Params, response: { 204: Type.Null({ description: 'Received (recorded once when final)' }), ...errorResponses(400, 403, 404, 415) } } },
+      { schema: { operationId: 'twilioReceipt', tags: ['receipts'], summary: 'Twilio status callback', params: Params, response: { 204: Type.Null({ description: 'Received (recorded once when final)' }), ...errorResponses(400, 403, 404, 415) } } },
       async (req, reply) => {
         const s = senderOf(req, 'twilio');
         const form = req.body;
@@ -86,7 +86,7 @@ export function receiptRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post(
       '/v1/receipts/webhook/:sender',
-      { schema: { tags: ['receipts'], summary: 'Webhook sender delivery receipt', params: Params, response: { 200: Type.Object({ recorded: Type.Boolean(), reason: Type.Optional(Type.Union([Type.Literal('not_final'), Type.Literal('unknown_verification'), Type.Literal('duplicate')])) }), ...errorResponses(400, 403, 404, 415) } } },
+      { schema: { operationId: 'webhookReceipt', tags: ['receipts'], summary: 'Webhook sender delivery receipt', params: Params, response: { 200: Type.Object({ recorded: Type.Boolean(), reason: Type.Optional(Type.Union([Type.Literal('not_final'), Type.Literal('unknown_verification'), Type.Literal('duplicate')])) }), ...errorResponses(400, 403, 404, 415) } } },
       async (req) => {
         const s = senderOf(req, 'webhook');
         const raw = Buffer.isBuffer(req.body) ? req.body : null;

@@ -16,6 +16,7 @@ export function verificationRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         config: { scope: 'verify' },
         schema: {
+          operationId: 'createVerification',
           tags: ['verifications'],
           summary: 'Send a code (if the request is safe and necessary)',
           security,
@@ -41,6 +42,7 @@ export function verificationRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         config: { scope: 'verify' },
         schema: {
+          operationId: 'checkVerification',
           tags: ['verifications'],
           summary: 'Check a code',
           security,
@@ -64,7 +66,7 @@ export function verificationRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/verifications/:id',
       {
         config: { scope: 'verify' },
-        schema: { tags: ['verifications'], summary: 'Read a verification', security, params: IdParams, response: { 200: VerificationView, ...errorResponses(401, 403, 404) } },
+        schema: { operationId: 'getVerification', tags: ['verifications'], summary: 'Read a verification', security, params: IdParams, response: { 200: VerificationView, ...errorResponses(401, 403, 404) } },
       },
       async (req) => ctx.verifications.get(req.params.id),
     );
@@ -73,7 +75,7 @@ export function verificationRoutes(ctx: AppContext): FastifyPluginAsync {
       '/v1/verifications/:id/cancel',
       {
         config: { scope: 'verify' },
-        schema: { tags: ['verifications'], summary: 'Cancel a pending verification', security, params: IdParams, response: { 200: VerificationView, ...errorResponses(401, 403, 404, 409, 410) } },
+        schema: { operationId: 'cancelVerification', tags: ['verifications'], summary: 'Cancel a pending verification', security, params: IdParams, response: { 200: VerificationView, ...errorResponses(401, 403, 404, 409, 410) } },
       },
       async (req) => ctx.verifications.cancel(req.params.id),
     );

@@ -32,6 +32,11 @@ function serve(asset: WebAsset, req: FastifyRequest, reply: FastifyReply) {
  * with its backend-for-frontend (`/demo/api/send`, `/demo/api/check`), which plays the integrator's
  * backend: it forwards the end user's evidence with the socket address and User-Agent it saw.
  */
+/** `/widget-worker.js` → `getWidgetWorkerJs`: a stable name for generated clients. */
+function assetOperationId(path: string): string {
+  return 'get' + path.slice(1).split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+}
+
 export function webRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function web(app) {
     const assets = await loadWebAssets();
@@ -39,7 +44,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
       if (path === '/demo' || path.startsWith('/demo.')) {
         if (!ctx.config.web.demo) continue;
       } else if (!ctx.config.web.widget) continue;
-      app.get(path, { schema: { tags: ['browser'], summary: `Static browser asset (${asset.type.split(';')[0]})`, response: { 200: asText(asset.type, 'The asset'), 304: Type.Null({ description: 'Not modified (ETag)' }) } } }, (req, reply) => serve(asset, req, reply));
+      app.get(path, { schema: { operationId: assetOperationId(path), tags: ['browser'], summary: `Static browser asset (${asset.type.split(';')[0]})`, response: { 200: asText(asset.type, 'The asset'), 304: Type.Null({ description: 'Not modified (ETag)' }) } } }, (req, reply) => serve(asset, req, reply));
     }
     if (!ctx.config.web.demo) return;
 
@@ -48,7 +53,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
     const DemoCheckResponse = Type.Omit(CheckResponse, ['verification']);
     app.post<{ Body: Static<typeof SendBody> }>(
       '/demo/api/send',
-      { schema: { tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { 201: Type.Object({ status: Type.String(), resendAfter: Type.String({ format: 'date-time' }), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 403, 422, 429, 502) } } },
+      { schema: { operationId: 'demoSend', tags: ['demo'], summary: 'Demo backend: send a code', body: SendBody, response: { 201: Type.Object({ status: Type.String(), resendAfter: Type.String({ format: 'date-time' }), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 403, 422, 429, 502) } } },
       async (req, reply) => {
         const ua = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : undefined;
         const lang = typeof req.headers['accept-language'] === 'string' ? req.headers['accept-language'].slice(0, 256) : undefined;
@@ -65,7 +70,7 @@ export function webRoutes(ctx: AppContext): FastifyPluginAsync {
     );
     app.post<{ Body: Static<typeof CheckBody> }>(
       '/demo/api/check',
-      { schema: { tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { 200: DemoCheckResponse, ...errorResponses(400, 404, 409, 410, 422, 423, 429) } } },
+      { schema: { operationId: 'demoCheck', tags: ['demo'], summary: 'Demo backend: check a code', body: CheckBody, response: { 200: DemoCheckResponse, ...errorResponses(400, 404, 409, 410, 422, 423, 429) } } },
       async (req) => {
         // As on the send: the page gets the outcome, not the verification the API echoes to a backend.
         const { verification: _verification, ...outcome } = await ctx.verifications.check({ to: req.body.to, code: req.body.code, client: { ip: req.clientIp } });
