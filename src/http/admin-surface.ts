@@ -24,7 +24,7 @@ const ADMIN_PREFIXES = ['/v1/admin', '/dashboard', '/metrics'];
 const BOTH_PORTS = new Set(['/healthz', '/readyz', '/openapi.json']);
 
 export function isAdminRoute(routeUrl: string | undefined, scope: string | undefined): boolean {
-  if (scope === 'admin') return true;
+  if (scope === 'admin' || scope === 'read' || scope === 'metrics') return true;
   if (routeUrl === undefined) return false;
   return ADMIN_PREFIXES.some((p) => routeUrl === p || routeUrl.startsWith(`${p}/`));
 }

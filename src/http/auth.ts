@@ -10,7 +10,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../service/context.ts';
-import { keyLookupFor, staleKeyMessage, verifyApiKey } from '../service/api-keys.ts';
+import { grants, keyLookupFor, staleKeyMessage, verifyApiKey } from '../service/api-keys.ts';
 import { ApiError } from '../service/errors.ts';
 
 export const FAILED_AUTH = { limit: 20, windowMs: 10 * 60_000 };
@@ -88,7 +88,7 @@ export function authenticate(ctx: AppContext) {
       if (!counted.allowed || (counted.counts[0] ?? 0) >= FAILED_AUTH.limit) lock(req.clientKey, now + FAILED_AUTH.windowMs);
       throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
     }
-    if (!result.record.scopes.includes(scope)) throw new ApiError('forbidden');
+    if (!grants(result.record.scopes, scope)) throw new ApiError('forbidden');
     touch(ctx, result.record.id, now);
     req.apiKey = result.record;
   };

@@ -7,6 +7,13 @@
 import type { FastifyInstance } from 'fastify';
 import { errorResponses, implicitErrorStatuses } from './schemas.ts';
 
+const SCOPE_NOTES: Record<string, string> = {
+  verify: 'API key scope: `verify`.',
+  admin: 'API key scope: `admin`.',
+  read: 'API key scope: `read` (an `admin` key has it too).',
+  metrics: 'API key scope: `metrics` (a `read` or `admin` key has it too).',
+};
+
 export function installDeclaredErrors(app: FastifyInstance): void {
   app.addHook('onRoute', (r) => {
     const schema = r.schema as (Record<string, unknown> & { hide?: boolean; response?: Record<string, unknown> }) | undefined;
@@ -21,6 +28,9 @@ export function installDeclaredErrors(app: FastifyInstance): void {
     // A route without an API key says so (`security: []`), or generators and linters take it for an omission;
     // the dashboard's session routes and the signed receipts declare their own.
     if (schema.security === undefined && typeof (r.config as { scope?: unknown } | undefined)?.scope !== 'string') schema.security = [];
+    // The key a route needs, in its description: a bearer scheme has no scopes in OpenAPI 3.0.
+    const scope = (r.config as { scope?: unknown } | undefined)?.scope;
+    if (typeof scope === 'string' && SCOPE_NOTES[scope]) schema.description = [schema.description, SCOPE_NOTES[scope]].filter(Boolean).join('\n\n');
     const declared = errorResponses(...statuses);
     // What the route declares itself wins (its own description or headers for that status).
     schema.response = { ...declared, ...(schema.response ?? {}) };

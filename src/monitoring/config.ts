@@ -143,7 +143,7 @@ export const MonitoringConfigSchema = Type.Object(
   {
     metrics: Type.Object(
       {
-        /** Serve GET /metrics on the main port (admin key required). */
+        /** Serve GET /metrics on the main port (a metrics, read or admin key). */
         enabled: Type.Boolean(),
         /** Also serve /metrics without a key on this separate port (bind it to a private interface). 0 = off. */
         port: Type.Integer({ minimum: 0, maximum: 65535 }),

@@ -37,6 +37,19 @@ export async function createApiKey(
   return { key: `osk_${id}_${secret}`, record };
 }
 
+export const API_SCOPES: readonly ApiScope[] = ['verify', 'admin', 'read', 'metrics'];
+
+/**
+ * Whether a key with `held` scopes may use a route that needs `needed`: its own scopes, and what they include
+ * (`admin` ⊃ `read` ⊃ `metrics`). `verify` stands apart: an admin key cannot send codes, nor a verify key read.
+ */
+export function grants(held: readonly ApiScope[], needed: ApiScope): boolean {
+  if (held.includes(needed)) return true;
+  if (needed === 'read') return held.includes('admin');
+  if (needed === 'metrics') return held.includes('admin') || held.includes('read');
+  return false;
+}
+
 export type KeyCheck = { ok: true; record: ApiKeyRecord } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' | 'mismatch' | 'parent_revoked' };
 
 const SESSION_NAME_RE = /^dashboard session \(([A-Za-z0-9]{12})\)$/;

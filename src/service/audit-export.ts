@@ -95,7 +95,7 @@ const DEVICE_KEYS = new Set(['deviceId', 'device']);
  * Pseudonymising, also addresses and device ids, by structure: a string that is an address or a network, an
  * `ip:` scope, a `deviceId`/`device` field, a list entry of kind `device`; IPv4 addresses inside free text.
  */
-function maskDeep(v: unknown, m: NumberMasker, key?: string): unknown {
+export function maskDeep(v: unknown, m: NumberMasker, key?: string): unknown {
   if (m.mode === 'none') return v;
   if (typeof v === 'string') return maskText(v, m, key);
   if (Array.isArray(v)) return v.map((x) => maskDeep(x, m, key));

@@ -130,7 +130,13 @@ export interface ListEntry {
   expiresAt: number | null;
 }
 
-export type ApiScope = 'verify' | 'admin';
+/**
+ * `verify`: send and check codes. `admin`: everything under the admin surface. `read`: the admin surface's reads
+ * (stats, events with numbers masked, lists, policy, pauses, quarantines, alerts, metrics) and nothing that
+ * changes or hands out personal data in full. `metrics`: `/metrics` only, for a Prometheus scraper.
+ * service/api-keys.ts `grants` says which scope includes which.
+ */
+export type ApiScope = 'verify' | 'admin' | 'read' | 'metrics';
 
 export interface ApiKeyRecord {
   id: string;

@@ -42,7 +42,14 @@ describe('otp-shield keys', () => {
   });
 
   it('refuses unknown scopes with a clear message', () => {
-    assert.throws(() => cli('keys', 'create', '--scope', 'root'), (e: { stderr?: string }) => /unknown scope: root/.test(String(e.stderr)));
+    assert.throws(() => cli('keys', 'create', '--scope', 'root'), (e: { stderr?: string }) => /unknown scope: root \(use verify, admin, read or metrics\)/.test(String(e.stderr)));
+  });
+
+  it('creates read-only and metrics-only keys', () => {
+    const read = JSON.parse(cli('keys', 'create', '--scope', 'read', '--name', 'grafana', '--json'));
+    assert.deepEqual(read.scopes, ['read']);
+    const scraper = JSON.parse(cli('keys', 'create', '--scope', 'metrics', '--json'));
+    assert.deepEqual(scraper.scopes, ['metrics']);
   });
 
   it('expiring keys stop working after their expiry', async () => {

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { createApiKey, keyView } from '../../service/api-keys.ts';
+import { API_SCOPES, createApiKey, keyView } from '../../service/api-keys.ts';
 import type { ApiScope } from '../../store/interface.ts';
 import { configFrom, print, storeFrom } from '../shared.ts';
 import { recordedStep } from '../../service/journal.ts';
 import { eventId } from '../../service/ids.ts';
 
-const SCOPES: ApiScope[] = ['verify', 'admin'];
 
 /** The longest key lifetime `--expires-in-days` accepts: 100 years (36500 days); for longer, omit the option. */
 export const MAX_EXPIRY_DAYS = 36_500;
@@ -25,14 +24,14 @@ export function registerKeys(program: Command): void {
   keys
     .command('create')
     .description('create an API key and print it once')
-    .option('-s, --scope <scope...>', 'scopes: verify, admin', ['verify'])
+    .option('-s, --scope <scope...>', 'scopes: verify (send and check), admin (everything else), read (admin reads, numbers masked), metrics (/metrics only)', ['verify'])
     .option('-n, --name <name>', 'a name to recognise the key by')
     .option('--expires-in-days <days>', `expire the key after this many days (a whole number, 1..${MAX_EXPIRY_DAYS})`)
     .option('--json', 'print JSON')
     .action(async (opts: { scope: string[]; name?: string; expiresInDays?: string; json?: boolean }, cmd: Command) => {
       const scopes = opts.scope.flatMap((s) => s.split(','));
-      const bad = scopes.filter((s) => !SCOPES.includes(s as ApiScope));
-      if (bad.length) throw Object.assign(new Error(`unknown scope: ${bad.join(', ')} (use verify or admin)`), { name: 'ConfigError' });
+      const bad = scopes.filter((s) => !API_SCOPES.includes(s as ApiScope));
+      if (bad.length) throw Object.assign(new Error(`unknown scope: ${bad.join(', ')} (use verify, admin, read or metrics)`), { name: 'ConfigError' });
       const days = opts.expiresInDays !== undefined ? parseExpiryDays(opts.expiresInDays) : null;
       // The first step of a new install may come before the server ever ran: this one may create the database.
       const store = await storeFrom(configFrom(cmd), { create: true });

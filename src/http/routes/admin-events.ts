@@ -11,6 +11,7 @@ import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { eventView, numberMasker } from '../../service/audit-export.ts';
 import { recordPersonalDataRead } from '../../service/data-reads.ts';
+import { grants } from '../../service/api-keys.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
@@ -34,7 +35,7 @@ export const EventsQuery = Type.Object(
     // 16 digits: the Redis store's seq is its stream id (milliseconds × 1000 + n), 16 digits since 2001 (a review
     // found its cursors refused with 15). Within Number.MAX_SAFE_INTEGER (checked in the handler).
     cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$', description: 'nextCursor of the previous page.' })),
-    mask: Type.Optional(Type.Boolean({ description: 'Mask phone numbers (default: privacy.maskNumbersInLogs).' })),
+    mask: Type.Optional(Type.Boolean({ description: 'Mask phone numbers and email addresses (default: privacy.maskNumbersInLogs; always for a read key, which gets 403 for mask=false).' })),
   },
   { additionalProperties: false },
 );
@@ -70,7 +71,7 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
     app.get<{ Querystring: Static<typeof EventsQuery> }>(
       '/v1/admin/events',
       {
-        config: { scope: 'admin' },
+        config: { scope: 'read' },
         schema: {
           operationId: 'listEvents',
           tags: ['admin'],
@@ -82,6 +83,9 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (req) => {
         const qs = req.query;
+        // A read-only key sees numbers and addresses masked, whatever the default (service/api-keys.ts).
+        const fullRights = !!req.apiKey && grants(req.apiKey.scopes, 'admin');
+        if (qs.mask === false && !fullRights) throw new ApiError('forbidden', { message: 'Numbers in full (mask=false) need an admin key.' });
         const limit = qs.limit ?? 100;
         const q: EventQuery = { order: 'desc', limit };
         // The schema checked the format; Date.parse can still refuse a valid-looking one (a leap second, :60).
@@ -113,7 +117,7 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
         const events = await ctx.store.queryEvents(q);
         // Only events on disk (Store.settled): a cursor must not point past one a crash could take back.
         await ctx.store.settled?.();
-        const masker = numberMasker((qs.mask ?? ctx.config.privacy.maskNumbersInLogs) ? 'mask' : 'none');
+        const masker = numberMasker((qs.mask ?? (ctx.config.privacy.maskNumbersInLogs || !fullRights)) ? 'mask' : 'none');
         // Asking for numbers in full where they are masked by default is recorded (service/data-reads.ts).
         if (masker.mode === 'none' && ctx.config.privacy.maskNumbersInLogs) {
           // The filters as applied: the number normalised, so the record masks it (a raw spelling would not be).

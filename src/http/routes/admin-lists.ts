@@ -3,9 +3,13 @@ import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { addListEntry, LIST_KINDS, listView, removeListEntry } from '../../service/lists.ts';
 import { ApiError } from '../../service/errors.ts';
+import { grants } from '../../service/api-keys.ts';
+import { maskDeep, maskedPrefix, numberMasker } from '../../service/audit-export.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
 import { errorResponses } from '../schemas.ts';
+
+const MASK = numberMasker('mask');
 
 const Action = Type.Union([Type.Literal('block'), Type.Literal('allow')]);
 
@@ -37,12 +41,14 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function adminLists(app) {
     app.addHook('preHandler', authenticate(ctx));
     const common = { config: { scope: 'admin' as const } };
+    // Reads need the `read` scope (admin keys have it: service/api-keys.ts grants).
+    const reading = { config: { scope: 'read' as const } };
     const security = [{ apiKey: [] }];
 
     app.get<{ Querystring: { list?: 'block' | 'allow'; kind?: string } }>(
       '/v1/admin/lists',
       {
-        ...common,
+        ...reading,
         schema: {
           operationId: 'listListEntries',
           tags: ['admin'],
@@ -54,7 +60,10 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (req) => {
         const filter = { ...(req.query.list ? { list: req.query.list } : {}), ...(req.query.kind ? { kind: req.query.kind as never } : {}) };
-        return { entries: (await ctx.store.listEntries(ctx.clock(), filter)).map(listView) };
+        const entries = (await ctx.store.listEntries(ctx.clock(), filter)).map(listView);
+        // A read-only key sees the numbers and addresses of entries masked, in their values and notes.
+        if (!!req.apiKey && grants(req.apiKey.scopes, 'admin')) return { entries };
+        return { entries: entries.map((e) => ({ ...e, value: e.kind === 'prefix' ? maskedPrefix(e.value, MASK) : MASK(e.value), note: e.note === null ? null : (maskDeep(e.note, MASK) as string) })) };
       },
     );
 

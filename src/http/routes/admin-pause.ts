@@ -50,6 +50,8 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function adminPause(app) {
     app.addHook('preHandler', authenticate(ctx));
     const common = { config: { scope: 'admin' as const } };
+    // Reads need the `read` scope (admin keys have it: service/api-keys.ts grants).
+    const reading = { config: { scope: 'read' as const } };
     const security = [{ apiKey: [] }];
 
     app.post<{ Body: Static<typeof PauseBody> }>(
@@ -83,7 +85,7 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/pauses',
-      { ...common, schema: { operationId: 'listPauses', tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
+      { ...reading, schema: { operationId: 'listPauses', tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
       async () => ({
         pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => pauseView(p.scope, p.record)),
       }),

@@ -29,6 +29,8 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
   return async function adminPolicy(app) {
     app.addHook('preHandler', authenticate(ctx));
     const common = { config: { scope: 'admin' as const } };
+    // Reads need the `read` scope (admin keys have it: service/api-keys.ts grants).
+    const reading = { config: { scope: 'read' as const } };
     const security = [{ apiKey: [] }];
     const Doc = Type.Record(Type.String(), Type.Unknown(), { description: 'A policy document (docs/policy.md). Missing sections take the defaults.' });
 
@@ -38,7 +40,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
      */
     const notEnforced = (p: Policy) => (ctx.config.captcha ? [] : captchaOnlyRules(p).map((rule) => ({ rule, reason: 'no CAPTCHA provider configured' })));
 
-    app.get('/v1/admin/policy', { ...common, schema: { operationId: 'getPolicy', tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { 200: PolicyInForce, ...errorResponses(401, 403) } } }, async () => {
+    app.get('/v1/admin/policy', { ...reading, schema: { operationId: 'getPolicy', tags: ['admin'], summary: 'Current policy', security, querystring: NoQuery, response: { 200: PolicyInForce, ...errorResponses(401, 403) } } }, async () => {
       // The shared state refreshes lazily, on the send path: an instance that takes no sends (an admin port,
       // a quiet replica) would otherwise show the version it last saw, not the one a PUT elsewhere saved.
       await ctx.state.fresh();
@@ -47,7 +49,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post(
       '/v1/admin/policy/validate',
-      { ...common, schema: { operationId: 'validatePolicy', tags: ['admin'], summary: 'Validate a policy without saving it', security, body: Doc, response: { 200: Validation, ...errorResponses(400, 401, 403) } } },
+      { ...reading, schema: { operationId: 'validatePolicy', tags: ['admin'], summary: 'Validate a policy without saving it', security, body: Doc, response: { 200: Validation, ...errorResponses(400, 401, 403) } } },
       async (req) => {
         // What PUT accepts: a `note` for the history beside the policy.
         const { note: _note, ...doc } = req.body as { note?: unknown };
@@ -93,7 +95,7 @@ export function adminPolicyRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/v1/admin/policy/versions', { ...common, schema: { operationId: 'listPolicyVersions', tags: ['admin'], summary: 'Policy version history', security, querystring: NoQuery, response: { 200: Versions, ...errorResponses(401, 403) } } }, async () => ({
+    app.get('/v1/admin/policy/versions', { ...reading, schema: { operationId: 'listPolicyVersions', tags: ['admin'], summary: 'Policy version history', security, querystring: NoQuery, response: { 200: Versions, ...errorResponses(401, 403) } } }, async () => ({
       versions: (await policyHistory(ctx.store)).map((v) => ({ version: v.version, savedAt: new Date(v.savedAt).toISOString(), savedBy: v.savedBy, note: v.note, policy: v.policy })),
     }));
   };

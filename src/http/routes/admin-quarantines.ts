@@ -47,11 +47,13 @@ export function adminQuarantineRoutes(ctx: AppContext, defense: PumpingDefense):
   return async function adminQuarantines(app) {
     app.addHook('preHandler', authenticate(ctx));
     const common = { config: { scope: 'admin' as const } };
+    // Reads need the `read` scope (admin keys have it: service/api-keys.ts grants).
+    const reading = { config: { scope: 'read' as const } };
     const security = [{ apiKey: [] }];
 
     app.get(
       '/v1/admin/quarantines',
-      { ...common, schema: { operationId: 'listQuarantines', tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, querystring: NoQuery, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
+      { ...reading, schema: { operationId: 'listQuarantines', tags: ['admin'], summary: 'Active SMS-pumping quarantines', security, querystring: NoQuery, response: { 200: Type.Object({ quarantines: Type.Array(QuarantineView) }), ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         const list = await defense.list(now);

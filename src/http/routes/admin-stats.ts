@@ -58,13 +58,14 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
     const mon = monitoringOf(ctx);
     if (!mon) return;
     app.addHook('preHandler', authenticate(ctx));
-    const common = { config: { scope: 'admin' as const } };
+    // Reads need the `read` scope (admin keys have it: service/api-keys.ts grants).
+    const reading = { config: { scope: 'read' as const } };
     const security = [{ apiKey: [] }];
 
     app.get<{ Querystring: Static<typeof StatsQuery> }>(
       '/v1/admin/stats',
       {
-        ...common,
+        ...reading,
         schema: {
           operationId: 'getStats',
           tags: ['admin', 'monitoring'],
@@ -89,7 +90,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get(
       '/v1/admin/monitoring/state',
-      { ...common, schema: { operationId: 'getMonitoringState', tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { 200: MonitoringState, ...errorResponses(401, 403) } } },
+      { ...reading, schema: { operationId: 'getMonitoringState', tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { 200: MonitoringState, ...errorResponses(401, 403) } } },
       async () => {
         const now = ctx.clock();
         await ctx.state.fresh();
@@ -121,7 +122,7 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
     app.get<{ Querystring: { limit?: number; before?: number } }>(
       '/v1/admin/monitoring/alerts',
       {
-        ...common,
+        ...reading,
         schema: {
           operationId: 'listAlerts',
           tags: ['admin', 'monitoring'],

@@ -67,8 +67,8 @@ export function metricsRoutes(ctx: AppContext): FastifyPluginAsync {
       '/metrics',
       {
         preHandler: authenticate(ctx),
-        config: { scope: 'admin' },
-        schema: { operationId: 'getMetrics', tags: ['monitoring'], summary: 'Prometheus metrics (admin key)', security: [{ apiKey: [] }], response: { 200: asText('text/plain; version=0.0.4', 'Prometheus text exposition format') } },
+        config: { scope: 'metrics' },
+        schema: { operationId: 'getMetrics', tags: ['monitoring'], summary: 'Prometheus metrics (a metrics, read or admin key)', security: [{ apiKey: [] }], response: { 200: asText('text/plain; version=0.0.4', 'Prometheus text exposition format') } },
       },
       async (_req, reply) => {
         const text = await render();
