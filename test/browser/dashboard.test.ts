@@ -85,7 +85,7 @@ describeWithBrowser(
       await page.locator('#login-key').fill(t.verifyKey);
       await page.locator('#login-submit').click();
       await page.locator('#login-error').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
-      assert.match(await page.locator('#login-error').innerText(), /admin key/);
+      assert.match(await page.locator('#login-error').innerText(), /admin or a read key/);
 
       await page.locator('#login-key').fill(t.adminKey);
       await page.locator('#login-submit').click();
@@ -285,6 +285,46 @@ describeWithBrowser(
       assert.deepEqual(failedResponses, ['401 /dashboard/api/session', '403 /dashboard/api/login']);
       const unexpected = consoleErrors.filter((m) => !m.startsWith('Failed to load resource'));
       assert.deepEqual(unexpected, [], 'no script errors and no CSP violations');
+    });
+
+    it('a read key signs in to a read-only dashboard: the same numbers, masked, and no control that changes anything', async () => {
+      const { createApiKey } = await import('../../src/service/api-keys.ts');
+      const read = (await createApiKey(t.ctx.store, { scopes: ['read'], name: 'support', now: t.clock() })).key;
+      await admin('POST', '/v1/admin/lists', { list: 'block', kind: 'number', value: '+6281299990002', note: 'read-only check' });
+      await admin('POST', '/v1/admin/pause', { scope: 'country:NG', note: 'read-only check' });
+      const ro = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+      const p = await ro.newPage();
+      const refused: string[] = [];
+      const errors: string[] = [];
+      p.on('response', (r) => {
+        if (r.status() >= 400) refused.push(`${r.status()} ${new URL(r.url()).pathname}`);
+      });
+      p.on('pageerror', (e) => errors.push(String(e)));
+      try {
+        await p.goto(`${t.url}/dashboard`);
+        await p.locator('#login-key').fill(read);
+        await p.locator('#login-submit').click();
+        await p.locator('#app').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+        await p.waitForFunction(() => Number(document.getElementById('updated')!.dataset.updated) >= 1, undefined, { timeout: UI_TIMEOUT_MS });
+        await p.locator('#table-lists tbody tr', { hasText: 'read-only check' }).waitFor({ timeout: UI_TIMEOUT_MS });
+        assert.equal(await p.locator('#read-only').isVisible(), true, 'says it is read-only');
+        for (const sel of ['#emergency', '#list-form', '#policy-save', '#policy-note']) assert.equal(await p.locator(sel).isVisible(), false, `${sel} is not there`);
+        assert.equal(await p.locator('#policy-validate').isVisible(), true, 'a policy can still be validated');
+        assert.equal(await p.locator('#table-lists button, #table-pauses button, #table-quarantines button').count(), 0, 'no Remove, Resume or Lift');
+        const row = await p.locator('#table-lists tbody tr', { hasText: 'read-only check' }).innerText();
+        assert.doesNotMatch(row, /6281299990002/, 'the number is masked');
+        assert.match(row, /\+62812\*+002/);
+        assert.match(await p.locator('#kpi-requests').innerText(), /^[1-9][0-9.]*K?$/, 'the numbers are there');
+        assert.ok((await p.locator('#table-events tbody tr').count()) > 1, 'and the events');
+        assert.deepEqual(refused.filter((r) => r !== '401 /dashboard/api/session'), [], 'no request of the page is refused');
+        assert.deepEqual(errors, []);
+        // The session itself is read-only: the API refuses its changes, whatever the page shows.
+        const cookie = (await ro.cookies()).find((c) => c.name === 'otps_session')!.value;
+        const change = await fetch(`${t.url}/v1/admin/lists`, { method: 'POST', headers: { cookie: `otps_session=${cookie}`, 'x-otpshield-dashboard': '1', 'content-type': 'application/json' }, body: JSON.stringify({ list: 'block', kind: 'ip', value: '203.0.113.9' }) });
+        assert.equal(change.status, 403);
+      } finally {
+        await ro.close();
+      }
     });
   },
   { timeout: 180_000 },

@@ -9,7 +9,8 @@
   'use strict';
 
   var $ = function (id) { return document.getElementById(id); };
-  var state = { hours: 24, charts: {}, eventsCursor: null, currency: 'USD', refreshing: null };
+  // canChange: the session is an admin's; a read key's session sees the same numbers and changes nothing.
+  var state = { hours: 24, charts: {}, eventsCursor: null, currency: 'USD', refreshing: null, canChange: true };
   // At least 3:1 against the white card (WCAG 1.4.11); each series also has its own dash (chart lines are
   // told apart by more than colour, 1.4.1).
   var COLORS = ['#2563eb', '#15803d', '#dc2626', '#b45309', '#7c3aed', '#0e7490', '#be185d', '#475569'];
@@ -171,6 +172,9 @@
   function boot() {
     api('/dashboard/api/session').then(function (s) {
       $('app-name').textContent = s.app && s.app !== 'OTP Shield' ? '· ' + s.app : '';
+      state.canChange = !s.scopes || s.scopes.indexOf('admin') !== -1;
+      document.body.classList.toggle('read-only', !state.canChange);
+      $('read-only').hidden = state.canChange;
       $('login').hidden = true;
       $('app').hidden = false;
       // The focus was on the sign-in form, now hidden: put it at the top of the page, not on nothing.
@@ -295,7 +299,7 @@
       serverNow = Date.parse(s.now);
       state.currency = s.spendToday.currency;
       fillTable('table-pauses', s.pauses, function (p) {
-        return [p.scope, time(p.since), p.until ? time(p.until) : 'until resumed', p.by || '–', p.note || '', button('Resume', function () { resume(p.scope); }, '', 'Resume ' + p.scope)];
+        return [p.scope, time(p.since), p.until ? time(p.until) : 'until resumed', p.by || '–', p.note || '', state.canChange ? button('Resume', function () { resume(p.scope); }, '', 'Resume ' + p.scope) : ''];
       }, 'no pauses: sends are on');
       var banner = $('paused-banner');
       banner.hidden = s.pauses.length === 0;
@@ -303,7 +307,7 @@
       fillTable('table-quarantines', s.quarantines, function (q) {
         // A prefix of another length than the sends' own applies to none of them (stored by an older version).
         var reason = q.inEffect === false ? q.reason + ' (not in effect: lift it)' : q.reason;
-        return [q.scope, q.mode, reason, time(q.until), button('Lift', function () { lift(q.scope); }, 'secondary', 'Lift quarantine ' + q.scope)];
+        return [q.scope, q.mode, reason, time(q.until), state.canChange ? button('Lift', function () { lift(q.scope); }, 'secondary', 'Lift quarantine ' + q.scope) : ''];
       });
       fillTable('table-throttles', s.throttles, function (t) { return [t.scope, time(t.tightenedSince), { text: num(t.baseline), cls: 'num' }]; });
       $('spend-today').textContent = s.spendToday.day + ': ' + money(s.spendToday.total) +
@@ -403,7 +407,7 @@
     return api('/v1/admin/lists').then(function (r) {
       fillTable('table-lists', r.entries, function (e) {
         return [{ text: e.list, cls: 'list-' + e.list }, e.kind, e.value, e.note || '', e.expiresAt ? time(e.expiresAt) : 'never',
-          button('Remove', function () { removeEntry(e); }, 'secondary', 'Remove ' + e.list + ' ' + e.kind + ' ' + e.value)];
+          state.canChange ? button('Remove', function () { removeEntry(e); }, 'secondary', 'Remove ' + e.list + ' ' + e.kind + ' ' + e.value) : ''];
       }, 'no entries');
     });
   }

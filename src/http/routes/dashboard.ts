@@ -24,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
-import { createApiKey, keyLookupFor, sessionKeyName, sessionParentId, staleKeyMessage, verifyApiKey } from '../../service/api-keys.ts';
+import type { ApiScope } from '../../store/interface.ts';
+import { createApiKey, grants, keyLookupFor, sessionKeyName, sessionParentId, staleKeyMessage, verifyApiKey } from '../../service/api-keys.ts';
 import { recordedStep } from '../../service/journal.ts';
 import { ApiError } from '../../service/errors.ts';
 import { FAILED_AUTH } from '../auth.ts';
@@ -131,7 +132,7 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.post<{ Body: Static<typeof LoginBody> }>(
       '/dashboard/api/login',
-      { schema: { operationId: 'dashboardLogin', tags: ['dashboard'], summary: 'Sign in with an admin key (sets the session cookie)', body: LoginBody, response: { 200: Type.Object({ ok: Type.Literal(true), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 403, 429) } } },
+      { schema: { operationId: 'dashboardLogin', tags: ['dashboard'], summary: 'Sign in with an admin key, or a read key for a read-only dashboard (sets the session cookie)', body: LoginBody, response: { 200: Type.Object({ ok: Type.Literal(true), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 403, 429) } } },
       async (req, reply) => {
         sameOrigin(req);
         const now = ctx.clock();
@@ -146,16 +147,18 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
           const counted = await ctx.store.consumeLimits([failKey], now);
           throw counted.allowed ? new ApiError('unauthorized') : new ApiError('rate_limited', { retryAfter });
         }
-        if (!res.record.scopes.includes('admin')) throw new ApiError('forbidden', { message: 'The dashboard needs an admin key.' });
+        // A read key signs in to a read-only dashboard: its session has the read scope only (its numbers masked).
+        if (!grants(res.record.scopes, 'read')) throw new ApiError('forbidden', { message: 'The dashboard needs an admin or a read key.' });
+        const scopes: ApiScope[] = grants(res.record.scopes, 'admin') ? ['admin'] : ['read'];
         // A session makes no sessions: each would outlive the key of the one before in name only.
         if (sessionParentId(res.record) !== null) throw new ApiError('forbidden', { message: 'Sign in with an admin key, not a dashboard session.' });
         const expiresAt = Math.min(now + SESSION_TTL_MS, res.record.expiresAt ?? Infinity);
         // Recorded (journaled ahead: service/journal.ts recordedStep) with the session it made.
         const session = await recordedStep(
           ctx.store,
-          { id: `ev_${req.id}`, at: now, type: 'dashboard.login', ip: req.clientIp, data: { key: res.record.id, session: null } },
-          () => createApiKey(ctx.store, { scopes: ['admin'], name: sessionKeyName(res.record.id), expiresAt, now }),
-          (s, e) => ({ ...e, data: { key: res.record.id, session: s.record.id } }),
+          { id: `ev_${req.id}`, at: now, type: 'dashboard.login', ip: req.clientIp, data: { key: res.record.id, session: null, scopes } },
+          () => createApiKey(ctx.store, { scopes, name: sessionKeyName(res.record.id), expiresAt, now }),
+          (s, e) => ({ ...e, data: { key: res.record.id, session: s.record.id, scopes } }),
         );
         // Signing in again replaces this browser's session: the one its cookie held is revoked now instead of
         // staying valid for hours with nobody holding it (or someone who copied it).
@@ -173,12 +176,12 @@ export function dashboardRoutes(ctx: AppContext): FastifyPluginAsync {
       },
     );
 
-    app.get('/dashboard/api/session', { schema: { operationId: 'dashboardSession', tags: ['dashboard'], security: [{ dashboardSession: [] }], summary: 'The current dashboard session', response: { 200: Type.Object({ session: Type.String(), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), app: Type.Union([Type.String(), Type.Null()]), version: Type.String() }), ...errorResponses(401, 403) } } }, async (req) => {
+    app.get('/dashboard/api/session', { schema: { operationId: 'dashboardSession', tags: ['dashboard'], security: [{ dashboardSession: [] }], summary: 'The current dashboard session', response: { 200: Type.Object({ session: Type.String(), scopes: Type.Array(Type.String(), { description: '["admin"], or ["read"] for a read-only session' }), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), app: Type.Union([Type.String(), Type.Null()]), version: Type.String() }), ...errorResponses(401, 403) } } }, async (req) => {
       const key = readCookie(req.headers.cookie, SESSION_COOKIE);
       const res = key && KEY_RE.test(key) ? await verifyApiKey(ctx.store, key, ctx.clock()) : null;
-      if (!res || !res.ok || !res.record.scopes.includes('admin')) throw new ApiError('unauthorized', { message: 'Sign in to the dashboard.' });
+      if (!res || !res.ok || !grants(res.record.scopes, 'read')) throw new ApiError('unauthorized', { message: 'Sign in to the dashboard.' });
       const r = res.record;
-      return { session: r.id, expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), app: ctx.config.appName, version: ctx.version };
+      return { session: r.id, scopes: grants(r.scopes, 'admin') ? ['admin'] : ['read'], expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt).toISOString(), app: ctx.config.appName, version: ctx.version };
     });
 
     app.post('/dashboard/api/logout', { schema: { operationId: 'dashboardLogout', tags: ['dashboard'], security: [{ dashboardSession: [] }, {}], summary: 'Sign out (revokes the session key)', response: { 200: Ok } } }, async (req, reply) => {
