@@ -85,8 +85,17 @@ describe('read and metrics keys over HTTP', () => {
       ['POST', '/v1/verifications', { to: NUMBER, client: client('36.72.77.2') }],
     ];
     for (const [method, path, body] of refused) assert.equal((await as(read, method, path, body)).status, 403, `${method} ${path}`);
-    // The dashboard is not enabled in this app: its read-only session is tested in test/browser/dashboard.test.ts.
-    assert.equal((await t.request('POST', '/dashboard/api/login', { key: read }, { key: null })).status, 404);
+    // Its dashboard session has the read scope only (the page itself: test/browser/dashboard.test.ts).
+    const login = await t.request('POST', '/dashboard/api/login', { key: read }, { key: null });
+    assert.equal(login.status, 200, login.text);
+    const cookie = /otps_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!;
+    const viaCookie = (method: string, path: string, body?: unknown) => t.request(method, path, body, { key: null, headers: { cookie: `otps_session=${cookie}`, 'x-otpshield-dashboard': '1' } });
+    assert.deepEqual((await viaCookie('GET', '/dashboard/api/session')).body.scopes, ['read']);
+    assert.equal((await viaCookie('GET', '/v1/admin/stats')).status, 200);
+    assert.equal((await viaCookie('POST', '/v1/admin/lists', { list: 'block', kind: 'ip', value: '203.0.113.5' })).status, 403);
+    assert.equal((await viaCookie('GET', '/v1/admin/events?mask=false')).status, 403);
+    // A metrics key does not sign in.
+    assert.equal((await t.request('POST', '/dashboard/api/login', { key: metrics }, { key: null })).status, 403);
   });
 
   it('a metrics key reads /metrics and nothing else', async () => {
