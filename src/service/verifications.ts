@@ -204,7 +204,9 @@ export class VerificationService {
   async send(input: SendInput): Promise<SendResult> {
     const d = this.d;
     const now = d.clock();
-    const policy = d.policy();
+    // Read again after the shared state's refresh below, which also reloads a policy another instance saved:
+    // deciding with this one let sends through under a policy replaced seconds before (a multi-instance review).
+    let policy = d.policy();
     if (!d.channels.includes(input.channel)) throw new ApiError('channel_disabled');
 
     // A phone number, or for the email channel an email address (service/destination.ts).
@@ -231,6 +233,9 @@ export class VerificationService {
       d.state.fresh(),
     ]);
     if (evidence.deviceId !== deviceId) throw new Error('Signals.verifyEvidence returned another device id than deviceIdOf(client.deviceId)');
+    // The decision and the send limits follow the policy as refreshed (the number's prefix and this request's
+    // observation counters were taken with the one before: one request's worth).
+    policy = d.policy();
 
     const facts: SendFacts = { now, channel: input.channel, number, ip: ipFacts, evidence, lists: [], state: NO_STATE };
     facts.lists = d.state.listHits({ e164, region: number.region, ip: ipFacts?.ip ?? null, ipCountry: ipFacts?.country ?? null, deviceId }, now);
@@ -745,13 +750,17 @@ export class VerificationService {
   async check(input: { id?: string; to?: unknown; channel?: Channel; code: string; client?: { ip?: string; deviceId?: string } }): Promise<CheckResult> {
     const d = this.d;
     const now = d.clock();
-    const policy = d.policy();
     const code = normalizeCodeInput(input.code, d.codes.length);
     const ipFacts = this.clientIpFacts(input.client?.ip);
     // Before the lookup: a malformed code must get the same answer whether or not the number has a code
     // pending, or it would tell that for free (no attempt, no failure counted).
     if (code === null) throw new ApiError('invalid_code');
 
+    // The shared state's refresh (and with it the policy another instance saved) leaves with the lookup: checks
+    // never refreshed it, and an instance serving only checks applied a lowered failed-check limit up to a
+    // minute late (a multi-instance review). Its failure surfaces at the await, not as an unhandled rejection.
+    const refreshed = d.state.fresh();
+    refreshed.catch(() => {});
     let v: Verification | null;
     if (input.id !== undefined) v = await d.store.getVerification(input.id);
     else {
@@ -773,6 +782,8 @@ export class VerificationService {
         v = newestPending(found);
       }
     }
+    await refreshed;
+    const policy = d.policy();
     const base: AuditEvent = { id: eventId(), at: now, type: 'check', to: v?.to ?? null, ip: ipFacts?.ip ?? null, deviceId: input.client?.deviceId ?? null };
     if (!v) {
       // Counted against the address's failed-check budgets (not the number's: nothing of it was tried), so that

@@ -40,10 +40,11 @@ export function challengeRoutes(ctx: AppContext): FastifyPluginAsync {
         // Browsers send Origin on same-origin POSTs too: a page of this server (the demo, an integrator's page
         // behind the same host) is always allowed; other origins only when listed.
         if (origin && origins.length > 0 && !origins.includes(origin) && origin !== ownOrigin(req, ctx)) throw new ApiError('forbidden', { message: 'This origin is not allowed.' });
+        // Refreshed first: the limit is the policy's, which another instance may have changed.
+        await ctx.state.fresh();
         const per = ctx.policy().limits.challengesPerIp;
         const rate = await ctx.store.consumeLimits([{ reason: 'rate_limited.challenge', key: `ch:${req.clientKey}`, limit: per.limit, windowMs: per.windowSeconds * 1000 }], now);
         if (!rate.allowed) throw new ApiError('rate_limited', { retryAfter: Math.ceil((rate.denied[0]?.retryAfterMs ?? 60_000) / 1000) });
-        await ctx.state.fresh();
         // The page's destination is not known yet: the big puzzle only while the whole service is tightened
         // (`global`), and only while the `throttled` rule is live (in shadow or off it must not cost users
         // anything: engine/decide.ts). A tightened country or prefix asks for it in its own challenge
