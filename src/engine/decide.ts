@@ -140,7 +140,8 @@ export function isRuleTrip(d: Decision, p: Policy): boolean {
   if (d.decision !== 'block' && d.decision !== 'tarpit') return false;
   if (d.reasons[0] === 'score') return d.score - own >= p.risk.challengeAt;
   const adaptive = (r: string) => r.startsWith('quarantine.') || r.startsWith('escalation.');
-  if (d.reasons.some((r) => r !== 'paused' && !r.startsWith('rate_limited.') && !r.startsWith('locked.') && r !== 'cooldown' && !adaptive(r))) return true;
+  // A spent budget (`budget.country`) refuses everyone, like a pause: no trip.
+  if (d.reasons.some((r) => r !== 'paused' && !r.startsWith('budget.') && !r.startsWith('rate_limited.') && !r.startsWith('locked.') && r !== 'cooldown' && !adaptive(r))) return true;
   // A quarantine's or the escalation's own block is a trip only when the client's own signals would have
   // challenged it anyway: a quarantine refuses every new number of a range (the real users of an integration
   // without the widget too), and counting escalation's blocks renewed a shared address's block with each retry

@@ -6,9 +6,18 @@
  * are shared by all instances and exact, so the breaker trips on the real fleet-wide spend, not on one
  * instance's share. Without budgets nothing is counted here (no extra store call per send).
  *
- * When a country's spend today reaches its budget the breaker pauses sends to it (`pause:country:XX`) until
- * the end of the UTC day, once per country and day across the fleet (a one-time token): if an admin resumes
- * the country by hand, that decision stands for the rest of the day.
+ * The budget itself is enforced before a message leaves: each send reserves its price in the send's atomic
+ * limits step (`reservationSpec`, the counter `mon:reserved:<day>:c:<CC>`), which refuses the message that
+ * would take the country past its budget, exactly, across instances and concurrent requests (a multi-instance
+ * review measured 16 times the budget sent when the breaker acted only after each send, through a pause the
+ * other instances saw a second later). Reservations count messages that then fail to go out too: the budget
+ * errs on the side of sending less.
+ *
+ * When a country's spend reaches its budget, or its budget refuses a send, the breaker pauses sends to it
+ * (`pause:country:XX`) until the end of the UTC day, once per country and day across the fleet (a one-time
+ * mark, taken before the pause is written, so exactly one pause and one alert): the pause is what the
+ * dashboard, the alert and `pauses` show. If an admin resumes the country by hand (`breaker-off:XX`, written by
+ * the resume), its budget refuses nothing more that day.
  */
 import type { LimitSpec, Store } from '../store/interface.ts';
 import type { MonitoringPolicy } from './config.ts';
@@ -19,6 +28,22 @@ import { utcDay, type SpendSnapshot } from './alerts.ts';
 const DAY_MS = 86_400_000;
 /** Counters must never deny: the limit is far above any spend (1e9 currency units). */
 const NO_LIMIT = 1e15;
+
+/** The reason a send refused by its country's budget carries (a block, like a pause: 403). */
+export const BUDGET_REASON = 'budget.country';
+
+/**
+ * One message's price reserved against its country's budget today, for the send's limits step. Counted
+ * whether or not a budget is set (a budget set during the day then sees the day's reservations); it refuses
+ * only with a budget, the breaker on, and no admin resume today (`breakerOff`). Null without a price or a
+ * country.
+ */
+export function reservationSpec(policy: MonitoringPolicy, o: { country: string | null; priceMicros: number; now: number; breakerOff: boolean }): LimitSpec | null {
+  if (o.priceMicros <= 0 || !o.country || !/^[A-Z]{2}$/.test(o.country)) return null;
+  const budget = countryBudgetMicros(policy.budgets, o.country);
+  const limit = budget !== null && policy.budgets.circuitBreaker && !o.breakerOff ? budget : NO_LIMIT;
+  return { reason: BUDGET_REASON, key: `mon:reserved:${utcDay(o.now)}:c:${o.country}`, limit, windowMs: 2 * DAY_MS, cost: o.priceMicros };
+}
 
 export function endOfUtcDay(at: number): number {
   return Math.floor(at / DAY_MS) * DAY_MS + DAY_MS;
@@ -61,24 +86,43 @@ export async function recordSpend(
 
   const budget = country ? countryBudgetMicros(b, country) : null;
   if (!country || budget === null || !b.circuitBreaker || countryMicros < budget) return { snapshot, trip: null };
+  return { snapshot, trip: await tripBreaker(store, policy, { country, spendMicros: countryMicros, now: o.now, ...(o.by !== undefined ? { by: o.by } : {}) }) };
+}
+
+/**
+ * Pause a country whose budget is spent, until the end of the UTC day: once per country and day, fleet-wide.
+ * The day's mark is taken first, atomically, so that of the sends and instances that reach the budget at the
+ * same moment one writes the pause and reports the trip (a review counted 8 pauses and `pause` events for one
+ * trip when the mark came after the pause). A pause write that fails gives the mark back, so the next send over
+ * the budget tries again (meanwhile the budget refuses every send over it: `reservationSpec`). Returns the
+ * trip when this call made it, else null.
+ */
+export async function tripBreaker(
+  store: Store,
+  policy: MonitoringPolicy,
+  o: { country: string; spendMicros: number; now: number; by?: string },
+): Promise<BreakerTrip | null> {
+  const budget = countryBudgetMicros(policy.budgets, o.country);
+  if (budget === null || !policy.budgets.circuitBreaker) return null;
+  const day = utcDay(o.now);
   const until = endOfUtcDay(o.now);
-  // Once per country and day, fleet-wide: an admin who resumes a tripped country keeps it open until midnight.
-  // The mark is taken after the pause is written, so a store failure at the moment of tripping leaves the
-  // next send over budget to trip it (taken first, one failed pause write switched the breaker off for the
-  // rest of the day). Instances tripping at the same moment may each write the pause (and its event); one
-  // takes the mark and reports the trip.
   // A fixed window, as for the spend counters (the day is in the key): a window recomputed to midnight on each
   // call shrank through the day, and a later read no longer reached back to the mark.
-  const tripped: LimitSpec = { reason: 'breaker', key: `mon:breaker:${day}:${country}`, limit: 1, windowMs: window };
-  if (((await store.peekLimits([tripped], o.now))[0] ?? 0) >= 1) return { snapshot, trip: null };
-  await pauseSends(store, { kind: 'country', country }, {
-    now: o.now,
-    by: o.by ?? 'budget',
-    ttlMs: until - o.now,
-    note: `daily budget of ${budget / 1e6} ${policy.prices.currency} reached (spent ${countryMicros / 1e6})`,
-  });
-  if (!(await store.consumeLimits([tripped], o.now)).allowed) return { snapshot, trip: null };
-  return { snapshot, trip: { country, spendMicros: countryMicros, budgetMicros: budget, until } };
+  const tripped: LimitSpec = { reason: 'breaker', key: `mon:breaker:${day}:${o.country}`, limit: 1, windowMs: 2 * DAY_MS };
+  if (!(await store.consumeLimits([tripped], o.now)).allowed) return null;
+  try {
+    await pauseSends(store, { kind: 'country', country: o.country }, {
+      now: o.now,
+      by: o.by ?? 'budget',
+      ttlMs: until - o.now,
+      note: `daily budget of ${budget / 1e6} ${policy.prices.currency} reached (spent ${o.spendMicros / 1e6})`,
+    });
+  } catch (err) {
+    // The mark goes back, so that the next send over the budget writes the pause (and its alert) instead.
+    await store.resetLimits([tripped.key]).catch(() => {});
+    throw err;
+  }
+  return { country: o.country, spendMicros: o.spendMicros, budgetMicros: budget, until };
 }
 
 /** Today's counters without adding to them (dashboard, alerts after a restart). */

@@ -13,7 +13,9 @@ import type { ServiceHooks } from '../service/verifications.ts';
 import type { AuditEvent, Verification } from '../store/interface.ts';
 import { AlertEngine, type Alert } from './alerts.ts';
 import { HOUR_MS, OTHER, StatsAggregator, hourOf } from './aggregate.ts';
-import { recordSpend, spendToday } from './budget.ts';
+import { BUDGET_REASON, recordSpend, reservationSpec, spendToday, tripBreaker, type BreakerTrip } from './budget.ts';
+import type { Decision } from '../engine/decide.ts';
+import type { SendFacts } from '../engine/facts.ts';
 import {
   monitoringSection,
   resolveMonitoringConfig,
@@ -152,28 +154,30 @@ export class Monitoring {
         const out = await recordSpend(this.ctx.store, p, { country: m.region, priceMicros: price, now });
         if (!out) return;
         this.alerts.observeSpend(out.snapshot);
-        if (out.trip) {
-          const t = out.trip;
-          this.ctx.state.invalidate();
-          this.metrics.breakerTrips.inc({ country: t.country });
-          const money = (m: number) => `${(m / 1e6).toFixed(2)} ${p.prices.currency}`;
-          this.track(
-            this.emit({
-              rule: 'budget_breaker',
-              scope: `country:${t.country}`,
-              key: `budget_breaker:${t.country}:${new Date(now).toISOString().slice(0, 10)}`,
-              severity: 'critical',
-              message: `Sends to ${t.country} are paused until ${new Date(t.until).toISOString()}: spend today ${money(t.spendMicros)} reached the daily budget of ${money(t.budgetMicros)}.`,
-              value: t.spendMicros / 1e6,
-              threshold: t.budgetMicros / 1e6,
-              at: now,
-              quietMs: t.until - now + 60_000,
-              data: { country: t.country, until: new Date(t.until).toISOString() },
-            }),
-          );
-        }
+        if (out.trip) this.tripped(out.trip, now);
       } catch (err) {
         this.ctx.log.error({ err }, 'monitoring: budget accounting failed');
+      }
+    },
+    // The price of each allowed send, reserved against its country's budget with the send's own limits.
+    sendLimits: (facts: SendFacts, now: number) => {
+      const p = this.policy();
+      const country = facts.number.region;
+      const spec = reservationSpec(p, { country, priceMicros: priceMicros(p.prices, country, facts.channel), now, breakerOff: country !== null && this.ctx.state.breakerOffFor(country) });
+      return spec ? [spec] : [];
+    },
+    // A send its country's budget refused trips the breaker (once a day: the first such refusal, when no send
+    // reached the budget exactly).
+    afterDecision: async (facts: SendFacts, decision: Decision, now: number) => {
+      const country = facts.number.region;
+      if (country === null || !decision.reasons.includes(BUDGET_REASON)) return;
+      try {
+        const p = this.policy();
+        const spent = await spendToday(this.ctx.store, [country], now);
+        const trip = await tripBreaker(this.ctx.store, p, { country, spendMicros: spent.countries.get(country) ?? 0, now });
+        if (trip) this.tripped(trip, now);
+      } catch (err) {
+        this.ctx.log.error({ err }, 'monitoring: cannot trip the budget breaker');
       }
     },
     afterApproved: (v: Verification, now: number) => {
@@ -189,6 +193,28 @@ export class Monitoring {
       }
     },
   };
+
+  /** The breaker paused a country: every instance's next refresh sees the pause; this one's at once. */
+  private tripped(t: BreakerTrip, now: number): void {
+    const p = this.policy();
+    this.ctx.state.invalidate();
+    this.metrics.breakerTrips.inc({ country: t.country });
+    const money = (m: number) => `${(m / 1e6).toFixed(2)} ${p.prices.currency}`;
+    this.track(
+      this.emit({
+        rule: 'budget_breaker',
+        scope: `country:${t.country}`,
+        key: `budget_breaker:${t.country}:${new Date(now).toISOString().slice(0, 10)}`,
+        severity: 'critical',
+        message: `Sends to ${t.country} are paused until ${new Date(t.until).toISOString()}: spend today ${money(t.spendMicros)} reached the daily budget of ${money(t.budgetMicros)}.`,
+        value: t.spendMicros / 1e6,
+        threshold: t.budgetMicros / 1e6,
+        at: now,
+        quietMs: t.until - now + 60_000,
+        data: { country: t.country, until: new Date(t.until).toISOString() },
+      }),
+    );
+  }
 
   // ------------------------------------------------------------------ alerts
 

@@ -12,6 +12,8 @@ import { SETTING } from '../service/state.ts';
 import { regionProblem } from '../lib/regions.ts';
 import { CHANNELS, type Channel } from '../store/interface.ts';
 
+const DAY_MS = 86_400_000;
+
 export type PauseScope = { kind: 'all' } | { kind: 'country'; country: string } | { kind: 'prefix'; prefix: string } | { kind: 'channel'; channel: Channel };
 
 export interface PauseRecord {
@@ -76,10 +78,11 @@ export async function pauseSends(
   return { scope: name, record };
 }
 
-/** Returns whether a pause existed. The resume is recorded either way (someone pressed the button). */
 /**
  * Resume `scope`. Says what stays paused (a bare resume is `all`, which does not lift a country's pause) and, for
- * a pause the budget breaker set, that the breaker does not trip again for that country until the UTC day ends.
+ * a pause the budget breaker set, that the country's budget stops refusing its sends until the UTC day ends:
+ * the setting `breaker-off:XX` (until midnight UTC), which the send limits read (monitoring/budget.ts). The
+ * resume is recorded whether or not a pause existed (someone pressed the button).
  */
 export async function resumeSends(
   store: Store,
@@ -90,11 +93,18 @@ export async function resumeSends(
   const was = await store.getSetting<Partial<PauseRecord>>(SETTING.pause + name, o.now);
   const existed = was !== null;
   const event: AuditEvent = { id: eventId(), at: o.now, type: 'resume', ...scopeFields(scope), data: { scope: name, by: o.by ?? null, existed, note: o.note ?? null } };
-  await recordedStep(store, event, () => store.deleteSetting(SETTING.pause + name));
+  await recordedStep(store, event, async () => {
+    // The override first: were the pause gone without it, the budget would go on refusing the sends.
+    if (was?.by === 'budget' && scope.kind === 'country') {
+      const midnight = Math.floor(o.now / DAY_MS) * DAY_MS + DAY_MS;
+      await store.putSetting(SETTING.breakerOff + scope.country, { since: o.now, by: o.by ?? null }, midnight - o.now, o.now);
+    }
+    await store.deleteSetting(SETTING.pause + name);
+  });
   const stillPaused = (await listPauses(store, o.now)).map((p) => p.scope).filter((s) => s !== name);
   const warning =
     was?.by === 'budget'
-      ? `${name} was paused by the budget circuit breaker, which trips once per country per UTC day: nothing stops its spend again until midnight UTC (pause it again by hand if needed)`
+      ? `${name} was paused by the budget circuit breaker: its budget no longer refuses sends until midnight UTC, and nothing stops its spend until then (pause it again by hand if needed)`
       : null;
   return { scope: name, existed, stillPaused, warning };
 }

@@ -23,6 +23,8 @@ export const SETTING = {
   pause: 'pause:',
   quarantine: 'quarantine:',
   throttle: 'throttle:',
+  /** `breaker-off:XX`: an admin resumed the budget breaker's pause of country XX; its budget no longer refuses sends today. */
+  breakerOff: 'breaker-off:',
 } as const;
 
 type Pause = { since: number; note: string | null };
@@ -32,6 +34,7 @@ interface Loaded {
   pauses: Map<string, Pause>;
   quarantines: Map<string, Quarantine>;
   throttles: Map<string, ThrottleState>;
+  breakerOff: Map<string, unknown>;
 }
 
 interface Snapshot extends Loaded {
@@ -46,6 +49,7 @@ const SETTING_KINDS = [
   [SETTING.pause, 'pauses'],
   [SETTING.quarantine, 'quarantines'],
   [SETTING.throttle, 'throttles'],
+  [SETTING.breakerOff, 'breakerOff'],
 ] as const;
 
 /**
@@ -78,6 +82,7 @@ export class SharedState {
     pauses: new Map(),
     quarantines: new Map(),
     throttles: new Map(),
+    breakerOff: new Map(),
     localThrottles: new Map(),
     loadedAt: -Infinity,
   };
@@ -137,15 +142,17 @@ export class SharedState {
   }
 
   private async listAll(now: number): Promise<Loaded> {
-    const [pauses, quarantines, throttles] = await Promise.all([
+    const [pauses, quarantines, throttles, breakerOff] = await Promise.all([
       this.store.listSettings<Pause>(SETTING.pause, now),
       this.store.listSettings<Quarantine>(SETTING.quarantine, now),
       this.store.listSettings<ThrottleState>(SETTING.throttle, now),
+      this.store.listSettings<unknown>(SETTING.breakerOff, now),
     ]);
     return {
       pauses: new Map(pauses.map((s) => [s.key.slice(SETTING.pause.length), s.value])),
       quarantines: new Map(quarantines.map((s) => [s.key.slice(SETTING.quarantine.length), s.value])),
       throttles: new Map(throttles.map((s) => [s.key.slice(SETTING.throttle.length), s.value])),
+      breakerOff: new Map(breakerOff.map((s) => [s.key.slice(SETTING.breakerOff.length), s.value])),
     };
   }
 
@@ -155,7 +162,7 @@ export class SharedState {
    * holds it keeps a consistent view).
    */
   private async applyChanges(keys: Iterable<string>, now: number): Promise<Loaded> {
-    const out: Loaded = { pauses: this.snap.pauses, quarantines: this.snap.quarantines, throttles: this.snap.throttles };
+    const out: Loaded = { pauses: this.snap.pauses, quarantines: this.snap.quarantines, throttles: this.snap.throttles, breakerOff: this.snap.breakerOff };
     for (const key of keys) {
       const kind = SETTING_KINDS.find(([prefix]) => key.startsWith(prefix));
       if (!kind) continue;
@@ -235,6 +242,11 @@ export class SharedState {
     if (isEmailKey(e164)) return null;
     for (const key of p.keys()) if (key.startsWith('prefix:') && e164.startsWith(key.slice(7))) return key;
     return null;
+  }
+
+  /** Whether an admin resumed the budget breaker's pause of this country today (its budget then refuses nothing). */
+  breakerOffFor(country: string): boolean {
+    return this.snap.breakerOff.has(country);
   }
 
   /** The quarantine of the prefix or else the country; none for an email address (both null). */

@@ -99,6 +99,12 @@ export interface ServiceHooks {
   afterApproved?(v: Verification, now: number): Promise<void> | void;
   /** Every send decision, after it was recorded. */
   afterDecision?(facts: SendFacts, decision: Decision, now: number): Promise<void> | void;
+  /**
+   * More limits for an allowed send, consumed atomically with its own (all or nothing): the budget's price
+   * reservation. A send that only these refuse is blocked (403 `request_blocked`, like a pause), not
+   * rate-limited: waiting a few minutes does not help.
+   */
+  sendLimits?(facts: SendFacts, now: number): LimitSpec[];
 }
 
 export interface SendInput {
@@ -248,12 +254,17 @@ export class VerificationService {
 
     if (decision.decision === 'allow' || decision.decision === 'tarpit') {
       // An allowed send still needs its send limits (all-or-nothing); a tarpit consumes none.
-      const limits = decision.decision === 'allow' ? sendLimitSpecs(facts, policy, pending?.sends ?? 0) : null;
+      const extraLimits = decision.decision === 'allow' ? d.hooks.flatMap((h) => h.sendLimits?.(facts, now) ?? []) : [];
+      const limits = decision.decision === 'allow' ? [...sendLimitSpecs(facts, policy, pending?.sends ?? 0), ...extraLimits] : null;
       const issued = await this.issue(facts, input, pending, decision, policy, now, event, limits, journal);
       if ('denied' in issued) {
         const denied = issued.denied;
         const reasons = [...new Set(denied.map((x) => x.reason))];
         decision = { ...decision, decision: 'block', reasons };
+        if (denied.every((x) => extraLimits.some((s) => s.key === x.key))) {
+          await this.finishSend(event, decision, {}, facts, policy);
+          throw new ApiError('request_blocked', { extra: policy.responses.exposeReasons ? { reasons } : {} });
+        }
         const retryAfter = Math.ceil(Math.max(...denied.map((x) => x.retryAfterMs)) / 1000);
         await this.finishSend(event, decision, { retryAfter }, facts, policy);
         // A cooldown means a verification is pending: its id lets a backend whose first answer was lost (a timeout,

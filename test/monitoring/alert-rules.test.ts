@@ -272,7 +272,11 @@ describe('alert rules over HTTP, with webhook delivery', () => {
   it('the budget circuit breaker pauses the country until the end of the UTC day', () =>
     withApp({ policy: { budgets: { countries: { ID: 0.5 }, circuitBreaker: true } } }, async (m) => {
       assert.equal((await m.send('+6281234567700')).status, 201);
-      assert.equal((await m.send('+6281234567701', '36.72.17.1')).status, 201, 'the send that reaches the budget goes out');
+      // The send that would take the country past its budget is refused before its message leaves (until
+      // 2026-11-28, evening, it went out and the breaker acted after it), and trips the breaker.
+      const over = await m.send('+6281234567701', '36.72.17.1');
+      assert.equal(over.status, 403, JSON.stringify(over.body));
+      assert.deepEqual(over.body.error.reasons, ['budget.country']);
       await m.mon.idle();
       const blocked = await m.send('+6281234567702', '36.72.17.2');
       assert.equal(blocked.status, 403, JSON.stringify(blocked.body));
@@ -293,7 +297,7 @@ describe('alert rules over HTTP, with webhook delivery', () => {
       // More spend the same day does not trip (or alert) again.
       const resumed = await m.t.request('POST', '/v1/admin/resume', { country: 'ID', note: 'budget raised' }, { key: m.t.adminKey });
       assert.equal(resumed.status, 200, resumed.text);
-      assert.match(resumed.body.warning, /paused by the budget circuit breaker, which trips once per country per UTC day: nothing stops its spend again until midnight UTC/);
+      assert.match(resumed.body.warning, /paused by the budget circuit breaker: its budget no longer refuses sends until midnight UTC/);
       const [resumeEvent] = await store.queryEvents({ type: 'resume', limit: 1 });
       assert.equal((resumeEvent!.data as { note?: string }).note, 'budget raised');
       assert.equal((await m.send('+6281234567703', '36.72.17.4')).status, 201, 'an admin resume stands for the day');
