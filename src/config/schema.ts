@@ -65,6 +65,8 @@ export const ConfigSchema = Type.Object(
         redisMaxEvents: Type.Optional(Type.Integer({ minimum: 1000, maximum: 1_000_000_000 })),
         /** Redis and PostgreSQL: a store call that takes longer fails with 503. Default 5000. */
         timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
+        /** PostgreSQL: connections per instance. Default 10; a quarter of them (at least 1) at most for event search, export, purge and sweep. */
+        postgresPoolSize: Type.Optional(Type.Integer({ minimum: 2, maximum: 1000 })),
       },
       { additionalProperties: false },
     ),

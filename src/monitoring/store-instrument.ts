@@ -17,6 +17,7 @@ export const STORE_OPS = [
   'consumeLimits', 'peekLimits', 'resetLimits', 'tally', 'useOnce', 'putApiKey', 'getApiKey', 'listApiKeys', 'revokeApiKey',
   'touchApiKey', 'putListEntry', 'removeListEntry', 'listEntries', 'listsVersion', 'getSetting', 'putSetting',
   'deleteSetting', 'listSettings', 'putJournal', 'deleteJournal', 'listJournal', 'appendEvents', 'queryEvents', 'purgeEvents',
+  'sweep', 'subjectRecords',
 ] as const satisfies readonly (keyof Store)[];
 
 export interface StoreObserver {

@@ -32,9 +32,14 @@ export async function runMaintenance(
   if (journal.recovered > 0) {
     o.log.warn({ recovered: journal.recovered }, 'steps interrupted before their audit event was written (sends: delivery.interrupted): events written from the journal');
   }
-  const swept = (await o.store.sweep?.(now)) ?? 0;
-  const purged = await o.store.purgeEvents(now - o.retentionDays * 86_400_000);
-  return { swept, purged, recovered: journal.recovered };
+  // Each its own chance: a sweep that failed (a timeout after a backlog) skipped retention's purge too.
+  const [swept, purged] = await Promise.allSettled([
+    Promise.resolve().then(async () => (await o.store.sweep?.(now)) ?? 0),
+    o.store.purgeEvents(now - o.retentionDays * 86_400_000),
+  ]);
+  for (const r of [swept, purged]) if (r.status === 'rejected') o.log.warn({ err: r.reason }, 'maintenance: a sweep or purge failed; retried in the next run');
+  if (swept.status === 'rejected' && purged.status === 'rejected') throw purged.reason;
+  return { swept: swept.status === 'fulfilled' ? swept.value : 0, purged: purged.status === 'fulfilled' ? purged.value : 0, recovered: journal.recovered };
 }
 
 export function startMaintenance(o: MaintenanceOptions): () => void {

@@ -23,6 +23,8 @@ export interface StoreConfig {
   timeoutMs?: number;
   /** PostgreSQL schema (default `otpshield`). */
   postgresSchema?: string;
+  /** PostgreSQL connections per instance (default 10). */
+  postgresPoolSize?: number;
 }
 
 /**
@@ -39,6 +41,7 @@ export function storeConfigOf(cfg: Pick<Config, 'dataDir' | 'store'>): StoreConf
     ...(s.prefix ? { prefix: s.prefix } : {}),
     ...(s.redisMaxEvents !== undefined ? { redisMaxEvents: s.redisMaxEvents } : {}),
     ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+    ...(s.postgresPoolSize !== undefined ? { postgresPoolSize: s.postgresPoolSize } : {}),
   };
 }
 
@@ -70,6 +73,7 @@ export async function openStore(cfg: StoreConfig): Promise<Store> {
       const store = new PostgresStore(cfg.postgresUrl, {
         ...(cfg.postgresSchema !== undefined ? { schema: cfg.postgresSchema } : {}),
         ...(cfg.timeoutMs !== undefined ? { timeoutMs: cfg.timeoutMs } : {}),
+        ...(cfg.postgresPoolSize !== undefined ? { poolSize: cfg.postgresPoolSize } : {}),
       });
       return ready(store, () => store.init());
     }

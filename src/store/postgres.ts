@@ -37,8 +37,15 @@ import { StoreUnavailableError } from './errors.ts';
 export interface PostgresStoreOptions {
   /** Schema holding every table (created if missing). Default `otpshield`. Letters, digits, `_` only. */
   schema?: string;
-  /** Pool size. Default 10. */
+  /** Pool size. Default 10 (`store.postgresPoolSize`). */
   poolSize?: number;
+  /**
+   * Of the pool, at most this many connections at once for the slow reads and writes: event search and export,
+   * retention's purge, the sweep, subject requests. The rest stay free for sends and checks, which a few
+   * dashboard searches over millions of events held for seconds each and stalled (a PostgreSQL review).
+   * Default: a quarter of the pool, at least 1.
+   */
+  slowQueries?: number;
   /**
    * Connecting, waiting for a free connection, and each statement (cancelled by the server, so it rolls back):
    * at most this long, then 503. Default 5000 ms (`store.timeoutMs`).
@@ -54,6 +61,18 @@ export interface PostgresStoreOptions {
 
 /** `init`: the wait for another instance's migration, and each migration step. */
 const MIGRATION_TIMEOUT_MS = 10 * 60_000;
+/**
+ * `init`: how long a migration's DDL may wait for a table lock. Every query on that table queues behind a
+ * waiting ALTER, so a migration stuck behind a long reader (a pg_dump, an export) stopped all traffic (a review
+ * measured 22 s behind a 20 s reader; up to the 10 minutes above): it gives up after this, rolls back and
+ * tries again, up to `MIGRATION_LOCK_ATTEMPTS` times.
+ */
+const MIGRATION_LOCK_TIMEOUT_MS = 2000;
+const MIGRATION_LOCK_ATTEMPTS = 60;
+/** Rows per statement of retention's purge and of the sweep: each batch is a statement of its own. */
+const DELETE_BATCH = 5000;
+/** Batches per purge or sweep call at most (the maintenance loop comes back a minute later). */
+const MAX_DELETE_BATCHES = 200;
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -338,9 +357,49 @@ function lockKey(s: string): number {
   return Number(BigInt.asIntN(53, h));
 }
 
+/**
+ * At most `size` holders at once; a caller waits its turn up to `waitMs`, then fails as the store being
+ * unavailable (503), as it would waiting for a pooled connection.
+ */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly waitMs: number,
+  ) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.used >= this.size) {
+      await new Promise<void>((resolve, reject) => {
+        const turn = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          const i = this.waiting.indexOf(turn);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new StoreUnavailableError(`PostgreSQL: every connection for slow queries was busy for ${this.waitMs} ms`));
+        }, this.waitMs);
+        this.waiting.push(turn);
+      });
+    } else this.used++;
+    try {
+      return await fn();
+    } finally {
+      // The slot passes to the next waiter, or is freed.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used--;
+    }
+  }
+}
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  /** The share of the pool the slow queries may hold (PostgresStoreOptions.slowQueries). */
+  private readonly slowSlots: Slots;
   readonly schema: string;
   /** Queries sent by this instance (one per round trip). */
   roundTrips = 0;
@@ -375,9 +434,13 @@ export class PostgresStore implements Store {
     // calls all counted when only the client stopped waiting). The client-side timeout, a second later, is the
     // backstop for a server that no longer answers at all; such a statement may still have run.
     const timeoutMs = opts.timeoutMs ?? 5000;
+    const poolSize = opts.poolSize ?? 10;
+    this.slowSlots = new Slots(opts.slowQueries ?? Math.max(1, Math.floor(poolSize / 4)), timeoutMs);
     this.pool = new pg.Pool({
       connectionString,
-      max: opts.poolSize ?? 10,
+      max: poolSize,
+      // Named in pg_stat_activity (a connection string's own application_name wins).
+      ...(/[?&]application_name=/.test(connectionString) ? {} : { application_name: 'otp-shield' }),
       // Also bounds the wait for a free connection when every one is busy.
       connectionTimeoutMillis: timeoutMs,
       statement_timeout: timeoutMs,
@@ -402,12 +465,27 @@ export class PostgresStore implements Store {
 
   /** Create the schema and tables, or migrate them. Safe to run from several instances at once. */
   async init(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.initOnce();
+      } catch (err) {
+        // 55P03 lock_not_available: a migration step waited MIGRATION_LOCK_TIMEOUT_MS for its table; rolled back.
+        if ((err as { code?: string }).code !== '55P03' || attempt >= MIGRATION_LOCK_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, 500 + Math.floor(Math.random() * 1000)));
+      }
+    }
+  }
+
+  private async initOnce(): Promise<void> {
     await this.transaction(async (client) => {
       // Waiting for another instance's migration, and a migration itself, may take longer than a request may.
       // pg reads a per-query `query_timeout` (client.js) that its QueryConfig type does not declare.
       const slow = (text: string, values?: unknown[]) => client.query({ text, ...(values ? { values } : {}), query_timeout: MIGRATION_TIMEOUT_MS } as pg.QueryConfig);
       await client.query(`SET LOCAL statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
       await slow('SELECT pg_advisory_xact_lock($1)', [lockKey(`otpshield:init:${this.schema}`)]);
+      // After the advisory lock (waiting for another instance's migration may take long): the DDL below may
+      // wait this long for a table, not the 10 minutes during which every query would queue behind it.
+      await client.query(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.s}.meta (key text PRIMARY KEY, value bigint NOT NULL)`);
       const r = await client.query<{ value: number }>(`SELECT value FROM ${this.s}.meta WHERE key = 'schema_version'`);
@@ -450,17 +528,35 @@ export class PostgresStore implements Store {
   /** Delete what expired at `now` (verifications after the retention period). Returns rows removed. */
   async sweep(now: number): Promise<number> {
     const s = this.s;
-    const r = await this.q<{ n: number }>(
-      `WITH a AS (DELETE FROM ${s}.counters WHERE expires_at <= $1 RETURNING 1),
-            b AS (DELETE FROM ${s}.once_tokens WHERE expires_at <= $1 RETURNING 1),
-            c AS (DELETE FROM ${s}.settings WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING 1),
-            d AS (DELETE FROM ${s}.list_entries WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING 1),
-            e AS (DELETE FROM ${s}.verifications WHERE expires_at <= $2 RETURNING 1)
-       SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
-            + (SELECT count(*) FROM d) + (SELECT count(*) FROM e) AS n`,
-      [now, now - this.retentionMs],
-    );
-    return Number(r.rows[0]?.n ?? 0);
+    // In batches, each its own statement: one statement over every expired row of five tables ran past the
+    // statement timeout after a backlog (3.2 million counters: 6 s), rolled back, and did so again every minute.
+    const tables: [string, string, number][] = [
+      ['counters', 'expires_at <= $1', now],
+      ['once_tokens', 'expires_at <= $1', now],
+      ['settings', 'expires_at IS NOT NULL AND expires_at <= $1', now],
+      ['list_entries', 'expires_at IS NOT NULL AND expires_at <= $1', now],
+      ['verifications', 'expires_at <= $1', now - this.retentionMs],
+    ];
+    let n = 0;
+    await this.slowSlots.run(async () => {
+      for (const [table, where, at] of tables) n += await this.deleteInBatches(`${s}.${table}`, where, at);
+    });
+    return n;
+  }
+
+  /**
+   * DELETE the rows of `table` matching `where` ($1 = `at`) in batches of DELETE_BATCH rows by ctid, each its own
+   * statement (so its own timeout), at most MAX_DELETE_BATCHES. SKIP LOCKED: instances purging at the same
+   * time take different rows instead of waiting for each other's.
+   */
+  private async deleteInBatches(table: string, where: string, at: number): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < MAX_DELETE_BATCHES; i++) {
+      const r = await this.q(`DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT ${DELETE_BATCH} FOR UPDATE SKIP LOCKED))`, [at]);
+      n += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < DELETE_BATCH) break;
+    }
+    return n;
   }
 
   /** After a write: every `sweepEveryWrites` writes, sweep in the background (one at a time). */
@@ -865,52 +961,61 @@ export class PostgresStore implements Store {
     if (q.before !== undefined) add('seq < ?', q.before);
     if (q.after !== undefined) add('seq > ?', q.after);
     args.push(Math.floor(q.limit));
-    const r = await this.q<{ seq: number; body: AuditEvent }>(
-      `SELECT seq, body FROM ${this.s}.events${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+    // A search may read much of the table (docs/decisions.md): it holds one of the slow queries' connections.
+    const r = await this.slowSlots.run(() =>
+      this.q<{ seq: number; body: AuditEvent }>(
+        `SELECT seq, body FROM ${this.s}.events${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
        ORDER BY seq ${q.order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${args.length}`,
-      args,
+        args,
+      ),
     );
     return r.rows.map((row) => ({ ...row.body, seq: Number(row.seq) }));
   }
 
   async purgeEvents(before: number): Promise<number> {
-    const r = await this.q(`DELETE FROM ${this.s}.events WHERE at < $1`, [before]);
-    return r.rowCount ?? 0;
+    // In batches (deleteInBatches): one DELETE of a day's events (2 million rows) ran past the statement timeout,
+    // rolled back after writing gigabytes of WAL, and did so again every minute: the purge never caught up
+    // after any backlog (a PostgreSQL review). Now each minute removes up to a million rows, a batch at a time.
+    return this.slowSlots.run(() => this.deleteInBatches(`${this.s}.events`, 'at < $1', before));
   }
 
   async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {
     // One transaction: what is exported is what is erased. FOR UPDATE is not needed: a row written while this
     // runs names the destination in a request made after the erasure was asked for.
-    return this.transaction(async (client) => {
+    return this.slowSlots.run(() => this.transaction(async (client) => {
       const s = this.s;
+      // Full scans of the events, counters and journal: longer than a request's statement timeout may be. The
+      // client-side timeout too: the pool's (timeoutMs + 1 s) gave up on the scan after 6 s and left it running
+      // on the server (a PostgreSQL review).
+      const query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
+        client.query<R>({ text, ...(values ? { values } : {}), query_timeout: SUBJECT_TIMEOUT_MS + 1000 } as pg.QueryConfig);
       const like = (table: string, col: string, cast = '', parts: readonly string[] = names) =>
         // ILIKE: an address may be written in another case in a note (textNames decides, case-blind for addresses).
-        client.query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} ILIKE ANY ($1::text[])`, [parts.map(containsPattern)]);
-      // Full scans of the events, counters and journal: longer than a request's statement timeout may be.
+        query<Record<string, unknown>>(`SELECT * FROM ${s}.${table} WHERE ${col}${cast} ILIKE ANY ($1::text[])`, [parts.map(containsPattern)]);
       await client.query(`SET LOCAL statement_timeout = ${SUBJECT_TIMEOUT_MS}`);
       const out: SubjectRecords = { verifications: [], events: [], listEntries: [], keys: [], journal: [] };
-      out.verifications = (await client.query<VerificationRow>(`SELECT * FROM ${s}.verifications WHERE to_number = ANY ($1::text[])`, [names])).rows.map(verificationFromRow);
+      out.verifications = (await query<VerificationRow>(`SELECT * FROM ${s}.verifications WHERE to_number = ANY ($1::text[])`, [names])).rows.map(verificationFromRow);
       const events = (await like('events', 'body', '::text')).rows as { seq: string; body: AuditEvent }[];
       out.events = events.filter((r) => textNames(JSON.stringify(r.body), names)).map((r) => ({ ...r.body, seq: Number(r.seq) })).sort((a, b) => a.seq - b.seq);
-      out.listEntries = (await client.query<ListRow>(`SELECT * FROM ${s}.list_entries`)).rows.map(listFromRow).filter((e) => names.includes(e.value) || textNames(e.note, names));
+      out.listEntries = (await query<ListRow>(`SELECT * FROM ${s}.list_entries`)).rows.map(listFromRow).filter((e) => names.includes(e.value) || textNames(e.note, names));
       const keys = new Set<string>();
       for (const table of ['counters', 'once_tokens', 'settings']) for (const r of (await like(table, 'key', '', keyParts)).rows as { key: string }[]) if (keyNames(r.key, keyParts)) keys.add(r.key);
       out.keys = [...keys].sort();
       out.journal = ((await like('journal', 'value', '::text')).rows as { key: string; value: unknown }[]).filter((r) => textNames(JSON.stringify(r.value), names)).map((r) => r.key).sort();
       if (erase) {
-        await client.query(`DELETE FROM ${s}.verifications WHERE id = ANY ($1::text[])`, [out.verifications.map((v) => v.id)]);
-        await client.query(`DELETE FROM ${s}.events WHERE seq = ANY ($1::bigint[])`, [out.events.map((e) => e.seq)]);
+        await query(`DELETE FROM ${s}.verifications WHERE id = ANY ($1::text[])`, [out.verifications.map((v) => v.id)]);
+        await query(`DELETE FROM ${s}.events WHERE seq = ANY ($1::bigint[])`, [out.events.map((e) => e.seq)]);
         if (out.listEntries.length > 0) {
           for (const e of out.listEntries) {
-            if (entryIsSubject(e, names)) await client.query(`DELETE FROM ${s}.list_entries WHERE id = $1`, [e.id]);
-            else await client.query(`UPDATE ${s}.list_entries SET note = $1 WHERE id = $2`, [e.note === null ? null : redactText(e.note, names), e.id]);
+            if (entryIsSubject(e, names)) await query(`DELETE FROM ${s}.list_entries WHERE id = $1`, [e.id]);
+            else await query(`UPDATE ${s}.list_entries SET note = $1 WHERE id = $2`, [e.note === null ? null : redactText(e.note, names), e.id]);
           }
-          await client.query(`UPDATE ${s}.meta SET value = value + 1 WHERE key = 'lists_version'`);
+          await query(`UPDATE ${s}.meta SET value = value + 1 WHERE key = 'lists_version'`);
         }
-        for (const table of ['counters', 'once_tokens', 'settings']) await client.query(`DELETE FROM ${s}.${table} WHERE key = ANY ($1::text[])`, [out.keys]);
-        await client.query(`DELETE FROM ${s}.journal WHERE key = ANY ($1::text[])`, [out.journal]);
+        for (const table of ['counters', 'once_tokens', 'settings']) await query(`DELETE FROM ${s}.${table} WHERE key = ANY ($1::text[])`, [out.keys]);
+        await query(`DELETE FROM ${s}.journal WHERE key = ANY ($1::text[])`, [out.journal]);
       }
       return out;
-    });
+    }));
   }
 }

@@ -40,3 +40,20 @@ describe('maintenance, when the journal cannot be read', () => {
     await store.close();
   });
 });
+
+describe('maintenance, when the sweep fails', () => {
+  it('still purges (a sweep that timed out after a backlog skipped the purge too)', async () => {
+    const day = 86_400_000;
+    let now = Date.parse('2026-11-01T00:00:00Z');
+    const store = new SqliteStore(':memory:', { clock: () => now });
+    await store.appendEvents([{ id: 'old', at: now, type: 'send' }]);
+    store.sweep = () => {
+      throw new Error('injected: canceling statement due to statement timeout');
+    };
+    now += 8 * day;
+    const r = await runMaintenance({ store, clock: () => now, log: pino({ level: 'silent' }), retentionDays: 7 });
+    assert.equal(r.purged, 1);
+    assert.equal(r.swept, 0);
+    await store.close();
+  });
+});

@@ -271,4 +271,101 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
       await destroy(s);
     }
   });
+
+  it('retention purges a backlog larger than one statement should take, in batches', async () => {
+    const s = await fresh();
+    try {
+      const old = Array.from({ length: 12_345 }, (_, i) => ({ id: `ev_old_${i}`, at: T0 - 86_400_000 + i, type: 'send', to: '+15550001' }));
+      for (let i = 0; i < old.length; i += 2000) await s.appendEvents(old.slice(i, i + 2000));
+      await s.appendEvents([{ id: 'ev_new', at: T0, type: 'send', to: '+15550001' }]);
+      // Three batches of 5,000 (the last short): each its own statement (one DELETE of a day's events ran past
+      // the statement timeout and rolled back, every minute).
+      const statements = s.roundTrips;
+      assert.equal(await s.purgeEvents(T0 - 1000), 12_345);
+      assert.equal(s.roundTrips - statements, 3);
+      const left = await s.queryEvents({ limit: 10 });
+      assert.deepEqual(left.map((e) => e.id), ['ev_new']);
+      assert.equal(await s.purgeEvents(T0 - 1000), 0);
+    } finally {
+      await destroy(s);
+    }
+  });
+
+  it('slow queries hold at most their share of the pool: a send is served while event searches wait on a lock', async () => {
+    // Pool of 4: one connection at most for the slow queries (a quarter), three for everything else.
+    const s = await fresh({ timeoutMs: 8000 });
+    const locker = await s.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${s.schema}".events IN ACCESS EXCLUSIVE MODE`);
+      // Six searches: before the share, they took all four connections and the send waited for the lock too.
+      const searches = Array.from({ length: 6 }, () => s.queryEvents({ limit: 10 }));
+      await new Promise((r) => setTimeout(r, 200));
+      let lockHeld = true;
+      const spec = { reason: 'r', key: 'hot:1', limit: 10, windowMs: 60_000 };
+      const served = await s.consumeLimits([spec], T0).then((o) => ({ allowed: o.allowed, whileLocked: lockHeld }));
+      assert.deepEqual(served, { allowed: true, whileLocked: true });
+      lockHeld = false;
+      await locker.query('ROLLBACK');
+      const results = await Promise.all(searches);
+      assert.equal(results.length, 6, 'the searches ran once the lock was gone');
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+      await destroy(s);
+    }
+  });
+
+  it('a subject request waits for a long scan instead of giving up client-side after the request timeout', async () => {
+    // timeoutMs 300: the pool's client-side timeout is 1.3 s; the events table is locked for 2 s.
+    const s = await fresh({ timeoutMs: 300 });
+    const locker = await s.pool.connect();
+    try {
+      await s.appendEvents([{ id: 'ev_subject', at: T0, type: 'send', to: '+15550009' }]);
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${s.schema}".events IN ACCESS EXCLUSIVE MODE`);
+      const request = s.subjectRecords(['+15550009'], false);
+      setTimeout(() => void locker.query('ROLLBACK'), 2000);
+      const found = await request;
+      assert.deepEqual(found.events.map((e) => e.id), ['ev_subject']);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+      await destroy(s);
+    }
+  });
+
+  it("a migration behind a long reader gives up its lock wait and retries, so the table's other queries are not stuck behind it", async () => {
+    const name = schema();
+    const first = new PostgresStore(url, { schema: name, poolSize: 4 });
+    await first.init();
+    await first.createVerification(makeVerification({ id: 'v_mig' }));
+    // Back to the schema before the last migration (the journal table, verifications.approved_by).
+    await first.pool.query(`DROP TABLE "${name}".journal; ALTER TABLE "${name}".verifications DROP COLUMN approved_by`);
+    const { rows } = await first.pool.query(`SELECT value FROM "${name}".meta WHERE key = 'schema_version'`);
+    await first.pool.query(`UPDATE "${name}".meta SET value = $1 WHERE key = 'schema_version'`, [Number(rows[0].value) - 1]);
+    const reader = await first.pool.connect();
+    const second = new PostgresStore(url, { schema: name, poolSize: 4 });
+    try {
+      await reader.query('BEGIN');
+      await reader.query(`SELECT count(*) FROM "${name}".verifications`);
+      const migrating = second.init();
+      await new Promise((r) => setTimeout(r, 300));
+      let readerOpen = true;
+      // A plain read of the table from another connection: before, it queued behind the waiting ALTER until the
+      // reader ended; now the ALTER gives up within 2 s and the read goes through.
+      const read = await first.pool.query(`SELECT id FROM "${name}".verifications WHERE id = 'v_mig'`).then((r) => ({ rows: r.rows.length, whileReaderOpen: readerOpen }));
+      assert.deepEqual(read, { rows: 1, whileReaderOpen: true });
+      await new Promise((r) => setTimeout(r, 2500));
+      readerOpen = false;
+      await reader.query('COMMIT');
+      await migrating;
+      assert.equal((await second.getVerification('v_mig'))?.approvedBy ?? null, null, 'migrated once the reader was done');
+    } finally {
+      await reader.query('ROLLBACK').catch(() => {});
+      reader.release();
+      await second.close().catch(() => {});
+      await destroy(first);
+    }
+  });
 });
