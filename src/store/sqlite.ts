@@ -57,6 +57,10 @@ import {
   type VerificationRow,
 } from './codec.ts';
 
+/** Events per transaction of retention's purge, and transactions per call at most (`purgeEvents`). */
+const PURGE_BATCH = 5000;
+const PURGE_MAX_BATCHES = 200;
+
 export interface SqliteStoreOptions {
   /** How long a verification stays readable after it expired. Default 24 h. */
   verificationRetentionMs?: number;
@@ -309,7 +313,7 @@ export class SqliteStore implements Store {
   private readonly txConsumeAndCreate: (specs: LimitSpec[], v: Verification, now: number, journal?: JournalWrite) => LimitOutcome;
   private readonly txTally: (gate: LimitSpec | null, tallies: TallySpec[], now: number) => TallyOutcome;
   private readonly txAppend: (events: AuditEvent[], forget: string | undefined) => void;
-  private readonly txPurge: (before: number) => number;
+  private readonly txPurge: (before: number, batch: number) => number;
   private readonly txSweep: (now: number, batch: number) => number;
   private readonly txPutList: (e: ListEntry) => void;
   private readonly txRemoveList: (id: string) => boolean;
@@ -384,10 +388,10 @@ export class SqliteStore implements Store {
     });
     // Retention's purge overwrites what it deletes, freed pages included (secure_delete ON for its statements):
     // FAST zeroes only within pages that stay in use, and a privacy review read purged events in free pages.
-    const purge = db.transaction((before: number) => {
+    const purge = db.transaction((before: number, batch: number) => {
       db.pragma('secure_delete = ON');
       try {
-        return this.purgeInTx(before);
+        return this.purgeInTx(before, batch);
       } finally {
         db.pragma('secure_delete = FAST');
       }
@@ -424,7 +428,7 @@ export class SqliteStore implements Store {
     );
     this.txTally = forgetOnRollback((gate: LimitSpec | null, tallies: TallySpec[], now: number) => tally.immediate(gate, tallies, now));
     this.txAppend = (events, forget) => append.immediate(events, forget);
-    this.txPurge = (before) => purge.immediate(before);
+    this.txPurge = (before, batch) => purge.immediate(before, batch);
     this.txSweep = forgetOnRollback((now: number, batch: number) => sweep.immediate(now, batch));
     this.txPutList = (e) => putList.immediate(e);
     this.txRemoveList = (id) => removeList.immediate(id);
@@ -523,8 +527,9 @@ export class SqliteStore implements Store {
         'INSERT INTO events (id, at, type, to_number, prefix, ip, device_id, decision, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       insertReason: db.prepare('INSERT OR IGNORE INTO event_reasons (reason, seq) VALUES (?, ?)'),
-      purgeReasons: db.prepare('DELETE FROM event_reasons WHERE seq IN (SELECT seq FROM events WHERE at < ?)'),
-      purgeEvents: db.prepare('DELETE FROM events WHERE at < ?'),
+      // The same batch of the oldest events in both (one transaction: the subqueries see the same rows).
+      purgeReasons: db.prepare('DELETE FROM event_reasons WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY seq LIMIT ?)'),
+      purgeEvents: db.prepare('DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY seq LIMIT ?)'),
       sweepCounters: db.prepare('DELETE FROM counters WHERE key IN (SELECT key FROM counters WHERE expires_at <= ? LIMIT ?)'),
       sweepTokens: db.prepare('DELETE FROM once_tokens WHERE key IN (SELECT key FROM once_tokens WHERE expires_at <= ? LIMIT ?)'),
       sweepSettings: db.prepare(
@@ -1129,14 +1134,27 @@ export class SqliteStore implements Store {
     return (stmt.all(...args) as { seq: number; body: string }[]).map((r) => ({ ...(JSON.parse(r.body) as AuditEvent), seq: r.seq }));
   }
 
-  private purgeInTx(before: number): number {
-    this.st.purgeReasons.run(before);
-    return this.st.purgeEvents.run(before).changes;
+  private purgeInTx(before: number, batch: number): number {
+    this.st.purgeReasons.run(before, batch);
+    return this.st.purgeEvents.run(before, batch).changes;
   }
 
+  /**
+   * In batches of PURGE_BATCH events, each its own transaction, with the event loop free between them (at most
+   * PURGE_MAX_BATCHES a call: the maintenance loop comes back a minute later). One DELETE of a backlog — a
+   * retention lowered from 90 to 30 days, a server that was off — held the event loop, and every request, for
+   * as long as it took (the PostgreSQL store's purge had the same shape and never finished: docs/postgres.md).
+   */
   async purgeEvents(before: number): Promise<number> {
-    this.begin();
-    return this.durable(this.txPurge(before));
+    let total = 0;
+    for (let i = 0; i < PURGE_MAX_BATCHES; i++) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      this.begin();
+      const n = this.txPurge(before, PURGE_BATCH);
+      total += n;
+      if (n < PURGE_BATCH) break;
+    }
+    return this.durable(total);
   }
 
   async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {

@@ -39,6 +39,31 @@ describe('SqliteStore specifics', () => {
     await s.close();
   });
 
+  it("retention's purge of a backlog runs in batches, with the event loop free between them, and takes the reasons with their events", async () => {
+    const s = new SqliteStore(file());
+    const events = Array.from({ length: 12_345 }, (_, i) => ({ id: `ev_${i}`, at: T0 + i, type: 'send', to: '+6281277770000', reasons: ['too_fast'] }));
+    for (let i = 0; i < events.length; i += 2000) await s.appendEvents(events.slice(i, i + 2000));
+    await s.appendEvents([{ id: 'ev_new', at: T0 + 1_000_000, type: 'send', reasons: ['too_fast'] }]);
+    // What other work running during the purge sees: the old events left.
+    const seen: number[] = [];
+    let running = true;
+    const oldLeft = s.db.prepare('SELECT count(*) AS n FROM events WHERE at < ?');
+    const tick = () => {
+      if (!running) return;
+      seen.push((oldLeft.get(T0 + 100_000) as { n: number }).n);
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const purged = await s.purgeEvents(T0 + 100_000);
+    running = false;
+    assert.equal(purged, 12_345);
+    // One DELETE held the event loop for all of it: nothing else ran until every old event was gone.
+    assert.ok(seen.some((n) => n > 0 && n < 12_345), `other work ran between batches: saw ${[...new Set(seen)].join(', ')}`);
+    assert.deepEqual((await s.queryEvents({ limit: 10, reason: 'too_fast' })).map((e) => e.id), ['ev_new']);
+    assert.equal((s.db.prepare('SELECT count(*) AS n FROM event_reasons').get() as { n: number }).n, 1, 'no reason rows left behind');
+    await s.close();
+  });
+
   it('uses WAL, synchronous=NORMAL (durability comes from the barrier), a 10,000-page autocheckpoint, busy_timeout and records the schema version', async () => {
     const s = new SqliteStore(file());
     assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
