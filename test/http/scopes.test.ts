@@ -72,6 +72,26 @@ describe('read and metrics keys over HTTP', () => {
     assert.ok(adminEvents.body.events.some((e: { to: string }) => e.to === NUMBER));
   });
 
+  it('a read key sees pauses, the monitoring state and alerts with numbers masked; metrics labels mask them for everyone', async () => {
+    const whole = '+6281234577009';
+    assert.equal((await as(t.adminKey, 'POST', '/v1/admin/pause', { prefix: whole, note: `abuse of ${whole}` })).status, 200);
+    await t.ctx.store.appendEvents([{ id: 'ev_alert_read', at: t.clock(), type: 'alert', decision: 'warning', reasons: ['request_spike'], data: { rule: 'request_spike', scope: `prefix:${whole}`, message: `spike for ${whole}` } }]);
+    t.clock.advance(1500);
+    const pauses = (await as(read, 'GET', '/v1/admin/pauses')).body.pauses;
+    const state = (await as(read, 'GET', '/v1/admin/monitoring/state')).body.pauses;
+    const alerts = (await as(read, 'GET', '/v1/admin/monitoring/alerts')).body.alerts;
+    const metricsText = (await as(metrics, 'GET', '/metrics')).text;
+    for (const [what, text] of [['pauses', JSON.stringify(pauses)], ['state', JSON.stringify(state)], ['alerts', JSON.stringify(alerts)], ['metrics', metricsText]] as const) {
+      assert.doesNotMatch(text, /6281234577009/, `${what}: ${text.slice(0, 300)}`);
+    }
+    assert.ok(pauses.some((p: { scope: string; note: string }) => /^prefix:\+62812\*+009$/.test(p.scope) && /\*/.test(p.note)), JSON.stringify(pauses));
+    assert.match(metricsText, /otpshield_pauses_active\{scope="prefix:\+62812\*+009"\} 1/);
+    // An admin key sees them in full.
+    assert.ok((await as(t.adminKey, 'GET', '/v1/admin/pauses')).body.pauses.some((p: { scope: string }) => p.scope === `prefix:${whole}`));
+    assert.match(JSON.stringify((await as(t.adminKey, 'GET', '/v1/admin/monitoring/alerts')).body.alerts), /6281234577009/);
+    assert.equal((await as(t.adminKey, 'POST', '/v1/admin/resume', { prefix: whole })).status, 200);
+  });
+
   it('a read key changes nothing and cannot send or read a person\'s records; its dashboard session is read-only', async () => {
     const refused: [string, string, unknown][] = [
       ['POST', '/v1/admin/lists', { list: 'block', kind: 'ip', value: '203.0.113.5' }],

@@ -11,7 +11,7 @@ import type { AppContext } from '../../service/context.ts';
 import { ApiError } from '../../service/errors.ts';
 import { eventView, numberMasker } from '../../service/audit-export.ts';
 import { recordPersonalDataRead } from '../../service/data-reads.ts';
-import { grants } from '../../service/api-keys.ts';
+import { seesInFull } from '../../service/read-masking.ts';
 import type { EventQuery } from '../../store/interface.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
@@ -84,7 +84,7 @@ export function adminEventRoutes(ctx: AppContext): FastifyPluginAsync {
       async (req) => {
         const qs = req.query;
         // A read-only key sees numbers and addresses masked, whatever the default (service/api-keys.ts).
-        const fullRights = !!req.apiKey && grants(req.apiKey.scopes, 'admin');
+        const fullRights = seesInFull(req.apiKey);
         if (qs.mask === false && !fullRights) throw new ApiError('forbidden', { message: 'Numbers in full (mask=false) need an admin key.' });
         const limit = qs.limit ?? 100;
         const q: EventQuery = { order: 'desc', limit };

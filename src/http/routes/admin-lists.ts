@@ -3,13 +3,11 @@ import { Type, type Static } from 'typebox';
 import type { AppContext } from '../../service/context.ts';
 import { addListEntry, LIST_KINDS, listView, removeListEntry } from '../../service/lists.ts';
 import { ApiError } from '../../service/errors.ts';
-import { grants } from '../../service/api-keys.ts';
-import { maskDeep, maskedPrefix, numberMasker } from '../../service/audit-export.ts';
+import { maskedPrefix } from '../../service/audit-export.ts';
+import { maskedForRead, READ_MASK, seesInFull } from '../../service/read-masking.ts';
 import { authenticate } from '../auth.ts';
 import { parseTime } from '../time.ts';
 import { errorResponses } from '../schemas.ts';
-
-const MASK = numberMasker('mask');
 
 const Action = Type.Union([Type.Literal('block'), Type.Literal('allow')]);
 
@@ -62,8 +60,8 @@ export function adminListRoutes(ctx: AppContext): FastifyPluginAsync {
         const filter = { ...(req.query.list ? { list: req.query.list } : {}), ...(req.query.kind ? { kind: req.query.kind as never } : {}) };
         const entries = (await ctx.store.listEntries(ctx.clock(), filter)).map(listView);
         // A read-only key sees the numbers and addresses of entries masked, in their values and notes.
-        if (!!req.apiKey && grants(req.apiKey.scopes, 'admin')) return { entries };
-        return { entries: entries.map((e) => ({ ...e, value: e.kind === 'prefix' ? maskedPrefix(e.value, MASK) : MASK(e.value), note: e.note === null ? null : (maskDeep(e.note, MASK) as string) })) };
+        if (seesInFull(req.apiKey)) return { entries };
+        return { entries: entries.map((e) => ({ ...e, value: e.kind === 'prefix' ? maskedPrefix(e.value, READ_MASK) : READ_MASK(e.value), note: maskedForRead(e.note) })) };
       },
     );
 

@@ -10,6 +10,7 @@ import { ApiError } from '../../service/errors.ts';
 import { PauseError, listPauses, parsePauseScope, pauseSends, pauseView, resumeSends, type PauseScope } from '../../monitoring/pause.ts';
 import { authenticate } from '../auth.ts';
 import { errorResponses, NoQuery } from '../schemas.ts';
+import { maskedForRead, maskedScope, seesInFull } from '../../service/read-masking.ts';
 
 const ScopeFields = {
   all: Type.Optional(Type.Literal(true)),
@@ -86,9 +87,11 @@ export function adminPauseRoutes(ctx: AppContext): FastifyPluginAsync {
     app.get(
       '/v1/admin/pauses',
       { ...reading, schema: { operationId: 'listPauses', tags: ['admin', 'monitoring'], summary: 'Active pauses', security, querystring: NoQuery, response: { 200: Type.Object({ pauses: Type.Array(PauseView) }), ...errorResponses(401, 403) } } },
-      async () => ({
-        pauses: (await listPauses(ctx.store, ctx.clock())).map((p) => pauseView(p.scope, p.record)),
-      }),
+      async (req) => {
+        const pauses = (await listPauses(ctx.store, ctx.clock())).map((p) => pauseView(p.scope, p.record));
+        if (seesInFull(req.apiKey)) return { pauses };
+        return { pauses: pauses.map((p) => ({ ...p, scope: maskedScope(p.scope), note: maskedForRead(p.note) })) };
+      },
     );
   };
 }

@@ -40,6 +40,7 @@ const MonitoringState = Type.Object(
 );
 const Alerts = Type.Object({ alerts: Type.Array(Loose('An alert as it was dispatched (docs/monitoring.md), with its `seq` and `at`')) });
 import { parseTime } from '../time.ts';
+import { maskedForRead, maskedScope, seesInFull } from '../../service/read-masking.ts';
 
 const Time = Type.String({ maxLength: 40, description: 'ISO 8601 date-time or epoch milliseconds' });
 
@@ -91,8 +92,9 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
     app.get(
       '/v1/admin/monitoring/state',
       { ...reading, schema: { operationId: 'getMonitoringState', tags: ['admin', 'monitoring'], summary: 'Active pauses, quarantines, throttles and spend against budgets', security, querystring: NoQuery, response: { 200: MonitoringState, ...errorResponses(401, 403) } } },
-      async () => {
+      async (req) => {
         const now = ctx.clock();
+        const full = seesInFull(req.apiKey);
         await ctx.state.fresh();
         const p = mon.policy();
         const budgetCountries = await mon.budgetedCountries(now);
@@ -100,7 +102,11 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
         const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : null);
         return {
           now: iso(now),
-          pauses: (await listPauses(ctx.store, now)).map((x) => ({ scope: x.scope, since: iso(x.record.since), note: x.record.note, by: x.record.by, until: iso(x.record.until) })),
+          pauses: (await listPauses(ctx.store, now)).map((x) =>
+            full
+              ? { scope: x.scope, since: iso(x.record.since), note: x.record.note, by: x.record.by, until: iso(x.record.until) }
+              : { scope: maskedScope(x.scope), since: iso(x.record.since), note: maskedForRead(x.record.note), by: x.record.by, until: iso(x.record.until) },
+          ),
           quarantines: [...ctx.state.quarantines]
             .filter(([, q]) => q.until > now)
             .map(([scope, q]) => ({ scope, mode: q.mode, reason: q.reason, since: iso(q.since), until: iso(q.until), inEffect: inEffect(scope, ctx.policy().limits.prefixDigits) })),
@@ -135,7 +141,8 @@ export function adminStatsRoutes(ctx: AppContext): FastifyPluginAsync {
       async (req) => {
         const q: EventQuery = { type: 'alert', order: 'desc', limit: req.query.limit ?? 50, ...(req.query.before !== undefined ? { before: req.query.before } : {}) };
         const events = await ctx.store.queryEvents(q);
-        return { alerts: events.map((e) => ({ ...(e.data ?? {}), seq: e.seq ?? null, at: new Date(e.at).toISOString() })) };
+        const full = seesInFull(req.apiKey);
+        return { alerts: events.map((e) => ({ ...(full ? (e.data ?? {}) : maskedForRead(e.data ?? {})), seq: e.seq ?? null, at: new Date(e.at).toISOString() })) };
       },
     );
   };
