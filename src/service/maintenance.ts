@@ -32,11 +32,10 @@ export async function runMaintenance(
   if (journal.recovered > 0) {
     o.log.warn({ recovered: journal.recovered }, 'steps interrupted before their audit event was written (sends: delivery.interrupted): events written from the journal');
   }
-  // Each its own chance: a sweep that failed (a timeout after a backlog) skipped retention's purge too.
-  const [swept, purged] = await Promise.allSettled([
-    Promise.resolve().then(async () => (await o.store.sweep?.(now)) ?? 0),
-    o.store.purgeEvents(now - o.retentionDays * 86_400_000),
-  ]);
+  // One after the other (together they held both of PostgreSQL's slow-query slots: docs/postgres.md), each with
+  // its own chance: a sweep that failed (a timeout after a backlog) skipped retention's purge too.
+  const swept = await Promise.allSettled([Promise.resolve().then(async () => (await o.store.sweep?.(now)) ?? 0)]).then(([r]) => r!);
+  const purged = await Promise.allSettled([o.store.purgeEvents(now - o.retentionDays * 86_400_000)]).then(([r]) => r!);
   for (const r of [swept, purged]) if (r.status === 'rejected') o.log.warn({ err: r.reason }, 'maintenance: a sweep or purge failed; retried in the next run');
   if (swept.status === 'rejected' && purged.status === 'rejected') throw purged.reason;
   return { swept: swept.status === 'fulfilled' ? swept.value : 0, purged: purged.status === 'fulfilled' ? purged.value : 0, recovered: journal.recovered };

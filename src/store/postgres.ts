@@ -538,21 +538,21 @@ export class PostgresStore implements Store {
       ['verifications', 'expires_at <= $1', now - this.retentionMs],
     ];
     let n = 0;
-    await this.slowSlots.run(async () => {
-      for (const [table, where, at] of tables) n += await this.deleteInBatches(`${s}.${table}`, where, at);
-    });
+    for (const [table, where, at] of tables) n += await this.deleteInBatches(`${s}.${table}`, where, at);
     return n;
   }
 
   /**
    * DELETE the rows of `table` matching `where` ($1 = `at`) in batches of DELETE_BATCH rows by ctid, each its own
-   * statement (so its own timeout), at most MAX_DELETE_BATCHES. SKIP LOCKED: instances purging at the same
-   * time take different rows instead of waiting for each other's.
+   * statement (so its own timeout), at most MAX_DELETE_BATCHES, until the store closes. SKIP LOCKED: instances
+   * purging at the same time take different rows instead of waiting for each other's. Each batch takes a slow
+   * query's slot for itself only: held for a whole backlog, a purge and a sweep left no slot for an event search
+   * for as long as they ran (a diff review).
    */
   private async deleteInBatches(table: string, where: string, at: number): Promise<number> {
     let n = 0;
-    for (let i = 0; i < MAX_DELETE_BATCHES; i++) {
-      const r = await this.q(`DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT ${DELETE_BATCH} FOR UPDATE SKIP LOCKED))`, [at]);
+    for (let i = 0; i < MAX_DELETE_BATCHES && !this.closed; i++) {
+      const r = await this.slowSlots.run(() => this.q(`DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT ${DELETE_BATCH} FOR UPDATE SKIP LOCKED))`, [at]));
       n += r.rowCount ?? 0;
       if ((r.rowCount ?? 0) < DELETE_BATCH) break;
     }
@@ -976,7 +976,7 @@ export class PostgresStore implements Store {
     // In batches (deleteInBatches): one DELETE of a day's events (2 million rows) ran past the statement timeout,
     // rolled back after writing gigabytes of WAL, and did so again every minute: the purge never caught up
     // after any backlog (a PostgreSQL review). Now each minute removes up to a million rows, a batch at a time.
-    return this.slowSlots.run(() => this.deleteInBatches(`${this.s}.events`, 'at < $1', before));
+    return this.deleteInBatches(`${this.s}.events`, 'at < $1', before);
   }
 
   async subjectRecords(names: readonly string[], erase: boolean, keyParts: readonly string[] = names): Promise<SubjectRecords> {

@@ -316,6 +316,23 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
     }
   });
 
+  it('a sweep of a backlog takes the slow-query slot a batch at a time: an event search runs before it is done', async () => {
+    // Pool of 4: one slot for slow queries. 200,000 expired counters: 40 batches.
+    const s = await fresh({ timeoutMs: 5000 });
+    try {
+      await s.pool.query(`INSERT INTO "${s.schema}".counters (key, slots, counts, expires_at) SELECT 'old:' || i, '{}', '{}', 1 FROM generate_series(1, 200000) AS i`);
+      let sweepDone = false;
+      const sweeping = s.sweep(T0).then((n) => ((sweepDone = true), n));
+      await new Promise((r) => setTimeout(r, 50));
+      // Held for the whole sweep, the slot came free only when it was done (or the search gave up: 503).
+      const search = await s.queryEvents({ limit: 10 }).then(() => ({ whileSweeping: !sweepDone }));
+      assert.deepEqual(search, { whileSweeping: true });
+      assert.equal(await sweeping, 200_000);
+    } finally {
+      await destroy(s);
+    }
+  });
+
   it('a subject request waits for a long scan instead of giving up client-side after the request timeout', async () => {
     // timeoutMs 300: the pool's client-side timeout is 1.3 s; the events table is locked for 2 s.
     const s = await fresh({ timeoutMs: 300 });
