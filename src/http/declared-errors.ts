@@ -30,7 +30,9 @@ export function installDeclaredErrors(app: FastifyInstance): void {
     if (schema.security === undefined && typeof (r.config as { scope?: unknown } | undefined)?.scope !== 'string') schema.security = [];
     // The key a route needs, in its description: a bearer scheme has no scopes in OpenAPI 3.0.
     const scope = (r.config as { scope?: unknown } | undefined)?.scope;
-    if (typeof scope === 'string' && SCOPE_NOTES[scope]) schema.description = [schema.description, SCOPE_NOTES[scope]].filter(Boolean).join('\n\n');
+    // Once: a GET's automatic HEAD route shares its schema object, and the hook sees both.
+    const note = typeof scope === 'string' ? SCOPE_NOTES[scope] : undefined;
+    if (note && !(typeof schema.description === 'string' && schema.description.includes(note))) schema.description = [schema.description, note].filter(Boolean).join('\n\n');
     const declared = errorResponses(...statuses);
     // What the route declares itself wins (its own description or headers for that status).
     schema.response = { ...declared, ...(schema.response ?? {}) };

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../service/context.ts';
 import type { ServiceHooks } from '../service/verifications.ts';
 import type { AuditEvent, Verification } from '../store/interface.ts';
-import { AlertEngine, type Alert } from './alerts.ts';
+import { AlertEngine, utcDay, type Alert } from './alerts.ts';
 import { HOUR_MS, OTHER, StatsAggregator, hourOf } from './aggregate.ts';
 import { BUDGET_REASON, recordSpend, reservationSpec, spendToday, tripBreaker, type BreakerTrip } from './budget.ts';
 import type { Decision } from '../engine/decide.ts';
@@ -163,7 +163,7 @@ export class Monitoring {
     sendLimits: (facts: SendFacts, now: number) => {
       const p = this.policy();
       const country = facts.number.region;
-      const spec = reservationSpec(p, { country, priceMicros: priceMicros(p.prices, country, facts.channel), now, breakerOff: country !== null && this.ctx.state.breakerOffFor(country) });
+      const spec = reservationSpec(p, { country, priceMicros: priceMicros(p.prices, country, facts.channel), now, breakerOff: country !== null && this.ctx.state.breakerOffFor(country, utcDay(now)) });
       return spec ? [spec] : [];
     },
     // A send its country's budget refused trips the breaker (once a day: the first such refusal, when no send

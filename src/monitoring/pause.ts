@@ -97,7 +97,7 @@ export async function resumeSends(
     // The override first: were the pause gone without it, the budget would go on refusing the sends.
     if (was?.by === 'budget' && scope.kind === 'country') {
       const midnight = Math.floor(o.now / DAY_MS) * DAY_MS + DAY_MS;
-      await store.putSetting(SETTING.breakerOff + scope.country, { since: o.now, by: o.by ?? null }, midnight - o.now, o.now);
+      await store.putSetting(SETTING.breakerOff + scope.country, { since: o.now, by: o.by ?? null, day: new Date(o.now).toISOString().slice(0, 10) }, midnight - o.now, o.now);
     }
     await store.deleteSetting(SETTING.pause + name);
   });

@@ -244,9 +244,14 @@ export class SharedState {
     return null;
   }
 
-  /** Whether an admin resumed the budget breaker's pause of this country today (its budget then refuses nothing). */
-  breakerOffFor(country: string): boolean {
-    return this.snap.breakerOff.has(country);
+  /**
+   * Whether an admin resumed the budget breaker's pause of this country on the UTC day `day` (its budget then
+   * refuses nothing that day). The day is compared, not only the setting's expiry: a snapshot loaded before
+   * midnight is used for up to a second after it, when the new day's budget must already hold (a diff review).
+   */
+  breakerOffFor(country: string, day: string): boolean {
+    const v = this.snap.breakerOff.get(country) as { day?: unknown } | undefined;
+    return v !== undefined && v.day === day;
   }
 
   /** The quarantine of the prefix or else the country; none for an email address (both null). */

@@ -101,8 +101,8 @@ export interface ServiceHooks {
   afterDecision?(facts: SendFacts, decision: Decision, now: number): Promise<void> | void;
   /**
    * More limits for an allowed send, consumed atomically with its own (all or nothing): the budget's price
-   * reservation. A send that only these refuse is blocked (403 `request_blocked`, like a pause), not
-   * rate-limited: waiting a few minutes does not help.
+   * reservation. A send that these refuse is blocked (403 `request_blocked`, like a pause), not rate-limited,
+   * even when a rate limit refuses it too: waiting a few minutes does not help.
    */
   sendLimits?(facts: SendFacts, now: number): LimitSpec[];
 }
@@ -261,7 +261,9 @@ export class VerificationService {
         const denied = issued.denied;
         const reasons = [...new Set(denied.map((x) => x.reason))];
         decision = { ...decision, decision: 'block', reasons };
-        if (denied.every((x) => extraLimits.some((s) => s.key === x.key))) {
+        // A budget among the refusals blocks (waiting a few minutes does not help; its window is days long, and a
+        // Retry-After from it said 48 hours: a diff review).
+        if (denied.some((x) => extraLimits.some((s) => s.key === x.key))) {
           await this.finishSend(event, decision, {}, facts, policy);
           throw new ApiError('request_blocked', { extra: policy.responses.exposeReasons ? { reasons } : {} });
         }

@@ -65,9 +65,10 @@ const MIGRATION_TIMEOUT_MS = 10 * 60_000;
  * `init`: how long a migration's DDL may wait for a table lock. Every query on that table queues behind a
  * waiting ALTER, so a migration stuck behind a long reader (a pg_dump, an export) stopped all traffic (a review
  * measured 22 s behind a 20 s reader; up to the 10 minutes above): it gives up after this, rolls back and
- * tries again, up to `MIGRATION_LOCK_ATTEMPTS` times.
+ * tries again after a growing pause (0.5 s to 5 s), up to `MIGRATION_LOCK_ATTEMPTS` times (about 4 minutes),
+ * then start-up fails saying why. Short, so that the queries it holds up while it waits are held a moment.
  */
-const MIGRATION_LOCK_TIMEOUT_MS = 2000;
+const MIGRATION_LOCK_TIMEOUT_MS = 200;
 const MIGRATION_LOCK_ATTEMPTS = 60;
 /** Rows per statement of retention's purge and of the sweep: each batch is a statement of its own. */
 const DELETE_BATCH = 5000;
@@ -470,8 +471,11 @@ export class PostgresStore implements Store {
         return await this.initOnce();
       } catch (err) {
         // 55P03 lock_not_available: a migration step waited MIGRATION_LOCK_TIMEOUT_MS for its table; rolled back.
-        if ((err as { code?: string }).code !== '55P03' || attempt >= MIGRATION_LOCK_ATTEMPTS) throw err;
-        await new Promise((r) => setTimeout(r, 500 + Math.floor(Math.random() * 1000)));
+        if ((err as { code?: string }).code !== '55P03') throw err;
+        if (attempt >= MIGRATION_LOCK_ATTEMPTS) {
+          throw new StoreUnavailableError(`PostgreSQL: the schema migration could not lock its tables in ${MIGRATION_LOCK_ATTEMPTS} attempts: a long transaction (a pg_dump, an export) holds them; start again when it is done`);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * attempt) * (0.5 + Math.random() / 2)));
       }
     }
   }

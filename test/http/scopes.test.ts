@@ -132,5 +132,10 @@ describe('read and metrics keys over HTTP', () => {
     assert.match(doc.paths['/v1/admin/lists'].post.description, /scope: `admin`/);
     assert.match(doc.paths['/metrics'].get.description, /scope: `metrics`/);
     assert.match(doc.paths['/v1/verifications'].post.description, /scope: `verify`/);
+    // Once each (a GET's automatic HEAD route shares its schema: the note was added twice).
+    const twice = Object.entries(doc.paths as Record<string, Record<string, { description?: string }>>).flatMap(([p, ops]) =>
+      Object.entries(ops).filter(([, op]) => (op.description ?? '').split('API key scope:').length > 2).map(([m]) => `${m} ${p}`),
+    );
+    assert.deepEqual(twice, []);
   });
 });

@@ -65,4 +65,31 @@ describe('a country budget across two instances', () => {
       assert.equal(r.status, 201, r.text);
     }
   });
+
+  it("the resume ends at midnight UTC, on an instance whose copy of the shared state is from before it", async () => {
+    const midnight = Date.parse('2026-11-24T00:00:00.000Z');
+    a.clock.advance(midnight - 300 - a.clock());
+    // b loads the shared state 0.3 s before midnight, with the resume in it...
+    assert.equal((await b.request('POST', '/v1/verifications', { to: '+6281234569400', client: client(44) })).status, 201);
+    a.clock.advance(500);
+    // ...and uses it 0.2 s after: the new day's budget pays for 3 sends (the override was yesterday's).
+    const statuses: number[] = [];
+    for (let i = 1; i <= 5; i++) statuses.push((await b.request('POST', '/v1/verifications', { to: `+62812345694${String(i).padStart(2, '0')}`, client: client(44 + i) })).status);
+    assert.deepEqual(statuses, [201, 201, 201, 403, 403]);
+  });
+
+  it('a send refused by the budget and a rate limit at once is blocked (403), without a Retry-After of days', async () => {
+    const ip = client(49).ip;
+    const lowered = await a.request('PUT', '/v1/admin/policy', { ...POLICY, limits: { ...POLICY.limits, ip: [{ limit: 1, windowSeconds: 600 }] } }, { key: a.adminKey });
+    assert.equal(lowered.status, 200, lowered.text);
+    a.clock.advance(86_400_000 + 1500);
+    const first = await a.request('POST', '/v1/verifications', { to: '+6281234569500', client: { ...client(49), ip } });
+    assert.equal(first.status, 201, first.text);
+    // Spend the rest of the day's budget from other addresses: 2 × 0.30 more, so any further send would pass 1.00.
+    for (let i = 1; i <= 2; i++) assert.equal((await a.request('POST', '/v1/verifications', { to: `+628123456950${i}`, client: client(60 + i) })).status, 201);
+    const both = await a.request('POST', '/v1/verifications', { to: '+6281234569509', client: { ...client(49), ip } });
+    assert.equal(both.status, 403, both.text);
+    assert.deepEqual([...both.body.error.reasons].sort(), ['budget.country', 'rate_limited.ip']);
+    assert.equal(both.headers.get('retry-after'), null);
+  });
 });
