@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MonitorFact } from './facts.ts';
+import type { PoolStats } from '../store/interface.ts';
 import { maskedScope } from '../service/read-masking.ts';
 
 export interface GaugeSources {
@@ -17,6 +18,8 @@ export interface GaugeSources {
   pauses(): string[];
   /** Conversion over the last hour on this instance, per scope (`global`, `country:ID`). */
   conversion(): Map<string, { started: number; approved: number }>;
+  /** The store's connection pool, when it has one (PostgreSQL). */
+  pool?(): PoolStats | null;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -111,6 +114,21 @@ export function createMetrics(sources: GaugeSources, o: { defaultMetrics?: boole
       this.reset();
       // A pause on a whole number would put the number in a label (every scraper's storage): masked.
       for (const p of sources.pauses()) this.set({ scope: maskedScope(p) }, 1);
+    },
+  });
+  new Gauge({
+    name: 'otpshield_store_pool_connections',
+    help: 'PostgreSQL connections of this instance: total open, idle, requests waiting for one, and those held by slow queries (search, export, purge, sweep).',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const p = sources.pool?.() ?? null;
+      if (!p) return;
+      this.set({ state: 'total' }, p.total);
+      this.set({ state: 'idle' }, p.idle);
+      this.set({ state: 'waiting' }, p.waiting);
+      this.set({ state: 'slow' }, p.slow);
     },
   });
   new Gauge({

@@ -64,6 +64,7 @@ export class Monitoring {
       quarantines: () => [...ctx.state.quarantines].filter(([, q]) => q.until > ctx.clock()).map(([scope, q]) => ({ scope, mode: q.mode })),
       pauses: () => [...ctx.state.pauses.keys()],
       conversion: () => this.alerts.conversionBetween(ctx.clock() - HOUR_MS, ctx.clock() + 1),
+      pool: () => ctx.store.poolStats?.() ?? null,
     });
     this.aggregator = new StatsAggregator({
       instanceId: this.instanceId,

@@ -105,6 +105,14 @@ export interface TallyOutcome {
 }
 
 export type ListAction = 'block' | 'allow';
+/** `Store.poolStats`: connections open, idle, requests waiting for one, and those held by slow queries. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  slow: number;
+}
+
 /** What `Store.subjectRecords` found (and erased). */
 export interface SubjectRecords {
   verifications: Verification[];
@@ -352,6 +360,8 @@ export interface Store {
    * its note keeps its value with the mention redacted. SQLite overwrites what it deletes (secure_delete).
    */
   subjectRecords(names: readonly string[], erase: boolean, keyParts?: readonly string[]): Promise<SubjectRecords>;
+  /** The connection pool's use, for metrics (PostgreSQL only). */
+  poolStats?(): PoolStats;
   appendEvents(events: AuditEvent[], forget?: string): Promise<void>;
   queryEvents(q: EventQuery): Promise<AuditEvent[]>;
   /** Delete events older than `before`; returns how many were removed. */

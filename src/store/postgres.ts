@@ -21,7 +21,7 @@
 import pg from 'pg';
 import type {
   ApiKeyRecord, ApiScope, AttemptResult, AuditEvent, Channel, EventQuery, JournalRecord, JournalWrite, AddCodeOptions, LimitOutcome, LimitSpec, ListAction,
-  ListEntry, ListKind, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
+  ListEntry, ListKind, PoolStats, Store, StoredCode, SubjectRecords, TallyOutcome, TallySpec, Verification, VerificationStatus,
 } from './interface.ts';
 import { containsPattern, entryIsSubject, keyNames, redactText, textNames } from './subject.ts';
 
@@ -363,7 +363,7 @@ function lockKey(s: string): number {
  * unavailable (503), as it would waiting for a pooled connection.
  */
 class Slots {
-  private used = 0;
+  used = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(
     private readonly size: number,
@@ -570,6 +570,10 @@ export class PostgresStore implements Store {
     this.sweeping = this.sweep(now)
       .catch(() => {})
       .finally(() => (this.sweeping = null));
+  }
+
+  poolStats(): PoolStats {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, slow: this.slowSlots.used };
   }
 
   /**

@@ -333,6 +333,26 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
     }
   });
 
+  it("/metrics shows the pool's connections: total, idle, waiting, and those held by slow queries", async () => {
+    const { startTestApp } = await import('../helpers/app.ts');
+    const s = await fresh();
+    const t = await startTestApp({ store: s });
+    try {
+      await s.queryEvents({ limit: 1 });
+      const text = (await t.request('GET', '/metrics', undefined, { key: t.adminKey })).text;
+      const value = (state: string) => Number(new RegExp(`^otpshield_store_pool_connections\\{state="${state}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      assert.ok(value('total') >= 1, text.slice(0, 200));
+      assert.ok(value('idle') >= 0 && value('idle') <= value('total'));
+      assert.equal(value('waiting'), 0);
+      assert.equal(value('slow'), 0);
+      assert.deepEqual(Object.keys(s.poolStats()).sort(), ['idle', 'slow', 'total', 'waiting']);
+    } finally {
+      await t.app.close();
+      await t.receiver.close();
+      await destroy(s);
+    }
+  });
+
   it('a subject request waits for a long scan instead of giving up client-side after the request timeout', async () => {
     // timeoutMs 300: the pool's client-side timeout is 1.3 s; the events table is locked for 2 s.
     const s = await fresh({ timeoutMs: 300 });
