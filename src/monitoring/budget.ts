@@ -1,10 +1,11 @@
 /**
  * Daily spend counters and the budget circuit breaker.
  *
- * When any budget is configured, every sent message adds its price (micro-units) to two store counters,
- * `mon:spend:<day>:total` and `mon:spend:<day>:c:<CC>`, in one atomic `consumeLimits` call. Store counters
- * are shared by all instances and exact, so the breaker trips on the real fleet-wide spend, not on one
- * instance's share. Without budgets nothing is counted here (no extra store call per send).
+ * Every sent message adds its price (micro-units) to two store counters, `mon:spend:<day>:total` and
+ * `mon:spend:<day>:c:<CC>`, in one atomic `consumeLimits` call that shares the round trip of the send's other
+ * after-send writes, with or without a budget (a budget set during the day sees the whole day). Store
+ * counters are shared by all instances and exact: the spend the alerts, the stats and the breaker see is the
+ * fleet's, not one instance's share.
  *
  * The budget itself is enforced before a message leaves: each send reserves its price in the send's atomic
  * limits step (`reservationSpec`, the counter `mon:reserved:<day>:c:<CC>`), which refuses the message that

@@ -205,7 +205,7 @@ export class Monitoring {
       this.emit({
         rule: 'budget_breaker',
         scope: `country:${t.country}`,
-        key: `budget_breaker:${t.country}:${new Date(now).toISOString().slice(0, 10)}`,
+        key: `budget_breaker:${t.country}:${utcDay(now)}`,
         severity: 'critical',
         message: `Sends to ${t.country} are paused until ${new Date(t.until).toISOString()}: spend today ${money(t.spendMicros)} reached the daily budget of ${money(t.budgetMicros)}.`,
         value: t.spendMicros / 1e6,
