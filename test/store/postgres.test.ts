@@ -2,6 +2,7 @@ import { it } from 'node:test';
 import net from 'node:net';
 import { isStoreUnavailable } from '../../src/store/errors.ts';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/interface.ts';
 import { describeWithService, randomTag } from '../helpers/services.ts';
@@ -349,6 +350,7 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
     } finally {
       await t.app.close();
       await t.receiver.close();
+      rmSync(t.dataDir, { recursive: true, force: true });
       await destroy(s);
     }
   });
