@@ -48,6 +48,11 @@ export interface TestApp {
   /** The code most recently delivered to `to` (read from the webhook receiver). */
   lastCode(to: string): string | null;
   close(): Promise<void>;
+  /**
+   * Close the server, its receiver and its data directory, and leave the store open: an app on another app's
+   * store (a second instance on one Redis), or on a store the test disposes of itself.
+   */
+  detach(): Promise<void>;
 }
 
 export async function startTestApp(opts: { config?: Record<string, unknown>; store?: Store; clock?: TestClock; keepDataDir?: string; log?: Logger } = {}): Promise<TestApp> {
@@ -77,6 +82,11 @@ export async function startTestApp(opts: { config?: Record<string, unknown>; sto
   const verifyKey = (await createApiKey(ctx.store, { scopes: ['verify'], name: 'test-verify', now: clock() })).key;
   const adminKey = (await createApiKey(ctx.store, { scopes: ['admin'], name: 'test-admin', now: clock() })).key;
 
+  const detach = async () => {
+    await app.close();
+    await receiver.close();
+    if (!opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
   return {
     url: address,
     app,
@@ -109,11 +119,13 @@ export async function startTestApp(opts: { config?: Record<string, unknown>; sto
       return null;
     },
     async close() {
+      // The store closes before its data directory goes (SQLite writes to its files as it closes).
       await app.close();
       await ctx.close();
       await receiver.close();
       if (!opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
+    detach,
   };
 }
 

@@ -7,7 +7,6 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const client = (ip: string) => ({ ip, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'th-TH', elapsedMs: 5400 });
@@ -23,10 +22,8 @@ describe('a policy saved on one instance, on the other', () => {
     a.clock.advance(1500);
   });
   after(async () => {
-    // b shares a's store (closed by a.close()): its server, receiver and data directory go here.
-    await b.app.close();
-    await b.receiver.close();
-    rmSync(b.dataDir, { recursive: true, force: true });
+    // b shares a's store, which a.close() closes.
+    await b.detach();
     await a.close();
   });
 

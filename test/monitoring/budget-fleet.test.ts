@@ -7,7 +7,6 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const client = (i: number) => ({ ip: `36.72.${90 + (i % 50)}.${1 + Math.floor(i / 50)}`, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/130', acceptLanguage: 'id-ID', elapsedMs: 5400 });
@@ -27,10 +26,8 @@ describe('a country budget across two instances', () => {
     a.clock.advance(1500);
   });
   after(async () => {
-    // b shares a's store (closed by a.close()): its server, receiver and data directory go here.
-    await b.app.close();
-    await b.receiver.close();
-    rmSync(b.dataDir, { recursive: true, force: true });
+    // b shares a's store, which a.close() closes.
+    await b.detach();
     await a.close();
   });
 

@@ -2,7 +2,6 @@ import { it } from 'node:test';
 import net from 'node:net';
 import { isStoreUnavailable } from '../../src/store/errors.ts';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { PostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/interface.ts';
 import { describeWithService, randomTag } from '../helpers/services.ts';
@@ -348,9 +347,7 @@ await describeWithService('postgres', 'PostgresStore', (url) => {
       assert.equal(value('slow'), 0);
       assert.deepEqual(Object.keys(s.poolStats()).sort(), ['idle', 'slow', 'total', 'waiting']);
     } finally {
-      await t.app.close();
-      await t.receiver.close();
-      rmSync(t.dataDir, { recursive: true, force: true });
+      await t.detach();
       await destroy(s);
     }
   });
